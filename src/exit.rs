@@ -1,0 +1,18 @@
+//! Process exit codes, DESIGN.md §2 (Jepsen's convention).
+
+/// The history is linearizable / every run is valid.
+pub const VALID: i32 = 0;
+/// A violation was found.
+pub const INVALID: i32 = 1;
+/// A budget ran out before a verdict.
+pub const UNKNOWN: i32 = 2;
+/// Bad arguments, or unreadable or malformed input.
+pub const BAD_INPUT: i32 = 254;
+/// A bug in Minos itself.
+pub const INTERNAL: i32 = 255;
+
+/// Reports a command that this build does not provide yet, as an internal error.
+pub fn not_implemented(command: &str) -> i32 {
+    eprintln!("minos {command}: not implemented in this build yet");
+    INTERNAL
+}

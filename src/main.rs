@@ -1,0 +1,65 @@
+//! `minos`: the command line of the Minos linearizability harness. A thin layer: each
+//! subcommand parses its options here and calls into the member crates, which own the logic.
+//! Exit codes follow DESIGN.md §2 (see [`exit`]).
+
+mod cmd_campaign;
+mod cmd_check;
+mod cmd_client;
+mod cmd_node;
+mod cmd_report;
+mod cmd_run;
+mod cmd_selftest;
+mod cmd_shrink;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "minos", version, about = "Linearizability test harness and fault-injection suite for a Raft counter store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One simulated test run: cluster + workload + nemesis under turmoil, checked and reported.
+    Run(cmd_run::RunArgs),
+    /// Check stored histories (ours, Jepsen/Knossos EDN, Porcupine logs) for linearizability.
+    Check(cmd_check::CheckArgs),
+    /// Many runs, one per seed, resumable and shardable, with an aggregate report.
+    Campaign(cmd_campaign::CampaignArgs),
+    /// Minimise a failing run to a small schedule that still fails.
+    Shrink(cmd_shrink::ShrinkArgs),
+    /// (Re)build reports from stored histories.
+    Report(cmd_report::ReportArgs),
+    /// Run every planted bug and the correct build; show what the harness catches.
+    Selftest(cmd_selftest::SelftestArgs),
+    /// Serve the counter store as a real process on real sockets and files.
+    Node(cmd_node::NodeArgs),
+    /// Talk to a real cluster of `minos node` processes.
+    Client(cmd_client::ClientArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap exits 2 on bad arguments, which DESIGN.md reserves for "unknown".
+            let code = if error.use_stderr() { exit::BAD_INPUT } else { exit::VALID };
+            let _ = error.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Run(args) => cmd_run::main(args),
+        Command::Check(args) => cmd_check::main(args),
+        Command::Campaign(args) => cmd_campaign::main(args),
+        Command::Shrink(args) => cmd_shrink::main(args),
+        Command::Report(args) => cmd_report::main(args),
+        Command::Selftest(args) => cmd_selftest::main(args),
+        Command::Node(args) => cmd_node::main(args),
+        Command::Client(args) => cmd_client::main(args),
+    };
+    std::process::exit(code);
+}
