@@ -1,2 +1,45 @@
 //! Reports own what a person reads after a run: the self-contained HTML pages, the latency
 //! and rate plots, the timeline, and the CSV and JUnit exports.
+//!
+//! Entry points: [`write_run_report`] (one run dir), [`write_campaign_report`] (every run under
+//! a campaign dir), [`write_store_index`] (the store's front page) and [`rebuild`] (what
+//! `minos report DIR` does). Everything read from a run dir is untrusted and escaped; every file
+//! is written atomically.
+
+pub mod atomic;
+pub mod escape;
+pub mod exports;
+pub mod faults;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod history;
+pub mod plots;
+pub mod results;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: not a run directory (no results.json or history.jsonl)")]
+    NotARunDir(PathBuf),
+    #[error("{0}: no run directory found under it")]
+    NothingFound(PathBuf),
+    #[error("plot: {0}")]
+    Plot(String),
+}
+
+impl ReportError {
+    pub fn io(path: &Path, source: std::io::Error) -> ReportError {
+        ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
