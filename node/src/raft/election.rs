@@ -299,7 +299,6 @@ impl RaftNode {
             .iter()
             .map(|&peer| (peer, Progress::new(last_index)))
             .collect();
-        self.commit_broadcast = self.log.committed();
         self.reads.reset_acknowledgements();
         // The no-op lets this leader commit in its own term, which commits every earlier
         // entry with it (figure 8) and unblocks ReadIndex.

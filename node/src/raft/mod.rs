@@ -142,8 +142,6 @@ pub struct RaftNode {
     persisted_hard_state: HardState,
     /// Leader: new entries or acknowledgements may let more AppendEntries go out.
     append_flush_pending: bool,
-    /// Leader: commit index as last told to followers.
-    commit_broadcast: LogIndex,
     /// Leader: a ReadIndex round needs a heartbeat broadcast.
     read_heartbeat_pending: bool,
     messages: Vec<Message>,
@@ -187,7 +185,6 @@ impl RaftNode {
             transfer: None,
             persisted_hard_state: hard_state,
             append_flush_pending: false,
-            commit_broadcast: 0,
             read_heartbeat_pending: false,
             messages: Vec::new(),
             read_states: Vec::new(),
@@ -272,7 +269,10 @@ impl RaftNode {
             || !self.dropped_read_requests.is_empty()
             || self.append_flush_pending
             || self.read_heartbeat_pending
-            || (self.role == Role::Leader && self.commit_broadcast < self.log.committed())
+            || self
+                .progress
+                .values()
+                .any(|progress| progress.needs_commit(self.log.committed()))
     }
 
     /// Returns the pending work and considers it handed over: the shell must persist, send

@@ -79,19 +79,25 @@ impl RaftNode {
     pub(super) fn broadcast_heartbeat(&mut self) {
         let read_context = self.reads.latest_context();
         for peer in self.peers.clone() {
-            // Never tell a follower to commit past what it is known to hold.
-            let leader_commit = self.log.committed().min(self.progress[&peer].match_index);
-            self.send(
-                peer,
-                self.term,
-                MessageBody::Heartbeat {
-                    leader_commit,
-                    read_context,
-                },
-            );
+            self.send_heartbeat(peer, read_context);
         }
         self.read_heartbeat_pending = false;
-        self.commit_broadcast = self.log.committed();
+    }
+
+    fn send_heartbeat(&mut self, peer: NodeId, read_context: u64) {
+        let committed = self.log.committed();
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader tracks every peer");
+        // Never tell a follower to commit past what it is known to hold.
+        let leader_commit = committed.min(progress.match_index);
+        progress.commit_sent = progress.commit_sent.max(leader_commit);
+        let body = MessageBody::Heartbeat {
+            leader_commit,
+            read_context,
+        };
+        self.send(peer, self.term, body);
     }
 
     /// Leader, while building a Ready: send what new entries, acknowledgements, commits and
@@ -108,23 +114,15 @@ impl RaftNode {
         }
         if self.read_heartbeat_pending {
             self.broadcast_heartbeat();
-        } else if self.commit_broadcast < self.log.committed() {
-            // Followers not reached by an AppendEntries just now learn the commit this way.
-            let read_context = self.reads.latest_context();
-            for peer in self.peers.clone() {
-                if !appended_to.contains(&peer) {
-                    let leader_commit = self.log.committed().min(self.progress[&peer].match_index);
-                    self.send(
-                        peer,
-                        self.term,
-                        MessageBody::Heartbeat {
-                            leader_commit,
-                            read_context,
-                        },
-                    );
-                }
+            return;
+        }
+        // Followers not reached by an AppendEntries just now learn the commit this way.
+        let read_context = self.reads.latest_context();
+        let committed = self.log.committed();
+        for peer in self.peers.clone() {
+            if !appended_to.contains(&peer) && self.progress[&peer].needs_commit(committed) {
+                self.send_heartbeat(peer, read_context);
             }
-            self.commit_broadcast = self.log.committed();
         }
     }
 
@@ -153,17 +151,16 @@ impl RaftNode {
             let entries = self.log.slice(next_index, high).to_vec();
             let entries_count = entries.len();
             let last_sent = prev_log_index + entries_count as LogIndex;
+            let leader_commit = self.log.committed();
             let body = MessageBody::AppendEntries {
                 prev_log_index,
                 prev_log_term,
                 entries,
-                leader_commit: self.log.committed(),
+                leader_commit,
             };
             self.send(peer, self.term, body);
-            self.progress
-                .get_mut(&peer)
-                .expect("peer progress")
-                .on_sent(entries_count, last_sent);
+            let progress = self.progress.get_mut(&peer).expect("peer progress");
+            progress.on_sent(entries_count, last_sent, leader_commit);
             sent_any = true;
             if probing {
                 return true;
