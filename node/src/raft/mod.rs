@@ -168,10 +168,19 @@ impl RaftNode {
         peers.sort_unstable();
         let rng = SplitMix64::for_node(config.seed, config.id);
         let hard_state = recovered.hard_state.clone();
+        // Entries of a newer term than the stored hard state: the crash fell between writing
+        // entries and writing the hard state (or the hard state was lost). The node was at
+        // least in that term; a vote it may have cast there was never sent, so none is kept.
+        let last_log_term = recovered.entries.last().map_or(0, |entry| entry.term);
+        let (term, voted_for) = if last_log_term > hard_state.term {
+            (last_log_term, None)
+        } else {
+            (hard_state.term, hard_state.voted_for)
+        };
         let mut node = RaftNode {
             peers,
-            term: hard_state.term,
-            voted_for: hard_state.voted_for,
+            term,
+            voted_for,
             role: Role::Follower,
             leader: None,
             log: RaftLog::recover(recovered.entries, recovered.applied_index),
@@ -343,6 +352,18 @@ impl RaftNode {
 
     fn quorum(&self) -> usize {
         self.config.quorum()
+    }
+
+    /// An input that cannot occur in a correct cluster (e.g. two leaders in one term, which a
+    /// shell-level planted bug that forgets votes can cause). The correct build stops on it;
+    /// with planted bugs on, the node drops the input and keeps running so that the harness,
+    /// not a crash, reveals the damage.
+    fn tolerate_impossible(&self, problem: impl FnOnce() -> String) {
+        assert!(
+            !self.config.bugs.is_empty(),
+            "impossible input: {}",
+            problem()
+        );
     }
 
     /// Invariants that hold after every input (TigerBeetle style: cheap, always on).

@@ -181,7 +181,10 @@ impl RaftNode {
             unreachable!("dispatched on AppendEntries");
         };
         if message.term == self.term {
-            assert_ne!(self.role, Role::Leader, "two leaders in term {}", self.term);
+            if self.role == Role::Leader {
+                self.tolerate_impossible(|| format!("two leaders in term {}", message.term));
+                return;
+            }
             self.become_follower(self.term, Some(message.from));
         }
         let outcome = match self.log.term(prev_log_index) {
@@ -247,10 +250,16 @@ impl RaftNode {
         progress.recent_active = true;
         match outcome {
             AppendOutcome::Accepted { match_index } => {
-                assert!(
-                    match_index <= last_index,
-                    "node {peer} acknowledged {match_index} beyond our log"
-                );
+                if match_index > last_index {
+                    self.tolerate_impossible(|| {
+                        format!("node {peer} acknowledged {match_index} beyond our log")
+                    });
+                    return;
+                }
+                let progress = self
+                    .progress
+                    .get_mut(&peer)
+                    .expect("leader tracks every peer");
                 let was_probing = progress.state == ProgressState::Probe;
                 let advanced = progress.on_accepted(match_index);
                 if advanced {
@@ -295,7 +304,10 @@ impl RaftNode {
         else {
             unreachable!("dispatched on Heartbeat");
         };
-        assert_ne!(self.role, Role::Leader, "two leaders in term {}", self.term);
+        if self.role == Role::Leader {
+            self.tolerate_impossible(|| format!("two leaders in term {}", message.term));
+            return;
+        }
         self.become_follower(self.term, Some(message.from));
         let may_rewrite_committed = self.config.bugs_break_log_safety();
         self.log.commit_to(

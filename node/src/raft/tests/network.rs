@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::{
-    Config, Entry, HardState, LogIndex, Message, MessageBody, NodeId, RaftNode, RecoveredState,
-    Role, Term,
+    AppendOutcome, Config, Entry, HardState, LogIndex, Message, MessageBody, NodeId, RaftNode,
+    RecoveredState, Role, Term,
 };
 
 /// What a node has persisted: all that survives a crash.
@@ -27,7 +27,7 @@ pub(crate) struct SafetyChecker {
     /// Per live node: last index handed out for applying (volatile state machine).
     applied: BTreeMap<NodeId, LogIndex>,
     /// ReadIndex requests: committed length when each was asked.
-    read_floors: BTreeMap<u64, LogIndex>,
+    pub(crate) read_floors: BTreeMap<u64, LogIndex>,
 }
 
 impl SafetyChecker {
@@ -79,6 +79,8 @@ pub(crate) struct Network {
     pub(crate) strict: bool,
     pub(crate) violation: Option<String>,
     pub(crate) delivered_count: u64,
+    /// AppendEntries rejections delivered to leaders (backtracking round trips).
+    pub(crate) rejections_delivered_count: u64,
 }
 
 impl Network {
@@ -95,6 +97,7 @@ impl Network {
             strict: true,
             violation: None,
             delivered_count: 0,
+            rejections_delivered_count: 0,
         };
         for config in configs {
             let id = config.id;
@@ -279,7 +282,7 @@ impl Network {
         }
     }
 
-    fn settle(&mut self, id: NodeId) {
+    pub(crate) fn settle(&mut self, id: NodeId) {
         self.process_ready(id);
         self.check_safety();
     }
@@ -306,6 +309,12 @@ impl Network {
         let to = message.to;
         if let Some(node) = self.nodes.get_mut(&to) {
             self.delivered_count += 1;
+            if let MessageBody::AppendEntriesResponse {
+                outcome: AppendOutcome::Rejected { .. },
+            } = message.body
+            {
+                self.rejections_delivered_count += 1;
+            }
             node.step(message);
             self.settle(to);
         }
@@ -324,15 +333,6 @@ impl Network {
             steps += 1;
             assert!(steps < 1_000_000, "the network never went quiet");
         }
-    }
-
-    /// Removes in-flight messages matching `filter` and returns them (to drop or replay later).
-    pub(crate) fn take_in_flight(&mut self, filter: impl Fn(&Message) -> bool) -> Vec<Message> {
-        let (taken, kept) = std::mem::take(&mut self.in_flight)
-            .into_iter()
-            .partition(|m| filter(m));
-        self.in_flight = kept;
-        taken
     }
 
     /// Cuts `id` off from everyone (both directions); messages in flight on those links are lost.

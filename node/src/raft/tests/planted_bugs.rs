@@ -24,7 +24,11 @@ impl Network {
             self.expire_leases();
             self.node_mut(id).start_election();
             self.process_ready(id);
-            self.deliver_until(|net| net.nodes.get(&id).is_some_and(|node| node.role == Role::Leader));
+            self.deliver_until(|net| {
+                net.nodes
+                    .get(&id)
+                    .is_some_and(|node| node.role == Role::Leader)
+            });
             if self.node(id).role == Role::Leader {
                 self.deliver_all();
                 return true;
@@ -52,7 +56,10 @@ fn commit_old_term_scenario(bugs: Bugs) -> Option<String> {
 fn bug_commit_old_term_is_caught() {
     assert_eq!(commit_old_term_scenario(Bugs::NONE), None);
     let violation = commit_old_term_scenario(Bugs::NONE.with(Bug::CommitOldTerm)).expect("caught");
-    assert!(violation.contains("leader completeness") || violation.contains("state machine safety"), "{violation}");
+    assert!(
+        violation.contains("leader completeness") || violation.contains("state machine safety"),
+        "{violation}"
+    );
 }
 
 /// A deposed leader, unaware of the new term, sends its entry to a follower of the new leader.
@@ -73,8 +80,12 @@ fn stale_term_append_scenario(bugs: Bugs) -> Option<String> {
 #[test]
 fn bug_stale_term_append_is_caught() {
     assert_eq!(stale_term_append_scenario(Bugs::NONE), None);
-    let violation = stale_term_append_scenario(Bugs::NONE.with(Bug::StaleTermAppend)).expect("caught");
-    assert!(violation.contains("lost committed") || violation.contains("state machine safety"), "{violation}");
+    let violation =
+        stale_term_append_scenario(Bugs::NONE.with(Bug::StaleTermAppend)).expect("caught");
+    assert!(
+        violation.contains("lost committed") || violation.contains("state machine safety"),
+        "{violation}"
+    );
 }
 
 /// An AppendEntries delayed in the network arrives after the follower holds (and committed)
@@ -103,7 +114,8 @@ fn truncate_without_conflict_scenario(bugs: Bugs) -> Option<String> {
 fn bug_truncate_without_conflict_is_caught() {
     assert_eq!(truncate_without_conflict_scenario(Bugs::NONE), None);
     let violation =
-        truncate_without_conflict_scenario(Bugs::NONE.with(Bug::TruncateWithoutConflict)).expect("caught");
+        truncate_without_conflict_scenario(Bugs::NONE.with(Bug::TruncateWithoutConflict))
+            .expect("caught");
     assert!(violation.contains("lost committed"), "{violation}");
 }
 
@@ -123,7 +135,11 @@ fn vote_index_only_scenario(bugs: Bugs) -> Option<String> {
     net.restart(1);
     net.heal();
     let won = net.try_elect(1);
-    assert_eq!(won, !bugs.is_empty(), "only the buggy check lets node 1 win");
+    assert_eq!(
+        won,
+        !bugs.is_empty(),
+        "only the buggy check lets node 1 win"
+    );
     net.violation
 }
 
@@ -151,7 +167,8 @@ fn read_before_noop_scenario(bugs: Bugs) -> Option<String> {
 #[test]
 fn bug_read_before_noop_is_caught() {
     assert_eq!(read_before_noop_scenario(Bugs::NONE), None);
-    let violation = read_before_noop_scenario(Bugs::NONE.with(Bug::ReadBeforeNoop)).expect("caught");
+    let violation =
+        read_before_noop_scenario(Bugs::NONE.with(Bug::ReadBeforeNoop)).expect("caught");
     assert!(violation.contains("linearizable read"), "{violation}");
 }
 
@@ -185,5 +202,8 @@ fn prevote_checkquorum_scenario(bugs: Bugs) -> (bool, bool) {
 #[test]
 fn bug_no_prevote_checkquorum_is_caught() {
     assert_eq!(prevote_checkquorum_scenario(Bugs::NONE), (false, false));
-    assert_eq!(prevote_checkquorum_scenario(Bugs::NONE.with(Bug::NoPrevoteCheckquorum)), (true, true));
+    assert_eq!(
+        prevote_checkquorum_scenario(Bugs::NONE.with(Bug::NoPrevoteCheckquorum)),
+        (true, true)
+    );
 }
