@@ -204,9 +204,10 @@ impl RaftNode {
                     // PLANTED BUG `truncate-without-conflict`: the suffix is cut at the first
                     // entry sent even when every entry already matches, so a delayed or
                     // duplicated AppendEntries erases newer entries this follower has already
-                    // acknowledged (and the leader counted toward commit). Imitates the bug
-                    // the Students' Guide to Raft (MIT 6.824) calls out: truncating on any
-                    // AppendEntries instead of only on a real conflict.
+                    // acknowledged (and the leader counted toward commit). Imitates
+                    // akka-raft issue #66 (2015, found by fuzzing): a delayed AppendEntries
+                    // carrying a prefix of the follower's entries deleted the rest, breaking
+                    // leader completeness.
                     self.log
                         .truncate_and_append(&entries, may_rewrite_committed);
                 } else if let Some(conflict_index) = self.log.find_conflict(&entries) {
@@ -365,8 +366,8 @@ impl RaftNode {
             .expect("quorum index within the leader's log");
         // PLANTED BUG `commit-old-term`: an entry of an earlier term is committed as soon as
         // a majority holds it. A later leader that never saw it can still be elected and
-        // overwrite it (Raft paper, figure 8) — the reason the paper commits only entries of
-        // the current term by counting.
+        // overwrite it (Raft paper, figure 8). Shipped in LogCabin (issue #44, 2013), goraft
+        // (PR #27, 2013), async-raft (#108), canonical/raft (#220) and nats-server (PR #7955).
         let counting_allowed = quorum_term == self.term || self.config.bugs.has(Bug::CommitOldTerm);
         if !counting_allowed {
             return;
