@@ -271,6 +271,14 @@ impl NodeControl {
         observation.last_applied = 0;
     }
 
+    /// The event loop ended (crash, error or shutdown); keeps any recorded fatal error.
+    pub(crate) fn node_down(&self) {
+        let mut state = self.lock();
+        state.observation.running = false;
+        state.observation.role = crate::raft::Role::Follower;
+        state.observation.leader = None;
+    }
+
     pub(crate) fn node_stopped(&self, fatal_error: Option<String>) {
         let mut state = self.lock();
         state.observation.running = false;
@@ -280,7 +288,7 @@ impl NodeControl {
     pub(crate) fn record_status(&self, status: &Status, last_applied: LogIndex) {
         let mut state = self.lock();
         let observation = &mut state.observation;
-        observation.role = status.role.clone();
+        observation.role = status.role;
         observation.term = status.term;
         observation.leader = status.leader;
         observation.commit_index = status.commit_index;

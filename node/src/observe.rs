@@ -70,7 +70,7 @@ impl NodeObservation {
             id: self.id,
             running: self.running,
             paused: self.paused,
-            role: self.role.clone(),
+            role: self.role,
             term: self.term,
             leader: self.leader,
             commit_index: self.commit_index,

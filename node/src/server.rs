@@ -169,7 +169,16 @@ pub async fn run<D: Disk>(
         log_entries = recovered.entries.len(),
         "node recovered"
     );
-    let raft = RaftNode::new(options.raft_config(), recovered);
+    if let Err(detail) = recovered.validate() {
+        return Err(StorageError::Corrupt {
+            path: options.data_dir.clone(),
+            detail,
+        }
+        .into());
+    }
+    let config = options.raft_config();
+    config.validate().map_err(NodeError::Options)?;
+    let raft = RaftNode::new(config, recovered);
     let mut server = Server {
         store: CounterStore::new(options.bugs),
         outbox: FaultyOutbox::new(Some(control.clone())),
@@ -189,7 +198,17 @@ pub async fn run<D: Disk>(
         started_at: Instant::now(),
     };
     server.control.node_started();
+    // turmoil drops the task on a crash; the guard records that the node is down.
+    let _running = RunningGuard(server.control.clone());
     server.serve().await
+}
+
+struct RunningGuard(NodeControl);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.node_down();
+    }
 }
 
 impl<D: Disk> Server<D> {
