@@ -29,6 +29,10 @@ pub fn host(id: NodeId) -> String {
 
 impl Cluster {
     pub fn new(size: u64, seed: u64) -> Cluster {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let sim = turmoil::Builder::new()
             .simulation_duration(Duration::from_secs(3600))
             .epoch(UNIX_EPOCH)
@@ -238,9 +242,39 @@ impl Cluster {
         F: FnOnce(Client, OpLog) -> Fut + 'static,
         Fut: std::future::Future<Output = ()> + 'static,
     {
-        let log = OpLog::default();
         let mut config = ClientConfig::new(client_id, self.cluster_addresses(), Network::Simulated);
         config.op_timeout_ms = 3_000;
+        self.client_with(name, config, script)
+    }
+
+    /// A client that only talks to `nodes`, giving up on each op after `op_timeout_ms`.
+    pub fn client_to<F, Fut>(
+        &mut self,
+        name: &str,
+        client_id: u64,
+        nodes: &[NodeId],
+        op_timeout_ms: u64,
+        script: F,
+    ) -> OpLog
+    where
+        F: FnOnce(Client, OpLog) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let addresses = nodes
+            .iter()
+            .map(|id| format!("{}:{PORT}", host(*id)))
+            .collect();
+        let mut config = ClientConfig::new(client_id, addresses, Network::Simulated);
+        config.op_timeout_ms = op_timeout_ms;
+        self.client_with(name, config, script)
+    }
+
+    pub fn client_with<F, Fut>(&mut self, name: &str, config: ClientConfig, script: F) -> OpLog
+    where
+        F: FnOnce(Client, OpLog) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let log = OpLog::default();
         let script_log = log.clone();
         self.sim.client(name.to_string(), async move {
             let client = Client::connect(config).await?;
@@ -264,9 +298,17 @@ pub struct AddRecord {
 #[derive(Clone, Default)]
 pub struct OpLog {
     inner: Arc<Mutex<(Vec<AddRecord>, bool)>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OpLog {
+    /// Asks a looping script to stop after its current op.
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn should_stop(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
     pub fn push(&self, record: AddRecord) {
         self.inner.lock().unwrap().0.push(record);
     }
@@ -372,4 +414,56 @@ pub fn wait_clients(cluster: &mut Cluster, logs: &[&OpLog], max_ms: u64) {
         cluster.run_until(max_ms, |_| logs.iter().all(OpLog::finished)),
         "clients did not finish in {max_ms} ms"
     );
+}
+
+/// Adds `delta` to `key` until the log is told to stop.
+pub async fn add_until_stopped(client: &mut Client, log: &OpLog, key: &str, delta: i64) {
+    while !log.should_stop() {
+        let outcome = client.add(key, delta).await;
+        log.push(AddRecord {
+            key: key.into(),
+            delta,
+            outcome,
+        });
+    }
+}
+
+/// A tiny deterministic generator for choosing fault targets in tests.
+pub struct TestRng(u64);
+
+impl TestRng {
+    pub fn new(seed: u64) -> Self {
+        TestRng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+/// Stops looping clients, heals, restarts every node, and checks the final state: all nodes
+/// converge and the counter agrees with what clients saw.
+pub fn settle_and_check(cluster: &mut Cluster, logs: &[&OpLog], key: &str) -> i64 {
+    for log in logs {
+        log.stop();
+    }
+    cluster.heal();
+    let down: Vec<NodeId> = cluster.down.iter().copied().collect();
+    for id in down {
+        cluster.restart(id);
+    }
+    for control in cluster.controls.values() {
+        control.set_net_faults(Default::default());
+    }
+    wait_clients(cluster, logs, 30_000);
+    let final_value = read_final(cluster, key, 1_000_000);
+    let records: Vec<AddRecord> = logs.iter().flat_map(|log| log.records()).collect();
+    check_counter(&records, key, final_value);
+    let leader = cluster.wait_leader(5_000);
+    let commit = cluster.status(leader).commit_index;
+    cluster.wait_converged(commit, 10_000);
+    cluster.check_safety();
+    final_value
 }
