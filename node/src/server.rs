@@ -504,7 +504,13 @@ impl<D: Disk> Server<D> {
         if leading_term.is_some() {
             return;
         }
-        let writes = std::mem::take(&mut self.pending_writes);
+        // Planted bug AckByIndex keeps the waiters, keyed by log index only, across terms:
+        // whatever entry later applies at that index answers them.
+        let writes = if self.options.bugs.has(Bug::AckByIndex) {
+            BTreeMap::new()
+        } else {
+            std::mem::take(&mut self.pending_writes)
+        };
         for (_, write) in writes {
             let reason = "leadership lost before the outcome was known".to_string();
             self.reply(
