@@ -388,6 +388,8 @@ fn draw_latency_raw<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("latency (ms)")
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .light_line_style(WHITE.mix(0.0))
@@ -492,6 +494,8 @@ fn draw_latency_quantiles<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("latency (ms)")
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .light_line_style(WHITE.mix(0.0))
@@ -556,6 +560,8 @@ fn draw_rate<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("completions per second")
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .light_line_style(WHITE.mix(0.0))
@@ -587,6 +593,16 @@ fn draw_no_data<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
         (w as i32 / 2 - 90, h as i32 / 2),
         (FONT, 18),
     ))
+}
+
+/// Axis numbers without a useless ".0": 10000, 2.5, 0.01.
+fn axis_number(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 /// "250 ms", "1 s", "1 min".
