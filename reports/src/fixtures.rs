@@ -141,7 +141,9 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
     for client in 0..options.clients {
         let mut process = client;
         let mut t = rng.below(period_ns);
-        while (ops.len() as u64) < options.ops_count as u64 && t < duration_ns {
+        let mut client_ops = 0u64;
+        while client_ops < per_client && ops.len() < options.ops_count && t < duration_ns {
+            client_ops += 1;
             let key = keys[rng.below(keys.len() as u64) as usize].clone();
             let is_read = rng.chance(40);
             let faulty = in_fault(t) && rng.chance(35);
@@ -173,7 +175,9 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
                 process = next_process;
                 next_process += 1;
             }
-            t += latency + period_ns.saturating_sub(latency).max(ms) / 2 + rng.below(period_ns);
+            // Mean step 0.8 periods, so that the ops fit in the run and faults get their share.
+            let step = period_ns * 7 / 20 + rng.below(period_ns * 9 / 10);
+            t += latency.max(step) + ms;
         }
         if ops.len() >= options.ops_count {
             break;
@@ -211,8 +215,9 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
     let mut counterexample = Value::Null;
     let mut records: Vec<(u64, u8, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, op) in ops.iter().enumerate() {
-        records.push((op.invoke_ns, 0, i));
-        records.push((op.complete_ns, 1, i));
+        // At equal times a completion sorts before an invocation, so a process never looks busy.
+        records.push((op.invoke_ns, 1, i));
+        records.push((op.complete_ns, 0, i));
     }
     records.sort();
     let mut invoke_index = vec![0u64; ops.len()];
@@ -231,7 +236,7 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
                 next += 1;
                 n += 1;
             }
-            if phase == 0 {
+            if phase == 1 {
                 invoke_index[i] = next;
             } else {
                 complete_index[i] = next;

@@ -7,6 +7,7 @@
 //! is written atomically.
 
 pub mod atomic;
+pub mod counterexample;
 pub mod escape;
 pub mod exports;
 pub mod faults;
@@ -15,7 +16,10 @@ pub mod fixtures;
 pub mod history;
 pub mod plots;
 pub mod results;
+pub mod run;
+pub mod run_page;
 pub mod stats;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -42,4 +46,12 @@ impl ReportError {
             source,
         }
     }
+}
+
+pub use run::{RunSummary, REPORT_FILES};
+
+/// Writes every report file of one run dir (DESIGN.md §5): index.html, timeline.html, the
+/// three plots as PNG and SVG, latency.csv, junit.xml, and history.csv when it is missing.
+pub fn write_run_report(run_dir: &Path) -> Result<(), ReportError> {
+    run::write_run_report_with_notes(run_dir, &[]).map(|_| ())
 }

@@ -358,9 +358,15 @@ fn latency_ms(ns: u64) -> f64 {
 
 const LATENCY_FLOOR_MS: f64 = 0.01;
 
-fn latency_range(max_ms: f64) -> (f64, f64) {
+/// Decades covering the data: from the decade below the fastest op to the one above the slowest.
+fn latency_range(min_ms: f64, max_ms: f64) -> (f64, f64) {
     let hi = 10f64.powf((max_ms.max(1.0) * 1.5).log10().ceil());
-    (LATENCY_FLOOR_MS, hi)
+    let lo = if min_ms.is_finite() {
+        10f64.powf(min_ms.max(LATENCY_FLOOR_MS).log10().floor())
+    } else {
+        0.1
+    };
+    (lo.min(hi / 10.0), hi)
 }
 
 fn draw_latency_raw<DB: DrawingBackend>(
@@ -377,7 +383,14 @@ fn draw_latency_raw<DB: DrawingBackend>(
         .filter_map(|op| op.latency_ns())
         .map(latency_ms)
         .fold(0.0, f64::max);
-    let (y_lo, y_hi) = latency_range(max_ms);
+    let min_ms = input
+        .history
+        .ops
+        .iter()
+        .filter_map(|op| op.latency_ns())
+        .map(latency_ms)
+        .fold(f64::INFINITY, f64::min);
+    let (y_lo, y_hi) = latency_range(min_ms, max_ms);
     let mut chart = ChartBuilder::on(area)
         .caption("Latency of every operation (by f and outcome)", (FONT, 20))
         .margin(12)
@@ -388,6 +401,8 @@ fn draw_latency_raw<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("latency (ms)")
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .light_line_style(WHITE.mix(0.0))
@@ -475,7 +490,12 @@ fn draw_latency_quantiles<DB: DrawingBackend>(
         .flatten()
         .map(|(_, qs)| latency_ms(qs[3]))
         .fold(0.0, f64::max);
-    let (y_lo, y_hi) = latency_range(max_ms);
+    let min_ms = series
+        .values()
+        .flatten()
+        .map(|(_, qs)| latency_ms(qs[0]))
+        .fold(f64::INFINITY, f64::min);
+    let (y_lo, y_hi) = latency_range(min_ms, max_ms);
     let mut chart = ChartBuilder::on(area)
         .caption(
             format!(
@@ -492,6 +512,8 @@ fn draw_latency_quantiles<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("latency (ms)")
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .light_line_style(WHITE.mix(0.0))
@@ -556,6 +578,8 @@ fn draw_rate<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("completions per second")
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
         .light_line_style(WHITE.mix(0.0))
@@ -587,6 +611,16 @@ fn draw_no_data<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
         (w as i32 / 2 - 90, h as i32 / 2),
         (FONT, 18),
     ))
+}
+
+/// Axis numbers without a useless ".0": 10000, 2.5, 0.01.
+fn axis_number(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 /// "250 ms", "1 s", "1 min".

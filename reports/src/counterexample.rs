@@ -1,0 +1,318 @@
+//! The counterexample drawn for a person: the ops of the failing key around the failure as
+//! bars on per-process lanes (inline SVG), numbered in the order the checker linearized them,
+//! the op that cannot be placed in red, then the same as text: the longest linearizable prefix,
+//! the model state after it, and why each candidate is illegal.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::escape::{html, truncate};
+use crate::history::{value_text, History, Op, Outcome};
+
+/// Most ops drawn around the failure; the nearest to the stuck op are kept.
+const DRAWN_OPS_MAX: usize = 60;
+const SVG_WIDTH: f64 = 1100.0;
+const LANE_LABEL_W: f64 = 80.0;
+const LANE_H: f64 = 30.0;
+
+/// The counterexample section of index.html.
+pub fn section_html(counterexample: &Value, history: &History) -> String {
+    let mut out = String::new();
+    let key = counterexample
+        .get("key")
+        .filter(|k| !k.is_null())
+        .map(value_text);
+    out.push_str("<section id=\"counterexample\"><h2>Counterexample</h2>\n");
+    out.push_str(&format!(
+        "<p class=\"lead\">{} No order of these operations is consistent with the model: the checker \
+         linearized the ops numbered <b>1…n</b> (in that order) and then found no op that can legally come next. \
+         The op drawn in <b class=\"bad\">red</b> cannot be placed. <a href=\"timeline.html#counterexample\">See it on the full timeline →</a></p>\n",
+        match &key {
+            Some(k) => format!("Key <code>{}</code>.", html(k)),
+            None => String::new(),
+        }
+    ));
+    let prefix: Vec<&Value> = counterexample
+        .get("linearized_prefix")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let stuck: Vec<&Value> = counterexample
+        .get("stuck")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    out.push_str(&diagram_svg(
+        counterexample,
+        key.as_deref(),
+        &prefix,
+        &stuck,
+        history,
+    ));
+
+    out.push_str("<div class=\"cols\"><div>\n<h3>Longest linearizable prefix</h3>\n");
+    if prefix.is_empty() {
+        out.push_str("<p>(empty: not even the first op can be placed)</p>\n");
+    } else {
+        out.push_str("<table><tr><th>#</th><th>index</th><th>process</th><th>f</th><th>value</th><th>result</th><th>type</th></tr>\n");
+        for (i, op) in prefix.iter().enumerate() {
+            out.push_str(&format!("<tr><td>{}</td>{}</tr>\n", i + 1, op_cells(op)));
+        }
+        out.push_str("</table>\n");
+    }
+    let state = counterexample
+        .get("state")
+        .map(value_text)
+        .unwrap_or_else(|| "(not recorded)".to_string());
+    out.push_str(&format!(
+        "<p>Model state after the prefix: <code class=\"state\">{}</code></p>\n</div><div>\n",
+        html(&truncate(&state, 2000))
+    ));
+    out.push_str("<h3>Why no op can come next</h3>\n");
+    if stuck.is_empty() {
+        out.push_str("<p>(the checker recorded no candidates)</p>\n");
+    } else {
+        out.push_str("<table><tr><th>index</th><th>process</th><th>f</th><th>value</th><th>result</th><th>type</th><th>why illegal</th></tr>\n");
+        for candidate in &stuck {
+            let op = candidate.get("op").unwrap_or(&Value::Null);
+            let reason = candidate.get("reason").map(value_text).unwrap_or_default();
+            out.push_str(&format!(
+                "<tr class=\"stuck\">{}<td class=\"reason\">{}</td></tr>\n",
+                op_cells(op),
+                html(&truncate(&reason, 2000))
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</div></div>\n");
+    if let Some(text) = counterexample
+        .get("text")
+        .map(value_text)
+        .filter(|t| !t.is_empty())
+    {
+        out.push_str(&format!(
+            "<h3>As text</h3>\n<pre class=\"cex\">{}</pre>\n",
+            html(&truncate(&text, 20_000))
+        ));
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+fn op_cells(op: &Value) -> String {
+    let field = |name: &str| op.get(name).map(value_text).unwrap_or_default();
+    format!(
+        "<td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td>",
+        html(&field("index")),
+        html(&field("process")),
+        html(&field("f")),
+        html(&truncate(&field("invoke_value"), 200)),
+        html(&truncate(&field("result"), 200)),
+        html(&field("type"))
+    )
+}
+
+/// How an op on the diagram is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Prefix(usize),
+    Stuck,
+    Other,
+}
+
+fn diagram_svg(
+    c: &Value,
+    key: Option<&str>,
+    prefix: &[&Value],
+    stuck: &[&Value],
+    history: &History,
+) -> String {
+    if history.ops.is_empty() {
+        return "<p class=\"missing\">The history is not available, so the counterexample is shown as text only.</p>\n".to_string();
+    }
+    let index_of = |v: &Value| v.get("index").and_then(Value::as_u64);
+    let mut role: BTreeMap<u64, Role> = BTreeMap::new();
+    for (i, op) in prefix.iter().enumerate() {
+        if let Some(ix) = index_of(op) {
+            role.insert(ix, Role::Prefix(i + 1));
+        }
+    }
+    for candidate in stuck {
+        if let Some(ix) = candidate.get("op").and_then(index_of) {
+            role.insert(ix, Role::Stuck);
+        }
+    }
+    let role_of = |op: &Op| {
+        role.get(&op.invoke_index)
+            .or_else(|| op.complete_index.and_then(|c| role.get(&c)))
+            .copied()
+            .unwrap_or(Role::Other)
+    };
+    let window = c.get("window").and_then(|w| {
+        Some((
+            w.get("first_index")?.as_u64()?,
+            w.get("last_index")?.as_u64()?,
+        ))
+    });
+    let in_window = |op: &Op| match window {
+        Some((first, last)) => {
+            let c = op.complete_index.unwrap_or(u64::MAX);
+            (first..=last).contains(&op.invoke_index) || (first..=last).contains(&c)
+        }
+        None => false,
+    };
+    let stuck_time = history
+        .ops
+        .iter()
+        .find(|op| role_of(op) == Role::Stuck)
+        .map(|op| op.invoke_time_ns);
+    let mut chosen: Vec<&Op> = history
+        .ops
+        .iter()
+        .filter(|op| key.is_none() || op.key.as_deref() == key)
+        .filter(|op| role_of(op) != Role::Other || in_window(op))
+        .collect();
+    if chosen.len() > DRAWN_OPS_MAX {
+        // Keep the marked ops and the unmarked ones nearest in time to the failure.
+        let centre = stuck_time.unwrap_or(chosen[chosen.len() / 2].invoke_time_ns);
+        chosen.sort_by_key(|op| {
+            (
+                role_of(op) == Role::Other,
+                op.invoke_time_ns.abs_diff(centre),
+            )
+        });
+        chosen.truncate(DRAWN_OPS_MAX);
+        chosen.sort_by_key(|op| op.invoke_index);
+    }
+    if chosen.is_empty() {
+        return "<p class=\"missing\">The ops named by the counterexample are not in the history file, so it is shown as text only.</p>\n".to_string();
+    }
+    let t_lo = chosen.iter().map(|op| op.invoke_time_ns).min().unwrap_or(0);
+    let t_hi = chosen
+        .iter()
+        .map(|op| op.complete_time_ns.unwrap_or(history.end_time_ns))
+        .max()
+        .unwrap_or(t_lo + 1)
+        .max(t_lo + 1);
+    let mut processes: Vec<u64> = chosen.iter().map(|op| op.process).collect();
+    processes.sort_unstable();
+    processes.dedup();
+    let lane_of: BTreeMap<u64, usize> =
+        processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let plot_w = SVG_WIDTH - LANE_LABEL_W - 10.0;
+    let x = |t: u64| LANE_LABEL_W + (t - t_lo) as f64 / (t_hi - t_lo) as f64 * plot_w;
+    let height = 30.0 + processes.len() as f64 * LANE_H + 10.0;
+    let mut svg = format!(
+        "<svg class=\"cexsvg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{SVG_WIDTH}\" height=\"{height}\" viewBox=\"0 0 {SVG_WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"
+    );
+    svg.push_str(&format!(
+        "<text x=\"{LANE_LABEL_W}\" y=\"14\" fill=\"#555\">{:.3} s</text><text x=\"{}\" y=\"14\" fill=\"#555\" text-anchor=\"end\">{:.3} s</text>\n",
+        t_lo as f64 / 1e9,
+        SVG_WIDTH - 10.0,
+        t_hi as f64 / 1e9
+    ));
+    for (i, p) in processes.iter().enumerate() {
+        let y = 24.0 + i as f64 * LANE_H;
+        if i % 2 == 1 {
+            svg.push_str(&format!("<rect x=\"{LANE_LABEL_W}\" y=\"{y}\" width=\"{plot_w}\" height=\"{LANE_H}\" fill=\"#f5f5f5\"/>\n"));
+        }
+        svg.push_str(&format!(
+            "<text x=\"4\" y=\"{}\">process {}</text>\n",
+            y + 19.0,
+            p
+        ));
+    }
+    for op in &chosen {
+        let r = role_of(op);
+        let lane = lane_of[&op.process];
+        let y = 24.0 + lane as f64 * LANE_H + 4.0;
+        let a = x(op.invoke_time_ns);
+        let b = x(op.complete_time_ns.unwrap_or(t_hi)).max(a + 3.0);
+        let (fill, stroke, stroke_w) = match r {
+            Role::Stuck => ("#ffcdd2", "#c62828", 3),
+            Role::Prefix(_) => ("#c8e6c9", "#2e7d32", 1),
+            Role::Other => ("#eeeeee", "#9e9e9e", 1),
+        };
+        let dash = if matches!(op.outcome, Outcome::Info | Outcome::Pending) {
+            " stroke-dasharray=\"4 3\""
+        } else {
+            ""
+        };
+        let label = op_label(op, r);
+        let title = format!(
+            "#{} process {} {} {} → {} ({}), {:.3}–{} s",
+            op.invoke_index,
+            op.process,
+            op.f,
+            value_text(&op.invoke_value),
+            value_text(&op.result),
+            op.outcome.name(),
+            op.invoke_time_ns as f64 / 1e9,
+            op.complete_time_ns
+                .map(|t| format!("{:.3}", t as f64 / 1e9))
+                .unwrap_or_else(|| "never".into())
+        );
+        svg.push_str(&format!(
+            "<g><title>{}</title><rect x=\"{a:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{}\" rx=\"3\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{stroke_w}\"{dash}/>",
+            html(&truncate(&title, 400)),
+            b - a,
+            LANE_H - 8.0
+        ));
+        // Labels are clipped by width: a short bar gets only its number.
+        let room_chars = ((b - a) / 6.2) as usize;
+        let text = if room_chars >= label.chars().count() {
+            label
+        } else {
+            match r {
+                Role::Prefix(n) => n.to_string(),
+                Role::Stuck => "✗".to_string(),
+                Role::Other => String::new(),
+            }
+        };
+        if !text.is_empty() {
+            svg.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\"{}>{}</text>",
+                a + 3.0,
+                y + 15.0,
+                if r == Role::Stuck {
+                    " fill=\"#b71c1c\" font-weight=\"bold\""
+                } else {
+                    ""
+                },
+                html(&text)
+            ));
+        }
+        svg.push_str("</g>\n");
+    }
+    svg.push_str("</svg>\n");
+    let mut out = String::from("<div class=\"cexwrap\">\n");
+    out.push_str(&svg);
+    out.push_str(&format!(
+        "<p class=\"caption\">{} ops of {} drawn (bars from invocation to completion; dashed = outcome unknown). \
+         Green, numbered: the linearized prefix in the checker's order. Red: cannot be placed. Grey: other ops in the window. Hover a bar for details.</p>\n</div>\n",
+        chosen.len(),
+        match key {
+            Some(k) => format!("key <code>{}</code>", html(k)),
+            None => "the history".to_string(),
+        }
+    ));
+    out
+}
+
+fn op_label(op: &Op, role: Role) -> String {
+    let mut s = match role {
+        Role::Prefix(n) => format!("{n}. "),
+        Role::Stuck => "✗ ".to_string(),
+        Role::Other => String::new(),
+    };
+    let value = truncate(&value_text(&op.invoke_value), 20);
+    let result = truncate(&value_text(&op.result), 20);
+    match (op.f.as_str(), op.outcome) {
+        ("read", Outcome::Ok) => s.push_str(&format!("read → {result}")),
+        (_, Outcome::Pending) => s.push_str(&format!("{} {value} …", op.f)),
+        (_, Outcome::Ok) => s.push_str(&format!("{} {value} → {result}", op.f)),
+        (_, outcome) => s.push_str(&format!("{} {value} ({})", op.f, outcome.name())),
+    }
+    truncate(&s, 60)
+}

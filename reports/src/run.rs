@@ -1,0 +1,195 @@
+//! One run's report: reads the run dir, computes what the pages need, and writes every
+//! report file of DESIGN.md §5 (atomically), index.html last.
+
+use std::fs;
+use std::path::Path;
+
+use crate::atomic::write_atomic;
+use crate::faults::{fault_intervals, FaultSource};
+use crate::history::{self, History};
+use crate::plots::{self, PlotInput, PlotKind};
+use crate::results::{RunResults, Verdict};
+use crate::run_page::{self, RunPage};
+use crate::timeline::{self, Highlight};
+use crate::{exports, stats, ReportError};
+
+/// The report files a run dir gets from this crate (history.csv only when missing).
+pub const REPORT_FILES: [&str; 10] = [
+    "index.html",
+    "timeline.html",
+    "latency-raw.png",
+    "latency-raw.svg",
+    "latency-quantiles.png",
+    "latency-quantiles.svg",
+    "rate.png",
+    "rate.svg",
+    "latency.csv",
+    "junit.xml",
+];
+
+/// What a campaign page or store index needs to know about a run after its report is written.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub verdict: Verdict,
+    pub ops_count: usize,
+    pub faults_count: usize,
+    pub end_time_ns: u64,
+}
+
+/// Loads results.json (tolerantly); `None` when the file does not exist.
+pub fn load_results(run_dir: &Path) -> Result<Option<RunResults>, ReportError> {
+    let path = run_dir.join("results.json");
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(RunResults::parse(&text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Ok(Some(RunResults::empty_because("results.json is not UTF-8")))
+        }
+        Err(e) => Err(ReportError::io(&path, e)),
+    }
+}
+
+/// Reads history.jsonl; `None` when it does not exist. Invalid UTF-8 is replaced, not fatal.
+pub fn load_history_text(run_dir: &Path) -> Result<Option<String>, ReportError> {
+    let path = run_dir.join("history.jsonl");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            Ok(Some(String::from_utf8(bytes).unwrap_or_else(|e| {
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            })))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ReportError::io(&path, e)),
+    }
+}
+
+/// Writes the report of one run dir; `notes` are shown at the top of index.html.
+pub fn write_run_report_with_notes(
+    run_dir: &Path,
+    notes: &[String],
+) -> Result<RunSummary, ReportError> {
+    let results = load_results(run_dir)?;
+    let history_text = load_history_text(run_dir)?;
+    if results.is_none() && history_text.is_none() {
+        return Err(ReportError::NotARunDir(run_dir.to_path_buf()));
+    }
+    let mut notes = notes.to_vec();
+    let results = results.unwrap_or_else(|| {
+        notes.push(
+            "results.json is missing: verdict, options and reproduce command unknown.".to_string(),
+        );
+        RunResults::empty_because("results.json is missing")
+    });
+    let history_present = history_text.is_some();
+    let history: History = history_text
+        .as_deref()
+        .map(history::parse_jsonl)
+        .unwrap_or_default();
+
+    if let Some(text) = &history_text {
+        if !run_dir.join("history.csv").exists() {
+            let csv = exports::history_csv(text)
+                .map_err(|e| ReportError::Plot(format!("history.csv: {e}")))?;
+            write_atomic(&run_dir.join("history.csv"), &csv)?;
+        }
+    }
+    let latency = exports::latency_csv(&history)
+        .map_err(|e| ReportError::Plot(format!("latency.csv: {e}")))?;
+    write_atomic(&run_dir.join("latency.csv"), &latency)?;
+
+    let (faults, source) = fault_intervals(results.faults.as_ref(), &history.nemesis);
+    let end_ns = faults
+        .iter()
+        .map(|f| f.stop_ns.unwrap_or(f.start_ns))
+        .max()
+        .unwrap_or(0)
+        .max(history.end_time_ns);
+    let bucket_ns = stats::bucket_ns(end_ns);
+    let input = PlotInput {
+        history: &history,
+        faults: &faults,
+        bucket_ns,
+    };
+    let mut plots_png = Vec::new();
+    for kind in PlotKind::ALL {
+        let files = plots::render(kind, &input).map_err(ReportError::Plot)?;
+        write_atomic(&run_dir.join(format!("{}.png", kind.stem())), &files.png)?;
+        write_atomic(
+            &run_dir.join(format!("{}.svg", kind.stem())),
+            files.svg.as_bytes(),
+        )?;
+        plots_png.push((kind, files.png));
+    }
+
+    let title = run_title(&results, run_dir);
+    let highlight = results.counterexample().map(Highlight::from_counterexample);
+    let timeline = timeline::timeline_html(&title, &history, &faults, highlight.as_ref());
+    write_atomic(&run_dir.join("timeline.html"), timeline.as_bytes())?;
+
+    let junit = exports::junit_xml(&results, &title, history.ops.len());
+    write_atomic(&run_dir.join("junit.xml"), junit.as_bytes())?;
+
+    let files = listed_files(run_dir);
+    let page = RunPage {
+        title,
+        results: &results,
+        history: &history,
+        history_present,
+        faults: &faults,
+        faults_from_nemesis: source == FaultSource::NemesisRecords,
+        plots_png,
+        bucket_ns,
+        notes,
+        files,
+    };
+    write_atomic(
+        &run_dir.join("index.html"),
+        run_page::render(&page).as_bytes(),
+    )?;
+    Ok(RunSummary {
+        verdict: results.shown_verdict(),
+        ops_count: history.ops.len(),
+        faults_count: faults.len(),
+        end_time_ns: end_ns,
+    })
+}
+
+/// "counter / 20261122T153000-seed42", falling back to the directory name.
+pub fn run_title(results: &RunResults, run_dir: &Path) -> String {
+    let dir_name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    match (&results.test_name, &results.run_id) {
+        (Some(t), Some(id)) => format!("{t} / {id}"),
+        (None, Some(id)) => id.clone(),
+        (Some(t), None) => format!("{t} / {dir_name}"),
+        (None, None) => dir_name,
+    }
+}
+
+/// The raw and report files present, for the page's file list.
+fn listed_files(run_dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = [
+        "history.jsonl",
+        "history.csv",
+        "results.json",
+        "timeline.html",
+    ]
+    .iter()
+    .chain(REPORT_FILES.iter().skip(2))
+    .filter(|f| run_dir.join(f).exists())
+    .map(|f| f.to_string())
+    .collect();
+    if let Ok(entries) = fs::read_dir(run_dir.join("nodes")) {
+        let mut logs: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .map(|n| format!("nodes/{n}"))
+            .collect();
+        logs.sort();
+        files.extend(logs);
+    }
+    files
+}

@@ -1,0 +1,415 @@
+//! `timeline.html`: one lane per client process plus nemesis lanes, every op a bar coloured by
+//! outcome, drawn on a canvas by embedded JS (no network). All ops are embedded and drawn; when
+//! zoomed out, bars sharing a pixel column are merged into one (never dropped), and the page
+//! says so. Hover shows the op; the counterexample window can be highlighted and zoomed to.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use crate::escape::{html, script_safe, truncate};
+use crate::history::{value_text, History};
+use crate::plots::{css_color, fault_color};
+use crate::results::Fault;
+
+/// Longest value text kept per op for hovers (keeps a 100k-op page to a few MB).
+const VALUE_CHARS_MAX: usize = 160;
+
+/// What the counterexample marks on the timeline (history indexes).
+#[derive(Clone, Debug, Default)]
+pub struct Highlight {
+    pub window: Option<(u64, u64)>,
+    pub prefix: BTreeSet<u64>,
+    pub stuck: BTreeSet<u64>,
+}
+
+impl Highlight {
+    /// From a CheckReport counterexample object.
+    pub fn from_counterexample(c: &Value) -> Highlight {
+        let indexes = |list: Option<&Value>, inner: Option<&str>| -> BTreeSet<u64> {
+            list.and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| {
+                            let op = match inner {
+                                Some(field) => v.get(field)?,
+                                None => v,
+                            };
+                            op.get("index")?.as_u64()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let window = c.get("window").and_then(|w| {
+            Some((
+                w.get("first_index")?.as_u64()?,
+                w.get("last_index")?.as_u64()?,
+            ))
+        });
+        Highlight {
+            window,
+            prefix: indexes(c.get("linearized_prefix"), None),
+            stuck: indexes(c.get("stuck"), Some("op")),
+        }
+    }
+}
+
+/// Builds the timeline page.
+pub fn timeline_html(
+    title: &str,
+    history: &History,
+    faults: &[Fault],
+    highlight: Option<&Highlight>,
+) -> String {
+    let data = timeline_data(history, faults, highlight);
+    let ops_count = history.ops.len();
+    let lanes_count = history
+        .ops
+        .iter()
+        .map(|o| o.process)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let mut page = String::with_capacity(data.len() + 16_000);
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    page.push_str(&format!("<title>{} — timeline</title>\n", html(title)));
+    page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    page.push_str(STYLE);
+    page.push_str("</head><body>\n");
+    page.push_str(&format!(
+        "<h1>{} — timeline</h1>\n<p><a href=\"index.html\">← run report</a></p>\n",
+        html(title)
+    ));
+    page.push_str(&format!(
+        "<p class=\"note\">All {ops_count} operations of {lanes_count} client processes are drawn (nothing is cut). \
+         When zoomed out, operations that fall on the same pixel column of a lane are merged into one bar; \
+         zoom in to separate them. Mouse wheel or +/− zoom around the cursor, drag to pan, hover a bar to see the op.</p>\n"
+    ));
+    page.push_str("<div class=\"controls\"><button id=\"zin\">+ zoom in</button> <button id=\"zout\">− zoom out</button> \
+        <button id=\"reset\">whole run</button>");
+    if highlight.and_then(|h| h.window).is_some() {
+        page.push_str(" <button id=\"cex\" class=\"bad\">show counterexample</button>");
+    }
+    page.push_str(" <span id=\"range\"></span></div>\n<div class=\"legend\">");
+    for (name, color) in [
+        ("ok", OK_COLOR),
+        ("fail", FAIL_COLOR),
+        ("info", INFO_COLOR),
+        ("pending (never completed)", PENDING_COLOR),
+    ] {
+        page.push_str(&format!(
+            "<span><i style=\"background:{color}\"></i>{name}</span>"
+        ));
+    }
+    let mut kinds: Vec<&str> = faults.iter().map(|f| f.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        page.push_str(&format!(
+            "<span><i style=\"background:{}\"></i>{} (nemesis)</span>",
+            css_color(fault_color(kind)),
+            html(kind)
+        ));
+    }
+    if highlight.is_some() {
+        page.push_str("<span><i class=\"outline prefix\"></i>linearized prefix</span><span><i class=\"outline stuck\"></i>cannot be placed</span>");
+    }
+    page.push_str(
+        "</div>\n<div id=\"wrap\"><canvas id=\"tl\"></canvas><div id=\"tip\"></div></div>\n",
+    );
+    page.push_str("<script id=\"data\" type=\"application/json\">");
+    page.push_str(&data);
+    page.push_str("</script>\n<script>\n");
+    page.push_str(
+        &SCRIPT
+            .replace("__OK__", OK_COLOR)
+            .replace("__FAIL__", FAIL_COLOR)
+            .replace("__INFO__", INFO_COLOR)
+            .replace("__PENDING__", PENDING_COLOR),
+    );
+    page.push_str("</script>\n</body></html>\n");
+    page
+}
+
+pub const OK_COLOR: &str = "#3a9d4f";
+pub const FAIL_COLOR: &str = "#e377a6";
+pub const INFO_COLOR: &str = "#f0a030";
+pub const PENDING_COLOR: &str = "#9a9a9a";
+
+/// The ops as columns (compact JSON), escaped for a `<script>` element.
+fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlight>) -> String {
+    let processes: Vec<u64> = history
+        .ops
+        .iter()
+        .map(|o| o.process)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lane_of: BTreeMap<u64, usize> =
+        processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let mut f_names: Vec<&str> = history.ops.iter().map(|o| o.f.as_str()).collect();
+    f_names.sort_unstable();
+    f_names.dedup();
+    let f_of: BTreeMap<&str, usize> = f_names.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+    let mut key_names: Vec<&str> = history
+        .ops
+        .iter()
+        .filter_map(|o| o.key.as_deref())
+        .collect();
+    key_names.sort_unstable();
+    key_names.dedup();
+    let key_of: BTreeMap<&str, usize> =
+        key_names.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let end_us = history.end_time_ns.div_ceil(1000).max(1);
+    let n = history.ops.len();
+    let (mut lane, mut s, mut e, mut o, mut f, mut k) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut iv, mut rv, mut ix, mut cx, mut mark) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for op in &history.ops {
+        lane.push(lane_of[&op.process]);
+        s.push(op.invoke_time_ns / 1000);
+        e.push(op.complete_time_ns.map(|t| t / 1000).unwrap_or(end_us));
+        o.push(op.outcome.code());
+        f.push(f_of[op.f.as_str()]);
+        k.push(
+            op.key
+                .as_deref()
+                .map(|key| key_of[key] as i64)
+                .unwrap_or(-1),
+        );
+        iv.push(truncate(&value_text(&op.invoke_value), VALUE_CHARS_MAX));
+        rv.push(if op.complete_index.is_some() {
+            truncate(&value_text(&op.result), VALUE_CHARS_MAX)
+        } else {
+            String::new()
+        });
+        ix.push(op.invoke_index);
+        cx.push(op.complete_index.map(|c| c as i64).unwrap_or(-1));
+        let is = |set: &BTreeSet<u64>| {
+            set.contains(&op.invoke_index) || op.complete_index.is_some_and(|c| set.contains(&c))
+        };
+        mark.push(match highlight {
+            Some(h) if is(&h.stuck) => 2,
+            Some(h) if is(&h.prefix) => 1,
+            _ => 0,
+        });
+    }
+    let fault_rows: Vec<Value> = {
+        let mut kinds: Vec<&str> = faults.iter().map(|f| f.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        faults
+            .iter()
+            .map(|fault| {
+                json!({
+                    "kind": fault.kind,
+                    "row": kinds.iter().position(|k| *k == fault.kind).unwrap_or(0),
+                    "s": fault.start_ns / 1000,
+                    "e": fault.stop_or(history.end_time_ns) / 1000,
+                    "open": fault.stop_ns.is_none(),
+                    "label": truncate(&fault.targets_label(), 80),
+                    "color": css_color(fault_color(&fault.kind)),
+                })
+            })
+            .collect()
+    };
+    let window_us = highlight.and_then(|h| h.window).map(|(first, last)| {
+        // The window is in history indexes; its time span is that of the ops touching it.
+        let touching = history.ops.iter().filter(|op| {
+            let c = op.complete_index.unwrap_or(u64::MAX);
+            (op.invoke_index >= first && op.invoke_index <= last) || (c >= first && c <= last)
+        });
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for op in touching {
+            lo = lo.min(op.invoke_time_ns / 1000);
+            hi = hi.max(op.complete_time_ns.unwrap_or(history.end_time_ns) / 1000);
+        }
+        if lo > hi {
+            json!(null)
+        } else {
+            json!([lo, hi])
+        }
+    });
+    let data = json!({
+        "end": end_us,
+        "lanes": processes,
+        "fs": f_names, "ks": key_names,
+        "lane": lane, "s": s, "e": e, "o": o, "f": f, "k": k,
+        "iv": iv, "rv": rv, "ix": ix, "cx": cx, "mark": mark,
+        "faults": fault_rows,
+        "window": window_us.unwrap_or(Value::Null),
+    });
+    script_safe(&data.to_string())
+}
+
+const STYLE: &str = r#"<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:16px;color:#222}
+h1{font-size:20px;margin:0 0 6px}
+.note{color:#555;max-width:1100px}
+.controls{margin:8px 0}
+button{font:inherit;padding:3px 10px;border:1px solid #999;border-radius:4px;background:#f6f6f6;cursor:pointer}
+button.bad{border-color:#c62828;color:#c62828}
+#range{color:#555;margin-left:10px}
+.legend span{margin-right:14px;white-space:nowrap;font-size:13px}
+.legend i{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle}
+.legend i.outline{border:2px solid #1565c0;background:none;box-sizing:border-box}
+.legend i.outline.stuck{border:3px solid #c62828}
+#wrap{position:relative;margin-top:8px;border:1px solid #ccc;overflow:auto;max-height:85vh}
+canvas{display:block;cursor:grab}
+#tip{position:absolute;display:none;pointer-events:none;background:#fffff0;border:1px solid #888;padding:4px 6px;font:12px monospace;white-space:pre;z-index:2;max-width:600px;overflow:hidden}
+</style>
+"#;
+
+const SCRIPT: &str = r#"'use strict';
+const D = JSON.parse(document.getElementById('data').textContent);
+const N = D.s.length, LABEL_W = 70, AXIS_H = 24;
+const COLORS = ['__OK__', '__FAIL__', '__INFO__', '__PENDING__'];
+const OUTCOMES = ['ok', 'fail', 'info', 'pending'];
+const laneCount = D.lanes.length;
+const faultRows = D.faults.reduce((m, f) => Math.max(m, f.row + 1), 0);
+const laneH = laneCount <= 60 ? 14 : Math.max(3, Math.floor(900 / laneCount));
+const nemH = 16;
+const laneOps = Array.from({length: laneCount}, () => []);
+for (let i = 0; i < N; i++) laneOps[D.lane[i]].push(i);
+for (const l of laneOps) l.sort((a, b) => D.s[a] - D.s[b]);
+const canvas = document.getElementById('tl'), ctx = canvas.getContext('2d');
+const tip = document.getElementById('tip'), wrap = document.getElementById('wrap');
+let t0 = 0, t1 = Math.max(1, D.end);
+const nemTop = AXIS_H, lanesTop = AXIS_H + faultRows * nemH + (faultRows ? 6 : 0);
+const height = lanesTop + laneCount * laneH + 4;
+function width() { return Math.max(400, wrap.clientWidth - 2); }
+function scale() { return (width() - LABEL_W) / (t1 - t0); }
+function fmt(us) { return us >= 1e6 ? (us / 1e6).toFixed(3) + ' s' : (us / 1e3).toFixed(2) + ' ms'; }
+function firstFrom(list, t) {
+  let lo = 0, hi = list.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (D.e[list[mid]] < t) lo = mid + 1; else hi = mid; }
+  return lo;
+}
+function draw() {
+  const w = width(), dpr = window.devicePixelRatio || 1;
+  canvas.style.width = w + 'px'; canvas.style.height = height + 'px';
+  canvas.width = Math.floor(w * dpr); canvas.height = Math.floor(height * dpr);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, w, height);
+  const k = scale();
+  const x = t => LABEL_W + (t - t0) * k;
+  // time axis
+  ctx.fillStyle = '#333'; ctx.font = '11px sans-serif'; ctx.strokeStyle = '#e4e4e4';
+  const span = t1 - t0, raw = span / 10, p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map(m => m * p).find(s => s >= raw);
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    const px = x(t); ctx.beginPath(); ctx.moveTo(px, AXIS_H - 4); ctx.lineTo(px, height); ctx.stroke();
+    ctx.fillText(fmt(t), px + 2, 12);
+  }
+  // nemesis lanes
+  for (const f of D.faults) {
+    if (f.e < t0 || f.s > t1) continue;
+    const a = Math.max(LABEL_W, x(f.s)), b = Math.min(w, x(f.e)), y = nemTop + f.row * nemH;
+    ctx.globalAlpha = 0.14; ctx.fillStyle = f.color; ctx.fillRect(a, lanesTop, Math.max(1, b - a), laneCount * laneH);
+    ctx.globalAlpha = 1; ctx.fillRect(a, y + 1, Math.max(1, b - a), nemH - 2);
+    if (b - a > 30) { ctx.fillStyle = '#000'; ctx.save(); ctx.beginPath(); ctx.rect(a, y, b - a, nemH); ctx.clip();
+      ctx.fillText(f.kind + ' ' + f.label + (f.open ? ' (never healed)' : ''), a + 3, y + 12); ctx.restore(); }
+  }
+  ctx.fillStyle = '#333';
+  for (let r = 0; r < faultRows; r++) ctx.fillText('nemesis', 4, nemTop + r * nemH + 12);
+  // client lanes; bars sharing a pixel column with the same colour are merged
+  const marked = [];
+  for (let l = 0; l < laneCount; l++) {
+    const y = lanesTop + l * laneH, list = laneOps[l];
+    if (l % 2) { ctx.fillStyle = '#f7f7f7'; ctx.fillRect(LABEL_W, y, w - LABEL_W, laneH); }
+    if (laneH >= 9) { ctx.fillStyle = '#333'; ctx.fillText('p' + D.lanes[l], 4, y + laneH - 3); }
+    let lastPx = -1, lastO = -1;
+    for (let j = firstFrom(list, t0); j < list.length; j++) {
+      const i = list[j]; if (D.s[i] > t1) break;
+      const a = Math.max(LABEL_W, x(D.s[i])), b = Math.min(w, x(D.e[i]));
+      const px = Math.floor(a);
+      if (D.mark[i]) marked.push([i, a, b, y]);
+      if (px === lastPx && D.o[i] === lastO && b - a < 1) continue;
+      lastPx = px; lastO = D.o[i];
+      ctx.fillStyle = COLORS[D.o[i]];
+      ctx.fillRect(a, y + 1, Math.max(1, b - a), Math.max(1, laneH - 2));
+    }
+  }
+  for (const [i, a, b, y] of marked) {
+    ctx.strokeStyle = D.mark[i] === 2 ? '#c62828' : '#1565c0'; ctx.lineWidth = D.mark[i] === 2 ? 3 : 2;
+    ctx.strokeRect(a - 1, y, Math.max(3, b - a + 2), laneH);
+  }
+  ctx.lineWidth = 1;
+  document.getElementById('range').textContent = 'showing ' + fmt(t0) + ' – ' + fmt(t1) + ' of ' + fmt(D.end);
+}
+function opAt(mx, my) {
+  const l = Math.floor((my - lanesTop) / laneH);
+  const t = t0 + (mx - LABEL_W) / scale(), slack = 2 / scale();
+  if (my >= nemTop && my < lanesTop) {
+    const row = Math.floor((my - nemTop) / nemH);
+    const f = D.faults.find(f => f.row === row && f.s - slack <= t && t <= f.e + slack);
+    return f ? {fault: f} : null;
+  }
+  if (l < 0 || l >= laneCount || mx < LABEL_W) return null;
+  const list = laneOps[l];
+  for (let j = firstFrom(list, t - slack); j < list.length; j++) {
+    const i = list[j]; if (D.s[i] > t + slack) break;
+    if (D.s[i] - slack <= t && t <= D.e[i] + slack) return {op: i};
+  }
+  return null;
+}
+function describe(hit) {
+  if (hit.fault) { const f = hit.fault;
+    return f.kind + '  ' + f.label + '\n' + fmt(f.s) + ' – ' + (f.open ? 'end of run (never healed)' : fmt(f.e)); }
+  const i = hit.op, o = D.o[i];
+  let s = 'process ' + D.lanes[D.lane[i]] + '  ' + D.fs[D.f[i]] + (D.k[i] >= 0 ? '  key ' + D.ks[D.k[i]] : '') + '\n';
+  s += 'invoke #' + D.ix[i] + ' at ' + fmt(D.s[i]) + '  value ' + D.iv[i] + '\n';
+  if (o === 3) s += 'never completed'; else s += OUTCOMES[o] + ' #' + D.cx[i] + ' at ' + fmt(D.e[i]) + '  result ' + D.rv[i] + '\nlatency ' + fmt(D.e[i] - D.s[i]);
+  if (D.mark[i] === 1) s += '\n(in the linearized prefix)';
+  if (D.mark[i] === 2) s += '\n(cannot be placed: see the run report)';
+  return s;
+}
+function zoom(factor, atX) {
+  const t = t0 + (atX - LABEL_W) / scale();
+  let n0 = t - (t - t0) * factor, n1 = t + (t1 - t) * factor;
+  if (n1 - n0 < 10) return;
+  if (n0 < 0) { n1 -= n0; n0 = 0; } if (n1 > D.end) { n0 -= n1 - D.end; n1 = D.end; } n0 = Math.max(0, n0);
+  t0 = n0; t1 = n1; draw();
+}
+canvas.addEventListener('wheel', ev => { ev.preventDefault(); zoom(ev.deltaY > 0 ? 1.25 : 0.8, ev.offsetX); }, {passive: false});
+let drag = null;
+canvas.addEventListener('mousedown', ev => { drag = {x: ev.clientX, t0, t1}; canvas.style.cursor = 'grabbing'; });
+window.addEventListener('mouseup', () => { drag = null; canvas.style.cursor = 'grab'; });
+canvas.addEventListener('mousemove', ev => {
+  if (drag) {
+    const dt = (ev.clientX - drag.x) / scale(), span = drag.t1 - drag.t0;
+    t0 = Math.min(Math.max(0, drag.t0 - dt), D.end - span); t1 = t0 + span; draw(); return;
+  }
+  const hit = opAt(ev.offsetX, ev.offsetY);
+  if (!hit) { tip.style.display = 'none'; return; }
+  tip.textContent = describe(hit);
+  tip.style.display = 'block';
+  tip.style.left = Math.min(ev.offsetX + 14, width() - 320) + 'px'; tip.style.top = (ev.offsetY + 14) + 'px';
+});
+canvas.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
+document.getElementById('zin').onclick = () => zoom(0.5, LABEL_W + (width() - LABEL_W) / 2);
+document.getElementById('zout').onclick = () => zoom(2, LABEL_W + (width() - LABEL_W) / 2);
+document.getElementById('reset').onclick = () => { t0 = 0; t1 = Math.max(1, D.end); draw(); };
+function showWindow() {
+  if (!D.window) return;
+  const pad = Math.max(1000, (D.window[1] - D.window[0]) * 0.15);
+  t0 = Math.max(0, D.window[0] - pad); t1 = Math.min(D.end, D.window[1] + pad); draw();
+}
+const cexButton = document.getElementById('cex');
+if (cexButton) cexButton.onclick = showWindow;
+window.addEventListener('resize', draw);
+draw();
+if (location.hash === '#counterexample') showWindow();
+"#;
