@@ -50,7 +50,9 @@ impl FromStr for Workload {
             .into_iter()
             .find(|workload| workload.name() == text)
             .ok_or_else(|| {
-                format!("unknown workload {text:?}; expected counter, register, cas-register or mixed")
+                format!(
+                    "unknown workload {text:?}; expected counter, register, cas-register or mixed"
+                )
             })
     }
 }
@@ -85,7 +87,9 @@ impl FromStr for KeyDistribution {
         match text {
             "uniform" => Ok(KeyDistribution::Uniform),
             "skewed" => Ok(KeyDistribution::Skewed),
-            _ => Err(format!("unknown key distribution {text:?}; expected uniform or skewed")),
+            _ => Err(format!(
+                "unknown key distribution {text:?}; expected uniform or skewed"
+            )),
         }
     }
 }
@@ -176,9 +180,11 @@ impl NemesisSpec {
         match self {
             NemesisSpec::None => "none".to_string(),
             NemesisSpec::All => "all".to_string(),
-            NemesisSpec::List(kinds) => {
-                kinds.iter().map(|kind| kind.name()).collect::<Vec<_>>().join(",")
-            }
+            NemesisSpec::List(kinds) => kinds
+                .iter()
+                .map(|kind| kind.name())
+                .collect::<Vec<_>>()
+                .join(","),
         }
     }
 }
@@ -206,7 +212,9 @@ impl FromStr for NemesisSpec {
 /// Parses `60s`, `500ms`, `2m`, `1h` or a bare number of seconds, into milliseconds.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number
         .parse()
@@ -216,7 +224,11 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
         "" | "s" => 1000.0,
         "m" | "min" => 60_000.0,
         "h" => 3_600_000.0,
-        _ => return Err(format!("invalid duration unit in {text:?}; expected ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?}; expected ms, s, m or h"
+            ))
+        }
     };
     let ms = number * unit_ms;
     if !ms.is_finite() || ms < 0.0 || ms > 1e12 {
@@ -296,13 +308,22 @@ impl RunOptions {
     /// Rejects option values the driver cannot honour, with a message for the user.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=9).contains(&self.nodes) {
-            return Err(format!("--nodes must be between 1 and 9, got {}", self.nodes));
+            return Err(format!(
+                "--nodes must be between 1 and 9, got {}",
+                self.nodes
+            ));
         }
         if !(1..=1000).contains(&self.clients) {
-            return Err(format!("--clients must be between 1 and 1000, got {}", self.clients));
+            return Err(format!(
+                "--clients must be between 1 and 1000, got {}",
+                self.clients
+            ));
         }
         if !(1..=10_000).contains(&self.keys) {
-            return Err(format!("--keys must be between 1 and 10000, got {}", self.keys));
+            return Err(format!(
+                "--keys must be between 1 and 10000, got {}",
+                self.keys
+            ));
         }
         if self.workload == Workload::Mixed && self.keys < 2 {
             return Err("--workload mixed needs --keys 2 or more".to_string());
@@ -311,7 +332,10 @@ impl RunOptions {
             return Err("--time-limit must be between 1ms and 24h".to_string());
         }
         if !(self.rate_ops_per_s > 0.0 && self.rate_ops_per_s <= 1_000_000.0) {
-            return Err(format!("--rate must be in (0, 1000000], got {}", self.rate_ops_per_s));
+            return Err(format!(
+                "--rate must be in (0, 1000000], got {}",
+                self.rate_ops_per_s
+            ));
         }
         if self.nemesis_interval_ms < 10 {
             return Err("--nemesis-interval must be at least 10ms".to_string());
@@ -342,15 +366,24 @@ impl RunOptions {
             format!("--workload {}", self.workload),
             format!("--key-distribution {}", self.key_distribution.name()),
             format!("--nemesis {}", self.nemesis.as_arg()),
-            format!("--nemesis-interval {}", format_duration_ms(self.nemesis_interval_ms)),
+            format!(
+                "--nemesis-interval {}",
+                format_duration_ms(self.nemesis_interval_ms)
+            ),
         ];
         if let Some(path) = &self.schedule_path {
-            parts.push(format!("--schedule {}", shell_quote(&path.display().to_string())));
+            parts.push(format!(
+                "--schedule {}",
+                shell_quote(&path.display().to_string())
+            ));
         }
         for bug in self.bugs.iter() {
             parts.push(format!("--bug {}", bug.name()));
         }
-        parts.push(format!("--out {}", shell_quote(&self.out_dir.display().to_string())));
+        parts.push(format!(
+            "--out {}",
+            shell_quote(&self.out_dir.display().to_string())
+        ));
         if self.no_report {
             parts.push("--no-report".to_string());
         }
@@ -359,7 +392,10 @@ impl RunOptions {
 
     /// The bugs as names, for results.json.
     pub fn bug_names(&self) -> Vec<String> {
-        self.bugs.iter().map(|bug: Bug| bug.name().to_string()).collect()
+        self.bugs
+            .iter()
+            .map(|bug: Bug| bug.name().to_string())
+            .collect()
     }
 }
 
@@ -398,9 +434,15 @@ mod tests {
         assert_eq!("all".parse::<NemesisSpec>(), Ok(NemesisSpec::All));
         assert_eq!(
             "partition,kill".parse::<NemesisSpec>(),
-            Ok(NemesisSpec::List(vec![FaultKind::Partition, FaultKind::Kill]))
+            Ok(NemesisSpec::List(vec![
+                FaultKind::Partition,
+                FaultKind::Kill
+            ]))
         );
-        assert!("partition,meteor".parse::<NemesisSpec>().unwrap_err().contains("meteor"));
+        assert!("partition,meteor"
+            .parse::<NemesisSpec>()
+            .unwrap_err()
+            .contains("meteor"));
     }
 
     #[test]

@@ -42,8 +42,19 @@ pub struct FaultEvent {
 }
 
 impl FaultEvent {
-    pub fn new(at_ms: u64, phase: Phase, kind: FaultKind, targets: Vec<String>, params: Value) -> Self {
-        FaultEvent { at_ms, action: action_name(phase, kind), targets, params }
+    pub fn new(
+        at_ms: u64,
+        phase: Phase,
+        kind: FaultKind,
+        targets: Vec<String>,
+        params: Value,
+    ) -> Self {
+        FaultEvent {
+            at_ms,
+            action: action_name(phase, kind),
+            targets,
+            params,
+        }
     }
 
     /// The phase and fault of `action`, or a message naming the bad action.
@@ -190,19 +201,33 @@ pub fn generate(
         }
         for (position, kind) in window_kinds.into_iter().enumerate() {
             let start_ms = window_start_ms + position as u64 * (interval_ms / 10);
-            let length_ms = rng.random_range(interval_ms / 4..=interval_ms * 3 / 4).max(1);
+            let length_ms = rng
+                .random_range(interval_ms / 4..=interval_ms * 3 / 4)
+                .max(1);
             let stop_ms = (start_ms + length_ms).min(time_limit_ms);
             if start_ms >= stop_ms {
                 continue;
             }
             let (targets, params) = start_shape(kind, nodes, rng);
-            events.push(FaultEvent::new(start_ms, Phase::Start, kind, targets.clone(), params));
+            events.push(FaultEvent::new(
+                start_ms,
+                Phase::Start,
+                kind,
+                targets.clone(),
+                params,
+            ));
             let stop_targets = match kind {
                 // Kill, pause and membership undo exactly the nodes they hit.
                 FaultKind::Kill | FaultKind::Pause | FaultKind::Membership => targets,
                 _ => Vec::new(),
             };
-            events.push(FaultEvent::new(stop_ms, Phase::Stop, kind, stop_targets, Value::Null));
+            events.push(FaultEvent::new(
+                stop_ms,
+                Phase::Stop,
+                kind,
+                stop_targets,
+                Value::Null,
+            ));
         }
         window_start_ms += interval_ms;
     }
@@ -239,14 +264,20 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
                 "halves" => {
                     let cut = rng.random_range(1..=nodes.max(2) - 1).min(nodes);
                     let (left, right) = names.split_at(cut.min(names.len()));
-                    (Vec::new(), json!({"mode": "halves", "groups": [left, right]}))
+                    (
+                        Vec::new(),
+                        json!({"mode": "halves", "groups": [left, right]}),
+                    )
                 }
                 "ring" => (Vec::new(), json!({"mode": "ring", "order": names})),
                 "bridge" => {
                     let bridge = names[0].clone();
                     let rest = &names[1..];
                     let (left, right) = rest.split_at(rest.len() / 2);
-                    (Vec::new(), json!({"mode": "bridge", "bridge": bridge, "groups": [left, right]}))
+                    (
+                        Vec::new(),
+                        json!({"mode": "bridge", "bridge": bridge, "groups": [left, right]}),
+                    )
                 }
                 _ => (Vec::new(), json!({"mode": "isolate-leader"})),
             }
@@ -254,7 +285,10 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
         FaultKind::PartitionOneway => {
             let count = rng.random_range(1..=nodes.div_ceil(2).max(1));
             let from = random_subset(nodes, count, rng);
-            let to: Vec<String> = all_names(nodes).into_iter().filter(|name| !from.contains(name)).collect();
+            let to: Vec<String> = all_names(nodes)
+                .into_iter()
+                .filter(|name| !from.contains(name))
+                .collect();
             (Vec::new(), json!({"from": from, "to": to}))
         }
         FaultKind::Kill => {
@@ -269,12 +303,18 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
             let count = rng.random_range(1..=nodes);
             let skew_ms = rng.random_range(-2_000..=2_000i64);
             let drift_ppm = rng.random_range(-200_000..=200_000i64);
-            (random_subset(nodes, count, rng), json!({"skew_ms": skew_ms, "drift_ppm": drift_ppm}))
+            (
+                random_subset(nodes, count, rng),
+                json!({"skew_ms": skew_ms, "drift_ppm": drift_ppm}),
+            )
         }
         FaultKind::Loss | FaultKind::Duplicate => {
             let count = rng.random_range(1..=nodes);
             let probability = [0.05, 0.2, 0.5][rng.random_range(0..3)];
-            (random_subset(nodes, count, rng), json!({"probability": probability}))
+            (
+                random_subset(nodes, count, rng),
+                json!({"probability": probability}),
+            )
         }
         FaultKind::Reorder => {
             let count = rng.random_range(1..=nodes);
@@ -316,29 +356,58 @@ mod tests {
         let parsed = Schedule::from_json(&text, "test").unwrap();
         assert_eq!(parsed, schedule);
         parsed.validate_targets(5).unwrap();
-        let starts = schedule.events.iter().filter(|e| e.action.starts_with("start-")).count();
-        let stops = schedule.events.iter().filter(|e| e.action.starts_with("stop-")).count();
+        let starts = schedule
+            .events
+            .iter()
+            .filter(|e| e.action.starts_with("start-"))
+            .count();
+        let stops = schedule
+            .events
+            .iter()
+            .filter(|e| e.action.starts_with("stop-"))
+            .count();
         assert_eq!(starts, stops);
         assert!(schedule.events.iter().all(|event| event.at_ms <= 60_000));
-        assert!(schedule.events.windows(2).all(|pair| pair[0].at_ms <= pair[1].at_ms));
+        assert!(schedule
+            .events
+            .windows(2)
+            .all(|pair| pair[0].at_ms <= pair[1].at_ms));
     }
 
     #[test]
     fn same_seed_same_schedule() {
-        let a = generate(&FaultKind::ALL, 5, 30_000, 5_000, &mut SmallRng::seed_from_u64(3));
-        let b = generate(&FaultKind::ALL, 5, 30_000, 5_000, &mut SmallRng::seed_from_u64(3));
+        let a = generate(
+            &FaultKind::ALL,
+            5,
+            30_000,
+            5_000,
+            &mut SmallRng::seed_from_u64(3),
+        );
+        let b = generate(
+            &FaultKind::ALL,
+            5,
+            30_000,
+            5_000,
+            &mut SmallRng::seed_from_u64(3),
+        );
         assert_eq!(a, b);
     }
 
     #[test]
     fn bad_schedules_are_rejected_with_a_reason() {
-        let error = Schedule::from_json(r#"[{"at_ms": 5, "action": "explode"}]"#, "s.json").unwrap_err();
-        assert!(error.contains("s.json") && error.contains("explode"), "{error}");
+        let error =
+            Schedule::from_json(r#"[{"at_ms": 5, "action": "explode"}]"#, "s.json").unwrap_err();
+        assert!(
+            error.contains("s.json") && error.contains("explode"),
+            "{error}"
+        );
         let error = Schedule::from_json(r#"{"at_ms": 5}"#, "s.json").unwrap_err();
         assert!(error.contains("not a fault schedule"), "{error}");
-        let schedule =
-            Schedule::from_json(r#"[{"at_ms": 5, "action": "start-kill", "targets": ["n9"]}]"#, "s")
-                .unwrap();
+        let schedule = Schedule::from_json(
+            r#"[{"at_ms": 5, "action": "start-kill", "targets": ["n9"]}]"#,
+            "s",
+        )
+        .unwrap();
         assert!(schedule.validate_targets(5).unwrap_err().contains("n9"));
     }
 }

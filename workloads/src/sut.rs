@@ -56,14 +56,28 @@ pub struct NodeView {
 pub enum NodeFault {
     Pause,
     Resume,
-    Clock { skew_ms: i64, drift_ppm: i64 },
-    Net { loss_probability: f64, duplicate_probability: f64, reorder_probability: f64, reorder_max_delay_ms: u64 },
-    Disk { torn_write_probability: f64, read_corruption_probability: f64, io_error_probability: f64 },
+    Clock {
+        skew_ms: i64,
+        drift_ppm: i64,
+    },
+    Net {
+        loss_probability: f64,
+        duplicate_probability: f64,
+        reorder_probability: f64,
+        reorder_max_delay_ms: u64,
+    },
+    Disk {
+        torn_write_probability: f64,
+        read_corruption_probability: f64,
+        io_error_probability: f64,
+    },
     /// Remove this node from the voters (asked of the current leader by the driver).
     RemoveFromCluster,
     AddToCluster,
     /// Ask this node (the leader) to hand leadership to node `to` (0-based).
-    TransferLeadershipTo { to: usize },
+    TransferLeadershipTo {
+        to: usize,
+    },
 }
 
 pub trait SystemUnderTest {

@@ -19,7 +19,10 @@ pub enum Op {
 impl Op {
     pub fn key(&self) -> &str {
         match self {
-            Op::Read { key } | Op::Add { key, .. } | Op::Write { key, .. } | Op::Cas { key, .. } => key,
+            Op::Read { key }
+            | Op::Add { key, .. }
+            | Op::Write { key, .. }
+            | Op::Cas { key, .. } => key,
         }
     }
 
@@ -92,7 +95,12 @@ impl Generator {
                     .collect()
             }
         };
-        Generator { workload, distribution, cumulative_weights, keys }
+        Generator {
+            workload,
+            distribution,
+            cumulative_weights,
+            keys,
+        }
     }
 
     fn key_index(&self, rng: &mut SmallRng) -> usize {
@@ -118,7 +126,10 @@ impl Generator {
         };
         if as_counter {
             return if rng.random_bool(0.5) {
-                Op::Add { key, delta: rng.random_range(1..=5) }
+                Op::Add {
+                    key,
+                    delta: rng.random_range(1..=5),
+                }
             } else {
                 Op::Read { key }
             };
@@ -126,10 +137,20 @@ impl Generator {
         let with_cas = self.workload != Workload::Register;
         match rng.random_range(0..10) {
             0..=3 => Op::Read { key },
-            4..=6 if with_cas => Op::Write { key, value: rng.random_range(0..5) },
-            _ if with_cas => Op::Cas { key, old: rng.random_range(0..5), new: rng.random_range(0..5) },
+            4..=6 if with_cas => Op::Write {
+                key,
+                value: rng.random_range(0..5),
+            },
+            _ if with_cas => Op::Cas {
+                key,
+                old: rng.random_range(0..5),
+                new: rng.random_range(0..5),
+            },
             // Registers without cas draw from a wider domain, so that reads identify writes.
-            _ => Op::Write { key, value: rng.random_range(0..100) },
+            _ => Op::Write {
+                key,
+                value: rng.random_range(0..100),
+            },
         }
     }
 }
@@ -182,10 +203,17 @@ mod tests {
 
     #[test]
     fn history_values_follow_the_contract() {
-        let add = Op::Add { key: "k1".into(), delta: 5 };
+        let add = Op::Add {
+            key: "k1".into(),
+            delta: 5,
+        };
         assert_eq!(add.invoke_value(), json!(5));
         assert_eq!(add.ok_value(Some(12)), json!([5, 12]));
-        let cas = Op::Cas { key: "k1".into(), old: 1, new: 2 };
+        let cas = Op::Cas {
+            key: "k1".into(),
+            old: 1,
+            new: 2,
+        };
         assert_eq!(cas.invoke_value(), json!([1, 2]));
         assert_eq!(cas.ok_value(None), json!([1, 2]));
         assert_eq!(Op::Read { key: "k1".into() }.ok_value(Some(3)), json!(3));
