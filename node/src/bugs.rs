@@ -93,10 +93,14 @@ impl FromStr for Bug {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Bug::ALL.iter().copied().find(|bug| bug.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = Bug::ALL.iter().map(|bug| bug.name()).collect();
-            format!("unknown bug {name:?}; known bugs: {}", known.join(", "))
-        })
+        Bug::ALL
+            .iter()
+            .copied()
+            .find(|bug| bug.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Bug::ALL.iter().map(|bug| bug.name()).collect();
+                format!("unknown bug {name:?}; known bugs: {}", known.join(", "))
+            })
     }
 }
 
@@ -141,7 +145,10 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Bug::ALL.len());
-        assert!("no-such-bug".parse::<Bug>().unwrap_err().contains("known bugs"));
+        assert!("no-such-bug"
+            .parse::<Bug>()
+            .unwrap_err()
+            .contains("known bugs"));
     }
 
     #[test]
@@ -149,7 +156,10 @@ mod tests {
         let bugs = Bugs::NONE.with(Bug::NoDedup).with(Bug::VoteIndexOnly);
         assert!(bugs.has(Bug::NoDedup) && bugs.has(Bug::VoteIndexOnly));
         assert!(!bugs.has(Bug::StaleLocalRead));
-        assert_eq!(bugs.iter().collect::<Vec<_>>(), vec![Bug::NoDedup, Bug::VoteIndexOnly]);
+        assert_eq!(
+            bugs.iter().collect::<Vec<_>>(),
+            vec![Bug::NoDedup, Bug::VoteIndexOnly]
+        );
         assert!(Bugs::NONE.is_empty() && !bugs.is_empty());
     }
 }

@@ -1,3 +1,415 @@
 //! The sans-IO Raft core: a deterministic state machine. Messages and ticks go in; messages to
 //! send, state and entries to persist, and committed entries to apply come out. No clocks, no
 //! sockets, no files: the shell (`crate::server`) maps it onto turmoil or real IO.
+//!
+//! One file per concern: `log` (entries, terms, conflicts), `election` (votes, PreVote, roles),
+//! `replication` (AppendEntries, heartbeats, commit), `progress` (per-follower state),
+//! `read_index` (linearizable reads), `transfer` (leadership transfer), `message` (the wire
+//! vocabulary), `entry` (what is persisted), `config`, `rng`.
+//!
+//! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
+//! sends `messages`, then applies `committed_entries`.
+
+mod config;
+mod election;
+mod entry;
+mod log;
+mod message;
+mod progress;
+mod read_index;
+mod replication;
+mod rng;
+mod transfer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use config::Config;
+pub use entry::{Entry, EntryPayload, HardState, RecoveredState};
+pub use message::{AppendOutcome, Message, MessageBody};
+
+use log::RaftLog;
+use progress::Progress;
+use read_index::ReadQueue;
+use rng::SplitMix64;
+use transfer::Transfer;
+
+pub type NodeId = u64;
+pub type Term = u64;
+pub type LogIndex = u64;
+
+/// A linearizable read may be served once the state machine has applied `index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    pub request_id: u64,
+    pub index: LogIndex,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// For observability and for the shell's routing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit_index: LogIndex,
+    pub last_index: LogIndex,
+    pub applied_index: LogIndex,
+    pub voted_for: Option<NodeId>,
+    /// Target of a leadership transfer in progress (leader only).
+    pub transferring_to: Option<NodeId>,
+}
+
+/// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotLeader {
+    pub leader_hint: Option<NodeId>,
+}
+
+impl std::fmt::Display for NotLeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.leader_hint {
+            Some(leader) => write!(f, "not the leader; try node {leader}"),
+            None => f.write_str("not the leader; leader unknown"),
+        }
+    }
+}
+
+impl std::error::Error for NotLeader {}
+
+/// Work for the shell, in this order: persist `hard_state` and `entries` (durably), send
+/// `messages`, apply `committed_entries`, answer `read_states` once applied far enough.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Persist (fsync) before sending `messages`.
+    pub hard_state: Option<HardState>,
+    /// Append; the first replaces any stored entry at its index and the suffix after it.
+    pub entries: Vec<Entry>,
+    /// Send only after `hard_state` and `entries` are durable.
+    pub messages: Vec<Message>,
+    /// Apply in order, after persisting.
+    pub committed_entries: Vec<Entry>,
+    pub read_states: Vec<ReadState>,
+    /// `read_index` requests abandoned because leadership was lost.
+    pub dropped_read_requests: Vec<u64>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.messages.is_empty()
+            && self.committed_entries.is_empty()
+            && self.read_states.is_empty()
+            && self.dropped_read_requests.is_empty()
+    }
+}
+
+/// One Raft node's protocol state. Deterministic: the same inputs give the same outputs.
+#[derive(Debug)]
+pub struct RaftNode {
+    config: Config,
+    /// Voters other than this node, sorted.
+    peers: Vec<NodeId>,
+    term: Term,
+    voted_for: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    log: RaftLog,
+    rng: SplitMix64,
+    election_elapsed_ticks: u32,
+    heartbeat_elapsed_ticks: u32,
+    randomized_election_timeout_ticks: u32,
+    /// Candidate and pre-candidate: answers received in the current round.
+    votes: BTreeMap<NodeId, bool>,
+    /// Leader only: one entry per peer.
+    progress: BTreeMap<NodeId, Progress>,
+    reads: ReadQueue,
+    transfer: Option<Transfer>,
+    /// The hard state last handed out in a `Ready` (what the shell holds durably).
+    persisted_hard_state: HardState,
+    /// Leader: new entries or acknowledgements may let more AppendEntries go out.
+    append_flush_pending: bool,
+    /// Leader: commit index as last told to followers.
+    commit_broadcast: LogIndex,
+    /// Leader: a ReadIndex round needs a heartbeat broadcast.
+    read_heartbeat_pending: bool,
+    messages: Vec<Message>,
+    read_states: Vec<ReadState>,
+    dropped_read_requests: Vec<u64>,
+}
+
+impl RaftNode {
+    /// Panics on an invalid `config` or inconsistent `recovered` state: call
+    /// `Config::validate` and `RecoveredState::validate` first to report them cleanly.
+    pub fn new(config: Config, recovered: RecoveredState) -> RaftNode {
+        if let Err(problem) = config.validate() {
+            panic!("invalid raft config: {problem}");
+        }
+        if let Err(problem) = recovered.validate() {
+            panic!("inconsistent recovered raft state: {problem}");
+        }
+        let mut peers: Vec<NodeId> = config
+            .voters
+            .iter()
+            .copied()
+            .filter(|&v| v != config.id)
+            .collect();
+        peers.sort_unstable();
+        let rng = SplitMix64::for_node(config.seed, config.id);
+        let hard_state = recovered.hard_state.clone();
+        let mut node = RaftNode {
+            peers,
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            role: Role::Follower,
+            leader: None,
+            log: RaftLog::recover(recovered.entries, recovered.applied_index),
+            rng,
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks: config.election_timeout_min_ticks,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            reads: ReadQueue::default(),
+            transfer: None,
+            persisted_hard_state: hard_state,
+            append_flush_pending: false,
+            commit_broadcast: 0,
+            read_heartbeat_pending: false,
+            messages: Vec::new(),
+            read_states: Vec::new(),
+            dropped_read_requests: Vec::new(),
+            config,
+        };
+        node.reset_randomized_election_timeout();
+        node
+    }
+
+    /// One unit of logical time (10 ms in the shell).
+    pub fn tick(&mut self) {
+        if self.role == Role::Leader {
+            self.tick_leader();
+        } else {
+            self.election_elapsed_ticks += 1;
+            if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
+                self.election_elapsed_ticks = 0;
+                self.start_election();
+            }
+        }
+        self.check_invariants();
+    }
+
+    /// Handles one message from a peer. Messages not addressed to us, or from non-voters, are
+    /// dropped (the network may misdeliver; that must not corrupt state).
+    pub fn step(&mut self, message: Message) {
+        if message.to != self.config.id
+            || message.from == self.config.id
+            || !self.peers.contains(&message.from)
+        {
+            return;
+        }
+        if message.term > self.term {
+            if !self.adopt_higher_term(&message) {
+                return;
+            }
+        } else if message.term < self.term {
+            self.handle_stale_term(message);
+            self.check_invariants();
+            return;
+        }
+        match message.body {
+            MessageBody::RequestVote { .. } => self.handle_request_vote(message),
+            MessageBody::RequestVoteResponse { .. } => self.handle_request_vote_response(message),
+            MessageBody::AppendEntries { .. } => self.handle_append_entries(message),
+            MessageBody::AppendEntriesResponse { .. } => {
+                self.handle_append_entries_response(message)
+            }
+            MessageBody::Heartbeat { .. } => self.handle_heartbeat(message),
+            MessageBody::HeartbeatResponse { .. } => self.handle_heartbeat_response(message),
+            MessageBody::TimeoutNow => self.handle_timeout_now(message),
+        }
+        self.check_invariants();
+    }
+
+    /// Appends a command (leader only). The returned (term, index) identifies the entry: it is
+    /// committed iff the entry applied at `index` has this `term`.
+    pub fn propose(&mut self, payload: Vec<u8>) -> Result<(Term, LogIndex), NotLeader> {
+        if self.role != Role::Leader {
+            return Err(NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        if let Some(transfer) = &self.transfer {
+            // New entries would only delay the target catching up; the client retries there.
+            return Err(NotLeader {
+                leader_hint: Some(transfer.to),
+            });
+        }
+        let index = self.append_entry(EntryPayload::Command(payload));
+        self.check_invariants();
+        Ok((self.term, index))
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.current_hard_state() != self.persisted_hard_state
+            || self.log.has_unstable()
+            || !self.messages.is_empty()
+            || self.log.has_committed_to_apply()
+            || !self.read_states.is_empty()
+            || !self.dropped_read_requests.is_empty()
+            || self.append_flush_pending
+            || self.read_heartbeat_pending
+            || (self.role == Role::Leader && self.commit_broadcast < self.log.committed())
+    }
+
+    /// Returns the pending work and considers it handed over: the shell must persist, send
+    /// and apply it as documented on [`Ready`].
+    pub fn take_ready(&mut self) -> Ready {
+        if self.role == Role::Leader {
+            self.flush_leader_messages();
+        }
+        let hard_state = self.current_hard_state();
+        let hard_state = if hard_state != self.persisted_hard_state {
+            self.persisted_hard_state = hard_state.clone();
+            Some(hard_state)
+        } else {
+            None
+        };
+        let ready = Ready {
+            hard_state,
+            entries: self.log.take_unstable(),
+            messages: std::mem::take(&mut self.messages),
+            committed_entries: self.log.take_committed(),
+            read_states: std::mem::take(&mut self.read_states),
+            dropped_read_requests: std::mem::take(&mut self.dropped_read_requests),
+        };
+        self.check_invariants();
+        ready
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.config.id,
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.log.committed(),
+            last_index: self.log.last_index(),
+            applied_index: self.log.applied(),
+            voted_for: self.voted_for,
+            transferring_to: self.transfer.as_ref().map(|transfer| transfer.to),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Term of the entry at `index`, if this node holds it (lets the shell match a proposal's
+    /// (term, index) against what was applied).
+    pub fn term_at(&self, index: LogIndex) -> Option<Term> {
+        self.log.term(index)
+    }
+
+    fn current_hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        }
+    }
+
+    fn send(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        debug_assert_ne!(to, self.config.id, "a node never messages itself");
+        self.messages.push(Message {
+            from: self.config.id,
+            to,
+            term,
+            body,
+        });
+    }
+
+    fn quorum(&self) -> usize {
+        self.config.quorum()
+    }
+
+    /// Invariants that hold after every input (TigerBeetle style: cheap, always on).
+    fn check_invariants(&self) {
+        let last_index = self.log.last_index();
+        if !self.config.bugs_break_log_safety() {
+            assert!(
+                self.log.committed() <= last_index,
+                "commit {} beyond last index {last_index}",
+                self.log.committed()
+            );
+        }
+        assert!(
+            self.log.applied() <= self.log.committed(),
+            "applied beyond commit"
+        );
+        assert!(
+            self.log.last_term() <= self.term,
+            "log holds a term above the current term"
+        );
+        assert!(
+            self.persisted_hard_state.term <= self.term,
+            "term went backward"
+        );
+        if self.persisted_hard_state.term == self.term
+            && self.persisted_hard_state.voted_for.is_some()
+        {
+            assert_eq!(
+                self.persisted_hard_state.voted_for, self.voted_for,
+                "two votes in one term"
+            );
+        }
+        match self.role {
+            Role::Leader => {
+                assert_eq!(
+                    self.leader,
+                    Some(self.config.id),
+                    "a leader knows itself as leader"
+                );
+                assert_eq!(
+                    self.voted_for,
+                    Some(self.config.id),
+                    "a leader voted for itself"
+                );
+                for (peer, progress) in &self.progress {
+                    assert!(
+                        progress.match_index <= last_index,
+                        "match index {} of node {peer} beyond leader's last index {last_index}",
+                        progress.match_index
+                    );
+                    assert!(
+                        progress.next_index > progress.match_index,
+                        "next index at or below match"
+                    );
+                }
+            }
+            Role::Candidate => assert_eq!(
+                self.voted_for,
+                Some(self.config.id),
+                "a candidate voted for itself"
+            ),
+            Role::Follower | Role::PreCandidate => {
+                assert!(
+                    self.progress.is_empty() && self.transfer.is_none(),
+                    "leader state off a leader"
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The client library: one logical client process with a stable client id and increasing
+//! sequence numbers. It finds the leader by following redirects, retries an op with the same
+//! (client id, seq) so the store applies it at most once, and reports each op as Ok, Fail
+//! (certainly not applied) or Unknown (may have applied) — what a history needs.
+
+use std::net::SocketAddr;
+
+use tokio::time::{timeout_at, Duration, Instant};
+
+use crate::protocol::{ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES};
+use crate::store::{StoreOp, StoreResult};
+use crate::transport::{resolve, Endpoint, Network};
+
+/// How a client connects and how long it tries.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Unique per logical client across the run (it keys the store's session table).
+    pub client_id: u64,
+    /// Every node's "host:port".
+    pub cluster: Vec<String>,
+    pub network: Network,
+    /// How long one attempt waits for a reply before trying another node.
+    pub request_timeout_ms: u64,
+    /// How long an op is tried in total before it ends Unknown (or Fail if never proposed).
+    pub op_timeout_ms: u64,
+    /// Pause before retrying when no node knows the leader (e.g. during an election).
+    pub retry_backoff_ms: u64,
+    /// Local UDP port (0: any free port).
+    pub local_port: u16,
+}
+
+impl ClientConfig {
+    pub fn new(client_id: u64, cluster: Vec<String>, network: Network) -> Self {
+        ClientConfig {
+            client_id,
+            cluster,
+            network,
+            request_timeout_ms: 250,
+            op_timeout_ms: 5_000,
+            retry_backoff_ms: 25,
+            local_port: 0,
+        }
+    }
+}
+
+/// The outcome of one operation, as the history records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpOutcome<T> {
+    /// It happened, with this result.
+    Ok(T),
+    /// It certainly did not happen.
+    Fail(String),
+    /// It may or may not have happened.
+    Unknown(String),
+}
+
+impl<T> OpOutcome<T> {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, OpOutcome::Ok(_))
+    }
+}
+
+/// One logical client; ops are issued one at a time.
+pub struct Client {
+    config: ClientConfig,
+    endpoint: Endpoint,
+    nodes: Vec<SocketAddr>,
+    /// Index in `nodes` of the node believed to lead.
+    target: usize,
+    seq: u64,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub async fn connect(config: ClientConfig) -> std::io::Result<Client> {
+        if config.cluster.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the cluster has no nodes",
+            ));
+        }
+        let mut nodes = Vec::with_capacity(config.cluster.len());
+        for address in &config.cluster {
+            nodes.push(resolve(config.network, address).await?);
+        }
+        let endpoint = Endpoint::bind(config.network, None, config.local_port).await?;
+        let target = (config.client_id as usize) % nodes.len();
+        Ok(Client {
+            config,
+            endpoint,
+            nodes,
+            target,
+            seq: 0,
+            buf: vec![0; MAX_DATAGRAM_BYTES + 1],
+        })
+    }
+
+    pub fn client_id(&self) -> u64 {
+        self.config.client_id
+    }
+
+    pub async fn read(&mut self, key: &str) -> OpOutcome<i64> {
+        match self.execute(StoreOp::Read { key: key.into() }).await {
+            OpOutcome::Ok(StoreResult::Value(value)) => OpOutcome::Ok(value),
+            OpOutcome::Ok(other) => OpOutcome::Fail(format!("unexpected result {other:?}")),
+            // A read changes nothing, so a read that never answered certainly did not happen.
+            OpOutcome::Fail(reason) | OpOutcome::Unknown(reason) => OpOutcome::Fail(reason),
+        }
+    }
+
+    /// Adds `delta`; Ok carries the new total.
+    pub async fn add(&mut self, key: &str, delta: i64) -> OpOutcome<i64> {
+        match self
+            .execute(StoreOp::Add {
+                key: key.into(),
+                delta,
+            })
+            .await
+        {
+            OpOutcome::Ok(StoreResult::Value(total)) => OpOutcome::Ok(total),
+            OpOutcome::Ok(StoreResult::Rejected(reason)) => OpOutcome::Fail(reason),
+            OpOutcome::Ok(other) => OpOutcome::Unknown(format!("unexpected result {other:?}")),
+            OpOutcome::Fail(reason) => OpOutcome::Fail(reason),
+            OpOutcome::Unknown(reason) => OpOutcome::Unknown(reason),
+        }
+    }
+
+    pub async fn write(&mut self, key: &str, value: i64) -> OpOutcome<()> {
+        match self
+            .execute(StoreOp::Write {
+                key: key.into(),
+                value,
+            })
+            .await
+        {
+            OpOutcome::Ok(StoreResult::Written) => OpOutcome::Ok(()),
+            OpOutcome::Ok(StoreResult::Rejected(reason)) => OpOutcome::Fail(reason),
+            OpOutcome::Ok(other) => OpOutcome::Unknown(format!("unexpected result {other:?}")),
+            OpOutcome::Fail(reason) => OpOutcome::Fail(reason),
+            OpOutcome::Unknown(reason) => OpOutcome::Unknown(reason),
+        }
+    }
+
+    /// Compare-and-set; Fail when the current value is not `old`.
+    pub async fn cas(&mut self, key: &str, old: i64, new: i64) -> OpOutcome<()> {
+        match self
+            .execute(StoreOp::Cas {
+                key: key.into(),
+                old,
+                new,
+            })
+            .await
+        {
+            OpOutcome::Ok(StoreResult::Swapped) => OpOutcome::Ok(()),
+            OpOutcome::Ok(StoreResult::CasMismatch { current }) => {
+                OpOutcome::Fail(format!("cas mismatch: expected {old}, found {current}"))
+            }
+            OpOutcome::Ok(StoreResult::Rejected(reason)) => OpOutcome::Fail(reason),
+            OpOutcome::Ok(other) => OpOutcome::Unknown(format!("unexpected result {other:?}")),
+            OpOutcome::Fail(reason) => OpOutcome::Fail(reason),
+            OpOutcome::Unknown(reason) => OpOutcome::Unknown(reason),
+        }
+    }
+
+    /// Runs one op to a definite result or the op deadline. `Fail` means no attempt can have
+    /// been proposed: every attempt was refused before proposing.
+    async fn execute(&mut self, op: StoreOp) -> OpOutcome<StoreResult> {
+        self.seq += 1;
+        let request = Wire::Request(ClientRequest {
+            client_id: self.config.client_id,
+            seq: self.seq,
+            op,
+        });
+        let bytes = request.encode();
+        let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
+        let mut maybe_proposed = false;
+        let mut last_problem = String::from("no attempt made");
+        loop {
+            if Instant::now() >= op_deadline {
+                let reason = format!(
+                    "op timed out after {} ms ({last_problem})",
+                    self.config.op_timeout_ms
+                );
+                return if maybe_proposed {
+                    OpOutcome::Unknown(reason)
+                } else {
+                    OpOutcome::Fail(reason)
+                };
+            }
+            let to = self.nodes[self.target];
+            if let Err(error) = self.endpoint.send_to(&bytes, to).await {
+                // Not sent, so not proposed by this attempt.
+                last_problem = format!("send to {to} failed: {error}");
+                self.next_node();
+                tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
+                continue;
+            }
+            let attempt_deadline = (Instant::now()
+                + Duration::from_millis(self.config.request_timeout_ms))
+            .min(op_deadline);
+            match self.await_reply(attempt_deadline).await {
+                None => {
+                    maybe_proposed = true;
+                    last_problem = format!("no reply from {to}");
+                    self.next_node();
+                }
+                Some(ReplyOutcome::Done(result)) => return OpOutcome::Ok(result),
+                Some(ReplyOutcome::NotLeader { leader_hint }) => {
+                    last_problem = format!("{to} is not the leader");
+                    let hinted = match leader_hint {
+                        Some(hint) => self.point_at(&hint).await,
+                        None => false,
+                    };
+                    if !hinted {
+                        self.next_node();
+                        tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms))
+                            .await;
+                    }
+                }
+                Some(ReplyOutcome::Retry { reason }) => {
+                    maybe_proposed = true;
+                    last_problem = reason;
+                    tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits for the reply to the current request; replies to earlier ones are ignored.
+    async fn await_reply(&mut self, deadline: Instant) -> Option<ReplyOutcome> {
+        loop {
+            let received = timeout_at(deadline, self.endpoint.recv_from(&mut self.buf))
+                .await
+                .ok()?;
+            let Ok((len, _from)) = received else { continue };
+            if let Ok(Wire::Reply(reply)) = Wire::decode(&self.buf[..len]) {
+                if reply.client_id == self.config.client_id && reply.seq == self.seq {
+                    return Some(reply.outcome);
+                }
+            }
+        }
+    }
+
+    fn next_node(&mut self) {
+        self.target = (self.target + 1) % self.nodes.len();
+    }
+
+    /// Points the client at the hinted leader; false when the hint names no known node.
+    async fn point_at(&mut self, hint: &str) -> bool {
+        let Ok(addr) = resolve(self.config.network, hint).await else {
+            return false;
+        };
+        match self.nodes.iter().position(|node| *node == addr) {
+            Some(position) => {
+                self.target = position;
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What the harness reads from a node to check Raft invariants: role, term and leader (one
+//! leader per term), the applied sequence (log matching: applied sequences of all nodes are
+//! prefixes of one another) and the terms this node led.
+
+use std::collections::BTreeMap;
+
+use crate::raft::{LogIndex, NodeId, Role, Term};
+
+/// One applied log entry: its position, term and a digest of its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AppliedEntry {
+    pub index: LogIndex,
+    pub term: Term,
+    pub digest: u64,
+}
+
+/// A restarted node applied a different entry at an index it had applied before: a safety
+/// violation (a committed entry changed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedConflict {
+    pub earlier: AppliedEntry,
+    pub later: AppliedEntry,
+}
+
+/// The latest state of one node, as its event loop last recorded it.
+#[derive(Clone, Debug)]
+pub struct NodeObservation {
+    pub id: NodeId,
+    /// The node's event loop is running (false before start, after a crash or a fatal error).
+    pub running: bool,
+    pub paused: bool,
+    pub role: Role,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit_index: LogIndex,
+    pub last_applied: LogIndex,
+    /// Every entry applied since the run started, by index (kept across restarts).
+    pub applied: Vec<AppliedEntry>,
+    /// Terms in which this node was leader.
+    pub leaders_by_term: BTreeMap<Term, NodeId>,
+    /// How many times the node has started.
+    pub incarnations: u64,
+    /// Why the node stopped on its own (storage failure or corruption), if it did.
+    pub fatal_error: Option<String>,
+    /// Re-applied entries that differ from what this node applied before at that index.
+    pub applied_conflicts: Vec<AppliedConflict>,
+}
+
+impl NodeObservation {
+    pub(crate) fn new(id: NodeId) -> Self {
+        NodeObservation {
+            id,
+            running: false,
+            paused: false,
+            role: Role::Follower,
+            term: 0,
+            leader: None,
+            commit_index: 0,
+            last_applied: 0,
+            applied: Vec::new(),
+            leaders_by_term: BTreeMap::new(),
+            incarnations: 0,
+            fatal_error: None,
+            applied_conflicts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn clone_without_applied(&self) -> Self {
+        NodeObservation {
+            id: self.id,
+            running: self.running,
+            paused: self.paused,
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.commit_index,
+            last_applied: self.last_applied,
+            applied: Vec::new(),
+            leaders_by_term: self.leaders_by_term.clone(),
+            incarnations: self.incarnations,
+            fatal_error: self.fatal_error.clone(),
+            applied_conflicts: self.applied_conflicts.clone(),
+        }
+    }
+}
+
+/// Checks that applied sequences agree: for every index applied by two nodes, the entries are
+/// equal. Returns a description of the first disagreement.
+pub fn check_applied_prefixes(observations: &[NodeObservation]) -> Result<(), String> {
+    for (i, a) in observations.iter().enumerate() {
+        for b in &observations[i + 1..] {
+            if let Some((x, y)) = a.applied.iter().zip(&b.applied).find(|(x, y)| x != y) {
+                return Err(format!(
+                    "node {} applied {:?} but node {} applied {:?} at index {}",
+                    a.id, x, b.id, y, x.index
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that no term had two leaders.
+pub fn check_one_leader_per_term(observations: &[NodeObservation]) -> Result<(), String> {
+    let mut leaders: BTreeMap<Term, NodeId> = BTreeMap::new();
+    for observation in observations {
+        for (&term, &leader) in &observation.leaders_by_term {
+            if let Some(&other) = leaders.get(&term) {
+                if other != leader {
+                    return Err(format!("term {term} had two leaders: {other} and {leader}"));
+                }
+            }
+            leaders.insert(term, leader);
+        }
+    }
+    Ok(())
+}

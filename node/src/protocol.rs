@@ -1,0 +1,201 @@
+//! The datagram format: Raft messages between nodes, and client requests and replies.
+//!
+//! Client traffic uses a compact binary encoding (it is ours); Raft messages are the core's
+//! serde types, encoded as JSON with their entries' payloads kept as raw bytes inside.
+//! Every datagram starts with a one-byte kind tag.
+
+use crate::codec::{ByteReader, ByteWriter, DecodeError};
+use crate::raft::Message;
+use crate::store::{StoreOp, StoreResult};
+
+/// Datagrams larger than this are never sent (safe under the 65,507-byte UDP limit).
+pub const MAX_DATAGRAM_BYTES: usize = 60_000;
+
+/// One client operation; (client_id, seq) identifies it across retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRequest {
+    pub client_id: u64,
+    pub seq: u64,
+    pub op: StoreOp,
+}
+
+/// The node's answer to one attempt of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// The op took effect (or, for a failed cas, certainly did nothing) with this result.
+    Done(StoreResult),
+    /// Refused before it was proposed: this attempt certainly did not apply. Try `leader_hint`.
+    NotLeader { leader_hint: Option<String> },
+    /// It was proposed but this node can no longer tell the outcome (e.g. it lost leadership,
+    /// or another entry took its log slot). It may still apply: retry with the same seq.
+    Retry { reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientReply {
+    pub client_id: u64,
+    pub seq: u64,
+    pub outcome: ReplyOutcome,
+}
+
+/// Everything that travels in one datagram.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Wire {
+    Raft(Message),
+    Request(ClientRequest),
+    Reply(ClientReply),
+}
+
+const WIRE_RAFT: u8 = 1;
+const WIRE_REQUEST: u8 = 2;
+const WIRE_REPLY: u8 = 3;
+const OUTCOME_DONE: u8 = 1;
+const OUTCOME_NOT_LEADER: u8 = 2;
+const OUTCOME_RETRY: u8 = 3;
+
+impl Wire {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut writer = ByteWriter::default();
+        match self {
+            Wire::Raft(message) => {
+                writer.u8(WIRE_RAFT);
+                writer
+                    .bytes
+                    .extend_from_slice(&crate::wire_raft::encode_message(message));
+            }
+            Wire::Request(request) => {
+                writer
+                    .u8(WIRE_REQUEST)
+                    .u64(request.client_id)
+                    .u64(request.seq);
+                request.op.encode_into(&mut writer);
+            }
+            Wire::Reply(reply) => {
+                writer.u8(WIRE_REPLY).u64(reply.client_id).u64(reply.seq);
+                match &reply.outcome {
+                    ReplyOutcome::Done(result) => {
+                        writer.u8(OUTCOME_DONE);
+                        result.encode_into(&mut writer);
+                    }
+                    ReplyOutcome::NotLeader { leader_hint } => {
+                        writer
+                            .u8(OUTCOME_NOT_LEADER)
+                            .str(leader_hint.as_deref().unwrap_or(""));
+                    }
+                    ReplyOutcome::Retry { reason } => {
+                        writer.u8(OUTCOME_RETRY).str(reason);
+                    }
+                }
+            }
+        }
+        writer.bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Wire, DecodeError> {
+        let (&tag, rest) = bytes
+            .split_first()
+            .ok_or_else(|| DecodeError("empty datagram".into()))?;
+        if tag == WIRE_RAFT {
+            return crate::wire_raft::decode_message(rest).map(Wire::Raft);
+        }
+        let mut reader = ByteReader::new(rest);
+        let client_id = reader.u64()?;
+        let seq = reader.u64()?;
+        let wire = match tag {
+            WIRE_REQUEST => Wire::Request(ClientRequest {
+                client_id,
+                seq,
+                op: StoreOp::decode_from(&mut reader)?,
+            }),
+            WIRE_REPLY => {
+                let outcome = match reader.u8()? {
+                    OUTCOME_DONE => ReplyOutcome::Done(StoreResult::decode_from(&mut reader)?),
+                    OUTCOME_NOT_LEADER => {
+                        let hint = reader.str()?;
+                        ReplyOutcome::NotLeader {
+                            leader_hint: (!hint.is_empty()).then(|| hint.to_string()),
+                        }
+                    }
+                    OUTCOME_RETRY => ReplyOutcome::Retry {
+                        reason: reader.str()?.to_string(),
+                    },
+                    other => return Err(DecodeError(format!("unknown reply outcome {other}"))),
+                };
+                Wire::Reply(ClientReply {
+                    client_id,
+                    seq,
+                    outcome,
+                })
+            }
+            other => return Err(DecodeError(format!("unknown datagram kind {other}"))),
+        };
+        reader.finish()?;
+        Ok(wire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_datagrams_round_trip() {
+        let wires = [
+            Wire::Request(ClientRequest {
+                client_id: 3,
+                seq: 9,
+                op: StoreOp::Add {
+                    key: "k1".into(),
+                    delta: -4,
+                },
+            }),
+            Wire::Request(ClientRequest {
+                client_id: 3,
+                seq: 10,
+                op: StoreOp::Read { key: "k1".into() },
+            }),
+            Wire::Reply(ClientReply {
+                client_id: 3,
+                seq: 9,
+                outcome: ReplyOutcome::Done(StoreResult::Value(12)),
+            }),
+            Wire::Reply(ClientReply {
+                client_id: 3,
+                seq: 9,
+                outcome: ReplyOutcome::NotLeader {
+                    leader_hint: Some("n2:7000".into()),
+                },
+            }),
+            Wire::Reply(ClientReply {
+                client_id: 1,
+                seq: 1,
+                outcome: ReplyOutcome::NotLeader { leader_hint: None },
+            }),
+            Wire::Reply(ClientReply {
+                client_id: 1,
+                seq: 2,
+                outcome: ReplyOutcome::Retry {
+                    reason: "lost".into(),
+                },
+            }),
+        ];
+        for wire in wires {
+            assert_eq!(Wire::decode(&wire.encode()).unwrap(), wire);
+        }
+    }
+
+    #[test]
+    fn malformed_datagrams_are_errors_not_panics() {
+        assert!(Wire::decode(&[]).is_err());
+        assert!(Wire::decode(&[9, 1, 2]).is_err());
+        assert!(Wire::decode(&[WIRE_RAFT, b'{']).is_err());
+        let mut request = Wire::Request(ClientRequest {
+            client_id: 1,
+            seq: 1,
+            op: StoreOp::Read { key: "k".into() },
+        })
+        .encode();
+        request.truncate(request.len() - 1);
+        assert!(Wire::decode(&request).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! Static configuration of one Raft node: membership, timing in ticks, batching and pipelining
+//! bounds, protocol extensions (PreVote, CheckQuorum) and the planted bugs it runs with.
+
+use super::NodeId;
+use crate::bugs::{Bug, Bugs};
+
+/// How one node runs the protocol. Times are in ticks (the shell ticks every 10 ms by default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub id: NodeId,
+    /// Every voting member, this node included.
+    pub voters: Vec<NodeId>,
+    pub election_timeout_min_ticks: u32,
+    pub election_timeout_max_ticks: u32,
+    pub heartbeat_interval_ticks: u32,
+    /// Batching bound: at most this many entries in one AppendEntries.
+    pub max_append_entries_count: usize,
+    /// Pipelining bound: at most this many AppendEntries in flight to one follower.
+    pub max_inflight_appends: usize,
+    pub pre_vote: bool,
+    pub check_quorum: bool,
+    /// Randomizes election timeouts; mixed with `id` so that nodes of one run differ.
+    pub seed: u64,
+    pub bugs: Bugs,
+}
+
+impl Config {
+    /// Defaults: 150-300 ms election timeouts and 50 ms heartbeats at 10 ms per tick,
+    /// PreVote and CheckQuorum on.
+    pub fn new(id: NodeId, voters: Vec<NodeId>, seed: u64) -> Config {
+        Config {
+            id,
+            voters,
+            election_timeout_min_ticks: 15,
+            election_timeout_max_ticks: 30,
+            heartbeat_interval_ticks: 5,
+            max_append_entries_count: 64,
+            max_inflight_appends: 8,
+            pre_vote: true,
+            check_quorum: true,
+            seed,
+            bugs: Bugs::NONE,
+        }
+    }
+
+    /// A clear reason when the configuration cannot run the protocol safely.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.voters.contains(&self.id) {
+            return Err(format!(
+                "node {} is not among the voters {:?}",
+                self.id, self.voters
+            ));
+        }
+        let mut sorted = self.voters.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != self.voters.len() {
+            return Err(format!("duplicate voters in {:?}", self.voters));
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return Err("heartbeat_interval_ticks must be at least 1".to_string());
+        }
+        if self.election_timeout_min_ticks <= self.heartbeat_interval_ticks {
+            return Err(format!(
+                "election_timeout_min_ticks ({}) must exceed heartbeat_interval_ticks ({})",
+                self.election_timeout_min_ticks, self.heartbeat_interval_ticks
+            ));
+        }
+        if self.election_timeout_max_ticks < self.election_timeout_min_ticks {
+            return Err(format!(
+                "election_timeout_max_ticks ({}) is below election_timeout_min_ticks ({})",
+                self.election_timeout_max_ticks, self.election_timeout_min_ticks
+            ));
+        }
+        if self.max_append_entries_count == 0 || self.max_inflight_appends == 0 {
+            return Err(
+                "max_append_entries_count and max_inflight_appends must be at least 1".to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Votes (or acknowledgements) needed for a decision: a strict majority of voters.
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+
+    /// PreVote as actually run: the planted bug `no-prevote-checkquorum` overrides the flag.
+    pub(crate) fn pre_vote_enabled(&self) -> bool {
+        self.pre_vote && !self.bugs.has(Bug::NoPrevoteCheckquorum)
+    }
+
+    /// CheckQuorum (and the leader lease on votes) as actually run; see `pre_vote_enabled`.
+    pub(crate) fn check_quorum_enabled(&self) -> bool {
+        self.check_quorum && !self.bugs.has(Bug::NoPrevoteCheckquorum)
+    }
+
+    /// Planted bugs that can rewrite committed log entries somewhere in the cluster. With one
+    /// of them on, the core's own guards on committed entries stand down so that the node keeps
+    /// running and the harness (not an assertion) has to catch the damage.
+    pub(crate) fn bugs_break_log_safety(&self) -> bool {
+        [
+            Bug::CommitOldTerm,
+            Bug::StaleTermAppend,
+            Bug::TruncateWithoutConflict,
+            Bug::VoteIndexOnly,
+        ]
+        .into_iter()
+        .any(|bug| self.bugs.has(bug))
+    }
+}

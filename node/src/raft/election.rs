@@ -1,0 +1,318 @@
+//! Terms, roles and elections: PreVote, RequestVote with the up-to-date check, one vote per
+//! term, the leader lease on votes (CheckQuorum), and the role transitions.
+
+use std::collections::BTreeMap;
+
+use super::progress::Progress;
+use super::{EntryPayload, Message, MessageBody, NodeId, RaftNode, Role, Term};
+use crate::bugs::Bug;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CampaignKind {
+    /// Ask whether we could win before disturbing anyone's term.
+    PreVote,
+    Election,
+    /// After TimeoutNow: a real election that ignores the leader lease.
+    Transfer,
+}
+
+impl RaftNode {
+    /// A message carries a higher term. Returns whether to go on handling it.
+    pub(super) fn adopt_higher_term(&mut self, message: &Message) -> bool {
+        match message.body {
+            MessageBody::RequestVote {
+                pre_vote,
+                leader_transfer,
+                ..
+            } => {
+                if self.in_leader_lease() && !leader_transfer {
+                    // We heard from a live leader less than a minimum election timeout ago:
+                    // this candidate is disruptive (e.g. it was partitioned), not needed.
+                    return false;
+                }
+                if !pre_vote {
+                    self.become_follower(message.term, None);
+                }
+                true
+            }
+            // A granted PreVote answer carries the term we would campaign in, not the voter's.
+            MessageBody::RequestVoteResponse {
+                pre_vote: true,
+                granted: true,
+            } => true,
+            MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::TimeoutNow => {
+                self.become_follower(message.term, Some(message.from));
+                true
+            }
+            _ => {
+                self.become_follower(message.term, None);
+                true
+            }
+        }
+    }
+
+    /// A message from an older term: refuse requests so that the stale sender learns our term,
+    /// drop stale responses.
+    pub(super) fn handle_stale_term(&mut self, message: Message) {
+        match message.body {
+            MessageBody::AppendEntries { .. }
+                if self.config.bugs.has(Bug::StaleTermAppend) && self.role != Role::Leader =>
+            {
+                // PLANTED BUG `stale-term-append`: the term check on AppendEntries is skipped,
+                // so a deposed leader (e.g. one that was paused or partitioned) still writes
+                // into this log and can overwrite entries the new leader already committed.
+                // Imitates the classic missing "reply false if term < currentTerm" check
+                // (Raft paper, figure 2, AppendEntries rule 1) that the MIT 6.824 Students'
+                // Guide to Raft lists among the most common implementation bugs.
+                self.handle_append_entries(message);
+            }
+            MessageBody::AppendEntries { prev_log_index, .. } => {
+                let outcome = super::AppendOutcome::Rejected {
+                    rejected_index: prev_log_index,
+                    conflict_term: None,
+                    conflict_index: prev_log_index,
+                };
+                self.send(
+                    message.from,
+                    self.term,
+                    MessageBody::AppendEntriesResponse { outcome },
+                );
+            }
+            MessageBody::Heartbeat { read_context, .. } => {
+                self.send(
+                    message.from,
+                    self.term,
+                    MessageBody::HeartbeatResponse { read_context },
+                );
+            }
+            MessageBody::RequestVote { pre_vote, .. } => {
+                self.send(
+                    message.from,
+                    self.term,
+                    MessageBody::RequestVoteResponse {
+                        pre_vote,
+                        granted: false,
+                    },
+                );
+            }
+            MessageBody::RequestVoteResponse { .. }
+            | MessageBody::AppendEntriesResponse { .. }
+            | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::TimeoutNow => {}
+        }
+    }
+
+    /// The etcd "lease" on votes: with CheckQuorum a leader steps down when it loses its
+    /// quorum, so while we hear from one, nobody needs a new election.
+    fn in_leader_lease(&self) -> bool {
+        self.config.check_quorum_enabled()
+            && self.leader.is_some()
+            && self.election_elapsed_ticks < self.config.election_timeout_min_ticks
+    }
+
+    pub(super) fn reset_randomized_election_timeout(&mut self) {
+        self.randomized_election_timeout_ticks = self.rng.range_inclusive(
+            self.config.election_timeout_min_ticks,
+            self.config.election_timeout_max_ticks,
+        );
+    }
+
+    /// The election timer fired.
+    pub(super) fn start_election(&mut self) {
+        let kind = if self.config.pre_vote_enabled() {
+            CampaignKind::PreVote
+        } else {
+            CampaignKind::Election
+        };
+        self.campaign(kind);
+    }
+
+    pub(super) fn campaign(&mut self, kind: CampaignKind) {
+        if self.role == Role::Leader {
+            return;
+        }
+        if kind == CampaignKind::PreVote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
+        // A single-voter cluster wins every round alone.
+        if self.quorum() == 1 {
+            if kind == CampaignKind::PreVote {
+                self.become_candidate();
+            }
+            self.become_leader();
+            return;
+        }
+        let pre_vote = kind == CampaignKind::PreVote;
+        let term = if pre_vote { self.term + 1 } else { self.term };
+        let body = MessageBody::RequestVote {
+            pre_vote,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            leader_transfer: kind == CampaignKind::Transfer,
+        };
+        for peer in self.peers.clone() {
+            self.send(peer, term, body.clone());
+        }
+    }
+
+    /// Called with `message.term >= self.term` (PreVote requests may carry a higher term
+    /// that we have not adopted).
+    pub(super) fn handle_request_vote(&mut self, message: Message) {
+        let MessageBody::RequestVote {
+            pre_vote,
+            last_log_index,
+            last_log_term,
+            ..
+        } = message.body
+        else {
+            unreachable!("dispatched on RequestVote");
+        };
+        let candidate = message.from;
+        let can_vote = self.voted_for == Some(candidate)
+            || (self.voted_for.is_none() && self.leader.is_none())
+            || (pre_vote && message.term > self.term);
+        // PLANTED BUG `vote-index-only` (index_only): the up-to-date check compares only last
+        // indexes, so a long log of stale terms beats a shorter log holding committed entries
+        // of a newer term. Imitates implementations that got the election restriction of Raft
+        // §5.4.1 half right (the Students' Guide to Raft warns about exactly this comparison).
+        let index_only = self.config.bugs.has(Bug::VoteIndexOnly);
+        let up_to_date = self
+            .log
+            .is_up_to_date(last_log_index, last_log_term, index_only);
+        let granted = can_vote && up_to_date;
+        if granted && !pre_vote {
+            assert_eq!(
+                message.term, self.term,
+                "a real vote is cast in the current term only"
+            );
+            assert!(
+                self.voted_for.is_none() || self.voted_for == Some(candidate),
+                "second vote in term {}",
+                self.term
+            );
+            self.voted_for = Some(candidate);
+            self.election_elapsed_ticks = 0;
+        }
+        let term = if granted && pre_vote {
+            message.term
+        } else {
+            self.term
+        };
+        self.send(
+            candidate,
+            term,
+            MessageBody::RequestVoteResponse { pre_vote, granted },
+        );
+    }
+
+    pub(super) fn handle_request_vote_response(&mut self, message: Message) {
+        let MessageBody::RequestVoteResponse { pre_vote, granted } = message.body else {
+            unreachable!("dispatched on RequestVoteResponse");
+        };
+        let expected_term = match (pre_vote, self.role) {
+            (true, Role::PreCandidate) if granted => self.term + 1,
+            (true, Role::PreCandidate) => self.term,
+            (false, Role::Candidate) => self.term,
+            _ => return,
+        };
+        if message.term != expected_term {
+            return;
+        }
+        self.votes.insert(message.from, granted);
+        let granted_count = self.votes.values().filter(|&&granted| granted).count();
+        let rejected_count = self.votes.len() - granted_count;
+        if granted_count >= self.quorum() {
+            if pre_vote {
+                self.campaign(CampaignKind::Election);
+            } else {
+                self.become_leader();
+            }
+        } else if rejected_count > self.config.voters.len() - self.quorum() {
+            self.become_follower(self.term, None);
+        }
+    }
+
+    pub(super) fn handle_timeout_now(&mut self, _message: Message) {
+        if self.role != Role::Leader {
+            self.campaign(CampaignKind::Transfer);
+        }
+    }
+
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        assert!(term >= self.term, "term never decreases");
+        let was_leader = self.role == Role::Leader;
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        if was_leader {
+            self.step_down_leader_state();
+        }
+        let role_or_term_changed = self.role != Role::Follower || self.leader != leader;
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.election_elapsed_ticks = 0;
+        if role_or_term_changed {
+            self.reset_randomized_election_timeout();
+        }
+    }
+
+    fn become_pre_candidate(&mut self) {
+        assert_ne!(self.role, Role::Leader);
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.votes = BTreeMap::from([(self.config.id, true)]);
+        self.election_elapsed_ticks = 0;
+        self.reset_randomized_election_timeout();
+    }
+
+    fn become_candidate(&mut self) {
+        assert_ne!(self.role, Role::Leader);
+        self.term += 1;
+        self.voted_for = Some(self.config.id);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.votes = BTreeMap::from([(self.config.id, true)]);
+        self.election_elapsed_ticks = 0;
+        self.reset_randomized_election_timeout();
+    }
+
+    fn become_leader(&mut self) {
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader"
+        );
+        self.role = Role::Leader;
+        self.leader = Some(self.config.id);
+        self.votes.clear();
+        self.election_elapsed_ticks = 0;
+        self.heartbeat_elapsed_ticks = 0;
+        let last_index = self.log.last_index();
+        self.progress = self
+            .peers
+            .iter()
+            .map(|&peer| (peer, Progress::new(last_index)))
+            .collect();
+        self.commit_broadcast = self.log.committed();
+        self.reads.reset_acknowledgements();
+        // The no-op lets this leader commit in its own term, which commits every earlier
+        // entry with it (figure 8) and unblocks ReadIndex.
+        self.append_entry(EntryPayload::Noop);
+    }
+
+    /// Leaving leadership: abandon pending reads, transfers and per-follower state.
+    fn step_down_leader_state(&mut self) {
+        self.progress.clear();
+        self.transfer = None;
+        self.append_flush_pending = false;
+        self.read_heartbeat_pending = false;
+        let dropped = self.reads.drain_all();
+        self.dropped_read_requests.extend(dropped);
+    }
+}

@@ -1,0 +1,136 @@
+//! What a leader knows about one follower's log: the match index (only ever moves forward),
+//! the next index to send, and the probe/pipeline state that bounds messages in flight.
+
+use std::collections::VecDeque;
+
+use super::LogIndex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProgressState {
+    /// Match unknown: one AppendEntries at a time, resent after each heartbeat response.
+    Probe,
+    /// Match known: optimistic next index, several AppendEntries in flight.
+    Replicate,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    pub(crate) match_index: LogIndex,
+    pub(crate) next_index: LogIndex,
+    pub(crate) state: ProgressState,
+    /// Probe only: an AppendEntries is out and unanswered.
+    pub(crate) probe_sent: bool,
+    /// Replicate only: last index of each AppendEntries in flight, oldest first.
+    pub(crate) inflight: VecDeque<LogIndex>,
+    /// Heard from since the last CheckQuorum round.
+    pub(crate) recent_active: bool,
+    /// Match index at the previous heartbeat round, to detect a stalled pipeline.
+    pub(crate) match_at_last_heartbeat: LogIndex,
+}
+
+impl Progress {
+    pub(crate) fn new(last_index: LogIndex) -> Progress {
+        Progress {
+            match_index: 0,
+            next_index: last_index + 1,
+            state: ProgressState::Probe,
+            probe_sent: false,
+            inflight: VecDeque::new(),
+            recent_active: false,
+            match_at_last_heartbeat: 0,
+        }
+    }
+
+    /// May another AppendEntries go out now?
+    pub(crate) fn can_send(&self, max_inflight: usize) -> bool {
+        match self.state {
+            ProgressState::Probe => !self.probe_sent,
+            ProgressState::Replicate => self.inflight.len() < max_inflight,
+        }
+    }
+
+    /// Records an AppendEntries whose last entry is `last_sent` (prev index when empty).
+    pub(crate) fn on_sent(&mut self, entries_count: usize, last_sent: LogIndex) {
+        match self.state {
+            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Replicate => {
+                if entries_count > 0 {
+                    self.next_index = last_sent + 1;
+                    self.inflight.push_back(last_sent);
+                }
+            }
+        }
+    }
+
+    /// An acknowledgement up to `index`. A stale or reordered one never lowers the match.
+    /// Returns whether the match index moved.
+    pub(crate) fn on_accepted(&mut self, index: LogIndex) -> bool {
+        let advanced = index > self.match_index;
+        if advanced {
+            self.match_index = index;
+        }
+        self.next_index = self.next_index.max(self.match_index + 1);
+        while self.inflight.front().is_some_and(|&sent| sent <= index) {
+            self.inflight.pop_front();
+        }
+        if self.state == ProgressState::Probe {
+            self.become_replicate();
+        }
+        advanced
+    }
+
+    pub(crate) fn become_replicate(&mut self) {
+        self.state = ProgressState::Replicate;
+        self.next_index = self.match_index + 1;
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// Falls back to probing from `next_index` (never at or below the match index).
+    pub(crate) fn become_probe(&mut self, next_index: LogIndex) {
+        self.state = ProgressState::Probe;
+        self.next_index = next_index.max(self.match_index + 1);
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// Is a rejection of `rejected_index` about the AppendEntries we are waiting on, or an
+    /// old one overtaken by events (reordered, duplicated, already superseded)?
+    pub(crate) fn is_stale_rejection(&self, rejected_index: LogIndex) -> bool {
+        match self.state {
+            ProgressState::Replicate => rejected_index <= self.match_index,
+            ProgressState::Probe => rejected_index + 1 != self.next_index,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_index_never_moves_backward() {
+        let mut progress = Progress::new(10);
+        progress.on_accepted(7);
+        assert_eq!(progress.state, ProgressState::Replicate);
+        assert!(!progress.on_accepted(5));
+        assert_eq!(progress.match_index, 7);
+        assert_eq!(progress.next_index, 8);
+    }
+
+    #[test]
+    fn pipeline_is_bounded_and_frees_on_acknowledgement() {
+        let mut progress = Progress::new(0);
+        progress.become_replicate();
+        for last in [2, 4, 6] {
+            assert!(progress.can_send(3));
+            progress.on_sent(2, last);
+        }
+        assert!(!progress.can_send(3));
+        assert_eq!(progress.next_index, 7);
+        progress.on_accepted(4);
+        assert_eq!(progress.inflight.len(), 1);
+        assert!(progress.is_stale_rejection(4));
+        assert!(!progress.is_stale_rejection(5));
+    }
+}

@@ -1,0 +1,368 @@
+//! Log replication: the leader's AppendEntries (batched, pipelined, with fast backtracking),
+//! heartbeats, CheckQuorum, the commit rule; the follower's consistency check and conflict
+//! truncation.
+
+use super::progress::ProgressState;
+use super::{
+    AppendOutcome, Entry, EntryPayload, LogIndex, Message, MessageBody, NodeId, RaftNode, Role,
+};
+use crate::bugs::Bug;
+
+impl RaftNode {
+    /// Leader: appends an entry of the current term; replication goes out with the next Ready.
+    pub(super) fn append_entry(&mut self, payload: EntryPayload) -> LogIndex {
+        assert_eq!(self.role, Role::Leader);
+        let index = self.log.last_index() + 1;
+        self.log.append(Entry {
+            term: self.term,
+            index,
+            payload,
+        });
+        self.append_flush_pending = true;
+        // A single voter commits on its own.
+        self.maybe_commit();
+        index
+    }
+
+    pub(super) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed_ticks += 1;
+        self.election_elapsed_ticks += 1;
+        if let Some(transfer) = &mut self.transfer {
+            transfer.elapsed_ticks += 1;
+            if transfer.elapsed_ticks >= self.config.election_timeout_min_ticks {
+                // The target did not take over in time: accept proposals again.
+                self.transfer = None;
+            }
+        }
+        if self.election_elapsed_ticks >= self.config.election_timeout_min_ticks {
+            self.election_elapsed_ticks = 0;
+            if self.config.check_quorum_enabled() {
+                let active_count = 1 + self
+                    .progress
+                    .values()
+                    .filter(|progress| progress.recent_active)
+                    .count();
+                if active_count < self.quorum() {
+                    // Partitioned from a quorum: another leader may exist. Stop serving.
+                    self.become_follower(self.term, None);
+                    return;
+                }
+                for progress in self.progress.values_mut() {
+                    progress.recent_active = false;
+                }
+            }
+        }
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks {
+            self.heartbeat_elapsed_ticks = 0;
+            self.restart_stalled_pipelines();
+            self.broadcast_heartbeat();
+        }
+    }
+
+    /// A pipeline whose match index did not move for a whole heartbeat interval while entries
+    /// were outstanding lost a message (or its answer): fall back to probing from the match.
+    fn restart_stalled_pipelines(&mut self) {
+        let last_index = self.log.last_index();
+        for progress in self.progress.values_mut() {
+            let stalled = progress.state == ProgressState::Replicate
+                && progress.match_index < last_index
+                && progress.match_index == progress.match_at_last_heartbeat
+                && !progress.inflight.is_empty();
+            if stalled {
+                let next_index = progress.match_index + 1;
+                progress.become_probe(next_index);
+            }
+            progress.match_at_last_heartbeat = progress.match_index;
+        }
+    }
+
+    pub(super) fn broadcast_heartbeat(&mut self) {
+        let read_context = self.reads.latest_context();
+        for peer in self.peers.clone() {
+            // Never tell a follower to commit past what it is known to hold.
+            let leader_commit = self.log.committed().min(self.progress[&peer].match_index);
+            self.send(
+                peer,
+                self.term,
+                MessageBody::Heartbeat {
+                    leader_commit,
+                    read_context,
+                },
+            );
+        }
+        self.read_heartbeat_pending = false;
+        self.commit_broadcast = self.log.committed();
+    }
+
+    /// Leader, while building a Ready: send what new entries, acknowledgements, commits and
+    /// reads call for, batched.
+    pub(super) fn flush_leader_messages(&mut self) {
+        let mut appended_to = Vec::new();
+        if self.append_flush_pending {
+            self.append_flush_pending = false;
+            for peer in self.peers.clone() {
+                if self.send_appends(peer) {
+                    appended_to.push(peer);
+                }
+            }
+        }
+        if self.read_heartbeat_pending {
+            self.broadcast_heartbeat();
+        } else if self.commit_broadcast < self.log.committed() {
+            // Followers not reached by an AppendEntries just now learn the commit this way.
+            let read_context = self.reads.latest_context();
+            for peer in self.peers.clone() {
+                if !appended_to.contains(&peer) {
+                    let leader_commit = self.log.committed().min(self.progress[&peer].match_index);
+                    self.send(
+                        peer,
+                        self.term,
+                        MessageBody::Heartbeat {
+                            leader_commit,
+                            read_context,
+                        },
+                    );
+                }
+            }
+            self.commit_broadcast = self.log.committed();
+        }
+    }
+
+    /// Sends as many AppendEntries to `peer` as its progress state allows. Returns whether
+    /// any went out.
+    pub(super) fn send_appends(&mut self, peer: NodeId) -> bool {
+        let mut sent_any = false;
+        loop {
+            let progress = &self.progress[&peer];
+            if !progress.can_send(self.config.max_inflight_appends) {
+                return sent_any;
+            }
+            let probing = progress.state == ProgressState::Probe;
+            let next_index = progress.next_index;
+            let last_index = self.log.last_index();
+            // In replicate state only new entries are worth a message; a probe may be empty.
+            if !probing && next_index > last_index {
+                return sent_any;
+            }
+            let prev_log_index = next_index - 1;
+            let prev_log_term = self
+                .log
+                .term(prev_log_index)
+                .expect("a leader holds every entry before next_index");
+            let high = next_index.saturating_add(self.config.max_append_entries_count as LogIndex);
+            let entries = self.log.slice(next_index, high).to_vec();
+            let entries_count = entries.len();
+            let last_sent = prev_log_index + entries_count as LogIndex;
+            let body = MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit: self.log.committed(),
+            };
+            self.send(peer, self.term, body);
+            self.progress
+                .get_mut(&peer)
+                .expect("peer progress")
+                .on_sent(entries_count, last_sent);
+            sent_any = true;
+            if probing {
+                return true;
+            }
+        }
+    }
+
+    /// Follower side of AppendEntries (`message.term == self.term`, or older under the planted
+    /// bug `stale-term-append`).
+    pub(super) fn handle_append_entries(&mut self, message: Message) {
+        let MessageBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } = message.body
+        else {
+            unreachable!("dispatched on AppendEntries");
+        };
+        if message.term == self.term {
+            assert_ne!(self.role, Role::Leader, "two leaders in term {}", self.term);
+            self.become_follower(self.term, Some(message.from));
+        }
+        let outcome = match self.log.term(prev_log_index) {
+            None => AppendOutcome::Rejected {
+                rejected_index: prev_log_index,
+                conflict_term: None,
+                conflict_index: self.log.last_index() + 1,
+            },
+            Some(term) if term != prev_log_term => AppendOutcome::Rejected {
+                rejected_index: prev_log_index,
+                conflict_term: Some(term),
+                conflict_index: self.log.first_index_of_term(prev_log_index, term),
+            },
+            Some(_) => {
+                let may_rewrite_committed = self.config.bugs_break_log_safety();
+                if self.config.bugs.has(Bug::TruncateWithoutConflict) {
+                    // PLANTED BUG `truncate-without-conflict`: the suffix is cut at the first
+                    // entry sent even when every entry already matches, so a delayed or
+                    // duplicated AppendEntries erases newer entries this follower has already
+                    // acknowledged (and the leader counted toward commit). Imitates the bug
+                    // the Students' Guide to Raft (MIT 6.824) calls out: truncating on any
+                    // AppendEntries instead of only on a real conflict.
+                    self.log
+                        .truncate_and_append(&entries, may_rewrite_committed);
+                } else if let Some(conflict_index) = self.log.find_conflict(&entries) {
+                    assert!(
+                        may_rewrite_committed || conflict_index > self.log.committed(),
+                        "conflict at {conflict_index} is inside the committed prefix (commit {})",
+                        self.log.committed()
+                    );
+                    let first_new = (conflict_index - entries[0].index) as usize;
+                    self.log
+                        .truncate_and_append(&entries[first_new..], may_rewrite_committed);
+                }
+                let last_new_index = prev_log_index + entries.len() as LogIndex;
+                let new_commit = leader_commit.min(last_new_index);
+                self.log.commit_to(new_commit, may_rewrite_committed);
+                AppendOutcome::Accepted {
+                    match_index: last_new_index,
+                }
+            }
+        };
+        self.send(
+            message.from,
+            self.term,
+            MessageBody::AppendEntriesResponse { outcome },
+        );
+    }
+
+    pub(super) fn handle_append_entries_response(&mut self, message: Message) {
+        let MessageBody::AppendEntriesResponse { outcome } = message.body else {
+            unreachable!("dispatched on AppendEntriesResponse");
+        };
+        if self.role != Role::Leader {
+            return;
+        }
+        let peer = message.from;
+        let last_index = self.log.last_index();
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader tracks every peer");
+        progress.recent_active = true;
+        match outcome {
+            AppendOutcome::Accepted { match_index } => {
+                assert!(
+                    match_index <= last_index,
+                    "node {peer} acknowledged {match_index} beyond our log"
+                );
+                let was_probing = progress.state == ProgressState::Probe;
+                let advanced = progress.on_accepted(match_index);
+                if advanced {
+                    self.maybe_commit();
+                }
+                if advanced || was_probing {
+                    self.append_flush_pending = true;
+                }
+                self.maybe_send_timeout_now(peer);
+            }
+            AppendOutcome::Rejected {
+                rejected_index,
+                conflict_term,
+                conflict_index,
+            } => {
+                if progress.is_stale_rejection(rejected_index) {
+                    return;
+                }
+                // Fast backtracking: skip a whole divergent term per round trip instead of
+                // one entry.
+                let hinted_next =
+                    match conflict_term.and_then(|term| self.log.last_index_of_term(term)) {
+                        Some(last_of_term) => last_of_term + 1,
+                        None => conflict_index,
+                    };
+                let next_index = hinted_next.min(rejected_index).max(1);
+                let progress = self
+                    .progress
+                    .get_mut(&peer)
+                    .expect("leader tracks every peer");
+                progress.become_probe(next_index);
+                self.append_flush_pending = true;
+            }
+        }
+    }
+
+    pub(super) fn handle_heartbeat(&mut self, message: Message) {
+        let MessageBody::Heartbeat {
+            leader_commit,
+            read_context,
+        } = message.body
+        else {
+            unreachable!("dispatched on Heartbeat");
+        };
+        assert_ne!(self.role, Role::Leader, "two leaders in term {}", self.term);
+        self.become_follower(self.term, Some(message.from));
+        let may_rewrite_committed = self.config.bugs_break_log_safety();
+        self.log.commit_to(
+            leader_commit.min(self.log.last_index()),
+            may_rewrite_committed,
+        );
+        self.send(
+            message.from,
+            self.term,
+            MessageBody::HeartbeatResponse { read_context },
+        );
+    }
+
+    pub(super) fn handle_heartbeat_response(&mut self, message: Message) {
+        let MessageBody::HeartbeatResponse { read_context } = message.body else {
+            unreachable!("dispatched on HeartbeatResponse");
+        };
+        if self.role != Role::Leader {
+            return;
+        }
+        let peer = message.from;
+        let last_index = self.log.last_index();
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader tracks every peer");
+        progress.recent_active = true;
+        if progress.state == ProgressState::Probe {
+            // The probe or its answer may have been lost: allow a retry.
+            progress.probe_sent = false;
+        }
+        if progress.match_index < last_index {
+            self.append_flush_pending = true;
+        }
+        self.acknowledge_read_context(peer, read_context);
+    }
+
+    /// Advances the commit index to the highest index held by a quorum, if that entry is of
+    /// the current term (Raft paper §5.4.2, figure 8).
+    pub(super) fn maybe_commit(&mut self) {
+        let mut match_indexes: Vec<LogIndex> = self
+            .progress
+            .values()
+            .map(|progress| progress.match_index)
+            .collect();
+        match_indexes.push(self.log.last_index());
+        match_indexes.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum_index = match_indexes[self.quorum() - 1];
+        if quorum_index <= self.log.committed() {
+            return;
+        }
+        let quorum_term = self
+            .log
+            .term(quorum_index)
+            .expect("quorum index within the leader's log");
+        // PLANTED BUG `commit-old-term`: an entry of an earlier term is committed as soon as
+        // a majority holds it. A later leader that never saw it can still be elected and
+        // overwrite it (Raft paper, figure 8) — the reason the paper commits only entries of
+        // the current term by counting.
+        let counting_allowed = quorum_term == self.term || self.config.bugs.has(Bug::CommitOldTerm);
+        if !counting_allowed {
+            return;
+        }
+        self.log.commit_to(quorum_index, false);
+        self.on_commit_advanced();
+    }
+}

@@ -1,0 +1,1 @@
+//! Message-level tests of the core over a deterministic in-test network.

@@ -1,0 +1,54 @@
+//! Leadership transfer: bring the target up to date, then tell it to campaign at once
+//! (TimeoutNow). Proposals are refused meanwhile; the transfer expires after one minimum
+//! election timeout.
+
+use super::{MessageBody, NodeId, NotLeader, RaftNode, Role};
+
+#[derive(Clone, Debug)]
+pub(crate) struct Transfer {
+    pub(crate) to: NodeId,
+    pub(crate) elapsed_ticks: u32,
+}
+
+impl RaftNode {
+    /// Starts handing leadership to `to`. A no-op for ourselves or a non-voter.
+    pub fn transfer_leadership(&mut self, to: NodeId) -> Result<(), NotLeader> {
+        if self.role != Role::Leader {
+            return Err(NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        if to == self.config.id || !self.peers.contains(&to) {
+            return Ok(());
+        }
+        if self
+            .transfer
+            .as_ref()
+            .is_some_and(|transfer| transfer.to == to)
+        {
+            return Ok(());
+        }
+        self.transfer = Some(Transfer {
+            to,
+            elapsed_ticks: 0,
+        });
+        if self.progress[&to].match_index == self.log.last_index() {
+            self.send(to, self.term, MessageBody::TimeoutNow);
+        } else {
+            self.append_flush_pending = true;
+        }
+        Ok(())
+    }
+
+    /// Called after `peer` acknowledged entries: if it is the transfer target and now holds
+    /// our whole log, it can win an election at once.
+    pub(super) fn maybe_send_timeout_now(&mut self, peer: NodeId) {
+        let is_target = self
+            .transfer
+            .as_ref()
+            .is_some_and(|transfer| transfer.to == peer);
+        if is_target && self.progress[&peer].match_index == self.log.last_index() {
+            self.send(peer, self.term, MessageBody::TimeoutNow);
+        }
+    }
+}

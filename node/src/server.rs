@@ -1,0 +1,617 @@
+//! The node event loop: one task that ticks the Raft core, receives datagrams (peer messages
+//! and client requests), persists each Ready before sending its messages, applies committed
+//! entries to the counter store and answers clients. The same loop serves turmoil hosts
+//! (`crate::sim`) and real processes (`crate::process`).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use tokio::time::{sleep_until, Duration, Instant};
+
+use crate::bugs::{Bug, Bugs};
+use crate::codec::fnv64;
+use crate::control::NodeControl;
+use crate::observe::AppliedEntry;
+use crate::protocol::{ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES};
+use crate::raft::{Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role, Term};
+use crate::storage::{Disk, Storage, StorageError};
+use crate::store::{Command, CounterStore, StoreOp, StoreResult};
+use crate::transport::{resolve, Endpoint, FaultyOutbox, Network};
+
+/// How reads are served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Linearizable: ReadIndex round, then answer once applied >= the read index.
+    #[default]
+    ReadIndex,
+    /// Linearizable: the read goes through the log like a write.
+    Log,
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub id: NodeId,
+    /// Every voter's "host:port" (turmoil host name or real address), self included.
+    pub peers: BTreeMap<NodeId, String>,
+    /// One UDP socket for peers and clients.
+    pub listen_port: u16,
+    /// Real processes only: the IP to bind (loopback when `None`).
+    pub listen_ip: Option<IpAddr>,
+    pub data_dir: PathBuf,
+    pub tick_ms: u64,
+    pub seed: u64,
+    pub bugs: Bugs,
+    pub read_mode: ReadMode,
+    /// Batching bound per AppendEntries (keeps datagrams small).
+    pub max_append_entries_count: usize,
+    pub max_inflight_appends: usize,
+    /// Datagrams handled before the node persists and answers (group commit).
+    pub max_datagrams_per_batch: usize,
+    /// Client requests waiting for commit or a read index, beyond which new ones are refused.
+    pub max_pending_requests: usize,
+}
+
+impl NodeOptions {
+    pub const DEFAULT_PORT: u16 = 7000;
+
+    pub fn new(
+        id: NodeId,
+        peers: BTreeMap<NodeId, String>,
+        data_dir: impl Into<PathBuf>,
+        seed: u64,
+    ) -> Self {
+        NodeOptions {
+            id,
+            peers,
+            listen_port: Self::DEFAULT_PORT,
+            listen_ip: None,
+            data_dir: data_dir.into(),
+            tick_ms: 10,
+            seed,
+            bugs: Bugs::NONE,
+            read_mode: ReadMode::ReadIndex,
+            max_append_entries_count: 64,
+            max_inflight_appends: 4,
+            max_datagrams_per_batch: 64,
+            max_pending_requests: 4096,
+        }
+    }
+
+    fn raft_config(&self) -> Config {
+        let voters: Vec<NodeId> = self.peers.keys().copied().collect();
+        let node_seed = self.seed ^ self.id.wrapping_mul(0xA076_1D64_78BD_642F);
+        let mut config = Config::new(self.id, voters, node_seed);
+        config.max_append_entries_count = self.max_append_entries_count;
+        config.max_inflight_appends = self.max_inflight_appends;
+        config.bugs = self.bugs;
+        config
+    }
+}
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("network: {0}")]
+    Network(#[from] std::io::Error),
+    #[error("bad options: {0}")]
+    Options(String),
+}
+
+/// Under the planted bug AckBeforeFsync, appended entries are synced this long after the
+/// acknowledgements that depend on them went out.
+const DEFERRED_SYNC_MS: u64 = 100;
+
+struct PendingWrite {
+    from: SocketAddr,
+    client_id: u64,
+    seq: u64,
+    op: StoreOp,
+}
+
+struct PendingRead {
+    from: SocketAddr,
+    client_id: u64,
+    seq: u64,
+    key: String,
+}
+
+struct Server<D: Disk> {
+    options: NodeOptions,
+    control: NodeControl,
+    endpoint: Endpoint,
+    outbox: FaultyOutbox,
+    storage: Storage<D>,
+    raft: RaftNode,
+    store: CounterStore,
+    peer_addrs: BTreeMap<NodeId, SocketAddr>,
+    last_applied: LogIndex,
+    pending_writes: BTreeMap<LogIndex, PendingWrite>,
+    pending_reads: BTreeMap<u64, PendingRead>,
+    /// Reads whose read index is known, waiting for the apply index to reach it.
+    ready_reads: Vec<(LogIndex, PendingRead)>,
+    next_read_id: u64,
+    leader_term: Option<Term>,
+    deferred_sync_at: Option<Instant>,
+    started_at: Instant,
+}
+
+/// Runs one node until a fatal error. `disk` is the file system the storage lives on.
+pub async fn run<D: Disk>(
+    options: NodeOptions,
+    control: NodeControl,
+    network: Network,
+    disk: D,
+) -> Result<(), NodeError> {
+    if !options.peers.contains_key(&options.id) {
+        return Err(NodeError::Options(format!(
+            "peers do not include the node itself ({})",
+            options.id
+        )));
+    }
+    if options.tick_ms == 0 {
+        return Err(NodeError::Options("tick_ms must be positive".into()));
+    }
+    let mut peer_addrs = BTreeMap::new();
+    for (&peer, address) in &options.peers {
+        peer_addrs.insert(peer, resolve(network, address).await?);
+    }
+    let endpoint = Endpoint::bind(network, options.listen_ip, options.listen_port).await?;
+    let (storage, recovered) =
+        Storage::open(disk, &options.data_dir, Some(control.clone()), options.bugs)?;
+    tracing::info!(
+        node = options.id,
+        term = recovered.hard_state.term,
+        voted_for = ?recovered.hard_state.voted_for,
+        log_entries = recovered.entries.len(),
+        "node recovered"
+    );
+    if let Err(detail) = recovered.validate() {
+        return Err(StorageError::Corrupt {
+            path: options.data_dir.clone(),
+            detail,
+        }
+        .into());
+    }
+    let config = options.raft_config();
+    config.validate().map_err(NodeError::Options)?;
+    let raft = RaftNode::new(config, recovered);
+    let mut server = Server {
+        store: CounterStore::new(options.bugs),
+        outbox: FaultyOutbox::new(Some(control.clone())),
+        options,
+        control,
+        endpoint,
+        storage,
+        raft,
+        peer_addrs,
+        last_applied: 0,
+        pending_writes: BTreeMap::new(),
+        pending_reads: BTreeMap::new(),
+        ready_reads: Vec::new(),
+        next_read_id: 1,
+        leader_term: None,
+        deferred_sync_at: None,
+        started_at: Instant::now(),
+    };
+    server.control.node_started();
+    // turmoil drops the task on a crash; the guard records that the node is down.
+    let _running = RunningGuard(server.control.clone());
+    server.serve().await
+}
+
+struct RunningGuard(NodeControl);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.node_down();
+    }
+}
+
+impl<D: Disk> Server<D> {
+    /// The real-time length of one tick under the node's clock drift (a fast clock ticks
+    /// more often).
+    fn tick_period(&self) -> Duration {
+        let (_skew_ms, drift_ppm) = self.control.clock();
+        let micros =
+            self.options.tick_ms as i128 * 1_000 * 1_000_000 / (1_000_000 + drift_ppm as i128);
+        Duration::from_micros(micros.max(1) as u64)
+    }
+
+    async fn serve(&mut self) -> Result<(), NodeError> {
+        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+        let mut next_tick = Instant::now() + self.tick_period();
+        let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        loop {
+            if self.control.is_paused() {
+                tracing::info!(node = self.options.id, "paused");
+                self.control.wait_resumed().await;
+                tracing::info!(node = self.options.id, "resumed");
+                // The clock was frozen: the next tick is a full period after resuming.
+                next_tick = Instant::now() + self.tick_period();
+                continue;
+            }
+            let delayed_due = self.outbox.next_due();
+            let deferred_sync = self.deferred_sync_at;
+            tokio::select! {
+                biased;
+                _ = sleep_until(next_tick) => {
+                    self.raft.tick();
+                    next_tick += self.tick_period();
+                    let now = Instant::now();
+                    if next_tick <= now {
+                        next_tick = now + self.tick_period();
+                    }
+                    if let Some(to) = self.control.take_transfer_request() {
+                        if let Err(refused) = self.raft.transfer_leadership(to) {
+                            tracing::info!(node = self.options.id, to, hint = ?refused.leader_hint, "transfer refused: not leader");
+                        }
+                    }
+                }
+                _ = sleep_until(delayed_due.unwrap_or(far_future)), if delayed_due.is_some() => {
+                    self.outbox.flush_due(&self.endpoint).await;
+                }
+                _ = sleep_until(deferred_sync.unwrap_or(far_future)), if deferred_sync.is_some() => {
+                    self.deferred_sync_at = None;
+                    self.storage.sync()?;
+                }
+                received = self.endpoint.recv_from(&mut buf) => {
+                    let (len, from) = received?;
+                    self.on_datagram(&buf[..len], from).await;
+                    for _ in 1..self.options.max_datagrams_per_batch {
+                        match self.endpoint.try_recv_from(&mut buf) {
+                            Ok((len, from)) => self.on_datagram(&buf[..len], from).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            self.process_ready().await?;
+        }
+    }
+
+    async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
+        if bytes.len() > MAX_DATAGRAM_BYTES {
+            tracing::warn!(%from, "ignoring an oversized datagram");
+            return;
+        }
+        match Wire::decode(bytes) {
+            Ok(Wire::Raft(message)) => {
+                if message.to != self.options.id || !self.peer_addrs.contains_key(&message.from) {
+                    tracing::warn!(%from, to = message.to, sender = message.from, "ignoring a misaddressed raft message");
+                    return;
+                }
+                self.raft.step(message);
+            }
+            Ok(Wire::Request(request)) => self.on_request(request, from).await,
+            Ok(Wire::Reply(_)) => tracing::debug!(%from, "ignoring a client reply sent to a node"),
+            Err(error) => tracing::warn!(%from, %error, "ignoring a malformed datagram"),
+        }
+    }
+
+    async fn reply(&mut self, to: SocketAddr, client_id: u64, seq: u64, outcome: ReplyOutcome) {
+        let wire = Wire::Reply(ClientReply {
+            client_id,
+            seq,
+            outcome,
+        });
+        self.outbox.send(&self.endpoint, &wire, to).await;
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        let leader = self.raft.status().leader?;
+        (leader != self.options.id)
+            .then(|| self.options.peers.get(&leader).cloned())
+            .flatten()
+    }
+
+    async fn refuse(&mut self, request: &ClientRequest, from: SocketAddr) {
+        let leader_hint = self.leader_hint();
+        self.reply(
+            from,
+            request.client_id,
+            request.seq,
+            ReplyOutcome::NotLeader { leader_hint },
+        )
+        .await;
+    }
+
+    async fn on_request(&mut self, request: ClientRequest, from: SocketAddr) {
+        if self.raft.status().role != Role::Leader
+            || self.pending_writes.len() + self.pending_reads.len() + self.ready_reads.len()
+                >= self.options.max_pending_requests
+        {
+            self.refuse(&request, from).await;
+            return;
+        }
+        if let StoreOp::Read { key } = &request.op {
+            // Planted bug StaleLocalRead: a leader answers from its own state without
+            // confirming it still leads, so a deposed leader behind a partition serves stale
+            // values (the etcd/Consul stale-read class Jepsen reported in 2014).
+            if self.options.bugs.has(Bug::StaleLocalRead) {
+                let value = self.store.get(key);
+                self.reply(
+                    from,
+                    request.client_id,
+                    request.seq,
+                    ReplyOutcome::Done(StoreResult::Value(value)),
+                )
+                .await;
+                return;
+            }
+            if self.options.read_mode == ReadMode::ReadIndex {
+                let read_id = self.next_read_id;
+                self.next_read_id += 1;
+                match self.raft.read_index(read_id) {
+                    Ok(()) => {
+                        let pending = PendingRead {
+                            from,
+                            client_id: request.client_id,
+                            seq: request.seq,
+                            key: key.clone(),
+                        };
+                        self.pending_reads.insert(read_id, pending);
+                    }
+                    Err(_) => self.refuse(&request, from).await,
+                }
+                return;
+            }
+        }
+        let command = Command {
+            client_id: request.client_id,
+            seq: request.seq,
+            op: request.op.clone(),
+        };
+        match self.raft.propose(command.encode()) {
+            Ok((_term, index)) => {
+                // Planted bug AckBeforeCommit: the leader acknowledges an add once it is in
+                // its own log, with a total computed from its local state; if the entry never
+                // commits the client saw a write that was lost (the ack-before-replication
+                // data loss behind MongoDB's w:1 rollbacks).
+                if self.options.bugs.has(Bug::AckBeforeCommit) {
+                    if let StoreOp::Add { key, delta } = &request.op {
+                        let total = self.store.get(key).wrapping_add(*delta);
+                        self.reply(
+                            from,
+                            request.client_id,
+                            request.seq,
+                            ReplyOutcome::Done(StoreResult::Value(total)),
+                        )
+                        .await;
+                        return;
+                    }
+                }
+                let pending = PendingWrite {
+                    from,
+                    client_id: request.client_id,
+                    seq: request.seq,
+                    op: request.op,
+                };
+                if let Some(replaced) = self.pending_writes.insert(index, pending) {
+                    let reason = "another proposal took this log index".to_string();
+                    self.reply(
+                        replaced.from,
+                        replaced.client_id,
+                        replaced.seq,
+                        ReplyOutcome::Retry { reason },
+                    )
+                    .await;
+                }
+            }
+            Err(_) => self.refuse(&request, from).await,
+        }
+    }
+
+    async fn process_ready(&mut self) -> Result<(), NodeError> {
+        while self.raft.has_ready() {
+            let ready = self.raft.take_ready();
+            // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
+            // the messages (votes, append acknowledgements) go out at once, so a crash loses
+            // entries a quorum already counted (periodic-fsync stores acknowledging early).
+            if self.options.bugs.has(Bug::AckBeforeFsync) && !ready.entries.is_empty() {
+                self.storage.append(&ready.entries)?;
+                if let Some(hard_state) = &ready.hard_state {
+                    self.storage.save_hard_state(hard_state)?;
+                }
+                self.deferred_sync_at
+                    .get_or_insert(Instant::now() + Duration::from_millis(DEFERRED_SYNC_MS));
+            } else {
+                self.storage
+                    .persist(ready.hard_state.as_ref(), &ready.entries)?;
+            }
+            for message in ready.messages {
+                match self.peer_addrs.get(&message.to).copied() {
+                    Some(to) => {
+                        self.outbox
+                            .send(&self.endpoint, &Wire::Raft(message), to)
+                            .await
+                    }
+                    None => tracing::warn!(to = message.to, "no address for peer"),
+                }
+            }
+            for entry in ready.committed_entries {
+                self.apply(entry).await;
+            }
+            for read_state in ready.read_states {
+                if let Some(pending) = self.pending_reads.remove(&read_state.request_id) {
+                    self.ready_reads.push((read_state.index, pending));
+                }
+            }
+            for read_id in ready.dropped_read_requests {
+                if let Some(pending) = self.pending_reads.remove(&read_id) {
+                    let leader_hint = self.leader_hint();
+                    self.reply(
+                        pending.from,
+                        pending.client_id,
+                        pending.seq,
+                        ReplyOutcome::NotLeader { leader_hint },
+                    )
+                    .await;
+                }
+            }
+        }
+        self.answer_ready_reads().await;
+        self.on_leadership_change().await;
+        let status = self.raft.status();
+        self.control.record_status(&status, self.last_applied);
+        Ok(())
+    }
+
+    async fn answer_ready_reads(&mut self) {
+        if self
+            .ready_reads
+            .iter()
+            .all(|(index, _)| *index > self.last_applied)
+        {
+            return;
+        }
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ready_reads)
+            .into_iter()
+            .partition(|(index, _)| *index <= self.last_applied);
+        self.ready_reads = waiting;
+        for (_, read) in due {
+            let value = self.store.get(&read.key);
+            self.reply(
+                read.from,
+                read.client_id,
+                read.seq,
+                ReplyOutcome::Done(StoreResult::Value(value)),
+            )
+            .await;
+        }
+    }
+
+    /// When this node stops leading, nobody will answer its waiting clients: tell them.
+    /// Writes may still commit under the next leader, so they get Retry, never a refusal.
+    async fn on_leadership_change(&mut self) {
+        let status = self.raft.status();
+        let leading_term = (status.role == Role::Leader).then_some(status.term);
+        if leading_term == self.leader_term {
+            return;
+        }
+        if leading_term.is_some() {
+            tracing::info!(
+                node = self.options.id,
+                term = status.term,
+                local_ms = self.local_time_ms(),
+                "became leader"
+            );
+        }
+        self.leader_term = leading_term;
+        if leading_term.is_some() {
+            return;
+        }
+        let writes = std::mem::take(&mut self.pending_writes);
+        for (_, write) in writes {
+            let reason = "leadership lost before the outcome was known".to_string();
+            self.reply(
+                write.from,
+                write.client_id,
+                write.seq,
+                ReplyOutcome::Retry { reason },
+            )
+            .await;
+        }
+        let reads: Vec<PendingRead> = std::mem::take(&mut self.pending_reads)
+            .into_values()
+            .chain(
+                std::mem::take(&mut self.ready_reads)
+                    .into_iter()
+                    .map(|(_, read)| read),
+            )
+            .collect();
+        let leader_hint = self.leader_hint();
+        for read in reads {
+            self.reply(
+                read.from,
+                read.client_id,
+                read.seq,
+                ReplyOutcome::NotLeader {
+                    leader_hint: leader_hint.clone(),
+                },
+            )
+            .await;
+        }
+    }
+
+    /// The node's own clock reading (skewed and drifting), for its log timestamps.
+    fn local_time_ms(&self) -> i64 {
+        let (skew_ms, drift_ppm) = self.control.clock();
+        let elapsed_ms = self.started_at.elapsed().as_millis() as i64;
+        elapsed_ms + elapsed_ms * drift_ppm / 1_000_000 + skew_ms
+    }
+
+    async fn apply(&mut self, entry: Entry) {
+        if entry.index <= self.last_applied {
+            return; // already applied in this incarnation
+        }
+        assert_eq!(
+            entry.index,
+            self.last_applied + 1,
+            "committed entries arrive in order without gaps"
+        );
+        let mut applied = None;
+        let digest = match &entry.payload {
+            EntryPayload::Command(bytes) => {
+                match Command::decode(bytes) {
+                    Ok(command) => {
+                        let outcome = self.store.apply(&command);
+                        applied = Some((command, outcome));
+                    }
+                    Err(error) => {
+                        tracing::error!(index = entry.index, %error, "skipping an undecodable command")
+                    }
+                }
+                fnv64(bytes)
+            }
+            EntryPayload::Noop => 0,
+            #[allow(unreachable_patterns)]
+            _ => fnv64(&crate::storage::encode_entry(&entry)),
+        };
+        self.last_applied = entry.index;
+        self.control.record_applied(AppliedEntry {
+            index: entry.index,
+            term: entry.term,
+            digest,
+        });
+        let Some(pending) = self.pending_writes.remove(&entry.index) else {
+            return;
+        };
+        let own = applied.as_ref().filter(|(command, _)| {
+            command.client_id == pending.client_id && command.seq == pending.seq
+        });
+        let outcome = match own {
+            Some((_, outcome)) => match &outcome.result {
+                Some(result) => ReplyOutcome::Done(result.clone()),
+                None => ReplyOutcome::Retry {
+                    reason: "superseded by a newer request of this client".into(),
+                },
+            },
+            // Planted bug AckByIndex: any entry at the awaited index counts as the client's,
+            // so a proposal overwritten after a leader change is acknowledged anyway (the
+            // "acknowledge by index, not by identity" mistake Raft's thesis section 6.3 warns of).
+            None if self.options.bugs.has(Bug::AckByIndex) => {
+                ReplyOutcome::Done(self.result_as_if_applied(&pending.op))
+            }
+            None => ReplyOutcome::Retry {
+                reason: "another entry was committed at this log index".into(),
+            },
+        };
+        self.reply(pending.from, pending.client_id, pending.seq, outcome)
+            .await;
+    }
+
+    /// What the AckByIndex bug tells a client whose entry did not apply.
+    fn result_as_if_applied(&self, op: &StoreOp) -> StoreResult {
+        match op {
+            StoreOp::Read { key } | StoreOp::Add { key, .. } => {
+                StoreResult::Value(self.store.get(key))
+            }
+            StoreOp::Write { .. } => StoreResult::Written,
+            StoreOp::Cas { .. } => StoreResult::Swapped,
+        }
+    }
+}

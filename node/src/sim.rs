@@ -1,0 +1,37 @@
+//! Running a node inside turmoil: simulated UDP and turmoil's simulated file system, so a
+//! crash (`Sim::crash`/`bounce`) loses exactly the writes that were not synced.
+
+use crate::control::NodeControl;
+use crate::server::{self, NodeError, NodeOptions};
+use crate::storage::SimDisk;
+use crate::transport::Network;
+
+/// Runs one node until it is crashed. Use inside `Sim::host`:
+/// `sim.host("n1", move || minos_node::sim::run_node(options.clone(), control.clone()))`.
+///
+/// A storage failure (an injected disk fault, or corruption found at recovery) stops the
+/// node the way a real process would stop: the error is recorded in the observation
+/// (`fatal_error`) and the host's software ends with `Ok`, so the simulation goes on and the
+/// harness may restart the node with `Sim::bounce`.
+pub async fn run_node(
+    options: NodeOptions,
+    control: NodeControl,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let id = options.id;
+    let result = server::run(options, control.clone(), Network::Simulated, SimDisk).await;
+    match result {
+        Ok(()) => {
+            control.node_stopped(None);
+            Ok(())
+        }
+        Err(NodeError::Storage(error)) => {
+            tracing::error!(node = id, %error, "node stopped on a storage failure");
+            control.node_stopped(Some(error.to_string()));
+            Ok(())
+        }
+        Err(error) => {
+            control.node_stopped(Some(error.to_string()));
+            Err(error.into())
+        }
+    }
+}

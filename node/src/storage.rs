@@ -1,0 +1,784 @@
+//! Durable Raft state: the hard state (term and vote) and the log.
+//!
+//! - Hard state: one small checksummed file replaced atomically (write a temp file, fsync,
+//!   rename, fsync the directory), so term and vote change together or not at all.
+//! - Log: an append-only file of records `[len u32][crc32 u32][entry]`. A conflicting suffix is
+//!   cut off with `set_len`. Recovery discards a torn last record (a crash mid-append) and
+//!   reports any other damage as corruption instead of guessing.
+//!
+//! The same code runs on real files (`RealDisk`, for `minos node`) and on turmoil's simulated
+//! file system (`SimDisk`), where a crash loses exactly what was not synced.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::bugs::{Bug, Bugs};
+use crate::codec::{crc32, ByteReader, ByteWriter};
+use crate::control::{NodeControl, WriteAction};
+use crate::raft::{Entry, EntryPayload, HardState, LogIndex, RecoveredState};
+
+const HARD_STATE_FILE: &str = "hard_state";
+const HARD_STATE_TEMP_FILE: &str = "hard_state.tmp";
+const LOG_FILE: &str = "raft.log";
+const RECORD_HEADER_BYTES: usize = 8;
+/// No honest record is this large; a bigger length field is damage, not a torn tail.
+const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// A storage failure. Any error while persisting is fatal for the node (fail-stop).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("corrupt {path}: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+}
+
+/// A file system the storage can live on: real files or turmoil's simulation.
+pub trait Disk {
+    type File: LogFile;
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// The whole file, or `None` when it does not exist.
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    /// Replaces `path` with `bytes` atomically and durably.
+    fn write_atomic(&self, path: &Path, temp_path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Opens `path` for appending, creating it (durably) when missing.
+    fn open_log(&self, path: &Path) -> io::Result<Self::File>;
+}
+
+/// An open append-only log file.
+pub trait LogFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+/// Real files (`std::fs`), for `minos node`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealDisk;
+/// turmoil's per-host simulated file system (feature `unstable-fs`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimDisk;
+
+fn sync_real_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn sync_sim_dir(dir: &Path) -> io::Result<()> {
+    turmoil::fs::shim::std::fs::sync_dir(dir)
+}
+
+/// The two backends have the same API shape; one body serves both.
+macro_rules! file_system_disk {
+    ($disk:ident, $file:ident, [$($fs:tt)+], $sync_dir:ident) => {
+        pub struct $file {
+            file: $($fs)+::File,
+        }
+
+        impl Disk for $disk {
+            type File = $file;
+
+            fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+                use $($fs)+ as fs;
+                fs::create_dir_all(dir)?;
+                if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                    $sync_dir(parent)?;
+                }
+                Ok(())
+            }
+
+            fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+                use $($fs)+ as fs;
+                match fs::read(path) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(error) => Err(error),
+                }
+            }
+
+            fn write_atomic(&self, path: &Path, temp_path: &Path, bytes: &[u8]) -> io::Result<()> {
+                use std::io::Write;
+                use $($fs)+ as fs;
+                let mut temp = fs::File::create(temp_path)?;
+                temp.write_all(bytes)?;
+                temp.sync_all()?;
+                drop(temp);
+                fs::rename(temp_path, path)?;
+                $sync_dir(path.parent().unwrap_or(Path::new(".")))
+            }
+
+            fn open_log(&self, path: &Path) -> io::Result<$file> {
+                use std::io::{Seek, SeekFrom};
+                use $($fs)+ as fs;
+                let existed = fs::metadata(path).is_ok();
+                let mut file = fs::OpenOptions::new().read(true).write(true).create(true).open(path)?;
+                if !existed {
+                    file.sync_all()?;
+                    $sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+                }
+                file.seek(SeekFrom::End(0))?;
+                Ok($file { file })
+            }
+        }
+
+        impl LogFile for $file {
+            fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+                use std::io::Write;
+                self.file.write_all(bytes)
+            }
+
+            fn truncate(&mut self, len: u64) -> io::Result<()> {
+                use std::io::{Seek, SeekFrom};
+                self.file.set_len(len)?;
+                self.file.seek(SeekFrom::Start(len))?;
+                Ok(())
+            }
+
+            fn sync(&mut self) -> io::Result<()> {
+                self.file.sync_data()
+            }
+        }
+    };
+}
+
+file_system_disk!(RealDisk, RealLogFile, [std::fs], sync_real_dir);
+file_system_disk!(
+    SimDisk,
+    SimLogFile,
+    [turmoil::fs::shim::std::fs],
+    sync_sim_dir
+);
+
+/// The durable hard state and log of one node.
+pub struct Storage<D: Disk> {
+    disk: D,
+    dir: PathBuf,
+    log: D::File,
+    /// `offsets[i]` is the byte offset of the record of entry `i + 1`.
+    offsets: Vec<u64>,
+    log_len: u64,
+    hard_state: HardState,
+    unsynced: bool,
+    control: Option<NodeControl>,
+    bugs: Bugs,
+}
+
+impl<D: Disk> Storage<D> {
+    /// Opens (or creates) the storage in `dir` and recovers the durable state.
+    pub fn open(
+        disk: D,
+        dir: &Path,
+        control: Option<NodeControl>,
+        bugs: Bugs,
+    ) -> Result<(Storage<D>, RecoveredState), StorageError> {
+        let io_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StorageError::Io { path, source }
+        };
+        disk.create_dir_all(dir).map_err(io_error(dir))?;
+        let hard_state_path = dir.join(HARD_STATE_FILE);
+        let hard_state = match disk
+            .read(&hard_state_path)
+            .map_err(io_error(&hard_state_path))?
+        {
+            None => HardState {
+                term: 0,
+                voted_for: None,
+            },
+            Some(mut bytes) => {
+                if let Some(control) = &control {
+                    control.maybe_corrupt_read(&mut bytes);
+                }
+                decode_hard_state(&bytes).map_err(|detail| StorageError::Corrupt {
+                    path: hard_state_path.clone(),
+                    detail,
+                })?
+            }
+        };
+        let log_path = dir.join(LOG_FILE);
+        let mut log_bytes = disk
+            .read(&log_path)
+            .map_err(io_error(&log_path))?
+            .unwrap_or_default();
+        if let Some(control) = &control {
+            control.maybe_corrupt_read(&mut log_bytes);
+        }
+        let recovered_log = parse_log(&log_bytes).map_err(|detail| StorageError::Corrupt {
+            path: log_path.clone(),
+            detail,
+        })?;
+        let mut log = disk.open_log(&log_path).map_err(io_error(&log_path))?;
+        if recovered_log.valid_len < log_bytes.len() as u64 {
+            tracing::warn!(
+                discarded_bytes = log_bytes.len() as u64 - recovered_log.valid_len,
+                "discarding a torn record at the end of the log"
+            );
+            log.truncate(recovered_log.valid_len)
+                .map_err(io_error(&log_path))?;
+            log.sync().map_err(io_error(&log_path))?;
+        }
+        let storage = Storage {
+            disk,
+            dir: dir.to_path_buf(),
+            log,
+            offsets: recovered_log.offsets,
+            log_len: recovered_log.valid_len,
+            hard_state: hard_state.clone(),
+            unsynced: false,
+            control,
+            bugs,
+        };
+        let recovered = RecoveredState {
+            hard_state,
+            entries: recovered_log.entries,
+            applied_index: 0,
+        };
+        Ok((storage, recovered))
+    }
+
+    pub fn last_index(&self) -> LogIndex {
+        self.offsets.len() as LogIndex
+    }
+
+    pub fn hard_state(&self) -> &HardState {
+        &self.hard_state
+    }
+
+    fn io_error(&self, file: &str, source: io::Error) -> StorageError {
+        StorageError::Io {
+            path: self.dir.join(file),
+            source,
+        }
+    }
+
+    /// Persists a Ready's state: entries appended and synced, then the hard state replaced.
+    /// Returns only when everything is durable.
+    pub fn persist(
+        &mut self,
+        hard_state: Option<&HardState>,
+        entries: &[Entry],
+    ) -> Result<(), StorageError> {
+        self.append(entries)?;
+        self.sync()?;
+        if let Some(hard_state) = hard_state {
+            self.save_hard_state(hard_state)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the hard state atomically and durably.
+    pub fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+        if *hard_state == self.hard_state {
+            return Ok(());
+        }
+        // Planted bug VolatileVote: term and vote live only in memory, so a restarted node
+        // forgets its vote and can vote twice in one term, electing two leaders (Raft's
+        // figure 2 requires currentTerm and votedFor on stable storage before replying).
+        if self.bugs.has(Bug::VolatileVote) {
+            self.hard_state = hard_state.clone();
+            return Ok(());
+        }
+        let bytes = encode_hard_state(hard_state);
+        if let Some(control) = &self.control {
+            if control.write_action(bytes.len()) != WriteAction::Write {
+                return Err(self.io_error(HARD_STATE_FILE, io::Error::other("injected disk fault")));
+            }
+        }
+        let path = self.dir.join(HARD_STATE_FILE);
+        let temp_path = self.dir.join(HARD_STATE_TEMP_FILE);
+        self.disk
+            .write_atomic(&path, &temp_path, &bytes)
+            .map_err(|source| self.io_error(HARD_STATE_FILE, source))?;
+        self.hard_state = hard_state.clone();
+        Ok(())
+    }
+
+    /// Appends entries (not yet synced). The first entry replaces any stored entry at its
+    /// index and everything after it.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        assert!(first.index >= 1, "log indexes start at 1");
+        assert!(
+            first.index <= self.last_index() + 1,
+            "append leaves a gap: {} after {}",
+            first.index,
+            self.last_index()
+        );
+        for pair in entries.windows(2) {
+            assert_eq!(
+                pair[1].index,
+                pair[0].index + 1,
+                "appended entries are contiguous"
+            );
+        }
+        if first.index <= self.last_index() {
+            let cut = self.offsets[(first.index - 1) as usize];
+            self.log
+                .truncate(cut)
+                .map_err(|source| self.io_error(LOG_FILE, source))?;
+            self.offsets.truncate((first.index - 1) as usize);
+            self.log_len = cut;
+            self.unsynced = true;
+        }
+        let mut bytes = Vec::new();
+        let mut offsets = Vec::with_capacity(entries.len());
+        for entry in entries {
+            offsets.push(self.log_len + bytes.len() as u64);
+            let payload = encode_entry(entry);
+            assert!(
+                payload.len() <= MAX_RECORD_BYTES,
+                "entry {} is too large to store",
+                entry.index
+            );
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        let action = self.control.as_ref().map_or(WriteAction::Write, |control| {
+            control.write_action(bytes.len())
+        });
+        match action {
+            WriteAction::Write => {}
+            WriteAction::Torn { kept_bytes } => {
+                let _ = self.log.append(&bytes[..kept_bytes]);
+                return Err(self.io_error(LOG_FILE, io::Error::other("injected torn write")));
+            }
+            WriteAction::Fail => {
+                return Err(self.io_error(LOG_FILE, io::Error::other("injected write error")))
+            }
+        }
+        self.log
+            .append(&bytes)
+            .map_err(|source| self.io_error(LOG_FILE, source))?;
+        self.offsets.extend(offsets);
+        self.log_len += bytes.len() as u64;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Makes every appended entry durable.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        if self.control.as_ref().is_some_and(NodeControl::sync_fails) {
+            return Err(self.io_error(LOG_FILE, io::Error::other("injected fsync error")));
+        }
+        self.log
+            .sync()
+            .map_err(|source| self.io_error(LOG_FILE, source))?;
+        self.unsynced = false;
+        Ok(())
+    }
+}
+
+fn encode_hard_state(hard_state: &HardState) -> Vec<u8> {
+    let mut writer = ByteWriter::default();
+    writer.u64(hard_state.term);
+    match hard_state.voted_for {
+        None => writer.u8(0),
+        Some(node) => writer.u8(1).u64(node),
+    };
+    let mut bytes = crc32(&writer.bytes).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&writer.bytes);
+    bytes
+}
+
+fn decode_hard_state(bytes: &[u8]) -> Result<HardState, String> {
+    if bytes.len() < 4 {
+        return Err(format!("hard state is {} bytes long", bytes.len()));
+    }
+    let (crc, body) = bytes.split_at(4);
+    if crc32(body).to_le_bytes() != crc {
+        return Err("hard state checksum mismatch".into());
+    }
+    let mut reader = ByteReader::new(body);
+    let decode = |reader: &mut ByteReader<'_>| -> Result<HardState, crate::codec::DecodeError> {
+        let term = reader.u64()?;
+        let voted_for = match reader.u8()? {
+            0 => None,
+            _ => Some(reader.u64()?),
+        };
+        reader.finish()?;
+        Ok(HardState { term, voted_for })
+    };
+    decode(&mut reader).map_err(|error| error.to_string())
+}
+
+const PAYLOAD_NOOP: u8 = 0;
+const PAYLOAD_COMMAND: u8 = 1;
+/// Any other payload kind the core adds later, stored as JSON.
+const PAYLOAD_OTHER_JSON: u8 = 2;
+
+/// The compact binary form of an entry, used in log records and on the wire.
+pub fn encode_entry(entry: &Entry) -> Vec<u8> {
+    let mut writer = ByteWriter::default();
+    writer.u64(entry.term).u64(entry.index);
+    match &entry.payload {
+        EntryPayload::Noop => writer.u8(PAYLOAD_NOOP),
+        EntryPayload::Command(bytes) => writer.u8(PAYLOAD_COMMAND).bytes(bytes),
+        #[allow(unreachable_patterns)]
+        other => writer
+            .u8(PAYLOAD_OTHER_JSON)
+            .bytes(&serde_json::to_vec(other).expect("entry payloads serialize")),
+    };
+    writer.bytes
+}
+
+pub fn decode_entry(bytes: &[u8]) -> Result<Entry, String> {
+    let mut reader = ByteReader::new(bytes);
+    let mut decode = || -> Result<Entry, crate::codec::DecodeError> {
+        let term = reader.u64()?;
+        let index = reader.u64()?;
+        let payload = match reader.u8()? {
+            PAYLOAD_NOOP => EntryPayload::Noop,
+            PAYLOAD_COMMAND => EntryPayload::Command(reader.bytes()?.to_vec()),
+            PAYLOAD_OTHER_JSON => serde_json::from_slice(reader.bytes()?)
+                .map_err(|error| crate::codec::DecodeError(format!("entry payload: {error}")))?,
+            tag => {
+                return Err(crate::codec::DecodeError(format!(
+                    "unknown entry payload tag {tag}"
+                )))
+            }
+        };
+        reader.finish()?;
+        Ok(Entry {
+            term,
+            index,
+            payload,
+        })
+    };
+    decode().map_err(|error| error.to_string())
+}
+
+struct RecoveredLog {
+    entries: Vec<Entry>,
+    offsets: Vec<u64>,
+    /// Bytes up to the end of the last intact record; anything after is a torn tail.
+    valid_len: u64,
+}
+
+/// Parses log records. A damaged final record is a torn write and is dropped; damage before
+/// the final record is corruption.
+fn parse_log(bytes: &[u8]) -> Result<RecoveredLog, String> {
+    let mut entries = Vec::new();
+    let mut offsets = Vec::new();
+    let mut position = 0usize;
+    while position < bytes.len() {
+        let remaining = bytes.len() - position;
+        if remaining < RECORD_HEADER_BYTES {
+            break; // torn header
+        }
+        let len =
+            u32::from_le_bytes(bytes[position..position + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(
+            bytes[position + 4..position + 8]
+                .try_into()
+                .expect("4 bytes"),
+        );
+        if len > MAX_RECORD_BYTES {
+            return Err(format!("record at byte {position} claims {len} bytes"));
+        }
+        let end = position + RECORD_HEADER_BYTES + len;
+        if end > bytes.len() {
+            break; // torn body
+        }
+        let payload = &bytes[position + RECORD_HEADER_BYTES..end];
+        if crc32(payload) != crc {
+            if end == bytes.len() {
+                break; // torn final record
+            }
+            return Err(format!(
+                "checksum mismatch in the record at byte {position} (entry {})",
+                entries.len() + 1
+            ));
+        }
+        let entry =
+            decode_entry(payload).map_err(|error| format!("record at byte {position}: {error}"))?;
+        if entry.index != entries.len() as LogIndex + 1 {
+            return Err(format!(
+                "record at byte {position} holds entry {} where {} belongs",
+                entry.index,
+                entries.len() + 1
+            ));
+        }
+        if let Some(previous) = entries.last().map(|previous: &Entry| previous.term) {
+            if entry.term < previous {
+                return Err(format!(
+                    "entry {} has term {} after term {previous}",
+                    entry.index, entry.term
+                ));
+            }
+        }
+        offsets.push(position as u64);
+        entries.push(entry);
+        position = end;
+    }
+    Ok(RecoveredLog {
+        entries,
+        offsets,
+        valid_len: position as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn entry(term: u64, index: u64, tag: u8) -> Entry {
+        Entry {
+            term,
+            index,
+            payload: EntryPayload::Command(vec![tag; 5]),
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("minos-storage-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn recovers_hard_state_and_log_after_reopen() {
+        let dir = temp_dir("reopen");
+        let (mut storage, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        assert_eq!(
+            recovered.hard_state,
+            HardState {
+                term: 0,
+                voted_for: None
+            }
+        );
+        assert!(recovered.entries.is_empty());
+        let entries = vec![
+            entry(1, 1, 1),
+            entry(1, 2, 2),
+            Entry {
+                term: 2,
+                index: 3,
+                payload: EntryPayload::Noop,
+            },
+        ];
+        storage
+            .persist(
+                Some(&HardState {
+                    term: 2,
+                    voted_for: Some(3),
+                }),
+                &entries,
+            )
+            .unwrap();
+        drop(storage);
+        let (storage, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        assert_eq!(
+            recovered.hard_state,
+            HardState {
+                term: 2,
+                voted_for: Some(3)
+            }
+        );
+        assert_eq!(recovered.entries, entries);
+        assert_eq!(storage.last_index(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_conflicting_append_replaces_the_suffix() {
+        let dir = temp_dir("conflict");
+        let (mut storage, _) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        storage
+            .persist(None, &[entry(1, 1, 1), entry(1, 2, 2), entry(1, 3, 3)])
+            .unwrap();
+        storage.persist(None, &[entry(2, 2, 9)]).unwrap();
+        storage.persist(None, &[entry(2, 3, 10)]).unwrap();
+        drop(storage);
+        let (_, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        assert_eq!(
+            recovered.entries,
+            vec![entry(1, 1, 1), entry(2, 2, 9), entry(2, 3, 10)]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_last_record_is_discarded_and_the_log_stays_appendable() {
+        let dir = temp_dir("torn");
+        let (mut storage, _) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        storage
+            .persist(None, &[entry(1, 1, 1), entry(1, 2, 2)])
+            .unwrap();
+        drop(storage);
+        let log_path = dir.join(LOG_FILE);
+        let full = std::fs::read(&log_path).unwrap();
+        for cut in [full.len() - 1, full.len() - 6, full.len() - 14] {
+            std::fs::write(&log_path, &full[..cut]).unwrap();
+            let (mut storage, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+            assert_eq!(recovered.entries, vec![entry(1, 1, 1)], "cut at {cut}");
+            storage.persist(None, &[entry(1, 2, 7)]).unwrap();
+            drop(storage);
+            let (_, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+            assert_eq!(recovered.entries, vec![entry(1, 1, 1), entry(1, 2, 7)]);
+        }
+        // A garbled (not shortened) final record is also a torn write.
+        let mut garbled = std::fs::read(&log_path).unwrap();
+        let last = garbled.len() - 1;
+        garbled[last] ^= 0xff;
+        std::fs::write(&log_path, &garbled).unwrap();
+        let (_, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        assert_eq!(recovered.entries.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn corruption_before_the_last_record_is_reported_not_repaired() {
+        let dir = temp_dir("corrupt");
+        let (mut storage, _) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        storage
+            .persist(
+                Some(&HardState {
+                    term: 1,
+                    voted_for: Some(1),
+                }),
+                &[entry(1, 1, 1), entry(1, 2, 2)],
+            )
+            .unwrap();
+        drop(storage);
+        let log_path = dir.join(LOG_FILE);
+        let mut bytes = std::fs::read(&log_path).unwrap();
+        bytes[RECORD_HEADER_BYTES + 2] ^= 0x01; // inside entry 1's payload
+        std::fs::write(&log_path, &bytes).unwrap();
+        let error = Storage::open(RealDisk, &dir, None, Bugs::NONE)
+            .err()
+            .expect("corruption must be detected");
+        assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        assert!(error.to_string().contains("checksum mismatch"), "{error}");
+        // The corrupt file was left as it was, for a human to look at.
+        assert_eq!(std::fs::read(&log_path).unwrap(), bytes);
+
+        let hard_state_path = dir.join(HARD_STATE_FILE);
+        let mut hard_state = std::fs::read(&hard_state_path).unwrap();
+        hard_state[6] ^= 0x10;
+        std::fs::write(&hard_state_path, &hard_state).unwrap();
+        let error = Storage::open(RealDisk, &dir, None, Bugs::NONE)
+            .err()
+            .expect("corruption must be detected");
+        assert!(error.to_string().contains("hard state checksum"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn volatile_vote_bug_keeps_term_and_vote_in_memory_only() {
+        let dir = temp_dir("volatile");
+        let bugs = Bugs::NONE.with(Bug::VolatileVote);
+        let (mut storage, _) = Storage::open(RealDisk, &dir, None, bugs).unwrap();
+        storage
+            .persist(
+                Some(&HardState {
+                    term: 5,
+                    voted_for: Some(2),
+                }),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(storage.hard_state().term, 5);
+        drop(storage);
+        let (_, recovered) = Storage::open(RealDisk, &dir, None, bugs).unwrap();
+        assert_eq!(
+            recovered.hard_state,
+            HardState {
+                term: 0,
+                voted_for: None
+            }
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Under turmoil, a crash loses exactly the writes that were not synced.
+    #[test]
+    fn simulated_crash_loses_unsynced_entries_only() {
+        let mut sim = turmoil::Builder::new().build();
+        // What each incarnation recovered, in order.
+        let recoveries: Arc<Mutex<Vec<(HardState, usize)>>> = Arc::default();
+        let seen = recoveries.clone();
+        sim.host("n1", move || {
+            let seen = seen.clone();
+            async move {
+                let dir = Path::new("/data");
+                let (mut storage, recovered) = Storage::open(SimDisk, dir, None, Bugs::NONE)?;
+                let first = recovered.entries.is_empty();
+                seen.lock()
+                    .unwrap()
+                    .push((recovered.hard_state.clone(), recovered.entries.len()));
+                if first {
+                    storage.persist(
+                        Some(&HardState {
+                            term: 3,
+                            voted_for: Some(1),
+                        }),
+                        &[entry(3, 1, 1), entry(3, 2, 2)],
+                    )?;
+                    // Written but never synced: must not survive the crash.
+                    storage.append(&[entry(3, 3, 3)])?;
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        while recoveries.lock().unwrap().len() < 1 {
+            sim.step().unwrap();
+        }
+        sim.step().unwrap();
+        sim.crash("n1");
+        sim.bounce("n1");
+        while recoveries.lock().unwrap().len() < 2 {
+            sim.step().unwrap();
+        }
+        let recoveries = recoveries.lock().unwrap();
+        assert_eq!(
+            recoveries[0],
+            (
+                HardState {
+                    term: 0,
+                    voted_for: None
+                },
+                0
+            )
+        );
+        assert_eq!(
+            recoveries[1],
+            (
+                HardState {
+                    term: 3,
+                    voted_for: Some(1)
+                },
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn injected_torn_write_stops_the_write_and_recovery_drops_the_tail() {
+        let dir = temp_dir("injected");
+        let control = NodeControl::new(1, 42);
+        let (mut storage, _) =
+            Storage::open(RealDisk, &dir, Some(control.clone()), Bugs::NONE).unwrap();
+        storage.persist(None, &[entry(1, 1, 1)]).unwrap();
+        control.set_disk_faults(crate::control::DiskFaults {
+            torn_write_probability: 1.0,
+            ..Default::default()
+        });
+        assert!(storage
+            .persist(None, &[entry(1, 2, 2), entry(1, 3, 3)])
+            .is_err());
+        drop(storage);
+        control.set_disk_faults(Default::default());
+        let (_, recovered) = Storage::open(RealDisk, &dir, Some(control), Bugs::NONE).unwrap();
+        // The torn batch may have left at most whole leading records; never a damaged one.
+        assert!(!recovered.entries.is_empty() && recovered.entries.len() <= 2);
+        assert_eq!(recovered.entries[0], entry(1, 1, 1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

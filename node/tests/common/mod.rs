@@ -1,0 +1,375 @@
+//! A small turmoil harness for the scenario tests: a cluster of real node event loops, fault
+//! helpers on top of turmoil (partition, crash, restart) and invariant checks through
+//! `NodeObservation`.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use minos_node::observe::{check_applied_prefixes, check_one_leader_per_term};
+use minos_node::raft::{NodeId, Role};
+use minos_node::{
+    Client, ClientConfig, Network, NodeControl, NodeObservation, NodeOptions, OpOutcome,
+};
+use turmoil::Sim;
+
+pub const PORT: u16 = 7000;
+
+pub struct Cluster {
+    pub sim: Sim<'static>,
+    pub controls: BTreeMap<NodeId, NodeControl>,
+    pub down: BTreeSet<NodeId>,
+    pub seed: u64,
+}
+
+pub fn host(id: NodeId) -> String {
+    format!("n{id}")
+}
+
+impl Cluster {
+    pub fn new(size: u64, seed: u64) -> Cluster {
+        let sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(3600))
+            .epoch(UNIX_EPOCH)
+            .min_message_latency(Duration::from_millis(1))
+            .max_message_latency(Duration::from_millis(10))
+            .udp_capacity(4096)
+            .rng_seed(seed)
+            .build();
+        let mut cluster = Cluster {
+            sim,
+            controls: BTreeMap::new(),
+            down: BTreeSet::new(),
+            seed,
+        };
+        let peers: BTreeMap<NodeId, String> = (1..=size)
+            .map(|id| (id, format!("{}:{PORT}", host(id))))
+            .collect();
+        for id in 1..=size {
+            let control = NodeControl::new(id, seed);
+            let options = NodeOptions::new(id, peers.clone(), "/data", seed);
+            cluster.controls.insert(id, control.clone());
+            cluster.sim.host(host(id), move || {
+                minos_node::sim::run_node(options.clone(), control.clone())
+            });
+        }
+        cluster
+    }
+
+    pub fn cluster_addresses(&self) -> Vec<String> {
+        self.controls
+            .keys()
+            .map(|id| format!("{}:{PORT}", host(*id)))
+            .collect()
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.sim.elapsed().as_millis() as u64
+    }
+
+    /// Advances simulated time by `ms`, checking safety invariants as it goes.
+    pub fn run_ms(&mut self, ms: u64) {
+        let end = self.sim.elapsed() + Duration::from_millis(ms);
+        let mut steps = 0u64;
+        while self.sim.elapsed() < end {
+            self.sim.step().expect("simulation step");
+            steps += 1;
+            if steps % 100 == 0 {
+                self.check_safety();
+            }
+        }
+        self.check_safety();
+    }
+
+    /// Runs until `done` holds or `max_ms` pass; returns whether it held.
+    pub fn run_until(&mut self, max_ms: u64, done: impl Fn(&Cluster) -> bool) -> bool {
+        let end = self.sim.elapsed() + Duration::from_millis(max_ms);
+        while self.sim.elapsed() < end {
+            if done(self) {
+                return true;
+            }
+            self.run_ms(5);
+        }
+        done(self)
+    }
+
+    pub fn observations(&self) -> Vec<NodeObservation> {
+        self.controls
+            .values()
+            .map(NodeControl::observation)
+            .collect()
+    }
+
+    pub fn status(&self, id: NodeId) -> NodeObservation {
+        self.controls[&id].status()
+    }
+
+    /// The running node that leads in the highest term, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.controls
+            .values()
+            .map(NodeControl::status)
+            .filter(|status| {
+                status.running && status.role == Role::Leader && !self.down.contains(&status.id)
+            })
+            .max_by_key(|status| status.term)
+            .map(|status| status.id)
+    }
+
+    /// Leaders among `group` (running, not crashed).
+    pub fn leaders_among(&self, group: &[NodeId]) -> Vec<NodeId> {
+        group
+            .iter()
+            .copied()
+            .filter(|id| !self.down.contains(id))
+            .filter(|id| {
+                let status = self.status(*id);
+                status.running && status.role == Role::Leader
+            })
+            .collect()
+    }
+
+    pub fn wait_leader(&mut self, max_ms: u64) -> NodeId {
+        assert!(
+            self.run_until(max_ms, |cluster| cluster.leader().is_some()),
+            "no leader within {max_ms} ms"
+        );
+        self.leader().unwrap()
+    }
+
+    /// A leader among `group` that stays the same for a few heartbeats.
+    pub fn wait_stable_leader_among(&mut self, group: &[NodeId], max_ms: u64) -> NodeId {
+        let group = group.to_vec();
+        let end = self.elapsed_ms() + max_ms;
+        while self.elapsed_ms() < end {
+            let leaders = self.leaders_among(&group);
+            if leaders.len() == 1 {
+                let leader = leaders[0];
+                let term = self.status(leader).term;
+                self.run_ms(200);
+                let status = self.status(leader);
+                if status.role == Role::Leader && status.term == term {
+                    return leader;
+                }
+            } else {
+                self.run_ms(20);
+            }
+        }
+        panic!("no stable leader among {group:?} within {max_ms} ms");
+    }
+
+    pub fn crash(&mut self, id: NodeId) {
+        self.sim.crash(host(id));
+        self.down.insert(id);
+    }
+
+    pub fn restart(&mut self, id: NodeId) {
+        self.sim.bounce(host(id));
+        self.down.remove(&id);
+    }
+
+    /// Cuts every link between `group` and the other nodes.
+    pub fn isolate(&mut self, group: &[NodeId]) {
+        for a in group {
+            for b in self.controls.keys() {
+                if !group.contains(b) {
+                    self.sim.partition(host(*a), host(*b));
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        let ids: Vec<NodeId> = self.controls.keys().copied().collect();
+        for a in &ids {
+            for b in &ids {
+                if a < b {
+                    self.sim.repair(host(*a), host(*b));
+                }
+            }
+        }
+    }
+
+    /// Raft safety, checked continuously: one leader per term, applied sequences agree,
+    /// no node re-applied a different entry at an index it applied before.
+    pub fn check_safety(&self) {
+        let observations = self.observations();
+        check_one_leader_per_term(&observations).unwrap();
+        check_applied_prefixes(&observations).unwrap();
+        for observation in &observations {
+            assert!(
+                observation.applied_conflicts.is_empty(),
+                "node {}: {:?}",
+                observation.id,
+                observation.applied_conflicts
+            );
+            assert!(
+                observation.fatal_error.is_none(),
+                "node {}: {:?}",
+                observation.id,
+                observation.fatal_error
+            );
+        }
+    }
+
+    /// Every running node has applied the same number of entries, at least `min_applied`.
+    pub fn wait_converged(&mut self, min_applied: u64, max_ms: u64) {
+        let converged = self.run_until(max_ms, |cluster| {
+            let applied: BTreeSet<u64> = cluster
+                .controls
+                .keys()
+                .filter(|id| !cluster.down.contains(id))
+                .map(|id| cluster.status(*id).last_applied)
+                .collect();
+            applied.len() == 1 && *applied.first().unwrap() >= min_applied
+        });
+        let applied: Vec<(NodeId, u64)> = self
+            .controls
+            .keys()
+            .map(|id| (*id, self.status(*id).last_applied))
+            .collect();
+        assert!(converged, "nodes did not converge: {applied:?}");
+    }
+
+    /// Starts a client process running `script`; its op records land in the returned log.
+    pub fn client<F, Fut>(&mut self, name: &str, client_id: u64, script: F) -> OpLog
+    where
+        F: FnOnce(Client, OpLog) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let log = OpLog::default();
+        let mut config = ClientConfig::new(client_id, self.cluster_addresses(), Network::Simulated);
+        config.op_timeout_ms = 3_000;
+        let script_log = log.clone();
+        self.sim.client(name.to_string(), async move {
+            let client = Client::connect(config).await?;
+            script(client, script_log.clone()).await;
+            script_log.finish();
+            Ok(())
+        });
+        log
+    }
+}
+
+/// One completed add as a client saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddRecord {
+    pub key: String,
+    pub delta: i64,
+    pub outcome: OpOutcome<i64>,
+}
+
+/// What a client script did, shared with the test.
+#[derive(Clone, Default)]
+pub struct OpLog {
+    inner: Arc<Mutex<(Vec<AddRecord>, bool)>>,
+}
+
+impl OpLog {
+    pub fn push(&self, record: AddRecord) {
+        self.inner.lock().unwrap().0.push(record);
+    }
+    pub fn finish(&self) {
+        self.inner.lock().unwrap().1 = true;
+    }
+    pub fn finished(&self) -> bool {
+        self.inner.lock().unwrap().1
+    }
+    pub fn records(&self) -> Vec<AddRecord> {
+        self.inner.lock().unwrap().0.clone()
+    }
+    pub fn ok_count(&self) -> usize {
+        self.records()
+            .iter()
+            .filter(|record| record.outcome.is_ok())
+            .count()
+    }
+}
+
+/// Runs `count` adds of `delta` on `key`, recording each outcome.
+pub async fn add_many(client: &mut Client, log: &OpLog, key: &str, delta: i64, count: usize) {
+    for _ in 0..count {
+        let outcome = client.add(key, delta).await;
+        log.push(AddRecord {
+            key: key.into(),
+            delta,
+            outcome,
+        });
+    }
+}
+
+/// Checks a counter's final value against the adds that clients saw: every Ok add counts,
+/// every Fail add does not, each Unknown add may or may not (deltas are positive).
+/// Ok totals must be distinct (each add raises the counter).
+pub fn check_counter(records: &[AddRecord], key: &str, final_value: i64) {
+    let records: Vec<&AddRecord> = records.iter().filter(|record| record.key == key).collect();
+    assert!(records.iter().all(|record| record.delta > 0));
+    let ok_sum: i64 = records
+        .iter()
+        .filter(|r| matches!(r.outcome, OpOutcome::Ok(_)))
+        .map(|r| r.delta)
+        .sum();
+    let unknown_sum: i64 = records
+        .iter()
+        .filter(|r| matches!(r.outcome, OpOutcome::Unknown(_)))
+        .map(|r| r.delta)
+        .sum();
+    assert!(
+        ok_sum <= final_value && final_value <= ok_sum + unknown_sum,
+        "key {key}: final value {final_value} outside [{ok_sum}, {}]",
+        ok_sum + unknown_sum
+    );
+    let mut totals: Vec<i64> = records
+        .iter()
+        .filter_map(|r| match r.outcome {
+            OpOutcome::Ok(total) => Some(total),
+            _ => None,
+        })
+        .collect();
+    let count = totals.len();
+    totals.sort_unstable();
+    totals.dedup();
+    assert_eq!(
+        totals.len(),
+        count,
+        "two adds on {key} returned the same total"
+    );
+    assert!(
+        totals.last().is_none_or(|last| *last <= final_value),
+        "an add returned a total above the final value"
+    );
+}
+
+/// Reads `key` through a fresh client until a read succeeds.
+pub fn read_final(cluster: &mut Cluster, key: &str, client_id: u64) -> i64 {
+    let result: Arc<Mutex<Option<i64>>> = Arc::default();
+    let slot = result.clone();
+    let key_owned = key.to_string();
+    let mut config = ClientConfig::new(client_id, cluster.cluster_addresses(), Network::Simulated);
+    config.op_timeout_ms = 3_000;
+    cluster
+        .sim
+        .client(format!("reader{client_id}"), async move {
+            let mut client = Client::connect(config).await?;
+            for _ in 0..20 {
+                if let OpOutcome::Ok(value) = client.read(&key_owned).await {
+                    *slot.lock().unwrap() = Some(value);
+                    break;
+                }
+            }
+            Ok(())
+        });
+    let done = cluster.run_until(60_000, |_| result.lock().unwrap().is_some());
+    assert!(done, "final read of {key} never succeeded");
+    let value = result.lock().unwrap().unwrap();
+    value
+}
+
+pub fn wait_clients(cluster: &mut Cluster, logs: &[&OpLog], max_ms: u64) {
+    let logs: Vec<OpLog> = logs.iter().map(|log| (*log).clone()).collect();
+    assert!(
+        cluster.run_until(max_ms, |_| logs.iter().all(OpLog::finished)),
+        "clients did not finish in {max_ms} ms"
+    );
+}
