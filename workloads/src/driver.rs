@@ -322,6 +322,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
         .tick_duration(STEP)
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(10))
+        .udp_capacity(4096)
         .build();
     let node_names: Vec<String> = (0..options.nodes).map(node_name).collect();
     sut.register_nodes(&mut sim, &node_names);
@@ -350,6 +351,8 @@ fn run_sim<S: SystemUnderTest + 'static>(
     let mut nemesis = Nemesis::new(options.nodes);
     let mut invariants = InvariantChecker::new(options.nodes);
     let mut leader: Option<(u64, usize)> = None;
+    // Nodes that stopped on their own (e.g. a storage failure), not killed by the nemesis.
+    let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut next_action = 0;
     let mut phase = Phase::Faults;
     let mut liveness = Liveness {
@@ -379,6 +382,9 @@ fn run_sim<S: SystemUnderTest + 'static>(
                         &shared,
                         logs,
                     )?;
+                    if matches!(action, Action::StopDisk(_)) {
+                        restart_failed(&mut failed, &mut sim, &sut, now_ns, &shared, logs);
+                    }
                     next_action += 1;
                 }
                 if now_ns >= fault_end_ns {
@@ -395,6 +401,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
                             logs,
                         )?;
                     }
+                    restart_failed(&mut failed, &mut sim, &sut, now_ns, &shared, logs);
                     shared.borrow_mut().heal_at_ns = Some(now_ns);
                     phase = Phase::Liveness {
                         deadline_ns: now_ns + options.liveness_timeout_ms * 1_000_000,
@@ -443,6 +450,9 @@ fn run_sim<S: SystemUnderTest + 'static>(
         for node in 0..options.nodes {
             let view = sut.observe(node, invariants.applied_from(node));
             invariants.observe(observed_ns, node, &view);
+            if view.stopped_on_error.is_some() && !nemesis.is_killed(node) {
+                failed.insert(node);
+            }
             if view.running
                 && view.is_leader
                 && !nemesis.is_killed(node)
@@ -506,6 +516,32 @@ fn apply_action<S: SystemUnderTest>(
         .recorder
         .nemesis(now_ns, &applied.f, applied.value);
     Ok(())
+}
+
+/// Restarts the nodes that stopped on their own, as an operator would once the disk is healthy
+/// again; recorded as a nemesis `restart-failed` op.
+fn restart_failed<S: SystemUnderTest>(
+    failed: &mut BTreeSet<usize>,
+    sim: &mut turmoil::Sim<'_>,
+    sut: &Rc<S>,
+    now_ns: u64,
+    shared: &Rc<RefCell<Shared>>,
+    logs: &NodeLogs,
+) {
+    if failed.is_empty() {
+        return;
+    }
+    let targets: Vec<String> = failed.iter().map(|node| node_name(*node)).collect();
+    for node in std::mem::take(failed) {
+        sim.bounce(node_name(node));
+        sut.set_running(node, true);
+        logs.append(&node_name(node), now_ns, "nemesis restart-failed");
+    }
+    shared.borrow_mut().recorder.nemesis(
+        now_ns,
+        "restart-failed",
+        serde_json::json!({ "targets": targets }),
+    );
 }
 
 impl SimulationResult {

@@ -108,6 +108,20 @@ impl InvariantChecker {
                 }
             }
         }
+        if let Some((earlier, later)) = view.changed_entries.first() {
+            if self.committed.is_none() {
+                self.committed = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{} re-applied index {} after a restart with a different entry (term {} then term {})",
+                        node_name(node),
+                        earlier.index,
+                        earlier.term,
+                        later.term
+                    ),
+                });
+            }
+        }
         for entry in &view.new_applied {
             self.observe_applied(time_ns, node, *entry);
         }
@@ -208,6 +222,7 @@ mod tests {
             leader_terms: Default::default(),
             new_applied: applied,
             applied_count: count,
+            ..NodeView::default()
         }
     }
 

@@ -8,13 +8,15 @@ pub mod nemesis;
 pub mod nodelog;
 pub mod options;
 pub mod output;
+pub mod raft_store;
 pub mod recorder;
 pub mod schedule;
 pub mod sut;
 pub mod toy;
 pub mod workload;
 
-pub use options::{FaultKind, KeyDistribution, NemesisSpec, RunOptions, Workload};
+pub use options::{FaultKind, KeyDistribution, NemesisSpec, RunOptions, SystemKind, Workload};
+
 pub use schedule::Schedule;
 
 /// Why a run could not produce a verdict.

@@ -246,6 +246,43 @@ pub fn format_duration_ms(ms: u64) -> String {
     }
 }
 
+/// Which store the run drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemKind {
+    /// The Raft counter store of minos-node (the default).
+    Raft,
+    /// The toy single-copy store: linearizable unless its primary is killed.
+    ToyPrimary,
+    /// The toy store serving reads from followers' lagging copies: deliberately broken.
+    ToyFollowerReads,
+}
+
+impl SystemKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::Raft => "raft",
+            SystemKind::ToyPrimary => "toy-primary",
+            SystemKind::ToyFollowerReads => "toy-follower-reads",
+        }
+    }
+}
+
+impl FromStr for SystemKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            SystemKind::Raft,
+            SystemKind::ToyPrimary,
+            SystemKind::ToyFollowerReads,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == text)
+        .ok_or_else(|| {
+            format!("unknown system {text:?}; expected raft, toy-primary or toy-follower-reads")
+        })
+    }
+}
+
 /// Everything a run depends on besides the binary: a run is a pure function of these.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -277,6 +314,10 @@ pub struct RunOptions {
     pub check_time_limit_ms: u64,
     /// Wall-clock date used in the run id only (never in the history); None = "sim".
     pub run_date: Option<String>,
+    /// The store under test.
+    pub system: SystemKind,
+    /// Checker threads; 0 = one per core (campaigns running runs in parallel pass 1).
+    pub check_threads: usize,
 }
 
 impl RunOptions {
@@ -302,6 +343,8 @@ impl RunOptions {
             op_timeout_ms: 1_000,
             check_time_limit_ms: 60_000,
             run_date: None,
+            system: SystemKind::Raft,
+            check_threads: 0,
         }
     }
 
@@ -346,6 +389,9 @@ impl RunOptions {
     /// The test name: the directory under `--out` that groups runs of the same kind.
     pub fn test_name(&self) -> String {
         let mut name = self.workload.name().to_string();
+        if self.system != SystemKind::Raft {
+            name = format!("{}-{name}", self.system.name());
+        }
         for bug in self.bugs.iter() {
             name.push('-');
             name.push_str(bug.name());
@@ -379,6 +425,9 @@ impl RunOptions {
         }
         for bug in self.bugs.iter() {
             parts.push(format!("--bug {}", bug.name()));
+        }
+        if self.system != SystemKind::Raft {
+            parts.push(format!("--system {}", self.system.name()));
         }
         parts.push(format!(
             "--out {}",

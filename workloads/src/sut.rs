@@ -48,6 +48,10 @@ pub struct NodeView {
     pub new_applied: Vec<AppliedEntry>,
     /// How many applied entries the node has reported in total (the next `applied_from`).
     pub applied_count: usize,
+    /// Entries the node itself saw re-applied differently after a restart: (earlier, later).
+    pub changed_entries: Vec<(AppliedEntry, AppliedEntry)>,
+    /// The node stopped on its own (e.g. a storage failure), with the reason.
+    pub stopped_on_error: Option<String>,
 }
 
 /// A fault that the node itself applies (the driver applies partitions and kills itself

@@ -234,6 +234,7 @@ impl SystemUnderTest for ToyStore {
             leader_terms: [1].into_iter().collect(),
             new_applied: state.applied[applied_from..].to_vec(),
             applied_count: state.applied.len(),
+            ..NodeView::default()
         }
     }
 

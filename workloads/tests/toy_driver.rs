@@ -47,3 +47,30 @@ fn same_seed_gives_a_byte_identical_history() {
             .unwrap_or("no n1 log")
     );
 }
+
+#[test]
+fn raft_store_short_run() {
+    let mut options = short_options(5);
+    options.nemesis = NemesisSpec::List(vec![FaultKind::Partition, FaultKind::Kill]);
+    let start = std::time::Instant::now();
+    let result = simulate(
+        &options,
+        minos_workloads::raft_store::RaftStore::new(5, 5, Default::default(), 1000),
+    )
+    .unwrap();
+    println!(
+        "wall {:?} ops {} sim {} ms",
+        start.elapsed(),
+        result.ops_count(),
+        result.simulated_ns / 1_000_000
+    );
+    println!("{:?} {:?}", result.liveness, result.invariants);
+    let text = to_jsonl(&result.records);
+    let oks = text.matches(r#""type":"ok""#).count();
+    let infos = text.matches(r#""type":"info""#).count();
+    let fails = text.matches(r#""type":"fail""#).count();
+    println!("ok {oks} info {infos} fail {fails}");
+    for line in text.lines().filter(|l| l.contains("nemesis")) {
+        println!("{line}");
+    }
+}
