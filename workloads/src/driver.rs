@@ -25,8 +25,6 @@ use crate::sut::{OpReply, SutClient, SystemUnderTest};
 use crate::workload::{Generator, Op};
 use crate::RunError;
 
-/// One simulation step; also the resolution of nemesis times.
-const STEP: Duration = Duration::from_millis(1);
 /// The simulation's fixed wall-clock epoch (2023-11-14T22:13:20Z), so that nothing depends on
 /// the real date.
 const EPOCH_SECS: u64 = 1_700_000_000;
@@ -282,7 +280,11 @@ pub fn simulate<S: SystemUnderTest + 'static>(
 
     let logs = NodeLogs::new();
     let subscriber =
-        tracing_subscriber::registry().with(NodeLogLayer::new(logs.clone(), tracing::Level::INFO));
+        tracing_subscriber::registry().with(NodeLogLayer::new(
+        logs.clone(),
+        tracing::Level::INFO,
+        (0..options.nodes).map(node_name).collect(),
+    ));
     let outcome =
         tracing::subscriber::with_default(subscriber, || run_sim(options, sut, &actions, &logs))?;
     let (records, faults, invariants, liveness, simulated_ns) = outcome;
@@ -314,12 +316,13 @@ fn run_sim<S: SystemUnderTest + 'static>(
     actions: &[(u64, FaultKind, Action)],
     logs: &NodeLogs,
 ) -> Result<SimOutcome, RunError> {
+    let step = Duration::from_millis(options.step_ms);
     let mut sim = turmoil::Builder::new()
         .rng_seed(options.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         // The driver decides when to stop; turmoil's own limit must never fire.
         .simulation_duration(Duration::from_secs(10 * 365 * 24 * 3600))
-        .tick_duration(STEP)
+        .tick_duration(step)
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(10))
         .udp_capacity(4096)
@@ -433,7 +436,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
                     phase = Phase::Drain {
                         deadline_ns: now_ns
                             + params.op_timeout.as_nanos() as u64
-                            + STEP.as_nanos() as u64,
+                            + step.as_nanos() as u64,
                     };
                 }
             }

@@ -70,20 +70,25 @@ impl LogBuffers {
     }
 }
 
-/// The host name stored on turmoil's `node` spans.
-struct HostName(String);
+/// The host of a turmoil `node` span, as a position in the layer's host list (no allocation
+/// per span: turmoil opens one per host per step).
+struct HostIndex(usize);
 
-struct NameVisitor(Option<String>);
+struct NameVisitor<'a> {
+    hosts: &'a [String],
+    found: Option<usize>,
+}
 
-impl Visit for NameVisitor {
+impl Visit for NameVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "name" {
-            self.0 = Some(value.to_string());
+            self.found = self.hosts.iter().position(|host| host == value);
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "name" {
-            self.0 = Some(format!("{value:?}").trim_matches('"').to_string());
+            let text = format!("{value:?}");
+            self.found = self.hosts.iter().position(|host| host == text.trim_matches('"'));
         }
     }
 }
@@ -108,15 +113,16 @@ impl Visit for LineVisitor<'_> {
     }
 }
 
-/// The layer: every event at or above `level` inside a turmoil host goes to that host's log.
+/// The layer: every event at or above `level` inside one of `hosts` goes to that host's log.
 pub struct NodeLogLayer {
     logs: NodeLogs,
     level: Level,
+    hosts: Vec<String>,
 }
 
 impl NodeLogLayer {
-    pub fn new(logs: NodeLogs, level: Level) -> NodeLogLayer {
-        NodeLogLayer { logs, level }
+    pub fn new(logs: NodeLogs, level: Level, hosts: Vec<String>) -> NodeLogLayer {
+        NodeLogLayer { logs, level, hosts }
     }
 }
 
@@ -135,10 +141,10 @@ where
         if attributes.metadata().name() != "node" {
             return;
         }
-        let mut visitor = NameVisitor(None);
+        let mut visitor = NameVisitor { hosts: &self.hosts, found: None };
         attributes.record(&mut visitor);
-        if let (Some(name), Some(span)) = (visitor.0, context.span(id)) {
-            span.extensions_mut().insert(HostName(name));
+        if let (Some(index), Some(span)) = (visitor.found, context.span(id)) {
+            span.extensions_mut().insert(HostIndex(index));
         }
     }
 
@@ -148,12 +154,12 @@ where
         };
         let mut host = None;
         for span in scope {
-            if let Some(name) = span.extensions().get::<HostName>() {
-                host = Some(name.0.clone());
+            if let Some(index) = span.extensions().get::<HostIndex>() {
+                host = Some(index.0);
                 break;
             }
         }
-        let Some(host) = host else {
+        let Some(host) = host.map(|index| self.hosts[index].as_str()) else {
             return;
         };
         let time_ns = turmoil::sim_elapsed()
@@ -169,6 +175,6 @@ where
         event.record(&mut LineVisitor(&mut line));
         line.push('\n');
         let mut buffers = self.logs.inner.lock().expect("log buffer lock");
-        buffers.push(&host, &line);
+        buffers.push(host, &line);
     }
 }

@@ -316,6 +316,8 @@ pub struct RunOptions {
     pub run_date: Option<String>,
     /// The store under test.
     pub system: SystemKind,
+    /// Simulated time per turmoil step: the resolution of message delivery and nemesis times.
+    pub step_ms: u64,
     /// Checker threads; 0 = one per core (campaigns running runs in parallel pass 1).
     pub check_threads: usize,
 }
@@ -344,6 +346,7 @@ impl RunOptions {
             check_time_limit_ms: 60_000,
             run_date: None,
             system: SystemKind::Raft,
+            step_ms: 5,
             check_threads: 0,
         }
     }
@@ -379,6 +382,9 @@ impl RunOptions {
                 "--rate must be in (0, 1000000], got {}",
                 self.rate_ops_per_s
             ));
+        }
+        if !(1..=10).contains(&self.step_ms) {
+            return Err(format!("the simulation step must be 1 to 10 ms, got {}", self.step_ms));
         }
         if self.nemesis_interval_ms < 10 {
             return Err("--nemesis-interval must be at least 10ms".to_string());
