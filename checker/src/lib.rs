@@ -2,4 +2,17 @@
 //! tools), the sequential specifications (models) and the linearizability search that
 //! decides whether a history is linearizable, within a time and memory budget.
 
+mod cache;
+mod check;
+mod explain;
+pub mod fxhash;
 pub mod history;
+pub mod model;
+mod report;
+mod search;
+pub mod value;
+
+pub use check::{check, CheckError, CheckOptions};
+pub use report::{
+    CheckReport, Counterexample, OpSummary, PartitionReport, StuckOp, Verdict, Window,
+};

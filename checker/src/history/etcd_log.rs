@@ -19,17 +19,25 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
             // Other log lines carry no operations.
             continue;
         };
-        let mut fields = rest
-            .trim()
-            .splitn(4, char::is_whitespace)
-            .filter(|field| !field.is_empty());
-        let (Some(process), Some(kind), Some(f)) = (fields.next(), fields.next(), fields.next())
-        else {
+        let mut tokens = Vec::with_capacity(3);
+        let mut remaining = rest.trim();
+        while tokens.len() < 3 && !remaining.is_empty() {
+            let end = remaining
+                .find(char::is_whitespace)
+                .unwrap_or(remaining.len());
+            tokens.push(&remaining[..end]);
+            remaining = remaining[end..].trim_start();
+        }
+        let [process, kind, f] = tokens[..] else {
             return Err(error(format!(
                 "expected `<process> :<type> :<f> <value>`, found {rest:?}"
             )));
         };
-        let value_text = fields.next().unwrap_or("nil").trim();
+        let value_text = if remaining.is_empty() {
+            "nil"
+        } else {
+            remaining.trim_end()
+        };
         let process =
             match process {
                 ":nemesis" | "nemesis" => Process::Nemesis,
