@@ -1,2 +1,54 @@
 //! Workloads own everything that drives the store: operation generators, the nemesis that
-//! injects faults, the turmoil simulation driver that records a history, and campaigns.
+//! injects faults, the turmoil simulation driver that records a history, the invariants
+//! checked along the way, and the run directory (`minos run`).
+
+pub mod driver;
+pub mod invariants;
+pub mod nemesis;
+pub mod nodelog;
+pub mod options;
+pub mod output;
+pub mod raft_store;
+pub mod recorder;
+pub mod schedule;
+pub mod sut;
+pub mod toy;
+pub mod workload;
+
+pub use options::{FaultKind, KeyDistribution, NemesisSpec, RunOptions, SystemKind, Workload};
+
+pub use schedule::Schedule;
+
+/// Why a run could not produce a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad options or a malformed schedule (exit 254).
+    #[error("{0}")]
+    BadOptions(String),
+    /// A fault was requested that the system under test cannot take (exit 254).
+    #[error("fault {fault} is not supported by the {system} store (it supports: {supported})")]
+    UnsupportedFault {
+        fault: FaultKind,
+        system: String,
+        supported: String,
+    },
+    /// The simulation itself failed (exit 255).
+    #[error("simulation failed: {0}")]
+    Simulation(String),
+    /// The run directory could not be written (exit 255).
+    #[error("cannot write the run directory: {0}")]
+    Output(String),
+    /// The checker rejected the history (exit 255: we wrote it).
+    #[error("checker: {0}")]
+    Checker(String),
+}
+
+impl RunError {
+    /// True when the user's input is at fault (exit 254), false for internal errors (255).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            RunError::BadOptions(_) | RunError::UnsupportedFault { .. }
+        )
+    }
+}

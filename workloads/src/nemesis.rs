@@ -1,0 +1,917 @@
+//! The nemesis: turns schedule events into typed actions (validated before the run starts),
+//! applies them to the simulation (partitions and kills through turmoil) or to the nodes
+//! (everything else, through the system under test), tracks what is active so that it can
+//! heal everything, and records each start/stop in the history and in results.json.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::options::FaultKind;
+use crate::schedule::{node_index, node_name, FaultEvent, Phase};
+use crate::sut::{NodeFault, SystemUnderTest};
+
+/// The shapes of a two-way partition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PartitionShape {
+    /// Nodes in different groups cannot talk; nodes in no group talk to everyone.
+    Groups(Vec<Vec<usize>>),
+    /// The leader (found when the fault starts) is cut off from everyone.
+    IsolateLeader,
+    /// Nodes on a ring (in this order) each reach only their neighbours: every node sees a
+    /// majority, but not the same one.
+    Ring(Vec<usize>),
+    /// Two groups cut from each other, and one bridge node that reaches both.
+    Bridge {
+        bridge: usize,
+        groups: Vec<Vec<usize>>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NetKind {
+    Loss,
+    Duplicate,
+    Reorder,
+}
+
+/// One validated nemesis action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    StartPartition(PartitionShape),
+    StopPartition,
+    StartOneway {
+        from: Vec<usize>,
+        to: Vec<usize>,
+    },
+    StopOneway,
+    Kill(Vec<usize>),
+    /// Empty: restart every killed node.
+    Restart(Vec<usize>),
+    Pause(Vec<usize>),
+    Resume(Vec<usize>),
+    StartClock {
+        targets: Vec<usize>,
+        skew_ms: i64,
+        drift_ppm: i64,
+    },
+    StopClock(Vec<usize>),
+    StartNet {
+        kind: NetKind,
+        targets: Vec<usize>,
+        probability: f64,
+        max_delay_ms: u64,
+    },
+    StopNet {
+        kind: NetKind,
+        targets: Vec<usize>,
+    },
+    StartDisk {
+        targets: Vec<usize>,
+        torn_write_probability: f64,
+        read_corruption_probability: f64,
+        io_error_probability: f64,
+    },
+    StopDisk(Vec<usize>),
+    RemoveMembers(Vec<usize>),
+    AddMembers(Vec<usize>),
+    /// Transfer leadership to the target (empty: to a random follower chosen at run time).
+    Transfer(Vec<usize>),
+    StopTransfer,
+}
+
+fn indices(names: &[String], nodes: usize, what: &str) -> Result<Vec<usize>, String> {
+    names
+        .iter()
+        .map(|name| {
+            node_index(name, nodes)
+                .ok_or_else(|| format!("{what}: {name:?} is not a node of n1..n{nodes}"))
+        })
+        .collect()
+}
+
+fn names_field(params: &Value, field: &str, nodes: usize) -> Result<Vec<usize>, String> {
+    let list = params
+        .get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("params.{field} must be a list of node names"))?;
+    let names: Vec<String> = list
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("params.{field} must hold node names"))
+        })
+        .collect::<Result<_, _>>()?;
+    indices(&names, nodes, &format!("params.{field}"))
+}
+
+fn groups_field(params: &Value, nodes: usize) -> Result<Vec<Vec<usize>>, String> {
+    let groups = params
+        .get("groups")
+        .and_then(Value::as_array)
+        .ok_or("params.groups must be a list of lists of node names")?;
+    groups
+        .iter()
+        .map(|group| names_field(&json!({ "g": group }), "g", nodes))
+        .collect()
+}
+
+fn probability(params: &Value, field: &str, default: f64) -> Result<f64, String> {
+    match params.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value
+            .as_f64()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| format!("params.{field} must be a probability in [0, 1]")),
+    }
+}
+
+fn integer(params: &Value, field: &str, default: i64) -> Result<i64, String> {
+    match params.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value
+            .as_i64()
+            .ok_or_else(|| format!("params.{field} must be an integer")),
+    }
+}
+
+/// Validates one schedule event into an action.
+pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Action), String> {
+    let (phase, kind) = event.parse_action()?;
+    let targets = indices(&event.targets, nodes, "targets")?;
+    let params = &event.params;
+    let action = match (phase, kind) {
+        (Phase::Start, FaultKind::Partition) => {
+            let mode = params
+                .get("mode")
+                .and_then(Value::as_str)
+                .unwrap_or("halves");
+            let shape = match mode {
+                "halves" | "groups" => PartitionShape::Groups(groups_field(params, nodes)?),
+                "isolate-leader" => PartitionShape::IsolateLeader,
+                "ring" => {
+                    let order = if params.get("order").is_some() {
+                        names_field(params, "order", nodes)?
+                    } else {
+                        (0..nodes).collect()
+                    };
+                    PartitionShape::Ring(order)
+                }
+                "bridge" => {
+                    let bridge_name = params.get("bridge").and_then(Value::as_str).ok_or("params.bridge must be a node name")?;
+                    let bridge = node_index(bridge_name, nodes).ok_or_else(|| format!("params.bridge: {bridge_name:?} is not a node"))?;
+                    PartitionShape::Bridge { bridge, groups: groups_field(params, nodes)? }
+                }
+                other => return Err(format!("unknown partition mode {other:?}; expected halves, isolate-leader, ring or bridge")),
+            };
+            Action::StartPartition(shape)
+        }
+        (Phase::Stop, FaultKind::Partition) => Action::StopPartition,
+        (Phase::Start, FaultKind::PartitionOneway) => Action::StartOneway {
+            from: names_field(params, "from", nodes)?,
+            to: names_field(params, "to", nodes)?,
+        },
+        (Phase::Stop, FaultKind::PartitionOneway) => Action::StopOneway,
+        (Phase::Start, FaultKind::Kill) => Action::Kill(non_empty(targets, "start-kill")?),
+        (Phase::Stop, FaultKind::Kill) => Action::Restart(targets),
+        (Phase::Start, FaultKind::Pause) => Action::Pause(non_empty(targets, "start-pause")?),
+        (Phase::Stop, FaultKind::Pause) => Action::Resume(targets),
+        (Phase::Start, FaultKind::Clock) => Action::StartClock {
+            targets: non_empty(targets, "start-clock")?,
+            skew_ms: integer(params, "skew_ms", 0)?,
+            drift_ppm: integer(params, "drift_ppm", 0)?,
+        },
+        (Phase::Stop, FaultKind::Clock) => Action::StopClock(targets),
+        (Phase::Start, FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder) => {
+            Action::StartNet {
+                kind: net_kind(kind),
+                targets: non_empty(targets, "a network fault")?,
+                probability: probability(params, "probability", 0.2)?,
+                max_delay_ms: integer(params, "max_delay_ms", 50)?.max(0) as u64,
+            }
+        }
+        (Phase::Stop, FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder) => {
+            Action::StopNet {
+                kind: net_kind(kind),
+                targets,
+            }
+        }
+        (Phase::Start, FaultKind::Disk) => Action::StartDisk {
+            targets: non_empty(targets, "start-disk")?,
+            torn_write_probability: probability(params, "torn_write_probability", 0.05)?,
+            read_corruption_probability: probability(params, "read_corruption_probability", 0.02)?,
+            io_error_probability: probability(params, "io_error_probability", 0.05)?,
+        },
+        (Phase::Stop, FaultKind::Disk) => Action::StopDisk(targets),
+        (Phase::Start, FaultKind::Membership) => {
+            Action::RemoveMembers(non_empty(targets, "start-membership")?)
+        }
+        (Phase::Stop, FaultKind::Membership) => Action::AddMembers(targets),
+        (Phase::Start, FaultKind::Transfer) => Action::Transfer(targets),
+        (Phase::Stop, FaultKind::Transfer) => Action::StopTransfer,
+    };
+    Ok((kind, action))
+}
+
+fn non_empty(targets: Vec<usize>, what: &str) -> Result<Vec<usize>, String> {
+    if targets.is_empty() {
+        Err(format!("{what} needs at least one target node"))
+    } else {
+        Ok(targets)
+    }
+}
+
+fn net_kind(kind: FaultKind) -> NetKind {
+    match kind {
+        FaultKind::Loss => NetKind::Loss,
+        FaultKind::Duplicate => NetKind::Duplicate,
+        _ => NetKind::Reorder,
+    }
+}
+
+fn names(nodes: &[usize]) -> Vec<String> {
+    nodes.iter().map(|node| node_name(*node)).collect()
+}
+
+/// A fault as listed in results.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultRecord {
+    pub kind: FaultKind,
+    pub start_ns: u64,
+    pub stop_ns: Option<u64>,
+    pub targets: Vec<String>,
+    pub detail: Value,
+}
+
+/// Per-node network fault settings (loss, duplicate and reorder combine).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct NetSettings {
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+    reorder_max_delay_ms: u64,
+}
+
+/// What the nemesis needs from the driver at the moment it acts.
+pub struct Context<'s, 'a, S: SystemUnderTest> {
+    pub sim: &'s mut turmoil::Sim<'a>,
+    pub sut: &'s S,
+    pub time_ns: u64,
+    /// The current leader as the driver sees it (0-based).
+    pub leader: Option<usize>,
+}
+
+/// The nemesis' state: what is active now and what has happened.
+pub struct Nemesis {
+    nodes: usize,
+    partition: Option<Vec<(usize, usize)>>,
+    oneway: Option<Vec<(usize, usize)>>,
+    killed: BTreeSet<usize>,
+    paused: BTreeSet<usize>,
+    clocked: BTreeSet<usize>,
+    net: BTreeMap<usize, NetSettings>,
+    disk: BTreeSet<usize>,
+    removed: BTreeSet<usize>,
+    /// Open fault records by kind (index into `faults`).
+    open: BTreeMap<FaultKind, Vec<usize>>,
+    pub faults: Vec<FaultRecord>,
+    rotation: usize,
+}
+
+/// What the nemesis did, for the history (`f` and `value` of a nemesis info record).
+pub struct Applied {
+    pub f: String,
+    pub value: Value,
+}
+
+impl Nemesis {
+    pub fn new(nodes: usize) -> Nemesis {
+        Nemesis {
+            nodes,
+            partition: None,
+            oneway: None,
+            killed: BTreeSet::new(),
+            paused: BTreeSet::new(),
+            clocked: BTreeSet::new(),
+            net: BTreeMap::new(),
+            disk: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            open: BTreeMap::new(),
+            faults: Vec::new(),
+            rotation: 0,
+        }
+    }
+
+    pub fn is_killed(&self, node: usize) -> bool {
+        self.killed.contains(&node)
+    }
+
+    fn open_fault(&mut self, kind: FaultKind, time_ns: u64, targets: Vec<String>, detail: Value) {
+        self.faults.push(FaultRecord {
+            kind,
+            start_ns: time_ns,
+            stop_ns: None,
+            targets,
+            detail,
+        });
+        let position = self.faults.len() - 1;
+        self.open.entry(kind).or_default().push(position);
+    }
+
+    fn close_faults(&mut self, kind: FaultKind, time_ns: u64) {
+        for position in self.open.remove(&kind).unwrap_or_default() {
+            self.faults[position].stop_ns = Some(time_ns);
+        }
+    }
+
+    fn blocked_pairs(
+        &self,
+        shape: &PartitionShape,
+        leader: Option<usize>,
+    ) -> (Vec<(usize, usize)>, Value) {
+        let mut pairs = Vec::new();
+        let cross = |groups: &[Vec<usize>], pairs: &mut Vec<(usize, usize)>| {
+            for (g, left) in groups.iter().enumerate() {
+                for right in &groups[g + 1..] {
+                    for a in left {
+                        for b in right {
+                            if a != b {
+                                pairs.push((*a, *b));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let detail = match shape {
+            PartitionShape::Groups(groups) => {
+                cross(groups, &mut pairs);
+                json!({"mode": "halves", "groups": groups.iter().map(|g| names(g)).collect::<Vec<_>>()})
+            }
+            PartitionShape::IsolateLeader => match leader {
+                Some(leader) => {
+                    let rest: Vec<usize> = (0..self.nodes).filter(|n| *n != leader).collect();
+                    cross(&[vec![leader], rest.clone()], &mut pairs);
+                    json!({"mode": "isolate-leader", "groups": [names(&[leader]), names(&rest)]})
+                }
+                None => {
+                    json!({"mode": "isolate-leader", "groups": [], "note": "no leader known; nothing isolated"})
+                }
+            },
+            PartitionShape::Ring(order) => {
+                let length = order.len();
+                let reach = (self.nodes / 2 + 1) / 2;
+                for (i, a) in order.iter().enumerate() {
+                    for (j, b) in order.iter().enumerate().skip(i + 1) {
+                        let distance = (j - i).min(length - (j - i));
+                        if distance > reach {
+                            pairs.push((*a, *b));
+                        }
+                    }
+                }
+                json!({"mode": "ring", "order": names(order)})
+            }
+            PartitionShape::Bridge { bridge, groups } => {
+                let groups: Vec<Vec<usize>> = groups
+                    .iter()
+                    .map(|g| g.iter().copied().filter(|n| n != bridge).collect())
+                    .collect();
+                cross(&groups, &mut pairs);
+                json!({"mode": "bridge", "bridge": node_name(*bridge), "groups": groups.iter().map(|g| names(g)).collect::<Vec<_>>()})
+            }
+        };
+        pairs.sort_unstable();
+        pairs.dedup();
+        (pairs, detail)
+    }
+
+    fn set_net(&mut self, sut: &impl SystemUnderTest, node: usize) -> Result<(), String> {
+        let settings = self.net.get(&node).copied().unwrap_or_default();
+        sut.node_fault(
+            node,
+            &NodeFault::Net {
+                loss_probability: settings.loss,
+                duplicate_probability: settings.duplicate,
+                reorder_probability: settings.reorder,
+                reorder_max_delay_ms: settings.reorder_max_delay_ms,
+            },
+        )?;
+        if settings == NetSettings::default() {
+            self.net.remove(&node);
+        }
+        Ok(())
+    }
+
+    /// Applies one action; returns what to record. An error is an internal failure of the
+    /// system under test to take a fault it claimed to support.
+    pub fn apply<S: SystemUnderTest>(
+        &mut self,
+        kind: FaultKind,
+        action: &Action,
+        context: &mut Context<'_, '_, S>,
+    ) -> Result<Applied, String> {
+        let time_ns = context.time_ns;
+        let start = |kind: FaultKind| format!("start-{}", kind.name());
+        let stop = |kind: FaultKind| format!("stop-{}", kind.name());
+        let applied = match action {
+            Action::StartPartition(shape) => {
+                self.heal_partition(context);
+                let (pairs, detail) = self.blocked_pairs(shape, context.leader);
+                for (a, b) in &pairs {
+                    context.sim.partition(node_name(*a), node_name(*b));
+                }
+                let mut touched: BTreeSet<usize> = BTreeSet::new();
+                pairs.iter().for_each(|(a, b)| {
+                    touched.insert(*a);
+                    touched.insert(*b);
+                });
+                let targets = names(&touched.into_iter().collect::<Vec<_>>());
+                self.partition = Some(pairs);
+                self.open_fault(kind, time_ns, targets.clone(), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &targets),
+                }
+            }
+            Action::StopPartition => {
+                let healed = self.heal_partition(context);
+                self.close_faults(kind, time_ns);
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&healed)}),
+                }
+            }
+            Action::StartOneway { from, to } => {
+                self.heal_oneway(context);
+                let mut pairs = Vec::new();
+                for a in from {
+                    for b in to {
+                        if a != b {
+                            context.sim.partition_oneway(node_name(*a), node_name(*b));
+                            pairs.push((*a, *b));
+                        }
+                    }
+                }
+                self.oneway = Some(pairs);
+                let detail = json!({"from": names(from), "to": names(to)});
+                let targets = names(from);
+                self.open_fault(kind, time_ns, targets.clone(), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &targets),
+                }
+            }
+            Action::StopOneway => {
+                let healed = self.heal_oneway(context);
+                self.close_faults(kind, time_ns);
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&healed)}),
+                }
+            }
+            Action::Kill(targets) => {
+                for node in targets {
+                    if self.killed.insert(*node) {
+                        context.sim.crash(node_name(*node));
+                        context.sut.set_running(*node, false);
+                    }
+                }
+                self.open_fault(kind, time_ns, names(targets), Value::Null);
+                Applied {
+                    f: start(kind),
+                    value: json!({"targets": names(targets)}),
+                }
+            }
+            Action::Restart(targets) => {
+                let chosen = self.choose(targets, &self.killed.clone());
+                for node in &chosen {
+                    self.killed.remove(node);
+                    context.sim.bounce(node_name(*node));
+                    context.sut.set_running(*node, true);
+                }
+                if self.killed.is_empty() {
+                    self.close_faults(kind, time_ns);
+                }
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::Pause(targets) => {
+                for node in targets {
+                    if self.paused.insert(*node) {
+                        context.sut.node_fault(*node, &NodeFault::Pause)?;
+                    }
+                }
+                self.open_fault(kind, time_ns, names(targets), Value::Null);
+                Applied {
+                    f: start(kind),
+                    value: json!({"targets": names(targets)}),
+                }
+            }
+            Action::Resume(targets) => {
+                let chosen = self.choose(targets, &self.paused.clone());
+                for node in &chosen {
+                    self.paused.remove(node);
+                    context.sut.node_fault(*node, &NodeFault::Resume)?;
+                }
+                if self.paused.is_empty() {
+                    self.close_faults(kind, time_ns);
+                }
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::StartClock {
+                targets,
+                skew_ms,
+                drift_ppm,
+            } => {
+                for node in targets {
+                    self.clocked.insert(*node);
+                    context.sut.node_fault(
+                        *node,
+                        &NodeFault::Clock {
+                            skew_ms: *skew_ms,
+                            drift_ppm: *drift_ppm,
+                        },
+                    )?;
+                }
+                let detail = json!({"skew_ms": skew_ms, "drift_ppm": drift_ppm});
+                self.open_fault(kind, time_ns, names(targets), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &names(targets)),
+                }
+            }
+            Action::StopClock(targets) => {
+                let chosen = self.choose(targets, &self.clocked.clone());
+                for node in &chosen {
+                    self.clocked.remove(node);
+                    context.sut.node_fault(
+                        *node,
+                        &NodeFault::Clock {
+                            skew_ms: 0,
+                            drift_ppm: 0,
+                        },
+                    )?;
+                }
+                if self.clocked.is_empty() {
+                    self.close_faults(kind, time_ns);
+                }
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::StartNet {
+                kind: net,
+                targets,
+                probability,
+                max_delay_ms,
+            } => {
+                for node in targets {
+                    let settings = self.net.entry(*node).or_default();
+                    match net {
+                        NetKind::Loss => settings.loss = *probability,
+                        NetKind::Duplicate => settings.duplicate = *probability,
+                        NetKind::Reorder => {
+                            settings.reorder = *probability;
+                            settings.reorder_max_delay_ms = *max_delay_ms;
+                        }
+                    }
+                    self.set_net(context.sut, *node)?;
+                }
+                let detail = match net {
+                    NetKind::Reorder => {
+                        json!({"probability": probability, "max_delay_ms": max_delay_ms})
+                    }
+                    _ => json!({"probability": probability}),
+                };
+                self.open_fault(kind, time_ns, names(targets), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &names(targets)),
+                }
+            }
+            Action::StopNet { kind: net, targets } => {
+                let affected: BTreeSet<usize> = self
+                    .net
+                    .iter()
+                    .filter(|(_, s)| match net {
+                        NetKind::Loss => s.loss > 0.0,
+                        NetKind::Duplicate => s.duplicate > 0.0,
+                        NetKind::Reorder => s.reorder > 0.0,
+                    })
+                    .map(|(node, _)| *node)
+                    .collect();
+                let chosen = self.choose(targets, &affected);
+                for node in &chosen {
+                    if let Some(settings) = self.net.get_mut(node) {
+                        match net {
+                            NetKind::Loss => settings.loss = 0.0,
+                            NetKind::Duplicate => settings.duplicate = 0.0,
+                            NetKind::Reorder => {
+                                settings.reorder = 0.0;
+                                settings.reorder_max_delay_ms = 0;
+                            }
+                        }
+                    }
+                    self.set_net(context.sut, *node)?;
+                }
+                if chosen.len() == affected.len() {
+                    self.close_faults(kind, time_ns);
+                }
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::StartDisk {
+                targets,
+                torn_write_probability,
+                read_corruption_probability,
+                io_error_probability,
+            } => {
+                for node in targets {
+                    self.disk.insert(*node);
+                    context.sut.node_fault(
+                        *node,
+                        &NodeFault::Disk {
+                            torn_write_probability: *torn_write_probability,
+                            read_corruption_probability: *read_corruption_probability,
+                            io_error_probability: *io_error_probability,
+                        },
+                    )?;
+                }
+                let detail = json!({"torn_write_probability": torn_write_probability, "read_corruption_probability": read_corruption_probability, "io_error_probability": io_error_probability});
+                self.open_fault(kind, time_ns, names(targets), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &names(targets)),
+                }
+            }
+            Action::StopDisk(targets) => {
+                let chosen = self.choose(targets, &self.disk.clone());
+                for node in &chosen {
+                    self.disk.remove(node);
+                    let healthy = NodeFault::Disk {
+                        torn_write_probability: 0.0,
+                        read_corruption_probability: 0.0,
+                        io_error_probability: 0.0,
+                    };
+                    context.sut.node_fault(*node, &healthy)?;
+                }
+                if self.disk.is_empty() {
+                    self.close_faults(kind, time_ns);
+                }
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::RemoveMembers(targets) => {
+                for node in targets {
+                    if self.removed.insert(*node) {
+                        context
+                            .sut
+                            .node_fault(*node, &NodeFault::RemoveFromCluster)?;
+                    }
+                }
+                self.open_fault(kind, time_ns, names(targets), Value::Null);
+                Applied {
+                    f: start(kind),
+                    value: json!({"targets": names(targets)}),
+                }
+            }
+            Action::AddMembers(targets) => {
+                let chosen = self.choose(targets, &self.removed.clone());
+                for node in &chosen {
+                    self.removed.remove(node);
+                    context.sut.node_fault(*node, &NodeFault::AddToCluster)?;
+                }
+                if self.removed.is_empty() {
+                    self.close_faults(kind, time_ns);
+                }
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::Transfer(targets) => {
+                let value = match context.leader {
+                    Some(leader) => {
+                        let to = match targets.first() {
+                            Some(target) => *target,
+                            None => {
+                                // Deterministic choice of a follower, rotating through them.
+                                self.rotation += 1;
+                                let followers: Vec<usize> =
+                                    (0..self.nodes).filter(|n| *n != leader).collect();
+                                followers
+                                    .get(self.rotation % followers.len().max(1))
+                                    .copied()
+                                    .unwrap_or(leader)
+                            }
+                        };
+                        context
+                            .sut
+                            .node_fault(leader, &NodeFault::TransferLeadershipTo { to })?;
+                        let detail = json!({"from": node_name(leader), "to": node_name(to)});
+                        self.open_fault(kind, time_ns, names(&[to]), detail.clone());
+                        with_targets(detail, &names(&[to]))
+                    }
+                    None => {
+                        json!({"targets": names(targets), "note": "no leader known; nothing transferred"})
+                    }
+                };
+                Applied {
+                    f: start(kind),
+                    value,
+                }
+            }
+            Action::StopTransfer => {
+                self.close_faults(kind, time_ns);
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": []}),
+                }
+            }
+        };
+        Ok(applied)
+    }
+
+    /// The explicit targets that are affected, or every affected node when none are given.
+    fn choose(&self, targets: &[usize], affected: &BTreeSet<usize>) -> Vec<usize> {
+        if targets.is_empty() {
+            affected.iter().copied().collect()
+        } else {
+            targets
+                .iter()
+                .copied()
+                .filter(|node| affected.contains(node))
+                .collect()
+        }
+    }
+
+    fn heal_partition<S: SystemUnderTest>(
+        &mut self,
+        context: &mut Context<'_, '_, S>,
+    ) -> Vec<usize> {
+        let mut healed = BTreeSet::new();
+        for (a, b) in self.partition.take().unwrap_or_default() {
+            context.sim.repair(node_name(a), node_name(b));
+            healed.insert(a);
+            healed.insert(b);
+        }
+        healed.into_iter().collect()
+    }
+
+    fn heal_oneway<S: SystemUnderTest>(&mut self, context: &mut Context<'_, '_, S>) -> Vec<usize> {
+        let mut healed = BTreeSet::new();
+        for (a, b) in self.oneway.take().unwrap_or_default() {
+            context.sim.repair_oneway(node_name(a), node_name(b));
+            healed.insert(a);
+        }
+        healed.into_iter().collect()
+    }
+
+    /// The stop actions that heal everything active now, in a fixed order.
+    pub fn heal_all_actions(&self) -> Vec<(FaultKind, Action)> {
+        let mut actions = Vec::new();
+        if self.partition.is_some() {
+            actions.push((FaultKind::Partition, Action::StopPartition));
+        }
+        if self.oneway.is_some() {
+            actions.push((FaultKind::PartitionOneway, Action::StopOneway));
+        }
+        if !self.killed.is_empty() {
+            actions.push((FaultKind::Kill, Action::Restart(Vec::new())));
+        }
+        if !self.paused.is_empty() {
+            actions.push((FaultKind::Pause, Action::Resume(Vec::new())));
+        }
+        if !self.clocked.is_empty() {
+            actions.push((FaultKind::Clock, Action::StopClock(Vec::new())));
+        }
+        let net_active = |f: fn(&NetSettings) -> bool| self.net.values().any(f);
+        if net_active(|s| s.loss > 0.0) {
+            actions.push((
+                FaultKind::Loss,
+                Action::StopNet {
+                    kind: NetKind::Loss,
+                    targets: Vec::new(),
+                },
+            ));
+        }
+        if net_active(|s| s.duplicate > 0.0) {
+            actions.push((
+                FaultKind::Duplicate,
+                Action::StopNet {
+                    kind: NetKind::Duplicate,
+                    targets: Vec::new(),
+                },
+            ));
+        }
+        if net_active(|s| s.reorder > 0.0) {
+            actions.push((
+                FaultKind::Reorder,
+                Action::StopNet {
+                    kind: NetKind::Reorder,
+                    targets: Vec::new(),
+                },
+            ));
+        }
+        if !self.disk.is_empty() {
+            actions.push((FaultKind::Disk, Action::StopDisk(Vec::new())));
+        }
+        if !self.removed.is_empty() {
+            actions.push((FaultKind::Membership, Action::AddMembers(Vec::new())));
+        }
+        if self.open.contains_key(&FaultKind::Transfer) {
+            actions.push((FaultKind::Transfer, Action::StopTransfer));
+        }
+        actions
+    }
+}
+
+fn with_targets(detail: Value, targets: &[String]) -> Value {
+    let mut object = match detail {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    object.insert("targets".to_string(), json!(targets));
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: &str, targets: &[&str], params: Value) -> FaultEvent {
+        FaultEvent {
+            at_ms: 0,
+            action: action.to_string(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            params,
+        }
+    }
+
+    #[test]
+    fn events_parse_into_actions() {
+        let (kind, action) = parse_event(
+            &event(
+                "start-partition",
+                &[],
+                json!({"mode": "halves", "groups": [["n1"], ["n2", "n3"]]}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(kind, FaultKind::Partition);
+        assert_eq!(
+            action,
+            Action::StartPartition(PartitionShape::Groups(vec![vec![0], vec![1, 2]]))
+        );
+        let (_, action) = parse_event(&event("stop-kill", &[], Value::Null), 3).unwrap();
+        assert_eq!(action, Action::Restart(vec![]));
+        assert!(parse_event(&event("start-kill", &[], Value::Null), 3)
+            .unwrap_err()
+            .contains("target"));
+        assert!(
+            parse_event(&event("start-partition", &[], json!({"mode": "zigzag"})), 3)
+                .unwrap_err()
+                .contains("zigzag")
+        );
+        assert!(parse_event(&event("start-loss", &["n1"], json!({"probability": 3})), 3).is_err());
+    }
+
+    #[test]
+    fn ring_partition_leaves_every_node_a_majority() {
+        let nemesis = Nemesis::new(5);
+        let (pairs, _) = nemesis.blocked_pairs(&PartitionShape::Ring(vec![0, 1, 2, 3, 4]), None);
+        for node in 0..5 {
+            let blocked = pairs
+                .iter()
+                .filter(|(a, b)| *a == node || *b == node)
+                .count();
+            assert_eq!(
+                5 - blocked,
+                3,
+                "node {node} should reach itself and two neighbours: {pairs:?}"
+            );
+        }
+        let (pairs, _) = nemesis.blocked_pairs(
+            &PartitionShape::Bridge {
+                bridge: 2,
+                groups: vec![vec![0, 1], vec![3, 4]],
+            },
+            None,
+        );
+        assert_eq!(pairs.len(), 4);
+        assert!(pairs.iter().all(|(a, b)| *a != 2 && *b != 2));
+    }
+}

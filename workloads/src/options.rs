@@ -1,0 +1,513 @@
+//! The options of one run (`minos run`), their names on the command line and the
+//! reproduce command that replays a run bit-exactly.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use minos_node::bugs::{Bug, Bugs};
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::Schedule;
+
+/// Which operations the clients issue, and so which model checks the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// `add` and `read` over counters (model `counter`).
+    Counter,
+    /// `write` and `read` over registers (model `register`).
+    Register,
+    /// `write`, `cas` and `read` over registers (model `cas-register`).
+    CasRegister,
+    /// Half the keys are counters (`c*`), half are cas-registers (`r*`); each half is
+    /// checked with its own model.
+    Mixed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 4] = [
+        Workload::Counter,
+        Workload::Register,
+        Workload::CasRegister,
+        Workload::Mixed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Counter => "counter",
+            Workload::Register => "register",
+            Workload::CasRegister => "cas-register",
+            Workload::Mixed => "mixed",
+        }
+    }
+}
+
+impl FromStr for Workload {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Workload::ALL
+            .into_iter()
+            .find(|workload| workload.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown workload {text:?}; expected counter, register, cas-register or mixed"
+                )
+            })
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How clients pick the key of each operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyDistribution {
+    Uniform,
+    /// Key i is chosen with weight 1/(i+1) (Zipf, s = 1): a few hot keys.
+    Skewed,
+}
+
+impl KeyDistribution {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyDistribution::Uniform => "uniform",
+            KeyDistribution::Skewed => "skewed",
+        }
+    }
+}
+
+impl FromStr for KeyDistribution {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "uniform" => Ok(KeyDistribution::Uniform),
+            "skewed" => Ok(KeyDistribution::Skewed),
+            _ => Err(format!(
+                "unknown key distribution {text:?}; expected uniform or skewed"
+            )),
+        }
+    }
+}
+
+/// Every fault of DESIGN.md §1, named as in `--nemesis`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    Partition,
+    PartitionOneway,
+    Kill,
+    Pause,
+    Clock,
+    Loss,
+    Duplicate,
+    Reorder,
+    Disk,
+    Membership,
+    Transfer,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Partition,
+        FaultKind::PartitionOneway,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+        FaultKind::Loss,
+        FaultKind::Duplicate,
+        FaultKind::Reorder,
+        FaultKind::Disk,
+        FaultKind::Membership,
+        FaultKind::Transfer,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::PartitionOneway => "partition-oneway",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Clock => "clock",
+            FaultKind::Loss => "loss",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Reorder => "reorder",
+            FaultKind::Disk => "disk",
+            FaultKind::Membership => "membership",
+            FaultKind::Transfer => "transfer",
+        }
+    }
+
+    /// Faults of the network topology (turmoil links); two of them never overlap.
+    pub fn is_topology(self) -> bool {
+        matches!(self, FaultKind::Partition | FaultKind::PartitionOneway)
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = FaultKind::ALL.iter().map(|kind| kind.name()).collect();
+                format!("unknown fault {text:?}; known faults: {}", known.join(", "))
+            })
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `--nemesis`: nothing, every fault the system supports, or an explicit list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NemesisSpec {
+    None,
+    All,
+    List(Vec<FaultKind>),
+}
+
+impl NemesisSpec {
+    pub fn as_arg(&self) -> String {
+        match self {
+            NemesisSpec::None => "none".to_string(),
+            NemesisSpec::All => "all".to_string(),
+            NemesisSpec::List(kinds) => kinds
+                .iter()
+                .map(|kind| kind.name())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+impl FromStr for NemesisSpec {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "none" | "" => Ok(NemesisSpec::None),
+            "all" => Ok(NemesisSpec::All),
+            list => {
+                let mut kinds = Vec::new();
+                for name in list.split(',') {
+                    let kind: FaultKind = name.trim().parse()?;
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                Ok(NemesisSpec::List(kinds))
+            }
+        }
+    }
+}
+
+/// Parses `60s`, `500ms`, `2m`, `1h` or a bare number of seconds, into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}; expected e.g. 60s, 500ms, 2m"))?;
+    let unit_ms = match unit {
+        "ms" => 1.0,
+        "" | "s" => 1000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {text:?}; expected ms, s, m or h"
+            ))
+        }
+    };
+    let ms = number * unit_ms;
+    if !ms.is_finite() || ms < 0.0 || ms > 1e12 {
+        return Err(format!("duration {text:?} is out of range"));
+    }
+    Ok(ms.round() as u64)
+}
+
+/// Formats milliseconds back into the shortest exact `--time-limit` form.
+pub fn format_duration_ms(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Which store the run drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemKind {
+    /// The Raft counter store of minos-node (the default).
+    Raft,
+    /// The toy single-copy store: linearizable unless its primary is killed.
+    ToyPrimary,
+    /// The toy store serving reads from followers' lagging copies: deliberately broken.
+    ToyFollowerReads,
+}
+
+impl SystemKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::Raft => "raft",
+            SystemKind::ToyPrimary => "toy-primary",
+            SystemKind::ToyFollowerReads => "toy-follower-reads",
+        }
+    }
+}
+
+impl FromStr for SystemKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            SystemKind::Raft,
+            SystemKind::ToyPrimary,
+            SystemKind::ToyFollowerReads,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == text)
+        .ok_or_else(|| {
+            format!("unknown system {text:?}; expected raft, toy-primary or toy-follower-reads")
+        })
+    }
+}
+
+/// Everything a run depends on besides the binary: a run is a pure function of these.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub nodes: usize,
+    pub clients: usize,
+    pub keys: usize,
+    /// Length of the workload and fault window, in simulated ms.
+    pub time_limit_ms: u64,
+    /// Target rate of all clients together.
+    pub rate_ops_per_s: f64,
+    pub workload: Workload,
+    pub key_distribution: KeyDistribution,
+    pub nemesis: NemesisSpec,
+    pub nemesis_interval_ms: u64,
+    /// A scripted schedule replaces the generated one.
+    pub schedule: Option<Schedule>,
+    /// Where `--schedule` came from, for the reproduce command.
+    pub schedule_path: Option<PathBuf>,
+    pub bugs: Bugs,
+    pub out_dir: PathBuf,
+    /// `--no-report`: skip the HTML/PNG report.
+    pub no_report: bool,
+    /// After healing, the cluster must complete an operation within this bound.
+    pub liveness_timeout_ms: u64,
+    /// A client op with no answer after this long ends as `info`.
+    pub op_timeout_ms: u64,
+    /// Budget of the linearizability check (wall clock); exhausting it gives `unknown`.
+    pub check_time_limit_ms: u64,
+    /// Wall-clock date used in the run id only (never in the history); None = "sim".
+    pub run_date: Option<String>,
+    /// The store under test.
+    pub system: SystemKind,
+    /// Simulated time per turmoil step: the resolution of message delivery and nemesis times.
+    pub step_ms: u64,
+    /// Checker threads; 0 = one per core (campaigns running runs in parallel pass 1).
+    pub check_threads: usize,
+}
+
+impl RunOptions {
+    /// The defaults of DESIGN.md §1 for a given seed.
+    pub fn new(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            nodes: 5,
+            clients: 10,
+            keys: 4,
+            time_limit_ms: 60_000,
+            rate_ops_per_s: 100.0,
+            workload: Workload::Counter,
+            key_distribution: KeyDistribution::Uniform,
+            nemesis: NemesisSpec::List(vec![FaultKind::Partition, FaultKind::Kill]),
+            nemesis_interval_ms: 10_000,
+            schedule: None,
+            schedule_path: None,
+            bugs: Bugs::NONE,
+            out_dir: PathBuf::from("store"),
+            no_report: false,
+            liveness_timeout_ms: 10_000,
+            op_timeout_ms: 1_000,
+            check_time_limit_ms: 60_000,
+            run_date: None,
+            system: SystemKind::Raft,
+            step_ms: 5,
+            check_threads: 0,
+        }
+    }
+
+    /// Rejects option values the driver cannot honour, with a message for the user.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=9).contains(&self.nodes) {
+            return Err(format!(
+                "--nodes must be between 1 and 9, got {}",
+                self.nodes
+            ));
+        }
+        if !(1..=1000).contains(&self.clients) {
+            return Err(format!(
+                "--clients must be between 1 and 1000, got {}",
+                self.clients
+            ));
+        }
+        if !(1..=10_000).contains(&self.keys) {
+            return Err(format!(
+                "--keys must be between 1 and 10000, got {}",
+                self.keys
+            ));
+        }
+        if self.workload == Workload::Mixed && self.keys < 2 {
+            return Err("--workload mixed needs --keys 2 or more".to_string());
+        }
+        if self.time_limit_ms == 0 || self.time_limit_ms > 24 * 3_600_000 {
+            return Err("--time-limit must be between 1ms and 24h".to_string());
+        }
+        if !(self.rate_ops_per_s > 0.0 && self.rate_ops_per_s <= 1_000_000.0) {
+            return Err(format!(
+                "--rate must be in (0, 1000000], got {}",
+                self.rate_ops_per_s
+            ));
+        }
+        if !(1..=10).contains(&self.step_ms) {
+            return Err(format!("the simulation step must be 1 to 10 ms, got {}", self.step_ms));
+        }
+        if self.nemesis_interval_ms < 10 {
+            return Err("--nemesis-interval must be at least 10ms".to_string());
+        }
+        Ok(())
+    }
+
+    /// The test name: the directory under `--out` that groups runs of the same kind.
+    pub fn test_name(&self) -> String {
+        let mut name = self.workload.name().to_string();
+        if self.system != SystemKind::Raft {
+            name = format!("{}-{name}", self.system.name());
+        }
+        for bug in self.bugs.iter() {
+            name.push('-');
+            name.push_str(bug.name());
+        }
+        name
+    }
+
+    /// The one-line command that replays this run bit-exactly: every option, defaults included.
+    pub fn reproduce_command(&self) -> String {
+        let mut parts = vec![
+            "minos run".to_string(),
+            format!("--seed {}", self.seed),
+            format!("--nodes {}", self.nodes),
+            format!("--clients {}", self.clients),
+            format!("--keys {}", self.keys),
+            format!("--time-limit {}", format_duration_ms(self.time_limit_ms)),
+            format!("--rate {}", self.rate_ops_per_s),
+            format!("--workload {}", self.workload),
+            format!("--key-distribution {}", self.key_distribution.name()),
+            format!("--nemesis {}", self.nemesis.as_arg()),
+            format!(
+                "--nemesis-interval {}",
+                format_duration_ms(self.nemesis_interval_ms)
+            ),
+        ];
+        if let Some(path) = &self.schedule_path {
+            parts.push(format!(
+                "--schedule {}",
+                shell_quote(&path.display().to_string())
+            ));
+        }
+        for bug in self.bugs.iter() {
+            parts.push(format!("--bug {}", bug.name()));
+        }
+        if self.system != SystemKind::Raft {
+            parts.push(format!("--system {}", self.system.name()));
+        }
+        parts.push(format!(
+            "--out {}",
+            shell_quote(&self.out_dir.display().to_string())
+        ));
+        if self.no_report {
+            parts.push("--no-report".to_string());
+        }
+        parts.join(" ")
+    }
+
+    /// The bugs as names, for results.json.
+    pub fn bug_names(&self) -> Vec<String> {
+        self.bugs
+            .iter()
+            .map(|bug: Bug| bug.name().to_string())
+            .collect()
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration_ms("60s"), Ok(60_000));
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("2m"), Ok(120_000));
+        assert_eq!(parse_duration_ms("1.5s"), Ok(1_500));
+        assert_eq!(parse_duration_ms("7"), Ok(7_000));
+        assert!(parse_duration_ms("fast").is_err());
+        assert!(parse_duration_ms("5 parsecs").is_err());
+        assert_eq!(format_duration_ms(60_000), "60s");
+        assert_eq!(format_duration_ms(1_500), "1500ms");
+    }
+
+    #[test]
+    fn nemesis_lists_parse_and_reject_unknown_faults() {
+        assert_eq!("none".parse::<NemesisSpec>(), Ok(NemesisSpec::None));
+        assert_eq!("all".parse::<NemesisSpec>(), Ok(NemesisSpec::All));
+        assert_eq!(
+            "partition,kill".parse::<NemesisSpec>(),
+            Ok(NemesisSpec::List(vec![
+                FaultKind::Partition,
+                FaultKind::Kill
+            ]))
+        );
+        assert!("partition,meteor"
+            .parse::<NemesisSpec>()
+            .unwrap_err()
+            .contains("meteor"));
+    }
+
+    #[test]
+    fn reproduce_command_names_every_option() {
+        let options = RunOptions::new(42);
+        assert_eq!(
+            options.reproduce_command(),
+            "minos run --seed 42 --nodes 5 --clients 10 --keys 4 --time-limit 60s --rate 100 \
+             --workload counter --key-distribution uniform --nemesis partition,kill \
+             --nemesis-interval 10s --out store"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The system under test, as the driver sees it: how to start node i on its turmoil host,
+//! how a client performs an operation, how to observe nodes, and which faults it supports.
+//! The real Raft store and the toy stores implement this trait; the driver is generic over it.
+
+#![allow(async_fn_in_trait)] // everything runs on turmoil's single thread; no Send needed
+
+use std::collections::BTreeSet;
+
+use crate::options::FaultKind;
+use crate::workload::Op;
+
+/// The answer of the system to one client operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpReply {
+    /// Happened; `Some(value)` for reads (the value) and adds (the new total).
+    Ok(Option<i64>),
+    /// Certainly did not happen (e.g. a cas whose compare failed).
+    Fail(String),
+    /// May or may not have happened.
+    Unknown(String),
+}
+
+/// One logical client process (a fresh one after every `info`).
+pub trait SutClient {
+    async fn invoke(&mut self, op: &Op) -> OpReply;
+}
+
+/// One applied state-machine entry as a node reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedEntry {
+    pub index: u64,
+    pub term: u64,
+    pub digest: u64,
+}
+
+/// What the driver reads from a node after every step, for the invariants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeView {
+    pub running: bool,
+    pub is_leader: bool,
+    pub term: u64,
+    pub commit_index: u64,
+    /// Terms in which this node has been leader since the run started.
+    pub leader_terms: BTreeSet<u64>,
+    /// Applied entries since the run started, from position `applied_from` on (see
+    /// [`SystemUnderTest::observe`]); a node that restarts and re-applies reports the
+    /// re-applied entries again.
+    pub new_applied: Vec<AppliedEntry>,
+    /// How many applied entries the node has reported in total (the next `applied_from`).
+    pub applied_count: usize,
+    /// Entries the node itself saw re-applied differently after a restart: (earlier, later).
+    pub changed_entries: Vec<(AppliedEntry, AppliedEntry)>,
+    /// The node stopped on its own (e.g. a storage failure), with the reason.
+    pub stopped_on_error: Option<String>,
+}
+
+/// A fault that the node itself applies (the driver applies partitions and kills itself
+/// through turmoil).
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeFault {
+    Pause,
+    Resume,
+    Clock {
+        skew_ms: i64,
+        drift_ppm: i64,
+    },
+    Net {
+        loss_probability: f64,
+        duplicate_probability: f64,
+        reorder_probability: f64,
+        reorder_max_delay_ms: u64,
+    },
+    Disk {
+        torn_write_probability: f64,
+        read_corruption_probability: f64,
+        io_error_probability: f64,
+    },
+    /// Remove this node from the voters (asked of the current leader by the driver).
+    RemoveFromCluster,
+    AddToCluster,
+    /// Ask this node (the leader) to hand leadership to node `to` (0-based).
+    TransferLeadershipTo {
+        to: usize,
+    },
+}
+
+pub trait SystemUnderTest {
+    type Client: SutClient + 'static;
+
+    /// A short name for logs and results.json ("raft", "toy-primary", ...).
+    fn name(&self) -> &'static str;
+
+    /// Every fault this system can honestly take. `--nemesis all` means exactly these.
+    fn supported_faults(&self) -> BTreeSet<FaultKind>;
+
+    /// Registers hosts `n1..nN` (one per node) on the simulation. A node whose software
+    /// fails must not end the simulation: log the error and stop that host.
+    fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]);
+
+    /// Connects client process `process` (inside the clients host).
+    async fn connect(&self, process: u64) -> std::io::Result<Self::Client>;
+
+    /// The node's state for the invariants; `applied_from` is the previous `applied_count`.
+    fn observe(&self, node: usize, applied_from: usize) -> NodeView;
+
+    /// Applies a node-level fault. Must only be called for faults in `supported_faults`.
+    fn node_fault(&self, node: usize, fault: &NodeFault) -> Result<(), String>;
+
+    /// Called by the driver right after it crashes (`running = false`) or restarts a node.
+    fn set_running(&self, node: usize, running: bool);
+}
