@@ -109,7 +109,11 @@ impl Fuzz {
                     .filter(|id| !self.net.nodes.contains_key(id))
                     .collect();
                 if let Some(id) = self.pick(&down) {
-                    self.net.restart(id);
+                    if self.rng.next_u64() % 2 == 0 {
+                        self.net.restart(id);
+                    } else {
+                        self.net.restart_keeping_state_machine(id);
+                    }
                 }
             }
             84 => {
@@ -206,16 +210,25 @@ fn run_seed(seed: u64, nodes: u64, steps: usize, bugs: Bugs) -> Option<String> {
     fuzz.net.violation
 }
 
+/// Seeds per randomized test: `MINOS_RAFT_SEEDS` scales a soak run (default keeps
+/// `cargo test` quick).
+fn seeds_count(default: u64) -> u64 {
+    std::env::var("MINOS_RAFT_SEEDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn random_faults_never_break_safety_three_nodes() {
-    for seed in 0..150 {
+    for seed in 0..seeds_count(150) {
         assert_eq!(run_seed(seed, 3, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }
 
 #[test]
 fn random_faults_never_break_safety_five_nodes() {
-    for seed in 1_000..1_100 {
+    for seed in 1_000..1_000 + seeds_count(100) {
         assert_eq!(run_seed(seed, 5, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }
