@@ -4,7 +4,7 @@
 //! the faults stop.
 
 use super::super::rng::SplitMix64;
-use super::super::{LogIndex, NodeId};
+use super::super::{LogIndex, NodeId, Term};
 use super::network::Network;
 use crate::bugs::{Bug, Bugs};
 
@@ -156,30 +156,33 @@ impl Fuzz {
                 self.net.restart(id);
             }
         }
-        let mut target: Option<LogIndex> = None;
+        let mut proposed: Option<(Term, LogIndex)> = None;
         for _round in 0..1_000 {
             self.net.tick_all();
             self.net.deliver_all();
-            if target.is_none() {
-                if let Some(&leader) = self.net.leaders().first() {
-                    if self.net.node(leader).transfer.is_none() {
-                        target = self
-                            .net
-                            .node_mut(leader)
-                            .propose(b"final".to_vec())
-                            .ok()
-                            .map(|(_, index)| index);
-                        self.net.settle(leader);
-                    }
+            if let Some((term, index)) = proposed {
+                let committed_everywhere = self.ids.iter().all(|&id| {
+                    let node = self.net.node(id);
+                    node.status().commit_index >= index && node.log.term(index) == Some(term)
+                });
+                if committed_everywhere {
+                    return Ok(());
                 }
             }
-            if let Some(index) = target {
-                if self
-                    .ids
-                    .iter()
-                    .all(|&id| self.net.node(id).status().commit_index >= index)
-                {
-                    return Ok(());
+            // Propose (again) through the newest leader when it does not hold the proposal:
+            // a leader deposed before replicating it loses it, and that is allowed.
+            let newest_leader = self
+                .net
+                .leaders()
+                .into_iter()
+                .max_by_key(|&id| self.net.node(id).term);
+            if let Some(leader) = newest_leader {
+                let node = self.net.node(leader);
+                let holds_proposal =
+                    proposed.is_some_and(|(term, index)| node.log.term(index) == Some(term));
+                if !holds_proposal && node.transfer.is_none() {
+                    proposed = self.net.node_mut(leader).propose(b"final".to_vec()).ok();
+                    self.net.settle(leader);
                 }
             }
         }
