@@ -199,6 +199,11 @@ impl RaftNode {
                 conflict_index: self.log.first_index_of_term(prev_log_index, term),
             },
             Some(_) => {
+                assert_ne!(
+                    self.role,
+                    Role::Leader,
+                    "a leader never truncates or rewrites its own log"
+                );
                 let may_rewrite_committed = self.config.bugs_break_log_safety();
                 if self.config.bugs.has(Bug::TruncateWithoutConflict) {
                     // PLANTED BUG `truncate-without-conflict`: the suffix is cut at the first
