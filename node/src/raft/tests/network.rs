@@ -79,6 +79,8 @@ pub(crate) struct Network {
     pub(crate) strict: bool,
     pub(crate) violation: Option<String>,
     pub(crate) delivered_count: u64,
+    /// Frozen nodes (a long GC or SIGSTOP): not ticked, and messages to them wait.
+    pub(crate) paused: BTreeSet<NodeId>,
     /// Last applied index of each crashed node, for restarts with a durable state machine.
     pub(crate) applied_at_crash: BTreeMap<NodeId, LogIndex>,
     /// AppendEntries rejections delivered to leaders (backtracking round trips).
@@ -99,6 +101,7 @@ impl Network {
             strict: true,
             violation: None,
             delivered_count: 0,
+            paused: BTreeSet::new(),
             applied_at_crash: BTreeMap::new(),
             rejections_delivered_count: 0,
         };
@@ -291,6 +294,9 @@ impl Network {
     }
 
     pub(crate) fn tick(&mut self, id: NodeId) {
+        if self.paused.contains(&id) {
+            return;
+        }
         if let Some(node) = self.nodes.get_mut(&id) {
             node.tick();
             self.settle(id);
@@ -331,8 +337,16 @@ impl Network {
     /// Delivers in FIFO order until `done` holds or nothing is in flight.
     pub(crate) fn deliver_until(&mut self, done: impl Fn(&Network) -> bool) {
         let mut steps = 0;
-        while !self.in_flight.is_empty() && !done(self) {
-            self.deliver(0);
+        while !done(self) {
+            // Messages to a paused node wait for it to resume.
+            let Some(position) = self
+                .in_flight
+                .iter()
+                .position(|m| !self.paused.contains(&m.to))
+            else {
+                return;
+            };
+            self.deliver(position);
             steps += 1;
             assert!(steps < 1_000_000, "the network never went quiet");
         }
