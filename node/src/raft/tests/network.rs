@@ -79,6 +79,10 @@ pub(crate) struct Network {
     pub(crate) strict: bool,
     pub(crate) violation: Option<String>,
     pub(crate) delivered_count: u64,
+    /// Frozen nodes (a long GC or SIGSTOP): not ticked, and messages to them wait.
+    pub(crate) paused: BTreeSet<NodeId>,
+    /// Last applied index of each crashed node, for restarts with a durable state machine.
+    pub(crate) applied_at_crash: BTreeMap<NodeId, LogIndex>,
     /// AppendEntries rejections delivered to leaders (backtracking round trips).
     pub(crate) rejections_delivered_count: u64,
 }
@@ -97,6 +101,8 @@ impl Network {
             strict: true,
             violation: None,
             delivered_count: 0,
+            paused: BTreeSet::new(),
+            applied_at_crash: BTreeMap::new(),
             rejections_delivered_count: 0,
         };
         for config in configs {
@@ -288,6 +294,9 @@ impl Network {
     }
 
     pub(crate) fn tick(&mut self, id: NodeId) {
+        if self.paused.contains(&id) {
+            return;
+        }
         if let Some(node) = self.nodes.get_mut(&id) {
             node.tick();
             self.settle(id);
@@ -328,8 +337,16 @@ impl Network {
     /// Delivers in FIFO order until `done` holds or nothing is in flight.
     pub(crate) fn deliver_until(&mut self, done: impl Fn(&Network) -> bool) {
         let mut steps = 0;
-        while !self.in_flight.is_empty() && !done(self) {
-            self.deliver(0);
+        while !done(self) {
+            // Messages to a paused node wait for it to resume.
+            let Some(position) = self
+                .in_flight
+                .iter()
+                .position(|m| !self.paused.contains(&m.to))
+            else {
+                return;
+            };
+            self.deliver(position);
             steps += 1;
             assert!(steps < 1_000_000, "the network never went quiet");
         }
@@ -364,17 +381,33 @@ impl Network {
 
     pub(crate) fn crash(&mut self, id: NodeId) {
         self.nodes.remove(&id);
-        self.safety.applied.remove(&id);
+        let applied = self.safety.applied.remove(&id).unwrap_or(0);
+        self.applied_at_crash.insert(id, applied);
     }
 
-    /// A new core from exactly what was persisted (the state machine is rebuilt by re-applying).
+    /// A new core from exactly what was persisted; the state machine is rebuilt by
+    /// re-applying the log from the start.
     pub(crate) fn restart(&mut self, id: NodeId) {
+        self.restart_with_applied(id, 0);
+    }
+
+    /// As `restart`, but the state machine was durable: the core resumes after what it had
+    /// applied before the crash.
+    pub(crate) fn restart_keeping_state_machine(&mut self, id: NodeId) {
+        let applied = self.applied_at_crash.get(&id).copied().unwrap_or(0);
+        self.restart_with_applied(id, applied);
+    }
+
+    fn restart_with_applied(&mut self, id: NodeId, applied_index: LogIndex) {
         assert!(!self.nodes.contains_key(&id), "node {id} is running");
         let disk = self.disks[&id].clone();
+        if applied_index > 0 {
+            self.safety.applied.insert(id, applied_index);
+        }
         let recovered = RecoveredState {
             hard_state: disk.hard_state,
             entries: disk.entries,
-            applied_index: 0,
+            applied_index,
         };
         self.nodes
             .insert(id, RaftNode::new(self.configs[&id].clone(), recovered));

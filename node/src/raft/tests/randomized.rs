@@ -4,7 +4,7 @@
 //! the faults stop.
 
 use super::super::rng::SplitMix64;
-use super::super::{LogIndex, NodeId};
+use super::super::{LogIndex, NodeId, Term};
 use super::network::Network;
 use crate::bugs::{Bug, Bugs};
 
@@ -14,6 +14,8 @@ struct Fuzz {
     ids: Vec<NodeId>,
     next_request_id: u64,
     proposals_count: u64,
+    /// Paused nodes and the steps left before they resume.
+    pause_steps_left: std::collections::BTreeMap<NodeId, u32>,
 }
 
 impl Fuzz {
@@ -30,6 +32,7 @@ impl Fuzz {
             ids: (1..=nodes).collect(),
             next_request_id: 1,
             proposals_count: 0,
+            pause_steps_left: std::collections::BTreeMap::new(),
         }
     }
 
@@ -44,8 +47,17 @@ impl Fuzz {
         self.net.nodes.keys().copied().collect()
     }
 
+    /// Leaders able to take client requests (a paused node takes none).
+    fn awake_leaders(&self) -> Vec<NodeId> {
+        self.net
+            .leaders()
+            .into_iter()
+            .filter(|id| !self.net.paused.contains(id))
+            .collect()
+    }
+
     fn propose_somewhere(&mut self) {
-        let leaders = self.net.leaders();
+        let leaders = self.awake_leaders();
         if let Some(leader) = self.pick(&leaders) {
             self.proposals_count += 1;
             let payload = self.proposals_count.to_be_bytes().to_vec();
@@ -54,7 +66,24 @@ impl Fuzz {
         }
     }
 
+    fn resume_due_nodes(&mut self) {
+        for steps_left in self.pause_steps_left.values_mut() {
+            *steps_left = steps_left.saturating_sub(1);
+        }
+        let due: Vec<NodeId> = self
+            .pause_steps_left
+            .iter()
+            .filter(|(_, &left)| left == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.pause_steps_left.remove(&id);
+            self.net.paused.remove(&id);
+        }
+    }
+
     fn step(&mut self) {
+        self.resume_due_nodes();
         let in_flight_count = self.net.in_flight.len();
         let roll = if in_flight_count > 300 {
             0
@@ -63,9 +92,12 @@ impl Fuzz {
         };
         match roll {
             0..=34 if in_flight_count > 0 => {
-                // Reordering: any message in flight may arrive next.
+                // Reordering: any message in flight may arrive next (unless its target is
+                // paused: then it waits).
                 let position = (self.rng.next_u64() % in_flight_count as u64) as usize;
-                self.net.deliver(position);
+                if !self.net.paused.contains(&self.net.in_flight[position].to) {
+                    self.net.deliver(position);
+                }
             }
             35..=39 if in_flight_count > 0 => {
                 let position = (self.rng.next_u64() % in_flight_count as u64) as usize;
@@ -85,7 +117,7 @@ impl Fuzz {
             63..=67 => self.net.tick_all(),
             68..=77 => self.propose_somewhere(),
             78..=80 => {
-                let leaders = self.net.leaders();
+                let leaders = self.awake_leaders();
                 if let Some(leader) = self.pick(&leaders) {
                     let request_id = self.next_request_id;
                     self.next_request_id += 1;
@@ -109,7 +141,11 @@ impl Fuzz {
                     .filter(|id| !self.net.nodes.contains_key(id))
                     .collect();
                 if let Some(id) = self.pick(&down) {
-                    self.net.restart(id);
+                    if self.rng.next_u64() % 2 == 0 {
+                        self.net.restart(id);
+                    } else {
+                        self.net.restart_keeping_state_machine(id);
+                    }
                 }
             }
             84 => {
@@ -127,8 +163,23 @@ impl Fuzz {
                 }
             }
             86..=88 => self.net.heal(),
+            90 => {
+                // A long pause (GC, VM freeze): the node misses time and messages, then
+                // resumes believing what it believed before, e.g. that it still leads.
+                let live = self.live();
+                let id = if self.net.paused.is_empty() {
+                    self.pick(&live)
+                } else {
+                    None
+                };
+                if let Some(id) = id {
+                    let steps = 30 + (self.rng.next_u64() % 120) as u32;
+                    self.net.paused.insert(id);
+                    self.pause_steps_left.insert(id, steps);
+                }
+            }
             89 => {
-                let leaders = self.net.leaders();
+                let leaders = self.awake_leaders();
                 let ids = self.ids.clone();
                 if let (Some(leader), Some(target)) = (self.pick(&leaders), self.pick(&ids)) {
                     let _ = self.net.node_mut(leader).transfer_leadership(target);
@@ -136,8 +187,13 @@ impl Fuzz {
                 }
             }
             _ => {
-                if in_flight_count > 0 {
-                    self.net.deliver(0);
+                if let Some(position) = self
+                    .net
+                    .in_flight
+                    .iter()
+                    .position(|m| !self.net.paused.contains(&m.to))
+                {
+                    self.net.deliver(position);
                 }
             }
         }
@@ -147,35 +203,40 @@ impl Fuzz {
     /// every node within a bounded number of ticks.
     fn check_liveness(&mut self) -> Result<(), String> {
         self.net.heal();
+        self.net.paused.clear();
+        self.pause_steps_left.clear();
         for id in self.ids.clone() {
             if !self.net.nodes.contains_key(&id) {
                 self.net.restart(id);
             }
         }
-        let mut target: Option<LogIndex> = None;
+        let mut proposed: Option<(Term, LogIndex)> = None;
         for _round in 0..1_000 {
             self.net.tick_all();
             self.net.deliver_all();
-            if target.is_none() {
-                if let Some(&leader) = self.net.leaders().first() {
-                    if self.net.node(leader).transfer.is_none() {
-                        target = self
-                            .net
-                            .node_mut(leader)
-                            .propose(b"final".to_vec())
-                            .ok()
-                            .map(|(_, index)| index);
-                        self.net.settle(leader);
-                    }
+            if let Some((term, index)) = proposed {
+                let committed_everywhere = self.ids.iter().all(|&id| {
+                    let node = self.net.node(id);
+                    node.status().commit_index >= index && node.log.term(index) == Some(term)
+                });
+                if committed_everywhere {
+                    return Ok(());
                 }
             }
-            if let Some(index) = target {
-                if self
-                    .ids
-                    .iter()
-                    .all(|&id| self.net.node(id).status().commit_index >= index)
-                {
-                    return Ok(());
+            // Propose (again) through the newest leader when it does not hold the proposal:
+            // a leader deposed before replicating it loses it, and that is allowed.
+            let newest_leader = self
+                .net
+                .leaders()
+                .into_iter()
+                .max_by_key(|&id| self.net.node(id).term);
+            if let Some(leader) = newest_leader {
+                let node = self.net.node(leader);
+                let holds_proposal =
+                    proposed.is_some_and(|(term, index)| node.log.term(index) == Some(term));
+                if !holds_proposal && node.transfer.is_none() {
+                    proposed = self.net.node_mut(leader).propose(b"final".to_vec()).ok();
+                    self.net.settle(leader);
                 }
             }
         }
@@ -206,16 +267,25 @@ fn run_seed(seed: u64, nodes: u64, steps: usize, bugs: Bugs) -> Option<String> {
     fuzz.net.violation
 }
 
+/// Seeds per randomized test: `MINOS_RAFT_SEEDS` scales a soak run (default keeps
+/// `cargo test` quick).
+fn seeds_count(default: u64) -> u64 {
+    std::env::var("MINOS_RAFT_SEEDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn random_faults_never_break_safety_three_nodes() {
-    for seed in 0..150 {
+    for seed in 0..seeds_count(150) {
         assert_eq!(run_seed(seed, 3, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }
 
 #[test]
 fn random_faults_never_break_safety_five_nodes() {
-    for seed in 1_000..1_100 {
+    for seed in 1_000..1_000 + seeds_count(100) {
         assert_eq!(run_seed(seed, 5, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }
