@@ -26,6 +26,8 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// Match index at the previous heartbeat round, to detect a stalled pipeline.
     pub(crate) match_at_last_heartbeat: LogIndex,
+    /// Highest commit index this follower was told (as it will cap it).
+    pub(crate) commit_sent: LogIndex,
 }
 
 impl Progress {
@@ -38,6 +40,7 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: false,
             match_at_last_heartbeat: 0,
+            commit_sent: 0,
         }
     }
 
@@ -49,8 +52,15 @@ impl Progress {
         }
     }
 
-    /// Records an AppendEntries whose last entry is `last_sent` (prev index when empty).
-    pub(crate) fn on_sent(&mut self, entries_count: usize, last_sent: LogIndex) {
+    /// Records an AppendEntries whose last entry is `last_sent` (prev index when empty),
+    /// carrying `leader_commit`.
+    pub(crate) fn on_sent(
+        &mut self,
+        entries_count: usize,
+        last_sent: LogIndex,
+        leader_commit: LogIndex,
+    ) {
+        self.commit_sent = self.commit_sent.max(leader_commit.min(last_sent));
         match self.state {
             ProgressState::Probe => self.probe_sent = true,
             ProgressState::Replicate => {
@@ -77,6 +87,11 @@ impl Progress {
             self.become_replicate();
         }
         advanced
+    }
+
+    /// Does the follower need to hear of a commit index it can use?
+    pub(crate) fn needs_commit(&self, committed: LogIndex) -> bool {
+        committed.min(self.match_index) > self.commit_sent
     }
 
     pub(crate) fn become_replicate(&mut self) {
@@ -124,7 +139,7 @@ mod tests {
         progress.become_replicate();
         for last in [2, 4, 6] {
             assert!(progress.can_send(3));
-            progress.on_sent(2, last);
+            progress.on_sent(2, last, 0);
         }
         assert!(!progress.can_send(3));
         assert_eq!(progress.next_index, 7);
