@@ -411,13 +411,15 @@ impl<D: Disk> Server<D> {
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
             // entries a quorum already counted (periodic-fsync stores acknowledging early).
-            if self.options.bugs.has(Bug::AckBeforeFsync) && !ready.entries.is_empty() {
+            if self.options.bugs.has(Bug::AckBeforeFsync) {
                 self.storage.append(&ready.entries)?;
                 if let Some(hard_state) = &ready.hard_state {
                     self.storage.save_hard_state(hard_state)?;
                 }
-                self.deferred_sync_at
-                    .get_or_insert(Instant::now() + Duration::from_millis(DEFERRED_SYNC_MS));
+                if !ready.entries.is_empty() {
+                    let due = Instant::now() + Duration::from_millis(DEFERRED_SYNC_MS);
+                    self.deferred_sync_at.get_or_insert(due);
+                }
             } else {
                 self.storage
                     .persist(ready.hard_state.as_ref(), &ready.entries)?;
