@@ -227,9 +227,6 @@ impl Cluster {
                     observation.id, observation.applied_conflicts
                 ));
             }
-            if let Some(error) = &observation.fatal_error {
-                return Err(format!("node {} stopped: {error}", observation.id));
-            }
         }
         Ok(())
     }
@@ -475,12 +472,19 @@ pub fn settle_and_check(cluster: &mut Cluster, logs: &[&OpLog], key: &str) -> i6
         log.stop();
     }
     cluster.heal();
-    let down: Vec<NodeId> = cluster.down.iter().copied().collect();
-    for id in down {
-        cluster.restart(id);
-    }
     for control in cluster.controls.values() {
         control.set_net_faults(Default::default());
+        control.set_disk_faults(Default::default());
+    }
+    // Crashed nodes, and nodes that stopped themselves on a storage failure.
+    let stopped: Vec<NodeId> = cluster
+        .controls
+        .keys()
+        .copied()
+        .filter(|id| cluster.down.contains(id) || !cluster.status(*id).running)
+        .collect();
+    for id in stopped {
+        cluster.restart(id);
     }
     wait_clients(cluster, logs, 30_000);
     let final_value = read_final(cluster, key, 1_000_000);
@@ -490,5 +494,13 @@ pub fn settle_and_check(cluster: &mut Cluster, logs: &[&OpLog], key: &str) -> i6
     let commit = cluster.status(leader).commit_index;
     cluster.wait_converged(commit, 10_000);
     cluster.check_safety();
+    for observation in cluster.observations() {
+        assert!(
+            observation.running,
+            "node {} is not running",
+            observation.id
+        );
+        assert_eq!(observation.fatal_error, None, "node {}", observation.id);
+    }
     final_value
 }
