@@ -211,3 +211,62 @@ fn stale_local_read_serves_a_value_older_than_a_completed_add() {
     let stale = read_from_deposed_leader(Bugs::NONE.with(Bug::StaleLocalRead));
     assert!(stale.is_some(), "the bug build never served a stale read");
 }
+
+/// Stages a double vote. Leader A is cut off; B and C elect a new leader L in term T while
+/// L's messages crawl (long delays), so the voter V restarts before L's first entry reaches
+/// it. V comes back connected to A only. With its vote persisted V knows term T and the next
+/// election is for T+1; with VolatileVote V is back in an older term, and V or A wins an
+/// election for term T, which already has leader L.
+fn double_vote_after_restart(bugs: Bugs, seed: u64) -> Result<(), String> {
+    let mut cluster = Cluster::with_bugs(3, seed, bugs);
+    cluster.strict = false;
+    let all = [1, 2, 3];
+    let old_leader = cluster.wait_stable_leader_among(&all, 3_000);
+    let others: Vec<u64> = all.into_iter().filter(|id| *id != old_leader).collect();
+    for id in &others {
+        cluster.controls[id].set_net_faults(NetFaults {
+            reorder_probability: 1.0,
+            reorder_max_delay_ms: 100,
+            ..Default::default()
+        });
+    }
+    cluster.isolate(&[old_leader]);
+    assert!(cluster.run_until(5_000, |cluster| !cluster.leaders_among(&others).is_empty()));
+    let new_leader = cluster.leaders_among(&others)[0];
+    let voter = others.iter().copied().find(|id| *id != new_leader).unwrap();
+    // The voter restarts cut off from the new leader (whose delayed messages would tell it
+    // the term) and reconnected to the old one.
+    cluster.crash(voter);
+    cluster.sim.partition(host(new_leader), host(voter));
+    cluster.restart(voter);
+    cluster.sim.repair(host(old_leader), host(voter));
+    cluster.run_ms(2_000);
+    match cluster.violations.first() {
+        Some(violation) => Err(violation.clone()),
+        None => Ok(()),
+    }
+}
+
+#[test]
+fn volatile_vote_elects_two_leaders_in_one_term() {
+    let seeds = 61..66;
+    for seed in seeds.clone() {
+        double_vote_after_restart(Bugs::NONE, seed).unwrap();
+    }
+    let violations: Vec<String> = seeds
+        .clone()
+        .filter_map(|seed| {
+            double_vote_after_restart(Bugs::NONE.with(Bug::VolatileVote), seed).err()
+        })
+        .collect();
+    assert!(
+        !violations.is_empty(),
+        "VolatileVote never gave a term two leaders over seeds {seeds:?}"
+    );
+    assert!(
+        violations
+            .iter()
+            .all(|violation| violation.contains("two leaders")),
+        "{violations:?}"
+    );
+}
