@@ -259,7 +259,15 @@ impl<D: Disk> Server<D> {
                     self.storage.sync()?;
                 }
                 received = self.endpoint.recv_from(&mut buf) => {
-                    let (len, from) = received?;
+                    // UDP receive errors (e.g. an ICMP report about an earlier send) concern
+                    // one datagram, not the socket: note them and keep serving.
+                    let (len, from) = match received {
+                        Ok(received) => received,
+                        Err(error) => {
+                            tracing::debug!(%error, "receive failed");
+                            continue;
+                        }
+                    };
                     self.on_datagram(&buf[..len], from).await;
                     for _ in 1..self.options.max_datagrams_per_batch {
                         match self.endpoint.try_recv_from(&mut buf) {

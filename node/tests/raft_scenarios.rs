@@ -562,3 +562,14 @@ fn leader_pause_and_transfer() {
     settle_and_check(&mut cluster, &[&background], "k");
     assert!(background.ok_count() > 10, "{:?}", background.records());
 }
+
+/// A wider sweep of the randomized scenarios; run with `cargo test -- --ignored`.
+#[test]
+#[ignore]
+fn sweep_many_seeds() {
+    for seed in 100..140 {
+        eprintln!("seed {seed}");
+        figure8(seed, seed % 2 == 0);
+        churn(seed + 1_000, seed % 2 == 1);
+    }
+}
