@@ -28,6 +28,8 @@ pub(crate) struct Progress {
     pub(crate) match_at_last_heartbeat: LogIndex,
     /// Highest commit index this follower was told (as it will cap it).
     pub(crate) commit_sent: LogIndex,
+    /// Consecutive probe rejections showing the follower lacks entries it acknowledged.
+    pub(crate) lost_entries_rejections: u32,
 }
 
 impl Progress {
@@ -41,6 +43,7 @@ impl Progress {
             recent_active: false,
             match_at_last_heartbeat: 0,
             commit_sent: 0,
+            lost_entries_rejections: 0,
         }
     }
 
@@ -76,6 +79,7 @@ impl Progress {
     /// Returns whether the match index moved.
     pub(crate) fn on_accepted(&mut self, index: LogIndex) -> bool {
         let advanced = index > self.match_index;
+        self.lost_entries_rejections = 0;
         if advanced {
             self.match_index = index;
         }
@@ -107,6 +111,20 @@ impl Progress {
         self.next_index = next_index.max(self.match_index + 1);
         self.probe_sent = false;
         self.inflight.clear();
+    }
+
+    /// Rejections in a row (each answering a fresh probe) proving the follower lost entries
+    /// it had acknowledged before the leader stops trusting its match index. One could be a
+    /// duplicate of an old rejection; several answering successive probes cannot.
+    pub(crate) const LOST_ENTRIES_REJECTIONS_TO_RESET: u32 = 3;
+
+    /// The only way the match index goes down: the follower has proven, probe after probe,
+    /// that its durable log lost acknowledged entries (a disk fault or a planted bug).
+    pub(crate) fn forget_lost_entries(&mut self, next_index: LogIndex) {
+        assert!(next_index <= self.match_index, "nothing to forget");
+        self.match_index = next_index - 1;
+        self.lost_entries_rejections = 0;
+        self.become_probe(next_index);
     }
 
     /// Is a rejection of `rejected_index` about the AppendEntries we are waiting on, or an

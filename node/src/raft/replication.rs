@@ -2,7 +2,7 @@
 //! heartbeats, CheckQuorum, the commit rule; the follower's consistency check and conflict
 //! truncation.
 
-use super::progress::ProgressState;
+use super::progress::{Progress, ProgressState};
 use super::{
     AppendOutcome, Entry, EntryPayload, LogIndex, Message, MessageBody, NodeId, RaftNode, Role,
 };
@@ -199,6 +199,11 @@ impl RaftNode {
                 conflict_index: self.log.first_index_of_term(prev_log_index, term),
             },
             Some(_) => {
+                assert_ne!(
+                    self.role,
+                    Role::Leader,
+                    "a leader never truncates or rewrites its own log"
+                );
                 let may_rewrite_committed = self.config.bugs_break_log_safety();
                 if self.config.bugs.has(Bug::TruncateWithoutConflict) {
                     // PLANTED BUG `truncate-without-conflict`: the suffix is cut at the first
@@ -291,8 +296,26 @@ impl RaftNode {
                     .progress
                     .get_mut(&peer)
                     .expect("leader tracks every peer");
+                let previous_next = progress.next_index;
                 progress.become_probe(next_index);
-                self.append_flush_pending = true;
+                if progress.next_index < previous_next {
+                    progress.lost_entries_rejections = 0;
+                    self.append_flush_pending = true;
+                } else {
+                    // The follower lacks entries it acknowledged: its durable state was lost
+                    // (a disk fault or a planted bug). Next cannot go below match + 1, so an
+                    // immediate retry would loop: retry at heartbeat pace, and once the
+                    // follower has proven the loss several times, repair it from the hint.
+                    progress.lost_entries_rejections += 1;
+                    if progress.lost_entries_rejections
+                        >= Progress::LOST_ENTRIES_REJECTIONS_TO_RESET
+                    {
+                        progress.forget_lost_entries(next_index);
+                        self.append_flush_pending = true;
+                    } else {
+                        progress.probe_sent = true;
+                    }
+                }
             }
         }
     }

@@ -6,3 +6,4 @@ mod network;
 mod planted_bugs;
 mod randomized;
 mod scenarios;
+mod throughput;

@@ -79,6 +79,8 @@ pub(crate) struct Network {
     pub(crate) strict: bool,
     pub(crate) violation: Option<String>,
     pub(crate) delivered_count: u64,
+    /// Last applied index of each crashed node, for restarts with a durable state machine.
+    pub(crate) applied_at_crash: BTreeMap<NodeId, LogIndex>,
     /// AppendEntries rejections delivered to leaders (backtracking round trips).
     pub(crate) rejections_delivered_count: u64,
 }
@@ -97,6 +99,7 @@ impl Network {
             strict: true,
             violation: None,
             delivered_count: 0,
+            applied_at_crash: BTreeMap::new(),
             rejections_delivered_count: 0,
         };
         for config in configs {
@@ -364,17 +367,33 @@ impl Network {
 
     pub(crate) fn crash(&mut self, id: NodeId) {
         self.nodes.remove(&id);
-        self.safety.applied.remove(&id);
+        let applied = self.safety.applied.remove(&id).unwrap_or(0);
+        self.applied_at_crash.insert(id, applied);
     }
 
-    /// A new core from exactly what was persisted (the state machine is rebuilt by re-applying).
+    /// A new core from exactly what was persisted; the state machine is rebuilt by
+    /// re-applying the log from the start.
     pub(crate) fn restart(&mut self, id: NodeId) {
+        self.restart_with_applied(id, 0);
+    }
+
+    /// As `restart`, but the state machine was durable: the core resumes after what it had
+    /// applied before the crash.
+    pub(crate) fn restart_keeping_state_machine(&mut self, id: NodeId) {
+        let applied = self.applied_at_crash.get(&id).copied().unwrap_or(0);
+        self.restart_with_applied(id, applied);
+    }
+
+    fn restart_with_applied(&mut self, id: NodeId, applied_index: LogIndex) {
         assert!(!self.nodes.contains_key(&id), "node {id} is running");
         let disk = self.disks[&id].clone();
+        if applied_index > 0 {
+            self.safety.applied.insert(id, applied_index);
+        }
         let recovered = RecoveredState {
             hard_state: disk.hard_state,
             entries: disk.entries,
-            applied_index: 0,
+            applied_index,
         };
         self.nodes
             .insert(id, RaftNode::new(self.configs[&id].clone(), recovered));

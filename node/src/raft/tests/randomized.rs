@@ -4,7 +4,7 @@
 //! the faults stop.
 
 use super::super::rng::SplitMix64;
-use super::super::{LogIndex, NodeId};
+use super::super::{LogIndex, NodeId, Term};
 use super::network::Network;
 use crate::bugs::{Bug, Bugs};
 
@@ -109,7 +109,11 @@ impl Fuzz {
                     .filter(|id| !self.net.nodes.contains_key(id))
                     .collect();
                 if let Some(id) = self.pick(&down) {
-                    self.net.restart(id);
+                    if self.rng.next_u64() % 2 == 0 {
+                        self.net.restart(id);
+                    } else {
+                        self.net.restart_keeping_state_machine(id);
+                    }
                 }
             }
             84 => {
@@ -152,30 +156,33 @@ impl Fuzz {
                 self.net.restart(id);
             }
         }
-        let mut target: Option<LogIndex> = None;
+        let mut proposed: Option<(Term, LogIndex)> = None;
         for _round in 0..1_000 {
             self.net.tick_all();
             self.net.deliver_all();
-            if target.is_none() {
-                if let Some(&leader) = self.net.leaders().first() {
-                    if self.net.node(leader).transfer.is_none() {
-                        target = self
-                            .net
-                            .node_mut(leader)
-                            .propose(b"final".to_vec())
-                            .ok()
-                            .map(|(_, index)| index);
-                        self.net.settle(leader);
-                    }
+            if let Some((term, index)) = proposed {
+                let committed_everywhere = self.ids.iter().all(|&id| {
+                    let node = self.net.node(id);
+                    node.status().commit_index >= index && node.log.term(index) == Some(term)
+                });
+                if committed_everywhere {
+                    return Ok(());
                 }
             }
-            if let Some(index) = target {
-                if self
-                    .ids
-                    .iter()
-                    .all(|&id| self.net.node(id).status().commit_index >= index)
-                {
-                    return Ok(());
+            // Propose (again) through the newest leader when it does not hold the proposal:
+            // a leader deposed before replicating it loses it, and that is allowed.
+            let newest_leader = self
+                .net
+                .leaders()
+                .into_iter()
+                .max_by_key(|&id| self.net.node(id).term);
+            if let Some(leader) = newest_leader {
+                let node = self.net.node(leader);
+                let holds_proposal =
+                    proposed.is_some_and(|(term, index)| node.log.term(index) == Some(term));
+                if !holds_proposal && node.transfer.is_none() {
+                    proposed = self.net.node_mut(leader).propose(b"final".to_vec()).ok();
+                    self.net.settle(leader);
                 }
             }
         }
@@ -206,16 +213,25 @@ fn run_seed(seed: u64, nodes: u64, steps: usize, bugs: Bugs) -> Option<String> {
     fuzz.net.violation
 }
 
+/// Seeds per randomized test: `MINOS_RAFT_SEEDS` scales a soak run (default keeps
+/// `cargo test` quick).
+fn seeds_count(default: u64) -> u64 {
+    std::env::var("MINOS_RAFT_SEEDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn random_faults_never_break_safety_three_nodes() {
-    for seed in 0..150 {
+    for seed in 0..seeds_count(150) {
         assert_eq!(run_seed(seed, 3, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }
 
 #[test]
 fn random_faults_never_break_safety_five_nodes() {
-    for seed in 1_000..1_100 {
+    for seed in 1_000..1_000 + seeds_count(100) {
         assert_eq!(run_seed(seed, 5, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }

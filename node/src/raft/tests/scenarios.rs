@@ -711,3 +711,31 @@ fn messages_to_others_or_from_strangers_are_ignored() {
     net.node_mut(2).step(stray(1, 3));
     assert_eq!(net.node(2).status(), before);
 }
+
+#[test]
+fn a_follower_that_lost_acknowledged_entries_is_repaired_without_a_message_storm() {
+    let mut net = three();
+    net.elect(1);
+    for payload in [b"a", b"b", b"c"] {
+        net.propose(1, payload);
+    }
+    net.deliver_all();
+    assert_eq!(net.node(1).progress[&3].match_index, 4);
+    // Node 3's last two entries never reached its disk (a lost fsync), then it restarts.
+    net.crash(3);
+    net.disks.get_mut(&3).unwrap().entries.truncate(2);
+    net.restart(3);
+    let delivered_before = net.delivered_count;
+    for round in 0..20u8 {
+        net.propose(1, &[round]);
+        for _ in 0..5 {
+            net.tick(1);
+        }
+        // Each round settles: the leader retries at heartbeat pace, never in a loop.
+        net.deliver_all();
+    }
+    assert_eq!(net.node(3).log.slice(1, 100), net.node(1).log.slice(1, 100));
+    // About 15 messages per round (proposal, acknowledgements, commit notices, heartbeats).
+    let delivered = net.delivered_count - delivered_before;
+    assert!(delivered < 20 * 25, "{delivered} messages in 20 rounds");
+}
