@@ -760,7 +760,7 @@ mod tests {
                 Ok(())
             }
         });
-        while recoveries.lock().unwrap().len() < 1 {
+        while recoveries.lock().unwrap().is_empty() {
             sim.step().unwrap();
         }
         sim.step().unwrap();

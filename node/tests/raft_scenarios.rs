@@ -306,6 +306,10 @@ fn persist1_all_crash_and_restart() {
         cluster.crash(id);
     }
     for id in 1..=3 {
+        let status = cluster.status(id);
+        assert!(!status.running && status.role == Role::Follower, "crashed node {id}: {status:?}");
+    }
+    for id in 1..=3 {
         cluster.restart(id);
     }
     let leader = cluster.wait_leader(3_000);
@@ -561,4 +565,15 @@ fn leader_pause_and_transfer() {
     );
     settle_and_check(&mut cluster, &[&background], "k");
     assert!(background.ok_count() > 10, "{:?}", background.records());
+}
+
+/// A wider sweep of the randomized scenarios; run with `cargo test -- --ignored`.
+#[test]
+#[ignore]
+fn sweep_many_seeds() {
+    for seed in 100..140 {
+        eprintln!("seed {seed}");
+        figure8(seed, seed % 2 == 0);
+        churn(seed + 1_000, seed % 2 == 1);
+    }
 }
