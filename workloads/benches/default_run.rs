@@ -21,8 +21,11 @@ fn main() {
             options.step_ms = step.parse().expect("MINOS_STEP_MS is a number");
         }
         let start = Instant::now();
-        let result = simulate(&options, RaftStore::new(options.nodes, seed, options.bugs, options.op_timeout_ms))
-            .expect("simulation");
+        let result = simulate(
+            &options,
+            RaftStore::new(options.nodes, seed, options.bugs, options.op_timeout_ms),
+        )
+        .expect("simulation");
         let simulate_s = start.elapsed().as_secs_f64();
         let sim_s = result.simulated_ns as f64 / 1e9;
         total_wall_s += simulate_s;
@@ -33,5 +36,8 @@ fn main() {
             sim_s / simulate_s
         );
     }
-    println!("total: {total_sim_s:.1} s simulated in {total_wall_s:.3} s wall, ratio {:.0}x", total_sim_s / total_wall_s);
+    println!(
+        "total: {total_sim_s:.1} s simulated in {total_wall_s:.3} s wall, ratio {:.0}x",
+        total_sim_s / total_wall_s
+    );
 }

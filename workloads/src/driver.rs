@@ -279,8 +279,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     }
 
     let logs = NodeLogs::new();
-    let subscriber =
-        tracing_subscriber::registry().with(NodeLogLayer::new(
+    let subscriber = tracing_subscriber::registry().with(NodeLogLayer::new(
         logs.clone(),
         tracing::Level::INFO,
         (0..options.nodes).map(node_name).collect(),

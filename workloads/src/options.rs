@@ -384,7 +384,10 @@ impl RunOptions {
             ));
         }
         if !(1..=10).contains(&self.step_ms) {
-            return Err(format!("the simulation step must be 1 to 10 ms, got {}", self.step_ms));
+            return Err(format!(
+                "the simulation step must be 1 to 10 ms, got {}",
+                self.step_ms
+            ));
         }
         if self.nemesis_interval_ms < 10 {
             return Err("--nemesis-interval must be at least 10ms".to_string());
