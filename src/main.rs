@@ -15,11 +15,7 @@ mod exit;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "minos",
-    version,
-    about = "Linearizability test harness and fault-injection suite for a Raft counter store"
-)]
+#[command(name = "minos", version, about = "Linearizability test harness and fault-injection suite for a Raft counter store")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,11 +46,7 @@ fn main() {
         Ok(cli) => cli,
         Err(error) => {
             // clap exits 2 on bad arguments, which DESIGN.md reserves for "unknown".
-            let code = if error.use_stderr() {
-                exit::BAD_INPUT
-            } else {
-                exit::VALID
-            };
+            let code = if error.use_stderr() { exit::BAD_INPUT } else { exit::VALID };
             let _ = error.print();
             std::process::exit(code);
         }
