@@ -342,7 +342,7 @@ impl RunOptions {
             out_dir: PathBuf::from("store"),
             no_report: false,
             liveness_timeout_ms: 10_000,
-            op_timeout_ms: 1_000,
+            op_timeout_ms: 5_000,
             check_time_limit_ms: 60_000,
             run_date: None,
             system: SystemKind::Raft,

@@ -156,7 +156,44 @@ pub fn run_system<S: SystemUnderTest + 'static>(
     write_run(options, simulation, check, simulate_ms, check_ms, wall_ms)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// The overall verdict and its causes: invalid if the checker, an invariant or liveness
+/// failed; otherwise the checker's verdict (valid, or unknown when its budget ran out).
+pub fn verdict_of(simulation: &SimulationResult, report: &CheckReport) -> (Verdict, Vec<String>) {
+    let mut causes = Vec::new();
+    if report.verdict == Verdict::Invalid {
+        causes.push("linearizability".to_string());
+    }
+    for invariant in simulation
+        .invariants
+        .iter()
+        .filter(|invariant| !invariant.ok)
+    {
+        causes.push(format!("invariant: {}", invariant.name));
+    }
+    if !simulation.liveness.ok {
+        causes.push("no progress".to_string());
+    }
+    let verdict = if causes.is_empty() {
+        report.verdict
+    } else {
+        Verdict::Invalid
+    };
+    (verdict, causes)
+}
+
+/// Simulates and checks without writing anything: the verdict, its causes and the
+/// simulation (for tests and campaigns that keep only failures).
+pub fn evaluate<S: SystemUnderTest + 'static>(
+    options: &RunOptions,
+    sut: S,
+) -> Result<(Verdict, Vec<String>, SimulationResult, HistoryCheck), RunError> {
+    let simulation = simulate(options, sut)?;
+    let check = check_history(&simulation.records, options)?;
+    let (verdict, causes) = verdict_of(&simulation, &check.report);
+    Ok((verdict, causes, simulation, check))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -175,25 +212,7 @@ fn write_run(
     let history_sha256 = sha256_hex(history_text.as_bytes());
     let ops_count = simulation.ops_count();
 
-    let mut causes = Vec::new();
-    if check.report.verdict == Verdict::Invalid {
-        causes.push("linearizability".to_string());
-    }
-    for invariant in simulation
-        .invariants
-        .iter()
-        .filter(|invariant| !invariant.ok)
-    {
-        causes.push(format!("invariant: {}", invariant.name));
-    }
-    if !simulation.liveness.ok {
-        causes.push("no progress".to_string());
-    }
-    let verdict = if !causes.is_empty() {
-        Verdict::Invalid
-    } else {
-        check.report.verdict
-    };
+    let (verdict, causes) = verdict_of(&simulation, &check.report);
 
     let test_name = options.test_name();
     let run_id = format!(
