@@ -1,10 +1,199 @@
-//! `minos run`.
+//! `minos run`: one simulated test run (DESIGN.md §1). Parses the options, picks a seed when
+//! none is given (the only non-seeded randomness in Minos), calls `minos_workloads::run`,
+//! prints the verdict and, last, the command that replays the run bit-exactly.
+
+use std::path::PathBuf;
 
 use clap::Args;
+use minos_checker::Verdict;
+use minos_node::bugs::{Bug, Bugs};
+use minos_workloads::options::{parse_duration_ms, SystemKind};
+use minos_workloads::{KeyDistribution, NemesisSpec, RunOptions, Schedule, Workload};
+
+use crate::exit;
 
 #[derive(Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Seed of the run [default: random, always printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Cluster size.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Concurrent client processes.
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// Keys the workload spreads over ("k0".."k{N-1}").
+    #[arg(long, default_value_t = 4)]
+    keys: usize,
+    /// Simulated length of the workload and fault window (e.g. 60s, 500ms, 2m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration_ms)]
+    time_limit: u64,
+    /// Target operations per second, all clients together.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// counter | register | cas-register | mixed
+    #[arg(long, default_value = "counter")]
+    workload: Workload,
+    /// uniform | skewed (Zipf-like hot keys)
+    #[arg(long, default_value = "uniform")]
+    key_distribution: KeyDistribution,
+    /// none | all | comma list of partition, partition-oneway, kill, pause, clock, loss,
+    /// duplicate, reorder, disk, membership, transfer
+    #[arg(long, default_value = "partition,kill")]
+    nemesis: NemesisSpec,
+    /// Time between fault windows.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_ms)]
+    nemesis_interval: u64,
+    /// A scripted fault schedule (JSON list of {at_ms, action, targets, params}, as in a run
+    /// dir's schedule.json or written by `minos shrink`); replaces the generated one.
+    #[arg(long)]
+    schedule: Option<PathBuf>,
+    /// A planted bug to switch on (repeatable; see `minos selftest`).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<Bug>,
+    /// Where run directories go.
+    #[arg(long, default_value = "store")]
+    out: PathBuf,
+    /// Skip the HTML/PNG report (history, results and logs are still written).
+    #[arg(long)]
+    no_report: bool,
+    /// The store under test: raft, or a toy store (toy-primary, toy-follower-reads).
+    #[arg(long, default_value = "raft", hide = true)]
+    system: SystemKind,
+}
 
-pub fn main(_args: RunArgs) -> i32 {
-    crate::exit::not_implemented("run")
+/// A seed from the operating system's randomness: the one place Minos is not seeded.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    // Seeds stay below 2^53 so that every JSON reader keeps them exact.
+    hasher.finish() & ((1 << 53) - 1)
+}
+
+/// The wall-clock date for the run id, `YYYYMMDDTHHMMSS` (UTC). Not part of the history.
+fn run_date() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let (days, day_seconds) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}",
+        day_seconds / 3600,
+        day_seconds / 60 % 60,
+        day_seconds % 60
+    )
+}
+
+fn options_from(args: RunArgs) -> Result<RunOptions, String> {
+    let mut options = RunOptions::new(args.seed.unwrap_or_else(random_seed));
+    options.nodes = args.nodes;
+    options.clients = args.clients;
+    options.keys = args.keys;
+    options.time_limit_ms = args.time_limit;
+    options.rate_ops_per_s = args.rate;
+    options.workload = args.workload;
+    options.key_distribution = args.key_distribution;
+    options.nemesis = args.nemesis;
+    options.nemesis_interval_ms = args.nemesis_interval;
+    if let Some(path) = args.schedule {
+        options.schedule = Some(Schedule::read_file(&path)?);
+        options.schedule_path = Some(path);
+    }
+    options.bugs = args.bugs.into_iter().fold(Bugs::NONE, Bugs::with);
+    options.out_dir = args.out;
+    options.no_report = args.no_report;
+    options.system = args.system;
+    options.run_date = Some(run_date());
+    options.validate()?;
+    Ok(options)
+}
+
+/// The single place where `minos run` writes the HTML/PNG report of a run directory.
+fn write_report(_run_dir: &std::path::Path) -> Result<(), String> {
+    // The reports crate provides `minos_reports::write_run_report(run_dir)`; wire it here.
+    Err("the reports crate is not in this build yet; use --no-report".to_string())
+}
+
+pub fn main(args: RunArgs) -> i32 {
+    let options = match options_from(args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("minos run: {error}");
+            return exit::BAD_INPUT;
+        }
+    };
+    println!(
+        "minos run: seed {}, {} nodes, {} clients, {} keys, workload {}, nemesis {}, {} simulated",
+        options.seed,
+        options.nodes,
+        options.clients,
+        options.keys,
+        options.workload,
+        options.nemesis.as_arg(),
+        minos_workloads::options::format_duration_ms(options.time_limit_ms)
+    );
+    let outcome = match minos_workloads::run(&options) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("minos run: {error}");
+            println!("{}", options.reproduce_command());
+            return if error.is_bad_input() {
+                exit::BAD_INPUT
+            } else {
+                exit::INTERNAL
+            };
+        }
+    };
+    if !options.no_report {
+        if let Err(error) = write_report(&outcome.run_dir) {
+            eprintln!("minos run: report not written: {error}");
+        }
+    }
+    if let Some(explanation) = &outcome.explanation {
+        println!("{explanation}");
+    }
+    let ratio = if outcome.wall_ms == 0 {
+        f64::INFINITY
+    } else {
+        outcome.simulated_ms as f64 / outcome.wall_ms as f64
+    };
+    println!(
+        "{} ops, {:.1} s simulated in {:.2} s wall ({ratio:.0}x real time, check {} ms)",
+        outcome.ops_count,
+        outcome.simulated_ms as f64 / 1e3,
+        outcome.wall_ms as f64 / 1e3,
+        outcome.check_ms
+    );
+    println!("history sha256 {}", outcome.history_sha256);
+    println!("run dir {}", outcome.run_dir.display());
+    let verdict = outcome.verdict.as_str();
+    if outcome.causes.is_empty() {
+        println!("verdict: {verdict}");
+    } else {
+        println!("verdict: {verdict} ({})", outcome.causes.join(", "));
+    }
+    println!("{}", outcome.reproduce);
+    match outcome.verdict {
+        Verdict::Valid => exit::VALID,
+        Verdict::Invalid => exit::INVALID,
+        Verdict::Unknown => exit::UNKNOWN,
+    }
 }

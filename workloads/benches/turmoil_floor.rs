@@ -19,6 +19,9 @@ fn main() {
         while sim.elapsed() < Duration::from_secs(60) {
             sim.step().unwrap();
         }
-        println!("step {step_ms} ms: 60 s simulated in {:.3} s wall", start.elapsed().as_secs_f64());
+        println!(
+            "step {step_ms} ms: 60 s simulated in {:.3} s wall",
+            start.elapsed().as_secs_f64()
+        );
     }
 }

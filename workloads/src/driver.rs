@@ -31,6 +31,11 @@ const EPOCH_SECS: u64 = 1_700_000_000;
 
 /// A seeded RNG stream for one purpose, independent of every other stream.
 pub fn stream_rng(seed: u64, purpose: &str, index: u64) -> SmallRng {
+    SmallRng::seed_from_u64(derive_seed(seed, purpose, index))
+}
+
+/// A seed for one purpose (and index), derived from the run seed.
+pub fn derive_seed(seed: u64, purpose: &str, index: u64) -> u64 {
     let mut state = seed ^ 0x6a09_e667_f3bc_c908;
     for byte in purpose.bytes() {
         state = (state ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
@@ -40,7 +45,7 @@ pub fn stream_rng(seed: u64, purpose: &str, index: u64) -> SmallRng {
     state = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     state = (state ^ (state >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     state ^= state >> 31;
-    SmallRng::seed_from_u64(state)
+    state
 }
 
 /// The liveness verdict after healing.
@@ -279,8 +284,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     }
 
     let logs = NodeLogs::new();
-    let subscriber =
-        tracing_subscriber::registry().with(NodeLogLayer::new(
+    let subscriber = tracing_subscriber::registry().with(NodeLogLayer::new(
         logs.clone(),
         tracing::Level::INFO,
         (0..options.nodes).map(node_name).collect(),

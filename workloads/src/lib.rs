@@ -10,6 +10,7 @@ pub mod options;
 pub mod output;
 pub mod raft_store;
 pub mod recorder;
+pub mod run;
 pub mod schedule;
 pub mod sut;
 pub mod toy;
@@ -17,6 +18,7 @@ pub mod workload;
 
 pub use options::{FaultKind, KeyDistribution, NemesisSpec, RunOptions, SystemKind, Workload};
 
+pub use run::RunOutcome;
 pub use schedule::Schedule;
 
 /// Why a run could not produce a verdict.
@@ -50,5 +52,31 @@ impl RunError {
             self,
             RunError::BadOptions(_) | RunError::UnsupportedFault { .. }
         )
+    }
+}
+
+/// Runs one test under `options` (the store chosen by `options.system`), checks it and writes
+/// its run directory. A pure function of the options (and the binary), except for the
+/// run directory's name, which takes `options.run_date`.
+pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
+    options.validate().map_err(RunError::BadOptions)?;
+    match options.system {
+        SystemKind::Raft => run::run_system(
+            options,
+            raft_store::RaftStore::new(
+                options.nodes,
+                options.seed,
+                options.bugs,
+                options.op_timeout_ms,
+            ),
+        ),
+        SystemKind::ToyPrimary => run::run_system(
+            options,
+            toy::ToyStore::new(toy::ToyMode::Primary, options.nodes, options.seed),
+        ),
+        SystemKind::ToyFollowerReads => run::run_system(
+            options,
+            toy::ToyStore::new(toy::ToyMode::FollowerReads, options.nodes, options.seed),
+        ),
     }
 }

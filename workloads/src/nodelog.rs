@@ -88,7 +88,10 @@ impl Visit for NameVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "name" {
             let text = format!("{value:?}");
-            self.found = self.hosts.iter().position(|host| host == text.trim_matches('"'));
+            self.found = self
+                .hosts
+                .iter()
+                .position(|host| host == text.trim_matches('"'));
         }
     }
 }
@@ -141,7 +144,10 @@ where
         if attributes.metadata().name() != "node" {
             return;
         }
-        let mut visitor = NameVisitor { hosts: &self.hosts, found: None };
+        let mut visitor = NameVisitor {
+            hosts: &self.hosts,
+            found: None,
+        };
         attributes.record(&mut visitor);
         if let (Some(index), Some(span)) = (visitor.found, context.span(id)) {
             span.extensions_mut().insert(HostIndex(index));

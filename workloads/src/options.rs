@@ -342,7 +342,7 @@ impl RunOptions {
             out_dir: PathBuf::from("store"),
             no_report: false,
             liveness_timeout_ms: 10_000,
-            op_timeout_ms: 1_000,
+            op_timeout_ms: 5_000,
             check_time_limit_ms: 60_000,
             run_date: None,
             system: SystemKind::Raft,
@@ -384,7 +384,10 @@ impl RunOptions {
             ));
         }
         if !(1..=10).contains(&self.step_ms) {
-            return Err(format!("the simulation step must be 1 to 10 ms, got {}", self.step_ms));
+            return Err(format!(
+                "the simulation step must be 1 to 10 ms, got {}",
+                self.step_ms
+            ));
         }
         if self.nemesis_interval_ms < 10 {
             return Err("--nemesis-interval must be at least 10ms".to_string());

@@ -30,8 +30,12 @@ impl RaftStore {
         let mut controls = Vec::with_capacity(nodes);
         let mut options = Vec::with_capacity(nodes);
         for id in 1..=nodes as u64 {
-            controls.push(NodeControl::new(id, seed));
-            let mut node_options = NodeOptions::new(id, peers.clone(), "/data", seed);
+            // Each node gets its own seed, derived from the run seed. (With one shared seed,
+            // the node's two id-mixing steps cancel out and every node draws the same election
+            // timeouts: split votes for many seconds. Reported to the node owners.)
+            let node_seed = crate::driver::derive_seed(seed, "node", id);
+            controls.push(NodeControl::new(id, node_seed));
+            let mut node_options = NodeOptions::new(id, peers.clone(), "/data", node_seed);
             node_options.bugs = bugs;
             options.push(node_options);
         }

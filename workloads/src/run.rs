@@ -47,7 +47,12 @@ pub struct HistoryCheck {
     pub explanation: Option<String>,
 }
 
-fn model_check(records: &[&HistoryRecord], model: &str, options: &RunOptions, source: &str) -> Result<CheckReport, RunError> {
+fn model_check(
+    records: &[&HistoryRecord],
+    model: &str,
+    options: &RunOptions,
+    source: &str,
+) -> Result<CheckReport, RunError> {
     let owned: Vec<HistoryRecord> = records.iter().map(|record| (*record).clone()).collect();
     let history = minos_checker::history::parse_jsonl(&to_jsonl(&owned), source)
         .map_err(|error| RunError::Checker(format!("our own history does not parse: {error}")))?;
@@ -57,12 +62,16 @@ fn model_check(records: &[&HistoryRecord], model: &str, options: &RunOptions, so
     if options.check_threads > 0 {
         check_options.threads = options.check_threads;
     }
-    minos_checker::check(&history, &check_options).map_err(|error| RunError::Checker(error.to_string()))
+    minos_checker::check(&history, &check_options)
+        .map_err(|error| RunError::Checker(error.to_string()))
 }
 
 /// Checks `records` with the model of the workload; the mixed workload checks its counter
 /// keys and its register keys separately and merges the two reports.
-pub fn check_history(records: &[HistoryRecord], options: &RunOptions) -> Result<HistoryCheck, RunError> {
+pub fn check_history(
+    records: &[HistoryRecord],
+    options: &RunOptions,
+) -> Result<HistoryCheck, RunError> {
     let all: Vec<&HistoryRecord> = records.iter().collect();
     let report = match options.workload {
         Workload::Counter => model_check(&all, "counter", options, "history.jsonl")?,
@@ -70,20 +79,35 @@ pub fn check_history(records: &[HistoryRecord], options: &RunOptions) -> Result<
         Workload::CasRegister => model_check(&all, "cas-register", options, "history.jsonl")?,
         Workload::Mixed => {
             let is_counter = |record: &&HistoryRecord| {
-                record.process == Process::Nemesis || record.key.as_deref().is_some_and(mixed_key_is_counter)
+                record.process == Process::Nemesis
+                    || record.key.as_deref().is_some_and(mixed_key_is_counter)
             };
             let is_register = |record: &&HistoryRecord| {
-                record.process == Process::Nemesis || !record.key.as_deref().is_some_and(mixed_key_is_counter)
+                record.process == Process::Nemesis
+                    || !record.key.as_deref().is_some_and(mixed_key_is_counter)
             };
             let counters: Vec<&HistoryRecord> = all.iter().copied().filter(is_counter).collect();
             let registers: Vec<&HistoryRecord> = all.iter().copied().filter(is_register).collect();
-            let counter_report = model_check(&counters, "counter", options, "history.jsonl (counter keys)")?;
-            let register_report = model_check(&registers, "cas-register", options, "history.jsonl (register keys)")?;
+            let counter_report = model_check(
+                &counters,
+                "counter",
+                options,
+                "history.jsonl (counter keys)",
+            )?;
+            let register_report = model_check(
+                &registers,
+                "cas-register",
+                options,
+                "history.jsonl (register keys)",
+            )?;
             merge_reports(counter_report, register_report)
         }
     };
     let explanation = (report.verdict != Verdict::Valid).then(|| report.explanation_text());
-    Ok(HistoryCheck { report, explanation })
+    Ok(HistoryCheck {
+        report,
+        explanation,
+    })
 }
 
 fn merge_reports(first: CheckReport, second: CheckReport) -> CheckReport {
@@ -117,7 +141,10 @@ struct Timings {
 }
 
 /// Runs `sut` under `options` and writes the run directory.
-pub fn run_system<S: SystemUnderTest + 'static>(options: &RunOptions, sut: S) -> Result<RunOutcome, RunError> {
+pub fn run_system<S: SystemUnderTest + 'static>(
+    options: &RunOptions,
+    sut: S,
+) -> Result<RunOutcome, RunError> {
     // Wall-clock time is measured for the report only; it never enters the simulation.
     let wall_start = Instant::now();
     let simulation = simulate(options, sut)?;
@@ -129,8 +156,48 @@ pub fn run_system<S: SystemUnderTest + 'static>(options: &RunOptions, sut: S) ->
     write_run(options, simulation, check, simulate_ms, check_ms, wall_ms)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+/// The overall verdict and its causes: invalid if the checker, an invariant or liveness
+/// failed; otherwise the checker's verdict (valid, or unknown when its budget ran out).
+pub fn verdict_of(simulation: &SimulationResult, report: &CheckReport) -> (Verdict, Vec<String>) {
+    let mut causes = Vec::new();
+    if report.verdict == Verdict::Invalid {
+        causes.push("linearizability".to_string());
+    }
+    for invariant in simulation
+        .invariants
+        .iter()
+        .filter(|invariant| !invariant.ok)
+    {
+        causes.push(format!("invariant: {}", invariant.name));
+    }
+    if !simulation.liveness.ok {
+        causes.push("no progress".to_string());
+    }
+    let verdict = if causes.is_empty() {
+        report.verdict
+    } else {
+        Verdict::Invalid
+    };
+    (verdict, causes)
+}
+
+/// Simulates and checks without writing anything: the verdict, its causes and the
+/// simulation (for tests and campaigns that keep only failures).
+pub fn evaluate<S: SystemUnderTest + 'static>(
+    options: &RunOptions,
+    sut: S,
+) -> Result<(Verdict, Vec<String>, SimulationResult, HistoryCheck), RunError> {
+    let simulation = simulate(options, sut)?;
+    let check = check_history(&simulation.records, options)?;
+    let (verdict, causes) = verdict_of(&simulation, &check.report);
+    Ok((verdict, causes, simulation, check))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn write_run(
@@ -145,24 +212,14 @@ fn write_run(
     let history_sha256 = sha256_hex(history_text.as_bytes());
     let ops_count = simulation.ops_count();
 
-    let mut causes = Vec::new();
-    if check.report.verdict == Verdict::Invalid {
-        causes.push("linearizability".to_string());
-    }
-    for invariant in simulation.invariants.iter().filter(|invariant| !invariant.ok) {
-        causes.push(format!("invariant: {}", invariant.name));
-    }
-    if !simulation.liveness.ok {
-        causes.push("no progress".to_string());
-    }
-    let verdict = if !causes.is_empty() {
-        Verdict::Invalid
-    } else {
-        check.report.verdict
-    };
+    let (verdict, causes) = verdict_of(&simulation, &check.report);
 
     let test_name = options.test_name();
-    let run_id = format!("{}-seed{}", options.run_date.as_deref().unwrap_or("sim"), options.seed);
+    let run_id = format!(
+        "{}-seed{}",
+        options.run_date.as_deref().unwrap_or("sim"),
+        options.seed
+    );
     let io = |error: std::io::Error| RunError::Output(error.to_string());
     let (run_dir, run_id) = create_run_dir(&options.out_dir, &test_name, &run_id).map_err(io)?;
     let reproduce = options.reproduce_command();
@@ -216,15 +273,24 @@ fn write_run(
     write_atomic(&run_dir.join("history.jsonl"), history_text.as_bytes()).map_err(io)?;
     let csv = to_csv(&simulation.records).map_err(|error| RunError::Output(error.to_string()))?;
     write_atomic(&run_dir.join("history.csv"), &csv).map_err(io)?;
-    write_atomic(&run_dir.join("schedule.json"), simulation.schedule.to_json_pretty().as_bytes()).map_err(io)?;
+    write_atomic(
+        &run_dir.join("schedule.json"),
+        simulation.schedule.to_json_pretty().as_bytes(),
+    )
+    .map_err(io)?;
     let nodes_dir = run_dir.join("nodes");
     std::fs::create_dir_all(&nodes_dir).map_err(io)?;
     for node in 0..options.nodes {
         let name = crate::schedule::node_name(node);
-        let text = simulation.node_logs.get(&name).map(String::as_str).unwrap_or("");
+        let text = simulation
+            .node_logs
+            .get(&name)
+            .map(String::as_str)
+            .unwrap_or("");
         write_atomic(&nodes_dir.join(format!("{name}.log")), text.as_bytes()).map_err(io)?;
     }
-    let mut results_text = serde_json::to_string_pretty(&results).expect("results always serialize");
+    let mut results_text =
+        serde_json::to_string_pretty(&results).expect("results always serialize");
     results_text.push('\n');
     write_atomic(&run_dir.join("results.json"), results_text.as_bytes()).map_err(io)?;
     update_latest_links(&options.out_dir, &test_name, &run_id).map_err(io)?;

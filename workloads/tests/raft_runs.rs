@@ -1,0 +1,129 @@
+//! The driver against the real Raft store: determinism (same seed, byte-identical history;
+//! the written schedule replays to the same history) and a long run under partition,kill.
+
+use minos_checker::Verdict;
+use minos_workloads::raft_store::RaftStore;
+use minos_workloads::recorder::to_jsonl;
+use minos_workloads::run::evaluate;
+use minos_workloads::{FaultKind, NemesisSpec, RunOptions, Schedule};
+
+fn store(options: &RunOptions) -> RaftStore {
+    RaftStore::new(
+        options.nodes,
+        options.seed,
+        options.bugs,
+        options.op_timeout_ms,
+    )
+}
+
+fn temp_out(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("minos-workloads-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn one_seed_twice_gives_byte_identical_histories_and_run_dirs() {
+    let out = temp_out("determinism");
+    let mut options = RunOptions::new(77);
+    options.time_limit_ms = 10_000;
+    options.nemesis_interval_ms = 2_000;
+    options.nemesis = NemesisSpec::All;
+    options.out_dir = out.clone();
+    options.no_report = true;
+    options.check_threads = 1;
+    let first = minos_workloads::run(&options).unwrap();
+    let second = minos_workloads::run(&options).unwrap();
+    assert_ne!(first.run_dir, second.run_dir);
+    let history = std::fs::read(first.run_dir.join("history.jsonl")).unwrap();
+    assert_eq!(
+        history,
+        std::fs::read(second.run_dir.join("history.jsonl")).unwrap()
+    );
+    assert_eq!(first.history_sha256, second.history_sha256);
+    assert_eq!(
+        first.history_sha256,
+        minos_workloads::run::sha256_hex(&history)
+    );
+    for file in [
+        "history.csv",
+        "schedule.json",
+        "nodes/n1.log",
+        "nodes/n5.log",
+    ] {
+        assert_eq!(
+            std::fs::read(first.run_dir.join(file)).unwrap(),
+            std::fs::read(second.run_dir.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    assert!(first.ops_count > 200, "{} ops", first.ops_count);
+    assert_eq!(
+        first.verdict,
+        Verdict::Valid,
+        "{:?} {:?}",
+        first.causes,
+        first.explanation
+    );
+
+    // The schedule written into the run dir replays to the very same history.
+    let schedule = Schedule::read_file(&first.run_dir.join("schedule.json")).unwrap();
+    assert!(!schedule.events.is_empty());
+    let mut replay = options.clone();
+    replay.schedule = Some(schedule);
+    replay.schedule_path = Some(first.run_dir.join("schedule.json"));
+    let replayed = minos_workloads::run(&replay).unwrap();
+    assert_eq!(replayed.history_sha256, first.history_sha256);
+
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first.run_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["history"]["sha256"], first.history_sha256.as_str());
+    assert_eq!(results["verdict"], "valid");
+    assert_eq!(results["seed"], 77);
+    assert!(
+        results["faults"].as_array().unwrap().len() >= 3,
+        "{}",
+        results["faults"]
+    );
+    assert!(results["timings"]["sim_to_wall_ratio"].as_f64().unwrap() > 0.0);
+    assert!(std::fs::read_link(out.join("latest")).is_ok());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_different_seed_gives_a_different_history() {
+    let mut options = RunOptions::new(1);
+    options.time_limit_ms = 3_000;
+    options.check_threads = 1;
+    let (_, _, first, _) = evaluate(&options, store(&options)).unwrap();
+    options.seed = 2;
+    let (_, _, second, _) = evaluate(&options, store(&options)).unwrap();
+    assert_ne!(to_jsonl(&first.records), to_jsonl(&second.records));
+}
+
+#[test]
+fn long_run_under_partition_and_kill_stays_valid() {
+    let mut options = RunOptions::new(2026);
+    options.nemesis = NemesisSpec::List(vec![FaultKind::Partition, FaultKind::Kill]);
+    options.check_threads = 1;
+    assert_eq!(options.time_limit_ms, 60_000);
+    let (verdict, causes, simulation, check) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(
+        verdict,
+        Verdict::Valid,
+        "{causes:?} {:?}",
+        check.explanation
+    );
+    assert!(simulation.liveness.ok);
+    assert!(
+        simulation.ops_count() > 3_000,
+        "{} ops",
+        simulation.ops_count()
+    );
+    assert!(
+        simulation.faults.len() >= 5,
+        "{} faults",
+        simulation.faults.len()
+    );
+}
