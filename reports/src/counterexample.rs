@@ -11,10 +11,12 @@ use crate::escape::{html, truncate};
 use crate::history::{value_text, History, Op, Outcome};
 
 /// Most ops drawn around the failure; the nearest to the stuck op are kept.
-const DRAWN_OPS_MAX: usize = 60;
+const DRAWN_OPS_MAX: usize = 40;
 const SVG_WIDTH: f64 = 1100.0;
 const LANE_LABEL_W: f64 = 80.0;
 const LANE_H: f64 = 30.0;
+/// Narrowest event column: room for a two-digit order number.
+const MIN_STEP: f64 = 30.0;
 
 /// The counterexample section of index.html.
 pub fn section_html(counterexample: &Value, history: &History) -> String {
@@ -200,16 +202,31 @@ fn diagram_svg(
     processes.dedup();
     let lane_of: BTreeMap<u64, usize> =
         processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let plot_w = SVG_WIDTH - LANE_LABEL_W - 10.0;
-    let x = |t: u64| LANE_LABEL_W + (t - t_lo) as f64 / (t_hi - t_lo) as f64 * plot_w;
+    // The x axis is the order of events (invocations and completions), not time: what decides
+    // linearizability is which ops overlap, and a millisecond op next to a one-second timeout
+    // would otherwise be invisible. Pending ops run to the right edge.
+    let mut events: Vec<u64> = chosen
+        .iter()
+        .flat_map(|op| [Some(op.invoke_index), op.complete_index])
+        .flatten()
+        .collect();
+    events.sort_unstable();
+    events.dedup();
+    let rank_of: BTreeMap<u64, usize> = events.iter().enumerate().map(|(i, e)| (*e, i)).collect();
+    let step = ((SVG_WIDTH - LANE_LABEL_W - 10.0) / (events.len() + 1) as f64).max(MIN_STEP);
+    let plot_w = step * (events.len() + 1) as f64;
+    let svg_width = LANE_LABEL_W + plot_w + 10.0;
+    let x = |index: Option<u64>| match index.and_then(|i| rank_of.get(&i)) {
+        Some(rank) => LANE_LABEL_W + (*rank as f64 + 0.5) * step,
+        None => LANE_LABEL_W + plot_w,
+    };
     let height = 30.0 + processes.len() as f64 * LANE_H + 10.0;
     let mut svg = format!(
-        "<svg class=\"cexsvg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{SVG_WIDTH}\" height=\"{height}\" viewBox=\"0 0 {SVG_WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"
+        "<svg class=\"cexsvg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{svg_width}\" height=\"{height}\" viewBox=\"0 0 {svg_width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"
     );
     svg.push_str(&format!(
-        "<text x=\"{LANE_LABEL_W}\" y=\"14\" fill=\"#555\">{:.3} s</text><text x=\"{}\" y=\"14\" fill=\"#555\" text-anchor=\"end\">{:.3} s</text>\n",
+        "<text x=\"{LANE_LABEL_W}\" y=\"14\" fill=\"#555\">{:.3} s → events in history order (not to time scale) → {:.3} s</text>\n",
         t_lo as f64 / 1e9,
-        SVG_WIDTH - 10.0,
         t_hi as f64 / 1e9
     ));
     for (i, p) in processes.iter().enumerate() {
@@ -227,8 +244,8 @@ fn diagram_svg(
         let r = role_of(op);
         let lane = lane_of[&op.process];
         let y = 24.0 + lane as f64 * LANE_H + 4.0;
-        let a = x(op.invoke_time_ns);
-        let b = x(op.complete_time_ns.unwrap_or(t_hi)).max(a + 3.0);
+        let a = x(Some(op.invoke_index)) - step * 0.3;
+        let b = (x(op.complete_index) + step * 0.3).max(a + step * 0.6);
         let (fill, stroke, stroke_w) = match r {
             Role::Stuck => ("#ffcdd2", "#c62828", 3),
             Role::Prefix(_) => ("#c8e6c9", "#2e7d32", 1),
@@ -260,16 +277,17 @@ fn diagram_svg(
             LANE_H - 8.0
         ));
         // Labels are clipped by width: a short bar gets only its number.
-        let room_chars = ((b - a) / 6.2) as usize;
-        let text = if room_chars >= label.chars().count() {
-            label
-        } else {
-            match r {
-                Role::Prefix(n) => n.to_string(),
-                Role::Stuck => "✗".to_string(),
-                Role::Other => String::new(),
-            }
+        let room_chars = ((b - a - 4.0) / 6.2) as usize;
+        let number = match r {
+            Role::Prefix(n) => format!("{n} "),
+            Role::Stuck => "✗ ".to_string(),
+            Role::Other => String::new(),
         };
+        let short = format!("{number}{}", short_label(op));
+        let text = [label, short, number.trim().to_string()]
+            .into_iter()
+            .find(|t| t.chars().count() <= room_chars)
+            .unwrap_or_default();
         if !text.is_empty() {
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{:.1}\"{}>{}</text>",
@@ -288,6 +306,23 @@ fn diagram_svg(
     svg.push_str("</svg>\n");
     let mut out = String::from("<div class=\"cexwrap\">\n");
     out.push_str(&svg);
+    // The failing op spelled out under the picture, so nobody has to hunt for the red bar.
+    for candidate in stuck {
+        let op = candidate.get("op").unwrap_or(&Value::Null);
+        let field = |name: &str| op.get(name).map(value_text).unwrap_or_default();
+        out.push_str(&format!(
+            "<p class=\"bad\">✗ op {} (process {}, {} {} → {}): {}</p>\n",
+            html(&field("index")),
+            html(&field("process")),
+            html(&field("f")),
+            html(&truncate(&field("invoke_value"), 60)),
+            html(&truncate(&field("result"), 60)),
+            html(&truncate(
+                &candidate.get("reason").map(value_text).unwrap_or_default(),
+                400
+            ))
+        ));
+    }
     out.push_str(&format!(
         "<p class=\"caption\">{} ops of {} drawn (bars from invocation to completion; dashed = outcome unknown). \
          Green, numbered: the linearized prefix in the checker's order. Red: cannot be placed. Grey: other ops in the window. Hover a bar for details.</p>\n</div>\n",
@@ -298,6 +333,28 @@ fn diagram_svg(
         }
     ));
     out
+}
+
+/// A few characters saying what an op did: "+5", "r=174", "w=3", "cas 1→2".
+fn short_label(op: &Op) -> String {
+    let v = |value: &Value| truncate(&value_text(value), 12);
+    let unknown = matches!(op.outcome, Outcome::Info | Outcome::Pending);
+    let s = match op.f.as_str() {
+        "add" => format!("+{}", v(&op.invoke_value)),
+        "read" if op.outcome == Outcome::Ok => format!("r={}", v(&op.result)),
+        "read" => "r".to_string(),
+        "write" => format!("w={}", v(&op.invoke_value)),
+        "cas" => match op.invoke_value.as_array() {
+            Some(pair) if pair.len() == 2 => format!("cas {}→{}", v(&pair[0]), v(&pair[1])),
+            _ => "cas".to_string(),
+        },
+        other => truncate(other, 8),
+    };
+    match op.outcome {
+        Outcome::Fail => format!("{s} fail"),
+        _ if unknown => format!("{s}?"),
+        _ => s,
+    }
 }
 
 fn op_label(op: &Op, role: Role) -> String {

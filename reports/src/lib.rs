@@ -7,18 +7,24 @@
 //! is written atomically.
 
 pub mod atomic;
+pub mod campaign;
 pub mod counterexample;
+pub mod discover;
 pub mod escape;
 pub mod exports;
 pub mod faults;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod histogram;
 pub mod history;
 pub mod plots;
+pub mod rebuild;
+pub mod recheck;
 pub mod results;
 pub mod run;
 pub mod run_page;
 pub mod stats;
+pub mod store_index;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
@@ -55,3 +61,17 @@ pub use run::{RunSummary, REPORT_FILES};
 pub fn write_run_report(run_dir: &Path) -> Result<(), ReportError> {
     run::write_run_report_with_notes(run_dir, &[]).map(|_| ())
 }
+
+pub use campaign::CampaignSummary;
+
+/// Writes `<campaign_dir>/index.html`, aggregating every run dir found under it.
+pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, ReportError> {
+    campaign::write_campaign_report(campaign_dir)
+}
+
+/// Writes `<store_dir>/index.html`: campaigns and runs, newest first.
+pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
+    store_index::write_store_index(store_dir)
+}
+
+pub use rebuild::{rebuild, Rebuild, RebuildOptions};

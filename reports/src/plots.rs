@@ -21,6 +21,10 @@ pub const PLOT_HEIGHT: u32 = 520;
 /// Width of the legend panel at the right of each plot.
 const LEGEND_WIDTH: u32 = 250;
 const FONT: &str = "sans-serif";
+/// Rows of fault labels at the top of a plot.
+const LABEL_ROWS: usize = 3;
+/// Average advance of a 12 px DejaVu Sans character, for label placement.
+const LABEL_CHAR_PX: f64 = 6.8;
 
 static FONT_REGISTERED: Once = Once::new();
 
@@ -170,12 +174,12 @@ fn f_colors(history: &History) -> BTreeMap<String, RGBColor> {
 /// The colour of a fault kind, shared by plots, the timeline and the page.
 pub fn fault_color(kind: &str) -> RGBColor {
     match kind {
-        "partition" => RGBColor(255, 140, 20),
-        "partition-oneway" => RGBColor(240, 190, 60),
+        "partition" => RGBColor(130, 90, 210),
+        "partition-oneway" => RGBColor(185, 145, 235),
         "kill" => RGBColor(220, 40, 40),
         "pause" => RGBColor(120, 120, 120),
         "clock" => RGBColor(170, 170, 20),
-        "loss" => RGBColor(140, 100, 200),
+        "loss" => RGBColor(240, 140, 30),
         "duplicate" => RGBColor(90, 170, 230),
         "reorder" => RGBColor(160, 110, 80),
         "disk" => RGBColor(230, 90, 180),
@@ -333,17 +337,33 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
             PathElement::new(vec![(e, y_lo), (e, y_hi)], color.stroke_width(1)),
         ]
     }))?;
-    // Labels in up to three staggered rows so that neighbouring faults do not overwrite each other.
+    // Labels go in up to LABEL_ROWS rows, each in the first row where it does not overlap the
+    // previous label; when none is free the shorter form (targets only) is tried, then the
+    // label is left out (the page's fault table lists every fault).
     let label_font = (FONT, 12).into_font();
-    chart.draw_series(faults.iter().enumerate().map(|(i, f)| {
+    let plot_right = chart.plotting_area().get_pixel_range().0.end;
+    let mut row_end = [i32::MIN; LABEL_ROWS];
+    let mut labels = Vec::new();
+    for f in faults {
+        let start_px = chart.backend_coord(&(f.start_ns as f64 / 1e9, y_hi)).0;
+        let full = crate::escape::truncate(&format!("{} {}", f.kind, f.targets_label()), 40);
+        let short = crate::escape::truncate(&f.targets_label(), 24);
+        'candidates: for text in [full, short] {
+            let width = (text.chars().count() as f64 * LABEL_CHAR_PX) as i32 + 6;
+            let x0 = start_px.min(plot_right - width);
+            for (row, end) in row_end.iter_mut().enumerate() {
+                if *end + 4 <= x0 {
+                    *end = x0 + width;
+                    labels.push((f, text, x0 - start_px + 3, 3 + row as i32 * 14));
+                    break 'candidates;
+                }
+            }
+        }
+    }
+    chart.draw_series(labels.into_iter().map(|(f, text, dx, dy)| {
         let color = mix(fault_color(&f.kind), BLACK, 0.35);
-        let label = crate::escape::truncate(&format!("{} {}", f.kind, f.targets_label()), 40);
         EmptyElement::at((f.start_ns as f64 / 1e9, y_hi))
-            + Text::new(
-                label,
-                (3, 3 + (i % 3) as i32 * 14),
-                label_font.clone().color(&color),
-            )
+            + Text::new(text, (dx, dy), label_font.clone().color(&color))
     }))?;
     Ok(())
 }
@@ -433,6 +453,8 @@ fn draw_latency_raw<DB: DrawingBackend>(
     points.sort_unstable_by_key(|p| (p.1 == 0, p.0, p.1, p.2, p.3)); // ok drawn last, on top
     points.dedup_by_key(|p| (p.0, p.1, p.2, p.3));
     let names: Vec<&String> = colors.keys().collect();
+    // Dense plots get smaller dots, so that the other series stay visible between them.
+    let radius = if points.len() > 20_000 { 1 } else { 2 };
     for outcome in [Outcome::Info, Outcome::Fail, Outcome::Ok] {
         for (fi, f) in names.iter().enumerate() {
             let color = outcome_color(colors[*f], outcome);
@@ -442,7 +464,7 @@ fn draw_latency_raw<DB: DrawingBackend>(
                 Outcome::Ok => {
                     chart.draw_series(selected.map(|p| {
                         any = true;
-                        Circle::new((p.4, p.5), 2, color.filled())
+                        Circle::new((p.4, p.5), radius, color.filled())
                     }))?;
                 }
                 Outcome::Fail => {

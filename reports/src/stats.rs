@@ -107,7 +107,7 @@ pub fn latency_quantiles(history: &History, bucket: u64) -> QuantileSeries {
 pub type RateSeries = BTreeMap<(String, Outcome), Vec<(u64, f64)>>;
 
 pub fn rates(history: &History, bucket: u64) -> RateSeries {
-    let buckets_count = (history.end_time_ns / bucket + 1) as usize;
+    let buckets_count = history.end_time_ns.div_ceil(bucket).max(1) as usize;
     let mut out: BTreeMap<(String, Outcome), Vec<u64>> = BTreeMap::new();
     for op in &history.ops {
         let Some(t) = op.complete_time_ns else {
@@ -119,13 +119,23 @@ pub fn rates(history: &History, bucket: u64) -> RateSeries {
         let b = ((t / bucket) as usize).min(buckets_count - 1);
         row[b] += 1;
     }
-    let per_second = 1e9 / bucket as f64;
+    // The last bucket is usually cut short by the end of the run: its rate is over the part
+    // that exists, or a healthy run would seem to stall at the end.
+    let end = history.end_time_ns.max(1);
+    let span = |i: usize| {
+        let start = i as u64 * bucket;
+        let stop = ((i as u64 + 1) * bucket).min(end);
+        (start, stop.saturating_sub(start).max(1))
+    };
     out.into_iter()
         .map(|(k, row)| {
             let points = row
                 .into_iter()
                 .enumerate()
-                .map(|(i, n)| (i as u64 * bucket + bucket / 2, n as f64 * per_second))
+                .map(|(i, n)| {
+                    let (start, length) = span(i);
+                    (start + length / 2, n as f64 * 1e9 / length as f64)
+                })
                 .collect();
             (k, points)
         })
@@ -247,5 +257,30 @@ mod tests {
     #[test]
     fn covered_merges_overlaps() {
         assert_eq!(covered_ns(&[(0, 10), (5, 15), (20, 25)]), 20);
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+    use crate::history::parse_jsonl;
+
+    #[test]
+    fn steady_rate_stays_steady_to_the_end() {
+        // One op completing every 100 ms for 2.5 s, 1 s buckets: every bucket is 10/s,
+        // including the half bucket at the end.
+        let mut text = String::new();
+        for i in 0..25u64 {
+            let t = i * 100_000_000 + 50_000_000;
+            text.push_str(&format!("{{\"index\":{},\"time\":{},\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n", 2 * i, t - 1000));
+            text.push_str(&format!("{{\"index\":{},\"time\":{},\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":1}}\n", 2 * i + 1, t));
+        }
+        let h = parse_jsonl(&text);
+        let r = rates(&h, 1_000_000_000);
+        let points = &r[&("read".to_string(), Outcome::Ok)];
+        assert_eq!(points.len(), 3);
+        for (_, rate) in points {
+            assert!((rate - 10.0).abs() < 1.5, "{points:?}");
+        }
     }
 }

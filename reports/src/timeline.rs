@@ -133,7 +133,7 @@ pub fn timeline_html(
 
 pub const OK_COLOR: &str = "#3a9d4f";
 pub const FAIL_COLOR: &str = "#e377a6";
-pub const INFO_COLOR: &str = "#f0a030";
+pub const INFO_COLOR: &str = "#f2c12e";
 pub const PENDING_COLOR: &str = "#9a9a9a";
 
 /// The ops as columns (compact JSON), escaped for a `<script>` element.
@@ -279,6 +279,7 @@ const COLORS = ['__OK__', '__FAIL__', '__INFO__', '__PENDING__'];
 const OUTCOMES = ['ok', 'fail', 'info', 'pending'];
 const laneCount = D.lanes.length;
 const faultRows = D.faults.reduce((m, f) => Math.max(m, f.row + 1), 0);
+const rowKinds = []; for (const f of D.faults) rowKinds[f.row] = f.kind.slice(0, 11);
 const laneH = laneCount <= 60 ? 14 : Math.max(3, Math.floor(900 / laneCount));
 const nemH = 16;
 const laneOps = Array.from({length: laneCount}, () => []);
@@ -291,6 +292,10 @@ const nemTop = AXIS_H, lanesTop = AXIS_H + faultRows * nemH + (faultRows ? 6 : 0
 const height = lanesTop + laneCount * laneH + 4;
 function width() { return Math.max(400, wrap.clientWidth - 2); }
 function scale() { return (width() - LABEL_W) / (t1 - t0); }
+function fmtAxis(us, step) {
+  const unit = step >= 1e5 ? 1e6 : 1e3, digits = Math.max(0, -Math.floor(Math.log10(step / unit)));
+  return (us / unit).toFixed(digits) + (unit === 1e6 ? ' s' : ' ms');
+}
 function fmt(us) { return us >= 1e6 ? (us / 1e6).toFixed(3) + ' s' : (us / 1e3).toFixed(2) + ' ms'; }
 function firstFrom(list, t) {
   let lo = 0, hi = list.length;
@@ -311,7 +316,7 @@ function draw() {
   const step = [1, 2, 5, 10].map(m => m * p).find(s => s >= raw);
   for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
     const px = x(t); ctx.beginPath(); ctx.moveTo(px, AXIS_H - 4); ctx.lineTo(px, height); ctx.stroke();
-    ctx.fillText(fmt(t), px + 2, 12);
+    ctx.fillText(fmtAxis(t, step), px + 2, 12);
   }
   // nemesis lanes
   for (const f of D.faults) {
@@ -323,7 +328,7 @@ function draw() {
       ctx.fillText(f.kind + ' ' + f.label + (f.open ? ' (never healed)' : ''), a + 3, y + 12); ctx.restore(); }
   }
   ctx.fillStyle = '#333';
-  for (let r = 0; r < faultRows; r++) ctx.fillText('nemesis', 4, nemTop + r * nemH + 12);
+  for (let r = 0; r < faultRows; r++) ctx.fillText(rowKinds[r] || 'nemesis', 4, nemTop + r * nemH + 12);
   // client lanes; bars sharing a pixel column with the same colour are merged
   const marked = [];
   for (let l = 0; l < laneCount; l++) {

@@ -179,3 +179,42 @@ fn malformed_history_lines_are_reported_not_fatal() {
     let index = read(&dir, "index.html");
     assert!(index.contains("2 malformed or inconsistent record(s)"));
 }
+
+#[test]
+fn hostile_history_renders_inert() {
+    let dir = fixture(
+        "hostile",
+        FixtureOptions {
+            hostile: true,
+            invalid: true,
+            ops_count: 300,
+            ..Default::default()
+        },
+    );
+    write_run_report(&dir).unwrap();
+    for page in ["index.html", "timeline.html"] {
+        let text = read(&dir, page);
+        // The only script elements are ours; the hostile strings appear escaped.
+        assert!(!text.contains("<script>alert"), "{page}");
+        assert!(!text.contains("<img src=x"), "{page}");
+        assert!(!text.contains("</script> \\\""), "{page}");
+        let scripts = text.matches("<script").count();
+        assert!(scripts <= 2, "{page} has {scripts} script elements");
+    }
+    let index = read(&dir, "index.html");
+    assert!(
+        index.contains("&lt;script&gt;alert(&quot;k&quot;)&lt;/script&gt;")
+            || index.contains("&lt;img src=x")
+    );
+    let timeline = read(&dir, "timeline.html");
+    assert!(
+        timeline.contains("\\u003cscript\\u003e"),
+        "values are embedded with < escaped"
+    );
+    for svg in ["latency-raw.svg", "rate.svg"] {
+        let text = read(&dir, svg);
+        assert!(!text.contains("<script") && !text.contains("<img"), "{svg}");
+    }
+    let junit = read(&dir, "junit.xml");
+    assert!(!junit.contains("<script"));
+}

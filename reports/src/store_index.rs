@@ -1,0 +1,175 @@
+//! `store/index.html`: the campaigns and runs in a store, newest first, with their verdicts.
+//! Reads only results.json of each run (not histories), so it stays quick on large stores.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::atomic::write_atomic;
+use crate::discover::{campaign_dirs, page_kind, relative_path, run_dirs, run_mtime};
+use crate::escape::{html, truncate};
+use crate::results::{RunResults, Verdict};
+use crate::run::{load_results, run_title};
+use crate::run_page::{relative_href, verdict_color, STYLE};
+use crate::ReportError;
+
+/// Most runs listed on the page; the rest are counted.
+const RUNS_LISTED_MAX: usize = 5000;
+
+fn verdict_from_meta(page: &Path) -> Option<Verdict> {
+    let text = std::fs::read_to_string(page).ok()?;
+    let head = &text[..text.len().min(2000)];
+    let start = head.find("<meta name=\"minos-verdict\" content=\"")? + 36;
+    let end = head[start..].find('"')? + start;
+    Verdict::parse(&head[start..end])
+}
+
+fn age_label(t: SystemTime) -> String {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => {
+            // UTC calendar date from days since the epoch (civil-from-days).
+            let secs = d.as_secs();
+            let days = (secs / 86_400) as i64;
+            let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+            let z = days + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let day = doy - (153 * mp + 2) / 5 + 1;
+            let month = if mp < 10 { mp + 3 } else { mp - 9 };
+            let year = yoe + era * 400 + i64::from(month <= 2);
+            format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02} UTC")
+        }
+        Err(_) => "?".to_string(),
+    }
+}
+
+/// Writes `<store_dir>/index.html`.
+pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
+    if !store_dir.is_dir() {
+        return Err(ReportError::io(
+            store_dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        ));
+    }
+    let mut runs: Vec<(SystemTime, std::path::PathBuf)> = run_dirs(store_dir)
+        .into_iter()
+        .filter(|d| d != store_dir)
+        .map(|d| (run_mtime(&d), d))
+        .collect();
+    runs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    let mut campaigns: Vec<(SystemTime, std::path::PathBuf)> = campaign_dirs(store_dir)
+        .into_iter()
+        .filter(|d| d != store_dir)
+        .map(|d| {
+            let t = std::fs::metadata(d.join("index.html"))
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            (t, d)
+        })
+        .collect();
+    campaigns.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+
+    let mut out = String::with_capacity(16 * 1024 + runs.len().min(RUNS_LISTED_MAX) * 300);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"minos-page\" content=\"store\">\n<title>Minos store</title>\n");
+    out.push_str(STYLE);
+    out.push_str("</head><body><main>\n<h1>Minos store</h1>\n");
+    out.push_str(&format!(
+        "<p>{} campaigns, {} runs, newest first.</p>\n",
+        campaigns.len(),
+        runs.len()
+    ));
+    out.push_str("<h2>Campaigns</h2>\n");
+    if campaigns.is_empty() {
+        out.push_str("<p>No campaigns.</p>\n");
+    } else {
+        out.push_str("<table><tr><th>when</th><th>campaign</th><th>verdict</th></tr>\n");
+        for (t, dir) in &campaigns {
+            let has_page = page_kind(&dir.join("index.html")).as_deref() == Some("campaign");
+            let verdict = verdict_from_meta(&dir.join("index.html"));
+            let name = relative_path(store_dir, dir);
+            let link = if has_page {
+                format!(
+                    "<a href=\"{}\">{}</a>",
+                    html(&relative_href(&format!("{name}/index.html"))),
+                    html(&name)
+                )
+            } else {
+                format!(
+                    "{} <span class=\"missing\">(no page yet)</span>",
+                    html(&name)
+                )
+            };
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{link}</td>{}</tr>\n",
+                age_label(*t),
+                verdict_cell(verdict)
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Runs</h2>\n");
+    if runs.is_empty() {
+        out.push_str("<p>No runs.</p>\n");
+    } else {
+        out.push_str("<table><tr><th>when</th><th>run</th><th>seed</th><th>verdict</th><th>ops</th><th>causes</th></tr>\n");
+        for (t, dir) in runs.iter().take(RUNS_LISTED_MAX) {
+            let results = load_results(dir)?
+                .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
+            let rel = relative_path(store_dir, dir);
+            let title = format!("{rel} ({})", run_title(&results, dir));
+            let link = if dir.join("index.html").is_file() {
+                format!(
+                    "<a href=\"{}\">{}</a>",
+                    html(&relative_href(&format!("{rel}/index.html"))),
+                    html(&title)
+                )
+            } else {
+                format!(
+                    "{} <span class=\"missing\">(no report)</span>",
+                    html(&title)
+                )
+            };
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{link}</td><td class=\"num\">{}</td>{}<td class=\"num\">{}</td><td>{}</td></tr>\n",
+                age_label(*t),
+                html(results.seed.as_deref().unwrap_or("?")),
+                verdict_cell(Some(results.shown_verdict())),
+                results.ops_count.map(|n| n.to_string()).unwrap_or_default(),
+                html(&truncate(&results.causes.join(", "), 200))
+            ));
+        }
+        if runs.len() > RUNS_LISTED_MAX {
+            out.push_str(&format!(
+                "<tr><td colspan=\"6\">… and {} older runs not listed</td></tr>\n",
+                runs.len() - RUNS_LISTED_MAX
+            ));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</main></body></html>\n");
+    write_atomic(&store_dir.join("index.html"), out.as_bytes())
+}
+
+fn verdict_cell(v: Option<Verdict>) -> String {
+    match v {
+        Some(v) => format!(
+            "<td style=\"color:{};font-weight:600\">{}</td>",
+            verdict_color(v),
+            v.name()
+        ),
+        None => "<td>?</td>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_305_600 + 3661);
+        assert_eq!(age_label(t), "2026-11-22 01:01 UTC");
+    }
+}
