@@ -2,6 +2,7 @@
 //! linearizable. One verdict line per file; an explanation for each invalid one; exit code
 //! = the worst verdict (254 if any file is malformed).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -189,10 +190,7 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
             Some(serde_json::Value::Array(json_items))
         };
         if let Some(value) = value {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).expect("JSON values serialize")
-            );
+            out(&serde_json::to_string_pretty(&value).expect("JSON values serialize"));
         }
     }
     Ok(worst)
@@ -243,8 +241,62 @@ fn print_report(name: &str, report: &CheckReport) {
             report.partitions.len()
         ));
     }
-    println!("{line}");
+    out(&line);
     if report.verdict == Verdict::Invalid {
-        println!("{}", report.explanation_text());
+        out(&report.explanation_text());
+    }
+}
+
+/// Prints a line; a closed stdout (e.g. `| head`) is not an error worth a panic.
+fn out(text: &str) {
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("60").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn exit_code_is_the_worst_verdict() {
+        assert_eq!(worse(exit::VALID, exit::UNKNOWN), exit::UNKNOWN);
+        assert_eq!(worse(exit::UNKNOWN, exit::INVALID), exit::INVALID);
+        assert_eq!(worse(exit::INVALID, exit::UNKNOWN), exit::INVALID);
+        assert_eq!(worse(exit::INVALID, exit::BAD_INPUT), exit::BAD_INPUT);
+        assert_eq!(worse(exit::BAD_INPUT, exit::VALID), exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn model_is_inferred_from_the_ops() {
+        let history = |fs: &[&str]| {
+            let text: String = fs
+                .iter()
+                .enumerate()
+                .map(|(index, f)| {
+                    format!("{{\"index\":{index},\"time\":0,\"process\":{index},\"type\":\"invoke\",\"f\":\"{f}\",\"value\":null}}\n")
+                })
+                .collect();
+            history::parse_jsonl(&text, "h").unwrap()
+        };
+        assert_eq!(
+            infer_model(&history(&["read", "add", "cas"])),
+            Some("counter")
+        );
+        assert_eq!(
+            infer_model(&history(&["read", "cas"])),
+            Some("cas-register")
+        );
+        assert_eq!(infer_model(&history(&["read", "write"])), Some("register"));
+        assert_eq!(infer_model(&history(&["get", "append"])), Some("kv"));
+        assert_eq!(infer_model(&history(&["frobnicate"])), None);
     }
 }
