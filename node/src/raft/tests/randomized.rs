@@ -85,19 +85,20 @@ impl Fuzz {
     fn step(&mut self) {
         self.resume_due_nodes();
         let in_flight_count = self.net.in_flight.len();
-        let roll = if in_flight_count > 300 {
+        // Messages to a paused node wait in its socket buffer; only the others can arrive.
+        let deliverable: Vec<usize> = (0..in_flight_count)
+            .filter(|&position| !self.net.paused.contains(&self.net.in_flight[position].to))
+            .collect();
+        let roll = if deliverable.len() > 300 {
             0
         } else {
             self.rng.next_u64() % 100
         };
         match roll {
-            0..=34 if in_flight_count > 0 => {
-                // Reordering: any message in flight may arrive next (unless its target is
-                // paused: then it waits).
-                let position = (self.rng.next_u64() % in_flight_count as u64) as usize;
-                if !self.net.paused.contains(&self.net.in_flight[position].to) {
-                    self.net.deliver(position);
-                }
+            0..=34 if !deliverable.is_empty() => {
+                // Reordering: any deliverable message may arrive next.
+                let position = self.pick(&deliverable).expect("not empty");
+                self.net.deliver(position);
             }
             35..=39 if in_flight_count > 0 => {
                 let position = (self.rng.next_u64() % in_flight_count as u64) as usize;
@@ -166,14 +167,19 @@ impl Fuzz {
             90 => {
                 // A long pause (GC, VM freeze): the node misses time and messages, then
                 // resumes believing what it believed before, e.g. that it still leads.
+                // One node at a time, often the leader (the interesting case), for longer
+                // than an election timeout so that the others may move on without it.
                 let live = self.live();
+                let leaders = self.awake_leaders();
+                let prefer_leader = self.rng.next_u64() % 2 == 0 && !leaders.is_empty();
+                let candidates = if prefer_leader { leaders } else { live };
                 let id = if self.net.paused.is_empty() {
-                    self.pick(&live)
+                    self.pick(&candidates)
                 } else {
                     None
                 };
                 if let Some(id) = id {
-                    let steps = 30 + (self.rng.next_u64() % 120) as u32;
+                    let steps = 150 + (self.rng.next_u64() % 250) as u32;
                     self.net.paused.insert(id);
                     self.pause_steps_left.insert(id, steps);
                 }
