@@ -739,3 +739,33 @@ fn a_follower_that_lost_acknowledged_entries_is_repaired_without_a_message_storm
     let delivered = net.delivered_count - delivered_before;
     assert!(delivered < 20 * 25, "{delivered} messages in 20 rounds");
 }
+
+#[test]
+fn duplicated_vote_grants_count_once() {
+    let mut net = Network::with_nodes(5, 7, |config| config.pre_vote = false);
+    net.isolate(3);
+    net.isolate(4);
+    net.isolate(5);
+    net.node_mut(1).start_election();
+    net.process_ready(1);
+    net.deliver_until(|net| net.in_flight.iter().any(|m| m.to == 1));
+    let grant = net
+        .in_flight
+        .iter()
+        .find(|m| m.to == 1)
+        .cloned()
+        .expect("node 2 answered");
+    assert!(matches!(
+        grant.body,
+        MessageBody::RequestVoteResponse { granted: true, .. }
+    ));
+    for _ in 0..3 {
+        net.in_flight.push(grant.clone());
+    }
+    net.deliver_all();
+    assert_eq!(
+        net.node(1).role,
+        Role::Candidate,
+        "two votes of five, however often repeated"
+    );
+}
