@@ -9,6 +9,19 @@
 //!
 //! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
 //! sends `messages`, then applies `committed_entries`.
+//!
+//! Planted bugs consulted here (each documented where it lives, with the incident it
+//! imitates): `commit-old-term` (replication.rs, commit rule), `stale-term-append`
+//! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
+//! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
+//! (read_index.rs), `no-prevote-checkquorum` (config.rs). With a log-rewriting bug on, the
+//! guards on committed entries stand down so that the harness, not an assertion, sees the
+//! damage; `tests::planted_bugs` shows the safety checker catching each one.
+//!
+//! One deliberate exception to "match indexes never move backward": a follower that proves,
+//! probe after probe, that its durable log lost entries it acknowledged (a disk fault or the
+//! shell's `ack-before-fsync` bug) has its match index lowered so that it can be repaired.
+//! A stale, duplicated or reordered response never lowers it.
 
 mod config;
 mod election;
