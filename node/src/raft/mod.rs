@@ -142,6 +142,8 @@ pub struct RaftNode {
     leader: Option<NodeId>,
     log: RaftLog,
     rng: SplitMix64,
+    /// Ticks since this core started: the clock leases are measured with.
+    ticks_elapsed: u64,
     election_elapsed_ticks: u32,
     heartbeat_elapsed_ticks: u32,
     randomized_election_timeout_ticks: u32,
@@ -151,6 +153,9 @@ pub struct RaftNode {
     progress: BTreeMap<NodeId, Progress>,
     reads: ReadQueue,
     transfer: Option<Transfer>,
+    /// Leader: a TimeoutNow went out this term. A delayed copy may still make its target
+    /// campaign past the followers' leases, so this leadership holds no lease any more.
+    timeout_now_sent: bool,
     /// The hard state last handed out in a `Ready` (what the shell holds durably).
     persisted_hard_state: HardState,
     /// Leader: new entries or acknowledgements may let more AppendEntries go out.
@@ -198,6 +203,7 @@ impl RaftNode {
             leader: None,
             log: RaftLog::recover(recovered.entries, recovered.applied_index),
             rng,
+            ticks_elapsed: 0,
             election_elapsed_ticks: 0,
             heartbeat_elapsed_ticks: 0,
             randomized_election_timeout_ticks: config.election_timeout_min_ticks,
@@ -205,6 +211,7 @@ impl RaftNode {
             progress: BTreeMap::new(),
             reads: ReadQueue::default(),
             transfer: None,
+            timeout_now_sent: false,
             persisted_hard_state: hard_state,
             append_flush_pending: false,
             read_heartbeat_pending: false,
@@ -219,6 +226,7 @@ impl RaftNode {
 
     /// One unit of logical time (10 ms in the shell).
     pub fn tick(&mut self) {
+        self.ticks_elapsed += 1;
         if self.role == Role::Leader {
             self.tick_leader();
         } else {
