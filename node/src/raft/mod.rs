@@ -10,11 +10,19 @@
 //! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
 //! sends `messages`, then applies `committed_entries`.
 //!
+//! Reads: `read_index` answers with a `ReadState` after a quorum heartbeat round, or at once
+//! while the leader holds a lease (`Config::lease_reads`, off by default). A lease lasts the
+//! minimum election timeout minus `lease_clock_drift_bound_ticks` from the sending of the
+//! newest quorum-acknowledged heartbeat round, ends for good in a term once TimeoutNow was
+//! sent, and relies on CheckQuorum's vote restraint (also honoured for one timeout after a
+//! restart). It is sound only while clock rates differ by less than the drift bound.
+//!
 //! Planted bugs consulted here (each documented where it lives, with the incident it
 //! imitates): `commit-old-term` (replication.rs, commit rule), `stale-term-append`
 //! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
 //! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
-//! (read_index.rs), `no-prevote-checkquorum` (config.rs). With a log-rewriting bug on, the
+//! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
+//! (config.rs). With a log-rewriting bug on, the
 //! guards on committed entries stand down so that the harness, not an assertion, sees the
 //! damage; `tests::planted_bugs` shows the safety checker catching each one.
 //!
