@@ -124,8 +124,9 @@ impl RaftNode {
         // a follower whose clock runs fast stops honouring the lease earlier, votes for a new
         // leader, and the old one serves stale reads. The same bug keeps the lease during a
         // leadership transfer (`lease_is_valid`). Imitates lease reads trusted across clock
-        // drift and leader changes, e.g. etcd's `ReadOnlyLeaseBased`, documented as unsafe
-        // under clock drift, and the stale reads Jepsen found from leases in several stores.
+        // drift and leader changes: etcd raft documents its `ReadOnlyLeaseBased` mode as
+        // unsafe under unbounded drift, and Jepsen's 2014 etcd/Consul analysis found stale
+        // reads from Consul's lease-based default read mode.
         let drift_ticks = if self.config.bugs.has(Bug::LeaseNoDriftBound) {
             0
         } else {
