@@ -19,6 +19,12 @@ pub struct Config {
     pub max_inflight_appends: usize,
     pub pre_vote: bool,
     pub check_quorum: bool,
+    /// Serve reads from a leader lease (no heartbeat round per read) while one is held.
+    /// Needs CheckQuorum; off by default.
+    pub lease_reads: bool,
+    /// How many ticks a follower's clock may run ahead of the leader's over one minimum
+    /// election timeout; the lease is shortened by this much.
+    pub lease_clock_drift_bound_ticks: u32,
     /// Randomizes election timeouts; mixed with `id` so that nodes of one run differ.
     pub seed: u64,
     pub bugs: Bugs,
@@ -38,6 +44,8 @@ impl Config {
             max_inflight_appends: 8,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
+            lease_clock_drift_bound_ticks: 2,
             seed,
             bugs: Bugs::NONE,
         }
@@ -70,6 +78,13 @@ impl Config {
             return Err(format!(
                 "election_timeout_max_ticks ({}) is below election_timeout_min_ticks ({})",
                 self.election_timeout_max_ticks, self.election_timeout_min_ticks
+            ));
+        }
+        if self.lease_reads && self.lease_clock_drift_bound_ticks >= self.election_timeout_min_ticks
+        {
+            return Err(format!(
+                "lease_clock_drift_bound_ticks ({}) leaves no lease within election_timeout_min_ticks ({})",
+                self.lease_clock_drift_bound_ticks, self.election_timeout_min_ticks
             ));
         }
         if self.max_append_entries_count == 0 || self.max_inflight_appends == 0 {

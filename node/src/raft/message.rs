@@ -39,7 +39,8 @@ pub enum MessageBody {
         outcome: AppendOutcome,
     },
     /// Leadership and commit only (commit is capped at what the follower is known to hold);
-    /// `read_context` numbers the ReadIndex round it confirms.
+    /// `read_context` numbers the heartbeat round it belongs to (ReadIndex confirmation and
+    /// leader leases).
     Heartbeat {
         leader_commit: LogIndex,
         read_context: u64,

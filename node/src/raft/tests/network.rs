@@ -24,6 +24,9 @@ pub(crate) struct SafetyChecker {
     pub(crate) leaders_by_term: BTreeMap<Term, NodeId>,
     /// The committed sequence, as far as any node has ever known it committed.
     pub(crate) committed: Vec<Entry>,
+    /// For each committed entry, the term of the node that first knew it committed (the
+    /// leader that committed it): leaders of later terms must hold it.
+    commit_terms: Vec<Term>,
     /// Per live node: last index handed out for applying (volatile state machine).
     applied: BTreeMap<NodeId, LogIndex>,
     /// ReadIndex requests: committed length when each was asked.
@@ -31,7 +34,7 @@ pub(crate) struct SafetyChecker {
 }
 
 impl SafetyChecker {
-    fn record_committed(&mut self, node: NodeId, entry: &Entry) -> Result<(), String> {
+    fn record_committed(&mut self, node: NodeId, term: Term, entry: &Entry) -> Result<(), String> {
         let position = entry.index as usize - 1;
         if position < self.committed.len() {
             if self.committed[position] != *entry {
@@ -42,6 +45,7 @@ impl SafetyChecker {
             }
         } else if position == self.committed.len() {
             self.committed.push(entry.clone());
+            self.commit_terms.push(term);
         } else {
             return Err(format!(
                 "node {node} committed index {} past a gap",
@@ -51,7 +55,7 @@ impl SafetyChecker {
         Ok(())
     }
 
-    fn on_apply(&mut self, node: NodeId, entry: &Entry) -> Result<(), String> {
+    fn on_apply(&mut self, node: NodeId, term: Term, entry: &Entry) -> Result<(), String> {
         let applied = self.applied.entry(node).or_insert(0);
         if entry.index != *applied + 1 {
             return Err(format!(
@@ -60,7 +64,7 @@ impl SafetyChecker {
             ));
         }
         *applied = entry.index;
-        self.record_committed(node, entry)
+        self.record_committed(node, term, entry)
     }
 }
 
@@ -168,6 +172,7 @@ impl Network {
             return;
         }
         let ready = node.take_ready();
+        let term = node.term;
         assert!(!node.has_ready(), "node {id}: take_ready left work behind");
         let disk = self.disks.get_mut(&id).expect("disk");
         if let Some(hard_state) = ready.hard_state {
@@ -197,7 +202,7 @@ impl Network {
             self.in_flight.push(message);
         }
         for entry in &ready.committed_entries {
-            if let Err(problem) = self.safety.on_apply(id, entry) {
+            if let Err(problem) = self.safety.on_apply(id, term, entry) {
                 problems.push(problem);
             }
         }
@@ -235,9 +240,13 @@ impl Network {
                     Some(_) => {}
                     None => {
                         self.safety.leaders_by_term.insert(node.term, id);
-                        // Leader completeness: a new leader holds everything committed before.
-                        for entry in &self.safety.committed {
-                            if node.log.term(entry.index) != Some(entry.term) {
+                        // Leader completeness: a new leader holds every entry committed in
+                        // an earlier term.
+                        let committed = self.safety.committed.iter().zip(&self.safety.commit_terms);
+                        for (entry, &commit_term) in committed {
+                            if commit_term < node.term
+                                && node.log.term(entry.index) != Some(entry.term)
+                            {
                                 problems.push(format!(
                                     "leader completeness: node {id} leads term {} without committed {entry:?}",
                                     node.term
@@ -262,7 +271,7 @@ impl Network {
             let upto = node.log.committed().min(last_index);
             let entries = node.log.slice(1, upto + 1).to_vec();
             for entry in &entries {
-                if let Err(problem) = self.safety.record_committed(id, entry) {
+                if let Err(problem) = self.safety.record_committed(id, node.term, entry) {
                     problems.push(problem);
                     break;
                 }
@@ -417,9 +426,9 @@ impl Network {
     /// As if no heartbeat arrived for a while: leases expire, so votes are not ignored.
     pub(crate) fn expire_leases(&mut self) {
         for node in self.nodes.values_mut() {
-            node.election_elapsed_ticks = node
-                .election_elapsed_ticks
-                .max(node.config.election_timeout_min_ticks);
+            let timeout_ticks = node.config.election_timeout_min_ticks;
+            node.election_elapsed_ticks = node.election_elapsed_ticks.max(timeout_ticks);
+            node.ticks_elapsed = node.ticks_elapsed.max(u64::from(timeout_ticks));
         }
     }
 
