@@ -102,8 +102,9 @@ pub enum NodeError {
 }
 
 /// Under the planted bug AckBeforeFsync, appended entries are synced this long after the
-/// acknowledgements that depend on them went out.
-const DEFERRED_SYNC_MS: u64 = 100;
+/// acknowledgements that depend on them went out (once a second, like Redis's
+/// `appendfsync everysec`).
+const DEFERRED_SYNC_MS: u64 = 1_000;
 
 struct PendingWrite {
     from: SocketAddr,
@@ -433,7 +434,8 @@ impl<D: Disk> Server<D> {
             let ready = self.raft.take_ready();
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
-            // entries a quorum already counted (periodic-fsync stores acknowledging early).
+            // entries a quorum already counted (stores that fsync on a timer, such as Redis with
+            // `appendfsync everysec`, lose up to a second of acknowledged writes this way).
             if self.options.bugs.has(Bug::AckBeforeFsync) {
                 self.storage.append(&ready.entries)?;
                 if let Some(hard_state) = &ready.hard_state {

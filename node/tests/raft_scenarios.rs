@@ -307,7 +307,10 @@ fn persist1_all_crash_and_restart() {
     }
     for id in 1..=3 {
         let status = cluster.status(id);
-        assert!(!status.running && status.role == Role::Follower, "crashed node {id}: {status:?}");
+        assert!(
+            !status.running && status.role == Role::Follower,
+            "crashed node {id}: {status:?}"
+        );
     }
     for id in 1..=3 {
         cluster.restart(id);
