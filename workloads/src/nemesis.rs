@@ -422,12 +422,20 @@ impl Nemesis {
                 for (a, b) in &pairs {
                     context.sim.partition(node_name(*a), node_name(*b));
                 }
-                let mut touched: BTreeSet<usize> = BTreeSet::new();
-                pairs.iter().for_each(|(a, b)| {
-                    touched.insert(*a);
-                    touched.insert(*b);
-                });
-                let targets = names(&touched.into_iter().collect::<Vec<_>>());
+                let targets = match (shape, context.leader) {
+                    // The isolated node is the target; other shapes cut every node they list.
+                    (PartitionShape::IsolateLeader, Some(leader)) if !pairs.is_empty() => {
+                        names(&[leader])
+                    }
+                    _ => {
+                        let mut touched: BTreeSet<usize> = BTreeSet::new();
+                        pairs.iter().for_each(|(a, b)| {
+                            touched.insert(*a);
+                            touched.insert(*b);
+                        });
+                        names(&touched.into_iter().collect::<Vec<_>>())
+                    }
+                };
                 self.partition = Some(pairs);
                 self.open_fault(kind, time_ns, targets.clone(), detail.clone());
                 Applied {
