@@ -174,9 +174,13 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
             to: names_field(params, "to", nodes)?,
         },
         (Phase::Stop, FaultKind::PartitionOneway) => Action::StopOneway,
-        (Phase::Start, FaultKind::Kill) => Action::Kill(non_empty(targets, "start-kill")?),
+        (Phase::Start, FaultKind::Kill) => {
+            Action::Kill(targets_or_leader(targets, params, "start-kill")?)
+        }
         (Phase::Stop, FaultKind::Kill) => Action::Restart(targets),
-        (Phase::Start, FaultKind::Pause) => Action::Pause(non_empty(targets, "start-pause")?),
+        (Phase::Start, FaultKind::Pause) => {
+            Action::Pause(targets_or_leader(targets, params, "start-pause")?)
+        }
         (Phase::Stop, FaultKind::Pause) => Action::Resume(targets),
         (Phase::Start, FaultKind::Clock) => Action::StartClock {
             targets: non_empty(targets, "start-clock")?,
@@ -213,6 +217,39 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         (Phase::Stop, FaultKind::Transfer) => Action::StopTransfer,
     };
     Ok((kind, action))
+}
+
+/// Explicit targets, or none with `params.mode == "leader"`: the leader when the fault starts.
+fn targets_or_leader(
+    targets: Vec<usize>,
+    params: &Value,
+    what: &str,
+) -> Result<Vec<usize>, String> {
+    let leader_mode = params.get("mode").and_then(Value::as_str) == Some("leader");
+    match (targets.is_empty(), leader_mode) {
+        (true, true) => Ok(targets),
+        (false, false) => Ok(targets),
+        (false, true) => Err(format!("{what} with mode \"leader\" takes no targets")),
+        (true, false) => Err(format!(
+            "{what} needs target nodes or params {{\"mode\": \"leader\"}}"
+        )),
+    }
+}
+
+/// Empty targets stand for the current leader; None when there is none.
+fn resolve_leader(requested: &[usize], leader: Option<usize>) -> Option<Vec<usize>> {
+    if requested.is_empty() {
+        leader.map(|leader| vec![leader])
+    } else {
+        Some(requested.to_vec())
+    }
+}
+
+fn no_leader(f: String) -> Applied {
+    Applied {
+        f,
+        value: json!({"targets": [], "mode": "leader", "note": "no leader known; nothing done"}),
+    }
 }
 
 fn non_empty(targets: Vec<usize>, what: &str) -> Result<Vec<usize>, String> {
@@ -479,7 +516,11 @@ impl Nemesis {
                     value: json!({"targets": names(&healed)}),
                 }
             }
-            Action::Kill(targets) => {
+            Action::Kill(requested) => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let targets = &targets;
                 for node in targets {
                     if self.killed.insert(*node) {
                         context.sim.crash(node_name(*node));
@@ -507,7 +548,11 @@ impl Nemesis {
                     value: json!({"targets": names(&chosen)}),
                 }
             }
-            Action::Pause(targets) => {
+            Action::Pause(requested) => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let targets = &targets;
                 for node in targets {
                     if self.paused.insert(*node) {
                         context.sut.node_fault(*node, &NodeFault::Pause)?;

@@ -291,13 +291,14 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
                 .collect();
             (Vec::new(), json!({"from": from, "to": to}))
         }
-        FaultKind::Kill => {
-            let count = rng.random_range(1..=majority);
-            (random_subset(nodes, count, rng), Value::Null)
-        }
-        FaultKind::Pause => {
-            let count = rng.random_range(1..=majority);
-            (random_subset(nodes, count, rng), Value::Null)
+        // Half the kills and pauses hit whoever leads when they start.
+        FaultKind::Kill | FaultKind::Pause => {
+            if rng.random_bool(0.5) {
+                (Vec::new(), json!({"mode": "leader"}))
+            } else {
+                let count = rng.random_range(1..=majority);
+                (random_subset(nodes, count, rng), Value::Null)
+            }
         }
         FaultKind::Clock => {
             let count = rng.random_range(1..=nodes);
