@@ -1,10 +1,133 @@
-//! `minos node`.
+//! `minos node`: serve the counter store as a real process (real UDP sockets, real files).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Args;
+use minos_node::bugs::{Bug, Bugs};
+use minos_node::server::NodeError;
+use minos_node::storage::StorageError;
+use minos_node::NodeOptions;
+
+use crate::exit;
 
 #[derive(Args)]
-pub struct NodeArgs {}
+pub struct NodeArgs {
+    /// This node's id (a key of --peers).
+    #[arg(long)]
+    id: u64,
+    /// The UDP address to bind, e.g. 127.0.0.1:7001 (peers and clients use the same socket).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Every voter as ID=HOST:PORT, comma-separated, this node included.
+    #[arg(long)]
+    peers: String,
+    /// Where the hard state and log live (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Milliseconds per Raft tick.
+    #[arg(long, default_value_t = 10)]
+    tick_ms: u64,
+    /// Seed for election timeouts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Switch on a planted bug (repeatable).
+    #[arg(long = "bug")]
+    bugs: Vec<String>,
+}
 
-pub fn main(_args: NodeArgs) -> i32 {
-    crate::exit::not_implemented("node")
+fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut peers = BTreeMap::new();
+    for item in text.split(',').filter(|item| !item.trim().is_empty()) {
+        let (id, address) = item
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| format!("peer {item:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id
+            .parse()
+            .map_err(|_| format!("peer id {id:?} is not a number"))?;
+        if !address.contains(':') {
+            return Err(format!("peer address {address:?} has no port"));
+        }
+        if peers.insert(id, address.to_string()).is_some() {
+            return Err(format!("peer {id} is listed twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("--peers lists no node".into());
+    }
+    Ok(peers)
+}
+
+pub fn main(args: NodeArgs) -> i32 {
+    let peers = match parse_peers(&args.peers) {
+        Ok(peers) => peers,
+        Err(problem) => {
+            eprintln!("minos node: {problem}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if !peers.contains_key(&args.id) {
+        eprintln!(
+            "minos node: --peers does not include this node's id {}",
+            args.id
+        );
+        return exit::BAD_INPUT;
+    }
+    let mut bugs = Bugs::NONE;
+    for name in &args.bugs {
+        match name.parse::<Bug>() {
+            Ok(bug) => bugs = bugs.with(bug),
+            Err(problem) => {
+                eprintln!("minos node: {problem}");
+                return exit::BAD_INPUT;
+            }
+        }
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let mut options = NodeOptions::new(args.id, peers, args.data_dir, args.seed);
+    options.listen_ip = Some(args.listen.ip());
+    options.listen_port = args.listen.port();
+    options.tick_ms = args.tick_ms;
+    options.bugs = bugs;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("minos node: cannot start the runtime: {error}");
+            return exit::INTERNAL;
+        }
+    };
+    let id = args.id;
+    let result = runtime.block_on(async move {
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!(node = id, "interrupted; stopping");
+                Ok(())
+            }
+            result = minos_node::process::run_node(options) => result,
+        }
+    });
+    match result {
+        Ok(()) => exit::VALID,
+        Err(error @ (NodeError::Options(_) | NodeError::Storage(StorageError::Corrupt { .. }))) => {
+            eprintln!("minos node {id}: {error}");
+            exit::BAD_INPUT
+        }
+        Err(error) => {
+            eprintln!("minos node {id}: {error}");
+            exit::INTERNAL
+        }
+    }
 }

@@ -195,10 +195,18 @@ impl Client {
                 tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
                 continue;
             }
+            tracing::debug!(client = self.config.client_id, seq = self.seq, %to, "attempt");
             let attempt_deadline = (Instant::now()
                 + Duration::from_millis(self.config.request_timeout_ms))
             .min(op_deadline);
-            match self.await_reply(attempt_deadline).await {
+            let reply = self.await_reply(attempt_deadline).await;
+            tracing::debug!(
+                client = self.config.client_id,
+                seq = self.seq,
+                ?reply,
+                "reply"
+            );
+            match reply {
                 None => {
                     maybe_proposed = true;
                     last_problem = format!("no reply from {to}");

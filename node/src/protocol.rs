@@ -1,7 +1,6 @@
 //! The datagram format: Raft messages between nodes, and client requests and replies.
 //!
-//! Client traffic uses a compact binary encoding (it is ours); Raft messages are the core's
-//! serde types, encoded as JSON with their entries' payloads kept as raw bytes inside.
+//! Both client traffic and Raft messages use compact binary encodings (see `wire_raft`).
 //! Every datagram starts with a one-byte kind tag.
 
 use crate::codec::{ByteReader, ByteWriter, DecodeError};

@@ -110,6 +110,7 @@ struct PendingWrite {
     client_id: u64,
     seq: u64,
     op: StoreOp,
+    since: Instant,
 }
 
 struct PendingRead {
@@ -117,7 +118,14 @@ struct PendingRead {
     client_id: u64,
     seq: u64,
     key: String,
+    since: Instant,
 }
+
+/// Client requests still waiting after this long are answered (Retry for writes, NotLeader
+/// for reads) so that nothing waits on the node forever; clients give up well before.
+const PENDING_EXPIRY_MS: u64 = 30_000;
+/// How often, in ticks, waiting requests are checked for expiry.
+const EXPIRY_SWEEP_TICKS: u64 = 100;
 
 struct Server<D: Disk> {
     options: NodeOptions,
@@ -224,6 +232,7 @@ impl<D: Disk> Server<D> {
     async fn serve(&mut self) -> Result<(), NodeError> {
         let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
         let mut next_tick = Instant::now() + self.tick_period();
+        let mut ticks: u64 = 0;
         let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         loop {
             if self.control.is_paused() {
@@ -240,6 +249,10 @@ impl<D: Disk> Server<D> {
                 biased;
                 _ = sleep_until(next_tick) => {
                     self.raft.tick();
+                    ticks += 1;
+                    if ticks % EXPIRY_SWEEP_TICKS == 0 {
+                        self.expire_pending().await;
+                    }
                     next_tick += self.tick_period();
                     let now = Instant::now();
                     if next_tick <= now {
@@ -259,7 +272,15 @@ impl<D: Disk> Server<D> {
                     self.storage.sync()?;
                 }
                 received = self.endpoint.recv_from(&mut buf) => {
-                    let (len, from) = received?;
+                    // UDP receive errors (e.g. an ICMP report about an earlier send) concern
+                    // one datagram, not the socket: note them and keep serving.
+                    let (len, from) = match received {
+                        Ok(received) => received,
+                        Err(error) => {
+                            tracing::debug!(%error, "receive failed");
+                            continue;
+                        }
+                    };
                     self.on_datagram(&buf[..len], from).await;
                     for _ in 1..self.options.max_datagrams_per_batch {
                         match self.endpoint.try_recv_from(&mut buf) {
@@ -352,6 +373,7 @@ impl<D: Disk> Server<D> {
                             client_id: request.client_id,
                             seq: request.seq,
                             key: key.clone(),
+                            since: Instant::now(),
                         };
                         self.pending_reads.insert(read_id, pending);
                     }
@@ -389,6 +411,7 @@ impl<D: Disk> Server<D> {
                     client_id: request.client_id,
                     seq: request.seq,
                     op: request.op,
+                    since: Instant::now(),
                 };
                 if let Some(replaced) = self.pending_writes.insert(index, pending) {
                     let reason = "another proposal took this log index".to_string();
@@ -411,13 +434,15 @@ impl<D: Disk> Server<D> {
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
             // entries a quorum already counted (periodic-fsync stores acknowledging early).
-            if self.options.bugs.has(Bug::AckBeforeFsync) && !ready.entries.is_empty() {
+            if self.options.bugs.has(Bug::AckBeforeFsync) {
                 self.storage.append(&ready.entries)?;
                 if let Some(hard_state) = &ready.hard_state {
                     self.storage.save_hard_state(hard_state)?;
                 }
-                self.deferred_sync_at
-                    .get_or_insert(Instant::now() + Duration::from_millis(DEFERRED_SYNC_MS));
+                if !ready.entries.is_empty() {
+                    let due = Instant::now() + Duration::from_millis(DEFERRED_SYNC_MS);
+                    self.deferred_sync_at.get_or_insert(due);
+                }
             } else {
                 self.storage
                     .persist(ready.hard_state.as_ref(), &ready.entries)?;
@@ -484,6 +509,49 @@ impl<D: Disk> Server<D> {
         }
     }
 
+    /// Answers client requests that waited too long (see `PENDING_EXPIRY_MS`).
+    async fn expire_pending(&mut self) {
+        let Some(cutoff) = Instant::now().checked_sub(Duration::from_millis(PENDING_EXPIRY_MS))
+        else {
+            return;
+        };
+        let stale_writes: Vec<LogIndex> = self
+            .pending_writes
+            .iter()
+            .filter(|(_, write)| write.since < cutoff)
+            .map(|(index, _)| *index)
+            .collect();
+        for index in stale_writes {
+            let write = self.pending_writes.remove(&index).expect("collected above");
+            let reason = "no outcome known after a long wait".to_string();
+            self.reply(
+                write.from,
+                write.client_id,
+                write.seq,
+                ReplyOutcome::Retry { reason },
+            )
+            .await;
+        }
+        let stale_reads: Vec<u64> = self
+            .pending_reads
+            .iter()
+            .filter(|(_, read)| read.since < cutoff)
+            .map(|(id, _)| *id)
+            .collect();
+        let leader_hint = self.leader_hint();
+        for read_id in stale_reads {
+            let read = self
+                .pending_reads
+                .remove(&read_id)
+                .expect("collected above");
+            let outcome = ReplyOutcome::NotLeader {
+                leader_hint: leader_hint.clone(),
+            };
+            self.reply(read.from, read.client_id, read.seq, outcome)
+                .await;
+        }
+    }
+
     /// When this node stops leading, nobody will answer its waiting clients: tell them.
     /// Writes may still commit under the next leader, so they get Retry, never a refusal.
     async fn on_leadership_change(&mut self) {
@@ -504,7 +572,13 @@ impl<D: Disk> Server<D> {
         if leading_term.is_some() {
             return;
         }
-        let writes = std::mem::take(&mut self.pending_writes);
+        // Planted bug AckByIndex keeps the waiters, keyed by log index only, across terms:
+        // whatever entry later applies at that index answers them.
+        let writes = if self.options.bugs.has(Bug::AckByIndex) {
+            BTreeMap::new()
+        } else {
+            std::mem::take(&mut self.pending_writes)
+        };
         for (_, write) in writes {
             let reason = "leadership lost before the outcome was known".to_string();
             self.reply(

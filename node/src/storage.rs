@@ -235,6 +235,39 @@ impl<D: Disk> Storage<D> {
         Ok((storage, recovered))
     }
 
+    /// Reads the durable state of `dir` without changing anything (no directory creation, no
+    /// torn-tail repair): safe on the data directory of a running node.
+    pub fn inspect(disk: &D, dir: &Path) -> Result<RecoveredState, StorageError> {
+        let hard_state_path = dir.join(HARD_STATE_FILE);
+        let read = |path: &Path| {
+            disk.read(path).map_err(|source| StorageError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let hard_state = match read(&hard_state_path)? {
+            None => HardState {
+                term: 0,
+                voted_for: None,
+            },
+            Some(bytes) => decode_hard_state(&bytes).map_err(|detail| StorageError::Corrupt {
+                path: hard_state_path.clone(),
+                detail,
+            })?,
+        };
+        let log_path = dir.join(LOG_FILE);
+        let log_bytes = read(&log_path)?.unwrap_or_default();
+        let log = parse_log(&log_bytes).map_err(|detail| StorageError::Corrupt {
+            path: log_path,
+            detail,
+        })?;
+        Ok(RecoveredState {
+            hard_state,
+            entries: log.entries,
+            applied_index: 0,
+        })
+    }
+
     pub fn last_index(&self) -> LogIndex {
         self.offsets.len() as LogIndex
     }
@@ -727,7 +760,7 @@ mod tests {
                 Ok(())
             }
         });
-        while recoveries.lock().unwrap().len() < 1 {
+        while recoveries.lock().unwrap().is_empty() {
             sim.step().unwrap();
         }
         sim.step().unwrap();

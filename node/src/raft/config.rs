@@ -86,6 +86,10 @@ impl Config {
     }
 
     /// PreVote as actually run: the planted bug `no-prevote-checkquorum` overrides the flag.
+    /// That bug imitates clusters running without either (etcd's defaults for years): the
+    /// Cloudflare control-plane outage of 2020-11-02 began with an etcd node behind a
+    /// half-broken switch forcing elections over and over; CockroachDB enabled CheckQuorum by
+    /// default (PR #104042) for the same class of partial partitions.
     pub(crate) fn pre_vote_enabled(&self) -> bool {
         self.pre_vote && !self.bugs.has(Bug::NoPrevoteCheckquorum)
     }

@@ -60,12 +60,13 @@ impl RaftNode {
             MessageBody::AppendEntries { .. }
                 if self.config.bugs.has(Bug::StaleTermAppend) && self.role != Role::Leader =>
             {
-                // PLANTED BUG `stale-term-append`: the term check on AppendEntries is skipped,
-                // so a deposed leader (e.g. one that was paused or partitioned) still writes
-                // into this log and can overwrite entries the new leader already committed.
-                // Imitates the classic missing "reply false if term < currentTerm" check
-                // (Raft paper, figure 2, AppendEntries rule 1) that the MIT 6.824 Students'
-                // Guide to Raft lists among the most common implementation bugs.
+                // PLANTED BUG `stale-term-append`: the term check on AppendEntries is skipped
+                // (Raft paper, figure 2, AppendEntries rule 1), so a deposed leader that wakes
+                // up from a long pause (GC, VM freeze, SIGSTOP) or returns from a partition
+                // before its CheckQuorum fires still writes into this log and can overwrite
+                // entries the new leader already committed. Imitates implementations that
+                // validate prev index/term but not the sender's term. Leaders keep the check:
+                // the bug lives on the follower path only.
                 self.handle_append_entries(message);
             }
             MessageBody::AppendEntries { prev_log_index, .. } => {
@@ -177,8 +178,9 @@ impl RaftNode {
             || (pre_vote && message.term > self.term);
         // PLANTED BUG `vote-index-only` (index_only): the up-to-date check compares only last
         // indexes, so a long log of stale terms beats a shorter log holding committed entries
-        // of a newer term. Imitates implementations that got the election restriction of Raft
-        // §5.4.1 half right (the Students' Guide to Raft warns about exactly this comparison).
+        // of a newer term (Raft §5.4.1 compares last terms first). Imitates the mis-ordered
+        // comparisons shipped in hashicorp/raft (issue #94, 2016) and neo4j (PR #6289, 2016),
+        // here in the direction that breaks safety rather than liveness.
         let index_only = self.config.bugs.has(Bug::VoteIndexOnly);
         let up_to_date = self
             .log
@@ -299,7 +301,6 @@ impl RaftNode {
             .iter()
             .map(|&peer| (peer, Progress::new(last_index)))
             .collect();
-        self.commit_broadcast = self.log.committed();
         self.reads.reset_acknowledgements();
         // The no-op lets this leader commit in its own term, which commits every earlier
         // entry with it (figure 8) and unblocks ReadIndex.

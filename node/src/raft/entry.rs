@@ -56,12 +56,6 @@ impl RecoveredState {
                     entry.index, entry.term
                 ));
             }
-            if entry.term > self.hard_state.term {
-                return Err(format!(
-                    "log entry {} has term {} above the stored current term {}",
-                    entry.index, entry.term, self.hard_state.term
-                ));
-            }
             previous_term = entry.term;
         }
         if self.applied_index > self.entries.len() as LogIndex {

@@ -142,8 +142,6 @@ pub struct RaftNode {
     persisted_hard_state: HardState,
     /// Leader: new entries or acknowledgements may let more AppendEntries go out.
     append_flush_pending: bool,
-    /// Leader: commit index as last told to followers.
-    commit_broadcast: LogIndex,
     /// Leader: a ReadIndex round needs a heartbeat broadcast.
     read_heartbeat_pending: bool,
     messages: Vec<Message>,
@@ -170,10 +168,19 @@ impl RaftNode {
         peers.sort_unstable();
         let rng = SplitMix64::for_node(config.seed, config.id);
         let hard_state = recovered.hard_state.clone();
+        // Entries of a newer term than the stored hard state: the crash fell between writing
+        // entries and writing the hard state (or the hard state was lost). The node was at
+        // least in that term; a vote it may have cast there was never sent, so none is kept.
+        let last_log_term = recovered.entries.last().map_or(0, |entry| entry.term);
+        let (term, voted_for) = if last_log_term > hard_state.term {
+            (last_log_term, None)
+        } else {
+            (hard_state.term, hard_state.voted_for)
+        };
         let mut node = RaftNode {
             peers,
-            term: hard_state.term,
-            voted_for: hard_state.voted_for,
+            term,
+            voted_for,
             role: Role::Follower,
             leader: None,
             log: RaftLog::recover(recovered.entries, recovered.applied_index),
@@ -187,7 +194,6 @@ impl RaftNode {
             transfer: None,
             persisted_hard_state: hard_state,
             append_flush_pending: false,
-            commit_broadcast: 0,
             read_heartbeat_pending: false,
             messages: Vec::new(),
             read_states: Vec::new(),
@@ -272,7 +278,10 @@ impl RaftNode {
             || !self.dropped_read_requests.is_empty()
             || self.append_flush_pending
             || self.read_heartbeat_pending
-            || (self.role == Role::Leader && self.commit_broadcast < self.log.committed())
+            || self
+                .progress
+                .values()
+                .any(|progress| progress.needs_commit(self.log.committed()))
     }
 
     /// Returns the pending work and considers it handed over: the shell must persist, send
@@ -343,6 +352,18 @@ impl RaftNode {
 
     fn quorum(&self) -> usize {
         self.config.quorum()
+    }
+
+    /// An input that cannot occur in a correct cluster (e.g. two leaders in one term, which a
+    /// shell-level planted bug that forgets votes can cause). The correct build stops on it;
+    /// with planted bugs on, the node drops the input and keeps running so that the harness,
+    /// not a crash, reveals the damage.
+    fn tolerate_impossible(&self, problem: impl FnOnce() -> String) {
+        assert!(
+            !self.config.bugs.is_empty(),
+            "impossible input: {}",
+            problem()
+        );
     }
 
     /// Invariants that hold after every input (TigerBeetle style: cheap, always on).

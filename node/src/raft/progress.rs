@@ -26,6 +26,10 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// Match index at the previous heartbeat round, to detect a stalled pipeline.
     pub(crate) match_at_last_heartbeat: LogIndex,
+    /// Highest commit index this follower was told (as it will cap it).
+    pub(crate) commit_sent: LogIndex,
+    /// Consecutive probe rejections showing the follower lacks entries it acknowledged.
+    pub(crate) lost_entries_rejections: u32,
 }
 
 impl Progress {
@@ -38,6 +42,8 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: false,
             match_at_last_heartbeat: 0,
+            commit_sent: 0,
+            lost_entries_rejections: 0,
         }
     }
 
@@ -49,8 +55,15 @@ impl Progress {
         }
     }
 
-    /// Records an AppendEntries whose last entry is `last_sent` (prev index when empty).
-    pub(crate) fn on_sent(&mut self, entries_count: usize, last_sent: LogIndex) {
+    /// Records an AppendEntries whose last entry is `last_sent` (prev index when empty),
+    /// carrying `leader_commit`.
+    pub(crate) fn on_sent(
+        &mut self,
+        entries_count: usize,
+        last_sent: LogIndex,
+        leader_commit: LogIndex,
+    ) {
+        self.commit_sent = self.commit_sent.max(leader_commit.min(last_sent));
         match self.state {
             ProgressState::Probe => self.probe_sent = true,
             ProgressState::Replicate => {
@@ -66,6 +79,7 @@ impl Progress {
     /// Returns whether the match index moved.
     pub(crate) fn on_accepted(&mut self, index: LogIndex) -> bool {
         let advanced = index > self.match_index;
+        self.lost_entries_rejections = 0;
         if advanced {
             self.match_index = index;
         }
@@ -77,6 +91,11 @@ impl Progress {
             self.become_replicate();
         }
         advanced
+    }
+
+    /// Does the follower need to hear of a commit index it can use?
+    pub(crate) fn needs_commit(&self, committed: LogIndex) -> bool {
+        committed.min(self.match_index) > self.commit_sent
     }
 
     pub(crate) fn become_replicate(&mut self) {
@@ -92,6 +111,20 @@ impl Progress {
         self.next_index = next_index.max(self.match_index + 1);
         self.probe_sent = false;
         self.inflight.clear();
+    }
+
+    /// Rejections in a row (each answering a fresh probe) proving the follower lost entries
+    /// it had acknowledged before the leader stops trusting its match index. One could be a
+    /// duplicate of an old rejection; several answering successive probes cannot.
+    pub(crate) const LOST_ENTRIES_REJECTIONS_TO_RESET: u32 = 3;
+
+    /// The only way the match index goes down: the follower has proven, probe after probe,
+    /// that its durable log lost acknowledged entries (a disk fault or a planted bug).
+    pub(crate) fn forget_lost_entries(&mut self, next_index: LogIndex) {
+        assert!(next_index <= self.match_index, "nothing to forget");
+        self.match_index = next_index - 1;
+        self.lost_entries_rejections = 0;
+        self.become_probe(next_index);
     }
 
     /// Is a rejection of `rejected_index` about the AppendEntries we are waiting on, or an
@@ -124,7 +157,7 @@ mod tests {
         progress.become_replicate();
         for last in [2, 4, 6] {
             assert!(progress.can_send(3));
-            progress.on_sent(2, last);
+            progress.on_sent(2, last, 0);
         }
         assert!(!progress.can_send(3));
         assert_eq!(progress.next_index, 7);

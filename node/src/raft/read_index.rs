@@ -66,8 +66,9 @@ impl RaftNode {
         }
         // PLANTED BUG `read-before-noop`: the read is served at the current commit index even
         // before the new leader's no-op commits, when that index may miss writes an earlier
-        // leader already acknowledged. etcd raft had to add exactly this wait (ReadIndex
-        // requests are postponed until the leader commits an entry in its term).
+        // leader already acknowledged: a stale read. Imitates etcd issue #7331 (fixed by
+        // etcd PR #7332 after Raft thesis §6.4, later PR #12762 postponing such reads) and
+        // redisraft's stale reads for want of a no-op (RedisLabs/redisraft PR #22).
         let serve_now =
             self.committed_in_current_term() || self.config.bugs.has(Bug::ReadBeforeNoop);
         if !serve_now {

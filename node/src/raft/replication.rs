@@ -2,7 +2,7 @@
 //! heartbeats, CheckQuorum, the commit rule; the follower's consistency check and conflict
 //! truncation.
 
-use super::progress::ProgressState;
+use super::progress::{Progress, ProgressState};
 use super::{
     AppendOutcome, Entry, EntryPayload, LogIndex, Message, MessageBody, NodeId, RaftNode, Role,
 };
@@ -79,19 +79,25 @@ impl RaftNode {
     pub(super) fn broadcast_heartbeat(&mut self) {
         let read_context = self.reads.latest_context();
         for peer in self.peers.clone() {
-            // Never tell a follower to commit past what it is known to hold.
-            let leader_commit = self.log.committed().min(self.progress[&peer].match_index);
-            self.send(
-                peer,
-                self.term,
-                MessageBody::Heartbeat {
-                    leader_commit,
-                    read_context,
-                },
-            );
+            self.send_heartbeat(peer, read_context);
         }
         self.read_heartbeat_pending = false;
-        self.commit_broadcast = self.log.committed();
+    }
+
+    fn send_heartbeat(&mut self, peer: NodeId, read_context: u64) {
+        let committed = self.log.committed();
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader tracks every peer");
+        // Never tell a follower to commit past what it is known to hold.
+        let leader_commit = committed.min(progress.match_index);
+        progress.commit_sent = progress.commit_sent.max(leader_commit);
+        let body = MessageBody::Heartbeat {
+            leader_commit,
+            read_context,
+        };
+        self.send(peer, self.term, body);
     }
 
     /// Leader, while building a Ready: send what new entries, acknowledgements, commits and
@@ -108,23 +114,15 @@ impl RaftNode {
         }
         if self.read_heartbeat_pending {
             self.broadcast_heartbeat();
-        } else if self.commit_broadcast < self.log.committed() {
-            // Followers not reached by an AppendEntries just now learn the commit this way.
-            let read_context = self.reads.latest_context();
-            for peer in self.peers.clone() {
-                if !appended_to.contains(&peer) {
-                    let leader_commit = self.log.committed().min(self.progress[&peer].match_index);
-                    self.send(
-                        peer,
-                        self.term,
-                        MessageBody::Heartbeat {
-                            leader_commit,
-                            read_context,
-                        },
-                    );
-                }
+            return;
+        }
+        // Followers not reached by an AppendEntries just now learn the commit this way.
+        let read_context = self.reads.latest_context();
+        let committed = self.log.committed();
+        for peer in self.peers.clone() {
+            if !appended_to.contains(&peer) && self.progress[&peer].needs_commit(committed) {
+                self.send_heartbeat(peer, read_context);
             }
-            self.commit_broadcast = self.log.committed();
         }
     }
 
@@ -153,17 +151,16 @@ impl RaftNode {
             let entries = self.log.slice(next_index, high).to_vec();
             let entries_count = entries.len();
             let last_sent = prev_log_index + entries_count as LogIndex;
+            let leader_commit = self.log.committed();
             let body = MessageBody::AppendEntries {
                 prev_log_index,
                 prev_log_term,
                 entries,
-                leader_commit: self.log.committed(),
+                leader_commit,
             };
             self.send(peer, self.term, body);
-            self.progress
-                .get_mut(&peer)
-                .expect("peer progress")
-                .on_sent(entries_count, last_sent);
+            let progress = self.progress.get_mut(&peer).expect("peer progress");
+            progress.on_sent(entries_count, last_sent, leader_commit);
             sent_any = true;
             if probing {
                 return true;
@@ -184,7 +181,10 @@ impl RaftNode {
             unreachable!("dispatched on AppendEntries");
         };
         if message.term == self.term {
-            assert_ne!(self.role, Role::Leader, "two leaders in term {}", self.term);
+            if self.role == Role::Leader {
+                self.tolerate_impossible(|| format!("two leaders in term {}", message.term));
+                return;
+            }
             self.become_follower(self.term, Some(message.from));
         }
         let outcome = match self.log.term(prev_log_index) {
@@ -199,14 +199,20 @@ impl RaftNode {
                 conflict_index: self.log.first_index_of_term(prev_log_index, term),
             },
             Some(_) => {
+                assert_ne!(
+                    self.role,
+                    Role::Leader,
+                    "a leader never truncates or rewrites its own log"
+                );
                 let may_rewrite_committed = self.config.bugs_break_log_safety();
                 if self.config.bugs.has(Bug::TruncateWithoutConflict) {
                     // PLANTED BUG `truncate-without-conflict`: the suffix is cut at the first
                     // entry sent even when every entry already matches, so a delayed or
                     // duplicated AppendEntries erases newer entries this follower has already
-                    // acknowledged (and the leader counted toward commit). Imitates the bug
-                    // the Students' Guide to Raft (MIT 6.824) calls out: truncating on any
-                    // AppendEntries instead of only on a real conflict.
+                    // acknowledged (and the leader counted toward commit). Imitates
+                    // akka-raft issue #66 (2015, found by fuzzing): a delayed AppendEntries
+                    // carrying a prefix of the follower's entries deleted the rest, breaking
+                    // leader completeness.
                     self.log
                         .truncate_and_append(&entries, may_rewrite_committed);
                 } else if let Some(conflict_index) = self.log.find_conflict(&entries) {
@@ -250,10 +256,16 @@ impl RaftNode {
         progress.recent_active = true;
         match outcome {
             AppendOutcome::Accepted { match_index } => {
-                assert!(
-                    match_index <= last_index,
-                    "node {peer} acknowledged {match_index} beyond our log"
-                );
+                if match_index > last_index {
+                    self.tolerate_impossible(|| {
+                        format!("node {peer} acknowledged {match_index} beyond our log")
+                    });
+                    return;
+                }
+                let progress = self
+                    .progress
+                    .get_mut(&peer)
+                    .expect("leader tracks every peer");
                 let was_probing = progress.state == ProgressState::Probe;
                 let advanced = progress.on_accepted(match_index);
                 if advanced {
@@ -284,8 +296,26 @@ impl RaftNode {
                     .progress
                     .get_mut(&peer)
                     .expect("leader tracks every peer");
+                let previous_next = progress.next_index;
                 progress.become_probe(next_index);
-                self.append_flush_pending = true;
+                if progress.next_index < previous_next {
+                    progress.lost_entries_rejections = 0;
+                    self.append_flush_pending = true;
+                } else {
+                    // The follower lacks entries it acknowledged: its durable state was lost
+                    // (a disk fault or a planted bug). Next cannot go below match + 1, so an
+                    // immediate retry would loop: retry at heartbeat pace, and once the
+                    // follower has proven the loss several times, repair it from the hint.
+                    progress.lost_entries_rejections += 1;
+                    if progress.lost_entries_rejections
+                        >= Progress::LOST_ENTRIES_REJECTIONS_TO_RESET
+                    {
+                        progress.forget_lost_entries(next_index);
+                        self.append_flush_pending = true;
+                    } else {
+                        progress.probe_sent = true;
+                    }
+                }
             }
         }
     }
@@ -298,7 +328,10 @@ impl RaftNode {
         else {
             unreachable!("dispatched on Heartbeat");
         };
-        assert_ne!(self.role, Role::Leader, "two leaders in term {}", self.term);
+        if self.role == Role::Leader {
+            self.tolerate_impossible(|| format!("two leaders in term {}", message.term));
+            return;
+        }
         self.become_follower(self.term, Some(message.from));
         let may_rewrite_committed = self.config.bugs_break_log_safety();
         self.log.commit_to(
@@ -356,8 +389,8 @@ impl RaftNode {
             .expect("quorum index within the leader's log");
         // PLANTED BUG `commit-old-term`: an entry of an earlier term is committed as soon as
         // a majority holds it. A later leader that never saw it can still be elected and
-        // overwrite it (Raft paper, figure 8) — the reason the paper commits only entries of
-        // the current term by counting.
+        // overwrite it (Raft paper, figure 8). Shipped in LogCabin (issue #44, 2013), goraft
+        // (PR #27, 2013), async-raft (#108), canonical/raft (#220) and nats-server (PR #7955).
         let counting_allowed = quorum_term == self.term || self.config.bugs.has(Bug::CommitOldTerm);
         if !counting_allowed {
             return;

@@ -32,9 +32,17 @@ impl RaftNode {
             to,
             elapsed_ticks: 0,
         });
-        if self.progress[&to].match_index == self.log.last_index() {
+        let progress = self
+            .progress
+            .get_mut(&to)
+            .expect("leader tracks every peer");
+        if progress.match_index == self.log.last_index() {
             self.send(to, self.term, MessageBody::TimeoutNow);
         } else {
+            // Catch the target up now (resending from its match) rather than waiting for
+            // the next heartbeat to notice a lost message.
+            let next_index = progress.match_index + 1;
+            progress.become_probe(next_index);
             self.append_flush_pending = true;
         }
         Ok(())
