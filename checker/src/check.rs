@@ -260,6 +260,7 @@ fn prepare<M: Model>(
     let mut local = vec![u32::MAX; history.ops.len()];
     let mut ops = Vec::new();
     let mut must_happen = Vec::new();
+    let mut observer = Vec::new();
     let mut kept_positions = Vec::new();
     for position in positions {
         let op = &history.ops[position];
@@ -276,6 +277,7 @@ fn prepare<M: Model>(
         if keep {
             local[position] = ops.len() as u32;
             must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
+            observer.push(!model.changes_state(&compiled));
             ops.push(compiled);
             kept_positions.push(position);
         }
@@ -301,6 +303,7 @@ fn prepare<M: Model>(
         input: SearchInput {
             ops,
             must_happen,
+            observer,
             events,
         },
         positions: kept_positions,
@@ -423,6 +426,7 @@ where
                     verdict,
                     ops_count: job.input.ops.len(),
                     states_explored: stats.states_explored,
+                    search_steps: stats.steps,
                     elapsed_ms: slot.elapsed.as_millis() as u64,
                     memory_bytes: stats.peak_bytes,
                     note,

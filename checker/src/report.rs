@@ -53,6 +53,9 @@ pub struct PartitionReport {
     /// matter, such as reads that may never have happened, are left out).
     pub ops_count: usize,
     pub states_explored: u64,
+    /// Search steps taken (tries of a candidate op, and backtracks).
+    #[serde(default)]
+    pub search_steps: u64,
     pub elapsed_ms: u64,
     #[serde(default)]
     pub memory_bytes: u64,

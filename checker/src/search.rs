@@ -19,6 +19,8 @@ pub(crate) struct SearchInput<M: Model> {
     pub ops: Vec<M::Op>,
     /// True for ops that certainly happened (`ok`); others may be left out.
     pub must_happen: Vec<bool>,
+    /// True for ops that never change the state (reads): they are linearized greedily.
+    pub observer: Vec<bool>,
     /// Calls and returns of `ops` (local numbers) in real-time order; ops that may never have
     /// happened have no return.
     pub events: Vec<(u32, bool)>,
@@ -52,6 +54,7 @@ pub(crate) enum SearchResult {
 
 pub(crate) struct SearchStats {
     pub states_explored: u64,
+    pub steps: u64,
     pub peak_bytes: u64,
 }
 
@@ -83,6 +86,11 @@ impl<S: Clone + Eq + std::hash::Hash> Interner<S> {
 }
 
 const NO_STATE: u32 = u32::MAX;
+/// Marks a stack entry (its call node) whose op is an observer (changes no state). An observer
+/// that is legal may be linearized at once without losing solutions: it changes nothing, and
+/// every op that must precede it already has. So when the configuration after it fails, the one
+/// before fails too, and backtracking goes on past it.
+const FORCED: u32 = 1 << 31;
 /// How many search steps run between two looks at the clock and the memory budget.
 const BUDGET_CHECK_INTERVAL: u64 = 4096;
 
@@ -109,7 +117,7 @@ pub(crate) struct Search<'a, M: Model> {
     zobrist: Vec<u64>,
     interner: Interner<M::State>,
     /// (state id, op) -> next state id, or NO_STATE when illegal.
-    transitions: FxHashMap<u64, u32>,
+    transitions: TransitionMemo,
     cache: Cache,
     bits: Vec<u64>,
     hash: u64,
@@ -123,6 +131,8 @@ pub(crate) struct Search<'a, M: Model> {
     peak_bytes: u64,
     steps: u64,
     finished: bool,
+    /// Cache entries when the search finished (the cache is freed then).
+    states_explored: u64,
 }
 
 impl<'a, M: Model> Search<'a, M> {
@@ -176,7 +186,7 @@ impl<'a, M: Model> Search<'a, M> {
             return_node,
             zobrist,
             interner,
-            transitions: FxHashMap::default(),
+            transitions: TransitionMemo::new(op_count),
             cache: Cache::new(words),
             bits: vec![0u64; words],
             hash: 0,
@@ -189,12 +199,14 @@ impl<'a, M: Model> Search<'a, M> {
             peak_bytes: 0,
             steps: 0,
             finished: false,
+            states_explored: 0,
         }
     }
 
     pub(crate) fn stats(&self) -> SearchStats {
         SearchStats {
-            states_explored: self.cache.len() as u64,
+            states_explored: self.states_explored.max(self.cache.len() as u64),
+            steps: self.steps,
             peak_bytes: self.peak_bytes.max(self.bytes()),
         }
     }
@@ -206,7 +218,7 @@ impl<'a, M: Model> Search<'a, M> {
         fixed
             + self.cache.bytes()
             + self.interner.bytes()
-            + self.transitions.capacity() as u64 * 13
+            + self.transitions.bytes()
             + self.stack.capacity() as u64 * 8
             + self.longest.capacity() as u64 * 4
     }
@@ -244,6 +256,15 @@ impl<'a, M: Model> Search<'a, M> {
             self.peak_bytes = self.peak_bytes.max(self.bytes());
             self.finished = true;
             self.release(budget);
+            // Keep the counts, free the memory: other objects may still be searching.
+            self.states_explored = self.cache.len() as u64;
+            self.cache = Cache::new(0);
+            self.interner = Interner {
+                states: Vec::new(),
+                ids: FxHashMap::default(),
+                heap_bytes: 0,
+            };
+            self.transitions = TransitionMemo::new(0);
         }
         progress
     }
@@ -278,8 +299,8 @@ impl<'a, M: Model> Search<'a, M> {
             let op = self.node_op[node];
             if self.node_is_call[node] {
                 let key = (u64::from(self.state) << 32) | u64::from(op);
-                let after = match self.transitions.get(&key) {
-                    Some(&after) => after,
+                let after = match self.transitions.get(key) {
+                    Some(after) => after,
                     None => {
                         let after = match model.step(
                             &self.interner.states[self.state as usize],
@@ -290,7 +311,7 @@ impl<'a, M: Model> Search<'a, M> {
                                 .intern(next_state, |state| model.state_heap_bytes(state)),
                             None => NO_STATE,
                         };
-                        self.transitions.insert(key, after);
+                        self.transitions.put(key, after);
                         after
                     }
                 };
@@ -303,8 +324,10 @@ impl<'a, M: Model> Search<'a, M> {
                         ^ u64::from(after)
                             .wrapping_add(1)
                             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    let observer = input.observer[op as usize];
                     if self.cache.insert(combined, after, &self.bits) {
-                        self.stack.push((entry, self.state));
+                        let marked = if observer { entry | FORCED } else { entry };
+                        self.stack.push((marked, self.state));
                         self.state = after;
                         let must = input.must_happen[op as usize];
                         lift(
@@ -321,21 +344,32 @@ impl<'a, M: Model> Search<'a, M> {
                     }
                     self.bits[word] &= !mask;
                     self.hash ^= self.zobrist[op as usize];
+                    if !observer {
+                        entry = self.next[node];
+                        continue;
+                    }
+                    // A legal observer whose successor configuration already failed: this
+                    // configuration fails too (see `FORCED`), so fall through to backtrack.
+                } else {
+                    entry = self.next[node];
+                    continue;
                 }
-                entry = self.next[node];
-            } else {
-                // The return of an op not yet linearized: the current prefix cannot be extended.
-                if self.stack.len() > self.longest.len() {
-                    self.longest.clear();
-                    let node_op = &self.node_op;
-                    self.longest
-                        .extend(self.stack.iter().map(|&(call, _)| node_op[call as usize]));
-                }
-                let Some((call, before)) = self.stack.pop() else {
-                    break SearchResult::NotLinearizable {
-                        longest_prefix: std::mem::take(&mut self.longest),
-                    };
-                };
+            }
+            // Backtrack: the current configuration cannot be completed. Observers were taken
+            // greedily, so a configuration reached by one fails along with it.
+            if self.stack.len() > self.longest.len() {
+                self.longest.clear();
+                let node_op = &self.node_op;
+                self.longest.extend(
+                    self.stack
+                        .iter()
+                        .map(|&(call, _)| node_op[(call & !FORCED) as usize]),
+                );
+            }
+            // Whether some configuration on the path still has untried candidates.
+            let mut resumed = false;
+            while let Some((marked, before)) = self.stack.pop() {
+                let call = marked & !FORCED;
                 let popped = self.node_op[call as usize];
                 self.bits[popped as usize / 64] &= !(1u64 << (popped % 64));
                 self.hash ^= self.zobrist[popped as usize];
@@ -351,6 +385,15 @@ impl<'a, M: Model> Search<'a, M> {
                     self.must_remaining += 1;
                 }
                 entry = self.next[call as usize];
+                if marked & FORCED == 0 {
+                    resumed = true;
+                    break;
+                }
+            }
+            if !resumed {
+                break SearchResult::NotLinearizable {
+                    longest_prefix: std::mem::take(&mut self.longest),
+                };
             }
         };
         self.entry = entry;
@@ -369,6 +412,50 @@ pub(crate) fn search<M: Model>(
     match search.run(u64::MAX, budget) {
         Progress::Done(result) => (result, search.stats()),
         Progress::Paused => unreachable!("an unbounded run never pauses"),
+    }
+}
+
+/// A lossy, direct-mapped memo of model steps: (state id, op) -> next state id. A miss only
+/// costs a model step, and a fixed size keeps it in the processor's cache, where a growing
+/// map of every transition would not be.
+struct TransitionMemo {
+    keys: Vec<u64>,
+    values: Vec<u32>,
+    mask: usize,
+}
+
+const EMPTY_KEY: u64 = u64::MAX;
+
+impl TransitionMemo {
+    fn new(op_count: usize) -> TransitionMemo {
+        let slots = (op_count * 256).next_power_of_two().clamp(1 << 10, 1 << 16);
+        TransitionMemo {
+            keys: vec![EMPTY_KEY; slots],
+            values: vec![0; slots],
+            mask: slots - 1,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let slot = self.slot(key);
+        (self.keys[slot] == key).then(|| self.values[slot])
+    }
+
+    #[inline]
+    fn put(&mut self, key: u64, value: u32) {
+        let slot = self.slot(key);
+        self.keys[slot] = key;
+        self.values[slot] = value;
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.keys.len() * 12) as u64
     }
 }
 
