@@ -127,3 +127,31 @@ fn long_run_under_partition_and_kill_stays_valid() {
         simulation.faults.len()
     );
 }
+
+#[test]
+fn parallel_runs_on_threads_match_a_sequential_run() {
+    let mut options = RunOptions::new(31);
+    options.time_limit_ms = 4_000;
+    options.nemesis_interval_ms = 1_000;
+    options.nemesis = NemesisSpec::All;
+    options.check_threads = 1;
+    let (_, _, sequential, _) = evaluate(&options, store(&options)).unwrap();
+    let expected = to_jsonl(&sequential.records);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let options = options.clone();
+            std::thread::spawn(move || {
+                let (_, _, simulation, _) = evaluate(&options, store(&options)).unwrap();
+                (to_jsonl(&simulation.records), simulation.node_logs)
+            })
+        })
+        .collect();
+    for thread in threads {
+        let (history, logs) = thread.join().unwrap();
+        assert_eq!(history, expected);
+        assert_eq!(
+            logs, sequential.node_logs,
+            "node logs must not mix between parallel runs"
+        );
+    }
+}
