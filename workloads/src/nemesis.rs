@@ -399,7 +399,8 @@ impl Nemesis {
             },
             PartitionShape::Ring(order) => {
                 let length = order.len();
-                let reach = (self.nodes / 2 + 1) / 2;
+                // Each node reaches this many neighbours on each side: itself plus them is a majority.
+                let reach = (self.nodes / 2).div_ceil(2);
                 for (i, a) in order.iter().enumerate() {
                     for (j, b) in order.iter().enumerate().skip(i + 1) {
                         let distance = (j - i).min(length - (j - i));

@@ -231,7 +231,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
         }
     };
     let ms = number * unit_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > 1e12 {
+    if !ms.is_finite() || !(0.0..=1e12).contains(&ms) {
         return Err(format!("duration {text:?} is out of range"));
     }
     Ok(ms.round() as u64)
