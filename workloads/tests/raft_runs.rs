@@ -155,3 +155,68 @@ fn parallel_runs_on_threads_match_a_sequential_run() {
         );
     }
 }
+
+/// Ops whose whole life lies in `[from_ns, to_ns]` and that ended ok.
+fn ok_ops_within(
+    records: &[minos_checker::history::HistoryRecord],
+    from_ns: u64,
+    to_ns: u64,
+) -> usize {
+    use minos_checker::history::{Process, RecordType};
+    let mut invoked = std::collections::BTreeMap::new();
+    let mut count = 0;
+    for record in records {
+        let Process::Client(process) = record.process else {
+            continue;
+        };
+        match record.kind {
+            RecordType::Invoke => {
+                invoked.insert(process, record.time);
+            }
+            RecordType::Ok => {
+                if invoked.get(&process).is_some_and(|&start| start >= from_ns)
+                    && record.time <= to_ns
+                {
+                    count += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+#[test]
+fn scripted_faults_really_happen() {
+    for (start, stop) in [("start-kill", "stop-kill"), ("start-pause", "stop-pause")] {
+        let schedule = Schedule::from_json(
+            &format!(
+                r#"[{{"at_ms": 1000, "action": "{start}", "targets": ["n1","n2","n3","n4","n5"]}},
+                    {{"at_ms": 3000, "action": "{stop}", "targets": []}}]"#
+            ),
+            "test",
+        )
+        .unwrap();
+        let mut options = RunOptions::new(9);
+        options.time_limit_ms = 5_000;
+        options.schedule = Some(schedule);
+        options.check_threads = 1;
+        let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+        assert_eq!(verdict, Verdict::Valid, "{start}: {causes:?}");
+        assert!(
+            ok_ops_within(&simulation.records, 0, 1_000_000_000) > 20,
+            "{start}: the cluster works before"
+        );
+        assert_eq!(
+            ok_ops_within(&simulation.records, 1_050_000_000, 2_950_000_000),
+            0,
+            "{start}: nothing completes while every node is down"
+        );
+        assert!(
+            ok_ops_within(&simulation.records, 3_000_000_000, 5_000_000_000) > 20,
+            "{start}: the cluster recovers"
+        );
+        assert_eq!(simulation.faults.len(), 1);
+        assert_eq!(simulation.faults[0].stop_ns, Some(3_000_000_000));
+    }
+}
