@@ -58,6 +58,12 @@ fn one_seed_twice_gives_byte_identical_histories_and_run_dirs() {
         );
     }
     assert!(first.ops_count > 200, "{} ops", first.ops_count);
+    let n2_log = std::fs::read_to_string(first.run_dir.join("nodes/n2.log")).unwrap();
+    assert!(n2_log.contains("node=2"), "{n2_log}");
+    assert!(
+        !n2_log.contains("node=3"),
+        "another node's events in n2.log:\n{n2_log}"
+    );
     assert_eq!(
         first.verdict,
         Verdict::Valid,
@@ -219,4 +225,16 @@ fn scripted_faults_really_happen() {
         assert_eq!(simulation.faults.len(), 1);
         assert_eq!(simulation.faults[0].stop_ns, Some(3_000_000_000));
     }
+}
+
+#[test]
+fn a_checker_out_of_budget_gives_unknown_not_valid() {
+    let mut options = RunOptions::new(3);
+    options.time_limit_ms = 3_000;
+    options.check_time_limit_ms = 0;
+    options.check_threads = 1;
+    let (verdict, causes, _, check) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Unknown, "{causes:?}");
+    assert!(causes.is_empty());
+    assert!(check.report.unknown_reason.is_some());
 }
