@@ -2,6 +2,7 @@
 //! linearizable. One verdict line per file; an explanation for each invalid one; exit code
 //! = the worst verdict (254 if any file is malformed).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -189,10 +190,7 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
             Some(serde_json::Value::Array(json_items))
         };
         if let Some(value) = value {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).expect("JSON values serialize")
-            );
+            out(&serde_json::to_string_pretty(&value).expect("JSON values serialize"));
         }
     }
     Ok(worst)
@@ -243,8 +241,13 @@ fn print_report(name: &str, report: &CheckReport) {
             report.partitions.len()
         ));
     }
-    println!("{line}");
+    out(&line);
     if report.verdict == Verdict::Invalid {
-        println!("{}", report.explanation_text());
+        out(&report.explanation_text());
     }
+}
+
+/// Prints a line; a closed stdout (e.g. `| head`) is not an error worth a panic.
+fn out(text: &str) {
+    let _ = writeln!(std::io::stdout(), "{text}");
 }

@@ -176,7 +176,8 @@ impl Counterexample {
         } else {
             let _ = writeln!(
                 text,
-                "Longest linearizable prefix: {prefix_count} ops{}:",
+                "Longest linearizable prefix: {prefix_count} op{}{}:",
+                if prefix_count == 1 { "" } else { "s" },
                 if shown < prefix_count {
                     format!(" (last {shown} shown)")
                 } else {

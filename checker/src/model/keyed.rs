@@ -150,11 +150,14 @@ where
     }
 
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
-        state.slots.len() * 16
-            + state
-                .slots
-                .iter()
-                .map(|(_, sub)| self.inner.state_heap_bytes(sub) / 4)
-                .sum::<usize>()
+        // A new map state shares every slot but one with its predecessor: count the slot
+        // array, and one sub-state of average size with its allocation.
+        let slots = state.slots.len().max(1);
+        let sub_heap: usize = state
+            .slots
+            .iter()
+            .map(|(_, sub)| self.inner.state_heap_bytes(sub))
+            .sum();
+        32 + slots * 16 + 32 + std::mem::size_of::<M::State>() + sub_heap / slots
     }
 }

@@ -1,4 +1,9 @@
 //! Porcupine's kv model, one key: a string with get/put/append (initially "").
+//!
+//! States are persistent: an appended string is a node (previous string, suffix), sharing
+//! everything before it, so the search's many states cost a few words each instead of a copy
+//! of the whole string. A polynomial hash and the length are kept up to date on append, so
+//! hashing is O(1); equality is exact (structural when possible, by content otherwise).
 
 use std::sync::Arc;
 
@@ -11,17 +16,86 @@ pub struct Kv {
     init: KvState,
 }
 
-/// A string with a polynomial hash kept up to date on append, so that hashing a state for the
-/// search's interning costs O(1) however long the string grows.
+#[derive(Debug)]
+enum Node {
+    /// A whole string (the initial value or a put).
+    Whole(Arc<str>),
+    /// `previous` followed by `suffix`.
+    Appended {
+        previous: Arc<Node>,
+        suffix: Arc<str>,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct KvState {
     hash: u64,
-    text: Arc<str>,
+    len: usize,
+    node: Arc<Node>,
+}
+
+impl KvState {
+    fn whole(text: Arc<str>) -> KvState {
+        KvState {
+            hash: poly_hash(&text).0,
+            len: text.len(),
+            node: Arc::new(Node::Whole(text)),
+        }
+    }
+
+    /// The string, materialised (explanations and rare equality fallbacks only).
+    fn text(&self) -> String {
+        let mut pieces = Vec::new();
+        let mut node = &self.node;
+        loop {
+            match node.as_ref() {
+                Node::Whole(text) => {
+                    pieces.push(text.as_ref());
+                    break;
+                }
+                Node::Appended { previous, suffix } => {
+                    pieces.push(suffix.as_ref());
+                    node = previous;
+                }
+            }
+        }
+        let mut text = String::with_capacity(self.len);
+        for piece in pieces.iter().rev() {
+            text.push_str(piece);
+        }
+        debug_assert_eq!(text.len(), self.len);
+        text
+    }
+}
+
+/// Cheap structural equality: the same node, or the same suffix after the same node.
+fn same_structure(left: &Arc<Node>, right: &Arc<Node>) -> bool {
+    if Arc::ptr_eq(left, right) {
+        return true;
+    }
+    match (left.as_ref(), right.as_ref()) {
+        (Node::Whole(left), Node::Whole(right)) => Arc::ptr_eq(left, right),
+        (
+            Node::Appended {
+                previous: left_previous,
+                suffix: left_suffix,
+            },
+            Node::Appended {
+                previous: right_previous,
+                suffix: right_suffix,
+            },
+        ) => {
+            Arc::ptr_eq(left_suffix, right_suffix) && same_structure(left_previous, right_previous)
+        }
+        _ => false,
+    }
 }
 
 impl PartialEq for KvState {
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.text == other.text
+        self.hash == other.hash
+            && self.len == other.len
+            && (same_structure(&self.node, &other.node) || self.text() == other.text())
     }
 }
 
@@ -43,15 +117,6 @@ fn poly_hash(text: &str) -> (u64, u64) {
             power.wrapping_mul(BASE),
         )
     })
-}
-
-impl KvState {
-    fn new(text: Arc<str>) -> KvState {
-        KvState {
-            hash: poly_hash(&text).0,
-            text,
-        }
-    }
 }
 
 pub struct Suffix {
@@ -80,7 +145,7 @@ impl Kv {
             Some(value) => expect_string(value, "kv --init")?,
         };
         Ok(Kv {
-            init: KvState::new(init),
+            init: KvState::whole(init),
         })
     }
 }
@@ -97,10 +162,10 @@ impl Model for Kv {
         match op.f.as_str() {
             "get" | "read" => Ok(KvOp::Get(
                 known_output(op)
-                    .map(|value| expect_string(value, "get result").map(KvState::new))
+                    .map(|value| expect_string(value, "get result").map(KvState::whole))
                     .transpose()?,
             )),
-            "put" | "write" => Ok(KvOp::Put(KvState::new(expect_string(
+            "put" | "write" => Ok(KvOp::Put(KvState::whole(expect_string(
                 &op.invoke_value,
                 "put value",
             )?))),
@@ -119,20 +184,18 @@ impl Model for Kv {
             KvOp::Get(None) => Some(state.clone()),
             KvOp::Get(Some(value)) => (value == state).then(|| state.clone()),
             KvOp::Put(value) => Some(value.clone()),
-            KvOp::Append(suffix) => {
-                let mut joined = String::with_capacity(state.text.len() + suffix.text.len());
-                joined.push_str(&state.text);
-                joined.push_str(&suffix.text);
-                let hash = state
+            KvOp::Append(suffix) if suffix.text.is_empty() => Some(state.clone()),
+            KvOp::Append(suffix) => Some(KvState {
+                hash: state
                     .hash
                     .wrapping_mul(suffix.power)
-                    .wrapping_add(suffix.hash);
-                debug_assert_eq!(hash, poly_hash(&joined).0);
-                Some(KvState {
-                    hash,
-                    text: Arc::from(joined),
-                })
-            }
+                    .wrapping_add(suffix.hash),
+                len: state.len + suffix.text.len(),
+                node: Arc::new(Node::Appended {
+                    previous: state.node.clone(),
+                    suffix: suffix.text.clone(),
+                }),
+            }),
         }
     }
 
@@ -141,7 +204,8 @@ impl Model for Kv {
             KvOp::Get(Some(value)) => {
                 format!(
                     "get returned {:?} but the value is {:?}",
-                    value.text, state.text
+                    value.text(),
+                    state.text()
                 )
             }
             _ => "always legal".to_string(),
@@ -149,7 +213,7 @@ impl Model for Kv {
     }
 
     fn state_json(&self, state: &KvState) -> Value {
-        Value::String(state.text.to_string())
+        Value::String(state.text())
     }
 
     fn changes_state(&self, op: &KvOp) -> bool {
@@ -160,7 +224,49 @@ impl Model for Kv {
         matches!(op, KvOp::Get(Some(_)))
     }
 
-    fn state_heap_bytes(&self, state: &KvState) -> usize {
-        state.text.len() + 16
+    fn state_heap_bytes(&self, _state: &KvState) -> usize {
+        // One node: reference counts, the previous node, the shared suffix.
+        48
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(model: &Kv, state: &KvState, text: &str) -> KvState {
+        let (hash, power) = poly_hash(text);
+        model
+            .step(
+                state,
+                &KvOp::Append(Suffix {
+                    text: Arc::from(text),
+                    hash,
+                    power,
+                }),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn appended_states_equal_by_content_and_hash_consistently() {
+        let model = Kv::new(None).unwrap();
+        let init = model.init_state();
+        let ab = append(&model, &append(&model, &init, "a"), "b");
+        let ab_at_once = append(&model, &init, "ab");
+        assert_eq!(ab, ab_at_once);
+        assert_eq!(
+            crate::fxhash::hash_one(&ab),
+            crate::fxhash::hash_one(&ab_at_once)
+        );
+        assert_eq!(ab, KvState::whole(Arc::from("ab")));
+        assert_ne!(ab, append(&model, &append(&model, &init, "b"), "a"));
+        assert_eq!(ab.text(), "ab");
+        assert!(model
+            .step(&ab, &KvOp::Get(Some(KvState::whole(Arc::from("ab")))))
+            .is_some());
+        assert!(model
+            .step(&ab, &KvOp::Get(Some(KvState::whole(Arc::from("ba")))))
+            .is_none());
     }
 }
