@@ -183,7 +183,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         }
         (Phase::Stop, FaultKind::Pause) => Action::Resume(targets),
         (Phase::Start, FaultKind::Clock) => Action::StartClock {
-            targets: non_empty(targets, "start-clock")?,
+            targets: targets_or_leader(targets, params, "start-clock")?,
             skew_ms: integer(params, "skew_ms", 0)?,
             drift_ppm: integer(params, "drift_ppm", 0)?,
         },
@@ -580,10 +580,14 @@ impl Nemesis {
                 }
             }
             Action::StartClock {
-                targets,
+                targets: requested,
                 skew_ms,
                 drift_ppm,
             } => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let targets = &targets;
                 for node in targets {
                     self.clocked.insert(*node);
                     context.sut.node_fault(
