@@ -238,3 +238,36 @@ fn a_checker_out_of_budget_gives_unknown_not_valid() {
     assert!(causes.is_empty());
     assert!(check.report.unknown_reason.is_some());
 }
+
+#[test]
+fn every_workload_is_valid_on_the_correct_store() {
+    use minos_workloads::{KeyDistribution, Workload};
+    for workload in Workload::ALL {
+        let mut options = RunOptions::new(12);
+        options.time_limit_ms = 5_000;
+        options.nemesis_interval_ms = 1_000;
+        options.nemesis = NemesisSpec::All;
+        options.workload = workload;
+        options.key_distribution = KeyDistribution::Skewed;
+        options.check_threads = 1;
+        let (verdict, causes, simulation, check) = evaluate(&options, store(&options)).unwrap();
+        assert_eq!(verdict, Verdict::Valid, "{workload}: {causes:?}");
+        let fs: std::collections::BTreeSet<&str> =
+            simulation.records.iter().map(|r| r.f.as_str()).collect();
+        let expected: &[&str] = match workload {
+            Workload::Counter => &["add", "read"],
+            Workload::Register => &["write", "read"],
+            Workload::CasRegister => &["write", "cas", "read"],
+            Workload::Mixed => &["add", "write", "cas", "read"],
+        };
+        for f in expected {
+            assert!(fs.contains(f), "{workload}: no {f} op in {fs:?}");
+        }
+        assert!(!fs.contains("add") || matches!(workload, Workload::Counter | Workload::Mixed));
+        let model = &check.report.model;
+        match workload {
+            Workload::Mixed => assert_eq!(model, "counter+cas-register"),
+            other => assert_eq!(model, other.name()),
+        }
+    }
+}
