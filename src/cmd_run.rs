@@ -122,6 +122,12 @@ fn options_from(args: RunArgs) -> Result<RunOptions, String> {
     options.no_report = args.no_report;
     options.system = args.system;
     options.run_date = Some(run_date());
+    // Node log verbosity is not a run option: it never changes the history.
+    if let Ok(level) = std::env::var("MINOS_NODE_LOG") {
+        options.node_log_level = level.parse().map_err(|_| {
+            format!("MINOS_NODE_LOG={level:?}: expected error, warn, info, debug or trace")
+        })?;
+    }
     options.validate()?;
     Ok(options)
 }

@@ -240,7 +240,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     options.validate().map_err(RunError::BadOptions)?;
     let supported = sut.supported_faults();
     let system_name = sut.name();
-    let nemesis_kinds = resolve_nemesis(&options.nemesis, &supported, system_name)?;
+    let mut nemesis_kinds = resolve_nemesis(&options.nemesis, &supported, system_name)?;
     let schedule = match &options.schedule {
         Some(schedule) => {
             schedule
@@ -272,6 +272,10 @@ pub fn simulate<S: SystemUnderTest + 'static>(
             )
         }
     };
+    if options.schedule.is_some() {
+        // A scripted schedule decides the faults; `--nemesis` only shaped generated ones.
+        nemesis_kinds = schedule.kinds();
+    }
     let mut actions = Vec::with_capacity(schedule.events.len());
     for (position, event) in schedule.events.iter().enumerate() {
         let (kind, action) = parse_event(event, options.nodes).map_err(|error| {
@@ -286,7 +290,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     let logs = NodeLogs::new();
     let subscriber = tracing_subscriber::registry().with(NodeLogLayer::new(
         logs.clone(),
-        tracing::Level::INFO,
+        options.node_log_level,
         (0..options.nodes).map(node_name).collect(),
     ));
     let outcome =

@@ -174,12 +174,16 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
             to: names_field(params, "to", nodes)?,
         },
         (Phase::Stop, FaultKind::PartitionOneway) => Action::StopOneway,
-        (Phase::Start, FaultKind::Kill) => Action::Kill(non_empty(targets, "start-kill")?),
+        (Phase::Start, FaultKind::Kill) => {
+            Action::Kill(targets_or_leader(targets, params, "start-kill")?)
+        }
         (Phase::Stop, FaultKind::Kill) => Action::Restart(targets),
-        (Phase::Start, FaultKind::Pause) => Action::Pause(non_empty(targets, "start-pause")?),
+        (Phase::Start, FaultKind::Pause) => {
+            Action::Pause(targets_or_leader(targets, params, "start-pause")?)
+        }
         (Phase::Stop, FaultKind::Pause) => Action::Resume(targets),
         (Phase::Start, FaultKind::Clock) => Action::StartClock {
-            targets: non_empty(targets, "start-clock")?,
+            targets: targets_or_leader(targets, params, "start-clock")?,
             skew_ms: integer(params, "skew_ms", 0)?,
             drift_ppm: integer(params, "drift_ppm", 0)?,
         },
@@ -213,6 +217,39 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         (Phase::Stop, FaultKind::Transfer) => Action::StopTransfer,
     };
     Ok((kind, action))
+}
+
+/// Explicit targets, or none with `params.mode == "leader"`: the leader when the fault starts.
+fn targets_or_leader(
+    targets: Vec<usize>,
+    params: &Value,
+    what: &str,
+) -> Result<Vec<usize>, String> {
+    let leader_mode = params.get("mode").and_then(Value::as_str) == Some("leader");
+    match (targets.is_empty(), leader_mode) {
+        (true, true) => Ok(targets),
+        (false, false) => Ok(targets),
+        (false, true) => Err(format!("{what} with mode \"leader\" takes no targets")),
+        (true, false) => Err(format!(
+            "{what} needs target nodes or params {{\"mode\": \"leader\"}}"
+        )),
+    }
+}
+
+/// Empty targets stand for the current leader; None when there is none.
+fn resolve_leader(requested: &[usize], leader: Option<usize>) -> Option<Vec<usize>> {
+    if requested.is_empty() {
+        leader.map(|leader| vec![leader])
+    } else {
+        Some(requested.to_vec())
+    }
+}
+
+fn no_leader(f: String) -> Applied {
+    Applied {
+        f,
+        value: json!({"targets": [], "mode": "leader", "note": "no leader known; nothing done"}),
+    }
 }
 
 fn non_empty(targets: Vec<usize>, what: &str) -> Result<Vec<usize>, String> {
@@ -362,7 +399,8 @@ impl Nemesis {
             },
             PartitionShape::Ring(order) => {
                 let length = order.len();
-                let reach = (self.nodes / 2 + 1) / 2;
+                // Each node reaches this many neighbours on each side: itself plus them is a majority.
+                let reach = (self.nodes / 2).div_ceil(2);
                 for (i, a) in order.iter().enumerate() {
                     for (j, b) in order.iter().enumerate().skip(i + 1) {
                         let distance = (j - i).min(length - (j - i));
@@ -422,12 +460,20 @@ impl Nemesis {
                 for (a, b) in &pairs {
                     context.sim.partition(node_name(*a), node_name(*b));
                 }
-                let mut touched: BTreeSet<usize> = BTreeSet::new();
-                pairs.iter().for_each(|(a, b)| {
-                    touched.insert(*a);
-                    touched.insert(*b);
-                });
-                let targets = names(&touched.into_iter().collect::<Vec<_>>());
+                let targets = match (shape, context.leader) {
+                    // The isolated node is the target; other shapes cut every node they list.
+                    (PartitionShape::IsolateLeader, Some(leader)) if !pairs.is_empty() => {
+                        names(&[leader])
+                    }
+                    _ => {
+                        let mut touched: BTreeSet<usize> = BTreeSet::new();
+                        pairs.iter().for_each(|(a, b)| {
+                            touched.insert(*a);
+                            touched.insert(*b);
+                        });
+                        names(&touched.into_iter().collect::<Vec<_>>())
+                    }
+                };
                 self.partition = Some(pairs);
                 self.open_fault(kind, time_ns, targets.clone(), detail.clone());
                 Applied {
@@ -471,7 +517,11 @@ impl Nemesis {
                     value: json!({"targets": names(&healed)}),
                 }
             }
-            Action::Kill(targets) => {
+            Action::Kill(requested) => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let targets = &targets;
                 for node in targets {
                     if self.killed.insert(*node) {
                         context.sim.crash(node_name(*node));
@@ -499,7 +549,11 @@ impl Nemesis {
                     value: json!({"targets": names(&chosen)}),
                 }
             }
-            Action::Pause(targets) => {
+            Action::Pause(requested) => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let targets = &targets;
                 for node in targets {
                     if self.paused.insert(*node) {
                         context.sut.node_fault(*node, &NodeFault::Pause)?;
@@ -526,10 +580,14 @@ impl Nemesis {
                 }
             }
             Action::StartClock {
-                targets,
+                targets: requested,
                 skew_ms,
                 drift_ppm,
             } => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let targets = &targets;
                 for node in targets {
                     self.clocked.insert(*node);
                     context.sut.node_fault(

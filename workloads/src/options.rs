@@ -231,7 +231,7 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
         }
     };
     let ms = number * unit_ms;
-    if !ms.is_finite() || ms < 0.0 || ms > 1e12 {
+    if !ms.is_finite() || !(0.0..=1e12).contains(&ms) {
         return Err(format!("duration {text:?} is out of range"));
     }
     Ok(ms.round() as u64)
@@ -318,6 +318,8 @@ pub struct RunOptions {
     pub system: SystemKind,
     /// Simulated time per turmoil step: the resolution of message delivery and nemesis times.
     pub step_ms: u64,
+    /// The most verbose level written to nodes/<n>.log (logging never changes the history).
+    pub node_log_level: tracing::Level,
     /// Checker threads; 0 = one per core (campaigns running runs in parallel pass 1).
     pub check_threads: usize,
 }
@@ -347,6 +349,7 @@ impl RunOptions {
             run_date: None,
             system: SystemKind::Raft,
             step_ms: 5,
+            node_log_level: tracing::Level::INFO,
             check_threads: 0,
         }
     }

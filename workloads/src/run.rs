@@ -131,6 +131,56 @@ fn merge_reports(first: CheckReport, second: CheckReport) -> CheckReport {
     }
 }
 
+/// results.json, in the order of INTERFACES.md (fields may be added, never renamed).
+#[derive(Serialize)]
+struct Results<'a> {
+    minos_version: &'static str,
+    test_name: &'a str,
+    run_id: &'a str,
+    seed: u64,
+    system: &'static str,
+    options: ResultOptions,
+    verdict: &'static str,
+    causes: &'a [String],
+    checker: &'a CheckReport,
+    invariants: &'a [crate::invariants::InvariantResult],
+    liveness: &'a crate::driver::Liveness,
+    faults: &'a [crate::nemesis::FaultRecord],
+    schedule_file: &'static str,
+    history: HistorySummary<'a>,
+    timings: Timings,
+    reproduce: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResultOptions {
+    nodes: usize,
+    clients: usize,
+    keys: usize,
+    time_limit_ms: u64,
+    rate_ops_per_s: f64,
+    workload: &'static str,
+    key_distribution: &'static str,
+    /// The faults the run used (`all` expanded to what the store supports).
+    nemesis: Vec<&'static str>,
+    /// `--nemesis` as given.
+    nemesis_arg: String,
+    nemesis_supported: Vec<&'static str>,
+    nemesis_interval_ms: u64,
+    schedule: Option<String>,
+    bugs: Vec<String>,
+    op_timeout_ms: u64,
+    liveness_timeout_ms: u64,
+    step_ms: u64,
+}
+
+#[derive(Serialize)]
+struct HistorySummary<'a> {
+    file: &'static str,
+    sha256: &'a str,
+    ops_count: usize,
+}
+
 #[derive(Serialize)]
 struct Timings {
     simulated_ms: u64,
@@ -235,40 +285,56 @@ fn write_run(
             (simulated_ms as f64 / wall_ms as f64 * 10.0).round() / 10.0
         },
     };
-    let results = json!({
-        "minos_version": env!("CARGO_PKG_VERSION"),
-        "test_name": test_name,
-        "run_id": run_id,
-        "seed": options.seed,
-        "system": simulation.system_name,
-        "options": {
-            "nodes": options.nodes,
-            "clients": options.clients,
-            "keys": options.keys,
-            "time_limit_ms": options.time_limit_ms,
-            "rate_ops_per_s": options.rate_ops_per_s,
-            "workload": options.workload.name(),
-            "key_distribution": options.key_distribution.name(),
-            "nemesis": simulation.nemesis_kinds.iter().map(|kind| kind.name()).collect::<Vec<_>>(),
-            "nemesis_arg": options.nemesis.as_arg(),
-            "nemesis_supported": simulation.supported_faults.iter().map(|kind| kind.name()).collect::<Vec<_>>(),
-            "nemesis_interval_ms": options.nemesis_interval_ms,
-            "schedule": options.schedule_path.as_ref().map(|path| path.display().to_string()),
-            "bugs": options.bug_names(),
-            "op_timeout_ms": options.op_timeout_ms,
-            "liveness_timeout_ms": options.liveness_timeout_ms,
+    let results = Results {
+        minos_version: env!("CARGO_PKG_VERSION"),
+        test_name: &test_name,
+        run_id: &run_id,
+        seed: options.seed,
+        system: simulation.system_name,
+        options: ResultOptions {
+            nodes: options.nodes,
+            clients: options.clients,
+            keys: options.keys,
+            time_limit_ms: options.time_limit_ms,
+            rate_ops_per_s: options.rate_ops_per_s,
+            workload: options.workload.name(),
+            key_distribution: options.key_distribution.name(),
+            nemesis: simulation
+                .nemesis_kinds
+                .iter()
+                .map(|kind| kind.name())
+                .collect(),
+            nemesis_arg: options.nemesis.as_arg(),
+            nemesis_supported: simulation
+                .supported_faults
+                .iter()
+                .map(|kind| kind.name())
+                .collect(),
+            nemesis_interval_ms: options.nemesis_interval_ms,
+            schedule: options
+                .schedule_path
+                .as_ref()
+                .map(|path| path.display().to_string()),
+            bugs: options.bug_names(),
+            op_timeout_ms: options.op_timeout_ms,
+            liveness_timeout_ms: options.liveness_timeout_ms,
+            step_ms: options.step_ms,
         },
-        "verdict": verdict.as_str(),
-        "causes": causes,
-        "checker": check.report,
-        "invariants": simulation.invariants,
-        "liveness": simulation.liveness,
-        "faults": simulation.faults,
-        "schedule_file": "schedule.json",
-        "history": {"file": "history.jsonl", "sha256": history_sha256, "ops_count": ops_count},
-        "timings": timings,
-        "reproduce": reproduce,
-    });
+        verdict: verdict.as_str(),
+        causes: &causes,
+        checker: &check.report,
+        invariants: &simulation.invariants,
+        liveness: &simulation.liveness,
+        faults: &simulation.faults,
+        schedule_file: "schedule.json",
+        history: HistorySummary {
+            file: "history.jsonl",
+            sha256: &history_sha256,
+            ops_count,
+        },
+        timings,
+        reproduce: &reproduce,
+    };
 
     write_atomic(&run_dir.join("history.jsonl"), history_text.as_bytes()).map_err(io)?;
     let csv = to_csv(&simulation.records).map_err(|error| RunError::Output(error.to_string()))?;
@@ -292,6 +358,7 @@ fn write_run(
     let mut results_text =
         serde_json::to_string_pretty(&results).expect("results always serialize");
     results_text.push('\n');
+    let results_value = serde_json::to_value(&results).expect("results always serialize");
     write_atomic(&run_dir.join("results.json"), results_text.as_bytes()).map_err(io)?;
     update_latest_links(&options.out_dir, &test_name, &run_id).map_err(io)?;
 
@@ -308,6 +375,6 @@ fn write_run(
         simulated_ms,
         wall_ms,
         check_ms,
-        results,
+        results: results_value,
     })
 }

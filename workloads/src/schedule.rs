@@ -291,18 +291,26 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
                 .collect();
             (Vec::new(), json!({"from": from, "to": to}))
         }
-        FaultKind::Kill => {
-            let count = rng.random_range(1..=majority);
-            (random_subset(nodes, count, rng), Value::Null)
-        }
-        FaultKind::Pause => {
-            let count = rng.random_range(1..=majority);
-            (random_subset(nodes, count, rng), Value::Null)
+        // Half the kills and pauses hit whoever leads when they start.
+        FaultKind::Kill | FaultKind::Pause => {
+            if rng.random_bool(0.5) {
+                (Vec::new(), json!({"mode": "leader"}))
+            } else {
+                let count = rng.random_range(1..=majority);
+                (random_subset(nodes, count, rng), Value::Null)
+            }
         }
         FaultKind::Clock => {
             let count = rng.random_range(1..=nodes);
             let skew_ms = rng.random_range(-2_000..=2_000i64);
-            let drift_ppm = rng.random_range(-200_000..=200_000i64);
+            // Up to +-40%: a slow leader clock stretches its lease and check-quorum timers.
+            let drift_ppm = rng.random_range(-400_000..=400_000i64);
+            if rng.random_bool(0.5) {
+                return (
+                    Vec::new(),
+                    json!({"mode": "leader", "skew_ms": skew_ms, "drift_ppm": drift_ppm}),
+                );
+            }
             (
                 random_subset(nodes, count, rng),
                 json!({"skew_ms": skew_ms, "drift_ppm": drift_ppm}),

@@ -140,14 +140,16 @@ async fn run_toy_node(
                         continue;
                     }
                     values.insert(key.clone(), new_value);
-                    let mut state = primary.borrow_mut();
-                    let index = state.applied.len() as u64 + 1;
-                    state.applied.push(AppliedEntry {
-                        index,
-                        term: 1,
-                        digest: digest(&key, new_value),
-                    });
-                    drop(state);
+                    let index = {
+                        let mut state = primary.borrow_mut();
+                        let index = state.applied.len() as u64 + 1;
+                        state.applied.push(AppliedEntry {
+                            index,
+                            term: 1,
+                            digest: digest(&key, new_value),
+                        });
+                        index
+                    };
                     tracing::info!(key, new_value, index, "applied");
                     let update = serde_json::to_vec(&Message::Update {
                         key,

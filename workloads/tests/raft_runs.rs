@@ -58,6 +58,12 @@ fn one_seed_twice_gives_byte_identical_histories_and_run_dirs() {
         );
     }
     assert!(first.ops_count > 200, "{} ops", first.ops_count);
+    let n2_log = std::fs::read_to_string(first.run_dir.join("nodes/n2.log")).unwrap();
+    assert!(n2_log.contains("node=2"), "{n2_log}");
+    assert!(
+        !n2_log.contains("node=3"),
+        "another node's events in n2.log:\n{n2_log}"
+    );
     assert_eq!(
         first.verdict,
         Verdict::Valid,
@@ -126,4 +132,142 @@ fn long_run_under_partition_and_kill_stays_valid() {
         "{} faults",
         simulation.faults.len()
     );
+}
+
+#[test]
+fn parallel_runs_on_threads_match_a_sequential_run() {
+    let mut options = RunOptions::new(31);
+    options.time_limit_ms = 4_000;
+    options.nemesis_interval_ms = 1_000;
+    options.nemesis = NemesisSpec::All;
+    options.check_threads = 1;
+    let (_, _, sequential, _) = evaluate(&options, store(&options)).unwrap();
+    let expected = to_jsonl(&sequential.records);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let options = options.clone();
+            std::thread::spawn(move || {
+                let (_, _, simulation, _) = evaluate(&options, store(&options)).unwrap();
+                (to_jsonl(&simulation.records), simulation.node_logs)
+            })
+        })
+        .collect();
+    for thread in threads {
+        let (history, logs) = thread.join().unwrap();
+        assert_eq!(history, expected);
+        assert_eq!(
+            logs, sequential.node_logs,
+            "node logs must not mix between parallel runs"
+        );
+    }
+}
+
+/// Ops whose whole life lies in `[from_ns, to_ns]` and that ended ok.
+fn ok_ops_within(
+    records: &[minos_checker::history::HistoryRecord],
+    from_ns: u64,
+    to_ns: u64,
+) -> usize {
+    use minos_checker::history::{Process, RecordType};
+    let mut invoked = std::collections::BTreeMap::new();
+    let mut count = 0;
+    for record in records {
+        let Process::Client(process) = record.process else {
+            continue;
+        };
+        match record.kind {
+            RecordType::Invoke => {
+                invoked.insert(process, record.time);
+            }
+            RecordType::Ok => {
+                if invoked.get(&process).is_some_and(|&start| start >= from_ns)
+                    && record.time <= to_ns
+                {
+                    count += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+#[test]
+fn scripted_faults_really_happen() {
+    for (start, stop) in [("start-kill", "stop-kill"), ("start-pause", "stop-pause")] {
+        let schedule = Schedule::from_json(
+            &format!(
+                r#"[{{"at_ms": 1000, "action": "{start}", "targets": ["n1","n2","n3","n4","n5"]}},
+                    {{"at_ms": 3000, "action": "{stop}", "targets": []}}]"#
+            ),
+            "test",
+        )
+        .unwrap();
+        let mut options = RunOptions::new(9);
+        options.time_limit_ms = 5_000;
+        options.schedule = Some(schedule);
+        options.check_threads = 1;
+        let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+        assert_eq!(verdict, Verdict::Valid, "{start}: {causes:?}");
+        assert!(
+            ok_ops_within(&simulation.records, 0, 1_000_000_000) > 20,
+            "{start}: the cluster works before"
+        );
+        assert_eq!(
+            ok_ops_within(&simulation.records, 1_050_000_000, 2_950_000_000),
+            0,
+            "{start}: nothing completes while every node is down"
+        );
+        assert!(
+            ok_ops_within(&simulation.records, 3_000_000_000, 5_000_000_000) > 20,
+            "{start}: the cluster recovers"
+        );
+        assert_eq!(simulation.faults.len(), 1);
+        assert_eq!(simulation.faults[0].stop_ns, Some(3_000_000_000));
+    }
+}
+
+#[test]
+fn a_checker_out_of_budget_gives_unknown_not_valid() {
+    let mut options = RunOptions::new(3);
+    options.time_limit_ms = 3_000;
+    options.check_time_limit_ms = 0;
+    options.check_threads = 1;
+    let (verdict, causes, _, check) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Unknown, "{causes:?}");
+    assert!(causes.is_empty());
+    assert!(check.report.unknown_reason.is_some());
+}
+
+#[test]
+fn every_workload_is_valid_on_the_correct_store() {
+    use minos_workloads::{KeyDistribution, Workload};
+    for workload in Workload::ALL {
+        let mut options = RunOptions::new(12);
+        options.time_limit_ms = 5_000;
+        options.nemesis_interval_ms = 1_000;
+        options.nemesis = NemesisSpec::All;
+        options.workload = workload;
+        options.key_distribution = KeyDistribution::Skewed;
+        options.check_threads = 1;
+        let (verdict, causes, simulation, check) = evaluate(&options, store(&options)).unwrap();
+        assert_eq!(verdict, Verdict::Valid, "{workload}: {causes:?}");
+        let fs: std::collections::BTreeSet<&str> =
+            simulation.records.iter().map(|r| r.f.as_str()).collect();
+        let expected: &[&str] = match workload {
+            Workload::Counter => &["add", "read"],
+            Workload::Register => &["write", "read"],
+            Workload::CasRegister => &["write", "cas", "read"],
+            Workload::Mixed => &["add", "write", "cas", "read"],
+        };
+        for f in expected {
+            assert!(fs.contains(f), "{workload}: no {f} op in {fs:?}");
+        }
+        assert!(!fs.contains("add") || matches!(workload, Workload::Counter | Workload::Mixed));
+        let model = &check.report.model;
+        match workload {
+            Workload::Mixed => assert_eq!(model, "counter+cas-register"),
+            other => assert_eq!(model, other.name()),
+        }
+    }
 }
