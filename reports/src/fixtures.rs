@@ -175,8 +175,8 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
                 process = next_process;
                 next_process += 1;
             }
-            // Mean step 0.8 periods, so that the ops fit in the run and faults get their share.
-            let step = period_ns * 7 / 20 + rng.below(period_ns * 9 / 10);
+            // Mean step 0.6 periods, so that the ops fit in the run and faults get their share.
+            let step = period_ns / 4 + rng.below(period_ns * 7 / 10);
             t += latency.max(step) + ms;
         }
         if ops.len() >= options.ops_count {
