@@ -1,10 +1,253 @@
-//! `minos check`.
+//! `minos check FILE...`: decides whether stored histories (ours or other tools') are
+//! linearizable. One verdict line per file; an explanation for each invalid one; exit code
+//! = the worst verdict (254 if any file is malformed).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
+use minos_checker::history::{self, Format, History};
+use minos_checker::{CheckOptions, CheckReport, Verdict};
+
+use crate::exit;
+
+const MODEL_HELP: &str =
+    "Model (sequential specification). Without it the model is picked from the ops' f: \
+add -> counter, txn -> multi-register, get/put/append -> kv, acquire/release -> mutex, \
+enqueue/dequeue -> fifo-queue, cas -> cas-register, read/write -> register. Models: register, \
+cas-register, counter, kv, multi-register, mutex, set, unordered-queue, fifo-queue";
 
 #[derive(Args)]
-pub struct CheckArgs {}
+#[command(
+    after_help = "Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out), 254 bad arguments or malformed input.\n\
+Semantics: fail ops did not happen; info ops (or invokes without completion) may take effect at any time \
+after their invoke, or never. Histories whose ops carry keys are checked per key unless --no-partition.\n\
+--init defaults: counter/register/cas-register 0 (an absent key of our store reads 0; pass --init null for \
+Knossos/etcd nil), kv \"\", mutex false, set/queues []. For keyed histories a JSON object gives each key \
+its own initial value (not for multi-register, whose state is the object)."
+)]
+pub struct CheckArgs {
+    /// History files: history.jsonl, Jepsen/Knossos EDN, Porcupine etcd or kv logs.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, help = MODEL_HELP)]
+    model: Option<String>,
+    /// Initial state as JSON (null = absent).
+    #[arg(long)]
+    init: Option<String>,
+    /// auto, jsonl, edn, etcd-log, porcupine-kv.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Check the whole history as one object (the state is the whole map).
+    #[arg(long)]
+    no_partition: bool,
+    /// Seconds (or 500ms, 10s, 2m) per file before the verdict is unknown.
+    #[arg(long, default_value = "60")]
+    time_limit: String,
+    /// Megabytes of search memory per file before the verdict is unknown.
+    #[arg(long, default_value_t = 1024)]
+    memory_limit: u64,
+    /// Searches of independent keys run at once [default: number of cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the report as JSON (one file: the report; several: an array of {file, report|error}).
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn main(_args: CheckArgs) -> i32 {
-    crate::exit::not_implemented("check")
+pub fn main(args: CheckArgs) -> i32 {
+    match run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("minos check: {message}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 0.001)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1.0)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60.0)
+    } else if let Some(number) = text.strip_suffix('h') {
+        (number, 3600.0)
+    } else {
+        (text, 1.0)
+    };
+    let seconds: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("--time-limit {text:?} is not a duration"))?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("--time-limit {text:?} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds * scale))
+}
+
+/// Picks a model from the ops' f when `--model` is absent.
+fn infer_model(history: &History) -> Option<&'static str> {
+    let has = |names: &[&str]| history.ops.iter().any(|op| names.contains(&op.f.as_str()));
+    if has(&["add"]) {
+        Some("counter")
+    } else if has(&["txn"]) {
+        Some("multi-register")
+    } else if has(&["get", "put", "append"]) {
+        Some("kv")
+    } else if has(&["acquire", "release"]) {
+        Some("mutex")
+    } else if has(&["enqueue", "dequeue"]) {
+        Some("fifo-queue")
+    } else if has(&["cas"]) {
+        Some("cas-register")
+    } else if has(&["read", "write"]) {
+        Some("register")
+    } else {
+        None
+    }
+}
+
+fn run(args: &CheckArgs) -> Result<i32, String> {
+    let format = Format::from_name(&args.format).ok_or_else(|| {
+        format!(
+            "unknown --format {:?} (auto, jsonl, edn, etcd-log, porcupine-kv)",
+            args.format
+        )
+    })?;
+    let init = args
+        .init
+        .as_deref()
+        .map(|text| {
+            serde_json::from_str(text)
+                .map_err(|error| format!("--init {text:?} is not JSON: {error}"))
+        })
+        .transpose()?;
+    let time_limit = parse_duration(&args.time_limit)?;
+    if args.memory_limit == 0 {
+        return Err("--memory-limit must be at least 1 MB".to_string());
+    }
+    let mut worst = exit::VALID;
+    let mut json_items = Vec::new();
+    for file in &args.files {
+        let name = file.display().to_string();
+        let outcome = history::read_file(file, format)
+            .map_err(|error| error.to_string())
+            .and_then(|history| {
+                let model = match &args.model {
+                    Some(model) => model.clone(),
+                    None => infer_model(&history)
+                        .ok_or_else(|| {
+                            format!("{name}: cannot pick a model from the ops; pass --model")
+                        })?
+                        .to_string(),
+                };
+                let options = CheckOptions {
+                    model,
+                    init: init.clone(),
+                    partition: !args.no_partition,
+                    time_limit: Some(time_limit),
+                    memory_limit_bytes: Some(args.memory_limit.saturating_mul(1024 * 1024)),
+                    threads: args
+                        .threads
+                        .unwrap_or_else(|| CheckOptions::new("").threads)
+                        .max(1),
+                };
+                minos_checker::check(&history, &options).map_err(|error| format!("{name}: {error}"))
+            });
+        match outcome {
+            Ok(report) => {
+                let code = match report.verdict {
+                    Verdict::Valid => exit::VALID,
+                    Verdict::Invalid => exit::INVALID,
+                    Verdict::Unknown => exit::UNKNOWN,
+                };
+                worst = worse(worst, code);
+                if args.json {
+                    json_items.push(serde_json::json!({"file": name, "report": report}));
+                } else {
+                    print_report(&name, &report);
+                }
+            }
+            Err(message) => {
+                worst = worse(worst, exit::BAD_INPUT);
+                eprintln!("minos check: {message}");
+                if args.json {
+                    json_items.push(serde_json::json!({"file": name, "error": message}));
+                }
+            }
+        }
+    }
+    if args.json {
+        let value = if args.files.len() == 1 {
+            json_items
+                .pop()
+                .map(|mut item| item.get_mut("report").map(std::mem::take).unwrap_or(item))
+        } else {
+            Some(serde_json::Value::Array(json_items))
+        };
+        if let Some(value) = value {
+            out(&serde_json::to_string_pretty(&value).expect("JSON values serialize"));
+        }
+    }
+    Ok(worst)
+}
+
+/// invalid > unknown > valid; malformed input beats everything.
+fn worse(current: i32, next: i32) -> i32 {
+    let rank = |code: i32| match code {
+        exit::BAD_INPUT => 3,
+        exit::INVALID => 2,
+        exit::UNKNOWN => 1,
+        _ => 0,
+    };
+    if rank(next) > rank(current) {
+        next
+    } else {
+        current
+    }
+}
+
+fn print_report(name: &str, report: &CheckReport) {
+    let decided = report
+        .partitions
+        .iter()
+        .filter(|partition| partition.verdict != Verdict::Unknown)
+        .count();
+    let states: u64 = report
+        .partitions
+        .iter()
+        .map(|partition| partition.states_explored)
+        .sum();
+    let mut line = format!(
+        "{}: {name} (model {}, {} ops, {} object{}, {states} states, {} ms)",
+        report.verdict.as_str(),
+        report.model,
+        report.ops_count,
+        report.partitions.len(),
+        if report.partitions.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        report.elapsed_ms
+    );
+    if let Some(reason) = &report.unknown_reason {
+        line.push_str(&format!(
+            " - {reason} ran out; {decided} of {} objects decided",
+            report.partitions.len()
+        ));
+    }
+    out(&line);
+    if report.verdict == Verdict::Invalid {
+        out(&report.explanation_text());
+    }
+}
+
+/// Prints a line; a closed stdout (e.g. `| head`) is not an error worth a panic.
+fn out(text: &str) {
+    let _ = writeln!(std::io::stdout(), "{text}");
 }

@@ -1,3 +1,18 @@
 //! The checker owns the history model (operations as recorded by the harness or by other
 //! tools), the sequential specifications (models) and the linearizability search that
 //! decides whether a history is linearizable, within a time and memory budget.
+
+mod cache;
+mod check;
+mod explain;
+pub mod fxhash;
+pub mod history;
+pub mod model;
+mod report;
+mod search;
+pub mod value;
+
+pub use check::{check, CheckError, CheckOptions};
+pub use report::{
+    CheckReport, Counterexample, OpSummary, PartitionReport, StuckOp, Verdict, Window,
+};

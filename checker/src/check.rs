@@ -1,0 +1,450 @@
+//! `check`: picks the model, splits the history into independent objects by key
+//! (P-compositionality), runs one search per object on a few threads within the budget, and
+//! assembles the report. Verdicts and explanations do not depend on thread timing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::explain::explain;
+use crate::history::{Event, History, Outcome};
+use crate::model::{self, Keyed, Model};
+use crate::report::{CheckReport, PartitionReport, Verdict};
+use crate::search::{Budget, Exhausted, Progress, Search, SearchInput, SearchResult};
+
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// "counter", "register", "cas-register", ... (see `model::MODEL_NAMES`).
+    pub model: String,
+    /// `--init JSON`; for keyed histories an object gives each key its own initial state
+    /// (except for multi-register, whose state is an object).
+    pub init: Option<Value>,
+    /// false = `--no-partition`: the whole history is one object whose state is the map.
+    pub partition: bool,
+    pub time_limit: Option<Duration>,
+    pub memory_limit_bytes: Option<u64>,
+    /// Searches run at once (independent partitions); at least 1.
+    pub threads: usize,
+}
+
+impl CheckOptions {
+    /// Defaults fit for CI: 60 s, 1 GiB, one thread per core.
+    pub fn new(model: &str) -> CheckOptions {
+        CheckOptions {
+            model: model.to_string(),
+            init: None,
+            partition: true,
+            time_limit: Some(Duration::from_secs(60)),
+            memory_limit_bytes: Some(1024 * 1024 * 1024),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+}
+
+/// The history does not fit the model, or the options are wrong (exit 254).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckError {
+    UnknownModel(String),
+    BadInit(String),
+    /// An operation the model cannot read.
+    Op {
+        index: u64,
+        process: u64,
+        problem: String,
+    },
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::UnknownModel(name) => {
+                let names: Vec<&str> = model::MODEL_NAMES.iter().map(|(name, _)| *name).collect();
+                write!(
+                    formatter,
+                    "unknown model {name:?} (known: {})",
+                    names.join(", ")
+                )
+            }
+            CheckError::BadInit(problem) => write!(formatter, "bad --init: {problem}"),
+            CheckError::Op {
+                index,
+                process,
+                problem,
+            } => {
+                write!(
+                    formatter,
+                    "op at index {index} (process {process}): {problem}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// Decides whether `history` is linearizable under `options.model`.
+pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
+    match options.model.as_str() {
+        "register" => run(
+            history,
+            options,
+            |init| model::Register::new(init, false),
+            true,
+        ),
+        "cas-register" => run(
+            history,
+            options,
+            |init| model::Register::new(init, true),
+            true,
+        ),
+        "counter" => run(history, options, model::Counter::new, true),
+        "kv" => run(history, options, model::Kv::new, true),
+        "multi-register" => run(history, options, model::MultiRegister::new, false),
+        "mutex" => run(history, options, model::Mutex::new, true),
+        "set" => run(history, options, model::Set::new, true),
+        "unordered-queue" => run(history, options, model::UnorderedQueue::new, true),
+        "fifo-queue" => run(history, options, model::FifoQueue::new, true),
+        other => Err(CheckError::UnknownModel(other.to_string())),
+    }
+}
+
+/// One object to search: its key, its model and its compiled ops.
+pub(crate) struct Job<M: Model> {
+    key: Option<String>,
+    model: M,
+    input: SearchInput<M>,
+    /// Local op number -> position in `history.ops`.
+    positions: Vec<usize>,
+}
+
+struct JobOutcome {
+    report: PartitionReport,
+    result: SearchResult,
+}
+
+fn run<M, F>(
+    history: &History,
+    options: &CheckOptions,
+    make: F,
+    per_key_init: bool,
+) -> Result<CheckReport, CheckError>
+where
+    M: Model + Send,
+    M::State: Send + Sync,
+    F: Fn(Option<&Value>) -> Result<M, String>,
+{
+    let started = Instant::now();
+    let budget = Budget {
+        deadline: options.time_limit.map(|limit| started + limit),
+        memory_limit_bytes: options.memory_limit_bytes,
+        memory_in_use: AtomicU64::new(0),
+        exhausted: AtomicU8::new(0),
+    };
+    let init_for = |key: &Option<String>| -> Result<M, CheckError> {
+        let init = match (options.init.as_ref(), key) {
+            (Some(Value::Object(per_key)), Some(key)) if per_key_init => per_key.get(key),
+            (Some(Value::Object(_)), None) if per_key_init => None,
+            (init, _) => init,
+        };
+        make(init).map_err(CheckError::BadInit)
+    };
+    let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    for (position, op) in history.ops.iter().enumerate() {
+        groups.entry(op.key.clone()).or_default().push(position);
+    }
+    let mut report = CheckReport {
+        verdict: Verdict::Valid,
+        model: options.model.clone(),
+        ops_count: history.ops.len(),
+        partitions: Vec::new(),
+        unknown_reason: None,
+        counterexample: None,
+        elapsed_ms: 0,
+        peak_memory_bytes: 0,
+    };
+    let mut counterexample = None;
+    if options.partition || groups.len() <= 1 {
+        let mut jobs = Vec::new();
+        if groups.is_empty() {
+            groups.insert(None, Vec::new());
+        }
+        for (key, positions) in groups {
+            let model = init_for(&key)?;
+            jobs.push(prepare(model, key, history, positions)?);
+        }
+        let outcomes = run_jobs(&jobs, &budget, options.threads.max(1));
+        for (job, outcome) in jobs.iter().zip(outcomes) {
+            if let (SearchResult::NotLinearizable { longest_prefix }, None) =
+                (&outcome.result, &counterexample)
+            {
+                counterexample = Some(explain(
+                    &job.model,
+                    job,
+                    longest_prefix,
+                    history,
+                    &options.model,
+                ));
+            }
+            report.partitions.push(outcome.report);
+        }
+    } else {
+        let keys: Vec<Option<String>> = groups.keys().cloned().collect();
+        let mut inits = BTreeMap::new();
+        for key in &keys {
+            inits.insert(key.clone(), init_for(key)?.init_state());
+        }
+        let keyed = Keyed::new(init_for(&None)?, keys, |key| inits[key].clone());
+        let job = prepare(keyed, None, history, (0..history.ops.len()).collect())?;
+        let outcome = run_jobs(std::slice::from_ref(&job), &budget, 1)
+            .pop()
+            .expect("one job, one outcome");
+        if let SearchResult::NotLinearizable { longest_prefix } = &outcome.result {
+            counterexample = Some(explain(
+                &job.model,
+                &job,
+                longest_prefix,
+                history,
+                &options.model,
+            ));
+        }
+        report.partitions.push(outcome.report);
+    }
+    report.verdict = if report
+        .partitions
+        .iter()
+        .any(|partition| partition.verdict == Verdict::Invalid)
+    {
+        Verdict::Invalid
+    } else if report
+        .partitions
+        .iter()
+        .any(|partition| partition.verdict == Verdict::Unknown)
+    {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    if report.verdict == Verdict::Unknown {
+        report.unknown_reason = Some(
+            match budget.exhausted.load(Ordering::Relaxed) {
+                2 => "memory limit",
+                _ => "time limit",
+            }
+            .to_string(),
+        );
+    }
+    report.counterexample = counterexample;
+    report.peak_memory_bytes = report
+        .partitions
+        .iter()
+        .map(|partition| partition.memory_bytes)
+        .max()
+        .unwrap_or(0);
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Compiles one object's ops, leaving out those that cannot matter: `fail` ops (they did not
+/// happen), ops that may never have happened and change nothing, and observed ops that are
+/// legal everywhere and change nothing.
+fn prepare<M: Model>(
+    model: M,
+    key: Option<String>,
+    history: &History,
+    positions: Vec<usize>,
+) -> Result<Job<M>, CheckError> {
+    let mut local = vec![u32::MAX; history.ops.len()];
+    let mut ops = Vec::new();
+    let mut must_happen = Vec::new();
+    let mut observer = Vec::new();
+    let mut kept_positions = Vec::new();
+    for position in positions {
+        let op = &history.ops[position];
+        let compiled = model.compile(op).map_err(|problem| CheckError::Op {
+            index: op.index,
+            process: op.process,
+            problem,
+        })?;
+        let keep = match op.outcome {
+            Outcome::Fail => false,
+            Outcome::Info => model.changes_state(&compiled),
+            Outcome::Ok(_) => model.changes_state(&compiled) || model.constrains(&compiled),
+        };
+        if keep {
+            local[position] = ops.len() as u32;
+            must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
+            observer.push(!model.changes_state(&compiled));
+            ops.push(compiled);
+            kept_positions.push(position);
+        }
+    }
+    let mut events = Vec::with_capacity(ops.len() * 2);
+    for event in &history.events {
+        let (position, is_call) = match *event {
+            Event::Call(position) => (position, true),
+            Event::Return(position) => (position, false),
+        };
+        let op = local[position];
+        if op == u32::MAX {
+            continue;
+        }
+        // Only ops that certainly happened are bounded by their completion.
+        if is_call || must_happen[op as usize] {
+            events.push((op, is_call));
+        }
+    }
+    Ok(Job {
+        key,
+        model,
+        input: SearchInput {
+            ops,
+            must_happen,
+            observer,
+            events,
+        },
+        positions: kept_positions,
+    })
+}
+
+/// Steps each undecided object gets in the first round; each later round doubles it.
+const FIRST_ROUND_STEPS: u64 = 20_000;
+
+struct Slot<'a, M: Model> {
+    search: Search<'a, M>,
+    result: Option<SearchResult>,
+    elapsed: Duration,
+}
+
+/// Runs the searches in rounds: every undecided object gets the same number of steps per
+/// round (doubling each round), on up to `threads` threads. Once a round ends with an invalid
+/// object, the others stop undecided: the verdict is known, and because rounds count steps,
+/// not time, which objects are invalid by then does not depend on the machine.
+fn run_jobs<M>(jobs: &[Job<M>], budget: &Budget, threads: usize) -> Vec<JobOutcome>
+where
+    M: Model + Send,
+    M::State: Send,
+{
+    let slots: Vec<Mutex<Slot<'_, M>>> = jobs
+        .iter()
+        .map(|job| {
+            Mutex::new(Slot {
+                search: Search::new(&job.model, &job.input),
+                result: None,
+                elapsed: Duration::ZERO,
+            })
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&job| std::cmp::Reverse(jobs[job].input.ops.len()));
+    let mut round_steps = FIRST_ROUND_STEPS;
+    let mut stopped_early = false;
+    loop {
+        let undecided: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&job| slots[job].lock().expect("slot lock").result.is_none())
+            .collect();
+        if undecided.is_empty() {
+            break;
+        }
+        if slots.iter().any(|slot| {
+            matches!(
+                slot.lock().expect("slot lock").result,
+                Some(SearchResult::NotLinearizable { .. })
+            )
+        }) {
+            stopped_early = true;
+            break;
+        }
+        let next_job = AtomicUsize::new(0);
+        let worker = || loop {
+            let claimed = next_job.fetch_add(1, Ordering::Relaxed);
+            let Some(&job) = undecided.get(claimed) else {
+                return;
+            };
+            let mut slot = slots[job]
+                .lock()
+                .expect("no worker panics while holding a slot");
+            let started = Instant::now();
+            let progress = slot.search.run(round_steps, budget);
+            slot.elapsed += started.elapsed();
+            if let Progress::Done(result) = progress {
+                slot.result = Some(result);
+            }
+        };
+        let threads = threads.min(undecided.len()).max(1);
+        if threads == 1 {
+            worker();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(worker);
+                }
+            });
+        }
+        round_steps = round_steps.saturating_mul(2);
+    }
+    jobs.iter()
+        .zip(slots)
+        .map(|(job, slot)| {
+            let slot = slot.into_inner().expect("slot lock");
+            let stats = slot.search.stats();
+            let (verdict, result, note) = match slot.result {
+                Some(SearchResult::Linearizable) => {
+                    (Verdict::Valid, SearchResult::Linearizable, None)
+                }
+                Some(result @ SearchResult::NotLinearizable { .. }) => {
+                    (Verdict::Invalid, result, None)
+                }
+                Some(SearchResult::Exhausted(kind)) => {
+                    let limit = match kind {
+                        Exhausted::Time => "the time limit ran out",
+                        Exhausted::Memory => "the memory limit ran out",
+                    };
+                    (
+                        Verdict::Unknown,
+                        SearchResult::Exhausted(kind),
+                        Some(limit.to_string()),
+                    )
+                }
+                None => {
+                    debug_assert!(stopped_early);
+                    (
+                        Verdict::Unknown,
+                        SearchResult::Exhausted(Exhausted::Time),
+                        Some("not decided: another object was already found invalid".to_string()),
+                    )
+                }
+            };
+            JobOutcome {
+                report: PartitionReport {
+                    key: job.key.clone(),
+                    verdict,
+                    ops_count: job.input.ops.len(),
+                    states_explored: stats.states_explored,
+                    search_steps: stats.steps,
+                    elapsed_ms: slot.elapsed.as_millis() as u64,
+                    memory_bytes: stats.peak_bytes,
+                    note,
+                },
+                result,
+            }
+        })
+        .collect()
+}
+
+impl<M: Model> Job<M> {
+    pub(crate) fn key(&self) -> &Option<String> {
+        &self.key
+    }
+    pub(crate) fn input(&self) -> &SearchInput<M> {
+        &self.input
+    }
+    pub(crate) fn positions(&self) -> &[usize] {
+        &self.positions
+    }
+}

@@ -1,0 +1,78 @@
+//! Builds the counterexample of an invalid object: the longest linearizable prefix the search
+//! found, the state after it, the op whose completion cannot be reached, and for every op that
+//! could come next, why it cannot (the model's reason, or that every continuation failed).
+
+use crate::check::Job as PreparedJob;
+use crate::history::History;
+use crate::model::Model;
+use crate::report::{Counterexample, OpSummary, StuckOp, Window, PREFIX_SHOWN};
+
+pub(crate) fn explain<M: Model>(
+    model: &M,
+    job: &PreparedJob<M>,
+    longest_prefix: &[u32],
+    history: &History,
+    model_name: &str,
+) -> Counterexample {
+    let input = job.input();
+    let summary = |op: u32| OpSummary::from_operation(&history.ops[job.positions()[op as usize]]);
+    let mut state = model.init_state();
+    let mut linearized = vec![false; input.ops.len()];
+    for &op in longest_prefix {
+        state = model
+            .step(&state, &input.ops[op as usize])
+            .expect("the search only records prefixes the model accepts");
+        linearized[op as usize] = true;
+    }
+    // The ops that could be linearized next are those called before the first completion of
+    // an op that is still pending; that op is the one that blocks.
+    let mut candidates = Vec::new();
+    let mut blocked = None;
+    for &(op, is_call) in &input.events {
+        if linearized[op as usize] {
+            continue;
+        }
+        if is_call {
+            candidates.push(op);
+        } else {
+            blocked = Some(op);
+            break;
+        }
+    }
+    let stuck: Vec<StuckOp> = candidates
+        .iter()
+        .map(|&op| {
+            let reason = match model.step(&state, &input.ops[op as usize]) {
+                None => model.why_illegal(&state, &input.ops[op as usize]),
+                Some(after) => format!(
+                    "allowed here (state becomes {}), but no order of the remaining ops works after it",
+                    model.state_json(&after)
+                ),
+            };
+            StuckOp { op: summary(op), reason }
+        })
+        .collect();
+    let prefix: Vec<OpSummary> = longest_prefix.iter().map(|&op| summary(op)).collect();
+    let omitted = prefix.len().saturating_sub(PREFIX_SHOWN);
+    let blocked = blocked.map(summary);
+    let mut indexes: Vec<u64> = stuck.iter().map(|stuck| stuck.op.index).collect();
+    if let Some(blocked) = &blocked {
+        indexes.extend(blocked.completion_index);
+    }
+    let window = Window {
+        first_index: indexes.iter().copied().min().unwrap_or(0),
+        last_index: indexes.iter().copied().max().unwrap_or(0),
+    };
+    let mut counterexample = Counterexample {
+        key: job.key().clone(),
+        linearized_prefix: prefix[omitted..].to_vec(),
+        linearized_prefix_omitted: omitted,
+        state: model.state_json(&state),
+        stuck,
+        blocked,
+        window,
+        text: String::new(),
+    };
+    counterexample.text = counterexample.render_text(model_name);
+    counterexample
+}

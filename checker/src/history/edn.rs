@@ -1,0 +1,203 @@
+//! Reader of Jepsen/Knossos EDN histories (a vector, list or bare sequence of op maps, with
+//! `;` comments) and of Porcupine's kv logs (one op map per line, with `:key`).
+//! Parsing is done by the `clojure-reader` crate; this module only walks the top level so
+//! that every op keeps its line number.
+
+use clojure_reader::edn::{self, Edn};
+use serde_json::{Map, Value};
+
+use super::{InputError, Process, RawRecord, RecordType};
+
+/// Converts an EDN value to JSON: keywords, symbols and chars become strings, sets and lists
+/// become arrays, map keys are printed.
+pub(crate) fn edn_to_json(value: &Edn) -> Value {
+    match value {
+        Edn::Nil => Value::Null,
+        Edn::Bool(flag) => Value::Bool(*flag),
+        Edn::Int(number) => Value::from(*number),
+        Edn::Double(number) => {
+            serde_json::Number::from_f64(number.0).map_or(Value::Null, Value::Number)
+        }
+        Edn::Rational((numerator, denominator)) => {
+            Value::String(format!("{numerator}/{denominator}"))
+        }
+        Edn::Key(name) | Edn::Symbol(name) | Edn::Str(name) => Value::String(name.to_string()),
+        Edn::Char(character) => Value::String(character.to_string()),
+        Edn::Vector(items) | Edn::List(items) => {
+            Value::Array(items.iter().map(edn_to_json).collect())
+        }
+        Edn::Set(items) => Value::Array(items.iter().map(edn_to_json).collect()),
+        Edn::Map(entries) => {
+            let mut object = Map::new();
+            for (key, item) in entries {
+                let key = match edn_to_json(key) {
+                    Value::String(name) => name,
+                    other => other.to_string(),
+                };
+                object.insert(key, edn_to_json(item));
+            }
+            Value::Object(object)
+        }
+        Edn::Tagged(_, inner) => edn_to_json(inner),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// Cursor over the text that keeps the current line.
+struct Cursor<'t> {
+    rest: &'t str,
+    line: usize,
+}
+
+impl<'t> Cursor<'t> {
+    /// Skips whitespace, commas and `;` comments.
+    fn skip_blank(&mut self) {
+        loop {
+            let trimmed = self
+                .rest
+                .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+            self.advance_to(trimmed);
+            if self.rest.starts_with(';') {
+                let end = self.rest.find('\n').unwrap_or(self.rest.len());
+                let after = &self.rest[end..];
+                self.advance_to(after);
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn advance_to(&mut self, after: &'t str) {
+        let consumed = &self.rest[..self.rest.len() - after.len()];
+        self.line += consumed.bytes().filter(|&byte| byte == b'\n').count();
+        self.rest = after;
+    }
+}
+
+pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
+    let mut cursor = Cursor {
+        rest: text,
+        line: 1,
+    };
+    let error = |line: usize, problem: String| InputError {
+        file: source_name.to_string(),
+        line,
+        problem,
+    };
+    cursor.skip_blank();
+    let closing = if cursor.rest.starts_with('[') {
+        Some(']')
+    } else if cursor.rest.starts_with('(') {
+        Some(')')
+    } else {
+        None
+    };
+    if closing.is_some() {
+        let after = &cursor.rest[1..];
+        cursor.advance_to(after);
+    }
+    let mut records = Vec::new();
+    loop {
+        cursor.skip_blank();
+        match (cursor.rest.chars().next(), closing) {
+            (None, None) => break,
+            (None, Some(close)) => {
+                return Err(error(
+                    cursor.line,
+                    format!("unexpected end of file: missing closing {close:?}"),
+                ));
+            }
+            (Some(next), Some(close)) if next == close => {
+                let after = &cursor.rest[1..];
+                cursor.advance_to(after);
+                cursor.skip_blank();
+                if !cursor.rest.is_empty() {
+                    return Err(error(
+                        cursor.line,
+                        "unexpected text after the history".to_string(),
+                    ));
+                }
+                break;
+            }
+            _ => {}
+        }
+        let line = cursor.line;
+        let (value, after) = edn::read(cursor.rest).map_err(|problem| {
+            let problem_line = problem.line.map_or(line, |relative| line + relative - 1);
+            error(problem_line, format!("bad EDN: {:?}", problem.code))
+        })?;
+        cursor.advance_to(after);
+        records.push(
+            record_from_map(&value, line, records.len() as u64)
+                .map_err(|problem| error(line, problem))?,
+        );
+    }
+    Ok(records)
+}
+
+fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord, String> {
+    let Edn::Map(entries) = value else {
+        return Err(format!(
+            "expected an op map {{:process .. :type .. :f ..}}, found {value}"
+        ));
+    };
+    let field = |name: &'static str| entries.get(&Edn::Key(name.into()));
+    let process = match field("process") {
+        Some(Edn::Int(number)) if *number >= 0 => Process::Client(*number as u64),
+        Some(Edn::Key(name)) if name == "nemesis" => Process::Nemesis,
+        Some(other) => {
+            return Err(format!(
+                "process {other} is not a non-negative integer or :nemesis"
+            ))
+        }
+        None => return Err("op has no :process".to_string()),
+    };
+    let kind = match field("type") {
+        Some(Edn::Key(name)) => match name.as_ref() {
+            "invoke" => RecordType::Invoke,
+            "ok" => RecordType::Ok,
+            "fail" => RecordType::Fail,
+            "info" => RecordType::Info,
+            other => {
+                return Err(format!(
+                    "unknown type :{other} (expected :invoke, :ok, :fail or :info)"
+                ))
+            }
+        },
+        Some(other) => {
+            return Err(format!(
+                "unknown type {other} (expected :invoke, :ok, :fail or :info)"
+            ))
+        }
+        None => return Err("op has no :type".to_string()),
+    };
+    let f = match field("f") {
+        Some(Edn::Key(name) | Edn::Str(name) | Edn::Symbol(name)) => name.to_string(),
+        Some(other) => return Err(format!(":f {other} is not a keyword")),
+        None if process == Process::Nemesis => String::new(),
+        None => return Err("op has no :f".to_string()),
+    };
+    let key = match field("key") {
+        None | Some(Edn::Nil) => None,
+        Some(Edn::Str(name) | Edn::Key(name) | Edn::Symbol(name)) => Some(name.to_string()),
+        Some(other) => Some(other.to_string()),
+    };
+    let index = match field("index") {
+        Some(Edn::Int(number)) if *number >= 0 => *number as u64,
+        _ => position,
+    };
+    let nil = Edn::Nil;
+    let value = field("value").unwrap_or(&nil);
+    // Knossos' register models read `nil` as "the value was not observed".
+    let unknown_output = kind == RecordType::Ok && f == "read" && matches!(value, Edn::Nil);
+    Ok(RawRecord {
+        line,
+        index,
+        process,
+        kind,
+        f,
+        key,
+        value: edn_to_json(value),
+        unknown_output,
+    })
+}

@@ -1,0 +1,409 @@
+//! Histories: the records as written by the harness (`history.jsonl`, DESIGN.md §3) and by
+//! other tools (Jepsen/Knossos EDN, Porcupine's etcd and kv logs), and their pairing into
+//! operations (an invoke with its completion).
+
+mod edn;
+mod etcd_log;
+mod jsonl;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One line of our `history.jsonl`, exactly DESIGN.md §3. The workloads crate writes
+/// histories with this type and every reader parses with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    pub index: u64,
+    /// Nanoseconds since the run started (simulated time).
+    pub time: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: RecordType,
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Value,
+}
+
+/// Who issued a record: a client process, or the nemesis (ignored by the checker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Process {
+    Client(u64),
+    Nemesis,
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(number) => serializer.serialize_u64(*number),
+            Process::Nemesis => serializer.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        match &value {
+            Value::Number(number) => number.as_u64().map(Process::Client).ok_or_else(|| {
+                serde::de::Error::custom(format!("process {number} is not a non-negative integer"))
+            }),
+            Value::String(name) if name == "nemesis" => Ok(Process::Nemesis),
+            other => Err(serde::de::Error::custom(format!(
+                "process must be a number or \"nemesis\", not {other}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(number) => write!(formatter, "{number}"),
+            Process::Nemesis => write!(formatter, "nemesis"),
+        }
+    }
+}
+
+/// Jepsen's record types: `ok` happened, `fail` certainly did not happen, `info` unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+/// The input formats `minos check` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Decide by content.
+    Auto,
+    /// Our `history.jsonl`.
+    Jsonl,
+    /// Jepsen/Knossos EDN: a vector or a sequence of op maps.
+    Edn,
+    /// Jepsen console log lines as in Porcupine's etcd test data.
+    EtcdLog,
+    /// Porcupine's kv test data: one EDN map per line with `:key`.
+    PorcupineKv,
+}
+
+impl Format {
+    /// Parses a `--format` argument.
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "auto" => Some(Format::Auto),
+            "jsonl" | "json" => Some(Format::Jsonl),
+            "edn" | "knossos" | "jepsen" => Some(Format::Edn),
+            "etcd-log" | "etcd" => Some(Format::EtcdLog),
+            "porcupine-kv" | "kv" => Some(Format::PorcupineKv),
+            _ => None,
+        }
+    }
+}
+
+/// A history that could not be read: `<file>:<line>: <problem>` (line 0 = the whole file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    pub file: String,
+    pub line: usize,
+    pub problem: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(formatter, "{}: {}", self.file, self.problem)
+        } else {
+            write!(formatter, "{}:{}: {}", self.file, self.line, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// What the completion of an operation said about its output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// The operation returned this value.
+    Known(Value),
+    /// The operation completed but its output was not observed (e.g. a Knossos read of `nil`).
+    Unknown,
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It happened, between its invoke and its completion, with this output.
+    Ok(Output),
+    /// It certainly did not happen.
+    Fail,
+    /// It may have happened at any time after its invoke, or never (`info` or no completion).
+    Info,
+}
+
+/// One client operation: an invoke paired with its completion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operation {
+    /// History index of the invoke record.
+    pub index: u64,
+    /// History index of the completion record, if any.
+    pub completion_index: Option<u64>,
+    pub process: u64,
+    pub f: String,
+    pub key: Option<String>,
+    /// The value of the invoke record (the argument).
+    pub invoke_value: Value,
+    pub outcome: Outcome,
+    /// The value of the completion record as written (null if none), for explanations.
+    pub completion_value: Value,
+}
+
+impl Operation {
+    /// The record type of the completion, as Jepsen names it.
+    pub fn kind_name(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Ok(_) => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
+}
+
+/// A position in real-time order: an operation's invoke or its completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Call(usize),
+    Return(usize),
+}
+
+/// A paired history: operations in invoke order and the real-time order of their events.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub source_name: String,
+    /// Client operations, in the order of their invokes.
+    pub ops: Vec<Operation>,
+    /// Invokes and completions (of operations in `ops`) in real-time order. Operations
+    /// without a completion have no `Return` event.
+    pub events: Vec<Event>,
+}
+
+impl History {
+    /// Number of client operations.
+    pub fn ops_count(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+/// A record as any of the readers produce it, before pairing.
+#[derive(Clone, Debug)]
+pub(crate) struct RawRecord {
+    /// 1-based line where the record starts, for messages.
+    pub line: usize,
+    pub index: u64,
+    pub process: Process,
+    pub kind: RecordType,
+    pub f: String,
+    pub key: Option<String>,
+    pub value: Value,
+    /// The format says this completion's output was not observed.
+    pub unknown_output: bool,
+}
+
+/// Reads and pairs a history file.
+pub fn read_file(path: &Path, format: Format) -> Result<History, InputError> {
+    let source_name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| InputError {
+        file: source_name.clone(),
+        line: 0,
+        problem: format!("cannot read: {error}"),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|error| InputError {
+        file: source_name.clone(),
+        line: 1 + bytecount_lines(&error.as_bytes()[..error.utf8_error().valid_up_to()]),
+        problem: "not valid UTF-8".to_string(),
+    })?;
+    parse_text(&text, &source_name, format)
+}
+
+fn bytecount_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&byte| byte == b'\n').count()
+}
+
+/// Parses a history held in memory, in the given format (`Auto` decides by content).
+pub fn parse_text(text: &str, source_name: &str, format: Format) -> Result<History, InputError> {
+    let format = match format {
+        Format::Auto => detect_format(text),
+        other => other,
+    };
+    let records = match format {
+        Format::Jsonl => jsonl::read_records(text, source_name)?,
+        Format::Edn | Format::PorcupineKv => edn::read_records(text, source_name)?,
+        Format::EtcdLog => etcd_log::read_records(text, source_name)?,
+        Format::Auto => unreachable!("detect_format never returns Auto"),
+    };
+    pair(records, source_name)
+}
+
+/// Parses our `history.jsonl`.
+pub fn parse_jsonl(text: &str, source_name: &str) -> Result<History, InputError> {
+    parse_text(text, source_name, Format::Jsonl)
+}
+
+/// Decides the format from the first meaningful line.
+pub fn detect_format(text: &str) -> Format {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with(';'))
+        .unwrap_or("");
+    if first.starts_with('{') && first[1..].trim_start().starts_with('"') {
+        Format::Jsonl
+    } else if first.contains("jepsen.util") || first.starts_with("INFO") {
+        Format::EtcdLog
+    } else {
+        // Knossos EDN and Porcupine kv logs are both sequences of EDN op maps.
+        Format::Edn
+    }
+}
+
+/// Pairs invokes with completions per process and orders the events.
+fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputError> {
+    let error = |line: usize, problem: String| InputError {
+        file: source_name.to_string(),
+        line,
+        problem,
+    };
+    let mut history = History {
+        source_name: source_name.to_string(),
+        ..History::default()
+    };
+    // Open invoke per process: (op position, line of the invoke).
+    let mut open: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    for record in records {
+        let process = match record.process {
+            Process::Nemesis => continue,
+            Process::Client(process) => process,
+        };
+        match record.kind {
+            RecordType::Invoke => {
+                if let Some((op, line)) = open.get(&process) {
+                    let pending = &history.ops[*op];
+                    return Err(error(
+                        record.line,
+                        format!(
+                            "process {process} invokes {} while its {} invoked at line {line} (index {}) has not completed",
+                            record.f, pending.f, pending.index
+                        ),
+                    ));
+                }
+                let position = history.ops.len();
+                history.ops.push(Operation {
+                    index: record.index,
+                    completion_index: None,
+                    process,
+                    f: record.f,
+                    key: record.key,
+                    invoke_value: record.value,
+                    outcome: Outcome::Info,
+                    completion_value: Value::Null,
+                });
+                history.events.push(Event::Call(position));
+                open.insert(process, (position, record.line));
+            }
+            RecordType::Ok | RecordType::Fail | RecordType::Info => {
+                let Some((position, _)) = open.remove(&process) else {
+                    return Err(error(
+                        record.line,
+                        format!(
+                            "unmatched completion: process {process} completes {} (index {}) without a pending invoke",
+                            record.f, record.index
+                        ),
+                    ));
+                };
+                let op = &mut history.ops[position];
+                if op.f != record.f {
+                    return Err(error(
+                        record.line,
+                        format!(
+                            "completion f {:?} of process {process} does not match its invoke f {:?} (index {})",
+                            record.f, op.f, op.index
+                        ),
+                    ));
+                }
+                if record.key.is_some() && op.key.is_some() && record.key != op.key {
+                    return Err(error(
+                        record.line,
+                        format!(
+                            "completion key {:?} of process {process} does not match its invoke key {:?}",
+                            record.key, op.key
+                        ),
+                    ));
+                }
+                op.completion_index = Some(record.index);
+                op.completion_value = record.value.clone();
+                op.outcome = match record.kind {
+                    RecordType::Ok if record.unknown_output => Outcome::Ok(Output::Unknown),
+                    RecordType::Ok => Outcome::Ok(Output::Known(record.value)),
+                    RecordType::Fail => Outcome::Fail,
+                    _ => Outcome::Info,
+                };
+                // An info completion is no real-time bound: the op may take effect later.
+                if record.kind != RecordType::Info {
+                    history.events.push(Event::Return(position));
+                }
+            }
+        }
+    }
+    Ok(history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_as_design_says() {
+        let line = r#"{"index":1,"time":3400000,"process":3,"type":"ok","f":"add","key":"k1","value":[5,12]}"#;
+        let record: HistoryRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(record.process, Process::Client(3));
+        assert_eq!(record.kind, RecordType::Ok);
+        assert_eq!(serde_json::to_string(&record).unwrap(), line);
+        let nemesis = r#"{"index":7,"time":9,"process":"nemesis","type":"info","f":"start-partition","value":{"groups":[["n1"]]}}"#;
+        let record: HistoryRecord = serde_json::from_str(nemesis).unwrap();
+        assert_eq!(record.process, Process::Nemesis);
+        assert_eq!(serde_json::to_string(&record).unwrap(), nemesis);
+    }
+
+    #[test]
+    fn unmatched_completion_names_file_and_line() {
+        let text =
+            "{\"index\":0,\"time\":1,\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n";
+        let error = parse_jsonl(text, "h.jsonl").unwrap_err();
+        assert_eq!(error.line, 1);
+        assert!(
+            error
+                .to_string()
+                .starts_with("h.jsonl:1: unmatched completion"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn detects_formats_by_content() {
+        assert_eq!(detect_format("{\"index\":0}"), Format::Jsonl);
+        assert_eq!(
+            detect_format("INFO  jepsen.util - 4\t:invoke\t:read\tnil"),
+            Format::EtcdLog
+        );
+        assert_eq!(detect_format("; comment\n[{:process 1}]"), Format::Edn);
+        assert_eq!(detect_format("{:process 0, :type :invoke}"), Format::Edn);
+    }
+}

@@ -1,0 +1,147 @@
+//! The counter of our store: read, add (an ok add may report `[delta, total]`), and write/cas
+//! on the same keys so that every `minos run` workload is checkable with one model.
+
+use serde_json::Value;
+
+use super::{expect_int, known_output, unknown_f, Model};
+use crate::history::Operation;
+
+pub struct Counter {
+    init: i64,
+}
+
+pub enum CounterOp {
+    Read(Option<i64>),
+    /// `total`: the value after the add, when the store reported it.
+    Add {
+        delta: i64,
+        total: Option<i64>,
+    },
+    Write(i64),
+    Cas(i64, i64),
+}
+
+impl Counter {
+    /// Counters start at 0; `--init null` (absent) is 0 too.
+    pub fn new(init: Option<&Value>) -> Result<Counter, String> {
+        let init = match init {
+            None | Some(Value::Null) => 0,
+            Some(value) => expect_int(value, "counter --init")?,
+        };
+        Ok(Counter { init })
+    }
+}
+
+impl Model for Counter {
+    type State = i64;
+    type Op = CounterOp;
+
+    fn init_state(&self) -> i64 {
+        self.init
+    }
+
+    fn compile(&self, op: &Operation) -> Result<CounterOp, String> {
+        match op.f.as_str() {
+            "read" => Ok(CounterOp::Read(
+                known_output(op)
+                    .map(|value| expect_int(value, "counter read result"))
+                    .transpose()?,
+            )),
+            "add" => {
+                let delta = expect_int(&op.invoke_value, "add delta")?;
+                let total = match known_output(op) {
+                    Some(Value::Array(pair)) => match pair.as_slice() {
+                        [reported_delta, total] => {
+                            let reported_delta = expect_int(reported_delta, "add result delta")?;
+                            if reported_delta != delta {
+                                return Err(format!("add result [{reported_delta}, ..] does not repeat the invoked delta {delta}"));
+                            }
+                            Some(expect_int(total, "add result total")?)
+                        }
+                        _ => {
+                            return Err(format!(
+                                "add result must be the delta or [delta, total], found {:?}",
+                                pair
+                            ))
+                        }
+                    },
+                    Some(Value::Null) | None => None,
+                    Some(value) => {
+                        let reported_delta = expect_int(value, "add result")?;
+                        if reported_delta != delta {
+                            return Err(format!("add result {reported_delta} does not repeat the invoked delta {delta}"));
+                        }
+                        None
+                    }
+                };
+                Ok(CounterOp::Add { delta, total })
+            }
+            "write" => Ok(CounterOp::Write(expect_int(
+                &op.invoke_value,
+                "write value",
+            )?)),
+            "cas" => match op.invoke_value.as_array().map(Vec::as_slice) {
+                Some([old, new]) => Ok(CounterOp::Cas(
+                    expect_int(old, "cas old")?,
+                    expect_int(new, "cas new")?,
+                )),
+                _ => Err(format!(
+                    "cas value must be [old, new], found {}",
+                    op.invoke_value
+                )),
+            },
+            other => Err(unknown_f("counter", other, "read, add, write, cas")),
+        }
+    }
+
+    #[inline]
+    fn step(&self, state: &i64, op: &CounterOp) -> Option<i64> {
+        match *op {
+            CounterOp::Read(None) => Some(*state),
+            CounterOp::Read(Some(value)) => (value == *state).then_some(*state),
+            CounterOp::Add { delta, total } => {
+                let after = state.checked_add(delta)?;
+                match total {
+                    Some(total) if total != after => None,
+                    _ => Some(after),
+                }
+            }
+            CounterOp::Write(value) => Some(value),
+            CounterOp::Cas(old, new) => (old == *state).then_some(new),
+        }
+    }
+
+    fn why_illegal(&self, state: &i64, op: &CounterOp) -> String {
+        match *op {
+            CounterOp::Read(Some(value)) => {
+                format!("read returned {value} but the counter is {state}")
+            }
+            CounterOp::Add { delta, total } => match (state.checked_add(delta), total) {
+                (None, _) => format!("add {delta} to {state} overflows"),
+                (Some(after), Some(total)) => {
+                    format!("add {delta} reported total {total} but the counter goes from {state} to {after}")
+                }
+                _ => "always legal".to_string(),
+            },
+            CounterOp::Cas(old, new) => {
+                format!("cas {old} -> {new} succeeded but the counter is {state}, not {old}")
+            }
+            _ => "always legal".to_string(),
+        }
+    }
+
+    fn state_json(&self, state: &i64) -> Value {
+        Value::from(*state)
+    }
+
+    fn changes_state(&self, op: &CounterOp) -> bool {
+        !matches!(op, CounterOp::Read(_) | CounterOp::Add { delta: 0, .. })
+    }
+
+    fn constrains(&self, op: &CounterOp) -> bool {
+        !matches!(
+            op,
+            CounterOp::Read(None) | CounterOp::Write(_) | CounterOp::Add { total: None, .. }
+        )
+    }
+}

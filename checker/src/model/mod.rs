@@ -1,0 +1,105 @@
+//! Sequential specifications. A model is a small pure state machine: it compiles each history
+//! operation into its own compact op, then says whether the op may be applied to a state and
+//! what the state becomes. The search knows nothing else about models, so adding one never
+//! touches the search.
+
+mod counter;
+mod keyed;
+mod kv;
+mod multi_register;
+mod mutex;
+mod queue;
+mod register;
+mod set;
+
+pub use counter::Counter;
+pub use keyed::{Keyed, KeyedState};
+pub use kv::Kv;
+pub use multi_register::MultiRegister;
+pub use mutex::Mutex;
+pub use queue::{FifoQueue, UnorderedQueue};
+pub use register::Register;
+pub use set::Set;
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use serde_json::Value;
+
+use crate::history::{Operation, Outcome, Output};
+use crate::value::Val;
+
+/// Every model name `--model` accepts, with a one-line description for `--help`.
+pub const MODEL_NAMES: &[(&str, &str)] = &[
+    ("register", "read/write; default --init 0"),
+    ("cas-register", "read/write/cas [old new]; default --init 0"),
+    (
+        "counter",
+        "read/add (ok add may give [delta total])/write/cas; default --init 0",
+    ),
+    ("kv", "string get/put/append per key; default --init \"\""),
+    (
+        "multi-register",
+        "Knossos :txn of [:read k v] / [:write k v]; --init {\"x\":0,...}",
+    ),
+    ("mutex", "acquire/release; --init false (free)"),
+    ("set", "add x / read -> all elements; --init []"),
+    ("unordered-queue", "enqueue x / dequeue -> x; --init []"),
+    (
+        "fifo-queue",
+        "enqueue x / dequeue -> x (null = empty); --init []",
+    ),
+];
+
+/// A sequential specification.
+pub trait Model: Sync {
+    /// A state; compared and hashed by the search's memoisation.
+    type State: Clone + Eq + Hash + Debug;
+    /// An operation compiled for this model (argument and observed output).
+    type Op: Send + Sync;
+
+    /// The initial state (from `--init`, or the model's default).
+    fn init_state(&self) -> Self::State;
+    /// Compiles one history operation; an error names what does not fit the model.
+    fn compile(&self, op: &Operation) -> Result<Self::Op, String>;
+    /// The state after `op`, or `None` when `op` cannot happen in `state`.
+    fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// Why `step` refuses `op` in `state`, for people.
+    fn why_illegal(&self, state: &Self::State, op: &Self::Op) -> String;
+    /// The state as JSON, for explanations.
+    fn state_json(&self, state: &Self::State) -> Value;
+    /// False when `op` never changes the state (a read): such an op that may never have
+    /// happened (`info`) can be dropped.
+    fn changes_state(&self, op: &Self::Op) -> bool;
+    /// False when `op` is legal in every state.
+    fn constrains(&self, op: &Self::Op) -> bool;
+    /// Bytes a state holds on the heap, for memory accounting.
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+}
+
+/// The observed output of an op: `None` when unknown (info, or not observed).
+pub(crate) fn known_output(op: &Operation) -> Option<&Value> {
+    match &op.outcome {
+        Outcome::Ok(Output::Known(value)) => Some(value),
+        _ => None,
+    }
+}
+
+pub(crate) fn expect_int(value: &Value, what: &str) -> Result<i64, String> {
+    value
+        .as_i64()
+        .ok_or_else(|| format!("{what} must be an integer, found {value}"))
+}
+
+pub(crate) fn expect_pair(value: &Value, what: &str) -> Result<(Val, Val), String> {
+    match value.as_array().map(Vec::as_slice) {
+        Some([first, second]) => Ok((Val::from_json(first), Val::from_json(second))),
+        _ => Err(format!("{what} must be a pair [a, b], found {value}")),
+    }
+}
+
+pub(crate) fn unknown_f(model: &str, f: &str, accepted: &str) -> String {
+    format!("model {model} has no operation {f:?} (it accepts {accepted})")
+}

@@ -1,0 +1,234 @@
+//! The verdict of a check and its explanation, as JSON (`minos check --json`, the `checker`
+//! field of results.json) and as plain text for a terminal.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::history::{Operation, Outcome, Output};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Invalid,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub verdict: Verdict,
+    pub model: String,
+    /// Client operations in the history (fail ones included).
+    pub ops_count: usize,
+    /// One entry per independently checked object, in key order.
+    pub partitions: Vec<PartitionReport>,
+    /// `"time limit"` or `"memory limit"` when the verdict is unknown.
+    pub unknown_reason: Option<String>,
+    /// Present only when invalid: the first invalid partition in key order.
+    pub counterexample: Option<Counterexample>,
+    pub elapsed_ms: u64,
+    /// Largest memory the searches held at once, as counted by the checker (bytes).
+    #[serde(default)]
+    pub peak_memory_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartitionReport {
+    /// The key of this object; null for an unkeyed history or `--no-partition`.
+    pub key: Option<String>,
+    pub verdict: Verdict,
+    /// Operations of this object that the search considered (fail ops and ops that cannot
+    /// matter, such as reads that may never have happened, are left out).
+    pub ops_count: usize,
+    pub states_explored: u64,
+    /// Search steps taken (tries of a candidate op, and backtracks).
+    #[serde(default)]
+    pub search_steps: u64,
+    pub elapsed_ms: u64,
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// Why the verdict is unknown, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An operation as explanations show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpSummary {
+    /// History index of the invoke.
+    pub index: u64,
+    pub process: u64,
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub invoke_value: Value,
+    /// The observed output; null when unknown.
+    pub result: Value,
+    /// "ok" or "info".
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// History index of the completion, if any.
+    pub completion_index: Option<u64>,
+}
+
+impl OpSummary {
+    pub fn from_operation(op: &Operation) -> OpSummary {
+        let result = match &op.outcome {
+            Outcome::Ok(Output::Known(value)) => value.clone(),
+            _ => Value::Null,
+        };
+        OpSummary {
+            index: op.index,
+            process: op.process,
+            f: op.f.clone(),
+            key: op.key.clone(),
+            invoke_value: op.invoke_value.clone(),
+            result,
+            kind: op.kind_name().to_string(),
+            completion_index: op.completion_index,
+        }
+    }
+
+    /// `#12 process 3 cas [1,2] -> ok`, one line for people.
+    pub fn describe(&self) -> String {
+        let mut line = format!("#{} process {} {}", self.index, self.process, self.f);
+        if let Some(key) = &self.key {
+            let _ = write!(line, " {key:?}");
+        }
+        if !self.invoke_value.is_null() {
+            let _ = write!(line, " {}", self.invoke_value);
+        }
+        match self.kind.as_str() {
+            "ok" if self.result.is_null() && !self.invoke_value.is_null() => {
+                line.push_str(" -> ok")
+            }
+            "ok" if self.result.is_null() => line.push_str(" -> ? (not observed)"),
+            "ok" => {
+                let _ = write!(line, " -> {}", self.result);
+            }
+            _ => line.push_str(" -> info (may take effect any time after its invoke, or never)"),
+        }
+        line
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StuckOp {
+    pub op: OpSummary,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Window {
+    pub first_index: u64,
+    pub last_index: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Counterexample {
+    pub key: Option<String>,
+    /// The longest linearization the search found, in order (at most the last
+    /// `PREFIX_SHOWN` ops; `linearized_prefix_omitted` counts the ones before).
+    pub linearized_prefix: Vec<OpSummary>,
+    #[serde(default)]
+    pub linearized_prefix_omitted: usize,
+    /// The model state after that prefix.
+    pub state: Value,
+    /// The ops that could come next, and why none leads to a linearization.
+    pub stuck: Vec<StuckOp>,
+    /// The op whose completion cannot be reached (it must take effect before it).
+    #[serde(default)]
+    pub blocked: Option<OpSummary>,
+    pub window: Window,
+    pub text: String,
+}
+
+/// How many ops of the linearized prefix an explanation lists.
+pub const PREFIX_SHOWN: usize = 200;
+/// How many of them the terminal text shows.
+const PREFIX_SHOWN_IN_TEXT: usize = 12;
+
+impl Counterexample {
+    /// Renders the terminal text from the structured fields.
+    pub(crate) fn render_text(&self, model: &str) -> String {
+        let mut text = String::new();
+        let object = match &self.key {
+            Some(key) => format!("key {key:?}"),
+            None => "the history".to_string(),
+        };
+        let _ = writeln!(text, "Not linearizable ({object}, model {model}).");
+        let prefix_count = self.linearized_prefix.len() + self.linearized_prefix_omitted;
+        let shown = self.linearized_prefix.len().min(PREFIX_SHOWN_IN_TEXT);
+        if prefix_count == 0 {
+            let _ = writeln!(text, "No op can be linearized first.");
+        } else {
+            let _ = writeln!(
+                text,
+                "Longest linearizable prefix: {prefix_count} op{}{}:",
+                if prefix_count == 1 { "" } else { "s" },
+                if shown < prefix_count {
+                    format!(" (last {shown} shown)")
+                } else {
+                    String::new()
+                }
+            );
+            for op in &self.linearized_prefix[self.linearized_prefix.len() - shown..] {
+                let _ = writeln!(text, "  {}", op.describe());
+            }
+        }
+        let _ = writeln!(text, "State after it: {}", self.state);
+        if let Some(blocked) = &self.blocked {
+            let _ = writeln!(
+                text,
+                "Op #{} (process {}) completed at #{} so it must take effect before that, but no pending op can be linearized next:",
+                blocked.index,
+                blocked.process,
+                blocked.completion_index.map_or("?".to_string(), |index| index.to_string())
+            );
+        }
+        for stuck in &self.stuck {
+            let _ = writeln!(text, "  {}\n      {}", stuck.op.describe(), stuck.reason);
+        }
+        let _ = write!(
+            text,
+            "Window: history indexes {}..={}",
+            self.window.first_index, self.window.last_index
+        );
+        text
+    }
+}
+
+impl CheckReport {
+    /// Plain text for a terminal: the counterexample when invalid, else a one-line summary.
+    pub fn explanation_text(&self) -> String {
+        if let Some(counterexample) = &self.counterexample {
+            return counterexample.text.clone();
+        }
+        let decided = self
+            .partitions
+            .iter()
+            .filter(|partition| partition.verdict != Verdict::Unknown)
+            .count();
+        match self.verdict {
+            Verdict::Valid => format!("Linearizable ({} ops, {} objects).", self.ops_count, self.partitions.len()),
+            Verdict::Unknown => format!(
+                "Unknown: the {} ran out; {decided} of {} objects decided (all linearizable so far).",
+                self.unknown_reason.as_deref().unwrap_or("budget"),
+                self.partitions.len()
+            ),
+            Verdict::Invalid => "Not linearizable.".to_string(),
+        }
+    }
+}

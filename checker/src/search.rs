@@ -1,0 +1,509 @@
+//! The linearizability search for one object (one partition): Wing & Gong's tree search in
+//! Lowe's just-in-time form, as Porcupine does it. Events (calls and returns) sit in a doubly
+//! linked list in real-time order; the search linearizes a pending call whose step the model
+//! allows, lifts it out of the list and starts again from the head; reaching the return of an
+//! op not yet linearized means the last choice was wrong, so it backtracks. Configurations
+//! (linearized set, state) already explored are memoised. An op that may never have happened
+//! (`info`, or no completion) has no return event: it can be linearized any time after its
+//! call, or left out; the search succeeds once every `ok` op is linearized.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
+
+use crate::cache::Cache;
+use crate::fxhash::{splitmix64, FxHashMap};
+use crate::model::Model;
+
+/// One object's operations, compiled, with real-time order.
+pub(crate) struct SearchInput<M: Model> {
+    pub ops: Vec<M::Op>,
+    /// True for ops that certainly happened (`ok`); others may be left out.
+    pub must_happen: Vec<bool>,
+    /// True for ops that never change the state (reads): they are linearized greedily.
+    pub observer: Vec<bool>,
+    /// Calls and returns of `ops` (local numbers) in real-time order; ops that may never have
+    /// happened have no return.
+    pub events: Vec<(u32, bool)>,
+}
+
+/// Shared limits of one `check`.
+pub(crate) struct Budget {
+    pub deadline: Option<Instant>,
+    pub memory_limit_bytes: Option<u64>,
+    /// Bytes held by all searches running now.
+    pub memory_in_use: AtomicU64,
+    /// Set when any budget ran out (1 time, 2 memory), so every search stops.
+    pub exhausted: AtomicU8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exhausted {
+    Time,
+    Memory,
+}
+
+pub(crate) enum SearchResult {
+    Linearizable,
+    /// The longest linearization found (local op numbers, in order) before every
+    /// continuation failed.
+    NotLinearizable {
+        longest_prefix: Vec<u32>,
+    },
+    Exhausted(Exhausted),
+}
+
+pub(crate) struct SearchStats {
+    pub states_explored: u64,
+    pub steps: u64,
+    pub peak_bytes: u64,
+}
+
+/// Interned model states: the cache stores a 4-byte id instead of the state.
+struct Interner<S> {
+    states: Vec<S>,
+    ids: FxHashMap<S, u32>,
+    heap_bytes: u64,
+}
+
+impl<S: Clone + Eq + std::hash::Hash> Interner<S> {
+    fn intern(&mut self, state: S, heap_bytes: impl FnOnce(&S) -> usize) -> u32 {
+        if let Some(&id) = self.ids.get(&state) {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.heap_bytes += heap_bytes(&state) as u64;
+        self.states.push(state.clone());
+        self.ids.insert(state, id);
+        id
+    }
+
+    fn bytes(&self) -> u64 {
+        let entry = std::mem::size_of::<S>() as u64;
+        self.states.capacity() as u64 * entry
+            + self.ids.capacity() as u64 * (entry + 5)
+            + self.heap_bytes
+    }
+}
+
+const NO_STATE: u32 = u32::MAX;
+/// Marks a stack entry (its call node) whose op is an observer (changes no state). An observer
+/// that is legal may be linearized at once without losing solutions: it changes nothing, and
+/// every op that must precede it already has. So when the configuration after it fails, the one
+/// before fails too, and backtracking goes on past it.
+const FORCED: u32 = 1 << 31;
+/// How many search steps run between two looks at the clock and the memory budget.
+const BUDGET_CHECK_INTERVAL: u64 = 4096;
+
+/// Whether a slice of search work decided the object.
+pub(crate) enum Progress {
+    Done(SearchResult),
+    /// The step allowance ran out first; `run` again to continue.
+    Paused,
+}
+
+/// A resumable search over one object. It advances in slices of a given number of steps, so
+/// that the caller can interleave objects deterministically (the verdicts, and which invalid
+/// object is explained, depend on step counts, never on thread timing).
+pub(crate) struct Search<'a, M: Model> {
+    model: &'a M,
+    input: &'a SearchInput<M>,
+    tail: u32,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    node_op: Vec<u32>,
+    node_is_call: Vec<bool>,
+    /// Return node of each op that must happen.
+    return_node: Vec<u32>,
+    zobrist: Vec<u64>,
+    interner: Interner<M::State>,
+    /// (state id, op) -> next state id, or NO_STATE when illegal.
+    transitions: TransitionMemo,
+    cache: Cache,
+    bits: Vec<u64>,
+    hash: u64,
+    state: u32,
+    /// (call node, state before).
+    stack: Vec<(u32, u32)>,
+    must_remaining: usize,
+    longest: Vec<u32>,
+    entry: u32,
+    published_bytes: u64,
+    peak_bytes: u64,
+    steps: u64,
+    finished: bool,
+    /// Cache entries when the search finished (the cache is freed then).
+    states_explored: u64,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    pub(crate) fn new(model: &'a M, input: &'a SearchInput<M>) -> Search<'a, M> {
+        let op_count = input.ops.len();
+        assert_eq!(input.must_happen.len(), op_count);
+        assert!(
+            op_count < (u32::MAX / 2) as usize,
+            "too many ops for one partition"
+        );
+        let words = op_count.div_ceil(64).max(1);
+        // Linked list: node 0 is the head sentinel, node 1 + e is event e, then the tail.
+        let node_count = input.events.len() + 2;
+        let tail = (node_count - 1) as u32;
+        let mut next: Vec<u32> = (1..=node_count as u32).collect();
+        let mut prev: Vec<u32> = (0..node_count as u32)
+            .map(|node| node.wrapping_sub(1))
+            .collect();
+        next[tail as usize] = tail;
+        prev[0] = 0;
+        let mut node_op = vec![0u32; node_count];
+        let mut node_is_call = vec![false; node_count];
+        let mut return_node = vec![0u32; op_count];
+        for (event, &(op, is_call)) in input.events.iter().enumerate() {
+            let node = event + 1;
+            node_op[node] = op;
+            node_is_call[node] = is_call;
+            if !is_call {
+                return_node[op as usize] = node as u32;
+            }
+        }
+        let mut zobrist_seed = 0x6d69_6e6f_735f_6368u64;
+        let zobrist: Vec<u64> = (0..op_count)
+            .map(|_| splitmix64(&mut zobrist_seed))
+            .collect();
+        let mut interner = Interner {
+            states: Vec::new(),
+            ids: FxHashMap::default(),
+            heap_bytes: 0,
+        };
+        let state = interner.intern(model.init_state(), |state| model.state_heap_bytes(state));
+        let entry = next[0];
+        Search {
+            model,
+            input,
+            tail,
+            next,
+            prev,
+            node_op,
+            node_is_call,
+            return_node,
+            zobrist,
+            interner,
+            transitions: TransitionMemo::new(op_count),
+            cache: Cache::new(words),
+            bits: vec![0u64; words],
+            hash: 0,
+            state,
+            stack: Vec::new(),
+            must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
+            longest: Vec::new(),
+            entry,
+            published_bytes: 0,
+            peak_bytes: 0,
+            steps: 0,
+            finished: false,
+            states_explored: 0,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> SearchStats {
+        SearchStats {
+            states_explored: self.states_explored.max(self.cache.len() as u64),
+            steps: self.steps,
+            peak_bytes: self.peak_bytes.max(self.bytes()),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        let fixed = (self.next.capacity() + self.prev.capacity() + self.node_op.capacity()) as u64
+            * 4
+            + self.zobrist.capacity() as u64 * 8;
+        fixed
+            + self.cache.bytes()
+            + self.interner.bytes()
+            + self.transitions.bytes()
+            + self.stack.capacity() as u64 * 8
+            + self.longest.capacity() as u64 * 4
+    }
+
+    /// Publishes this search's memory to the shared budget and checks both limits.
+    fn account(&mut self, budget: &Budget) -> Option<Exhausted> {
+        let bytes = self.bytes();
+        self.peak_bytes = self.peak_bytes.max(bytes);
+        if bytes >= self.published_bytes {
+            budget
+                .memory_in_use
+                .fetch_add(bytes - self.published_bytes, Ordering::Relaxed);
+        } else {
+            budget
+                .memory_in_use
+                .fetch_sub(self.published_bytes - bytes, Ordering::Relaxed);
+        }
+        self.published_bytes = bytes;
+        over_budget(budget)
+    }
+
+    /// Releases this search's memory from the shared budget (it is about to be dropped).
+    fn release(&mut self, budget: &Budget) {
+        budget
+            .memory_in_use
+            .fetch_sub(self.published_bytes, Ordering::Relaxed);
+        self.published_bytes = 0;
+    }
+
+    /// Runs at most `max_steps` steps.
+    pub(crate) fn run(&mut self, max_steps: u64, budget: &Budget) -> Progress {
+        assert!(!self.finished, "a finished search is not resumed");
+        let progress = self.run_steps(max_steps, budget);
+        if let Progress::Done(_) = progress {
+            self.peak_bytes = self.peak_bytes.max(self.bytes());
+            self.finished = true;
+            self.release(budget);
+            // Keep the counts, free the memory: other objects may still be searching.
+            self.states_explored = self.cache.len() as u64;
+            self.cache = Cache::new(0);
+            self.interner = Interner {
+                states: Vec::new(),
+                ids: FxHashMap::default(),
+                heap_bytes: 0,
+            };
+            self.transitions = TransitionMemo::new(0);
+        }
+        progress
+    }
+
+    fn run_steps(&mut self, max_steps: u64, budget: &Budget) -> Progress {
+        if let Some(exhausted) = self.account(budget) {
+            return Progress::Done(SearchResult::Exhausted(exhausted));
+        }
+        let stop_at = self.steps.saturating_add(max_steps);
+        let input = self.input;
+        let model = self.model;
+        let mut entry = self.entry;
+        let result = loop {
+            if self.must_remaining == 0 {
+                break SearchResult::Linearizable;
+            }
+            self.steps += 1;
+            if self.steps % BUDGET_CHECK_INTERVAL == 0 {
+                if let Some(exhausted) = self.account(budget) {
+                    break SearchResult::Exhausted(exhausted);
+                }
+            }
+            if self.steps >= stop_at {
+                self.entry = entry;
+                return Progress::Paused;
+            }
+            debug_assert!(
+                entry != self.tail,
+                "an ok op remains, so its return precedes the tail"
+            );
+            let node = entry as usize;
+            let op = self.node_op[node];
+            if self.node_is_call[node] {
+                let key = (u64::from(self.state) << 32) | u64::from(op);
+                let after = match self.transitions.get(key) {
+                    Some(after) => after,
+                    None => {
+                        let after = match model.step(
+                            &self.interner.states[self.state as usize],
+                            &input.ops[op as usize],
+                        ) {
+                            Some(next_state) => self
+                                .interner
+                                .intern(next_state, |state| model.state_heap_bytes(state)),
+                            None => NO_STATE,
+                        };
+                        self.transitions.put(key, after);
+                        after
+                    }
+                };
+                if after != NO_STATE {
+                    let word = op as usize / 64;
+                    let mask = 1u64 << (op % 64);
+                    self.bits[word] |= mask;
+                    self.hash ^= self.zobrist[op as usize];
+                    let combined = self.hash
+                        ^ u64::from(after)
+                            .wrapping_add(1)
+                            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    let observer = input.observer[op as usize];
+                    if self.cache.insert(combined, after, &self.bits) {
+                        let marked = if observer { entry | FORCED } else { entry };
+                        self.stack.push((marked, self.state));
+                        self.state = after;
+                        let must = input.must_happen[op as usize];
+                        lift(
+                            &mut self.next,
+                            &mut self.prev,
+                            entry,
+                            must.then(|| self.return_node[op as usize]),
+                        );
+                        if must {
+                            self.must_remaining -= 1;
+                        }
+                        entry = self.next[0];
+                        continue;
+                    }
+                    self.bits[word] &= !mask;
+                    self.hash ^= self.zobrist[op as usize];
+                    if !observer {
+                        entry = self.next[node];
+                        continue;
+                    }
+                    // A legal observer whose successor configuration already failed: this
+                    // configuration fails too (see `FORCED`), so fall through to backtrack.
+                } else {
+                    entry = self.next[node];
+                    continue;
+                }
+            }
+            // Backtrack: the current configuration cannot be completed. Observers were taken
+            // greedily, so a configuration reached by one fails along with it.
+            if self.stack.len() > self.longest.len() {
+                self.longest.clear();
+                let node_op = &self.node_op;
+                self.longest.extend(
+                    self.stack
+                        .iter()
+                        .map(|&(call, _)| node_op[(call & !FORCED) as usize]),
+                );
+            }
+            // Whether some configuration on the path still has untried candidates.
+            let mut resumed = false;
+            while let Some((marked, before)) = self.stack.pop() {
+                let call = marked & !FORCED;
+                let popped = self.node_op[call as usize];
+                self.bits[popped as usize / 64] &= !(1u64 << (popped % 64));
+                self.hash ^= self.zobrist[popped as usize];
+                self.state = before;
+                let must = input.must_happen[popped as usize];
+                unlift(
+                    &mut self.next,
+                    &mut self.prev,
+                    call,
+                    must.then(|| self.return_node[popped as usize]),
+                );
+                if must {
+                    self.must_remaining += 1;
+                }
+                entry = self.next[call as usize];
+                if marked & FORCED == 0 {
+                    resumed = true;
+                    break;
+                }
+            }
+            if !resumed {
+                break SearchResult::NotLinearizable {
+                    longest_prefix: std::mem::take(&mut self.longest),
+                };
+            }
+        };
+        self.entry = entry;
+        Progress::Done(result)
+    }
+}
+
+/// Decides whether the ops of `input` can be linearized in `model`, in one go.
+#[cfg(test)]
+pub(crate) fn search<M: Model>(
+    model: &M,
+    input: &SearchInput<M>,
+    budget: &Budget,
+) -> (SearchResult, SearchStats) {
+    let mut search = Search::new(model, input);
+    match search.run(u64::MAX, budget) {
+        Progress::Done(result) => (result, search.stats()),
+        Progress::Paused => unreachable!("an unbounded run never pauses"),
+    }
+}
+
+/// A lossy, direct-mapped memo of model steps: (state id, op) -> next state id. A miss only
+/// costs a model step, and a fixed size keeps it in the processor's cache, where a growing
+/// map of every transition would not be.
+struct TransitionMemo {
+    keys: Vec<u64>,
+    values: Vec<u32>,
+    mask: usize,
+}
+
+const EMPTY_KEY: u64 = u64::MAX;
+
+impl TransitionMemo {
+    fn new(op_count: usize) -> TransitionMemo {
+        let slots = (op_count * 256).next_power_of_two().clamp(1 << 10, 1 << 16);
+        TransitionMemo {
+            keys: vec![EMPTY_KEY; slots],
+            values: vec![0; slots],
+            mask: slots - 1,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let slot = self.slot(key);
+        (self.keys[slot] == key).then(|| self.values[slot])
+    }
+
+    #[inline]
+    fn put(&mut self, key: u64, value: u32) {
+        let slot = self.slot(key);
+        self.keys[slot] = key;
+        self.values[slot] = value;
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.keys.len() * 12) as u64
+    }
+}
+
+fn over_budget(budget: &Budget) -> Option<Exhausted> {
+    match budget.exhausted.load(Ordering::Relaxed) {
+        1 => return Some(Exhausted::Time),
+        2 => return Some(Exhausted::Memory),
+        _ => {}
+    }
+    if let Some(limit) = budget.memory_limit_bytes {
+        if budget.memory_in_use.load(Ordering::Relaxed) > limit {
+            let _ = budget
+                .exhausted
+                .compare_exchange(0, 2, Ordering::Relaxed, Ordering::Relaxed);
+            return Some(Exhausted::Memory);
+        }
+    }
+    if let Some(deadline) = budget.deadline {
+        if Instant::now() >= deadline {
+            let _ = budget
+                .exhausted
+                .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed);
+            return Some(Exhausted::Time);
+        }
+    }
+    None
+}
+
+#[inline]
+fn lift(next: &mut [u32], prev: &mut [u32], call: u32, ret: Option<u32>) {
+    let call = call as usize;
+    next[prev[call] as usize] = next[call];
+    prev[next[call] as usize] = prev[call];
+    if let Some(ret) = ret {
+        let ret = ret as usize;
+        next[prev[ret] as usize] = next[ret];
+        prev[next[ret] as usize] = prev[ret];
+    }
+}
+
+#[inline]
+fn unlift(next: &mut [u32], prev: &mut [u32], call: u32, ret: Option<u32>) {
+    if let Some(ret) = ret {
+        let ret_index = ret as usize;
+        next[prev[ret_index] as usize] = ret;
+        prev[next[ret_index] as usize] = ret;
+    }
+    let call_index = call as usize;
+    next[prev[call_index] as usize] = call;
+    prev[next[call_index] as usize] = call;
+}

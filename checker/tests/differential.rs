@@ -1,0 +1,677 @@
+//! Differential and property tests of the search against a brute-force reference.
+//!
+//! - Random small concurrent histories for every model: the checker's verdict must equal that
+//!   of a brute-force enumeration of every order that respects real time (with `info` ops
+//!   optionally left out) using the same model's step function.
+//! - Histories recorded from a real concurrent execution of a sequential object (each op takes
+//!   effect at one instant between its invoke and completion) must always be valid.
+//!
+//! A small seeded generator keeps the tests deterministic and the build lean.
+
+use minos_checker::history::{
+    parse_jsonl, History, HistoryRecord, Operation, Outcome, Process, RecordType,
+};
+use minos_checker::model::{self, Model};
+use minos_checker::{check, CheckOptions, Verdict};
+use serde_json::{json, Value};
+
+/// SplitMix64, seeded.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut mixed = self.0;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        mixed ^ (mixed >> 31)
+    }
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// One op as generated: f, invoke value, and the output it reports if ok.
+struct Call {
+    f: &'static str,
+    invoke: Value,
+    output: Value,
+}
+
+/// A random op for `model` with a random (often wrong) output.
+fn random_call(model: &str, rng: &mut Rng) -> Call {
+    let small = |rng: &mut Rng| json!(rng.below(3));
+    match model {
+        "register" => match rng.below(2) {
+            0 => Call {
+                f: "read",
+                invoke: Value::Null,
+                output: small(rng),
+            },
+            _ => {
+                let value = small(rng);
+                Call {
+                    f: "write",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+        },
+        "cas-register" => match rng.below(3) {
+            0 => Call {
+                f: "read",
+                invoke: Value::Null,
+                output: small(rng),
+            },
+            1 => {
+                let value = small(rng);
+                Call {
+                    f: "write",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => {
+                let value = json!([rng.below(3), rng.below(3)]);
+                Call {
+                    f: "cas",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+        },
+        "counter" => match rng.below(4) {
+            0 => Call {
+                f: "read",
+                invoke: Value::Null,
+                output: json!(rng.below(5)),
+            },
+            1 => {
+                let delta = 1 + rng.below(2);
+                let output = if rng.chance(50) {
+                    json!([delta, rng.below(5)])
+                } else {
+                    json!(delta)
+                };
+                Call {
+                    f: "add",
+                    invoke: json!(delta),
+                    output,
+                }
+            }
+            2 => {
+                let value = small(rng);
+                Call {
+                    f: "write",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => {
+                let value = json!([rng.below(3), rng.below(3)]);
+                Call {
+                    f: "cas",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+        },
+        "kv" => match rng.below(3) {
+            0 => Call {
+                f: "get",
+                invoke: Value::Null,
+                output: json!(*rng.pick(&["", "a", "b", "ab", "ba", "aa"])),
+            },
+            1 => {
+                let value = json!(*rng.pick(&["a", "b"]));
+                Call {
+                    f: "put",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => {
+                let value = json!(*rng.pick(&["a", "b"]));
+                Call {
+                    f: "append",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+        },
+        "mutex" => {
+            let f = *rng.pick(&["acquire", "release"]);
+            Call {
+                f,
+                invoke: Value::Null,
+                output: Value::Null,
+            }
+        }
+        "set" => match rng.below(2) {
+            0 => {
+                let value = json!(1 + rng.below(2));
+                Call {
+                    f: "add",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => Call {
+                f: "read",
+                invoke: Value::Null,
+                output: json!(*rng.pick(&[&[][..], &[1][..], &[2][..], &[1, 2][..]])),
+            },
+        },
+        "fifo-queue" => match rng.below(2) {
+            0 => {
+                let value = json!(1 + rng.below(3));
+                Call {
+                    f: "enqueue",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => Call {
+                f: "dequeue",
+                invoke: Value::Null,
+                output: rng
+                    .pick(&[json!(1), json!(2), json!(3), Value::Null])
+                    .clone(),
+            },
+        },
+        "unordered-queue" => match rng.below(2) {
+            0 => {
+                let value = json!(1 + rng.below(3));
+                Call {
+                    f: "enqueue",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => Call {
+                f: "dequeue",
+                invoke: Value::Null,
+                output: json!(1 + rng.below(3)),
+            },
+        },
+        "multi-register" => match rng.below(3) {
+            0 => Call {
+                f: "txn",
+                invoke: json!([["read", "x", null], ["read", "y", null]]),
+                output: json!([["read", "x", rng.below(2)], ["read", "y", rng.below(2)]]),
+            },
+            1 => {
+                let value = json!([["write", *rng.pick(&["x", "y"]), rng.below(2)]]);
+                Call {
+                    f: "txn",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+            _ => {
+                let value = json!([["write", "x", rng.below(2)], ["write", "y", rng.below(2)]]);
+                Call {
+                    f: "txn",
+                    invoke: value.clone(),
+                    output: value,
+                }
+            }
+        },
+        other => panic!("no generator for {other}"),
+    }
+}
+
+/// Interleaves `ops_count` random ops of `processes` clients into history.jsonl records.
+fn random_history(model: &str, keys: &[Option<&str>], ops_count: usize, rng: &mut Rng) -> String {
+    let processes = 3;
+    let mut records = Vec::new();
+    // Per process: the pending call (f, invoke, output, key) or none.
+    let mut pending: Vec<Option<(Call, Option<String>)>> = (0..processes).map(|_| None).collect();
+    let mut process_ids: Vec<u64> = (0..processes as u64).collect();
+    let mut next_process = processes as u64;
+    let mut invoked = 0;
+    let push = |records: &mut Vec<HistoryRecord>,
+                process: u64,
+                kind: RecordType,
+                f: &str,
+                key: &Option<String>,
+                value: Value| {
+        records.push(HistoryRecord {
+            index: records.len() as u64,
+            time: records.len() as u64 * 1000,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: key.clone(),
+            value,
+        });
+    };
+    while invoked < ops_count || pending.iter().any(Option::is_some) {
+        let slot = rng.below(processes as u64) as usize;
+        match pending[slot].take() {
+            None if invoked < ops_count => {
+                let call = random_call(model, rng);
+                let key = rng.pick(keys).map(str::to_string);
+                push(
+                    &mut records,
+                    process_ids[slot],
+                    RecordType::Invoke,
+                    call.f,
+                    &key,
+                    call.invoke.clone(),
+                );
+                pending[slot] = Some((call, key));
+                invoked += 1;
+            }
+            None => {}
+            Some((call, key)) => {
+                let roll = rng.below(100);
+                if roll < 12 {
+                    push(
+                        &mut records,
+                        process_ids[slot],
+                        RecordType::Info,
+                        call.f,
+                        &key,
+                        call.invoke.clone(),
+                    );
+                    process_ids[slot] = next_process;
+                    next_process += 1;
+                } else if roll < 20 {
+                    push(
+                        &mut records,
+                        process_ids[slot],
+                        RecordType::Fail,
+                        call.f,
+                        &key,
+                        call.invoke.clone(),
+                    );
+                } else if roll < 24 && invoked >= ops_count {
+                    // Left pending at the end of the history: like info.
+                } else {
+                    push(
+                        &mut records,
+                        process_ids[slot],
+                        RecordType::Ok,
+                        call.f,
+                        &key,
+                        call.output,
+                    );
+                }
+            }
+        }
+    }
+    records
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap() + "\n")
+        .collect()
+}
+
+/// Brute force: is there an order of the ok ops and a subset of the info ops, respecting
+/// real time, that the model accepts? Ops are taken from `history` restricted to `key`.
+fn brute_force<M: Model>(model: &M, history: &History, key: &Option<String>) -> bool {
+    let mut ops: Vec<(&Operation, M::Op, usize, usize)> = Vec::new();
+    let mut call_at = vec![usize::MAX; history.ops.len()];
+    let mut return_at = vec![usize::MAX; history.ops.len()];
+    for (time, event) in history.events.iter().enumerate() {
+        match *event {
+            minos_checker::history::Event::Call(op) => call_at[op] = time,
+            minos_checker::history::Event::Return(op) => return_at[op] = time,
+        }
+    }
+    for (position, op) in history.ops.iter().enumerate() {
+        if &op.key != key || op.outcome == Outcome::Fail {
+            continue;
+        }
+        ops.push((
+            op,
+            model.compile(op).expect("generated ops fit"),
+            call_at[position],
+            return_at[position],
+        ));
+    }
+    fn search<M: Model>(
+        model: &M,
+        ops: &[(&Operation, M::Op, usize, usize)],
+        done: &mut Vec<bool>,
+        state: &M::State,
+    ) -> bool {
+        let all_ok_done = ops
+            .iter()
+            .zip(done.iter())
+            .all(|((op, ..), &done)| done || !matches!(op.outcome, Outcome::Ok(_)));
+        if all_ok_done {
+            return true;
+        }
+        for candidate in 0..ops.len() {
+            if done[candidate] {
+                continue;
+            }
+            // Every op that returned before this one was called must already be done.
+            let call = ops[candidate].2;
+            let blocked = (0..ops.len())
+                .any(|other| !done[other] && other != candidate && ops[other].3 < call);
+            if blocked {
+                continue;
+            }
+            if let Some(next) = model.step(state, &ops[candidate].1) {
+                done[candidate] = true;
+                let found = search(model, ops, done, &next);
+                done[candidate] = false;
+                if found {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut done = vec![false; ops.len()];
+    search(model, &ops, &mut done, &model.init_state())
+}
+
+fn reference_for(model_name: &str, history: &History, key: &Option<String>) -> bool {
+    match model_name {
+        "register" => brute_force(&model::Register::new(None, false).unwrap(), history, key),
+        "cas-register" => brute_force(&model::Register::new(None, true).unwrap(), history, key),
+        "counter" => brute_force(&model::Counter::new(None).unwrap(), history, key),
+        "kv" => brute_force(&model::Kv::new(None).unwrap(), history, key),
+        "mutex" => brute_force(&model::Mutex::new(None).unwrap(), history, key),
+        "set" => brute_force(&model::Set::new(None).unwrap(), history, key),
+        "fifo-queue" => brute_force(&model::FifoQueue::new(None).unwrap(), history, key),
+        "unordered-queue" => brute_force(&model::UnorderedQueue::new(None).unwrap(), history, key),
+        "multi-register" => brute_force(
+            &model::MultiRegister::new(Some(&json!({"x": 0, "y": 0}))).unwrap(),
+            history,
+            key,
+        ),
+        other => panic!("no reference for {other}"),
+    }
+}
+
+fn options_for(model_name: &str) -> CheckOptions {
+    let mut options = CheckOptions::new(model_name);
+    options.threads = 2;
+    if model_name == "multi-register" {
+        options.init = Some(json!({"x": 0, "y": 0}));
+    }
+    options
+}
+
+const MODELS: &[&str] = &[
+    "register",
+    "cas-register",
+    "counter",
+    "kv",
+    "mutex",
+    "set",
+    "fifo-queue",
+    "unordered-queue",
+    "multi-register",
+];
+
+#[test]
+fn search_agrees_with_brute_force_on_random_histories() {
+    let mut rng = Rng(0x5eed_0001);
+    for model_name in MODELS {
+        let mut verdicts = [0usize; 2];
+        for round in 0..300 {
+            let ops_count = 2 + (round % 7);
+            let text = random_history(model_name, &[None], ops_count, &mut rng);
+            let history = parse_jsonl(&text, "generated").expect("generated histories parse");
+            let report =
+                check(&history, &options_for(model_name)).expect("generated ops fit the model");
+            let expected = reference_for(model_name, &history, &None);
+            assert_eq!(
+                report.verdict,
+                if expected {
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid
+                },
+                "model {model_name}, history:\n{text}\n{}",
+                report.explanation_text()
+            );
+            verdicts[usize::from(expected)] += 1;
+        }
+        // The generator must produce both kinds, or the comparison proves little.
+        assert!(
+            verdicts[0] > 10 && verdicts[1] > 10,
+            "{model_name}: {verdicts:?} (invalid, valid)"
+        );
+    }
+}
+
+#[test]
+fn partitioned_and_whole_map_checks_agree_with_brute_force_per_key() {
+    let mut rng = Rng(0x5eed_0002);
+    for model_name in ["register", "counter", "kv", "cas-register"] {
+        for round in 0..200 {
+            let text = random_history(model_name, &[Some("a"), Some("b")], 3 + round % 6, &mut rng);
+            let history = parse_jsonl(&text, "generated").unwrap();
+            let expected = [Some("a".to_string()), Some("b".to_string())]
+                .iter()
+                .all(|key| reference_for(model_name, &history, key));
+            let expected = if expected {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            };
+            let partitioned = check(&history, &options_for(model_name)).unwrap();
+            let mut whole_options = options_for(model_name);
+            whole_options.partition = false;
+            let whole = check(&history, &whole_options).unwrap();
+            assert_eq!(
+                partitioned.verdict, expected,
+                "{model_name} partitioned:\n{text}"
+            );
+            assert_eq!(
+                whole.verdict, expected,
+                "{model_name} --no-partition:\n{text}"
+            );
+        }
+    }
+}
+
+/// A sequential object run by concurrent clients: each op takes effect at one instant between
+/// its invoke and its completion; some clients crash (info) before or after the effect.
+fn sequential_execution(model_name: &str, ops_count: usize, rng: &mut Rng) -> String {
+    #[derive(Clone)]
+    enum Object {
+        Register(i64),
+        Counter(i64),
+        Kv(String),
+        Queue(std::collections::VecDeque<i64>),
+        Mutex(bool),
+    }
+    let mut object = match model_name {
+        "register" | "cas-register" => Object::Register(0),
+        "counter" => Object::Counter(0),
+        "kv" => Object::Kv(String::new()),
+        "fifo-queue" => Object::Queue(Default::default()),
+        "mutex" => Object::Mutex(false),
+        other => panic!("no executor for {other}"),
+    };
+    // Applies a call; returns (ok?, output).
+    let mut apply = |call: &Call| -> (bool, Value) {
+        match (&mut object, call.f) {
+            (Object::Register(value), "read") => (true, json!(*value)),
+            (Object::Register(value), "write") => {
+                *value = call.invoke.as_i64().unwrap();
+                (true, call.invoke.clone())
+            }
+            (Object::Register(value), "cas") => {
+                let old = call.invoke[0].as_i64().unwrap();
+                if *value == old {
+                    *value = call.invoke[1].as_i64().unwrap();
+                    (true, call.invoke.clone())
+                } else {
+                    (false, call.invoke.clone())
+                }
+            }
+            (Object::Counter(value), "read") => (true, json!(*value)),
+            (Object::Counter(value), "add") => {
+                let delta = call.invoke.as_i64().unwrap();
+                *value += delta;
+                (true, json!([delta, *value]))
+            }
+            (Object::Counter(value), "write") => {
+                *value = call.invoke.as_i64().unwrap();
+                (true, call.invoke.clone())
+            }
+            (Object::Counter(value), "cas") => {
+                let old = call.invoke[0].as_i64().unwrap();
+                if *value == old {
+                    *value = call.invoke[1].as_i64().unwrap();
+                    (true, call.invoke.clone())
+                } else {
+                    (false, call.invoke.clone())
+                }
+            }
+            (Object::Kv(text), "get") => (true, json!(text.clone())),
+            (Object::Kv(text), "put") => {
+                *text = call.invoke.as_str().unwrap().to_string();
+                (true, call.invoke.clone())
+            }
+            (Object::Kv(text), "append") => {
+                text.push_str(call.invoke.as_str().unwrap());
+                (true, call.invoke.clone())
+            }
+            (Object::Queue(queue), "enqueue") => {
+                queue.push_back(call.invoke.as_i64().unwrap());
+                (true, call.invoke.clone())
+            }
+            (Object::Queue(queue), "dequeue") => (
+                true,
+                queue.pop_front().map_or(Value::Null, |value| json!(value)),
+            ),
+            (Object::Mutex(held), "acquire") => {
+                if *held {
+                    (false, Value::Null)
+                } else {
+                    *held = true;
+                    (true, Value::Null)
+                }
+            }
+            (Object::Mutex(held), "release") => {
+                if *held {
+                    *held = false;
+                    (true, Value::Null)
+                } else {
+                    (false, Value::Null)
+                }
+            }
+            (_, f) => panic!("executor has no {f}"),
+        }
+    };
+    let processes = 4;
+    // Per process: pending (call, applied result).
+    let mut pending: Vec<Option<(Call, Option<(bool, Value)>)>> =
+        (0..processes).map(|_| None).collect();
+    let mut process_ids: Vec<u64> = (0..processes as u64).collect();
+    let mut next_process = processes as u64;
+    let mut records: Vec<HistoryRecord> = Vec::new();
+    let mut invoked = 0;
+    let record = |records: &mut Vec<HistoryRecord>,
+                  process: u64,
+                  kind: RecordType,
+                  f: &str,
+                  value: Value| {
+        records.push(HistoryRecord {
+            index: records.len() as u64,
+            time: records.len() as u64,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: None,
+            value,
+        });
+    };
+    while invoked < ops_count || pending.iter().any(Option::is_some) {
+        let slot = rng.below(processes as u64) as usize;
+        let process = process_ids[slot];
+        match pending[slot].take() {
+            None if invoked < ops_count => {
+                let call = random_call(model_name, rng);
+                record(
+                    &mut records,
+                    process,
+                    RecordType::Invoke,
+                    call.f,
+                    call.invoke.clone(),
+                );
+                pending[slot] = Some((call, None));
+                invoked += 1;
+            }
+            None => {}
+            Some((call, None)) => {
+                if rng.chance(5) {
+                    // Crashes before taking effect.
+                    record(
+                        &mut records,
+                        process,
+                        RecordType::Info,
+                        call.f,
+                        call.invoke.clone(),
+                    );
+                    process_ids[slot] = next_process;
+                    next_process += 1;
+                } else {
+                    let result = apply(&call);
+                    pending[slot] = Some((call, Some(result)));
+                }
+            }
+            Some((call, Some((ok, output)))) => {
+                if rng.chance(5) {
+                    // Took effect, but the client never learned the outcome.
+                    record(
+                        &mut records,
+                        process,
+                        RecordType::Info,
+                        call.f,
+                        call.invoke.clone(),
+                    );
+                    process_ids[slot] = next_process;
+                    next_process += 1;
+                } else {
+                    let kind = if ok { RecordType::Ok } else { RecordType::Fail };
+                    record(&mut records, process, kind, call.f, output);
+                }
+            }
+        }
+    }
+    records
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap() + "\n")
+        .collect()
+}
+
+#[test]
+fn histories_of_real_executions_are_valid() {
+    let mut rng = Rng(0x5eed_0003);
+    for model_name in [
+        "register",
+        "cas-register",
+        "counter",
+        "kv",
+        "fifo-queue",
+        "mutex",
+    ] {
+        for round in 0..150 {
+            let text = sequential_execution(model_name, 5 + round % 60, &mut rng);
+            let history = parse_jsonl(&text, "execution").unwrap();
+            let report = check(&history, &options_for(model_name)).unwrap();
+            assert_eq!(
+                report.verdict,
+                Verdict::Valid,
+                "{model_name}:\n{text}\n{}",
+                report.explanation_text()
+            );
+        }
+    }
+}
