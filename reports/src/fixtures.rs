@@ -308,7 +308,7 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
     }
     fs::write(dir.join("history.jsonl"), &text)?;
     if options.with_history_csv {
-        let mut csv = String::from("index,time,process,type,f,key,value\n");
+        let mut csv = String::from("index,time_ns,process,type,f,key,value\n");
         for (_, l) in &lines {
             csv.push_str(&format!(
                 "{},{},{},{},{},{},\"{}\"\n",

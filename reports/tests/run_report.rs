@@ -138,7 +138,10 @@ fn history_csv_is_kept_when_present_and_written_when_missing() {
     let csv = read(&dir, "history.csv");
     let history_lines = read(&dir, "history.jsonl").lines().count();
     assert_eq!(csv.lines().count(), history_lines + 1);
-    assert!(csv.starts_with("index,time,process,type,f,key,value\n"));
+    assert!(
+        csv.starts_with("index,time_ns,process,type,f,key,value\n"),
+        "same header as the workloads crate writes"
+    );
 }
 
 #[test]
