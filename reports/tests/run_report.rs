@@ -68,6 +68,21 @@ fn valid_run_gets_every_file() {
     assert!(index.contains("one leader per term"));
     assert!(!index.contains("id=\"counterexample\""));
     assert!(index.contains("data:image/png;base64,"));
+    for raw in [
+        "history.jsonl",
+        "history.csv",
+        "results.json",
+        "latency.csv",
+        "junit.xml",
+        "timeline.html",
+        "rate.svg",
+        "nodes/n1.log",
+    ] {
+        assert!(
+            index.contains(&format!("href=\"./{raw}\"")),
+            "no link to {raw}"
+        );
+    }
     let junit = read(&dir, "junit.xml");
     assert!(junit.contains("failures=\"0\" errors=\"0\""));
     let latency = read(&dir, "latency.csv");
