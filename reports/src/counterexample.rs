@@ -11,7 +11,9 @@ use crate::escape::{html, truncate};
 use crate::history::{value_text, History, Op, Outcome};
 
 /// Most ops drawn around the failure; the nearest to the stuck op are kept.
-const DRAWN_OPS_MAX: usize = 40;
+const DRAWN_OPS_MAX: usize = 36;
+/// Most ops of the linearized prefix drawn: its last ones, just before the failure.
+const PREFIX_DRAWN_MAX: usize = 12;
 const SVG_WIDTH: f64 = 1100.0;
 const LANE_LABEL_W: f64 = 80.0;
 const LANE_H: f64 = 30.0;
@@ -169,15 +171,21 @@ fn diagram_svg(
         .iter()
         .find(|op| role_of(op) == Role::Stuck)
         .map(|op| op.invoke_time_ns);
+    // What is drawn: the stuck ops, the end of the linearized prefix (the start of a long prefix
+    // says nothing about the failure), and other ops of the window nearest to the failure.
+    let prefix_shown_from = prefix.len().saturating_sub(PREFIX_DRAWN_MAX) + 1;
+    let centre = stuck_time.unwrap_or(0);
     let mut chosen: Vec<&Op> = history
         .ops
         .iter()
         .filter(|op| key.is_none() || op.key.as_deref() == key)
-        .filter(|op| role_of(op) != Role::Other || in_window(op))
+        .filter(|op| match role_of(op) {
+            Role::Stuck => true,
+            Role::Prefix(n) => n >= prefix_shown_from,
+            Role::Other => in_window(op),
+        })
         .collect();
     if chosen.len() > DRAWN_OPS_MAX {
-        // Keep the marked ops and the unmarked ones nearest in time to the failure.
-        let centre = stuck_time.unwrap_or(chosen[chosen.len() / 2].invoke_time_ns);
         chosen.sort_by_key(|op| {
             (
                 role_of(op) == Role::Other,
@@ -187,6 +195,7 @@ fn diagram_svg(
         chosen.truncate(DRAWN_OPS_MAX);
         chosen.sort_by_key(|op| op.invoke_index);
     }
+    let omitted_prefix = prefix_shown_from - 1;
     if chosen.is_empty() {
         return "<p class=\"missing\">The ops named by the counterexample are not in the history file, so it is shown as text only.</p>\n".to_string();
     }
@@ -245,7 +254,13 @@ fn diagram_svg(
         let lane = lane_of[&op.process];
         let y = 24.0 + lane as f64 * LANE_H + 4.0;
         let a = x(Some(op.invoke_index)) - step * 0.3;
-        let b = (x(op.complete_index) + step * 0.3).max(a + step * 0.6);
+        // An op with an unknown outcome may take effect any time after its invocation, so its
+        // bar runs to the right edge: that is how the checker may place it late.
+        let end = match op.outcome {
+            Outcome::Info | Outcome::Pending => None,
+            _ => op.complete_index,
+        };
+        let b = (x(end) + step * 0.3).max(a + step * 0.6);
         let (fill, stroke, stroke_w) = match r {
             Role::Stuck => ("#ffcdd2", "#c62828", 3),
             Role::Prefix(_) => ("#c8e6c9", "#2e7d32", 1),
@@ -324,8 +339,13 @@ fn diagram_svg(
         ));
     }
     out.push_str(&format!(
-        "<p class=\"caption\">{} ops of {} drawn (bars from invocation to completion; dashed = outcome unknown). \
+        "<p class=\"caption\">{}{} ops of {} drawn (bars from invocation to completion, in event order; dashed = outcome unknown, so it may take effect until the end). \
          Green, numbered: the linearized prefix in the checker's order. Red: cannot be placed. Grey: other ops in the window. Hover a bar for details.</p>\n</div>\n",
+        if omitted_prefix > 0 {
+            format!("The first {omitted_prefix} ops of the linearized prefix are not drawn (see the table). ")
+        } else {
+            String::new()
+        },
         chosen.len(),
         match key {
             Some(k) => format!("key <code>{}</code>", html(k)),

@@ -78,9 +78,10 @@ fn walk(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path) -> bool) {
     }
 }
 
-/// Modification time of a run's results.json (else history.jsonl), for "newest first".
+/// Modification time of a run's history.jsonl (never rewritten after the run; results.json is,
+/// by a re-check), else results.json, for "newest first".
 pub fn run_mtime(dir: &Path) -> std::time::SystemTime {
-    ["results.json", "history.jsonl", "index.html"]
+    ["history.jsonl", "results.json", "index.html"]
         .iter()
         .filter_map(|f| fs::metadata(dir.join(f)).ok()?.modified().ok())
         .next()

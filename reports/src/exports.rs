@@ -11,10 +11,10 @@ use crate::history::{value_text, History};
 use crate::results::{RunResults, Verdict};
 
 /// history.csv rebuilt from the history text: one row per record, columns as workloads writes
-/// them (index,time,process,type,f,key,value) with `value` as JSON.
+/// them (index,time_ns,process,type,f,key,value) with `value` as JSON.
 pub fn history_csv(history_text: &str) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(["index", "time", "process", "type", "f", "key", "value"])?;
+    writer.write_record(["index", "time_ns", "process", "type", "f", "key", "value"])?;
     for line in history_text.lines() {
         let Ok(record) = serde_json::from_str::<Value>(line.trim()) else {
             continue;

@@ -133,7 +133,8 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
         (1..=4).map(|k| format!("k{k}")).collect()
     };
     let per_client = (options.ops_count as u64).div_ceil(options.clients.max(1));
-    let period_ns = (duration_ns / per_client.max(1)).max(ms);
+    // Paced to finish in about 70% of the run, so that timeouts in faults do not starve the count.
+    let period_ns = (duration_ns * 7 / 10 / per_client.max(1)).max(ms);
 
     // Each client runs ops back to back with think time; an `info` retires its process number.
     let mut ops: Vec<GenOp> = Vec::with_capacity(options.ops_count);
@@ -175,8 +176,8 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
                 process = next_process;
                 next_process += 1;
             }
-            // Mean step 0.8 periods, so that the ops fit in the run and faults get their share.
-            let step = period_ns * 7 / 20 + rng.below(period_ns * 9 / 10);
+            // Mean step 0.6 periods, so that the ops fit in the run and faults get their share.
+            let step = period_ns / 4 + rng.below(period_ns * 7 / 10);
             t += latency.max(step) + ms;
         }
         if ops.len() >= options.ops_count {
@@ -308,7 +309,7 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
     }
     fs::write(dir.join("history.jsonl"), &text)?;
     if options.with_history_csv {
-        let mut csv = String::from("index,time,process,type,f,key,value\n");
+        let mut csv = String::from("index,time_ns,process,type,f,key,value\n");
         for (_, l) in &lines {
             csv.push_str(&format!(
                 "{},{},{},{},{},{},\"{}\"\n",

@@ -17,6 +17,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod histogram;
 pub mod history;
+pub mod ordered_json;
 pub mod plots;
 pub mod rebuild;
 pub mod recheck;

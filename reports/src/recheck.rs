@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::atomic::write_atomic;
+use crate::ordered_json::OrderedJson;
 use crate::results::Verdict;
 use crate::ReportError;
 
@@ -42,14 +43,104 @@ impl Recheck {
     }
 }
 
-/// Re-checks a run dir's history, if this build has a checker, and updates results.json.
+/// The checker model for a run: by the workload recorded in the options, else the stored
+/// checker report's model. The mixed workload checks two key sets with two models, a split
+/// only the workloads crate knows, so it is not re-checked here.
+fn model_of(results: &Value) -> Result<String, String> {
+    let workload = results
+        .get("options")
+        .and_then(|o| o.get("workload"))
+        .and_then(Value::as_str);
+    let stored = results
+        .get("checker")
+        .and_then(|c| c.get("model"))
+        .and_then(Value::as_str);
+    let model = workload
+        .or(stored)
+        .ok_or("results.json names no workload or model")?;
+    match model {
+        "counter" | "register" | "cas-register" => Ok(model.to_string()),
+        "mixed" => Err(
+            "the mixed workload's key split between models is not known to minos report"
+                .to_string(),
+        ),
+        other => Err(format!("workload {other:?} has no single checker model")),
+    }
+}
+
+/// Re-checks a run dir's history with the checker of this build and updates results.json
+/// (`checker`, `verdict`, `causes`; other fields and their order unchanged). The stored verdict
+/// is kept, with the reason, when the run cannot be re-checked.
 pub fn recheck(run_dir: &Path) -> Result<Recheck, ReportError> {
-    // The checker crate does not yet provide `check` on this branch; until it does, the stored
-    // verdict stands and the page says so.
-    let _ = run_dir;
-    Ok(Recheck::Kept(
-        "this build's checker has no check() entry point yet".to_string(),
-    ))
+    let results_path = run_dir.join("results.json");
+    let text = match std::fs::read_to_string(&results_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Recheck::Kept("results.json is missing".to_string()))
+        }
+        Err(e) => return Ok(Recheck::Kept(format!("results.json is unreadable: {e}"))),
+    };
+    let (Ok(results), Ok(mut ordered)) = (
+        serde_json::from_str::<Value>(&text),
+        serde_json::from_str::<OrderedJson>(&text),
+    ) else {
+        return Ok(Recheck::Kept("results.json is not JSON".to_string()));
+    };
+    if !results.is_object() {
+        return Ok(Recheck::Kept(
+            "results.json is not a JSON object".to_string(),
+        ));
+    }
+    let model = match model_of(&results) {
+        Ok(m) => m,
+        Err(why) => return Ok(Recheck::Kept(why)),
+    };
+    let history_path = run_dir.join("history.jsonl");
+    if !history_path.is_file() {
+        return Ok(Recheck::Kept("history.jsonl is missing".to_string()));
+    }
+    let history = match minos_checker::history::read_file(
+        &history_path,
+        minos_checker::history::Format::Jsonl,
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            return Ok(Recheck::Kept(format!(
+                "the checker cannot read the history: {e}"
+            )))
+        }
+    };
+    // The same options as the run's own check: counters and registers start at 0.
+    let mut options = minos_checker::CheckOptions::new(&model);
+    options.init = Some(json!(0));
+    if let Some(ms) = results
+        .get("options")
+        .and_then(|o| o.get("check_time_limit_ms"))
+        .and_then(Value::as_u64)
+    {
+        options.time_limit = Some(std::time::Duration::from_millis(ms));
+    }
+    let report = match minos_checker::check(&history, &options) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(Recheck::Kept(format!(
+                "the checker refused the history: {e}"
+            )))
+        }
+    };
+    let checker = serde_json::to_value(&report)
+        .map_err(|e| ReportError::Plot(format!("checker report: {e}")))?;
+    let before = results
+        .get("verdict")
+        .and_then(Value::as_str)
+        .and_then(Verdict::parse);
+    let mut updated = results;
+    let after = apply_checker_report(&mut updated, checker);
+    for field in ["checker", "causes", "verdict"] {
+        ordered.set(field, OrderedJson::from_value(&updated[field]));
+    }
+    store_results(run_dir, &ordered)?;
+    Ok(Recheck::Rechecked { before, after })
 }
 
 /// Replaces `checker` in results.json with a new CheckReport and recomputes `verdict` and
@@ -89,7 +180,7 @@ pub fn apply_checker_report(results: &mut Value, checker: Value) -> Verdict {
 }
 
 /// Writes an updated results.json atomically (pretty, as the run wrote it).
-pub fn store_results(run_dir: &Path, results: &Value) -> Result<(), ReportError> {
+pub fn store_results(run_dir: &Path, results: &OrderedJson) -> Result<(), ReportError> {
     let text = serde_json::to_string_pretty(results)
         .map_err(|e| ReportError::Plot(format!("results.json: {e}")))?;
     write_atomic(&run_dir.join("results.json"), text.as_bytes())

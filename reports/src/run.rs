@@ -168,28 +168,29 @@ pub fn run_title(results: &RunResults, run_dir: &Path) -> String {
     }
 }
 
-/// The raw and report files present, for the page's file list.
+/// The raw and report files present, for the page's file list: every visible file of the run
+/// dir (history, results, schedule, reports...) and the node logs.
 fn listed_files(run_dir: &Path) -> Vec<String> {
-    let mut files: Vec<String> = [
-        "history.jsonl",
-        "history.csv",
-        "results.json",
-        "timeline.html",
-    ]
-    .iter()
-    .chain(REPORT_FILES.iter().skip(2))
-    .filter(|f| run_dir.join(f).exists())
-    .map(|f| f.to_string())
-    .collect();
-    if let Ok(entries) = fs::read_dir(run_dir.join("nodes")) {
-        let mut logs: Vec<String> = entries
+    let visible_files = |dir: &Path| -> Vec<String> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| !n.starts_with('.'))
-            .map(|n| format!("nodes/{n}"))
             .collect();
-        logs.sort();
-        files.extend(logs);
-    }
+        names.sort();
+        names
+    };
+    let mut files: Vec<String> = visible_files(run_dir);
+    // index.html is written after this list is made, and is the page itself.
+    files.retain(|f| f != "index.html");
+    files.extend(
+        visible_files(&run_dir.join("nodes"))
+            .into_iter()
+            .map(|n| format!("nodes/{n}")),
+    );
     files
 }

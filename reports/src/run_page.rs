@@ -45,7 +45,7 @@ h3{font-size:15px;margin:14px 0 6px}
 .verdict{display:inline-block;color:#fff;font-weight:700;font-size:20px;padding:6px 18px;border-radius:6px;letter-spacing:.05em;text-transform:uppercase}
 .causes{margin-left:12px;font-size:15px}
 .repro{display:flex;gap:8px;align-items:stretch;margin:12px 0}
-.repro pre{flex:1;margin:0;padding:8px 10px;background:#263238;color:#eceff1;border-radius:4px;overflow-x:auto;font-size:13px}
+.repro pre{flex:1;margin:0;padding:8px 10px;background:#263238;color:#eceff1;border-radius:4px;white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px}
 button{font:inherit;padding:4px 12px;border:1px solid #888;border-radius:4px;background:#fff;cursor:pointer}
 table{border-collapse:collapse;font-size:13px;margin:6px 0;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f0f0f0}

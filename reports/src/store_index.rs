@@ -23,26 +23,63 @@ fn verdict_from_meta(page: &Path) -> Option<Verdict> {
     Verdict::parse(&head[start..end])
 }
 
-fn age_label(t: SystemTime) -> String {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => {
-            // UTC calendar date from days since the epoch (civil-from-days).
-            let secs = d.as_secs();
-            let days = (secs / 86_400) as i64;
-            let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let day = doy - (153 * mp + 2) / 5 + 1;
-            let month = if mp < 10 { mp + 3 } else { mp - 9 };
-            let year = yoe + era * 400 + i64::from(month <= 2);
-            format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02} UTC")
-        }
-        Err(_) => "?".to_string(),
+/// "YYYYMMDDTHHMMSS" (UTC) of a time: the sort key of runs, comparable with run ids.
+fn stamp(t: SystemTime) -> String {
+    let Ok(d) = t.duration_since(SystemTime::UNIX_EPOCH) else {
+        return "00000000T000000".to_string();
+    };
+    // UTC calendar date from days since the epoch (civil-from-days).
+    let secs = d.as_secs();
+    let days = (secs / 86_400) as i64;
+    let (h, m, sec) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{sec:02}")
+}
+
+/// The run id's leading timestamp ("20261122T153000-seed42"), when it has one.
+fn stamp_of_run_id(run_id: &str) -> Option<String> {
+    let head = run_id.get(..15)?;
+    let ok = head
+        .char_indices()
+        .all(|(i, c)| if i == 8 { c == 'T' } else { c.is_ascii_digit() });
+    ok.then(|| head.to_string())
+}
+
+/// "2026-11-22 15:30 UTC" from a stamp.
+fn stamp_label(stamp: &str) -> String {
+    if stamp.len() < 13 {
+        return stamp.to_string();
     }
+    format!(
+        "{}-{}-{} {}:{} UTC",
+        &stamp[0..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13]
+    )
+}
+
+fn age_label(t: SystemTime) -> String {
+    stamp_label(&stamp(t))
+}
+
+struct RunEntry {
+    stamp: String,
+    dir: std::path::PathBuf,
+    title: String,
+    seed: Option<String>,
+    verdict: Verdict,
+    ops_count: Option<u64>,
+    causes: Vec<String>,
 }
 
 /// Writes `<store_dir>/index.html`.
@@ -53,12 +90,27 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         ));
     }
-    let mut runs: Vec<(SystemTime, std::path::PathBuf)> = run_dirs(store_dir)
-        .into_iter()
-        .filter(|d| d != store_dir)
-        .map(|d| (run_mtime(&d), d))
-        .collect();
-    runs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    // Newest first by the run id's timestamp, else by when its history was written.
+    let mut runs: Vec<RunEntry> = Vec::new();
+    for dir in run_dirs(store_dir).into_iter().filter(|d| d != store_dir) {
+        let results = load_results(&dir)?
+            .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
+        let stamp = results
+            .run_id
+            .as_deref()
+            .and_then(stamp_of_run_id)
+            .unwrap_or_else(|| stamp(run_mtime(&dir)));
+        runs.push(RunEntry {
+            stamp,
+            title: run_title(&results, &dir),
+            seed: results.seed.clone(),
+            verdict: results.shown_verdict(),
+            ops_count: results.ops_count,
+            causes: results.causes.clone(),
+            dir,
+        });
+    }
+    runs.sort_by(|a, b| b.stamp.cmp(&a.stamp).then_with(|| b.dir.cmp(&a.dir)));
     let mut campaigns: Vec<(SystemTime, std::path::PathBuf)> = campaign_dirs(store_dir)
         .into_iter()
         .filter(|d| d != store_dir)
@@ -114,12 +166,10 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
         out.push_str("<p>No runs.</p>\n");
     } else {
         out.push_str("<table><tr><th>when</th><th>run</th><th>seed</th><th>verdict</th><th>ops</th><th>causes</th></tr>\n");
-        for (t, dir) in runs.iter().take(RUNS_LISTED_MAX) {
-            let results = load_results(dir)?
-                .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
-            let rel = relative_path(store_dir, dir);
-            let title = format!("{rel} ({})", run_title(&results, dir));
-            let link = if dir.join("index.html").is_file() {
+        for run in runs.iter().take(RUNS_LISTED_MAX) {
+            let rel = relative_path(store_dir, &run.dir);
+            let title = format!("{rel} ({})", run.title);
+            let link = if run.dir.join("index.html").is_file() {
                 format!(
                     "<a href=\"{}\">{}</a>",
                     html(&relative_href(&format!("{rel}/index.html"))),
@@ -133,11 +183,11 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
             };
             out.push_str(&format!(
                 "<tr><td>{}</td><td>{link}</td><td class=\"num\">{}</td>{}<td class=\"num\">{}</td><td>{}</td></tr>\n",
-                age_label(*t),
-                html(results.seed.as_deref().unwrap_or("?")),
-                verdict_cell(Some(results.shown_verdict())),
-                results.ops_count.map(|n| n.to_string()).unwrap_or_default(),
-                html(&truncate(&results.causes.join(", "), 200))
+                html(&stamp_label(&run.stamp)),
+                html(run.seed.as_deref().unwrap_or("?")),
+                verdict_cell(Some(run.verdict)),
+                run.ops_count.map(|n| n.to_string()).unwrap_or_default(),
+                html(&truncate(&run.causes.join(", "), 200))
             ));
         }
         if runs.len() > RUNS_LISTED_MAX {
@@ -171,5 +221,11 @@ mod tests {
     fn dates_are_utc_calendar_dates() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_305_600 + 3661);
         assert_eq!(age_label(t), "2026-11-22 01:01 UTC");
+        assert_eq!(stamp(t), "20261122T010101");
+        assert_eq!(
+            stamp_of_run_id("20261122T153000-seed42").as_deref(),
+            Some("20261122T153000")
+        );
+        assert_eq!(stamp_of_run_id("seed-42"), None);
     }
 }

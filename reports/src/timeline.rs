@@ -83,10 +83,11 @@ pub fn timeline_html(
     page.push_str(&format!(
         "<p class=\"note\">All {ops_count} operations of {lanes_count} client processes are drawn (nothing is cut). \
          When zoomed out, operations that fall on the same pixel column of a lane are merged into one bar; \
-         zoom in to separate them. Mouse wheel or +/− zoom around the cursor, drag to pan, hover a bar to see the op.</p>\n"
+         zoom in to separate them. Process numbers that never overlap in time share a lane (a client whose op ended in <i>info</i> \
+         goes on under a new process number); the lane button switches to one lane per process number. Mouse wheel or +/− zoom around the cursor, drag to pan, hover a bar to see the op.</p>\n"
     ));
     page.push_str("<div class=\"controls\"><button id=\"zin\">+ zoom in</button> <button id=\"zout\">− zoom out</button> \
-        <button id=\"reset\">whole run</button>");
+        <button id=\"reset\">whole run</button> <button id=\"lanes\"></button>");
     if highlight.and_then(|h| h.window).is_some() {
         page.push_str(" <button id=\"cex\" class=\"bad\">show counterexample</button>");
     }
@@ -277,19 +278,43 @@ const D = JSON.parse(document.getElementById('data').textContent);
 const N = D.s.length, LABEL_W = 70, AXIS_H = 24;
 const COLORS = ['__OK__', '__FAIL__', '__INFO__', '__PENDING__'];
 const OUTCOMES = ['ok', 'fail', 'info', 'pending'];
-const laneCount = D.lanes.length;
 const faultRows = D.faults.reduce((m, f) => Math.max(m, f.row + 1), 0);
 const rowKinds = []; for (const f of D.faults) rowKinds[f.row] = f.kind.slice(0, 11);
-const laneH = laneCount <= 60 ? 14 : Math.max(3, Math.floor(900 / laneCount));
 const nemH = 16;
-const laneOps = Array.from({length: laneCount}, () => []);
-for (let i = 0; i < N; i++) laneOps[D.lane[i]].push(i);
-for (const l of laneOps) l.sort((a, b) => D.s[a] - D.s[b]);
+// Lanes: by default, process numbers that never overlap in time share a lane (a client that
+// got an `info` goes on under a new process number), packed greedily in order of first op;
+// the toggle gives one lane per process number.
+const procFirst = new Array(D.lanes.length).fill(Infinity), procLast = new Array(D.lanes.length).fill(-1);
+for (let i = 0; i < N; i++) { const p = D.lane[i]; procFirst[p] = Math.min(procFirst[p], D.s[i]); procLast[p] = Math.max(procLast[p], D.e[i]); }
+let packed = true, laneCount = 0, laneH = 14, laneOps = [], laneLabels = [], laneOf = [];
+function layout() {
+  laneOf = new Array(D.lanes.length);
+  if (packed) {
+    const order = D.lanes.map((_, p) => p).filter(p => procLast[p] >= 0).sort((a, b) => procFirst[a] - procFirst[b] || a - b);
+    const ends = [];
+    for (const p of order) {
+      let l = ends.findIndex(e => e < procFirst[p]);
+      if (l < 0) { l = ends.length; ends.push(0); }
+      ends[l] = procLast[p]; laneOf[p] = l;
+    }
+    laneCount = ends.length;
+  } else {
+    D.lanes.forEach((_, p) => laneOf[p] = p); laneCount = D.lanes.length;
+  }
+  laneOps = Array.from({length: laneCount}, () => []);
+  laneLabels = Array.from({length: laneCount}, () => []);
+  for (let i = 0; i < N; i++) laneOps[laneOf[D.lane[i]]].push(i);
+  for (const l of laneOps) l.sort((a, b) => D.s[a] - D.s[b]);
+  D.lanes.forEach((proc, p) => { if (laneOf[p] !== undefined) laneLabels[laneOf[p]].push(proc); });
+  laneH = laneCount <= 60 ? 14 : Math.max(3, Math.floor(900 / laneCount));
+  height = lanesTop + laneCount * laneH + 4;
+  document.getElementById('lanes').textContent = packed ? 'one lane per process number' : 'share lanes between processes';
+}
 const canvas = document.getElementById('tl'), ctx = canvas.getContext('2d');
 const tip = document.getElementById('tip'), wrap = document.getElementById('wrap');
 let t0 = 0, t1 = Math.max(1, D.end);
 const nemTop = AXIS_H, lanesTop = AXIS_H + faultRows * nemH + (faultRows ? 6 : 0);
-const height = lanesTop + laneCount * laneH + 4;
+let height = 0;
 function width() { return Math.max(400, wrap.clientWidth - 2); }
 function scale() { return (width() - LABEL_W) / (t1 - t0); }
 function fmtAxis(us, step) {
@@ -334,7 +359,7 @@ function draw() {
   for (let l = 0; l < laneCount; l++) {
     const y = lanesTop + l * laneH, list = laneOps[l];
     if (l % 2) { ctx.fillStyle = '#f7f7f7'; ctx.fillRect(LABEL_W, y, w - LABEL_W, laneH); }
-    if (laneH >= 9) { ctx.fillStyle = '#333'; ctx.fillText('p' + D.lanes[l], 4, y + laneH - 3); }
+    if (laneH >= 9) { ctx.fillStyle = '#333'; const ps = laneLabels[l]; ctx.fillText('p' + ps[0] + (ps.length > 1 ? ' +' + (ps.length - 1) : ''), 4, y + laneH - 3); }
     let lastPx = -1, lastO = -1;
     for (let j = firstFrom(list, t0); j < list.length; j++) {
       const i = list[j]; if (D.s[i] > t1) break;
@@ -414,7 +439,9 @@ function showWindow() {
 }
 const cexButton = document.getElementById('cex');
 if (cexButton) cexButton.onclick = showWindow;
+document.getElementById('lanes').onclick = () => { packed = !packed; layout(); draw(); };
 window.addEventListener('resize', draw);
+layout();
 draw();
 if (location.hash === '#counterexample') showWindow();
 "#;

@@ -68,6 +68,21 @@ fn valid_run_gets_every_file() {
     assert!(index.contains("one leader per term"));
     assert!(!index.contains("id=\"counterexample\""));
     assert!(index.contains("data:image/png;base64,"));
+    for raw in [
+        "history.jsonl",
+        "history.csv",
+        "results.json",
+        "latency.csv",
+        "junit.xml",
+        "timeline.html",
+        "rate.svg",
+        "nodes/n1.log",
+    ] {
+        assert!(
+            index.contains(&format!("href=\"./{raw}\"")),
+            "no link to {raw}"
+        );
+    }
     let junit = read(&dir, "junit.xml");
     assert!(junit.contains("failures=\"0\" errors=\"0\""));
     let latency = read(&dir, "latency.csv");
@@ -138,7 +153,10 @@ fn history_csv_is_kept_when_present_and_written_when_missing() {
     let csv = read(&dir, "history.csv");
     let history_lines = read(&dir, "history.jsonl").lines().count();
     assert_eq!(csv.lines().count(), history_lines + 1);
-    assert!(csv.starts_with("index,time,process,type,f,key,value\n"));
+    assert!(
+        csv.starts_with("index,time_ns,process,type,f,key,value\n"),
+        "same header as the workloads crate writes"
+    );
 }
 
 #[test]

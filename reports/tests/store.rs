@@ -98,18 +98,45 @@ fn rebuild_store_writes_runs_campaigns_and_index() {
     assert!(again.store_index.is_some());
 }
 
+fn set_run_id(run: &std::path::Path, run_id: Option<&str>) {
+    let path = run.join("results.json");
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    match run_id {
+        Some(id) => results["run_id"] = serde_json::json!(id),
+        None => {
+            results.as_object_mut().unwrap().remove("run_id");
+        }
+    }
+    std::fs::write(&path, results.to_string()).unwrap();
+}
+
 #[test]
 fn store_index_lists_newest_first() {
     let store = fresh_dir("store-order");
-    let old = store.join("t").join("old");
-    let new = store.join("t").join("new");
-    write_run_dir(&old, &small(1, false)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    write_run_dir(&new, &small(2, false)).unwrap();
+    // Names sort the other way round from age, so that only the timestamps can order them.
+    let (a, b, c) = (
+        store.join("t").join("c-oldest"),
+        store.join("t").join("b-middle"),
+        store.join("t").join("a-newest"),
+    );
+    write_run_dir(&a, &small(1, false)).unwrap();
+    set_run_id(&a, Some("20261120T100000-seed1"));
+    write_run_dir(&b, &small(2, false)).unwrap();
+    set_run_id(&b, Some("20261121T100000-seed2"));
+    // No timestamped run id: ordered by when its history was written (now, so newest).
+    write_run_dir(&c, &small(3, false)).unwrap();
+    set_run_id(&c, None);
     write_store_index(&store).unwrap();
     let index = read(&store, "index.html");
-    let (a, b) = (index.find("t/new").unwrap(), index.find("t/old").unwrap());
-    assert!(a < b, "newest first");
+    let position = |name: &str| {
+        index
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} not listed"))
+    };
+    assert!(position("t/a-newest") < position("t/b-middle"));
+    assert!(position("t/b-middle") < position("t/c-oldest"));
+    assert!(index.contains("2026-11-21 10:00 UTC"));
 }
 
 #[test]

@@ -1,0 +1,119 @@
+//! `minos report` re-runs the checker on stored histories and folds the verdict back into
+//! results.json, keeping its field order; runs it cannot re-check keep their verdict and say so.
+
+mod common;
+
+use common::{fixture, read};
+use minos_reports::fixtures::FixtureOptions;
+use minos_reports::recheck::{recheck, Recheck};
+use minos_reports::results::Verdict;
+use minos_reports::{rebuild, RebuildOptions};
+
+fn small(seed: u64, invalid: bool) -> FixtureOptions {
+    FixtureOptions {
+        seed,
+        invalid,
+        ops_count: 300,
+        duration_s: 30,
+        ..Default::default()
+    }
+}
+
+fn top_level_keys(text: &str) -> Vec<String> {
+    let v: minos_reports::ordered_json::OrderedJson = serde_json::from_str(text).unwrap();
+    match v {
+        minos_reports::ordered_json::OrderedJson::Object(entries) => {
+            entries.into_iter().map(|(k, _)| k).collect()
+        }
+        _ => panic!("not an object"),
+    }
+}
+
+#[test]
+fn a_fixed_checker_clears_a_stored_false_alarm() {
+    // A linearizable history whose stored verdict says invalid, as an old buggy checker might.
+    let dir = fixture("recheck-false-alarm", small(21, false));
+    let path = dir.join("results.json");
+    let text = read(&dir, "results.json");
+    let keys_before = top_level_keys(&text);
+    let mut results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    results["verdict"] = serde_json::json!("invalid");
+    results["causes"] = serde_json::json!(["linearizability"]);
+    results["checker"]["verdict"] = serde_json::json!("invalid");
+    // Keep the file's field order while planting the wrong verdict.
+    let mut ordered: minos_reports::ordered_json::OrderedJson =
+        serde_json::from_str(&text).unwrap();
+    for field in ["verdict", "causes", "checker"] {
+        ordered.set(
+            field,
+            minos_reports::ordered_json::OrderedJson::from_value(&results[field]),
+        );
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&ordered).unwrap()).unwrap();
+
+    let outcome = recheck(&dir).unwrap();
+    assert_eq!(
+        outcome,
+        Recheck::Rechecked {
+            before: Some(Verdict::Invalid),
+            after: Verdict::Valid
+        }
+    );
+    let after = read(&dir, "results.json");
+    assert_eq!(top_level_keys(&after), keys_before, "field order kept");
+    let results: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(results["verdict"], "valid");
+    assert_eq!(results["causes"], serde_json::json!([]));
+    assert_eq!(results["checker"]["verdict"], "valid");
+    assert_eq!(results["seed"], 21, "other fields untouched");
+}
+
+#[test]
+fn rebuild_rechecks_and_the_page_says_so() {
+    let dir = fixture("recheck-invalid", small(22, true));
+    let rebuilt = rebuild(&dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(rebuilt.runs.len(), 1);
+    assert!(
+        matches!(
+            rebuilt.runs[0].recheck,
+            Some(Recheck::Rechecked {
+                after: Verdict::Invalid,
+                ..
+            })
+        ),
+        "{:?}",
+        rebuilt.runs[0].recheck
+    );
+    let results: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    assert_eq!(results["checker"]["verdict"], "invalid");
+    assert!(
+        results["checker"]["counterexample"]["stuck"].is_array(),
+        "the real checker's counterexample is stored"
+    );
+    let index = read(&dir, "index.html");
+    assert!(index.contains("Re-checked from the stored history: still invalid."));
+    assert!(index.contains("id=\"counterexample\""));
+}
+
+#[test]
+fn runs_that_cannot_be_rechecked_keep_their_verdict() {
+    let dir = fixture(
+        "recheck-hostile",
+        FixtureOptions {
+            hostile: true,
+            ..small(23, false)
+        },
+    );
+    let before = read(&dir, "results.json");
+    match recheck(&dir).unwrap() {
+        Recheck::Kept(why) => assert!(why.contains("checker"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(read(&dir, "results.json"), before, "results.json untouched");
+
+    let dir = fixture("recheck-mixed", small(24, false));
+    let mut results: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    results["options"]["workload"] = serde_json::json!("mixed");
+    std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+    assert!(matches!(recheck(&dir).unwrap(), Recheck::Kept(why) if why.contains("mixed")));
+}
