@@ -30,12 +30,12 @@ fn synthetic_counter_history(ops_count: usize, clients: u64, keys: u64, seed: u6
     let mut next_process = clients;
     let mut records = Vec::new();
     let mut invoked = 0;
-    let mut push = |records: &mut Vec<HistoryRecord>,
-                    process: u64,
-                    kind: RecordType,
-                    f: &str,
-                    key: u64,
-                    value: Value| {
+    let push = |records: &mut Vec<HistoryRecord>,
+                process: u64,
+                kind: RecordType,
+                f: &str,
+                key: u64,
+                value: Value| {
         records.push(HistoryRecord {
             index: records.len() as u64,
             time: records.len() as u64 * 1_000_000,
@@ -135,7 +135,15 @@ fn bench_synthetic() {
 }
 
 fn main() {
-    bench_synthetic();
+    let wanted = std::env::args()
+        .skip(1)
+        .find(|argument| !argument.starts_with('-'));
+    if wanted
+        .as_ref()
+        .is_none_or(|filter| "synthetic".contains(filter.as_str()))
+    {
+        bench_synthetic();
+    }
     let filter = std::env::args()
         .skip(1)
         .find(|argument| !argument.starts_with('-'));

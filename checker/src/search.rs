@@ -399,20 +399,6 @@ impl<'a, M: Model> Search<'a, M> {
     }
 }
 
-/// Decides whether the ops of `input` can be linearized in `model`, in one go.
-#[cfg(test)]
-pub(crate) fn search<M: Model>(
-    model: &M,
-    input: &SearchInput<M>,
-    budget: &Budget,
-) -> (SearchResult, SearchStats) {
-    let mut search = Search::new(model, input);
-    match search.run(u64::MAX, budget) {
-        Progress::Done(result) => (result, search.stats()),
-        Progress::Paused => unreachable!("an unbounded run never pauses"),
-    }
-}
-
 /// A lossy, direct-mapped memo of model steps: (state id, op) -> next state id. A miss only
 /// costs a model step, and a fixed size keeps it in the processor's cache, where a growing
 /// map of every transition would not be.
