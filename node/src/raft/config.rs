@@ -128,3 +128,37 @@ impl Config {
         .any(|bug| self.bugs.has(bug))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_configs_get_a_reason() {
+        assert_eq!(Config::new(1, vec![1, 2, 3], 0).validate(), Ok(()));
+        let reason = |tweak: fn(&mut Config)| {
+            let mut config = Config::new(1, vec![1, 2, 3], 0);
+            tweak(&mut config);
+            config.validate().unwrap_err()
+        };
+        assert!(reason(|c| c.voters = vec![2, 3]).contains("not among the voters"));
+        assert!(reason(|c| c.voters = vec![1, 2, 2]).contains("duplicate voters"));
+        assert!(reason(|c| c.election_timeout_min_ticks = 5).contains("must exceed"));
+        assert!(reason(|c| c.election_timeout_max_ticks = 10).contains("below"));
+        assert!(reason(|c| c.max_inflight_appends = 0).contains("at least 1"));
+        assert!(reason(|c| {
+            c.lease_reads = true;
+            c.lease_clock_drift_bound_ticks = 15;
+        })
+        .contains("leaves no lease"));
+    }
+
+    #[test]
+    fn quorum_is_a_strict_majority() {
+        let quorum = |count: u64| Config::new(1, (1..=count).collect(), 0).quorum();
+        assert_eq!(
+            [quorum(1), quorum(2), quorum(3), quorum(4), quorum(5)],
+            [1, 2, 2, 3, 3]
+        );
+    }
+}

@@ -253,6 +253,7 @@ impl RaftNode {
         if message.to != self.config.id
             || message.from == self.config.id
             || !self.peers.contains(&message.from)
+            || !message.is_well_formed()
         {
             return;
         }

@@ -850,3 +850,29 @@ fn a_restarted_node_honours_a_lease_it_may_have_acknowledged() {
     net.deliver_all();
     assert_ne!(net.node(2).role, Role::Leader);
 }
+
+#[test]
+fn recovery_adopts_the_term_of_entries_newer_than_the_stored_hard_state() {
+    let entries = vec![Entry {
+        term: 5,
+        index: 1,
+        payload: EntryPayload::Noop,
+    }];
+    let recovered = RecoveredState {
+        hard_state: HardState {
+            term: 3,
+            voted_for: Some(2),
+        },
+        entries,
+        applied_index: 0,
+    };
+    let mut node = RaftNode::new(Config::new(1, vec![1, 2, 3], 1), recovered);
+    assert_eq!((node.status().term, node.status().voted_for), (5, None));
+    assert_eq!(
+        node.take_ready().hard_state,
+        Some(HardState {
+            term: 5,
+            voted_for: None
+        })
+    );
+}
