@@ -237,9 +237,17 @@ impl<D: Disk> Server<D> {
         let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         loop {
             if self.control.is_paused() {
-                tracing::info!(node = self.options.id, "paused");
+                tracing::info!(
+                    node = self.options.id,
+                    local_ms = self.local_time_ms(),
+                    "paused"
+                );
                 self.control.wait_resumed().await;
-                tracing::info!(node = self.options.id, "resumed");
+                tracing::info!(
+                    node = self.options.id,
+                    local_ms = self.local_time_ms(),
+                    "resumed"
+                );
                 // The clock was frozen: the next tick is a full period after resuming.
                 next_tick = Instant::now() + self.tick_period();
                 continue;
