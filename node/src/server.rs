@@ -27,6 +27,9 @@ pub enum ReadMode {
     ReadIndex,
     /// Linearizable: the read goes through the log like a write.
     Log,
+    /// Leader-lease reads (the core's `lease_reads`): while the leader's lease holds, reads
+    /// need no heartbeat round; correct only under bounded clock drift.
+    Lease,
 }
 
 /// Everything a node needs to start.
@@ -86,6 +89,9 @@ impl NodeOptions {
         config.max_append_entries_count = self.max_append_entries_count;
         config.max_inflight_appends = self.max_inflight_appends;
         config.bugs = self.bugs;
+        // The planted lease bug lives in lease reads, so it implies them.
+        config.lease_reads =
+            self.read_mode == ReadMode::Lease || self.bugs.has(Bug::LeaseNoDriftBound);
         config
     }
 }
@@ -372,7 +378,7 @@ impl<D: Disk> Server<D> {
                 .await;
                 return;
             }
-            if self.options.read_mode == ReadMode::ReadIndex {
+            if self.options.read_mode != ReadMode::Log {
                 let read_id = self.next_read_id;
                 self.next_read_id += 1;
                 match self.raft.read_index(read_id) {

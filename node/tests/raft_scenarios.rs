@@ -61,6 +61,22 @@ fn basic_agree_with_reads_through_the_log() {
 }
 
 #[test]
+fn lease_reads_see_every_completed_add() {
+    let mut cluster = Cluster::with_options(3, 22, |options| {
+        options.read_mode = minos_node::ReadMode::Lease
+    });
+    cluster.wait_leader(2_000);
+    let log = cluster.client("c1", 1, |mut client, log| async move {
+        for round in 1..=5 {
+            add_many(&mut client, &log, "k", 1, 1).await;
+            assert_eq!(client.read("k").await, minos_node::OpOutcome::Ok(round));
+        }
+    });
+    wait_clients(&mut cluster, &[&log], 10_000);
+    assert_eq!(log.ok_count(), 5);
+}
+
+#[test]
 fn re_election() {
     let mut cluster = Cluster::new(3, 3);
     let all = [1, 2, 3];
