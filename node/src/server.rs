@@ -27,6 +27,9 @@ pub enum ReadMode {
     ReadIndex,
     /// Linearizable: the read goes through the log like a write.
     Log,
+    /// Leader-lease reads (the core's `lease_reads`): while the leader's lease holds, reads
+    /// need no heartbeat round; correct only under bounded clock drift.
+    Lease,
 }
 
 /// Everything a node needs to start.
@@ -86,6 +89,9 @@ impl NodeOptions {
         config.max_append_entries_count = self.max_append_entries_count;
         config.max_inflight_appends = self.max_inflight_appends;
         config.bugs = self.bugs;
+        // The planted lease bug lives in lease reads, so it implies them.
+        config.lease_reads =
+            self.read_mode == ReadMode::Lease || self.bugs.has(Bug::LeaseNoDriftBound);
         config
     }
 }
@@ -237,9 +243,17 @@ impl<D: Disk> Server<D> {
         let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         loop {
             if self.control.is_paused() {
-                tracing::info!(node = self.options.id, "paused");
+                tracing::info!(
+                    node = self.options.id,
+                    local_ms = self.local_time_ms(),
+                    "paused"
+                );
                 self.control.wait_resumed().await;
-                tracing::info!(node = self.options.id, "resumed");
+                tracing::info!(
+                    node = self.options.id,
+                    local_ms = self.local_time_ms(),
+                    "resumed"
+                );
                 // The clock was frozen: the next tick is a full period after resuming.
                 next_tick = Instant::now() + self.tick_period();
                 continue;
@@ -364,7 +378,7 @@ impl<D: Disk> Server<D> {
                 .await;
                 return;
             }
-            if self.options.read_mode == ReadMode::ReadIndex {
+            if self.options.read_mode != ReadMode::Log {
                 let read_id = self.next_read_id;
                 self.next_read_id += 1;
                 match self.raft.read_index(read_id) {
