@@ -179,12 +179,11 @@ fn ok_ops_within(
             RecordType::Invoke => {
                 invoked.insert(process, record.time);
             }
-            RecordType::Ok => {
+            RecordType::Ok
                 if invoked.get(&process).is_some_and(|&start| start >= from_ns)
-                    && record.time <= to_ns
-                {
-                    count += 1;
-                }
+                    && record.time <= to_ns =>
+            {
+                count += 1;
             }
             _ => {}
         }
