@@ -8,7 +8,7 @@ use clap::Args;
 use minos_node::bugs::{Bug, Bugs};
 use minos_node::server::NodeError;
 use minos_node::storage::StorageError;
-use minos_node::NodeOptions;
+use minos_node::{NodeOptions, ReadMode};
 
 use crate::exit;
 
@@ -32,6 +32,9 @@ pub struct NodeArgs {
     /// Seed for election timeouts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// How reads are served: read-index (default), lease, or log.
+    #[arg(long, default_value = "read-index", value_parser = ["read-index", "lease", "log"])]
+    read_mode: String,
     /// Switch on a planted bug (repeatable).
     #[arg(long = "bug")]
     bugs: Vec<String>,
@@ -98,6 +101,11 @@ pub fn main(args: NodeArgs) -> i32 {
     options.listen_port = args.listen.port();
     options.tick_ms = args.tick_ms;
     options.bugs = bugs;
+    options.read_mode = match args.read_mode.as_str() {
+        "lease" => ReadMode::Lease,
+        "log" => ReadMode::Log,
+        _ => ReadMode::ReadIndex,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

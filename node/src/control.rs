@@ -323,3 +323,105 @@ impl NodeControl {
         observation.applied.push(entry);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actions(control: &NodeControl, count: usize) -> Vec<NetAction> {
+        (0..count).map(|_| control.net_action()).collect()
+    }
+
+    #[test]
+    fn net_fault_streams_are_seeded_per_node() {
+        let faults = NetFaults {
+            loss_probability: 0.2,
+            duplicate_probability: 0.2,
+            reorder_probability: 0.2,
+            reorder_max_delay_ms: 40,
+        };
+        let [a, b, c] = [
+            NodeControl::new(1, 9),
+            NodeControl::new(1, 9),
+            NodeControl::new(2, 9),
+        ];
+        for control in [&a, &b, &c] {
+            control.set_net_faults(faults);
+        }
+        let (from_a, from_b, from_c) = (actions(&a, 500), actions(&b, 500), actions(&c, 500));
+        assert_eq!(from_a, from_b, "same seed and node: same fault stream");
+        assert_ne!(from_a, from_c, "another node draws its own stream");
+        let drops = from_a
+            .iter()
+            .filter(|action| **action == NetAction::Drop)
+            .count();
+        assert!((60..140).contains(&drops), "{drops} drops of 500 at p=0.2");
+        assert!(from_a.iter().all(|action| match action {
+            NetAction::Delay { delay_ms } => (1..=40).contains(delay_ms),
+            _ => true,
+        }));
+        a.set_net_faults(NetFaults::default());
+        assert!(actions(&a, 100)
+            .iter()
+            .all(|action| *action == NetAction::Send));
+    }
+
+    #[test]
+    fn disk_faults_fire_only_when_set() {
+        let control = NodeControl::new(1, 3);
+        assert_eq!(control.write_action(10), WriteAction::Write);
+        control.set_disk_faults(DiskFaults {
+            io_error_probability: 1.0,
+            ..Default::default()
+        });
+        assert_eq!(control.write_action(10), WriteAction::Fail);
+        assert!(control.sync_fails());
+        control.set_disk_faults(DiskFaults {
+            torn_write_probability: 1.0,
+            ..Default::default()
+        });
+        assert!(
+            matches!(control.write_action(10), WriteAction::Torn { kept_bytes } if kept_bytes < 10)
+        );
+        control.set_disk_faults(DiskFaults {
+            read_corruption_probability: 1.0,
+            ..Default::default()
+        });
+        let mut bytes = vec![0u8; 16];
+        control.maybe_corrupt_read(&mut bytes);
+        assert_eq!(
+            bytes.iter().map(|byte| byte.count_ones()).sum::<u32>(),
+            1,
+            "exactly one bit flipped"
+        );
+    }
+
+    #[test]
+    fn observation_survives_restarts_and_flags_changed_entries() {
+        let control = NodeControl::new(4, 1);
+        control.node_started();
+        let entry = |index, digest| AppliedEntry {
+            index,
+            term: 1,
+            digest,
+        };
+        control.record_applied(entry(1, 10));
+        control.record_applied(entry(2, 20));
+        control.node_down();
+        assert!(!control.status().running);
+        control.node_started();
+        // The restarted node re-applies its log: same entries are not duplicated...
+        control.record_applied(entry(1, 10));
+        control.record_applied(entry(2, 20));
+        control.record_applied(entry(3, 30));
+        let observation = control.observation();
+        assert_eq!(observation.applied.len(), 3);
+        assert_eq!(observation.incarnations, 2);
+        assert!(observation.applied_conflicts.is_empty());
+        // ...and a different entry at an applied index is recorded as a conflict.
+        control.node_started();
+        control.record_applied(entry(1, 11));
+        assert_eq!(control.observation().applied_conflicts.len(), 1);
+        assert_eq!(control.applied_since(2), vec![entry(3, 30)]);
+    }
+}

@@ -1,6 +1,22 @@
 //! The system under test: a Raft-replicated store of keyed i64 counters. It owns the
 //! sans-IO Raft core, durable storage, the replicated state machine, the transport (turmoil
 //! or real sockets) and the client library that reports each op as ok, fail or unknown.
+//!
+//! Module map: `raft` (the sans-IO core), `store` (counters + client sessions), `storage`
+//! (hard state + log on real or simulated files), `transport` and `protocol` (UDP datagrams,
+//! seeded network faults), `server` (the event loop), `control` and `observe` (the harness's
+//! handle: faults in, observations out), `client`, `sim` (a node as a turmoil host) and
+//! `process` (a node as a real process).
+//!
+//! In a simulation, per node, once before the run:
+//! ```ignore
+//! let control = NodeControl::new(id, seed);
+//! let options = NodeOptions::new(id, peers.clone(), "/data", seed); // peers: id -> "n1:7000"
+//! sim.host(format!("n{id}"), move || minos_node::sim::run_node(options.clone(), control.clone()));
+//! // later: control.set_net_faults(..), control.pause(), control.status(), control.applied_since(n)
+//! ```
+//! and in a client host: `Client::connect(ClientConfig::new(client_id, cluster, Network::Simulated))`.
+//! Give turmoil a large `udp_capacity`: a paused node's socket queues every datagram sent to it.
 
 pub mod bugs;
 pub mod client;

@@ -27,6 +27,9 @@ pub enum ReadMode {
     ReadIndex,
     /// Linearizable: the read goes through the log like a write.
     Log,
+    /// Leader-lease reads (the core's `lease_reads`): while the leader's lease holds, reads
+    /// need no heartbeat round; correct only under bounded clock drift.
+    Lease,
 }
 
 /// Everything a node needs to start.
@@ -86,6 +89,9 @@ impl NodeOptions {
         config.max_append_entries_count = self.max_append_entries_count;
         config.max_inflight_appends = self.max_inflight_appends;
         config.bugs = self.bugs;
+        // The planted lease bug lives in lease reads, so it implies them.
+        config.lease_reads =
+            self.read_mode == ReadMode::Lease || self.bugs.has(Bug::LeaseNoDriftBound);
         config
     }
 }
@@ -102,8 +108,9 @@ pub enum NodeError {
 }
 
 /// Under the planted bug AckBeforeFsync, appended entries are synced this long after the
-/// acknowledgements that depend on them went out.
-const DEFERRED_SYNC_MS: u64 = 100;
+/// acknowledgements that depend on them went out (once a second, like Redis's
+/// `appendfsync everysec`).
+const DEFERRED_SYNC_MS: u64 = 1_000;
 
 struct PendingWrite {
     from: SocketAddr,
@@ -236,9 +243,17 @@ impl<D: Disk> Server<D> {
         let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         loop {
             if self.control.is_paused() {
-                tracing::info!(node = self.options.id, "paused");
+                tracing::info!(
+                    node = self.options.id,
+                    local_ms = self.local_time_ms(),
+                    "paused"
+                );
                 self.control.wait_resumed().await;
-                tracing::info!(node = self.options.id, "resumed");
+                tracing::info!(
+                    node = self.options.id,
+                    local_ms = self.local_time_ms(),
+                    "resumed"
+                );
                 // The clock was frozen: the next tick is a full period after resuming.
                 next_tick = Instant::now() + self.tick_period();
                 continue;
@@ -363,7 +378,7 @@ impl<D: Disk> Server<D> {
                 .await;
                 return;
             }
-            if self.options.read_mode == ReadMode::ReadIndex {
+            if self.options.read_mode != ReadMode::Log {
                 let read_id = self.next_read_id;
                 self.next_read_id += 1;
                 match self.raft.read_index(read_id) {
@@ -433,7 +448,8 @@ impl<D: Disk> Server<D> {
             let ready = self.raft.take_ready();
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
-            // entries a quorum already counted (periodic-fsync stores acknowledging early).
+            // entries a quorum already counted (stores that fsync on a timer, such as Redis with
+            // `appendfsync everysec`, lose up to a second of acknowledged writes this way).
             if self.options.bugs.has(Bug::AckBeforeFsync) {
                 self.storage.append(&ready.entries)?;
                 if let Some(hard_state) = &ready.hard_state {

@@ -44,6 +44,39 @@ fn basic_agree() {
 }
 
 #[test]
+fn basic_agree_with_reads_through_the_log() {
+    let mut cluster = Cluster::with_options(3, 21, |options| {
+        options.read_mode = minos_node::ReadMode::Log
+    });
+    cluster.wait_leader(2_000);
+    let log = cluster.client("c1", 1, |mut client, log| async move {
+        add_many(&mut client, &log, "k", 2, 5).await
+    });
+    wait_clients(&mut cluster, &[&log], 10_000);
+    assert_eq!(log.ok_count(), 5);
+    // The final read is itself a log entry in this mode.
+    let applied_before = cluster.status(1).last_applied;
+    assert_eq!(read_final(&mut cluster, "k", 99), 10);
+    cluster.wait_converged(applied_before + 1, 2_000);
+}
+
+#[test]
+fn lease_reads_see_every_completed_add() {
+    let mut cluster = Cluster::with_options(3, 22, |options| {
+        options.read_mode = minos_node::ReadMode::Lease
+    });
+    cluster.wait_leader(2_000);
+    let log = cluster.client("c1", 1, |mut client, log| async move {
+        for round in 1..=5 {
+            add_many(&mut client, &log, "k", 1, 1).await;
+            assert_eq!(client.read("k").await, minos_node::OpOutcome::Ok(round));
+        }
+    });
+    wait_clients(&mut cluster, &[&log], 10_000);
+    assert_eq!(log.ok_count(), 5);
+}
+
+#[test]
 fn re_election() {
     let mut cluster = Cluster::new(3, 3);
     let all = [1, 2, 3];
@@ -307,7 +340,10 @@ fn persist1_all_crash_and_restart() {
     }
     for id in 1..=3 {
         let status = cluster.status(id);
-        assert!(!status.running && status.role == Role::Follower, "crashed node {id}: {status:?}");
+        assert!(
+            !status.running && status.role == Role::Follower,
+            "crashed node {id}: {status:?}"
+        );
     }
     for id in 1..=3 {
         cluster.restart(id);

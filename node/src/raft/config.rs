@@ -19,6 +19,12 @@ pub struct Config {
     pub max_inflight_appends: usize,
     pub pre_vote: bool,
     pub check_quorum: bool,
+    /// Serve reads from a leader lease (no heartbeat round per read) while one is held.
+    /// Needs CheckQuorum; off by default.
+    pub lease_reads: bool,
+    /// How many ticks a follower's clock may run ahead of the leader's over one minimum
+    /// election timeout; the lease is shortened by this much.
+    pub lease_clock_drift_bound_ticks: u32,
     /// Randomizes election timeouts; mixed with `id` so that nodes of one run differ.
     pub seed: u64,
     pub bugs: Bugs,
@@ -38,6 +44,8 @@ impl Config {
             max_inflight_appends: 8,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
+            lease_clock_drift_bound_ticks: 2,
             seed,
             bugs: Bugs::NONE,
         }
@@ -70,6 +78,13 @@ impl Config {
             return Err(format!(
                 "election_timeout_max_ticks ({}) is below election_timeout_min_ticks ({})",
                 self.election_timeout_max_ticks, self.election_timeout_min_ticks
+            ));
+        }
+        if self.lease_reads && self.lease_clock_drift_bound_ticks >= self.election_timeout_min_ticks
+        {
+            return Err(format!(
+                "lease_clock_drift_bound_ticks ({}) leaves no lease within election_timeout_min_ticks ({})",
+                self.lease_clock_drift_bound_ticks, self.election_timeout_min_ticks
             ));
         }
         if self.max_append_entries_count == 0 || self.max_inflight_appends == 0 {
@@ -111,5 +126,39 @@ impl Config {
         ]
         .into_iter()
         .any(|bug| self.bugs.has(bug))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_configs_get_a_reason() {
+        assert_eq!(Config::new(1, vec![1, 2, 3], 0).validate(), Ok(()));
+        let reason = |tweak: fn(&mut Config)| {
+            let mut config = Config::new(1, vec![1, 2, 3], 0);
+            tweak(&mut config);
+            config.validate().unwrap_err()
+        };
+        assert!(reason(|c| c.voters = vec![2, 3]).contains("not among the voters"));
+        assert!(reason(|c| c.voters = vec![1, 2, 2]).contains("duplicate voters"));
+        assert!(reason(|c| c.election_timeout_min_ticks = 5).contains("must exceed"));
+        assert!(reason(|c| c.election_timeout_max_ticks = 10).contains("below"));
+        assert!(reason(|c| c.max_inflight_appends = 0).contains("at least 1"));
+        assert!(reason(|c| {
+            c.lease_reads = true;
+            c.lease_clock_drift_bound_ticks = 15;
+        })
+        .contains("leaves no lease"));
+    }
+
+    #[test]
+    fn quorum_is_a_strict_majority() {
+        let quorum = |count: u64| Config::new(1, (1..=count).collect(), 0).quorum();
+        assert_eq!(
+            [quorum(1), quorum(2), quorum(3), quorum(4), quorum(5)],
+            [1, 2, 2, 3, 3]
+        );
     }
 }

@@ -108,9 +108,16 @@ impl RaftNode {
     /// The etcd "lease" on votes: with CheckQuorum a leader steps down when it loses its
     /// quorum, so while we hear from one, nobody needs a new election.
     fn in_leader_lease(&self) -> bool {
-        self.config.check_quorum_enabled()
-            && self.leader.is_some()
-            && self.election_elapsed_ticks < self.config.election_timeout_min_ticks
+        if !self.config.check_quorum_enabled() {
+            return false;
+        }
+        // With lease reads, a node that just (re)started may have acknowledged a leader's
+        // heartbeat right before it went down: it honours that lease for one timeout.
+        let restarting = self.config.lease_reads
+            && self.ticks_elapsed < u64::from(self.config.election_timeout_min_ticks);
+        restarting
+            || (self.leader.is_some()
+                && self.election_elapsed_ticks < self.config.election_timeout_min_ticks)
     }
 
     pub(super) fn reset_randomized_election_timeout(&mut self) {
@@ -301,7 +308,8 @@ impl RaftNode {
             .iter()
             .map(|&peer| (peer, Progress::new(last_index)))
             .collect();
-        self.reads.reset_acknowledgements();
+        self.reads.reset_leadership();
+        self.timeout_now_sent = false;
         // The no-op lets this leader commit in its own term, which commits every earlier
         // entry with it (figure 8) and unblocks ReadIndex.
         self.append_entry(EntryPayload::Noop);

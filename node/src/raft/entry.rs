@@ -68,3 +68,43 @@ impl RecoveredState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: LogIndex, term: Term) -> Entry {
+        Entry {
+            term,
+            index,
+            payload: EntryPayload::Noop,
+        }
+    }
+
+    #[test]
+    fn inconsistent_recovered_state_gets_a_reason() {
+        let state = |entries: Vec<Entry>, applied_index| RecoveredState {
+            hard_state: HardState {
+                term: 3,
+                voted_for: None,
+            },
+            entries,
+            applied_index,
+        };
+        assert_eq!(state(vec![entry(1, 1), entry(2, 3)], 2).validate(), Ok(()));
+        assert!(state(vec![entry(2, 1)], 0)
+            .validate()
+            .unwrap_err()
+            .contains("expected 1"));
+        assert!(state(vec![entry(1, 2), entry(2, 1)], 0)
+            .validate()
+            .unwrap_err()
+            .contains("below"));
+        assert!(state(vec![entry(1, 1)], 2)
+            .validate()
+            .unwrap_err()
+            .contains("beyond the last"));
+        // Entries newer than the stored term are accepted: the node adopts their term.
+        assert_eq!(state(vec![entry(1, 5)], 0).validate(), Ok(()));
+    }
+}

@@ -39,7 +39,8 @@ pub enum MessageBody {
         outcome: AppendOutcome,
     },
     /// Leadership and commit only (commit is capped at what the follower is known to hold);
-    /// `read_context` numbers the ReadIndex round it confirms.
+    /// `read_context` numbers the heartbeat round it belongs to (ReadIndex confirmation and
+    /// leader leases).
     Heartbeat {
         leader_commit: LogIndex,
         read_context: u64,
@@ -63,4 +64,89 @@ pub enum AppendOutcome {
         conflict_term: Option<Term>,
         conflict_index: LogIndex,
     },
+}
+
+impl Message {
+    /// Shape checks that need no state: entries of an AppendEntries follow `prev_log_index`
+    /// one by one, with terms that never decrease, from `prev_log_term` up to the sender's
+    /// term. A message failing them comes from a broken or foreign sender and is dropped,
+    /// never allowed to trip an assertion.
+    pub fn is_well_formed(&self) -> bool {
+        let MessageBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            ..
+        } = &self.body
+        else {
+            return true;
+        };
+        let mut expected_index = *prev_log_index;
+        let mut previous_term = *prev_log_term;
+        for entry in entries {
+            expected_index += 1;
+            if entry.index != expected_index || entry.term < previous_term || entry.term > self.term
+            {
+                return false;
+            }
+            previous_term = entry.term;
+        }
+        prev_log_term <= &self.term
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::EntryPayload;
+    use super::*;
+
+    fn append(
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: &[(LogIndex, Term)],
+    ) -> Message {
+        let entries = entries
+            .iter()
+            .map(|&(index, term)| Entry {
+                term,
+                index,
+                payload: EntryPayload::Noop,
+            })
+            .collect();
+        let body = MessageBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: 0,
+        };
+        Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body,
+        }
+    }
+
+    #[test]
+    fn append_entries_shape_is_checked() {
+        assert!(append(4, 2, &[(5, 2), (6, 3)]).is_well_formed());
+        assert!(append(4, 2, &[]).is_well_formed());
+        assert!(!append(4, 2, &[(6, 2)]).is_well_formed(), "gap after prev");
+        assert!(
+            !append(4, 2, &[(5, 3), (6, 2)]).is_well_formed(),
+            "term decreases"
+        );
+        assert!(
+            !append(4, 2, &[(5, 1)]).is_well_formed(),
+            "term below prev term"
+        );
+        assert!(
+            !append(4, 2, &[(5, 4)]).is_well_formed(),
+            "term above the sender's"
+        );
+        assert!(
+            !append(4, 4, &[]).is_well_formed(),
+            "prev term above the sender's"
+        );
+    }
 }

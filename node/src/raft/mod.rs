@@ -9,6 +9,27 @@
 //!
 //! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
 //! sends `messages`, then applies `committed_entries`.
+//!
+//! Reads: `read_index` answers with a `ReadState` after a quorum heartbeat round, or at once
+//! while the leader holds a lease (`Config::lease_reads`, off by default). A lease lasts the
+//! minimum election timeout minus `lease_clock_drift_bound_ticks` from the sending of the
+//! newest quorum-acknowledged heartbeat round, ends for good in a term once TimeoutNow was
+//! sent, and relies on CheckQuorum's vote restraint (also honoured for one timeout after a
+//! restart). It is sound only while clock rates differ by less than the drift bound.
+//!
+//! Planted bugs consulted here (each documented where it lives, with the incident it
+//! imitates): `commit-old-term` (replication.rs, commit rule), `stale-term-append`
+//! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
+//! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
+//! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
+//! (config.rs). With a log-rewriting bug on, the
+//! guards on committed entries stand down so that the harness, not an assertion, sees the
+//! damage; `tests::planted_bugs` shows the safety checker catching each one.
+//!
+//! One deliberate exception to "match indexes never move backward": a follower that proves,
+//! probe after probe, that its durable log lost entries it acknowledged (a disk fault or the
+//! shell's `ack-before-fsync` bug) has its match index lowered so that it can be repaired.
+//! A stale, duplicated or reordered response never lowers it.
 
 mod config;
 mod election;
@@ -129,6 +150,8 @@ pub struct RaftNode {
     leader: Option<NodeId>,
     log: RaftLog,
     rng: SplitMix64,
+    /// Ticks since this core started: the clock leases are measured with.
+    ticks_elapsed: u64,
     election_elapsed_ticks: u32,
     heartbeat_elapsed_ticks: u32,
     randomized_election_timeout_ticks: u32,
@@ -138,6 +161,9 @@ pub struct RaftNode {
     progress: BTreeMap<NodeId, Progress>,
     reads: ReadQueue,
     transfer: Option<Transfer>,
+    /// Leader: a TimeoutNow went out this term. A delayed copy may still make its target
+    /// campaign past the followers' leases, so this leadership holds no lease any more.
+    timeout_now_sent: bool,
     /// The hard state last handed out in a `Ready` (what the shell holds durably).
     persisted_hard_state: HardState,
     /// Leader: new entries or acknowledgements may let more AppendEntries go out.
@@ -185,6 +211,7 @@ impl RaftNode {
             leader: None,
             log: RaftLog::recover(recovered.entries, recovered.applied_index),
             rng,
+            ticks_elapsed: 0,
             election_elapsed_ticks: 0,
             heartbeat_elapsed_ticks: 0,
             randomized_election_timeout_ticks: config.election_timeout_min_ticks,
@@ -192,6 +219,7 @@ impl RaftNode {
             progress: BTreeMap::new(),
             reads: ReadQueue::default(),
             transfer: None,
+            timeout_now_sent: false,
             persisted_hard_state: hard_state,
             append_flush_pending: false,
             read_heartbeat_pending: false,
@@ -206,6 +234,7 @@ impl RaftNode {
 
     /// One unit of logical time (10 ms in the shell).
     pub fn tick(&mut self) {
+        self.ticks_elapsed += 1;
         if self.role == Role::Leader {
             self.tick_leader();
         } else {
@@ -224,6 +253,7 @@ impl RaftNode {
         if message.to != self.config.id
             || message.from == self.config.id
             || !self.peers.contains(&message.from)
+            || !message.is_well_formed()
         {
             return;
         }

@@ -77,9 +77,9 @@ impl RaftNode {
     }
 
     pub(super) fn broadcast_heartbeat(&mut self) {
-        let read_context = self.reads.latest_context();
+        let round = self.start_heartbeat_round();
         for peer in self.peers.clone() {
-            self.send_heartbeat(peer, read_context);
+            self.send_heartbeat(peer, round);
         }
         self.read_heartbeat_pending = false;
     }
@@ -117,11 +117,11 @@ impl RaftNode {
             return;
         }
         // Followers not reached by an AppendEntries just now learn the commit this way.
-        let read_context = self.reads.latest_context();
+        let round = self.reads.latest_round();
         let committed = self.log.committed();
         for peer in self.peers.clone() {
             if !appended_to.contains(&peer) && self.progress[&peer].needs_commit(committed) {
-                self.send_heartbeat(peer, read_context);
+                self.send_heartbeat(peer, round);
             }
         }
     }
@@ -366,7 +366,7 @@ impl RaftNode {
         if progress.match_index < last_index {
             self.append_flush_pending = true;
         }
-        self.acknowledge_read_context(peer, read_context);
+        self.acknowledge_heartbeat_round(peer, read_context);
     }
 
     /// Advances the commit index to the highest index held by a quorum, if that entry is of

@@ -37,6 +37,7 @@ impl RaftNode {
             .get_mut(&to)
             .expect("leader tracks every peer");
         if progress.match_index == self.log.last_index() {
+            self.timeout_now_sent = true;
             self.send(to, self.term, MessageBody::TimeoutNow);
         } else {
             // Catch the target up now (resending from its match) rather than waiting for
@@ -56,6 +57,7 @@ impl RaftNode {
             .as_ref()
             .is_some_and(|transfer| transfer.to == peer);
         if is_target && self.progress[&peer].match_index == self.log.last_index() {
+            self.timeout_now_sent = true;
             self.send(peer, self.term, MessageBody::TimeoutNow);
         }
     }

@@ -36,6 +36,11 @@ impl Cluster {
     }
 
     pub fn with_bugs(size: u64, seed: u64, bugs: minos_node::bugs::Bugs) -> Cluster {
+        Cluster::with_options(size, seed, |options| options.bugs = bugs)
+    }
+
+    /// A cluster whose node options are adjusted by `adjust` (bugs, read mode, ...).
+    pub fn with_options(size: u64, seed: u64, adjust: impl Fn(&mut NodeOptions)) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -62,7 +67,7 @@ impl Cluster {
         for id in 1..=size {
             let control = NodeControl::new(id, seed);
             let mut options = NodeOptions::new(id, peers.clone(), "/data", seed);
-            options.bugs = bugs;
+            adjust(&mut options);
             cluster.controls.insert(id, control.clone());
             cluster.sim.host(host(id), move || {
                 minos_node::sim::run_node(options.clone(), control.clone())

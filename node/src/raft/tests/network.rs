@@ -24,6 +24,9 @@ pub(crate) struct SafetyChecker {
     pub(crate) leaders_by_term: BTreeMap<Term, NodeId>,
     /// The committed sequence, as far as any node has ever known it committed.
     pub(crate) committed: Vec<Entry>,
+    /// For each committed entry, the term of the node that first knew it committed (the
+    /// leader that committed it): leaders of later terms must hold it.
+    commit_terms: Vec<Term>,
     /// Per live node: last index handed out for applying (volatile state machine).
     applied: BTreeMap<NodeId, LogIndex>,
     /// ReadIndex requests: committed length when each was asked.
@@ -31,7 +34,7 @@ pub(crate) struct SafetyChecker {
 }
 
 impl SafetyChecker {
-    fn record_committed(&mut self, node: NodeId, entry: &Entry) -> Result<(), String> {
+    fn record_committed(&mut self, node: NodeId, term: Term, entry: &Entry) -> Result<(), String> {
         let position = entry.index as usize - 1;
         if position < self.committed.len() {
             if self.committed[position] != *entry {
@@ -42,6 +45,7 @@ impl SafetyChecker {
             }
         } else if position == self.committed.len() {
             self.committed.push(entry.clone());
+            self.commit_terms.push(term);
         } else {
             return Err(format!(
                 "node {node} committed index {} past a gap",
@@ -51,7 +55,7 @@ impl SafetyChecker {
         Ok(())
     }
 
-    fn on_apply(&mut self, node: NodeId, entry: &Entry) -> Result<(), String> {
+    fn on_apply(&mut self, node: NodeId, term: Term, entry: &Entry) -> Result<(), String> {
         let applied = self.applied.entry(node).or_insert(0);
         if entry.index != *applied + 1 {
             return Err(format!(
@@ -60,7 +64,7 @@ impl SafetyChecker {
             ));
         }
         *applied = entry.index;
-        self.record_committed(node, entry)
+        self.record_committed(node, term, entry)
     }
 }
 
@@ -79,6 +83,8 @@ pub(crate) struct Network {
     pub(crate) strict: bool,
     pub(crate) violation: Option<String>,
     pub(crate) delivered_count: u64,
+    /// Frozen nodes (a long GC or SIGSTOP): not ticked, and messages to them wait.
+    pub(crate) paused: BTreeSet<NodeId>,
     /// Last applied index of each crashed node, for restarts with a durable state machine.
     pub(crate) applied_at_crash: BTreeMap<NodeId, LogIndex>,
     /// AppendEntries rejections delivered to leaders (backtracking round trips).
@@ -99,6 +105,7 @@ impl Network {
             strict: true,
             violation: None,
             delivered_count: 0,
+            paused: BTreeSet::new(),
             applied_at_crash: BTreeMap::new(),
             rejections_delivered_count: 0,
         };
@@ -165,6 +172,7 @@ impl Network {
             return;
         }
         let ready = node.take_ready();
+        let term = node.term;
         assert!(!node.has_ready(), "node {id}: take_ready left work behind");
         let disk = self.disks.get_mut(&id).expect("disk");
         if let Some(hard_state) = ready.hard_state {
@@ -194,7 +202,7 @@ impl Network {
             self.in_flight.push(message);
         }
         for entry in &ready.committed_entries {
-            if let Err(problem) = self.safety.on_apply(id, entry) {
+            if let Err(problem) = self.safety.on_apply(id, term, entry) {
                 problems.push(problem);
             }
         }
@@ -232,9 +240,13 @@ impl Network {
                     Some(_) => {}
                     None => {
                         self.safety.leaders_by_term.insert(node.term, id);
-                        // Leader completeness: a new leader holds everything committed before.
-                        for entry in &self.safety.committed {
-                            if node.log.term(entry.index) != Some(entry.term) {
+                        // Leader completeness: a new leader holds every entry committed in
+                        // an earlier term.
+                        let committed = self.safety.committed.iter().zip(&self.safety.commit_terms);
+                        for (entry, &commit_term) in committed {
+                            if commit_term < node.term
+                                && node.log.term(entry.index) != Some(entry.term)
+                            {
                                 problems.push(format!(
                                     "leader completeness: node {id} leads term {} without committed {entry:?}",
                                     node.term
@@ -259,7 +271,7 @@ impl Network {
             let upto = node.log.committed().min(last_index);
             let entries = node.log.slice(1, upto + 1).to_vec();
             for entry in &entries {
-                if let Err(problem) = self.safety.record_committed(id, entry) {
+                if let Err(problem) = self.safety.record_committed(id, node.term, entry) {
                     problems.push(problem);
                     break;
                 }
@@ -291,6 +303,9 @@ impl Network {
     }
 
     pub(crate) fn tick(&mut self, id: NodeId) {
+        if self.paused.contains(&id) {
+            return;
+        }
         if let Some(node) = self.nodes.get_mut(&id) {
             node.tick();
             self.settle(id);
@@ -331,8 +346,16 @@ impl Network {
     /// Delivers in FIFO order until `done` holds or nothing is in flight.
     pub(crate) fn deliver_until(&mut self, done: impl Fn(&Network) -> bool) {
         let mut steps = 0;
-        while !self.in_flight.is_empty() && !done(self) {
-            self.deliver(0);
+        while !done(self) {
+            // Messages to a paused node wait for it to resume.
+            let Some(position) = self
+                .in_flight
+                .iter()
+                .position(|m| !self.paused.contains(&m.to))
+            else {
+                return;
+            };
+            self.deliver(position);
             steps += 1;
             assert!(steps < 1_000_000, "the network never went quiet");
         }
@@ -403,9 +426,9 @@ impl Network {
     /// As if no heartbeat arrived for a while: leases expire, so votes are not ignored.
     pub(crate) fn expire_leases(&mut self) {
         for node in self.nodes.values_mut() {
-            node.election_elapsed_ticks = node
-                .election_elapsed_ticks
-                .max(node.config.election_timeout_min_ticks);
+            let timeout_ticks = node.config.election_timeout_min_ticks;
+            node.election_elapsed_ticks = node.election_elapsed_ticks.max(timeout_ticks);
+            node.ticks_elapsed = node.ticks_elapsed.max(u64::from(timeout_ticks));
         }
     }
 

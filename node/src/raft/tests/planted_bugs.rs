@@ -207,3 +207,60 @@ fn bug_no_prevote_checkquorum_is_caught() {
         (true, true)
     );
 }
+
+/// Lease reads: the followers' clocks run faster than the deposed leader's (drift), and
+/// separately, a leadership transfer moves leadership while the old leader holds a lease.
+/// Returns the violations of (drift, transfer).
+fn lease_scenarios(bugs: Bugs) -> (Option<String>, Option<String>) {
+    let lease = |bugs| network(3, bugs, |config| config.lease_reads = true);
+    // Drift: a round is sent and acknowledged; the leader then counts 13 more ticks while
+    // the followers count 15 and elect node 2, which commits.
+    let mut net = lease(bugs);
+    net.elect(1);
+    for _ in 0..5 {
+        net.tick(1);
+    }
+    net.deliver_all();
+    net.isolate(1);
+    for _ in 0..13 {
+        net.tick(1);
+    }
+    for _ in 0..15 {
+        net.node_mut(2).tick();
+        net.node_mut(3).tick();
+    }
+    net.in_flight.clear();
+    net.elect(2);
+    net.propose(2, b"new");
+    net.deliver_all();
+    net.read_index(1, 1);
+    let drift = net.violation.take();
+
+    // Transfer: node 2 takes over through TimeoutNow while node 1 still holds its lease.
+    let mut net = lease(bugs);
+    net.elect(1);
+    for _ in 0..5 {
+        net.tick(1);
+    }
+    net.deliver_all();
+    net.node_mut(1).transfer_leadership(2).unwrap();
+    net.settle(1);
+    net.deliver_until(|net| net.node(2).role == super::super::Role::Candidate);
+    net.isolate(1);
+    net.deliver_all();
+    assert_eq!(net.node(2).role, Role::Leader);
+    net.propose(2, b"new");
+    net.deliver_all();
+    net.read_index(1, 1);
+    (drift, net.violation.take())
+}
+
+#[test]
+fn bug_lease_no_drift_bound_is_caught() {
+    assert_eq!(lease_scenarios(Bugs::NONE), (None, None));
+    let (drift, transfer) = lease_scenarios(Bugs::NONE.with(Bug::LeaseNoDriftBound));
+    assert!(drift.expect("drift caught").contains("linearizable read"));
+    assert!(transfer
+        .expect("transfer caught")
+        .contains("linearizable read"));
+}

@@ -14,14 +14,26 @@ struct Fuzz {
     ids: Vec<NodeId>,
     next_request_id: u64,
     proposals_count: u64,
+    /// Paused nodes and the steps left before they resume.
+    pause_steps_left: std::collections::BTreeMap<NodeId, u32>,
+    lease_reads: bool,
+    /// Lease mode: ticks a paused node missed (its monotonic clock kept running).
+    missed_ticks: std::collections::BTreeMap<NodeId, u32>,
 }
 
 impl Fuzz {
     fn new(seed: u64, nodes: u64, bugs: Bugs) -> Fuzz {
+        Fuzz::with_reads(seed, nodes, bugs, false)
+    }
+
+    /// `lease_reads`: clocks are synchronous (every tick is a `tick_all`, a paused node
+    /// catches up the ticks it missed when it resumes), the model leases are sound in.
+    fn with_reads(seed: u64, nodes: u64, bugs: Bugs, lease_reads: bool) -> Fuzz {
         let mut net = Network::with_nodes(nodes, seed, |config| {
             config.bugs = bugs;
             config.max_append_entries_count = 4;
             config.max_inflight_appends = 3;
+            config.lease_reads = lease_reads;
         });
         net.strict = bugs.is_empty();
         Fuzz {
@@ -30,7 +42,18 @@ impl Fuzz {
             ids: (1..=nodes).collect(),
             next_request_id: 1,
             proposals_count: 0,
+            pause_steps_left: std::collections::BTreeMap::new(),
+            lease_reads,
+            missed_ticks: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// One tick of the global clock: every awake node ticks; paused ones owe a tick.
+    fn tick_everyone(&mut self) {
+        for &id in &self.net.paused {
+            *self.missed_ticks.entry(id).or_insert(0) += 1;
+        }
+        self.net.tick_all();
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
@@ -44,8 +67,17 @@ impl Fuzz {
         self.net.nodes.keys().copied().collect()
     }
 
+    /// Leaders able to take client requests (a paused node takes none).
+    fn awake_leaders(&self) -> Vec<NodeId> {
+        self.net
+            .leaders()
+            .into_iter()
+            .filter(|id| !self.net.paused.contains(id))
+            .collect()
+    }
+
     fn propose_somewhere(&mut self) {
-        let leaders = self.net.leaders();
+        let leaders = self.awake_leaders();
         if let Some(leader) = self.pick(&leaders) {
             self.proposals_count += 1;
             let payload = self.proposals_count.to_be_bytes().to_vec();
@@ -54,17 +86,42 @@ impl Fuzz {
         }
     }
 
+    fn resume_due_nodes(&mut self) {
+        for steps_left in self.pause_steps_left.values_mut() {
+            *steps_left = steps_left.saturating_sub(1);
+        }
+        let due: Vec<NodeId> = self
+            .pause_steps_left
+            .iter()
+            .filter(|(_, &left)| left == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.pause_steps_left.remove(&id);
+            self.net.paused.remove(&id);
+            // Its clock ran on during the pause: time is the first thing it notices.
+            for _ in 0..self.missed_ticks.remove(&id).unwrap_or(0) {
+                self.net.tick(id);
+            }
+        }
+    }
+
     fn step(&mut self) {
+        self.resume_due_nodes();
         let in_flight_count = self.net.in_flight.len();
-        let roll = if in_flight_count > 300 {
+        // Messages to a paused node wait in its socket buffer; only the others can arrive.
+        let deliverable: Vec<usize> = (0..in_flight_count)
+            .filter(|&position| !self.net.paused.contains(&self.net.in_flight[position].to))
+            .collect();
+        let roll = if deliverable.len() > 300 {
             0
         } else {
             self.rng.next_u64() % 100
         };
         match roll {
-            0..=34 if in_flight_count > 0 => {
-                // Reordering: any message in flight may arrive next.
-                let position = (self.rng.next_u64() % in_flight_count as u64) as usize;
+            0..=34 if !deliverable.is_empty() => {
+                // Reordering: any deliverable message may arrive next.
+                let position = self.pick(&deliverable).expect("not empty");
                 self.net.deliver(position);
             }
             35..=39 if in_flight_count > 0 => {
@@ -76,16 +133,17 @@ impl Fuzz {
                 let copy = self.net.in_flight[position].clone();
                 self.net.in_flight.push(copy);
             }
+            43..=62 if self.lease_reads => self.tick_everyone(),
             43..=62 => {
                 let live = self.live();
                 if let Some(id) = self.pick(&live) {
                     self.net.tick(id);
                 }
             }
-            63..=67 => self.net.tick_all(),
+            63..=67 => self.tick_everyone(),
             68..=77 => self.propose_somewhere(),
             78..=80 => {
-                let leaders = self.net.leaders();
+                let leaders = self.awake_leaders();
                 if let Some(leader) = self.pick(&leaders) {
                     let request_id = self.next_request_id;
                     self.next_request_id += 1;
@@ -131,8 +189,28 @@ impl Fuzz {
                 }
             }
             86..=88 => self.net.heal(),
+            90 => {
+                // A long pause (GC, VM freeze): the node misses time and messages, then
+                // resumes believing what it believed before, e.g. that it still leads.
+                // One node at a time, often the leader (the interesting case), for longer
+                // than an election timeout so that the others may move on without it.
+                let live = self.live();
+                let leaders = self.awake_leaders();
+                let prefer_leader = self.rng.next_u64() % 2 == 0 && !leaders.is_empty();
+                let candidates = if prefer_leader { leaders } else { live };
+                let id = if self.net.paused.is_empty() {
+                    self.pick(&candidates)
+                } else {
+                    None
+                };
+                if let Some(id) = id {
+                    let steps = 150 + (self.rng.next_u64() % 250) as u32;
+                    self.net.paused.insert(id);
+                    self.pause_steps_left.insert(id, steps);
+                }
+            }
             89 => {
-                let leaders = self.net.leaders();
+                let leaders = self.awake_leaders();
                 let ids = self.ids.clone();
                 if let (Some(leader), Some(target)) = (self.pick(&leaders), self.pick(&ids)) {
                     let _ = self.net.node_mut(leader).transfer_leadership(target);
@@ -140,8 +218,13 @@ impl Fuzz {
                 }
             }
             _ => {
-                if in_flight_count > 0 {
-                    self.net.deliver(0);
+                if let Some(position) = self
+                    .net
+                    .in_flight
+                    .iter()
+                    .position(|m| !self.net.paused.contains(&m.to))
+                {
+                    self.net.deliver(position);
                 }
             }
         }
@@ -151,6 +234,12 @@ impl Fuzz {
     /// every node within a bounded number of ticks.
     fn check_liveness(&mut self) -> Result<(), String> {
         self.net.heal();
+        for id in std::mem::take(&mut self.pause_steps_left).into_keys() {
+            self.net.paused.remove(&id);
+            for _ in 0..self.missed_ticks.remove(&id).unwrap_or(0) {
+                self.net.tick(id);
+            }
+        }
         for id in self.ids.clone() {
             if !self.net.nodes.contains_key(&id) {
                 self.net.restart(id);
@@ -198,7 +287,10 @@ impl Network {
 }
 
 fn run_seed(seed: u64, nodes: u64, steps: usize, bugs: Bugs) -> Option<String> {
-    let mut fuzz = Fuzz::new(seed, nodes, bugs);
+    run_fuzz(Fuzz::new(seed, nodes, bugs), seed, steps, bugs)
+}
+
+fn run_fuzz(mut fuzz: Fuzz, seed: u64, steps: usize, bugs: Bugs) -> Option<String> {
     for _ in 0..steps {
         fuzz.step();
         if fuzz.net.violation.is_some() {
@@ -226,6 +318,14 @@ fn seeds_count(default: u64) -> u64 {
 fn random_faults_never_break_safety_three_nodes() {
     for seed in 0..seeds_count(150) {
         assert_eq!(run_seed(seed, 3, 1_500, Bugs::NONE), None, "seed {seed}");
+    }
+}
+
+#[test]
+fn random_faults_never_break_lease_read_safety() {
+    for seed in 2_000..2_000 + seeds_count(100) {
+        let fuzz = Fuzz::with_reads(seed, 3, Bugs::NONE, true);
+        assert_eq!(run_fuzz(fuzz, seed, 1_500, Bugs::NONE), None, "seed {seed}");
     }
 }
 

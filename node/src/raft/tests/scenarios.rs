@@ -739,3 +739,140 @@ fn a_follower_that_lost_acknowledged_entries_is_repaired_without_a_message_storm
     let delivered = net.delivered_count - delivered_before;
     assert!(delivered < 20 * 25, "{delivered} messages in 20 rounds");
 }
+
+#[test]
+fn duplicated_vote_grants_count_once() {
+    let mut net = Network::with_nodes(5, 7, |config| config.pre_vote = false);
+    net.isolate(3);
+    net.isolate(4);
+    net.isolate(5);
+    net.node_mut(1).start_election();
+    net.process_ready(1);
+    net.deliver_until(|net| net.in_flight.iter().any(|m| m.to == 1));
+    let grant = net
+        .in_flight
+        .iter()
+        .find(|m| m.to == 1)
+        .cloned()
+        .expect("node 2 answered");
+    assert!(matches!(
+        grant.body,
+        MessageBody::RequestVoteResponse { granted: true, .. }
+    ));
+    for _ in 0..3 {
+        net.in_flight.push(grant.clone());
+    }
+    net.deliver_all();
+    assert_eq!(
+        net.node(1).role,
+        Role::Candidate,
+        "two votes of five, however often repeated"
+    );
+}
+
+fn lease_cluster() -> Network {
+    Network::with_nodes(3, 7, |config| config.lease_reads = true)
+}
+
+/// Elects node 1 and lets one heartbeat round (sent 5 ticks later) be acknowledged.
+fn leader_with_lease(net: &mut Network) {
+    net.elect(1);
+    for _ in 0..5 {
+        net.tick(1);
+    }
+    net.deliver_all();
+    assert!(net.node(1).lease_is_valid());
+}
+
+#[test]
+fn a_lease_read_is_answered_at_once_without_messages() {
+    let mut net = lease_cluster();
+    leader_with_lease(&mut net);
+    net.read_index(1, 9);
+    assert_eq!(net.read_states, vec![(1, 9, 1)]);
+    assert!(net.in_flight.is_empty(), "no heartbeat round needed");
+}
+
+#[test]
+fn a_lease_expires_a_drift_bound_before_the_followers_stop_honouring_it() {
+    let mut net = lease_cluster();
+    leader_with_lease(&mut net);
+    net.isolate(1);
+    // The lease lasts 15 - 2 ticks on the leader's clock from when the round was sent.
+    for _ in 0..12 {
+        net.tick(1);
+    }
+    assert!(net.node(1).lease_is_valid(), "12 ticks after the round");
+    net.tick(1);
+    assert!(!net.node(1).lease_is_valid(), "13 ticks after the round");
+    net.read_index(1, 9);
+    net.deliver_all();
+    assert!(
+        net.read_states.is_empty(),
+        "falls back to a heartbeat round, which cannot complete"
+    );
+}
+
+#[test]
+fn a_leadership_transfer_ends_the_lease_for_the_term() {
+    let mut net = lease_cluster();
+    leader_with_lease(&mut net);
+    net.isolate(2);
+    net.node_mut(1).transfer_leadership(2).unwrap();
+    net.settle(1);
+    for _ in 0..15 {
+        net.tick(1);
+        net.deliver_all();
+    }
+    assert_eq!(
+        net.node(1).status().transferring_to,
+        None,
+        "the transfer timed out"
+    );
+    // Heartbeat rounds were acknowledged by node 3 meanwhile, yet no lease: a delayed
+    // TimeoutNow could still reach node 2.
+    assert_eq!(net.node(1).role, Role::Leader);
+    assert!(!net.node(1).lease_is_valid());
+}
+
+#[test]
+fn a_restarted_node_honours_a_lease_it_may_have_acknowledged() {
+    let mut net = lease_cluster();
+    leader_with_lease(&mut net);
+    net.crash(3);
+    net.restart(3);
+    net.isolate(1);
+    // Node 2 campaigns at once: node 3 just restarted and refuses for a timeout.
+    net.expire_leases();
+    net.node_mut(3).ticks_elapsed = 0;
+    net.node_mut(2).start_election();
+    net.settle(2);
+    net.deliver_all();
+    assert_ne!(net.node(2).role, Role::Leader);
+}
+
+#[test]
+fn recovery_adopts_the_term_of_entries_newer_than_the_stored_hard_state() {
+    let entries = vec![Entry {
+        term: 5,
+        index: 1,
+        payload: EntryPayload::Noop,
+    }];
+    let recovered = RecoveredState {
+        hard_state: HardState {
+            term: 3,
+            voted_for: Some(2),
+        },
+        entries,
+        applied_index: 0,
+    };
+    let mut node = RaftNode::new(Config::new(1, vec![1, 2, 3], 1), recovered);
+    assert_eq!((node.status().term, node.status().voted_for), (5, None));
+    assert_eq!(
+        node.take_ready().hard_state,
+        Some(HardState {
+            term: 5,
+            voted_for: None
+        })
+    );
+}
