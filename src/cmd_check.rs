@@ -251,3 +251,52 @@ fn print_report(name: &str, report: &CheckReport) {
 fn out(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("60").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn exit_code_is_the_worst_verdict() {
+        assert_eq!(worse(exit::VALID, exit::UNKNOWN), exit::UNKNOWN);
+        assert_eq!(worse(exit::UNKNOWN, exit::INVALID), exit::INVALID);
+        assert_eq!(worse(exit::INVALID, exit::UNKNOWN), exit::INVALID);
+        assert_eq!(worse(exit::INVALID, exit::BAD_INPUT), exit::BAD_INPUT);
+        assert_eq!(worse(exit::BAD_INPUT, exit::VALID), exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn model_is_inferred_from_the_ops() {
+        let history = |fs: &[&str]| {
+            let text: String = fs
+                .iter()
+                .enumerate()
+                .map(|(index, f)| {
+                    format!("{{\"index\":{index},\"time\":0,\"process\":{index},\"type\":\"invoke\",\"f\":\"{f}\",\"value\":null}}\n")
+                })
+                .collect();
+            history::parse_jsonl(&text, "h").unwrap()
+        };
+        assert_eq!(
+            infer_model(&history(&["read", "add", "cas"])),
+            Some("counter")
+        );
+        assert_eq!(
+            infer_model(&history(&["read", "cas"])),
+            Some("cas-register")
+        );
+        assert_eq!(infer_model(&history(&["read", "write"])), Some("register"));
+        assert_eq!(infer_model(&history(&["get", "append"])), Some("kv"));
+        assert_eq!(infer_model(&history(&["frobnicate"])), None);
+    }
+}

@@ -15,7 +15,135 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// A `minos run`-like counter history: `clients` processes over `keys` keys doing add (ok
+/// results carry [delta, total]), read, write and cas against a real sequential store, each op
+/// taking effect between its invoke and completion; 2% of ops end in info (crashed client).
+fn synthetic_counter_history(ops_count: usize, clients: u64, keys: u64, seed: u64) -> String {
+    use minos_checker::history::{HistoryRecord, Process, RecordType};
+    use serde_json::{json, Value};
+    let mut rng = seed;
+    let mut next = move |bound: u64| minos_checker::fxhash::splitmix64(&mut rng) % bound;
+    let mut store = vec![0i64; keys as usize];
+    // Per client slot: (process, f, key, invoke value, applied result).
+    let mut pending: Vec<Option<(u64, &str, u64, Value, Option<(RecordType, Value)>)>> =
+        (0..clients).map(|_| None).collect();
+    let mut next_process = clients;
+    let mut records = Vec::new();
+    let mut invoked = 0;
+    let push = |records: &mut Vec<HistoryRecord>,
+                process: u64,
+                kind: RecordType,
+                f: &str,
+                key: u64,
+                value: Value| {
+        records.push(HistoryRecord {
+            index: records.len() as u64,
+            time: records.len() as u64 * 1_000_000,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: Some(format!("k{key}")),
+            value,
+        });
+    };
+    let mut processes: Vec<u64> = (0..clients).collect();
+    while invoked < ops_count || pending.iter().any(Option::is_some) {
+        let slot = next(clients) as usize;
+        match pending[slot].take() {
+            None if invoked < ops_count => {
+                let key = next(keys);
+                let (f, value) = match next(10) {
+                    0..=4 => ("add", json!(1 + next(5))),
+                    5..=7 => ("read", Value::Null),
+                    8 => ("write", json!(next(50))),
+                    _ => ("cas", json!([next(50), next(50)])),
+                };
+                push(
+                    &mut records,
+                    processes[slot],
+                    RecordType::Invoke,
+                    f,
+                    key,
+                    value.clone(),
+                );
+                pending[slot] = Some((processes[slot], f, key, value, None));
+                invoked += 1;
+            }
+            None => {}
+            Some((process, f, key, value, None)) => {
+                let cell = &mut store[key as usize];
+                let result = match f {
+                    "add" => {
+                        *cell += value.as_i64().unwrap();
+                        (RecordType::Ok, json!([value, *cell]))
+                    }
+                    "read" => (RecordType::Ok, json!(*cell)),
+                    "write" => {
+                        *cell = value.as_i64().unwrap();
+                        (RecordType::Ok, value.clone())
+                    }
+                    _ if *cell == value[0].as_i64().unwrap() => {
+                        *cell = value[1].as_i64().unwrap();
+                        (RecordType::Ok, value.clone())
+                    }
+                    _ => (RecordType::Fail, value.clone()),
+                };
+                pending[slot] = Some((process, f, key, value, Some(result)));
+            }
+            Some((process, f, key, value, Some((kind, result)))) => {
+                if next(100) < 2 {
+                    push(&mut records, process, RecordType::Info, f, key, value);
+                    processes[slot] = next_process;
+                    next_process += 1;
+                } else {
+                    push(&mut records, process, kind, f, key, result);
+                }
+            }
+        }
+    }
+    records
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap() + "\n")
+        .collect()
+}
+
+fn bench_synthetic() {
+    for (ops_count, clients, keys) in [(6_000, 10, 4), (50_000, 20, 4), (20_000, 10, 1)] {
+        let text = synthetic_counter_history(ops_count, clients, keys, 42);
+        let history = minos_checker::history::parse_jsonl(&text, "synthetic").expect("parses");
+        let mut options = minos_checker::CheckOptions::new("counter");
+        options.threads = 1;
+        let cpu_started = thread_cpu_ns();
+        let report = minos_checker::check(&history, &options).expect("fits");
+        let cpu_ms = thread_cpu_ns().saturating_sub(cpu_started) as f64 / 1e6;
+        let states: u64 = report
+            .partitions
+            .iter()
+            .map(|partition| partition.states_explored)
+            .sum();
+        let memory: u64 = report
+            .partitions
+            .iter()
+            .map(|partition| partition.memory_bytes)
+            .sum();
+        println!(
+            "synthetic counter {ops_count} ops, {clients} clients, {keys} keys: {} in {cpu_ms:.1} ms cpu, {states} states, {} KB",
+            report.verdict.as_str(),
+            memory / 1024
+        );
+    }
+}
+
 fn main() {
+    let wanted = std::env::args()
+        .skip(1)
+        .find(|argument| !argument.starts_with('-'));
+    if wanted
+        .as_ref()
+        .is_none_or(|filter| "synthetic".contains(filter.as_str()))
+    {
+        bench_synthetic();
+    }
     let filter = std::env::args()
         .skip(1)
         .find(|argument| !argument.starts_with('-'));

@@ -1,11 +1,15 @@
 //! Memo of explored search configurations: (set of linearized ops, model state id).
-//! Bitsets live in one arena (every entry of a partition has the same width), indexed by an
-//! open-addressing table keyed by an incremental (Zobrist) hash, so an entry costs
-//! `8 * words + 16` bytes plus table slack, and its size is known exactly.
+//!
+//! A linearized set is stored compactly: the number of leading all-ones words (ops before the
+//! search's frontier are almost all linearized), then the words after them up to the last
+//! non-zero one. Sets live in one arena, indexed by an open-addressing table keyed by an
+//! incremental (Zobrist) hash, so an entry costs a few words and its size is known exactly.
 
 pub(crate) struct Cache {
-    words: usize,
     arena: Vec<u64>,
+    /// Start of each entry's words in `arena`, plus one final end offset.
+    offsets: Vec<u32>,
+    full_words: Vec<u32>,
     states: Vec<u32>,
     hashes: Vec<u64>,
     /// Entry number + 1 per slot; 0 = empty.
@@ -14,11 +18,12 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    pub(crate) fn new(words: usize) -> Cache {
+    pub(crate) fn new() -> Cache {
         let slots = 1024;
         Cache {
-            words,
             arena: Vec::new(),
+            offsets: vec![0],
+            full_words: Vec::new(),
             states: Vec::new(),
             hashes: Vec::new(),
             table: vec![0; slots],
@@ -33,6 +38,8 @@ impl Cache {
     /// Bytes held, counted from capacities.
     pub(crate) fn bytes(&self) -> u64 {
         (self.arena.capacity() * 8
+            + self.offsets.capacity() * 4
+            + self.full_words.capacity() * 4
             + self.states.capacity() * 4
             + self.hashes.capacity() * 8
             + self.table.len() * 4) as u64
@@ -43,10 +50,11 @@ impl Cache {
         ((hash ^ (hash >> 29)) as usize) & self.mask
     }
 
-    /// Records (bits, state); false if it was already there.
+    /// Records (set, state), the set given as `full_words` all-ones words followed by `tail`
+    /// (whose last word, if any, is non-zero); false if it was already there.
     #[inline]
-    pub(crate) fn insert(&mut self, hash: u64, state: u32, bits: &[u64]) -> bool {
-        debug_assert_eq!(bits.len(), self.words);
+    pub(crate) fn insert(&mut self, hash: u64, state: u32, full_words: u32, tail: &[u64]) -> bool {
+        debug_assert!(tail.last().is_none_or(|&word| word != 0));
         let mut slot = self.slot_of(hash);
         loop {
             let occupant = self.table[slot];
@@ -56,7 +64,9 @@ impl Cache {
             let entry = (occupant - 1) as usize;
             if self.hashes[entry] == hash
                 && self.states[entry] == state
-                && self.arena[entry * self.words..(entry + 1) * self.words] == *bits
+                && self.full_words[entry] == full_words
+                && self.arena[self.offsets[entry] as usize..self.offsets[entry + 1] as usize]
+                    == *tail
             {
                 return false;
             }
@@ -67,9 +77,17 @@ impl Cache {
             entry < u32::MAX as usize - 1,
             "cache entry count exceeds u32"
         );
+        assert!(
+            self.arena.len() + tail.len() < u32::MAX as usize,
+            "cache arena exceeds u32 words"
+        );
         self.states.push(state);
         self.hashes.push(hash);
-        self.arena.extend_from_slice(bits);
+        self.full_words.push(full_words);
+        for &word in tail {
+            self.arena.push(word);
+        }
+        self.offsets.push(self.arena.len() as u32);
         self.table[slot] = entry as u32 + 1;
         if self.states.len() * 2 > self.table.len() {
             self.grow();
@@ -91,21 +109,115 @@ impl Cache {
     }
 }
 
+/// A set of op numbers as a bitset that keeps its compact form (leading all-ones words, last
+/// non-zero word) up to date as bits change.
+pub(crate) struct OpSet {
+    words: Vec<u64>,
+    /// Words before this one are all ones.
+    full_words: usize,
+    /// Words from this one on are all zeros.
+    end_words: usize,
+}
+
+impl OpSet {
+    pub(crate) fn new(op_count: usize) -> OpSet {
+        OpSet {
+            words: vec![0; op_count.div_ceil(64).max(1)],
+            full_words: 0,
+            end_words: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, op: u32) {
+        let word = op as usize / 64;
+        self.words[word] |= 1u64 << (op % 64);
+        self.end_words = self.end_words.max(word + 1);
+        while self.full_words < self.words.len() && self.words[self.full_words] == u64::MAX {
+            self.full_words += 1;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn remove(&mut self, op: u32) {
+        let word = op as usize / 64;
+        self.words[word] &= !(1u64 << (op % 64));
+        self.full_words = self.full_words.min(word);
+        while self.end_words > 0 && self.words[self.end_words - 1] == 0 {
+            self.end_words -= 1;
+        }
+    }
+
+    /// (leading all-ones words, the words after them up to the last non-zero one).
+    #[inline]
+    pub(crate) fn compact(&self) -> (u32, &[u64]) {
+        let start = self.full_words.min(self.end_words);
+        (start as u32, &self.words[start..self.end_words])
+    }
+
+    #[cfg(test)]
+    pub(crate) fn contains(&self, op: u32) -> bool {
+        self.words[op as usize / 64] & (1u64 << (op % 64)) != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Cache;
+    use super::{Cache, OpSet};
 
     #[test]
     fn insert_reports_duplicates_exactly() {
-        let mut cache = Cache::new(2);
-        for value in 0..5000u64 {
-            // Colliding hashes on purpose: equality must fall back to the bits and state.
-            assert!(cache.insert(value % 7, (value % 3) as u32, &[value, !value]));
+        let mut cache = Cache::new();
+        for value in 1..5000u64 {
+            // Colliding hashes on purpose: equality must fall back to the set and state.
+            assert!(cache.insert(
+                value % 7,
+                (value % 3) as u32,
+                (value % 2) as u32,
+                &[value, !value]
+            ));
         }
-        for value in 0..5000u64 {
-            assert!(!cache.insert(value % 7, (value % 3) as u32, &[value, !value]));
-            assert!(cache.insert(value % 7, 3, &[value, !value]));
+        for value in 1..5000u64 {
+            assert!(!cache.insert(
+                value % 7,
+                (value % 3) as u32,
+                (value % 2) as u32,
+                &[value, !value]
+            ));
+            assert!(cache.insert(value % 7, 3, (value % 2) as u32, &[value, !value]));
+            assert!(cache.insert(value % 7, (value % 3) as u32, 2, &[value, !value]));
         }
-        assert_eq!(cache.len(), 10000);
+        assert_eq!(cache.len(), 3 * 4999);
+    }
+
+    #[test]
+    fn compact_form_follows_every_change() {
+        let mut set = OpSet::new(300);
+        let mut reference = std::collections::BTreeSet::new();
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let op = (crate::fxhash::splitmix64(&mut seed) % 300) as u32;
+            // Mostly fill from the low end, as the search does.
+            let op = if seed % 3 == 0 { op } else { op / 4 };
+            if reference.contains(&op) {
+                reference.remove(&op);
+                set.remove(op);
+            } else {
+                reference.insert(op);
+                set.insert(op);
+            }
+            let (full_words, tail) = set.compact();
+            let mut rebuilt = vec![u64::MAX; full_words as usize];
+            rebuilt.extend_from_slice(tail);
+            let mut expected = vec![0u64; 5];
+            for &member in &reference {
+                expected[member as usize / 64] |= 1 << (member % 64);
+                assert!(set.contains(member));
+            }
+            while expected.last() == Some(&0) {
+                expected.pop();
+            }
+            assert_eq!(rebuilt, expected);
+        }
     }
 }

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, OpSet};
 use crate::fxhash::{splitmix64, FxHashMap};
 use crate::model::Model;
 
@@ -119,7 +119,7 @@ pub(crate) struct Search<'a, M: Model> {
     /// (state id, op) -> next state id, or NO_STATE when illegal.
     transitions: TransitionMemo,
     cache: Cache,
-    bits: Vec<u64>,
+    linearized: OpSet,
     hash: u64,
     state: u32,
     /// (call node, state before).
@@ -143,7 +143,6 @@ impl<'a, M: Model> Search<'a, M> {
             op_count < (u32::MAX / 2) as usize,
             "too many ops for one partition"
         );
-        let words = op_count.div_ceil(64).max(1);
         // Linked list: node 0 is the head sentinel, node 1 + e is event e, then the tail.
         let node_count = input.events.len() + 2;
         let tail = (node_count - 1) as u32;
@@ -187,8 +186,8 @@ impl<'a, M: Model> Search<'a, M> {
             zobrist,
             interner,
             transitions: TransitionMemo::new(op_count),
-            cache: Cache::new(words),
-            bits: vec![0u64; words],
+            cache: Cache::new(),
+            linearized: OpSet::new(op_count),
             hash: 0,
             state,
             stack: Vec::new(),
@@ -258,7 +257,7 @@ impl<'a, M: Model> Search<'a, M> {
             self.release(budget);
             // Keep the counts, free the memory: other objects may still be searching.
             self.states_explored = self.cache.len() as u64;
-            self.cache = Cache::new(0);
+            self.cache = Cache::new();
             self.interner = Interner {
                 states: Vec::new(),
                 ids: FxHashMap::default(),
@@ -316,16 +315,15 @@ impl<'a, M: Model> Search<'a, M> {
                     }
                 };
                 if after != NO_STATE {
-                    let word = op as usize / 64;
-                    let mask = 1u64 << (op % 64);
-                    self.bits[word] |= mask;
+                    self.linearized.insert(op);
                     self.hash ^= self.zobrist[op as usize];
                     let combined = self.hash
                         ^ u64::from(after)
                             .wrapping_add(1)
                             .wrapping_mul(0x9e37_79b9_7f4a_7c15);
                     let observer = input.observer[op as usize];
-                    if self.cache.insert(combined, after, &self.bits) {
+                    let (full_words, tail) = self.linearized.compact();
+                    if self.cache.insert(combined, after, full_words, tail) {
                         let marked = if observer { entry | FORCED } else { entry };
                         self.stack.push((marked, self.state));
                         self.state = after;
@@ -342,7 +340,7 @@ impl<'a, M: Model> Search<'a, M> {
                         entry = self.next[0];
                         continue;
                     }
-                    self.bits[word] &= !mask;
+                    self.linearized.remove(op);
                     self.hash ^= self.zobrist[op as usize];
                     if !observer {
                         entry = self.next[node];
@@ -371,7 +369,7 @@ impl<'a, M: Model> Search<'a, M> {
             while let Some((marked, before)) = self.stack.pop() {
                 let call = marked & !FORCED;
                 let popped = self.node_op[call as usize];
-                self.bits[popped as usize / 64] &= !(1u64 << (popped % 64));
+                self.linearized.remove(popped);
                 self.hash ^= self.zobrist[popped as usize];
                 self.state = before;
                 let must = input.must_happen[popped as usize];
@@ -398,20 +396,6 @@ impl<'a, M: Model> Search<'a, M> {
         };
         self.entry = entry;
         Progress::Done(result)
-    }
-}
-
-/// Decides whether the ops of `input` can be linearized in `model`, in one go.
-#[cfg(test)]
-pub(crate) fn search<M: Model>(
-    model: &M,
-    input: &SearchInput<M>,
-    budget: &Budget,
-) -> (SearchResult, SearchStats) {
-    let mut search = Search::new(model, input);
-    match search.run(u64::MAX, budget) {
-        Progress::Done(result) => (result, search.stats()),
-        Progress::Paused => unreachable!("an unbounded run never pauses"),
     }
 }
 

@@ -123,8 +123,18 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
         }
         let line = cursor.line;
         let (value, after) = edn::read(cursor.rest).map_err(|problem| {
+            if problem.code == clojure_reader::error::Code::UnexpectedEOF {
+                // Point at the op that was never closed, not at the end of the file.
+                return error(
+                    line,
+                    "bad EDN: this op is not closed before the end of the file".to_string(),
+                );
+            }
             let problem_line = problem.line.map_or(line, |relative| line + relative - 1);
-            error(problem_line, format!("bad EDN: {:?}", problem.code))
+            let column = problem
+                .column
+                .map_or(String::new(), |column| format!(" (column {column})"));
+            error(problem_line, format!("bad EDN: {:?}{column}", problem.code))
         })?;
         cursor.advance_to(after);
         records.push(

@@ -124,7 +124,7 @@ impl Model for Counter {
                 _ => "always legal".to_string(),
             },
             CounterOp::Cas(old, new) => {
-                format!("cas {old} -> {new} succeeded but the counter is {state}, not {old}")
+                format!("cas {old} -> {new} needs the counter to be {old}, but it is {state}")
             }
             _ => "always legal".to_string(),
         }

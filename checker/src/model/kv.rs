@@ -16,15 +16,24 @@ pub struct Kv {
     init: KvState,
 }
 
+/// `previous` (none for a whole string: the initial value or a put) followed by `text`.
 #[derive(Debug)]
-enum Node {
-    /// A whole string (the initial value or a put).
-    Whole(Arc<str>),
-    /// `previous` followed by `suffix`.
-    Appended {
-        previous: Arc<Node>,
-        suffix: Arc<str>,
-    },
+struct Node {
+    previous: Option<Arc<Node>>,
+    text: Arc<str>,
+}
+
+impl Drop for Node {
+    /// Iterative, so that dropping a chain of many appends cannot overflow the stack.
+    fn drop(&mut self) {
+        let mut next = self.previous.take();
+        while let Some(node) = next {
+            match Arc::try_unwrap(node) {
+                Ok(mut unique) => next = unique.previous.take(),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -39,25 +48,20 @@ impl KvState {
         KvState {
             hash: poly_hash(&text).0,
             len: text.len(),
-            node: Arc::new(Node::Whole(text)),
+            node: Arc::new(Node {
+                previous: None,
+                text,
+            }),
         }
     }
 
     /// The string, materialised (explanations and rare equality fallbacks only).
     fn text(&self) -> String {
         let mut pieces = Vec::new();
-        let mut node = &self.node;
-        loop {
-            match node.as_ref() {
-                Node::Whole(text) => {
-                    pieces.push(text.as_ref());
-                    break;
-                }
-                Node::Appended { previous, suffix } => {
-                    pieces.push(suffix.as_ref());
-                    node = previous;
-                }
-            }
+        let mut node = Some(&self.node);
+        while let Some(current) = node {
+            pieces.push(current.text.as_ref());
+            node = current.previous.as_ref();
         }
         let mut text = String::with_capacity(self.len);
         for piece in pieces.iter().rev() {
@@ -68,26 +72,24 @@ impl KvState {
     }
 }
 
-/// Cheap structural equality: the same node, or the same suffix after the same node.
+/// Cheap structural equality: the same nodes, or the same texts after the same nodes.
 fn same_structure(left: &Arc<Node>, right: &Arc<Node>) -> bool {
-    if Arc::ptr_eq(left, right) {
-        return true;
-    }
-    match (left.as_ref(), right.as_ref()) {
-        (Node::Whole(left), Node::Whole(right)) => Arc::ptr_eq(left, right),
-        (
-            Node::Appended {
-                previous: left_previous,
-                suffix: left_suffix,
-            },
-            Node::Appended {
-                previous: right_previous,
-                suffix: right_suffix,
-            },
-        ) => {
-            Arc::ptr_eq(left_suffix, right_suffix) && same_structure(left_previous, right_previous)
+    let (mut left, mut right) = (left, right);
+    loop {
+        if Arc::ptr_eq(left, right) {
+            return true;
         }
-        _ => false,
+        if !Arc::ptr_eq(&left.text, &right.text) {
+            return false;
+        }
+        match (&left.previous, &right.previous) {
+            (Some(left_previous), Some(right_previous)) => {
+                left = left_previous;
+                right = right_previous;
+            }
+            (None, None) => return true,
+            _ => return false,
+        }
     }
 }
 
@@ -191,9 +193,9 @@ impl Model for Kv {
                     .wrapping_mul(suffix.power)
                     .wrapping_add(suffix.hash),
                 len: state.len + suffix.text.len(),
-                node: Arc::new(Node::Appended {
-                    previous: state.node.clone(),
-                    suffix: suffix.text.clone(),
+                node: Arc::new(Node {
+                    previous: Some(state.node.clone()),
+                    text: suffix.text.clone(),
                 }),
             }),
         }
@@ -268,5 +270,20 @@ mod tests {
         assert!(model
             .step(&ab, &KvOp::Get(Some(KvState::whole(Arc::from("ba")))))
             .is_none());
+    }
+
+    #[test]
+    fn long_append_chains_drop_without_deep_recursion() {
+        let worker = std::thread::Builder::new().stack_size(64 * 1024).spawn(|| {
+            let model = Kv::new(None).unwrap();
+            let mut state = model.init_state();
+            for _ in 0..200_000 {
+                state = append(&model, &state, "x");
+            }
+            assert_eq!(state.len, 200_000);
+            assert_eq!(state, KvState::whole(Arc::from("x".repeat(200_000))));
+            drop(state);
+        });
+        worker.unwrap().join().expect("no stack overflow");
     }
 }

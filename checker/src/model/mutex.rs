@@ -52,10 +52,8 @@ impl Model for Mutex {
 
     fn why_illegal(&self, held: &bool, op: &MutexOp) -> String {
         match (op, held) {
-            (MutexOp::Acquire, true) => {
-                "acquire succeeded but the lock is already held".to_string()
-            }
-            (MutexOp::Release, false) => "release succeeded but the lock is not held".to_string(),
+            (MutexOp::Acquire, true) => "acquire needs the lock free, but it is held".to_string(),
+            (MutexOp::Release, false) => "release needs the lock held, but it is free".to_string(),
             _ => "always legal".to_string(),
         }
     }

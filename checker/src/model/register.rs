@@ -78,7 +78,7 @@ impl Model for Register {
                 format!("read returned {value} but the register holds {state}")
             }
             RegisterOp::Cas(old, new) => {
-                format!("cas {old} -> {new} succeeded but the register holds {state}, not {old}")
+                format!("cas {old} -> {new} needs the register to hold {old}, but it holds {state}")
             }
             _ => "always legal".to_string(),
         }
