@@ -81,7 +81,19 @@ struct Shared {
     in_flight: usize,
     next_process: u64,
     fatal: Option<String>,
+    /// Wakes sleeping clients when the faults heal, so that liveness is probed at once.
+    healed: Rc<tokio::sync::Notify>,
 }
+
+impl Shared {
+    /// Healed, and no update has completed since: clients probe at least this often.
+    fn probing_liveness(&self) -> bool {
+        self.heal_at_ns.is_some() && self.first_update_after_heal_ns.is_none()
+    }
+}
+
+/// The longest gap between two ops of one client while liveness is being probed.
+const LIVENESS_PROBE_NS: u64 = 100_000_000;
 
 fn now_ns() -> u64 {
     turmoil::sim_elapsed()
@@ -138,8 +150,16 @@ async fn client_worker<S: SystemUnderTest>(
     let mut client = None;
     loop {
         let now = now_ns();
+        if shared.borrow().probing_liveness() {
+            next_ns = next_ns.min(now + LIVENESS_PROBE_NS);
+        }
         if next_ns > now {
-            tokio::time::sleep(Duration::from_nanos(next_ns - now)).await;
+            let healed = shared.borrow().healed.clone();
+            tokio::select! {
+                biased;
+                _ = healed.notified() => {}
+                _ = tokio::time::sleep(Duration::from_nanos(next_ns - now)) => {}
+            }
         }
         if shared.borrow().stop {
             return;
@@ -203,6 +223,9 @@ async fn client_worker<S: SystemUnderTest>(
         // The next op follows the rate with +-50% jitter, never before now.
         let gap = (params.period_ns as f64 * rng.random_range(0.5..1.5)) as u64;
         next_ns = (next_ns + gap).max(now_ns());
+        if shared.borrow().probing_liveness() {
+            next_ns = next_ns.min(now_ns() + LIVENESS_PROBE_NS);
+        }
     }
 }
 
@@ -414,6 +437,8 @@ fn run_sim<S: SystemUnderTest + 'static>(
                     }
                     restart_failed(&mut failed, &mut sim, &sut, now_ns, &shared, logs);
                     shared.borrow_mut().heal_at_ns = Some(now_ns);
+                    let healed = shared.borrow().healed.clone();
+                    healed.notify_waiters();
                     phase = Phase::Liveness {
                         deadline_ns: now_ns + options.liveness_timeout_ms * 1_000_000,
                     };

@@ -179,12 +179,11 @@ fn ok_ops_within(
             RecordType::Invoke => {
                 invoked.insert(process, record.time);
             }
-            RecordType::Ok => {
+            RecordType::Ok
                 if invoked.get(&process).is_some_and(|&start| start >= from_ns)
-                    && record.time <= to_ns
-                {
-                    count += 1;
-                }
+                    && record.time <= to_ns =>
+            {
+                count += 1;
             }
             _ => {}
         }
@@ -270,4 +269,17 @@ fn every_workload_is_valid_on_the_correct_store() {
             other => assert_eq!(model, other.name()),
         }
     }
+}
+
+#[test]
+fn liveness_is_probed_even_at_a_low_rate() {
+    // One op per client every 20 s: without probing, nothing would run after healing.
+    let mut options = RunOptions::new(3);
+    options.rate_ops_per_s = 0.5;
+    options.time_limit_ms = 6_000;
+    options.nemesis_interval_ms = 2_000;
+    options.check_threads = 1;
+    let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Valid, "{causes:?}");
+    assert!(simulation.liveness.ok, "{:?}", simulation.liveness);
 }

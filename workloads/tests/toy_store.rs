@@ -91,3 +91,75 @@ fn faults_a_store_cannot_take_are_refused_not_faked() {
         "`all` means exactly what the store supports"
     );
 }
+
+/// A store whose nodes never answer: nothing can ever complete.
+struct MuteStore;
+
+struct MuteClient;
+
+impl minos_workloads::sut::SutClient for MuteClient {
+    async fn invoke(
+        &mut self,
+        _op: &minos_workloads::workload::Op,
+    ) -> minos_workloads::sut::OpReply {
+        std::future::pending::<()>().await;
+        unreachable!("pending never completes")
+    }
+}
+
+impl minos_workloads::sut::SystemUnderTest for MuteStore {
+    type Client = MuteClient;
+    fn name(&self) -> &'static str {
+        "mute"
+    }
+    fn supported_faults(&self) -> std::collections::BTreeSet<FaultKind> {
+        [FaultKind::Kill].into_iter().collect()
+    }
+    fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]) {
+        for name in node_names {
+            sim.host(name.as_str(), || async {
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+        }
+    }
+    async fn connect(&self, _process: u64) -> std::io::Result<MuteClient> {
+        Ok(MuteClient)
+    }
+    fn observe(&self, _node: usize, _applied_from: usize) -> minos_workloads::sut::NodeView {
+        minos_workloads::sut::NodeView {
+            running: true,
+            ..Default::default()
+        }
+    }
+    fn node_fault(
+        &self,
+        _node: usize,
+        fault: &minos_workloads::sut::NodeFault,
+    ) -> Result<(), String> {
+        Err(format!("mute store: {fault:?}"))
+    }
+    fn set_running(&self, _node: usize, _running: bool) {}
+}
+
+#[test]
+fn a_store_that_never_commits_is_invalid_with_no_progress() {
+    let mut options = short_options(2, &[FaultKind::Kill]);
+    options.op_timeout_ms = 300;
+    let (verdict, causes, simulation, _) = evaluate(&options, MuteStore).unwrap();
+    assert_eq!(verdict, Verdict::Invalid);
+    assert_eq!(causes, vec!["no progress".to_string()]);
+    assert!(!simulation.liveness.ok);
+    assert!(
+        simulation.liveness.detail.contains("after healing"),
+        "{}",
+        simulation.liveness.detail
+    );
+    // Every op ended in doubt, and each in-doubt op moved its client to a fresh process.
+    let infos = simulation
+        .records
+        .iter()
+        .filter(|r| r.kind == minos_checker::history::RecordType::Info)
+        .count();
+    assert!(infos > 10, "{infos} info ops");
+}
