@@ -134,6 +134,25 @@ pub fn recheck(run_dir: &Path) -> Result<Recheck, ReportError> {
         .get("verdict")
         .and_then(Value::as_str)
         .and_then(Verdict::parse);
+    // A re-check that ran out of budget proves nothing: it must not erase a verdict the run's
+    // own check did reach.
+    let stored_checker = results
+        .get("checker")
+        .and_then(|c| c.get("verdict"))
+        .and_then(Value::as_str)
+        .and_then(Verdict::parse);
+    if checker.get("verdict").and_then(Value::as_str) == Some("unknown")
+        && matches!(stored_checker, Some(Verdict::Valid | Verdict::Invalid))
+    {
+        let reason = checker
+            .get("unknown_reason")
+            .and_then(Value::as_str)
+            .unwrap_or("a budget ran out");
+        return Ok(Recheck::Kept(format!(
+            "the re-check stopped at its {reason} before a verdict, so the run's own {} verdict stands",
+            stored_checker.map(Verdict::name).unwrap_or("?")
+        )));
+    }
     let mut updated = results;
     let after = apply_checker_report(&mut updated, checker);
     for field in ["checker", "causes", "verdict"] {

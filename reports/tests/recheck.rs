@@ -117,3 +117,25 @@ fn runs_that_cannot_be_rechecked_keep_their_verdict() {
     std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
     assert!(matches!(recheck(&dir).unwrap(), Recheck::Kept(why) if why.contains("mixed")));
 }
+
+#[test]
+fn a_recheck_out_of_budget_keeps_the_stored_verdict() {
+    let dir = fixture("recheck-budget", small(25, true));
+    // A zero time limit: the checker gives up with "unknown".
+    let mut results: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    results["options"]["check_time_limit_ms"] = serde_json::json!(0);
+    std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+    let before = read(&dir, "results.json");
+    match recheck(&dir).unwrap() {
+        Recheck::Kept(why) => {
+            eprintln!("kept: {why}");
+            assert!(why.contains("invalid verdict stands"), "{why}")
+        }
+        // A checker fast enough to finish within 0 ms may still decide; then it must agree.
+        Recheck::Rechecked { after, .. } => assert_eq!(after, Verdict::Invalid),
+    }
+    if read(&dir, "results.json") != before {
+        let after: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+        assert_eq!(after["verdict"], "invalid");
+    }
+}
