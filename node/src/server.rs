@@ -84,8 +84,9 @@ impl NodeOptions {
 
     fn raft_config(&self) -> Config {
         let voters: Vec<NodeId> = self.peers.keys().copied().collect();
-        let node_seed = self.seed ^ self.id.wrapping_mul(0xA076_1D64_78BD_642F);
-        let mut config = Config::new(self.id, voters, node_seed);
+        // The core derives each node's election-timeout stream from (seed, id) itself; mixing
+        // the id in here as well cancelled out and gave every node the same timeouts.
+        let mut config = Config::new(self.id, voters, self.seed);
         config.max_append_entries_count = self.max_append_entries_count;
         config.max_inflight_appends = self.max_inflight_appends;
         config.bugs = self.bugs;
