@@ -93,6 +93,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Picks a model from the ops' f when `--model` is absent.
 fn infer_model(history: &History) -> Option<&'static str> {
+    if history.ops.is_empty() {
+        // No client op: linearizable under every model.
+        return Some("register");
+    }
     let has = |names: &[&str]| history.ops.iter().any(|op| names.contains(&op.f.as_str()));
     if has(&["add"]) {
         Some("counter")
