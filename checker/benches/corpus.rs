@@ -25,8 +25,8 @@ fn synthetic_counter_history(ops_count: usize, clients: u64, keys: u64, seed: u6
     let mut next = move |bound: u64| minos_checker::fxhash::splitmix64(&mut rng) % bound;
     let mut store = vec![0i64; keys as usize];
     // Per client slot: (process, f, key, invoke value, applied result).
-    let mut pending: Vec<Option<(u64, &str, u64, Value, Option<(RecordType, Value)>)>> =
-        (0..clients).map(|_| None).collect();
+    type Pending<'a> = Option<(u64, &'a str, u64, Value, Option<(RecordType, Value)>)>;
+    let mut pending: Vec<Pending> = (0..clients).map(|_| None).collect();
     let mut next_process = clients;
     let mut records = Vec::new();
     let mut invoked = 0;

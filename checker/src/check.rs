@@ -142,6 +142,7 @@ where
         deadline: options.time_limit.map(|limit| started + limit),
         memory_limit_bytes: options.memory_limit_bytes,
         memory_in_use: AtomicU64::new(0),
+        peak_memory: AtomicU64::new(0),
         exhausted: AtomicU8::new(0),
     };
     let init_for = |key: &Option<String>| -> Result<M, CheckError> {
@@ -238,12 +239,16 @@ where
         );
     }
     report.counterexample = counterexample;
-    report.peak_memory_bytes = report
+    // Paused searches keep their memory between rounds, so the peak is that of all of them.
+    let largest_partition = report
         .partitions
         .iter()
         .map(|partition| partition.memory_bytes)
-        .max()
-        .unwrap_or(0);
+        .max();
+    report.peak_memory_bytes = budget
+        .peak_memory
+        .load(Ordering::Relaxed)
+        .max(largest_partition.unwrap_or(0));
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }

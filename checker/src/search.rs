@@ -32,6 +32,8 @@ pub(crate) struct Budget {
     pub memory_limit_bytes: Option<u64>,
     /// Bytes held by all searches running now.
     pub memory_in_use: AtomicU64,
+    /// The most `memory_in_use` was seen to reach.
+    pub peak_memory: AtomicU64,
     /// Set when any budget ran out (1 time, 2 memory), so every search stops.
     pub exhausted: AtomicU8,
 }
@@ -236,6 +238,10 @@ impl<'a, M: Model> Search<'a, M> {
                 .fetch_sub(self.published_bytes - bytes, Ordering::Relaxed);
         }
         self.published_bytes = bytes;
+        budget.peak_memory.fetch_max(
+            budget.memory_in_use.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         over_budget(budget)
     }
 

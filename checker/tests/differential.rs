@@ -571,8 +571,8 @@ fn sequential_execution(model_name: &str, ops_count: usize, rng: &mut Rng) -> St
     };
     let processes = 4;
     // Per process: pending (call, applied result).
-    let mut pending: Vec<Option<(Call, Option<(bool, Value)>)>> =
-        (0..processes).map(|_| None).collect();
+    type Pending = Option<(Call, Option<(bool, Value)>)>;
+    let mut pending: Vec<Pending> = (0..processes).map(|_| None).collect();
     let mut process_ids: Vec<u64> = (0..processes as u64).collect();
     let mut next_process = processes as u64;
     let mut records: Vec<HistoryRecord> = Vec::new();
