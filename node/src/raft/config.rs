@@ -25,6 +25,8 @@ pub struct Config {
     /// How many ticks a follower's clock may run ahead of the leader's over one minimum
     /// election timeout; the lease is shortened by this much.
     pub lease_clock_drift_bound_ticks: u32,
+    /// Bytes of snapshot data per InstallSnapshot message.
+    pub snapshot_chunk_bytes: usize,
     /// Randomizes election timeouts; mixed with `id` so that nodes of one run differ.
     pub seed: u64,
     pub bugs: Bugs,
@@ -46,6 +48,7 @@ impl Config {
             check_quorum: true,
             lease_reads: false,
             lease_clock_drift_bound_ticks: 2,
+            snapshot_chunk_bytes: 32 * 1024,
             seed,
             bugs: Bugs::NONE,
         }
@@ -86,6 +89,9 @@ impl Config {
                 "lease_clock_drift_bound_ticks ({}) leaves no lease within election_timeout_min_ticks ({})",
                 self.lease_clock_drift_bound_ticks, self.election_timeout_min_ticks
             ));
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err("snapshot_chunk_bytes must be at least 1".to_string());
         }
         if self.max_append_entries_count == 0 || self.max_inflight_appends == 0 {
             return Err(

@@ -40,6 +40,7 @@ mod progress;
 mod read_index;
 mod replication;
 mod rng;
+mod snapshot;
 mod transfer;
 
 #[cfg(test)]
@@ -50,7 +51,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use config::Config;
-pub use entry::{Entry, EntryPayload, HardState, RecoveredState};
+pub use entry::{Entry, EntryPayload, HardState, RecoveredState, Snapshot, SnapshotMeta};
 pub use message::{AppendOutcome, Message, MessageBody};
 
 use log::RaftLog;
@@ -91,6 +92,8 @@ pub struct Status {
     pub voted_for: Option<NodeId>,
     /// Target of a leadership transfer in progress (leader only).
     pub transferring_to: Option<NodeId>,
+    /// Last index covered by the latest snapshot (0 without one).
+    pub snapshot_index: LogIndex,
 }
 
 /// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
@@ -110,10 +113,14 @@ impl std::fmt::Display for NotLeader {
 
 impl std::error::Error for NotLeader {}
 
-/// Work for the shell, in this order: persist `hard_state` and `entries` (durably), send
-/// `messages`, apply `committed_entries`, answer `read_states` once applied far enough.
+/// Work for the shell, in this order: persist `snapshot` (and restore the state machine from
+/// it), persist `hard_state` and `entries` (durably), send `messages`, apply
+/// `committed_entries`, answer `read_states` once applied far enough.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
+    /// A snapshot installed from the leader: it replaces the whole stored log (entries in
+    /// this Ready follow it) and the state machine, before anything else is done.
+    pub snapshot: Option<Snapshot>,
     /// Persist (fsync) before sending `messages`.
     pub hard_state: Option<HardState>,
     /// Append; the first replaces any stored entry at its index and the suffix after it.
@@ -130,6 +137,7 @@ pub struct Ready {
 impl Ready {
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none()
+            && self.snapshot.is_none()
             && self.entries.is_empty()
             && self.messages.is_empty()
             && self.committed_entries.is_empty()
@@ -173,6 +181,13 @@ pub struct RaftNode {
     messages: Vec<Message>,
     read_states: Vec<ReadState>,
     dropped_read_requests: Vec<u64>,
+    /// The latest snapshot (taken by `compact` or installed), sent to followers that need
+    /// compacted entries.
+    snapshot: Option<Snapshot>,
+    /// Follower: chunks of a leader's snapshot received so far.
+    incoming_snapshot: Option<Snapshot>,
+    /// Follower: a snapshot installed but not yet handed to the shell.
+    installed_snapshot: Option<Snapshot>,
 }
 
 impl RaftNode {
@@ -197,7 +212,14 @@ impl RaftNode {
         // Entries of a newer term than the stored hard state: the crash fell between writing
         // entries and writing the hard state (or the hard state was lost). The node was at
         // least in that term; a vote it may have cast there was never sent, so none is kept.
-        let last_log_term = recovered.entries.last().map_or(0, |entry| entry.term);
+        let (snapshot_index, snapshot_term) = recovered
+            .snapshot
+            .as_ref()
+            .map_or((0, 0), |snapshot| (snapshot.meta.index, snapshot.meta.term));
+        let last_log_term = recovered
+            .entries
+            .last()
+            .map_or(snapshot_term, |entry| entry.term);
         let (term, voted_for) = if last_log_term > hard_state.term {
             (last_log_term, None)
         } else {
@@ -209,7 +231,12 @@ impl RaftNode {
             voted_for,
             role: Role::Follower,
             leader: None,
-            log: RaftLog::recover(recovered.entries, recovered.applied_index),
+            log: RaftLog::recover_after_snapshot(
+                snapshot_index,
+                snapshot_term,
+                recovered.entries,
+                recovered.applied_index,
+            ),
             rng,
             ticks_elapsed: 0,
             election_elapsed_ticks: 0,
@@ -226,6 +253,9 @@ impl RaftNode {
             messages: Vec::new(),
             read_states: Vec::new(),
             dropped_read_requests: Vec::new(),
+            snapshot: recovered.snapshot,
+            incoming_snapshot: None,
+            installed_snapshot: None,
             config,
         };
         node.reset_randomized_election_timeout();
@@ -276,6 +306,10 @@ impl RaftNode {
             MessageBody::Heartbeat { .. } => self.handle_heartbeat(message),
             MessageBody::HeartbeatResponse { .. } => self.handle_heartbeat_response(message),
             MessageBody::TimeoutNow => self.handle_timeout_now(message),
+            MessageBody::InstallSnapshot { .. } => self.handle_install_snapshot(message),
+            MessageBody::InstallSnapshotResponse { .. } => {
+                self.handle_install_snapshot_response(message)
+            }
         }
         self.check_invariants();
     }
@@ -301,6 +335,7 @@ impl RaftNode {
 
     pub fn has_ready(&self) -> bool {
         self.current_hard_state() != self.persisted_hard_state
+            || self.installed_snapshot.is_some()
             || self.log.has_unstable()
             || !self.messages.is_empty()
             || self.log.has_committed_to_apply()
@@ -328,6 +363,7 @@ impl RaftNode {
             None
         };
         let ready = Ready {
+            snapshot: self.installed_snapshot.take(),
             hard_state,
             entries: self.log.take_unstable(),
             messages: std::mem::take(&mut self.messages),
@@ -350,6 +386,7 @@ impl RaftNode {
             applied_index: self.log.applied(),
             voted_for: self.voted_for,
             transferring_to: self.transfer.as_ref().map(|transfer| transfer.to),
+            snapshot_index: self.log.snapshot_index(),
         }
     }
 
@@ -399,6 +436,15 @@ impl RaftNode {
     /// Invariants that hold after every input (TigerBeetle style: cheap, always on).
     fn check_invariants(&self) {
         let last_index = self.log.last_index();
+        let snapshot_index = self
+            .snapshot
+            .as_ref()
+            .map_or(0, |snapshot| snapshot.meta.index);
+        assert_eq!(
+            snapshot_index,
+            self.log.snapshot_index(),
+            "the kept snapshot ends where the log starts"
+        );
         if !self.config.bugs_break_log_safety() {
             assert!(
                 self.log.committed() <= last_index,

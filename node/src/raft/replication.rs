@@ -135,8 +135,16 @@ impl RaftNode {
             if !progress.can_send(self.config.max_inflight_appends) {
                 return sent_any;
             }
-            let probing = progress.state == ProgressState::Probe;
             let next_index = progress.next_index;
+            let needs_snapshot = matches!(progress.state, ProgressState::Snapshot { .. })
+                || next_index <= self.log.snapshot_index();
+            if needs_snapshot {
+                // The entries it needs are compacted away. Not counted as an append: the
+                // follower still learns the commit index from a heartbeat.
+                self.send_snapshot_chunk(peer);
+                return sent_any;
+            }
+            let probing = progress.state == ProgressState::Probe;
             let last_index = self.log.last_index();
             // In replicate state only new entries are worth a message; a probe may be empty.
             if !probing && next_index > last_index {
@@ -187,6 +195,22 @@ impl RaftNode {
             }
             self.become_follower(self.term, Some(message.from));
         }
+        let (prev_log_index, prev_log_term, entries) =
+            match self.skip_compacted(prev_log_index, prev_log_term, entries) {
+                Some(trimmed) => trimmed,
+                None => {
+                    // Every entry sent is behind our snapshot: committed, hence matching.
+                    let outcome = AppendOutcome::Accepted {
+                        match_index: self.log.snapshot_index(),
+                    };
+                    self.send(
+                        message.from,
+                        self.term,
+                        MessageBody::AppendEntriesResponse { outcome },
+                    );
+                    return;
+                }
+            };
         let outcome = match self.log.term(prev_log_index) {
             None => AppendOutcome::Rejected {
                 rejected_index: prev_log_index,
@@ -238,6 +262,28 @@ impl RaftNode {
             self.term,
             MessageBody::AppendEntriesResponse { outcome },
         );
+    }
+
+    /// Drops the entries of an AppendEntries that our snapshot already covers (they are
+    /// committed, so they match the leader's). `None` when nothing after the snapshot remains
+    /// and the consistency check cannot be made past it.
+    fn skip_compacted(
+        &self,
+        prev_log_index: LogIndex,
+        prev_log_term: super::Term,
+        entries: Vec<Entry>,
+    ) -> Option<(LogIndex, super::Term, Vec<Entry>)> {
+        let snapshot_index = self.log.snapshot_index();
+        if prev_log_index >= snapshot_index {
+            return Some((prev_log_index, prev_log_term, entries));
+        }
+        let last_sent = prev_log_index + entries.len() as LogIndex;
+        if last_sent <= snapshot_index {
+            return None;
+        }
+        let skipped = (snapshot_index - prev_log_index) as usize;
+        let kept = entries[skipped..].to_vec();
+        Some((snapshot_index, self.log.snapshot_term(), kept))
     }
 
     pub(super) fn handle_append_entries_response(&mut self, message: Message) {
@@ -359,8 +405,11 @@ impl RaftNode {
             .get_mut(&peer)
             .expect("leader tracks every peer");
         progress.recent_active = true;
-        if progress.state == ProgressState::Probe {
-            // The probe or its answer may have been lost: allow a retry.
+        if matches!(
+            progress.state,
+            ProgressState::Probe | ProgressState::Snapshot { .. }
+        ) {
+            // The probe (or snapshot chunk) or its answer may have been lost: allow a retry.
             progress.probe_sent = false;
         }
         if progress.match_index < last_index {
