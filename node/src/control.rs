@@ -300,6 +300,11 @@ impl NodeControl {
         }
     }
 
+    pub(crate) fn record_state_digest(&self, applied_index: LogIndex, digest: u64) {
+        let mut state = self.lock();
+        state.observation.state_digest = (applied_index, digest);
+    }
+
     /// The state machine jumped to a snapshot ending at `index`: entries not seen applied one
     /// by one are recorded as `AppliedEntry::from_snapshot` placeholders.
     pub(crate) fn record_snapshot_restored(&self, index: LogIndex) {

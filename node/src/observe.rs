@@ -54,6 +54,9 @@ pub struct NodeObservation {
     pub snapshot_index: LogIndex,
     /// Log entries the node holds after its snapshot (bounded by compaction).
     pub log_entries_count: u64,
+    /// (applied index, digest of the counters and sessions at that index): replicas at the
+    /// same applied index must have the same digest (see `check_state_digests`).
+    pub state_digest: (LogIndex, u64),
     /// Every entry applied since the run started, by index (kept across restarts).
     pub applied: Vec<AppliedEntry>,
     /// Terms in which this node was leader.
@@ -79,6 +82,7 @@ impl NodeObservation {
             last_applied: 0,
             snapshot_index: 0,
             log_entries_count: 0,
+            state_digest: (0, 0),
             applied: Vec::new(),
             leaders_by_term: BTreeMap::new(),
             incarnations: 0,
@@ -99,6 +103,7 @@ impl NodeObservation {
             last_applied: self.last_applied,
             snapshot_index: self.snapshot_index,
             log_entries_count: self.log_entries_count,
+            state_digest: self.state_digest,
             applied: Vec::new(),
             leaders_by_term: self.leaders_by_term.clone(),
             incarnations: self.incarnations,
@@ -123,6 +128,31 @@ pub fn check_applied_prefixes(observations: &[NodeObservation]) -> Result<(), St
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks that replicas which applied up to the same index hold the same state (a replica that
+/// skipped or double-applied entries, e.g. after restoring a bad snapshot, differs).
+pub fn check_state_digests(observations: &[NodeObservation]) -> Result<(), String> {
+    let mut by_index: BTreeMap<LogIndex, (NodeId, u64)> = BTreeMap::new();
+    for observation in observations
+        .iter()
+        .filter(|observation| observation.running)
+    {
+        let (index, digest) = observation.state_digest;
+        if index == 0 {
+            continue;
+        }
+        if let Some(&(other, other_digest)) = by_index.get(&index) {
+            if other_digest != digest {
+                return Err(format!(
+                    "nodes {other} and {} applied up to index {index} but hold different states",
+                    observation.id
+                ));
+            }
+        }
+        by_index.insert(index, (observation.id, digest));
     }
     Ok(())
 }

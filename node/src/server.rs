@@ -159,6 +159,8 @@ struct Server<D: Disk> {
     leader_term: Option<Term>,
     deferred_sync_at: Option<Instant>,
     started_at: Instant,
+    /// Applied index of the state digest last handed to the observation.
+    digest_applied: Option<LogIndex>,
 }
 
 /// Runs one node until a fatal error. `disk` is the file system the storage lives on.
@@ -232,6 +234,7 @@ pub async fn run<D: Disk>(
         leader_term: None,
         deferred_sync_at: None,
         started_at: Instant::now(),
+        digest_applied: None,
     };
     server.control.node_started();
     // turmoil drops the task on a crash; the guard records that the node is down.
@@ -523,6 +526,11 @@ impl<D: Disk> Server<D> {
         self.on_leadership_change().await;
         let status = self.raft.status();
         self.control.record_status(&status, self.last_applied);
+        if self.digest_applied != Some(self.last_applied) {
+            self.digest_applied = Some(self.last_applied);
+            self.control
+                .record_state_digest(self.last_applied, self.store.state_digest());
+        }
         Ok(())
     }
 
@@ -569,10 +577,23 @@ impl<D: Disk> Server<D> {
             return Ok(());
         }
         let data = self.store.encode_snapshot();
-        let snapshot = self
+        let mut snapshot = self
             .raft
             .compact(self.last_applied, data)
             .map_err(NodeError::Options)?;
+        // PLANTED BUG `snapshot-loses-index`: the snapshot file records the log's last index
+        // instead of the index the state was captured at, so after a restart from it the
+        // entries in between (appended, maybe committed, never applied here) are skipped and
+        // this replica's counters silently diverge. Imitates the etcd 3.5.0-3.5.2 data
+        // inconsistency (etcd-io/etcd#13766, 2022): after a crash the stored consistent index
+        // did not match the applied state, so entries were skipped or applied twice.
+        if self.options.bugs.has(Bug::SnapshotLosesIndex) {
+            let last_index = self.raft.status().last_index;
+            if let Some(term) = self.raft.term_at(last_index) {
+                snapshot.meta.index = last_index;
+                snapshot.meta.term = term;
+            }
+        }
         self.storage.compact(&snapshot)?;
         tracing::debug!(
             node = self.options.id,
