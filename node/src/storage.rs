@@ -760,13 +760,17 @@ fn after_snapshot(
     Ok(log)
 }
 
-/// Snapshot file: `[crc32 u32][index u64][term u64][voters count u64][voter u64]*[data]`.
+/// Snapshot file: `[crc32 u32][index u64][term u64][voters count u64][voter u64]*[learners count u64][learner u64]*[data]`.
 fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     let mut writer = ByteWriter::default();
     writer.u64(snapshot.meta.index).u64(snapshot.meta.term);
     writer.u64(snapshot.meta.voters.len() as u64);
     for voter in &snapshot.meta.voters {
         writer.u64(*voter);
+    }
+    writer.u64(snapshot.meta.learners.len() as u64);
+    for learner in &snapshot.meta.learners {
+        writer.u64(*learner);
     }
     writer.bytes(&snapshot.data);
     let mut bytes = crc32(&writer.bytes).to_le_bytes().to_vec();
@@ -795,6 +799,15 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
         let voters = (0..voters_count)
             .map(|_| reader.u64())
             .collect::<Result<Vec<_>, _>>()?;
+        let learners_count = reader.u64()?;
+        if learners_count > body.len() as u64 / 8 {
+            return Err(crate::codec::DecodeError(format!(
+                "snapshot claims {learners_count} learners"
+            )));
+        }
+        let learners = (0..learners_count)
+            .map(|_| reader.u64())
+            .collect::<Result<Vec<_>, _>>()?;
         let data = reader.bytes()?.to_vec();
         reader.finish()?;
         Ok(Snapshot {
@@ -802,6 +815,7 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
                 index,
                 term,
                 voters,
+                learners,
             },
             data,
         })

@@ -102,6 +102,10 @@ pub fn encode_message(message: &Message) -> Vec<u8> {
             for voter in &meta.voters {
                 writer.u64(*voter);
             }
+            writer.u64(meta.learners.len() as u64);
+            for learner in &meta.learners {
+                writer.u64(*learner);
+            }
             writer.u64(*offset).u8(u8::from(*done)).bytes(data);
         }
         MessageBody::InstallSnapshotResponse {
@@ -207,6 +211,15 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
             let voters = (0..voters_count)
                 .map(|_| reader.u64())
                 .collect::<Result<Vec<_>, _>>()?;
+            let learners_count = reader.u64()?;
+            if learners_count > bytes.len() as u64 / 8 {
+                return Err(DecodeError(format!(
+                    "InstallSnapshot claims {learners_count} learners"
+                )));
+            }
+            let learners = (0..learners_count)
+                .map(|_| reader.u64())
+                .collect::<Result<Vec<_>, _>>()?;
             let offset = reader.u64()?;
             let done = reader.u8()? != 0;
             let data = reader.bytes()?.to_vec();
@@ -215,6 +228,7 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
                     index,
                     term,
                     voters,
+                    learners,
                 },
                 offset,
                 data,
@@ -314,6 +328,7 @@ mod tests {
                     index: 40,
                     term: 3,
                     voters: vec![1, 2, 3],
+                    learners: vec![4],
                 },
                 offset: 1024,
                 data: vec![9; 100],

@@ -8,7 +8,9 @@ use crate::bugs::{Bug, Bugs};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub id: NodeId,
-    /// Every voting member, this node included.
+    /// Every voting member, this node included: the bootstrap configuration (membership
+    /// changes in the log and snapshots override it; the core keeps this field current).
+    /// Empty for a node that joins an existing cluster.
     pub voters: Vec<NodeId>,
     pub election_timeout_min_ticks: u32,
     pub election_timeout_max_ticks: u32,
@@ -25,6 +27,8 @@ pub struct Config {
     /// How many ticks a follower's clock may run ahead of the leader's over one minimum
     /// election timeout; the lease is shortened by this much.
     pub lease_clock_drift_bound_ticks: u32,
+    /// The leader promotes a learner to voter once its log has caught up with the commit.
+    pub auto_promote_learners: bool,
     /// Bytes of snapshot data per InstallSnapshot message.
     pub snapshot_chunk_bytes: usize,
     /// Randomizes election timeouts; mixed with `id` so that nodes of one run differ.
@@ -49,6 +53,7 @@ impl Config {
             lease_reads: false,
             lease_clock_drift_bound_ticks: 2,
             snapshot_chunk_bytes: 32 * 1024,
+            auto_promote_learners: true,
             seed,
             bugs: Bugs::NONE,
         }
@@ -56,7 +61,8 @@ impl Config {
 
     /// A clear reason when the configuration cannot run the protocol safely.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.voters.contains(&self.id) {
+        // Empty voters: a node joining an existing cluster, a member once a leader's log says so.
+        if !self.voters.is_empty() && !self.voters.contains(&self.id) {
             return Err(format!(
                 "node {} is not among the voters {:?}",
                 self.id, self.voters

@@ -25,6 +25,27 @@ pub enum EntryPayload {
     Noop,
     /// Opaque to the core; the shell's state machine decodes it.
     Command(Vec<u8>),
+    /// A membership change: takes effect in the core as soon as it is in the log.
+    ConfChange(ConfChange),
+}
+
+/// One single-server membership change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfChange {
+    pub kind: ConfChangeKind,
+    pub node: NodeId,
+    /// Opaque to the core: the shell puts the node's address here.
+    pub context: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfChangeKind {
+    /// A non-voting member: replicated to, never counted, never campaigns.
+    AddLearner,
+    /// Makes a learner (or a new node) a voter.
+    AddVoter,
+    /// Removes a voter or learner (the leader included).
+    Remove,
 }
 
 /// What a snapshot stands for: the state machine after applying every entry up to `index`
@@ -34,6 +55,9 @@ pub struct SnapshotMeta {
     pub index: LogIndex,
     pub term: Term,
     pub voters: Vec<NodeId>,
+    /// Non-voting members at `index`.
+    #[serde(default)]
+    pub learners: Vec<NodeId>,
 }
 
 /// A snapshot: metadata plus the state machine's bytes (opaque to the core, which only ships

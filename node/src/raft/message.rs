@@ -87,7 +87,7 @@ impl Message {
     /// never allowed to trip an assertion.
     pub fn is_well_formed(&self) -> bool {
         if let MessageBody::InstallSnapshot { meta, .. } = &self.body {
-            return meta.index > 0 && meta.term <= self.term && !meta.voters.is_empty();
+            return meta.index > 0 && meta.term <= self.term;
         }
         let MessageBody::AppendEntries {
             prev_log_index,

@@ -35,6 +35,7 @@ mod config;
 mod election;
 mod entry;
 mod log;
+mod membership;
 mod message;
 mod progress;
 mod read_index;
@@ -51,7 +52,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use config::Config;
-pub use entry::{Entry, EntryPayload, HardState, RecoveredState, Snapshot, SnapshotMeta};
+pub use entry::{
+    ConfChange, ConfChangeKind, Entry, EntryPayload, HardState, RecoveredState, Snapshot,
+    SnapshotMeta,
+};
+pub use membership::{ConfChangeError, Membership};
 pub use message::{AppendOutcome, Message, MessageBody};
 
 use log::RaftLog;
@@ -94,6 +99,9 @@ pub struct Status {
     pub transferring_to: Option<NodeId>,
     /// Last index covered by the latest snapshot (0 without one).
     pub snapshot_index: LogIndex,
+    /// The configuration in force.
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
 }
 
 /// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
@@ -152,6 +160,14 @@ pub struct RaftNode {
     config: Config,
     /// Voters other than this node, sorted.
     peers: Vec<NodeId>,
+    /// Learners other than this node, sorted.
+    learners: Vec<NodeId>,
+    /// The configuration in force: `base_membership` plus the log's configuration entries.
+    membership: Membership,
+    /// The configuration at the snapshot (or the bootstrap configuration).
+    base_membership: Membership,
+    /// Index of the latest configuration entry in the log (0: none after the snapshot).
+    last_conf_index: LogIndex,
     term: Term,
     voted_for: Option<NodeId>,
     role: Role,
@@ -225,8 +241,22 @@ impl RaftNode {
         } else {
             (hard_state.term, hard_state.voted_for)
         };
+        let base_membership = match &recovered.snapshot {
+            Some(snapshot) => Membership {
+                voters: snapshot.meta.voters.iter().copied().collect(),
+                learners: snapshot.meta.learners.iter().copied().collect(),
+            },
+            None => Membership {
+                voters: config.voters.iter().copied().collect(),
+                learners: Default::default(),
+            },
+        };
         let mut node = RaftNode {
             peers,
+            learners: Vec::new(),
+            membership: Membership::default(),
+            base_membership,
+            last_conf_index: 0,
             term,
             voted_for,
             role: Role::Follower,
@@ -258,6 +288,7 @@ impl RaftNode {
             installed_snapshot: None,
             config,
         };
+        node.refresh_membership();
         node.reset_randomized_election_timeout();
         node
     }
@@ -269,6 +300,12 @@ impl RaftNode {
             self.tick_leader();
         } else {
             self.election_elapsed_ticks += 1;
+            // Learners and non-members never campaign.
+            if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
+                && !self.is_voter()
+            {
+                self.election_elapsed_ticks = 0;
+            }
             if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
                 self.election_elapsed_ticks = 0;
                 self.start_election();
@@ -282,7 +319,7 @@ impl RaftNode {
     pub fn step(&mut self, message: Message) {
         if message.to != self.config.id
             || message.from == self.config.id
-            || !self.peers.contains(&message.from)
+            || !self.accepts_from(message.from)
             || !message.is_well_formed()
         {
             return;
@@ -312,6 +349,13 @@ impl RaftNode {
             }
         }
         self.check_invariants();
+    }
+
+    /// Members (voters and learners) are heard; a node that is not a voter yet (a learner or
+    /// a joining node) also hears whoever leads, as it cannot know the configuration before
+    /// the leader's log tells it.
+    fn accepts_from(&self, node: NodeId) -> bool {
+        self.peers.contains(&node) || self.learners.contains(&node) || !self.is_voter()
     }
 
     /// Appends a command (leader only). The returned (term, index) identifies the entry: it is
@@ -387,6 +431,8 @@ impl RaftNode {
             voted_for: self.voted_for,
             transferring_to: self.transfer.as_ref().map(|transfer| transfer.to),
             snapshot_index: self.log.snapshot_index(),
+            voters: self.membership.voters.iter().copied().collect(),
+            learners: self.membership.learners.iter().copied().collect(),
         }
     }
 

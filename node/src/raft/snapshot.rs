@@ -34,15 +34,18 @@ impl RaftNode {
             .log
             .term(index)
             .ok_or_else(|| format!("no entry at index {index}"))?;
+        let membership = self.membership_at(index);
         self.log.compact(index);
         let snapshot = Snapshot {
             meta: SnapshotMeta {
                 index,
                 term,
-                voters: self.config.voters.clone(),
+                voters: membership.voters.iter().copied().collect(),
+                learners: membership.learners.iter().copied().collect(),
             },
             data,
         };
+        self.base_membership = membership;
         self.snapshot = Some(snapshot.clone());
         self.check_invariants();
         Ok(snapshot)
@@ -154,6 +157,11 @@ impl RaftNode {
             self.log.commit_to(index, may_rewrite_committed);
         } else {
             self.log.restore(index, meta.term);
+            self.base_membership = super::Membership {
+                voters: meta.voters.iter().copied().collect(),
+                learners: meta.learners.iter().copied().collect(),
+            };
+            self.refresh_membership();
             self.snapshot = Some(snapshot.clone());
             self.installed_snapshot = Some(snapshot);
         }
