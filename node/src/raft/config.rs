@@ -10,7 +10,7 @@ pub struct Config {
     pub id: NodeId,
     /// Every voting member, this node included: the bootstrap configuration (membership
     /// changes in the log and snapshots override it; the core keeps this field current).
-    /// Empty for a node that joins an existing cluster.
+    /// A node that joins an existing cluster is not among them.
     pub voters: Vec<NodeId>,
     pub election_timeout_min_ticks: u32,
     pub election_timeout_max_ticks: u32,
@@ -61,12 +61,10 @@ impl Config {
 
     /// A clear reason when the configuration cannot run the protocol safely.
     pub fn validate(&self) -> Result<(), String> {
-        // Empty voters: a node joining an existing cluster, a member once a leader's log says so.
-        if !self.voters.is_empty() && !self.voters.contains(&self.id) {
-            return Err(format!(
-                "node {} is not among the voters {:?}",
-                self.id, self.voters
-            ));
+        // A node outside the bootstrap configuration joins the cluster later: it becomes a
+        // member once a leader's log adds it, and never campaigns before.
+        if self.voters.is_empty() {
+            return Err("the bootstrap configuration has no voter".to_string());
         }
         let mut sorted = self.voters.clone();
         sorted.sort_unstable();
@@ -153,7 +151,7 @@ mod tests {
             tweak(&mut config);
             config.validate().unwrap_err()
         };
-        assert!(reason(|c| c.voters = vec![2, 3]).contains("not among the voters"));
+        assert!(reason(|c| c.voters = vec![]).contains("no voter"));
         assert!(reason(|c| c.voters = vec![1, 2, 2]).contains("duplicate voters"));
         assert!(reason(|c| c.election_timeout_min_ticks = 5).contains("must exceed"));
         assert!(reason(|c| c.election_timeout_max_ticks = 10).contains("below"));

@@ -334,6 +334,9 @@ impl RaftNode {
                 let advanced = progress.on_accepted(match_index);
                 if advanced {
                     self.maybe_commit();
+                    if self.role != Role::Leader {
+                        return; // our own removal committed: we stepped down
+                    }
                 }
                 if advanced || was_probing {
                     self.append_flush_pending = true;

@@ -161,6 +161,16 @@ impl Network {
         Network::new(configs)
     }
 
+    /// Starts a node that joins the running cluster: it knows no configuration and waits
+    /// for a leader's log to make it a member.
+    pub(crate) fn add_joining_node(&mut self, id: NodeId, bootstrap_voters: &[NodeId], seed: u64) {
+        let config = Config::new(id, bootstrap_voters.to_vec(), seed);
+        self.disks.insert(id, Disk::default());
+        self.nodes
+            .insert(id, RaftNode::new(config.clone(), RecoveredState::default()));
+        self.configs.insert(id, config);
+    }
+
     pub(crate) fn node(&self, id: NodeId) -> &RaftNode {
         self.nodes
             .get(&id)
