@@ -23,7 +23,7 @@ pub struct NodeArgs {
     /// Every voter as ID=HOST:PORT, comma-separated, this node included.
     #[arg(long)]
     peers: String,
-    /// Where the hard state and log live (created if missing).
+    /// Where the hard state, log and snapshot live (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
     /// Milliseconds per Raft tick.
@@ -35,6 +35,9 @@ pub struct NodeArgs {
     /// How reads are served: read-index (default), lease, or log.
     #[arg(long, default_value = "read-index", value_parser = ["read-index", "lease", "log"])]
     read_mode: String,
+    /// Snapshot the state and compact the log every N applied entries (0: never).
+    #[arg(long, default_value_t = NodeOptions::DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
     /// Switch on a planted bug (repeatable).
     #[arg(long = "bug")]
     bugs: Vec<String>,
@@ -101,6 +104,7 @@ pub fn main(args: NodeArgs) -> i32 {
     options.listen_port = args.listen.port();
     options.tick_ms = args.tick_ms;
     options.bugs = bugs;
+    options.snapshot_every = args.snapshot_every;
     options.read_mode = match args.read_mode.as_str() {
         "lease" => ReadMode::Lease,
         "log" => ReadMode::Log,

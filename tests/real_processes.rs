@@ -166,7 +166,11 @@ fn add(cluster: &Cluster, tally: &mut Tally, delta: i64) {
 /// Replays a node's durable log through the state machine.
 fn replay_total(data_dir: &Path) -> (i64, usize) {
     let recovered = Storage::<RealDisk>::inspect(&RealDisk, data_dir).expect("read node storage");
-    let mut store = CounterStore::new(Bugs::NONE);
+    // A compacted log starts after the snapshot, which holds the state up to there.
+    let mut store = match &recovered.snapshot {
+        Some(snapshot) => CounterStore::decode_snapshot(&snapshot.data, Bugs::NONE).unwrap(),
+        None => CounterStore::new(Bugs::NONE),
+    };
     for entry in &recovered.entries {
         if let EntryPayload::Command(bytes) = &entry.payload {
             store.apply(&StoreCommand::decode(bytes).unwrap());

@@ -293,8 +293,26 @@ impl NodeControl {
         observation.leader = status.leader;
         observation.commit_index = status.commit_index;
         observation.last_applied = last_applied;
+        observation.snapshot_index = status.snapshot_index;
+        observation.log_entries_count = status.last_index - status.snapshot_index;
         if status.leader == Some(status.id) {
             observation.leaders_by_term.insert(status.term, status.id);
+        }
+    }
+
+    pub(crate) fn record_state_digest(&self, applied_index: LogIndex, digest: u64) {
+        let mut state = self.lock();
+        state.observation.state_digest = (applied_index, digest);
+    }
+
+    /// The state machine jumped to a snapshot ending at `index`: entries not seen applied one
+    /// by one are recorded as `AppliedEntry::from_snapshot` placeholders.
+    pub(crate) fn record_snapshot_restored(&self, index: LogIndex) {
+        let mut state = self.lock();
+        let applied = &mut state.observation.applied;
+        while (applied.len() as LogIndex) < index {
+            let placeholder = AppliedEntry::from_snapshot(applied.len() as LogIndex + 1);
+            applied.push(placeholder);
         }
     }
 
@@ -307,7 +325,9 @@ impl NodeControl {
         assert!(position >= 1, "log indexes start at 1");
         if position <= observation.applied.len() {
             let earlier = observation.applied[position - 1];
-            if earlier != entry {
+            if earlier.is_from_snapshot() {
+                observation.applied[position - 1] = entry;
+            } else if earlier != entry {
                 observation.applied_conflicts.push(AppliedConflict {
                     earlier,
                     later: entry,

@@ -14,7 +14,7 @@ use crate::codec::fnv64;
 use crate::control::NodeControl;
 use crate::observe::AppliedEntry;
 use crate::protocol::{ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES};
-use crate::raft::{Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role, Term};
+use crate::raft::{Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role, Snapshot, Term};
 use crate::storage::{Disk, Storage, StorageError};
 use crate::store::{Command, CounterStore, StoreOp, StoreResult};
 use crate::transport::{resolve, Endpoint, FaultyOutbox, Network};
@@ -54,10 +54,16 @@ pub struct NodeOptions {
     pub max_datagrams_per_batch: usize,
     /// Client requests waiting for commit or a read index, beyond which new ones are refused.
     pub max_pending_requests: usize,
+    /// Take a snapshot and compact the log once this many entries were applied since the last
+    /// one (0: never). The stored log stays under about twice this many entries.
+    pub snapshot_every: u64,
 }
 
 impl NodeOptions {
     pub const DEFAULT_PORT: u16 = 7000;
+    /// Default snapshot threshold, in applied entries: keeps long runs bounded while a short
+    /// run (a few hundred ops) never snapshots.
+    pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1000;
 
     pub fn new(
         id: NodeId,
@@ -79,6 +85,7 @@ impl NodeOptions {
             max_inflight_appends: 4,
             max_datagrams_per_batch: 64,
             max_pending_requests: 4096,
+            snapshot_every: Self::DEFAULT_SNAPSHOT_EVERY,
         }
     }
 
@@ -153,6 +160,8 @@ struct Server<D: Disk> {
     leader_term: Option<Term>,
     deferred_sync_at: Option<Instant>,
     started_at: Instant,
+    /// Applied index of the state digest last handed to the observation.
+    digest_applied: Option<LogIndex>,
 }
 
 /// Runs one node until a fatal error. `disk` is the file system the storage lives on.
@@ -194,9 +203,23 @@ pub async fn run<D: Disk>(
     }
     let config = options.raft_config();
     config.validate().map_err(NodeError::Options)?;
+    let (store, last_applied) = match &recovered.snapshot {
+        None => (CounterStore::new(options.bugs), 0),
+        Some(snapshot) => {
+            let store =
+                CounterStore::decode_snapshot(&snapshot.data, options.bugs).map_err(|error| {
+                    StorageError::Corrupt {
+                        path: options.data_dir.clone(),
+                        detail: format!("snapshot state: {error}"),
+                    }
+                })?;
+            control.record_snapshot_restored(snapshot.meta.index);
+            (store, recovered.applied_index)
+        }
+    };
     let raft = RaftNode::new(config, recovered);
     let mut server = Server {
-        store: CounterStore::new(options.bugs),
+        store,
         outbox: FaultyOutbox::new(Some(control.clone())),
         options,
         control,
@@ -204,7 +227,7 @@ pub async fn run<D: Disk>(
         storage,
         raft,
         peer_addrs,
-        last_applied: 0,
+        last_applied,
         pending_writes: BTreeMap::new(),
         pending_reads: BTreeMap::new(),
         ready_reads: Vec::new(),
@@ -212,6 +235,7 @@ pub async fn run<D: Disk>(
         leader_term: None,
         deferred_sync_at: None,
         started_at: Instant::now(),
+        digest_applied: None,
     };
     server.control.node_started();
     // turmoil drops the task on a crash; the guard records that the node is down.
@@ -447,6 +471,9 @@ impl<D: Disk> Server<D> {
     async fn process_ready(&mut self) -> Result<(), NodeError> {
         while self.raft.has_ready() {
             let ready = self.raft.take_ready();
+            if let Some(snapshot) = &ready.snapshot {
+                self.install_snapshot(snapshot).await?;
+            }
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
             // entries a quorum already counted (stores that fsync on a timer, such as Redis with
@@ -477,6 +504,7 @@ impl<D: Disk> Server<D> {
             for entry in ready.committed_entries {
                 self.apply(entry).await;
             }
+            self.maybe_snapshot()?;
             for read_state in ready.read_states {
                 if let Some(pending) = self.pending_reads.remove(&read_state.request_id) {
                     self.ready_reads.push((read_state.index, pending));
@@ -499,6 +527,80 @@ impl<D: Disk> Server<D> {
         self.on_leadership_change().await;
         let status = self.raft.status();
         self.control.record_status(&status, self.last_applied);
+        if self.digest_applied != Some(self.last_applied) {
+            self.digest_applied = Some(self.last_applied);
+            self.control
+                .record_state_digest(self.last_applied, self.store.state_digest());
+        }
+        Ok(())
+    }
+
+    /// A snapshot from the leader replaces the stored log and the state machine.
+    async fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
+        let index = snapshot.meta.index;
+        assert!(index > self.last_applied, "installed snapshot is not ahead");
+        self.storage.install_snapshot(snapshot)?;
+        self.store =
+            CounterStore::decode_snapshot(&snapshot.data, self.options.bugs).map_err(|error| {
+                StorageError::Corrupt {
+                    path: self.options.data_dir.clone(),
+                    detail: format!("snapshot from the leader: {error}"),
+                }
+            })?;
+        self.last_applied = index;
+        self.control.record_snapshot_restored(index);
+        tracing::info!(node = self.options.id, index, "installed a snapshot");
+        // Waiters for entries the snapshot covers will never see them applied here.
+        let covered: Vec<LogIndex> = self
+            .pending_writes
+            .range(..=index)
+            .map(|(i, _)| *i)
+            .collect();
+        for covered_index in covered {
+            let write = self.pending_writes.remove(&covered_index).expect("listed");
+            let reason = "outcome unknown: replaced by a snapshot".to_string();
+            self.reply(
+                write.from,
+                write.client_id,
+                write.seq,
+                ReplyOutcome::Retry { reason },
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Log compaction once `snapshot_every` entries were applied since the last snapshot.
+    fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        let every = self.options.snapshot_every;
+        let snapshot_index = self.raft.status().snapshot_index;
+        if every == 0 || self.last_applied < snapshot_index + every {
+            return Ok(());
+        }
+        let data = self.store.encode_snapshot();
+        let mut snapshot = self
+            .raft
+            .compact(self.last_applied, data)
+            .map_err(NodeError::Options)?;
+        // PLANTED BUG `snapshot-loses-index`: the snapshot file records the log's last index
+        // instead of the index the state was captured at, so after a restart from it the
+        // entries in between (appended, maybe committed, never applied here) are skipped and
+        // this replica's counters silently diverge. Imitates the etcd 3.5.0-3.5.2 data
+        // inconsistency (etcd-io/etcd#13766, 2022): after a crash the stored consistent index
+        // did not match the applied state, so entries were skipped or applied twice.
+        if self.options.bugs.has(Bug::SnapshotLosesIndex) {
+            let last_index = self.raft.status().last_index;
+            if let Some(term) = self.raft.term_at(last_index) {
+                snapshot.meta.index = last_index;
+                snapshot.meta.term = term;
+            }
+        }
+        self.storage.compact(&snapshot)?;
+        tracing::debug!(
+            node = self.options.id,
+            index = snapshot.meta.index,
+            "snapshot taken, log compacted"
+        );
         Ok(())
     }
 

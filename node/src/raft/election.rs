@@ -42,6 +42,7 @@ impl RaftNode {
             } => true,
             MessageBody::AppendEntries { .. }
             | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. }
             | MessageBody::TimeoutNow => {
                 self.become_follower(message.term, Some(message.from));
                 true
@@ -98,9 +99,18 @@ impl RaftNode {
                     },
                 );
             }
+            MessageBody::InstallSnapshot { meta, .. } => {
+                // Tells the stale sender our term.
+                let body = MessageBody::InstallSnapshotResponse {
+                    index: meta.index,
+                    received_bytes: 0,
+                };
+                self.send(message.from, self.term, body);
+            }
             MessageBody::RequestVoteResponse { .. }
             | MessageBody::AppendEntriesResponse { .. }
             | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. }
             | MessageBody::TimeoutNow => {}
         }
     }

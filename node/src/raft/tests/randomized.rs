@@ -48,6 +48,23 @@ impl Fuzz {
         }
     }
 
+    /// Every node compacts its log every few entries and ships its snapshot in tiny chunks,
+    /// so that lagging and restarted nodes go through InstallSnapshot all the time.
+    fn with_snapshots(seed: u64, nodes: u64) -> Fuzz {
+        let mut fuzz = Fuzz::new(seed, nodes, Bugs::NONE);
+        fuzz.net.snapshot_every = Some(5);
+        for id in 1..=nodes {
+            let mut config = fuzz.net.configs[&id].clone();
+            config.snapshot_chunk_bytes = 3;
+            fuzz.net.configs.insert(id, config.clone());
+            let recovered = super::super::RecoveredState::default();
+            fuzz.net
+                .nodes
+                .insert(id, super::super::RaftNode::new(config, recovered));
+        }
+        fuzz
+    }
+
     /// One tick of the global clock: every awake node ticks; paused ones owe a tick.
     fn tick_everyone(&mut self) {
         for &id in &self.net.paused {
@@ -334,6 +351,30 @@ fn random_faults_never_break_safety_five_nodes() {
     for seed in 1_000..1_000 + seeds_count(100) {
         assert_eq!(run_seed(seed, 5, 1_500, Bugs::NONE), None, "seed {seed}");
     }
+}
+
+#[test]
+fn random_faults_never_break_safety_with_snapshots() {
+    let mut installed_count = 0;
+    for seed in 3_000..3_000 + seeds_count(100) {
+        let mut fuzz = Fuzz::with_snapshots(seed, 3);
+        for _ in 0..1_500 {
+            fuzz.step();
+        }
+        assert_eq!(fuzz.net.violation, None, "seed {seed}");
+        if let Err(problem) = fuzz.check_liveness() {
+            panic!("seed {seed}: {problem}");
+        }
+        for (id, node) in &fuzz.net.nodes {
+            assert!(
+                node.log_entries_count() <= 5 + 64,
+                "seed {seed}: node {id} holds {} entries past its snapshot",
+                node.log_entries_count()
+            );
+        }
+        installed_count += fuzz.net.snapshots_installed_count;
+    }
+    assert!(installed_count > 0, "no run exercised InstallSnapshot");
 }
 
 #[test]
