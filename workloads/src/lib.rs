@@ -2,6 +2,7 @@
 //! injects faults, the turmoil simulation driver that records a history, the invariants
 //! checked along the way, and the run directory (`minos run`).
 
+pub mod campaign;
 pub mod driver;
 pub mod invariants;
 pub mod nemesis;
