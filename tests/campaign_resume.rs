@@ -203,3 +203,30 @@ fn bad_campaign_arguments_exit_254() {
         assert_eq!(output.status.code(), Some(254), "{args:?}");
     }
 }
+
+#[test]
+fn an_exhausted_budget_leaves_seeds_unrun_and_exits_unknown() {
+    let out = scratch_dir("campaign-budget");
+    let output = Command::new(env!("CARGO_BIN_EXE_minos"))
+        .args([
+            "campaign",
+            "--seeds",
+            "0..100000",
+            "--budget",
+            "0s",
+            "--time-limit",
+            "1s",
+            "--no-report",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("100000 seeds: 0 run now, 0 resumed, 100000 not run"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
