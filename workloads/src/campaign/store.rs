@@ -210,15 +210,13 @@ pub fn finished_runs(
     let mut records = BTreeMap::new();
     let mut duplicates = Vec::new();
     for dir in run_dir_candidates(&test_dir)? {
-        match read_run_record(&dir).map_err(CampaignError::Io)? {
-            Some(record) => {
-                if records.contains_key(&record.seed) {
-                    duplicates.push(dir);
-                } else {
-                    records.insert(record.seed, record);
+        if let Some(record) = read_run_record(&dir).map_err(CampaignError::Io)? {
+            match records.entry(record.seed) {
+                std::collections::btree_map::Entry::Occupied(_) => duplicates.push(dir),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(record);
                 }
             }
-            None => {}
         }
     }
     Ok((records, duplicates))
