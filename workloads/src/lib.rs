@@ -12,6 +12,7 @@ pub mod raft_store;
 pub mod recorder;
 pub mod run;
 pub mod schedule;
+pub mod selftest;
 pub mod sut;
 pub mod toy;
 pub mod workload;
