@@ -16,7 +16,7 @@ use crate::exit;
 pub struct RunArgs {
     /// Seed of the run [default: random, always printed].
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Cluster size.
     #[arg(long, default_value_t = 5)]
     nodes: usize,
@@ -102,7 +102,7 @@ fn run_date() -> String {
     )
 }
 
-fn options_from(args: RunArgs) -> Result<RunOptions, String> {
+pub(crate) fn options_from(args: RunArgs) -> Result<RunOptions, String> {
     let mut options = RunOptions::new(args.seed.unwrap_or_else(random_seed));
     options.nodes = args.nodes;
     options.clients = args.clients;

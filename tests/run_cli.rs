@@ -27,28 +27,61 @@ fn sha_line(text: &str) -> String {
 }
 
 fn run_dir_line(text: &str) -> PathBuf {
-    PathBuf::from(text.lines().find_map(|line| line.strip_prefix("run dir ")).expect("run dir line"))
+    PathBuf::from(
+        text.lines()
+            .find_map(|line| line.strip_prefix("run dir "))
+            .expect("run dir line"),
+    )
 }
 
 #[test]
 fn the_printed_reproduce_command_replays_the_same_history() {
     let out = temp_dir("reproduce");
     let output = minos()
-        .args(["run", "--seed", "5", "--time-limit", "5s", "--nemesis", "all", "--nemesis-interval", "1s", "--no-report"])
+        .args([
+            "run",
+            "--seed",
+            "5",
+            "--time-limit",
+            "5s",
+            "--nemesis",
+            "all",
+            "--nemesis-interval",
+            "1s",
+            "--no-report",
+        ])
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
     let text = stdout(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(text.contains("verdict: valid"), "{text}");
     let reproduce = text.lines().last().unwrap().to_string();
     assert!(reproduce.starts_with("minos run --seed 5 "), "{reproduce}");
-    assert!(reproduce.contains("--nodes 5 --clients 10 --keys 4 --time-limit 5s --rate 100"), "{reproduce}");
+    assert!(
+        reproduce.contains("--nodes 5 --clients 10 --keys 4 --time-limit 5s --rate 100"),
+        "{reproduce}"
+    );
     let sha = sha_line(&text);
     let run_dir = run_dir_line(&text);
-    for file in ["history.jsonl", "history.csv", "results.json", "schedule.json", "nodes/n1.log"] {
-        assert!(run_dir.join(file).is_file(), "{file} missing in {}", run_dir.display());
+    for file in [
+        "history.jsonl",
+        "history.csv",
+        "results.json",
+        "schedule.json",
+        "nodes/n1.log",
+    ] {
+        assert!(
+            run_dir.join(file).is_file(),
+            "{file} missing in {}",
+            run_dir.display()
+        );
     }
 
     let arguments: Vec<&str> = reproduce.split_whitespace().skip(1).collect();
@@ -64,7 +97,18 @@ fn the_printed_reproduce_command_replays_the_same_history() {
 
     // Replaying the written schedule gives the same history too.
     let scheduled = minos()
-        .args(["run", "--seed", "5", "--time-limit", "5s", "--nemesis", "all", "--nemesis-interval", "1s", "--no-report"])
+        .args([
+            "run",
+            "--seed",
+            "5",
+            "--time-limit",
+            "5s",
+            "--nemesis",
+            "all",
+            "--nemesis-interval",
+            "1s",
+            "--no-report",
+        ])
         .arg("--schedule")
         .arg(run_dir.join("schedule.json"))
         .arg("--out")
@@ -73,7 +117,14 @@ fn the_printed_reproduce_command_replays_the_same_history() {
         .unwrap();
     let scheduled_text = stdout(&scheduled);
     assert_eq!(sha_line(&scheduled_text), sha, "{scheduled_text}");
-    assert!(scheduled_text.lines().last().unwrap().contains("--schedule "), "{scheduled_text}");
+    assert!(
+        scheduled_text
+            .lines()
+            .last()
+            .unwrap()
+            .contains("--schedule "),
+        "{scheduled_text}"
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }
 
@@ -81,26 +132,50 @@ fn the_printed_reproduce_command_replays_the_same_history() {
 fn a_broken_store_exits_invalid_and_says_why() {
     let out = temp_dir("broken");
     let output = minos()
-        .args(["run", "--seed", "3", "--time-limit", "5s", "--nemesis", "partition", "--nemesis-interval", "1s"])
+        .args([
+            "run",
+            "--seed",
+            "3",
+            "--time-limit",
+            "5s",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1s",
+        ])
         .args(["--system", "toy-follower-reads", "--no-report", "--out"])
         .arg(&out)
         .output()
         .unwrap();
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    assert!(text.contains("verdict: invalid (linearizability)"), "{text}");
-    assert!(text.lines().last().unwrap().contains("--system toy-follower-reads"), "{text}");
-    let results: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(run_dir_line(&text).join("results.json")).unwrap(),
-    )
-    .unwrap();
+    assert!(
+        text.contains("verdict: invalid (linearizability)"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains("--system toy-follower-reads"),
+        "{text}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir_line(&text).join("results.json")).unwrap())
+            .unwrap();
     assert_eq!(results["verdict"], "invalid");
     assert!(results["checker"]["counterexample"].is_object());
     std::fs::remove_dir_all(&out).unwrap();
 }
 
 fn assert_bad_input(arguments: &[&str], expected: &str, out: &Path) {
-    let output = minos().arg("run").args(arguments).arg("--out").arg(out).output().unwrap();
+    let output = minos()
+        .arg("run")
+        .args(arguments)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(254), "{arguments:?}: {stderr}");
     assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
@@ -115,9 +190,17 @@ fn bad_input_exits_254_with_a_reason() {
     assert_bad_input(&["--workload", "queue"], "queue", &out);
     assert_bad_input(&["--bug", "no-such-bug"], "no-such-bug", &out);
     assert_bad_input(&["--nemesis", "membership"], "membership", &out);
-    assert_bad_input(&["--schedule", "/no/such/schedule.json"], "cannot read", &out);
+    assert_bad_input(
+        &["--schedule", "/no/such/schedule.json"],
+        "cannot read",
+        &out,
+    );
     let schedule = out.join("bad-schedule.json");
-    std::fs::write(&schedule, r#"[{"at_ms": 100, "action": "start-kill", "targets": ["n7"]}]"#).unwrap();
+    std::fs::write(
+        &schedule,
+        r#"[{"at_ms": 100, "action": "start-kill", "targets": ["n7"]}]"#,
+    )
+    .unwrap();
     assert_bad_input(&["--schedule", schedule.to_str().unwrap()], "n7", &out);
     std::fs::remove_dir_all(&out).unwrap();
 }

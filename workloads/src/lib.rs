@@ -2,6 +2,7 @@
 //! injects faults, the turmoil simulation driver that records a history, the invariants
 //! checked along the way, and the run directory (`minos run`).
 
+pub mod campaign;
 pub mod driver;
 pub mod invariants;
 pub mod nemesis;
@@ -13,6 +14,7 @@ pub mod recorder;
 pub mod run;
 pub mod schedule;
 pub mod selftest;
+pub mod shrink;
 pub mod sut;
 pub mod toy;
 pub mod workload;

@@ -59,7 +59,10 @@ pub fn create_run_dir(
 /// Points `link` at `target` (relative), replacing an older link atomically.
 fn replace_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
     let directory = link.parent().unwrap_or_else(|| Path::new("."));
-    let temporary = directory.join(format!(".latest.tmp-{}", std::process::id()));
+    // Unique per call: campaigns update links from many threads of one process at once.
+    static LINK_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = LINK_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = directory.join(format!(".latest.tmp-{}-{call}", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     #[cfg(unix)]
     std::os::unix::fs::symlink(target, &temporary)?;

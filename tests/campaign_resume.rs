@@ -1,0 +1,232 @@
+//! A campaign killed half way and restarted completes with every seed run exactly once: the
+//! runs finished before the kill are neither redone nor lost, and no duplicate run dirs
+//! appear. Runs the real `minos` binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+const SEEDS_COUNT: u64 = 40;
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("minos-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn campaign_command(out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_minos"));
+    command.args([
+        "campaign",
+        "--seeds",
+        &format!("0..{SEEDS_COUNT}"),
+        "--jobs",
+        "2",
+        "--nodes",
+        "3",
+        "--clients",
+        "4",
+        "--time-limit",
+        "4s",
+        "--nemesis-interval",
+        "1s",
+        "--name",
+        "resume",
+        "--no-report",
+        "--out",
+    ]);
+    command.arg(out);
+    command
+}
+
+/// Every run dir under the campaign's test dir: name -> (finished, history mtime).
+fn run_dirs(campaign: &Path) -> BTreeMap<String, (bool, Option<SystemTime>)> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(campaign.join("counter")) else {
+        return found;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let finished = path.join("results.json").is_file();
+        let mtime = std::fs::metadata(path.join("history.jsonl"))
+            .and_then(|m| m.modified())
+            .ok();
+        found.insert(
+            entry.file_name().to_string_lossy().to_string(),
+            (finished, mtime),
+        );
+    }
+    found
+}
+
+#[test]
+fn killed_campaign_resumes_without_redoing_or_losing_runs() {
+    let out = scratch_dir("campaign-resume");
+    let campaign = out.join("resume");
+
+    let mut child = campaign_command(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let finished = run_dirs(&campaign)
+            .values()
+            .filter(|(done, _)| *done)
+            .count();
+        if finished >= 4 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no run finished"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let killed_early = child.wait().unwrap().code().is_none();
+    let before = run_dirs(&campaign);
+    let finished_before: BTreeMap<&String, SystemTime> = before
+        .iter()
+        .filter(|(_, (done, _))| *done)
+        .map(|(name, (_, mtime))| (name, mtime.unwrap()))
+        .collect();
+    assert!(!finished_before.is_empty());
+    if !killed_early || finished_before.len() as u64 == SEEDS_COUNT {
+        eprintln!("note: the campaign finished before the kill; resume only skips");
+    }
+
+    let output = campaign_command(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        matches!(output.status.code(), Some(0) | Some(1)),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "resuming: {} of {SEEDS_COUNT} seeds already finished",
+            finished_before.len()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{SEEDS_COUNT} seeds: {} run now, {} resumed, 0 not run",
+            SEEDS_COUNT - finished_before.len() as u64,
+            finished_before.len()
+        )),
+        "{stdout}"
+    );
+
+    let after = run_dirs(&campaign);
+    let expected: Vec<String> = (0..SEEDS_COUNT).map(|s| format!("sim-seed{s}")).collect();
+    let mut names: Vec<String> = after.keys().cloned().collect();
+    names.sort_by_key(|name| name.trim_start_matches("sim-seed").parse::<u64>().ok());
+    assert_eq!(
+        names, expected,
+        "exactly one run dir per seed, no duplicates"
+    );
+    assert!(after.values().all(|(done, _)| *done), "every run finished");
+    for (name, mtime) in &finished_before {
+        assert_eq!(
+            after[*name].1,
+            Some(*mtime),
+            "{name} finished before the kill and must not be redone"
+        );
+    }
+    // A third invocation has nothing left to do.
+    let output = campaign_command(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "{SEEDS_COUNT} seeds: 0 run now, {SEEDS_COUNT} resumed"
+        )),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_campaign_dir_with_other_options_is_refused() {
+    let out = scratch_dir("campaign-mismatch");
+    let run = |clients: &str| {
+        Command::new(env!("CARGO_BIN_EXE_minos"))
+            .args([
+                "campaign",
+                "--seeds",
+                "0..1",
+                "--nodes",
+                "3",
+                "--clients",
+                clients,
+                "--time-limit",
+                "1s",
+                "--name",
+                "same",
+                "--no-report",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run("2").status.code(), Some(0));
+    let output = run("3");
+    assert_eq!(output.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("holds a campaign with other options"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn bad_campaign_arguments_exit_254() {
+    for args in [
+        vec!["--seeds", "5..5"],
+        vec!["--seeds", "0..4", "--shard", "4/3"],
+        vec!["--seeds", "0..4", "--jobs", "0"],
+        vec!["--seeds", "0..4", "--seed", "3"],
+        vec!["--seeds", "0..4", "--check-determinism", "0"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_minos"))
+            .arg("campaign")
+            .args(&args)
+            .args(["--no-report", "--out"])
+            .arg(std::env::temp_dir().join("minos-never-written"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(254), "{args:?}");
+    }
+}
+
+#[test]
+fn an_exhausted_budget_leaves_seeds_unrun_and_exits_unknown() {
+    let out = scratch_dir("campaign-budget");
+    let output = Command::new(env!("CARGO_BIN_EXE_minos"))
+        .args([
+            "campaign",
+            "--seeds",
+            "0..100000",
+            "--budget",
+            "0s",
+            "--time-limit",
+            "1s",
+            "--no-report",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("100000 seeds: 0 run now, 0 resumed, 100000 not run"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -1,0 +1,146 @@
+//! `minos shrink` on a planted failure (`--bug no-dedup`, which the harness catches with
+//! `--nemesis all`) returns a schedule that still fails, the same way, and is smaller; its
+//! printed reproduce command replays the failure. Runs the real `minos` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("minos-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn minos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minos"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The run dir of the first seed (from 1) whose planted-bug run is invalid (exit 1), or of
+/// the first valid one when `want_invalid` is false.
+fn planted_run(out: &Path, want_invalid: bool) -> PathBuf {
+    for seed in 1..40u64 {
+        let seed_text = seed.to_string();
+        let output = minos(&[
+            "run",
+            "--seed",
+            &seed_text,
+            "--bug",
+            "no-dedup",
+            "--nemesis",
+            "all",
+            "--nodes",
+            "3",
+            "--clients",
+            "4",
+            "--time-limit",
+            "4s",
+            "--nemesis-interval",
+            "1s",
+            "--no-report",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let code = output.status.code();
+        if code == Some(if want_invalid { 1 } else { 0 }) {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let dir = stdout
+                .lines()
+                .find_map(|line| line.strip_prefix("run dir "))
+                .expect("minos run prints its run dir");
+            return PathBuf::from(dir);
+        }
+        assert!(matches!(code, Some(0) | Some(1)), "{}", text(&output));
+    }
+    panic!("no seed in 1..40 gave the wanted verdict");
+}
+
+fn results(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap()).unwrap()
+}
+
+fn schedule_events(path: &Path) -> Vec<serde_json::Value> {
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    value.as_array().unwrap().clone()
+}
+
+#[test]
+fn shrink_keeps_the_failure_and_makes_the_run_smaller() {
+    let out = scratch_dir("shrink-planted");
+    let run_dir = planted_run(&out, true);
+    let original = results(&run_dir);
+    let original_events = schedule_events(&run_dir.join("schedule.json"));
+
+    let output = minos(&["shrink", run_dir.to_str().unwrap(), "--jobs", "2"]);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("still fails, kept"), "{printed}");
+
+    let schedule_path = run_dir.join("shrink/schedule.json");
+    let minimal_events = schedule_events(&schedule_path);
+    assert!(minimal_events.len() <= original_events.len(), "{printed}");
+
+    // The minimal run written by shrink fails with the same causes, and is smaller.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let minimal_dir = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("minimal run dir "))
+        .and_then(|rest| rest.split(" (verdict").next())
+        .map(PathBuf::from)
+        .expect("shrink prints the minimal run dir");
+    let minimal = results(&minimal_dir);
+    assert_eq!(minimal["verdict"], "invalid");
+    assert_eq!(minimal["causes"], original["causes"]);
+    let smaller = minimal_events.len() < original_events.len()
+        || minimal["history"]["ops_count"].as_u64() < original["history"]["ops_count"].as_u64();
+    assert!(smaller, "shrink made nothing smaller:\n{printed}");
+    assert!(
+        minimal_dir.join("index.html").is_file(),
+        "the minimal run has its report"
+    );
+
+    // The last line reproduces the minimal failure bit-exactly.
+    let reproduce = stdout.lines().last().unwrap();
+    assert!(reproduce.starts_with("minos run "), "{reproduce}");
+    assert!(reproduce.contains(&format!("--schedule {}", schedule_path.display())));
+    let mut args: Vec<&str> = reproduce.split_whitespace().skip(1).collect();
+    let replay_out = out.join("replay");
+    let position = args.iter().position(|a| *a == "--out").unwrap();
+    args[position + 1] = replay_out.to_str().unwrap();
+    args.push("--no-report");
+    let replay = minos(&args);
+    assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
+    let replay_stdout = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay_stdout.contains(&format!(
+            "history sha256 {}",
+            minimal["history"]["sha256"].as_str().unwrap()
+        )),
+        "the replay gives the same history"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn shrink_refuses_valid_runs_and_missing_dirs() {
+    let out = scratch_dir("shrink-refuses");
+    let valid_dir = planted_run(&out, false);
+    let output = minos(&["shrink", valid_dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(254), "{}", text(&output));
+    assert!(text(&output).contains("not an invalid run"));
+    let output = minos(&["shrink", out.join("no-such-run").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(254), "{}", text(&output));
+    std::fs::remove_dir_all(&out).unwrap();
+}
