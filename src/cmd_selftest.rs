@@ -27,6 +27,9 @@ pub struct SelftestArgs {
     /// Skip the correct build's runs.
     #[arg(long)]
     no_correct: bool,
+    /// Run only the correct build (e.g. `--seeds 1000 --correct-only` for a long clean run).
+    #[arg(long, conflicts_with_all = ["no_correct", "bugs"])]
+    correct_only: bool,
     /// Where run directories go.
     #[arg(long, default_value = "store/selftest")]
     out: PathBuf,
@@ -57,6 +60,7 @@ pub fn main(args: SelftestArgs) -> i32 {
         out_dir: args.out.clone(),
         only: args.bugs.clone(),
         skip_correct: args.no_correct,
+        skip_bugs: args.correct_only,
     };
     if !args.json {
         eprintln!(

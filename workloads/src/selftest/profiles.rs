@@ -16,6 +16,8 @@ pub enum Faults {
     },
     /// A targeted schedule shape, jittered by the seed.
     Targeted(Shape),
+    /// Every fault the store supports (`--nemesis all`), generated every `interval_ms`.
+    AllNemeses { interval_ms: u64 },
 }
 
 /// One bug's exposure profile (or the correct build's, with `bug: None`).
@@ -67,6 +69,9 @@ impl Profile {
                 interval_ms
             ),
             Faults::Targeted(shape) => shape.describe().to_string(),
+            Faults::AllNemeses { interval_ms } => {
+                format!("generated from every nemesis every {interval_ms} ms")
+            }
         }
     }
 
@@ -82,6 +87,10 @@ impl Profile {
         match &self.faults {
             Faults::Generated { kinds, interval_ms } => {
                 options.nemesis = NemesisSpec::List(kinds.clone());
+                options.nemesis_interval_ms = *interval_ms;
+            }
+            Faults::AllNemeses { interval_ms } => {
+                options.nemesis = NemesisSpec::All;
                 options.nemesis_interval_ms = *interval_ms;
             }
             Faults::Targeted(shape) => {
@@ -178,10 +187,11 @@ pub fn bug_profile(bug: Bug) -> Profile {
 /// (CheckQuorum) moves leadership away from a deaf leader within about two election timeouts.
 pub const STALL_LIMIT_MS: u64 = 3_000;
 
-/// The correct build is run under every bug's faults (round-robin over the seeds), with the
-/// same checks, including the progress check of the liveness profiles.
+/// The correct build is run under every bug's faults and under every nemesis at once
+/// (round-robin over the seeds), with the same checks, including the progress check of the
+/// liveness profiles.
 pub fn correct_profiles() -> Vec<Profile> {
-    bug_profiles()
+    let mut profiles: Vec<Profile> = bug_profiles()
         .into_iter()
         .filter(|profile| profile.unavailable.is_none())
         .map(|profile| Profile {
@@ -189,5 +199,16 @@ pub fn correct_profiles() -> Vec<Profile> {
             expected: "valid",
             ..profile
         })
-        .collect()
+        .collect();
+    profiles.push(Profile {
+        bug: None,
+        faults: Faults::AllNemeses { interval_ms: 3_000 },
+        nodes: 5,
+        rate_ops_per_s: 100.0,
+        time_limit_ms: 30_000,
+        expected: "valid",
+        unavailable: None,
+        stall_limit_ms: None,
+    });
+    profiles
 }
