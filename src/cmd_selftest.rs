@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use minos_workloads::selftest::{run_selftest, BugStatus, SelftestOptions, SelftestReport};
+use minos_workloads::selftest::{
+    bug_profile, run_selftest, BugResult, BugStatus, SelftestOptions, SelftestReport, ShrunkRun,
+};
+use minos_workloads::shrink::{self, RunSize, ShrinkOptions};
 
 use crate::exit;
 
@@ -36,6 +39,10 @@ pub struct SelftestArgs {
     /// Also write the HTML report of every detecting run.
     #[arg(long)]
     report: bool,
+    /// Also shrink every detecting run (as `minos shrink` does, at most this many reruns each)
+    /// and link the minimal reproduction.
+    #[arg(long, value_name = "MAX_RUNS")]
+    shrink: Option<u64>,
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -77,13 +84,18 @@ pub fn main(args: SelftestArgs) -> i32 {
     std::panic::set_hook(Box::new(|_| {}));
     let result = run_selftest(&options);
     std::panic::set_hook(default_hook);
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(error) => {
             eprintln!("minos selftest: {error}");
             return exit::BAD_INPUT;
         }
     };
+    if let Some(max_runs) = args.shrink {
+        for bug in &mut report.bugs {
+            bug.shrunk = shrink_detection(bug, max_runs, jobs, &args.out);
+        }
+    }
     if args.report {
         for bug in &report.bugs {
             if let Some(run_dir) = bug.detection.as_ref().and_then(|run| run.run_dir.as_ref()) {
@@ -109,6 +121,56 @@ pub fn main(args: SelftestArgs) -> i32 {
     } else {
         exit::INVALID
     }
+}
+
+/// Shrinks the detecting run of `bug`, if any; failures to shrink are noted on stderr.
+fn shrink_detection(
+    bug: &BugResult,
+    max_runs: u64,
+    jobs: usize,
+    out: &std::path::Path,
+) -> Option<ShrunkRun> {
+    let run = bug.detection.as_ref()?;
+    let run_dir = run.run_dir.as_ref()?;
+    let profile = bug_profile(bug.bug.parse().ok()?);
+    if profile.stall_limit_ms.is_some() {
+        // The stall is judged by selftest, not by the run's verdict that shrink preserves.
+        eprintln!(
+            "minos selftest: {}: liveness detections are not shrunk",
+            bug.bug
+        );
+        return None;
+    }
+    let original = profile.run_options(run.seed, out);
+    let options = ShrinkOptions {
+        max_runs,
+        jobs,
+        scratch_dir: run_dir.join(".shrink-trials"),
+    };
+    let shrunk = shrink::shrink(&original, &options, &|_| {}).and_then(|result| {
+        let (outcome, minimal) = shrink::write_minimal(&result, &run_dir.join("shrink"))?;
+        Ok((result, outcome, minimal))
+    });
+    let _ = std::fs::remove_dir_all(run_dir.join(".shrink-trials"));
+    match shrunk {
+        Ok((result, outcome, minimal)) => Some(ShrunkRun {
+            run_dir: outcome.run_dir,
+            reproduce: minimal.reproduce_command(),
+            before: size_text(&result.original_size),
+            after: size_text(&result.minimal_size),
+        }),
+        Err(error) => {
+            eprintln!("minos selftest: {}: shrink failed: {error}", bug.bug);
+            None
+        }
+    }
+}
+
+fn size_text(size: &RunSize) -> String {
+    format!(
+        "{} fault windows ({} ms of faults), {} clients, {} keys, {} ms",
+        size.fault_windows_count, size.fault_ms, size.clients, size.keys, size.time_limit_ms
+    )
 }
 
 fn print_table(report: &SelftestReport) {
@@ -145,6 +207,24 @@ fn print_table(report: &SelftestReport) {
                     run_dir.display()
                 );
             }
+        }
+        if let Some(reproduce) = bug
+            .detection
+            .as_ref()
+            .and_then(|run| run.reproduce.as_ref())
+        {
+            println!("{:<26} {:<27} {:>6}  replay: {}", "", "", "", reproduce);
+        }
+        if let Some(shrunk) = &bug.shrunk {
+            println!(
+                "{:<26} {:<27} {:>6}  shrunk: {} ({} -> {})",
+                "",
+                "",
+                "",
+                shrunk.run_dir.display(),
+                shrunk.before,
+                shrunk.after
+            );
         }
         if !bug.errors.is_empty() {
             println!(

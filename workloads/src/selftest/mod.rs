@@ -11,5 +11,6 @@ pub mod schedules;
 pub use profiles::{bug_profile, bug_profiles, correct_profiles, Faults, Profile};
 pub use runner::{
     run_selftest, BugResult, BugStatus, CorrectResult, RunSummary, SelftestOptions, SelftestReport,
+    ShrunkRun,
 };
 pub use schedules::Shape;

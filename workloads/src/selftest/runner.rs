@@ -79,6 +79,18 @@ pub struct BugResult {
     pub detection: Option<RunSummary>,
     /// Runs that ended in an error (e.g. a node panic), which do not count as detections.
     pub errors: Vec<RunSummary>,
+    /// The shrunk reproduction of the detecting run (`minos selftest --shrink`).
+    pub shrunk: Option<ShrunkRun>,
+}
+
+/// A detecting run minimised by `minos shrink`'s algorithm.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShrunkRun {
+    pub run_dir: PathBuf,
+    pub reproduce: String,
+    /// `fault windows, clients, ...` before and after.
+    pub before: String,
+    pub after: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -251,6 +263,7 @@ fn bug_result(profile: &Profile, runs: &[&RunSummary]) -> BugResult {
             .filter(|run| run.verdict == "error")
             .map(|run| (*run).clone())
             .collect(),
+        shrunk: None,
     }
 }
 
