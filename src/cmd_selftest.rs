@@ -1,10 +1,290 @@
-//! `minos selftest`.
+//! `minos selftest`: runs every planted bug under its exposure profile, and the correct build
+//! under all of them, and shows what the harness catches (DESIGN.md §1). Exit 0 only when
+//! every bug available in this build is caught and the correct build is clean; 1 otherwise.
+
+use std::path::PathBuf;
 
 use clap::Args;
+use minos_workloads::selftest::{
+    bug_profile, run_selftest, BugResult, BugStatus, SelftestOptions, SelftestReport, ShrunkRun,
+};
+use minos_workloads::shrink::{self, RunSize, ShrinkOptions};
+
+use crate::exit;
 
 #[derive(Args)]
-pub struct SelftestArgs {}
+pub struct SelftestArgs {
+    /// Seeds per bug (a bug's campaign stops at its first detection), and runs of the correct
+    /// build (spread over every bug's faults).
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
+    /// Runs in parallel [default: the number of cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The first seed (run i uses seed-base + i): another base gives an independent campaign.
+    #[arg(long, default_value_t = 1)]
+    seed_base: u64,
+    /// Only this bug (repeatable); default: every bug.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Skip the correct build's runs.
+    #[arg(long)]
+    no_correct: bool,
+    /// Run only the correct build (e.g. `--seeds 1000 --correct-only` for a long clean run).
+    #[arg(long, conflicts_with_all = ["no_correct", "bugs"])]
+    correct_only: bool,
+    /// Where run directories go.
+    #[arg(long, default_value = "store/selftest")]
+    out: PathBuf,
+    /// Also write the HTML report of every detecting run.
+    #[arg(long)]
+    report: bool,
+    /// Also shrink every detecting run (as `minos shrink` does, at most this many reruns each)
+    /// and link the minimal reproduction.
+    #[arg(long, value_name = "MAX_RUNS")]
+    shrink: Option<u64>,
+    /// Print the result as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn main(_args: SelftestArgs) -> i32 {
-    crate::exit::not_implemented("selftest")
+pub fn main(args: SelftestArgs) -> i32 {
+    if args.seeds == 0 {
+        eprintln!("minos selftest: --seeds must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if jobs == 0 {
+        eprintln!("minos selftest: --jobs must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    let options = SelftestOptions {
+        seeds: args.seeds,
+        seed_base: args.seed_base,
+        jobs,
+        out_dir: args.out.clone(),
+        only: args.bugs.clone(),
+        skip_correct: args.no_correct,
+        skip_bugs: args.correct_only,
+    };
+    if !args.json {
+        eprintln!(
+            "minos selftest: up to {} seeds per bug from seed {}, {} jobs, runs under {}",
+            args.seeds,
+            args.seed_base,
+            jobs,
+            args.out.display()
+        );
+    }
+    // A planted bug may trip a node's own assertion: the run is then reported as an error,
+    // and its panic message goes into the table instead of onto the terminal.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = run_selftest(&options);
+    std::panic::set_hook(default_hook);
+    let mut report = match result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("minos selftest: {error}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if let Some(max_runs) = args.shrink {
+        for bug in &mut report.bugs {
+            bug.shrunk = shrink_detection(bug, max_runs, jobs, &args.out);
+        }
+    }
+    if args.report {
+        for bug in &report.bugs {
+            if let Some(run_dir) = bug.detection.as_ref().and_then(|run| run.run_dir.as_ref()) {
+                if let Err(error) = minos_reports::write_run_report(run_dir) {
+                    eprintln!("minos selftest: report of {}: {error}", run_dir.display());
+                }
+            }
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("minos selftest: cannot serialize the report: {error}");
+                return exit::INTERNAL;
+            }
+        }
+    } else {
+        print_table(&report);
+    }
+    if report.ok {
+        exit::VALID
+    } else {
+        exit::INVALID
+    }
+}
+
+/// Shrinks the detecting run of `bug`, if any; failures to shrink are noted on stderr.
+fn shrink_detection(
+    bug: &BugResult,
+    max_runs: u64,
+    jobs: usize,
+    out: &std::path::Path,
+) -> Option<ShrunkRun> {
+    let run = bug.detection.as_ref()?;
+    let run_dir = run.run_dir.as_ref()?;
+    let profile = bug_profile(bug.bug.parse().ok()?);
+    if profile.stall_limit_ms.is_some() {
+        // The stall is judged by selftest, not by the run's verdict that shrink preserves.
+        eprintln!(
+            "minos selftest: {}: liveness detections are not shrunk",
+            bug.bug
+        );
+        return None;
+    }
+    let original = profile.run_options(run.seed, out);
+    let options = ShrinkOptions {
+        max_runs,
+        jobs,
+        scratch_dir: run_dir.join(".shrink-trials"),
+    };
+    let shrunk = shrink::shrink(&original, &options, &|_| {}).and_then(|result| {
+        let (outcome, minimal) = shrink::write_minimal(&result, &run_dir.join("shrink"))?;
+        Ok((result, outcome, minimal))
+    });
+    let _ = std::fs::remove_dir_all(run_dir.join(".shrink-trials"));
+    match shrunk {
+        Ok((result, outcome, minimal)) => Some(ShrunkRun {
+            run_dir: outcome.run_dir,
+            reproduce: minimal.reproduce_command(),
+            before: size_text(&result.original_size),
+            after: size_text(&result.minimal_size),
+        }),
+        Err(error) => {
+            eprintln!("minos selftest: {}: shrink failed: {error}", bug.bug);
+            None
+        }
+    }
+}
+
+fn size_text(size: &RunSize) -> String {
+    format!(
+        "{} fault windows ({} ms of faults), {} clients, {} keys, {} ms",
+        size.fault_windows_count, size.fault_ms, size.clients, size.keys, size.time_limit_ms
+    )
+}
+
+fn print_table(report: &SelftestReport) {
+    println!(
+        "{:<26} {:<27} {:>6}  {}",
+        "bug", "result", "seeds", "anomaly seen / faults"
+    );
+    for bug in &report.bugs {
+        let seeds = match (bug.status, bug.seeds_to_detection) {
+            (BugStatus::Caught, Some(seeds)) => format!("{seeds}"),
+            (BugStatus::NotCaught, _) => format!(">{}", bug.seeds_run),
+            _ => "-".to_string(),
+        };
+        let seen = match (&bug.detection, &bug.unavailable_reason) {
+            (Some(run), _) => run.anomaly.clone().unwrap_or_default(),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => format!("expected: {}", bug.expected),
+        };
+        println!(
+            "{:<26} {:<27} {:>6}  {}",
+            bug.bug,
+            bug.status.label(),
+            seeds,
+            shorten(&seen, 150)
+        );
+        println!("{:<26} {:<27} {:>6}  faults: {}", "", "", "", bug.faults);
+        if let Some(run) = &bug.detection {
+            if let Some(run_dir) = &run.run_dir {
+                println!(
+                    "{:<26} {:<27} {:>6}  run: {}",
+                    "",
+                    "",
+                    "",
+                    run_dir.display()
+                );
+            }
+        }
+        if let Some(reproduce) = bug
+            .detection
+            .as_ref()
+            .and_then(|run| run.reproduce.as_ref())
+        {
+            println!("{:<26} {:<27} {:>6}  replay: {}", "", "", "", reproduce);
+        }
+        if let Some(shrunk) = &bug.shrunk {
+            println!(
+                "{:<26} {:<27} {:>6}  shrunk: {} ({} -> {})",
+                "",
+                "",
+                "",
+                shrunk.run_dir.display(),
+                shrunk.before,
+                shrunk.after
+            );
+        }
+        if !bug.errors.is_empty() {
+            println!(
+                "{:<26} {:<27} {:>6}  {} run(s) ended in an error, first: {}",
+                "",
+                "",
+                "",
+                bug.errors.len(),
+                shorten(bug.errors[0].anomaly.as_deref().unwrap_or(""), 120)
+            );
+        }
+    }
+    if let Some(correct) = &report.correct {
+        let status = if correct.failures.is_empty() {
+            "clean"
+        } else {
+            "NOT CLEAN"
+        };
+        println!(
+            "{:<26} {:<27} {:>6}  {} of {} runs valid",
+            "correct build", status, correct.runs, correct.valid, correct.runs
+        );
+        for failure in &correct.failures {
+            println!(
+                "{:<26} {:<27} {:>6}  seed {} {}: {}",
+                "",
+                "",
+                "",
+                failure.seed,
+                failure.verdict,
+                shorten(failure.anomaly.as_deref().unwrap_or(""), 150)
+            );
+            if let Some(reproduce) = &failure.reproduce {
+                println!("{:<26} {:<27} {:>6}  {}", "", "", "", reproduce);
+            }
+        }
+    }
+    let caught = report
+        .bugs
+        .iter()
+        .filter(|bug| bug.status == BugStatus::Caught)
+        .count();
+    let available = report
+        .bugs
+        .iter()
+        .filter(|bug| bug.status != BugStatus::NotAvailable)
+        .count();
+    println!(
+        "selftest {}: {caught} of {available} available bugs caught, {} not available in this build; {:.1} s",
+        if report.ok { "passed" } else { "FAILED" },
+        report.bugs.len() - available,
+        report.wall_ms as f64 / 1e3
+    );
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(max_chars).collect();
+    short.push('…');
+    short
 }

@@ -13,6 +13,7 @@ pub mod raft_store;
 pub mod recorder;
 pub mod run;
 pub mod schedule;
+pub mod selftest;
 pub mod shrink;
 pub mod sut;
 pub mod toy;

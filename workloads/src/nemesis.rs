@@ -19,6 +19,10 @@ pub enum PartitionShape {
     Groups(Vec<Vec<usize>>),
     /// The leader (found when the fault starts) is cut off from everyone.
     IsolateLeader,
+    /// Like `IsolateLeader`, but the messages between the leader and the other nodes are held
+    /// (queued, not dropped) and all delivered when the partition stops: a deposed leader's
+    /// old-term messages arrive late (turmoil hold/release).
+    HoldLeader,
     /// Nodes on a ring (in this order) each reach only their neighbours: every node sees a
     /// majority, but not the same one.
     Ring(Vec<usize>),
@@ -46,6 +50,9 @@ pub enum Action {
         to: Vec<usize>,
     },
     StopOneway,
+    /// One-way partition resolved at run time: every other node's messages to the leader are
+    /// cut, the leader's own messages still go out (a leader that cannot hear its followers).
+    StartOnewayToLeader,
     Kill(Vec<usize>),
     /// Empty: restart every killed node.
     Restart(Vec<usize>),
@@ -151,6 +158,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
             let shape = match mode {
                 "halves" | "groups" => PartitionShape::Groups(groups_field(params, nodes)?),
                 "isolate-leader" => PartitionShape::IsolateLeader,
+                "hold-leader" => PartitionShape::HoldLeader,
                 "ring" => {
                     let order = if params.get("order").is_some() {
                         names_field(params, "order", nodes)?
@@ -164,11 +172,16 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                     let bridge = node_index(bridge_name, nodes).ok_or_else(|| format!("params.bridge: {bridge_name:?} is not a node"))?;
                     PartitionShape::Bridge { bridge, groups: groups_field(params, nodes)? }
                 }
-                other => return Err(format!("unknown partition mode {other:?}; expected halves, isolate-leader, ring or bridge")),
+                other => return Err(format!("unknown partition mode {other:?}; expected halves, isolate-leader, hold-leader, ring or bridge")),
             };
             Action::StartPartition(shape)
         }
         (Phase::Stop, FaultKind::Partition) => Action::StopPartition,
+        (Phase::Start, FaultKind::PartitionOneway)
+            if params.get("mode").and_then(Value::as_str) == Some("to-leader") =>
+        {
+            Action::StartOnewayToLeader
+        }
         (Phase::Start, FaultKind::PartitionOneway) => Action::StartOneway {
             from: names_field(params, "from", nodes)?,
             to: names_field(params, "to", nodes)?,
@@ -304,6 +317,8 @@ pub struct Context<'s, 'a, S: SystemUnderTest> {
 pub struct Nemesis {
     nodes: usize,
     partition: Option<Vec<(usize, usize)>>,
+    /// The pairs of `partition` are held (turmoil hold), not cut: healing releases them.
+    partition_held: bool,
     oneway: Option<Vec<(usize, usize)>>,
     killed: BTreeSet<usize>,
     paused: BTreeSet<usize>,
@@ -328,6 +343,7 @@ impl Nemesis {
         Nemesis {
             nodes,
             partition: None,
+            partition_held: false,
             oneway: None,
             killed: BTreeSet::new(),
             paused: BTreeSet::new(),
@@ -387,16 +403,23 @@ impl Nemesis {
                 cross(groups, &mut pairs);
                 json!({"mode": "halves", "groups": groups.iter().map(|g| names(g)).collect::<Vec<_>>()})
             }
-            PartitionShape::IsolateLeader => match leader {
-                Some(leader) => {
-                    let rest: Vec<usize> = (0..self.nodes).filter(|n| *n != leader).collect();
-                    cross(&[vec![leader], rest.clone()], &mut pairs);
-                    json!({"mode": "isolate-leader", "groups": [names(&[leader]), names(&rest)]})
+            PartitionShape::IsolateLeader | PartitionShape::HoldLeader => {
+                let mode = if *shape == PartitionShape::HoldLeader {
+                    "hold-leader"
+                } else {
+                    "isolate-leader"
+                };
+                match leader {
+                    Some(leader) => {
+                        let rest: Vec<usize> = (0..self.nodes).filter(|n| *n != leader).collect();
+                        cross(&[vec![leader], rest.clone()], &mut pairs);
+                        json!({"mode": mode, "groups": [names(&[leader]), names(&rest)]})
+                    }
+                    None => {
+                        json!({"mode": mode, "groups": [], "note": "no leader known; nothing isolated"})
+                    }
                 }
-                None => {
-                    json!({"mode": "isolate-leader", "groups": [], "note": "no leader known; nothing isolated"})
-                }
-            },
+            }
             PartitionShape::Ring(order) => {
                 let length = order.len();
                 // Each node reaches this many neighbours on each side: itself plus them is a majority.
@@ -457,12 +480,20 @@ impl Nemesis {
             Action::StartPartition(shape) => {
                 self.heal_partition(context);
                 let (pairs, detail) = self.blocked_pairs(shape, context.leader);
+                let held = *shape == PartitionShape::HoldLeader;
                 for (a, b) in &pairs {
-                    context.sim.partition(node_name(*a), node_name(*b));
+                    if held {
+                        context.sim.hold(node_name(*a), node_name(*b));
+                    } else {
+                        context.sim.partition(node_name(*a), node_name(*b));
+                    }
                 }
+                self.partition_held = held;
                 let targets = match (shape, context.leader) {
                     // The isolated node is the target; other shapes cut every node they list.
-                    (PartitionShape::IsolateLeader, Some(leader)) if !pairs.is_empty() => {
+                    (PartitionShape::IsolateLeader | PartitionShape::HoldLeader, Some(leader))
+                        if !pairs.is_empty() =>
+                    {
                         names(&[leader])
                     }
                     _ => {
@@ -508,6 +539,20 @@ impl Nemesis {
                     f: start(kind),
                     value: with_targets(detail, &targets),
                 }
+            }
+            Action::StartOnewayToLeader => {
+                let Some(leader) = context.leader else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let from: Vec<usize> = (0..self.nodes).filter(|n| *n != leader).collect();
+                return self.apply(
+                    kind,
+                    &Action::StartOneway {
+                        from,
+                        to: vec![leader],
+                    },
+                    context,
+                );
             }
             Action::StopOneway => {
                 let healed = self.heal_oneway(context);
@@ -820,8 +865,14 @@ impl Nemesis {
         context: &mut Context<'_, '_, S>,
     ) -> Vec<usize> {
         let mut healed = BTreeSet::new();
+        let held = std::mem::take(&mut self.partition_held);
         for (a, b) in self.partition.take().unwrap_or_default() {
-            context.sim.repair(node_name(a), node_name(b));
+            if held {
+                // Delivers every held message now, then the link is healthy again.
+                context.sim.release(node_name(a), node_name(b));
+            } else {
+                context.sim.repair(node_name(a), node_name(b));
+            }
             healed.insert(a);
             healed.insert(b);
         }

@@ -1,0 +1,16 @@
+//! `minos selftest`: proof that the harness catches the planted Raft bugs. For every bug, a
+//! campaign under the bug's exposure profile until the first seed that shows the bug; for the
+//! correct build, the same profiles (round-robin over the seeds), which must all be valid.
+//! The outcome is a table (caught or not, seeds to first detection, the anomaly seen, the
+//! run directory) and a JSON document.
+
+pub mod profiles;
+pub mod runner;
+pub mod schedules;
+
+pub use profiles::{bug_profile, bug_profiles, correct_profiles, Faults, Profile};
+pub use runner::{
+    run_selftest, BugResult, BugStatus, CorrectResult, RunSummary, SelftestOptions, SelftestReport,
+    ShrunkRun,
+};
+pub use schedules::Shape;

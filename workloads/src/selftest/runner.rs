@@ -1,0 +1,424 @@
+//! Runs the selftest campaigns on a pool of threads (one simulation per thread at a time) and
+//! gathers the verdicts. A run is a pure function of its options, so the first detecting
+//! seed of a bug does not depend on the number of threads.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use minos_checker::history::{HistoryRecord, Process, RecordType};
+use minos_checker::Verdict;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::selftest::profiles::{bug_profiles, correct_profiles, Profile};
+
+/// What `minos selftest` was asked to do.
+#[derive(Clone, Debug)]
+pub struct SelftestOptions {
+    /// Seeds per bug (at most; a bug's campaign stops at its first detection) and runs of
+    /// the correct build.
+    pub seeds: u64,
+    /// The first seed; run i uses `seed_base + i`.
+    pub seed_base: u64,
+    /// Runs in parallel.
+    pub jobs: usize,
+    /// Where run directories go (`<out>/<test-name>/<run-id>`).
+    pub out_dir: PathBuf,
+    /// Only these bugs (by name); empty = every bug.
+    pub only: Vec<String>,
+    /// Skip the correct build's campaign.
+    pub skip_correct: bool,
+    /// Run only the correct build's campaign.
+    pub skip_bugs: bool,
+}
+
+/// One run, as the selftest table shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub seed: u64,
+    /// "valid", "invalid", "unknown" or "error".
+    pub verdict: String,
+    /// What was seen: the failed checks and the checker's first reason, or the error.
+    pub anomaly: Option<String>,
+    pub run_dir: Option<PathBuf>,
+    pub reproduce: Option<String>,
+    pub wall_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BugStatus {
+    Caught,
+    NotCaught,
+    NotAvailable,
+}
+
+impl BugStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            BugStatus::Caught => "caught",
+            BugStatus::NotCaught => "NOT CAUGHT",
+            BugStatus::NotAvailable => "not available in this build",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BugResult {
+    pub bug: String,
+    pub status: BugStatus,
+    /// 1-based: the first detection happened in this many seeds.
+    pub seeds_to_detection: Option<u64>,
+    pub seeds_run: u64,
+    pub faults: String,
+    pub expected: String,
+    pub unavailable_reason: Option<String>,
+    /// The detecting run (or, when not caught, nothing).
+    pub detection: Option<RunSummary>,
+    /// Runs that ended in an error (e.g. a node panic), which do not count as detections.
+    pub errors: Vec<RunSummary>,
+    /// The shrunk reproduction of the detecting run (`minos selftest --shrink`).
+    pub shrunk: Option<ShrunkRun>,
+}
+
+/// A detecting run minimised by `minos shrink`'s algorithm.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShrunkRun {
+    pub run_dir: PathBuf,
+    pub reproduce: String,
+    /// `fault windows, clients, ...` before and after.
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CorrectResult {
+    pub runs: u64,
+    pub valid: u64,
+    /// Every run that was not valid: any of them fails the selftest.
+    pub failures: Vec<RunSummary>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SelftestReport {
+    pub seeds: u64,
+    pub seed_base: u64,
+    pub jobs: usize,
+    pub correct: Option<CorrectResult>,
+    pub bugs: Vec<BugResult>,
+    /// True when every available bug was caught and the correct build was clean.
+    pub ok: bool,
+    pub wall_ms: u64,
+}
+
+/// One unit of work: a profile and a seed index.
+struct Job {
+    /// Index into the campaign list (bugs first, then the correct build's profiles).
+    campaign: usize,
+    seed_index: u64,
+    profile: Profile,
+}
+
+/// Runs the whole selftest. Errors only on bad options (an unknown bug name).
+pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String> {
+    assert!(options.jobs >= 1, "at least one job");
+    let started = std::time::Instant::now();
+    let mut bugs = bug_profiles();
+    if !options.only.is_empty() {
+        for name in &options.only {
+            if !bugs.iter().any(|profile| profile.name() == name) {
+                return Err(format!("unknown bug {name:?}"));
+            }
+        }
+        bugs.retain(|profile| options.only.iter().any(|name| name == profile.name()));
+    }
+    if options.skip_bugs {
+        bugs.clear();
+    }
+    let available: Vec<usize> = (0..bugs.len())
+        .filter(|position| bugs[*position].unavailable.is_none())
+        .collect();
+    let correct = correct_profiles();
+    // Interleaved by seed index so that every campaign makes progress together and a caught
+    // bug stops using the pool early.
+    let mut jobs = Vec::new();
+    for seed_index in 0..options.seeds {
+        for position in &available {
+            jobs.push(Job {
+                campaign: *position,
+                seed_index,
+                profile: bugs[*position].clone(),
+            });
+        }
+        if !options.skip_correct {
+            jobs.push(Job {
+                campaign: bugs.len(),
+                seed_index,
+                profile: correct[seed_index as usize % correct.len()].clone(),
+            });
+        }
+    }
+    // First detecting seed index per bug campaign (u64::MAX = none yet).
+    let first_caught: Vec<std::sync::atomic::AtomicU64> = (0..bugs.len())
+        .map(|_| std::sync::atomic::AtomicU64::new(u64::MAX))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, u64, RunSummary)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs {
+            scope.spawn(|| loop {
+                let position = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(position) else {
+                    break;
+                };
+                if job.campaign < bugs.len()
+                    && first_caught[job.campaign].load(Ordering::SeqCst) < job.seed_index
+                {
+                    continue;
+                }
+                let seed = options.seed_base + job.seed_index;
+                let summary = run_one(&job.profile, seed, &options.out_dir);
+                if job.campaign < bugs.len() && summary.verdict == "invalid" {
+                    first_caught[job.campaign].fetch_min(job.seed_index, Ordering::SeqCst);
+                }
+                results
+                    .lock()
+                    .expect("no worker panics while holding the lock")
+                    .push((job.campaign, job.seed_index, summary));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("workers are done");
+    results.sort_by_key(|(campaign, seed_index, _)| (*campaign, *seed_index));
+    let bug_results: Vec<BugResult> = bugs
+        .iter()
+        .enumerate()
+        .map(|(position, profile)| {
+            let runs: Vec<&RunSummary> = results
+                .iter()
+                .filter(|(campaign, _, _)| *campaign == position)
+                .map(|(_, _, summary)| summary)
+                .collect();
+            bug_result(profile, &runs)
+        })
+        .collect();
+    let correct_result = (!options.skip_correct).then(|| {
+        let runs: Vec<&RunSummary> = results
+            .iter()
+            .filter(|(campaign, _, _)| *campaign == bugs.len())
+            .map(|(_, _, summary)| summary)
+            .collect();
+        CorrectResult {
+            runs: runs.len() as u64,
+            valid: runs.iter().filter(|run| run.verdict == "valid").count() as u64,
+            failures: runs
+                .iter()
+                .filter(|run| run.verdict != "valid")
+                .map(|run| (*run).clone())
+                .collect(),
+        }
+    });
+    let ok = bug_results
+        .iter()
+        .all(|result| result.status != BugStatus::NotCaught)
+        && correct_result
+            .as_ref()
+            .is_none_or(|correct| correct.failures.is_empty());
+    Ok(SelftestReport {
+        seeds: options.seeds,
+        seed_base: options.seed_base,
+        jobs: options.jobs,
+        correct: correct_result,
+        bugs: bug_results,
+        ok,
+        wall_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn bug_result(profile: &Profile, runs: &[&RunSummary]) -> BugResult {
+    // Runs come sorted by seed; the campaign counts the seeds up to its first detection.
+    let detection_position = runs.iter().position(|run| run.verdict == "invalid");
+    let counted = detection_position.map_or(runs.len(), |position| position + 1);
+    let status = match (profile.unavailable, detection_position) {
+        (Some(_), _) => BugStatus::NotAvailable,
+        (None, Some(_)) => BugStatus::Caught,
+        (None, None) => BugStatus::NotCaught,
+    };
+    BugResult {
+        bug: profile.name().to_string(),
+        status,
+        seeds_to_detection: detection_position.map(|position| position as u64 + 1),
+        seeds_run: counted as u64,
+        faults: match profile.unavailable {
+            Some(_) => "not run".to_string(),
+            None => profile.describe_faults(),
+        },
+        expected: profile.expected.to_string(),
+        unavailable_reason: profile.unavailable.map(str::to_string),
+        detection: detection_position.map(|position| runs[position].clone()),
+        errors: runs[..counted]
+            .iter()
+            .filter(|run| run.verdict == "error")
+            .map(|run| (*run).clone())
+            .collect(),
+        shrunk: None,
+    }
+}
+
+/// Runs one seed of a profile. A panic inside the simulation is an error of the run (the
+/// harness could not judge it), never a detection.
+fn run_one(profile: &Profile, seed: u64, out_dir: &Path) -> RunSummary {
+    let options = profile.run_options(seed, out_dir);
+    let started = std::time::Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| crate::run(&options)));
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let error = |message: String| RunSummary {
+        seed,
+        verdict: "error".to_string(),
+        anomaly: Some(message),
+        run_dir: None,
+        reproduce: Some(format!(
+            "{} --schedule <the profile's schedule>",
+            options.reproduce_command()
+        )),
+        wall_ms,
+    };
+    let outcome = match outcome {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(run_error)) => return error(format!("run failed: {run_error}")),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|text| text.to_string()))
+                .unwrap_or_else(|| "unknown panic".to_string());
+            return error(format!("panic: {message}"));
+        }
+    };
+    let mut anomalies = Vec::new();
+    if outcome.verdict == Verdict::Invalid {
+        anomalies.push(describe_invalid(&outcome.causes, &outcome.results));
+    }
+    let stall = profile
+        .stall_limit_ms
+        .and_then(|limit_ms| longest_stall(&outcome.run_dir, &outcome.results, limit_ms));
+    if let Some(stall) = &stall {
+        anomalies.push(stall.clone());
+    }
+    let verdict = if !anomalies.is_empty() {
+        "invalid"
+    } else {
+        match outcome.verdict {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        }
+    };
+    let reproduce = match &options.schedule {
+        Some(_) => format!(
+            "{} --schedule {}",
+            outcome.reproduce,
+            outcome.run_dir.join("schedule.json").display()
+        ),
+        None => outcome.reproduce.clone(),
+    };
+    RunSummary {
+        seed,
+        verdict: verdict.to_string(),
+        anomaly: (!anomalies.is_empty()).then(|| anomalies.join("; ")),
+        run_dir: Some(outcome.run_dir.clone()),
+        reproduce: Some(reproduce),
+        wall_ms,
+    }
+}
+
+/// The causes of an invalid run, with the checker's first reason and the failed invariants'
+/// details: what a person reading the table needs to recognise the bug.
+fn describe_invalid(causes: &[String], results: &Value) -> String {
+    let mut parts = Vec::new();
+    for cause in causes {
+        if cause == "linearizability" {
+            let counterexample = &results["checker"]["counterexample"];
+            let reason = counterexample["stuck"][0]["reason"].as_str();
+            let key = counterexample["key"].as_str().unwrap_or("?");
+            match reason {
+                Some(reason) => parts.push(format!("not linearizable (key {key}): {reason}")),
+                None => parts.push("not linearizable".to_string()),
+            }
+        } else if let Some(name) = cause.strip_prefix("invariant: ") {
+            let detail = results["invariants"]
+                .as_array()
+                .and_then(|invariants| {
+                    invariants
+                        .iter()
+                        .find(|invariant| invariant["name"].as_str() == Some(name))
+                })
+                .and_then(|invariant| invariant["detail"].as_str())
+                .map(|detail| shorten(detail, 160));
+            match detail {
+                Some(detail) => parts.push(format!("invariant {name:?} failed: {detail}")),
+                None => parts.push(format!("invariant {name:?} failed")),
+            }
+        } else {
+            parts.push(cause.clone());
+        }
+    }
+    parts.join("; ")
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(max_chars).collect();
+    short.push('…');
+    short
+}
+
+/// The longest stretch inside a fault window with no client operation completing `ok`, when
+/// it exceeds `limit_ms`: "no progress" while the faults last (the run's own liveness check
+/// only looks after healing).
+fn longest_stall(run_dir: &Path, results: &Value, limit_ms: u64) -> Option<String> {
+    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).ok()?;
+    let ok_times_ns: Vec<u64> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<HistoryRecord>(line).ok())
+        .filter(|record| {
+            record.kind == RecordType::Ok && matches!(record.process, Process::Client(_))
+        })
+        .map(|record| record.time)
+        .collect();
+    let mut worst: Option<(u64, String)> = None;
+    for fault in results["faults"].as_array()? {
+        let (Some(start_ns), Some(stop_ns)) =
+            (fault["start_ns"].as_u64(), fault["stop_ns"].as_u64())
+        else {
+            continue;
+        };
+        let mut last_ns = start_ns;
+        let mut longest_ns = 0;
+        for time_ns in ok_times_ns
+            .iter()
+            .copied()
+            .filter(|t| (start_ns..=stop_ns).contains(t))
+        {
+            longest_ns = longest_ns.max(time_ns - last_ns);
+            last_ns = time_ns;
+        }
+        longest_ns = longest_ns.max(stop_ns - last_ns);
+        let kind = fault["kind"].as_str().unwrap_or("fault").to_string();
+        if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
+            worst = Some((longest_ns, kind));
+        }
+    }
+    let (longest_ns, kind) = worst?;
+    (longest_ns > limit_ms * 1_000_000).then(|| {
+        format!(
+            "no progress: no operation completed for {:.1} s during {kind} (limit {:.1} s)",
+            longest_ns as f64 / 1e9,
+            limit_ms as f64 / 1e3
+        )
+    })
+}
