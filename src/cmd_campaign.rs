@@ -43,6 +43,10 @@ pub struct CampaignArgs {
     /// Run one seed in N a second time and compare history hashes [N default: 10].
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     check_determinism: Option<u64>,
+    /// all | failures: valid runs keep only results.json and schedule.json (a default run
+    /// dir is ~1.5 MB; use failures for long campaigns).
+    #[arg(long, default_value = "all")]
+    keep: campaign::Keep,
 }
 
 pub fn main(args: CampaignArgs) -> i32 {
@@ -80,6 +84,7 @@ pub fn main(args: CampaignArgs) -> i32 {
         budget: args.budget.map(Duration::from_millis),
         determinism_every: args.check_determinism,
         stop: Some(Arc::new(AtomicBool::new(false))),
+        keep: args.keep,
     };
     let slice = options.slice();
     let shard_text = match options.shard {
