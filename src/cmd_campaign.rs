@@ -3,8 +3,6 @@
 //! `minos_workloads::campaign`; here: parsing, the progress line, the reports of failing runs,
 //! the campaign page, the summary and the exit code (DESIGN.md §2).
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -83,7 +81,8 @@ pub fn main(args: CampaignArgs) -> i32 {
         jobs,
         budget: args.budget.map(Duration::from_millis),
         determinism_every: args.check_determinism,
-        stop: Some(Arc::new(AtomicBool::new(false))),
+        // Ctrl-C simply kills the process: the campaign resumes where it stopped.
+        stop: None,
         keep: args.keep,
     };
     let slice = options.slice();
