@@ -461,3 +461,51 @@ fn second_run_sha256(options: &RunOptions) -> Result<String, String> {
 pub fn campaign_dir(out_dir: &Path, name: &str) -> PathBuf {
     out_dir.join(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_verdict_follows_the_exit_code_rules() {
+        let valid = CampaignSummary {
+            total_count: 3,
+            valid_count: 3,
+            ..CampaignSummary::default()
+        };
+        assert_eq!(valid.verdict(), Some(Verdict::Valid));
+        let unknown = CampaignSummary {
+            unknown_count: 1,
+            ..valid.clone()
+        };
+        assert_eq!(unknown.verdict(), Some(Verdict::Unknown));
+        let unfinished = CampaignSummary {
+            not_run_count: 1,
+            ..valid.clone()
+        };
+        assert_eq!(unfinished.verdict(), Some(Verdict::Unknown));
+        let nondeterministic = CampaignSummary {
+            nondeterministic_seeds: vec![7],
+            ..unknown.clone()
+        };
+        assert_eq!(
+            nondeterministic.verdict(),
+            None,
+            "a Minos failure: exit 255"
+        );
+        let errored = CampaignSummary {
+            errors: vec![(3, "simulation failed".into())],
+            ..valid.clone()
+        };
+        assert_eq!(errored.verdict(), None);
+        let invalid = CampaignSummary {
+            invalid_count: 1,
+            ..nondeterministic
+        };
+        assert_eq!(
+            invalid.verdict(),
+            Some(Verdict::Invalid),
+            "a violation wins"
+        );
+    }
+}
