@@ -265,3 +265,18 @@ pub fn write_determinism(run_dir: &Path, check: &DeterminismCheck) -> std::io::R
     text.push('\n');
     write_atomic(&run_dir.join(DETERMINISM_FILE), text.as_bytes())
 }
+
+/// Removes a finished run's bulky files (history, CSV, node logs), keeping what resuming,
+/// counting and replaying need: results.json (last, untouched) and schedule.json.
+pub fn drop_bulk(run_dir: &Path) -> std::io::Result<()> {
+    for file in ["history.jsonl", "history.csv"] {
+        match std::fs::remove_file(run_dir.join(file)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+    }
+    match std::fs::remove_dir_all(run_dir.join("nodes")) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}

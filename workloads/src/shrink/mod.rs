@@ -4,7 +4,8 @@
 //! kind of anomaly, see [`crate::campaign::signature`]).
 //!
 //! Passes, in order, within a bounded number of reruns: delta debugging over the fault
-//! windows (a start event with its matching stop), halving each remaining window, cutting the
+//! windows (a start event with its matching stop), halving each remaining window, moving the
+//! faults earlier, cutting the
 //! clients, keys, time limit and rate by a half or a quarter; repeated (at most three times)
 //! while a pass still makes the run smaller. Candidates of one step run in parallel
 //! (`jobs`), and the first failing one in a fixed order wins, so the result does not depend on
@@ -309,6 +310,45 @@ impl Shrinker<'_> {
         Ok(())
     }
 
+    /// Moves every fault event earlier (by a half or three quarters of the first event's
+    /// time), the time limit with them, while the run still fails.
+    fn shift_earlier(&self, current: &mut RunOptions) -> Result<(), ShrinkError> {
+        while self.budget_left() > 0 {
+            let Some(first_ms) = current
+                .schedule
+                .as_ref()
+                .and_then(|schedule| schedule.events.first())
+                .map(|event| event.at_ms)
+            else {
+                return Ok(());
+            };
+            if first_ms < 200 {
+                return Ok(());
+            }
+            let candidates: Vec<(String, RunOptions)> = [first_ms * 3 / 4, first_ms / 2]
+                .into_iter()
+                .map(|shift_ms| {
+                    let mut candidate = current.clone();
+                    candidate.time_limit_ms = current.time_limit_ms - shift_ms;
+                    if let Some(schedule) = &mut candidate.schedule {
+                        for event in &mut schedule.events {
+                            event.at_ms -= shift_ms;
+                        }
+                    }
+                    (
+                        format!("every fault {shift_ms} ms earlier (and the time limit)"),
+                        candidate,
+                    )
+                })
+                .collect();
+            match self.first_failing(candidates)? {
+                Some((_, candidate)) => *current = candidate,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
     /// Cuts the time limit: first to just after the last fault event, then by halves.
     fn cut_time(&self, current: &mut RunOptions) -> Result<(), ShrinkError> {
         let last_event_ms = current
@@ -433,6 +473,7 @@ pub fn shrink(
             |o, v| o.keys = v as usize,
             1,
         )?;
+        shrinker.shift_earlier(&mut current)?;
         shrinker.cut_time(&mut current)?;
         shrinker.halve(
             &mut current,
