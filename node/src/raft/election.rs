@@ -313,9 +313,11 @@ impl RaftNode {
         self.election_elapsed_ticks = 0;
         self.heartbeat_elapsed_ticks = 0;
         let last_index = self.log.last_index();
+        // Voters and learners alike are replicated to.
         self.progress = self
             .peers
             .iter()
+            .chain(self.learners.iter())
             .map(|&peer| (peer, Progress::new(last_index)))
             .collect();
         self.reads.reset_leadership();

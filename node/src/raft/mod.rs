@@ -314,12 +314,12 @@ impl RaftNode {
         self.check_invariants();
     }
 
-    /// Handles one message from a peer. Messages not addressed to us, or from non-voters, are
-    /// dropped (the network may misdeliver; that must not corrupt state).
+    /// Handles one message from a peer. Messages not addressed to us, or answers from
+    /// non-members, are dropped (the network may misdeliver; that must not corrupt state).
     pub fn step(&mut self, message: Message) {
         if message.to != self.config.id
             || message.from == self.config.id
-            || !self.accepts_from(message.from)
+            || !self.accepts_from(&message)
             || !message.is_well_formed()
         {
             return;
@@ -351,11 +351,26 @@ impl RaftNode {
         self.check_invariants();
     }
 
-    /// Members (voters and learners) are heard; a node that is not a voter yet (a learner or
-    /// a joining node) also hears whoever leads, as it cannot know the configuration before
-    /// the leader's log tells it.
-    fn accepts_from(&self, node: NodeId) -> bool {
-        self.peers.contains(&node) || self.learners.contains(&node) || !self.is_voter()
+    /// Requests are heard from anyone: the configuration in our log may be uncommitted and
+    /// about to be overwritten by a leader it does not list (and a removed node's votes are
+    /// held off by the leader lease). Answers count only from members: votes from voters,
+    /// replication answers from voters and learners.
+    fn accepts_from(&self, message: &Message) -> bool {
+        let node = message.from;
+        match message.body {
+            MessageBody::RequestVoteResponse { .. } => self.peers.contains(&node),
+            MessageBody::AppendEntriesResponse { .. }
+            | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. } => {
+                self.peers.contains(&node) || self.learners.contains(&node)
+            }
+            // Only a leader we count as a voter may make us campaign at once.
+            MessageBody::TimeoutNow => self.peers.contains(&node),
+            MessageBody::RequestVote { .. }
+            | MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => true,
+        }
     }
 
     /// Appends a command (leader only). The returned (term, index) identifies the entry: it is
