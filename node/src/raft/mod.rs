@@ -302,7 +302,7 @@ impl RaftNode {
             self.election_elapsed_ticks += 1;
             // Learners and non-members never campaign.
             if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
-                && !self.is_voter()
+                && !self.may_campaign()
             {
                 self.election_elapsed_ticks = 0;
             }

@@ -321,9 +321,21 @@ impl Fuzz {
                     }
                     _ => self.ids.clone(),
                 };
+                // A node whose snapshot covers the index holds it as the committed entry.
+                let committed_term = self
+                    .net
+                    .safety
+                    .committed
+                    .get(index as usize - 1)
+                    .map(|entry| entry.term);
                 let committed_everywhere = members.iter().all(|&id| {
                     let node = self.net.node(id);
-                    node.status().commit_index >= index && node.log.term(index) == Some(term)
+                    let held = if index <= node.log.snapshot_index() {
+                        committed_term == Some(term)
+                    } else {
+                        node.log.term(index) == Some(term)
+                    };
+                    node.status().commit_index >= index && held
                 });
                 if committed_everywhere {
                     return Ok(());
