@@ -2,10 +2,17 @@
 //! send, state and entries to persist, and committed entries to apply come out. No clocks, no
 //! sockets, no files: the shell (`crate::server`) maps it onto turmoil or real IO.
 //!
-//! One file per concern: `log` (entries, terms, conflicts), `election` (votes, PreVote, roles),
-//! `replication` (AppendEntries, heartbeats, commit), `progress` (per-follower state),
-//! `read_index` (linearizable reads), `transfer` (leadership transfer), `message` (the wire
-//! vocabulary), `entry` (what is persisted), `config`, `rng`.
+//! One file per concern: `log` (entries, terms, conflicts, compaction), `election` (votes,
+//! PreVote, roles), `replication` (AppendEntries, heartbeats, commit), `progress`
+//! (per-follower state), `read_index` (linearizable reads), `transfer` (leadership transfer),
+//! `snapshot` (compaction, chunked InstallSnapshot), `membership` (single-server changes,
+//! learners), `message` (the wire vocabulary), `entry` (what is persisted), `config`, `rng`.
+//!
+//! Snapshots: the shell calls `compact(applied_index, state_bytes)`; the core forgets the log
+//! behind it and sends the snapshot in chunks to followers that need compacted entries; a
+//! follower hands an installed snapshot to the shell in `Ready::snapshot`. Membership: a
+//! `ConfChange` entry takes effect when appended (`propose_conf_change`), one uncommitted
+//! change at a time, and only once the leader committed an entry of its term.
 //!
 //! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
 //! sends `messages`, then applies `committed_entries`.
@@ -22,7 +29,7 @@
 //! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
 //! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
 //! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
-//! (config.rs). With a log-rewriting bug on, the
+//! (config.rs), `membership-no-rule` (membership.rs). With a log-rewriting bug on, the
 //! guards on committed entries stand down so that the harness, not an assertion, sees the
 //! damage; `tests::planted_bugs` shows the safety checker catching each one.
 //!
