@@ -52,6 +52,9 @@ pub struct NodeObservation {
     pub last_applied: LogIndex,
     /// Last index covered by the node's latest snapshot (0 without one).
     pub snapshot_index: LogIndex,
+    /// The configuration in force at this node (the latest in its log).
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
     /// Log entries the node holds after its snapshot (bounded by compaction).
     pub log_entries_count: u64,
     /// (applied index, digest of the counters and sessions at that index): replicas at the
@@ -81,6 +84,8 @@ impl NodeObservation {
             commit_index: 0,
             last_applied: 0,
             snapshot_index: 0,
+            voters: Vec::new(),
+            learners: Vec::new(),
             log_entries_count: 0,
             state_digest: (0, 0),
             applied: Vec::new(),
@@ -102,6 +107,8 @@ impl NodeObservation {
             commit_index: self.commit_index,
             last_applied: self.last_applied,
             snapshot_index: self.snapshot_index,
+            voters: self.voters.clone(),
+            learners: self.learners.clone(),
             log_entries_count: self.log_entries_count,
             state_digest: self.state_digest,
             applied: Vec::new(),

@@ -13,8 +13,13 @@ use crate::bugs::{Bug, Bugs};
 use crate::codec::fnv64;
 use crate::control::NodeControl;
 use crate::observe::AppliedEntry;
-use crate::protocol::{ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES};
-use crate::raft::{Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role, Snapshot, Term};
+use crate::protocol::{
+    AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES,
+};
+use crate::raft::{
+    ConfChange, ConfChangeKind, Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role,
+    Snapshot, Term,
+};
 use crate::storage::{Disk, Storage, StorageError};
 use crate::store::{Command, CounterStore, StoreOp, StoreResult};
 use crate::transport::{resolve, Endpoint, FaultyOutbox, Network};
@@ -54,6 +59,10 @@ pub struct NodeOptions {
     pub max_datagrams_per_batch: usize,
     /// Client requests waiting for commit or a read index, beyond which new ones are refused.
     pub max_pending_requests: usize,
+    /// The bootstrap configuration: the voters the cluster starts with (default: every key of
+    /// `peers`). A node outside it joins later, when a leader adds it (`add-member`); e.g.
+    /// `Some(vec![1])` on every node starts a cluster from one server that elects itself.
+    pub bootstrap_voters: Option<Vec<NodeId>>,
     /// Take a snapshot and compact the log once this many entries were applied since the last
     /// one (0: never). The stored log stays under about twice this many entries.
     pub snapshot_every: u64,
@@ -86,11 +95,15 @@ impl NodeOptions {
             max_datagrams_per_batch: 64,
             max_pending_requests: 4096,
             snapshot_every: Self::DEFAULT_SNAPSHOT_EVERY,
+            bootstrap_voters: None,
         }
     }
 
     fn raft_config(&self) -> Config {
-        let voters: Vec<NodeId> = self.peers.keys().copied().collect();
+        let voters: Vec<NodeId> = match &self.bootstrap_voters {
+            Some(voters) => voters.clone(),
+            None => self.peers.keys().copied().collect(),
+        };
         // The core derives each node's election-timeout stream from (seed, id) itself; mixing
         // the id in here as well cancelled out and gave every node the same timeouts.
         let mut config = Config::new(self.id, voters, self.seed);
@@ -145,6 +158,7 @@ const EXPIRY_SWEEP_TICKS: u64 = 100;
 struct Server<D: Disk> {
     options: NodeOptions,
     control: NodeControl,
+    network: Network,
     endpoint: Endpoint,
     outbox: FaultyOutbox,
     storage: Storage<D>,
@@ -217,8 +231,15 @@ pub async fn run<D: Disk>(
             (store, recovered.applied_index)
         }
     };
+    let conf_entries: Vec<Entry> = recovered
+        .entries
+        .iter()
+        .filter(|entry| matches!(entry.payload, EntryPayload::ConfChange(_)))
+        .cloned()
+        .collect();
     let raft = RaftNode::new(config, recovered);
     let mut server = Server {
+        network,
         store,
         outbox: FaultyOutbox::new(Some(control.clone())),
         options,
@@ -237,6 +258,7 @@ pub async fn run<D: Disk>(
         started_at: Instant::now(),
         digest_applied: None,
     };
+    server.learn_addresses(&conf_entries).await;
     server.control.node_started();
     // turmoil drops the task on a crash; the guard records that the node is down.
     let _running = RunningGuard(server.control.clone());
@@ -303,6 +325,10 @@ impl<D: Disk> Server<D> {
                             tracing::info!(node = self.options.id, to, hint = ?refused.leader_hint, "transfer refused: not leader");
                         }
                     }
+                    if let Some(op) = self.control.take_membership_request() {
+                        let (ok, text) = self.admin(op).await;
+                        tracing::info!(node = self.options.id, ok, %text, "membership request from the harness");
+                    }
                 }
                 _ = sleep_until(delayed_due.unwrap_or(far_future)), if delayed_due.is_some() => {
                     self.outbox.flush_due(&self.endpoint).await;
@@ -341,11 +367,26 @@ impl<D: Disk> Server<D> {
         }
         match Wire::decode(bytes) {
             Ok(Wire::Raft(message)) => {
-                if message.to != self.options.id || !self.peer_addrs.contains_key(&message.from) {
+                if message.to != self.options.id {
                     tracing::warn!(%from, to = message.to, sender = message.from, "ignoring a misaddressed raft message");
                     return;
                 }
+                // A member added after this node's options were written: learn its address.
+                self.peer_addrs.entry(message.from).or_insert(from);
                 self.raft.step(message);
+            }
+            Ok(Wire::Admin(request)) => {
+                if self.raft.status().role != Role::Leader {
+                    let leader_hint = self.leader_hint();
+                    let outcome = ReplyOutcome::NotLeader { leader_hint };
+                    self.reply(from, request.client_id, request.seq, outcome)
+                        .await;
+                    return;
+                }
+                let (ok, text) = self.admin(request.op).await;
+                let outcome = ReplyOutcome::Admin { ok, text };
+                self.reply(from, request.client_id, request.seq, outcome)
+                    .await;
             }
             Ok(Wire::Request(request)) => self.on_request(request, from).await,
             Ok(Wire::Reply(_)) => tracing::debug!(%from, "ignoring a client reply sent to a node"),
@@ -364,9 +405,98 @@ impl<D: Disk> Server<D> {
 
     fn leader_hint(&self) -> Option<String> {
         let leader = self.raft.status().leader?;
-        (leader != self.options.id)
-            .then(|| self.options.peers.get(&leader).cloned())
-            .flatten()
+        if leader == self.options.id {
+            return None;
+        }
+        self.options
+            .peers
+            .get(&leader)
+            .cloned()
+            .or_else(|| self.peer_addrs.get(&leader).map(|addr| addr.to_string()))
+    }
+
+    /// Serves an administration request on the leader: (accepted, answer text).
+    async fn admin(&mut self, op: AdminOp) -> (bool, String) {
+        let proposed = match op {
+            AdminOp::Members => {
+                let status = self.raft.status();
+                let addresses: BTreeMap<String, String> = self
+                    .peer_addrs
+                    .iter()
+                    .filter(|(id, _)| status.voters.contains(id) || status.learners.contains(id))
+                    .map(|(id, addr)| (id.to_string(), addr.to_string()))
+                    .collect();
+                let members = serde_json::json!({
+                    "leader": status.leader,
+                    "term": status.term,
+                    "voters": status.voters,
+                    "learners": status.learners,
+                    "addresses": addresses,
+                });
+                return (true, members.to_string());
+            }
+            AdminOp::TransferLeader { to } => {
+                if !self.raft.status().voters.contains(&to) {
+                    return (false, format!("node {to} is not a voter"));
+                }
+                return match self.raft.transfer_leadership(to) {
+                    Ok(()) => (true, format!("transferring leadership to node {to}")),
+                    Err(refused) => (false, refused.to_string()),
+                };
+            }
+            AdminOp::AddMember { id, address } => {
+                let addr = match resolve(self.network, &address).await {
+                    Ok(addr) => addr,
+                    Err(error) => return (false, format!("cannot resolve {address}: {error}")),
+                };
+                let change = ConfChange {
+                    kind: ConfChangeKind::AddLearner,
+                    node: id,
+                    context: address.clone().into_bytes(),
+                };
+                self.raft.propose_conf_change(change).map(|(_, index)| {
+                    self.peer_addrs.insert(id, addr);
+                    format!("node {id} ({address}) added as a learner at log index {index}; promoted to voter once caught up")
+                })
+            }
+            AdminOp::RemoveMember { id } => {
+                let change = ConfChange {
+                    kind: ConfChangeKind::Remove,
+                    node: id,
+                    context: Vec::new(),
+                };
+                self.raft
+                    .propose_conf_change(change)
+                    .map(|(_, index)| format!("removal of node {id} proposed at log index {index}"))
+            }
+        };
+        match proposed {
+            Ok(text) => (true, text),
+            Err(error) => (false, error.to_string()),
+        }
+    }
+
+    /// Learns the addresses of members added through the log (their change carries it).
+    async fn learn_addresses(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            let EntryPayload::ConfChange(change) = &entry.payload else {
+                continue;
+            };
+            if change.context.is_empty() || self.peer_addrs.contains_key(&change.node) {
+                continue;
+            }
+            let Ok(address) = std::str::from_utf8(&change.context) else {
+                continue;
+            };
+            match resolve(self.network, address).await {
+                Ok(addr) => {
+                    self.peer_addrs.insert(change.node, addr);
+                }
+                Err(error) => {
+                    tracing::warn!(node = change.node, %address, %error, "cannot resolve a member's address")
+                }
+            }
+        }
     }
 
     async fn refuse(&mut self, request: &ClientRequest, from: SocketAddr) {
@@ -474,6 +604,7 @@ impl<D: Disk> Server<D> {
             if let Some(snapshot) = &ready.snapshot {
                 self.install_snapshot(snapshot).await?;
             }
+            self.learn_addresses(&ready.entries).await;
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
             // entries a quorum already counted (stores that fsync on a timer, such as Redis with

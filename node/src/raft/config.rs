@@ -133,6 +133,8 @@ impl Config {
             Bug::StaleTermAppend,
             Bug::TruncateWithoutConflict,
             Bug::VoteIndexOnly,
+            Bug::MembershipNoRule,
+            Bug::SnapshotLosesIndex,
         ]
         .into_iter()
         .any(|bug| self.bugs.has(bug))

@@ -107,6 +107,19 @@ impl RaftNode {
         self.membership.voters.contains(&self.config.id)
     }
 
+    /// Voters campaign; so does a voter of the committed configuration whose removal is not
+    /// committed yet: it may hold the only copy of that removal (a leader deposed right after
+    /// proposing it), and the remaining voters cannot elect anyone without its log. Counting
+    /// only the new configuration's votes, it commits the removal and steps down.
+    pub(super) fn may_campaign(&self) -> bool {
+        self.is_voter()
+            || (self.last_conf_index > self.log.committed()
+                && self
+                    .membership_at(self.log.committed())
+                    .voters
+                    .contains(&self.config.id))
+    }
+
     /// Recomputes the configuration from the base (snapshot or bootstrap) and the log's
     /// configuration entries; called whenever those may have changed.
     pub(super) fn refresh_membership(&mut self) {

@@ -2,10 +2,17 @@
 //! send, state and entries to persist, and committed entries to apply come out. No clocks, no
 //! sockets, no files: the shell (`crate::server`) maps it onto turmoil or real IO.
 //!
-//! One file per concern: `log` (entries, terms, conflicts), `election` (votes, PreVote, roles),
-//! `replication` (AppendEntries, heartbeats, commit), `progress` (per-follower state),
-//! `read_index` (linearizable reads), `transfer` (leadership transfer), `message` (the wire
-//! vocabulary), `entry` (what is persisted), `config`, `rng`.
+//! One file per concern: `log` (entries, terms, conflicts, compaction), `election` (votes,
+//! PreVote, roles), `replication` (AppendEntries, heartbeats, commit), `progress`
+//! (per-follower state), `read_index` (linearizable reads), `transfer` (leadership transfer),
+//! `snapshot` (compaction, chunked InstallSnapshot), `membership` (single-server changes,
+//! learners), `message` (the wire vocabulary), `entry` (what is persisted), `config`, `rng`.
+//!
+//! Snapshots: the shell calls `compact(applied_index, state_bytes)`; the core forgets the log
+//! behind it and sends the snapshot in chunks to followers that need compacted entries; a
+//! follower hands an installed snapshot to the shell in `Ready::snapshot`. Membership: a
+//! `ConfChange` entry takes effect when appended (`propose_conf_change`), one uncommitted
+//! change at a time, and only once the leader committed an entry of its term.
 //!
 //! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
 //! sends `messages`, then applies `committed_entries`.
@@ -22,7 +29,7 @@
 //! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
 //! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
 //! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
-//! (config.rs). With a log-rewriting bug on, the
+//! (config.rs), `membership-no-rule` (membership.rs). With a log-rewriting bug on, the
 //! guards on committed entries stand down so that the harness, not an assertion, sees the
 //! damage; `tests::planted_bugs` shows the safety checker catching each one.
 //!
@@ -302,7 +309,7 @@ impl RaftNode {
             self.election_elapsed_ticks += 1;
             // Learners and non-members never campaign.
             if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
-                && !self.is_voter()
+                && !self.may_campaign()
             {
                 self.election_elapsed_ticks = 0;
             }
@@ -314,12 +321,12 @@ impl RaftNode {
         self.check_invariants();
     }
 
-    /// Handles one message from a peer. Messages not addressed to us, or from non-voters, are
-    /// dropped (the network may misdeliver; that must not corrupt state).
+    /// Handles one message from a peer. Messages not addressed to us, or answers from
+    /// non-members, are dropped (the network may misdeliver; that must not corrupt state).
     pub fn step(&mut self, message: Message) {
         if message.to != self.config.id
             || message.from == self.config.id
-            || !self.accepts_from(message.from)
+            || !self.accepts_from(&message)
             || !message.is_well_formed()
         {
             return;
@@ -351,11 +358,26 @@ impl RaftNode {
         self.check_invariants();
     }
 
-    /// Members (voters and learners) are heard; a node that is not a voter yet (a learner or
-    /// a joining node) also hears whoever leads, as it cannot know the configuration before
-    /// the leader's log tells it.
-    fn accepts_from(&self, node: NodeId) -> bool {
-        self.peers.contains(&node) || self.learners.contains(&node) || !self.is_voter()
+    /// Requests are heard from anyone: the configuration in our log may be uncommitted and
+    /// about to be overwritten by a leader it does not list (and a removed node's votes are
+    /// held off by the leader lease). Answers count only from members: votes from voters,
+    /// replication answers from voters and learners.
+    fn accepts_from(&self, message: &Message) -> bool {
+        let node = message.from;
+        match message.body {
+            MessageBody::RequestVoteResponse { .. } => self.peers.contains(&node),
+            MessageBody::AppendEntriesResponse { .. }
+            | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. } => {
+                self.peers.contains(&node) || self.learners.contains(&node)
+            }
+            // Only a leader we count as a voter may make us campaign at once.
+            MessageBody::TimeoutNow => self.peers.contains(&node),
+            MessageBody::RequestVote { .. }
+            | MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => true,
+        }
     }
 
     /// Appends a command (leader only). The returned (term, index) identifies the entry: it is
