@@ -27,6 +27,9 @@ pub struct SelftestArgs {
     /// Only this bug (repeatable); default: every bug.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Leave this bug out (repeatable), e.g. a known gap that CI should not block on.
+    #[arg(long = "except", value_name = "NAME")]
+    except: Vec<String>,
     /// Skip the correct build's runs.
     #[arg(long)]
     no_correct: bool,
@@ -66,6 +69,7 @@ pub fn main(args: SelftestArgs) -> i32 {
         jobs,
         out_dir: args.out.clone(),
         only: args.bugs.clone(),
+        except: args.except.clone(),
         skip_correct: args.no_correct,
         skip_bugs: args.correct_only,
     };

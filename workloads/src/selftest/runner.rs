@@ -28,6 +28,8 @@ pub struct SelftestOptions {
     pub out_dir: PathBuf,
     /// Only these bugs (by name); empty = every bug.
     pub only: Vec<String>,
+    /// Not these bugs (by name): they are left out of the table and of the verdict.
+    pub except: Vec<String>,
     /// Skip the correct build's campaign.
     pub skip_correct: bool,
     /// Run only the correct build's campaign.
@@ -134,6 +136,12 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
         }
         bugs.retain(|profile| options.only.iter().any(|name| name == profile.name()));
     }
+    for name in &options.except {
+        if !bugs.iter().any(|profile| profile.name() == name) {
+            return Err(format!("unknown bug {name:?}"));
+        }
+    }
+    bugs.retain(|profile| !options.except.iter().any(|name| name == profile.name()));
     if options.skip_bugs {
         bugs.clear();
     }
