@@ -145,7 +145,21 @@ fn shrink_detection(
         );
         return None;
     }
-    let original = profile.run_options(run.seed, out);
+    let mut original = profile.run_options(run.seed, out);
+    if original.schedule.is_none() {
+        // A generated schedule: the shrinker cuts the one the run recorded.
+        let path = run_dir.join("schedule.json");
+        match minos_workloads::Schedule::read_file(&path) {
+            Ok(schedule) => {
+                original.schedule = Some(schedule);
+                original.schedule_path = Some(path);
+            }
+            Err(error) => {
+                eprintln!("minos selftest: {}: cannot shrink: {error}", bug.bug);
+                return None;
+            }
+        }
+    }
     let options = ShrinkOptions {
         max_runs,
         jobs,
