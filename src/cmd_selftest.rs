@@ -27,6 +27,9 @@ pub struct SelftestArgs {
     /// Only this bug (repeatable); default: every bug.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Leave this bug out (repeatable), e.g. a known gap that CI should not block on.
+    #[arg(long = "except", value_name = "NAME")]
+    except: Vec<String>,
     /// Skip the correct build's runs.
     #[arg(long)]
     no_correct: bool,
@@ -66,6 +69,7 @@ pub fn main(args: SelftestArgs) -> i32 {
         jobs,
         out_dir: args.out.clone(),
         only: args.bugs.clone(),
+        except: args.except.clone(),
         skip_correct: args.no_correct,
         skip_bugs: args.correct_only,
     };
@@ -141,7 +145,21 @@ fn shrink_detection(
         );
         return None;
     }
-    let original = profile.run_options(run.seed, out);
+    let mut original = profile.run_options(run.seed, out);
+    if original.schedule.is_none() {
+        // A generated schedule: the shrinker cuts the one the run recorded.
+        let path = run_dir.join("schedule.json");
+        match minos_workloads::Schedule::read_file(&path) {
+            Ok(schedule) => {
+                original.schedule = Some(schedule);
+                original.schedule_path = Some(path);
+            }
+            Err(error) => {
+                eprintln!("minos selftest: {}: cannot shrink: {error}", bug.bug);
+                return None;
+            }
+        }
+    }
     let options = ShrinkOptions {
         max_runs,
         jobs,

@@ -28,6 +28,8 @@ pub struct SelftestOptions {
     pub out_dir: PathBuf,
     /// Only these bugs (by name); empty = every bug.
     pub only: Vec<String>,
+    /// Not these bugs (by name): they are left out of the table and of the verdict.
+    pub except: Vec<String>,
     /// Skip the correct build's campaign.
     pub skip_correct: bool,
     /// Run only the correct build's campaign.
@@ -134,6 +136,12 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
         }
         bugs.retain(|profile| options.only.iter().any(|name| name == profile.name()));
     }
+    for name in &options.except {
+        if !bugs.iter().any(|profile| profile.name() == name) {
+            return Err(format!("unknown bug {name:?}"));
+        }
+    }
+    bugs.retain(|profile| !options.except.iter().any(|name| name == profile.name()));
     if options.skip_bugs {
         bugs.clear();
     }
@@ -421,4 +429,60 @@ fn longest_stall(run_dir: &Path, results: &Value, limit_ms: u64) -> Option<Strin
             limit_ms as f64 / 1e3
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_stall_inside_a_fault_window_is_no_progress_and_a_short_one_is_not() {
+        let dir = std::env::temp_dir().join(format!("minos-stall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = |index: u64, time_s: u64, kind: &str| {
+            format!(
+                r#"{{"index":{index},"time":{},"process":1,"type":"{kind}","f":"read","key":"k0","value":null}}"#,
+                time_s * 1_000_000_000
+            )
+        };
+        let history = [
+            line(0, 1, "invoke"),
+            line(1, 1, "ok"),
+            line(2, 2, "invoke"),
+            line(3, 2, "ok"),
+            line(4, 3, "invoke"),
+            line(5, 9, "ok"),
+        ]
+        .join("\n");
+        std::fs::write(dir.join("history.jsonl"), history).unwrap();
+        let results = json!({"faults": [
+            {"kind": "partition-oneway", "start_ns": 0u64, "stop_ns": 10_000_000_000u64}
+        ]});
+        let stall = longest_stall(&dir, &results, 3_000).expect("7 s without progress");
+        assert!(
+            stall.contains("7.0 s") && stall.contains("partition-oneway"),
+            "{stall}"
+        );
+        assert_eq!(longest_stall(&dir, &results, 8_000), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_invalid_run_is_described_by_its_checker_reason_and_failed_invariants() {
+        let results = json!({
+            "checker": {"counterexample": {"key": "k2", "stuck": [{"reason": "read returned 3 but the counter is 12"}]}},
+            "invariants": [{"name": "one leader per term", "ok": false, "detail": "n1 and n3 in term 4"}]
+        });
+        let causes = vec![
+            "linearizability".to_string(),
+            "invariant: one leader per term".to_string(),
+            "no progress".to_string(),
+        ];
+        assert_eq!(
+            describe_invalid(&causes, &results),
+            "not linearizable (key k2): read returned 3 but the counter is 12; \
+             invariant \"one leader per term\" failed: n1 and n3 in term 4; no progress"
+        );
+    }
 }
