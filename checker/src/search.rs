@@ -6,6 +6,21 @@
 //! (linearized set, state) already explored are memoised. An op that may never have happened
 //! (`info`, or no completion) has no return event: it can be linearized any time after its
 //! call, or left out; the search succeeds once every `ok` op is linearized.
+//!
+//! In-doubt twins. Two in-doubt ops of one object with the same f and the same argument
+//! compile to the same model op (a model's `compile` sees only f, key, argument and
+//! outcome), and neither has a return event. Call them twins. Take a configuration C (a
+//! linearized set and a state) in which twins a and b are both unlinearized and both already
+//! called (their calls precede the first pending return, so every op that returned before
+//! either call is linearized). The permutation swapping a and b maps every completion of C to
+//! a completion of C: the model steps are the same (same op), a and b each stay after their
+//! call (both calls are already behind us, at any later point too), and neither bounds any
+//! other op (no return). So the configuration C + a and C + b are completable alike, and the
+//! search needs to try only one of them. It tries the earliest-called unlinearized member of
+//! each twin class: if a later twin is a candidate, the earlier one is too. Then the
+//! linearized members of a class are always a prefix of it in call order, so the search
+//! explores multisets of in-doubt ops (how many of each class) instead of subsets: with k
+//! twins of one class, k + 1 choices instead of 2^k.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
@@ -24,7 +39,13 @@ pub(crate) struct SearchInput<M: Model> {
     /// Calls and returns of `ops` (local numbers) in real-time order; ops that may never have
     /// happened have no return.
     pub events: Vec<(u32, bool)>,
+    /// For in-doubt ops with the same key, f and argument as another in-doubt op: the class of
+    /// such twins (dense numbers from 0); `NO_TWINS` for every other op. See the module doc.
+    pub twin_class: Vec<u32>,
 }
+
+/// `SearchInput::twin_class` of an op that has no twin.
+pub(crate) const NO_TWINS: u32 = u32::MAX;
 
 /// Shared limits of one `check`.
 pub(crate) struct Budget {
@@ -126,6 +147,10 @@ pub(crate) struct Search<'a, M: Model> {
     state: u32,
     /// (call node, state before).
     stack: Vec<(u32, u32)>,
+    /// Members of each twin class in call order.
+    twin_members: Vec<Vec<u32>>,
+    /// Per twin class, how many of its members are linearized (always its first ones).
+    twins_taken: Vec<u32>,
     must_remaining: usize,
     longest: Vec<u32>,
     entry: u32,
@@ -165,6 +190,29 @@ impl<'a, M: Model> Search<'a, M> {
                 return_node[op as usize] = node as u32;
             }
         }
+        assert_eq!(input.twin_class.len(), op_count);
+        let classes_count = input
+            .twin_class
+            .iter()
+            .filter(|&&class| class != NO_TWINS)
+            .map(|&class| class as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut twin_members = vec![Vec::new(); classes_count];
+        // Events are in real-time order, so members are pushed in call order.
+        for &(op, is_call) in &input.events {
+            let class = input.twin_class[op as usize];
+            if class != NO_TWINS {
+                assert!(is_call, "twins are in doubt: they have no return event");
+                assert!(!input.must_happen[op as usize], "twins are in doubt");
+                twin_members[class as usize].push(op);
+            }
+        }
+        assert!(
+            twin_members.iter().all(|members| members.len() >= 2),
+            "a twin class has at least two members"
+        );
+        let twins_taken = vec![0u32; classes_count];
         let mut zobrist_seed = 0x6d69_6e6f_735f_6368u64;
         let zobrist: Vec<u64> = (0..op_count)
             .map(|_| splitmix64(&mut zobrist_seed))
@@ -193,6 +241,8 @@ impl<'a, M: Model> Search<'a, M> {
             hash: 0,
             state,
             stack: Vec::new(),
+            twin_members,
+            twins_taken,
             must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
             longest: Vec::new(),
             entry,
@@ -222,6 +272,7 @@ impl<'a, M: Model> Search<'a, M> {
             + self.transitions.bytes()
             + self.stack.capacity() as u64 * 8
             + self.longest.capacity() as u64 * 4
+            + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
     }
 
     /// Publishes this search's memory to the shared budget and checks both limits.
@@ -303,6 +354,15 @@ impl<'a, M: Model> Search<'a, M> {
             let node = entry as usize;
             let op = self.node_op[node];
             if self.node_is_call[node] {
+                let class = input.twin_class[op as usize];
+                if class != NO_TWINS
+                    && self.twin_members[class as usize][self.twins_taken[class as usize] as usize]
+                        != op
+                {
+                    // A later twin of an earlier-called, unlinearized one: symmetric to it.
+                    entry = self.next[node];
+                    continue;
+                }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
                 let after = match self.transitions.get(key) {
                     Some(after) => after,
@@ -342,6 +402,9 @@ impl<'a, M: Model> Search<'a, M> {
                         );
                         if must {
                             self.must_remaining -= 1;
+                        }
+                        if class != NO_TWINS {
+                            self.twins_taken[class as usize] += 1;
                         }
                         entry = self.next[0];
                         continue;
@@ -387,6 +450,15 @@ impl<'a, M: Model> Search<'a, M> {
                 );
                 if must {
                     self.must_remaining += 1;
+                }
+                let class = input.twin_class[popped as usize];
+                if class != NO_TWINS {
+                    let taken = &mut self.twins_taken[class as usize];
+                    *taken -= 1;
+                    debug_assert_eq!(
+                        self.twin_members[class as usize][*taken as usize], popped,
+                        "twins are linearized and undone in call order"
+                    );
                 }
                 entry = self.next[call as usize];
                 if marked & FORCED == 0 {
