@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
 use crate::cache::{Cache, OpSet};
-use crate::fxhash::{splitmix64, FxHashMap};
+use crate::fxhash::{hash_one, splitmix64};
 use crate::model::Model;
 
 /// One object's operations, compiled, with real-time order.
@@ -81,29 +81,77 @@ pub(crate) struct SearchStats {
     pub peak_bytes: u64,
 }
 
-/// Interned model states: the cache stores a 4-byte id instead of the state.
+/// Interned model states: the cache stores a 4-byte id instead of the state. Each state is
+/// stored once; an open-addressing table of ids (with each state's hash beside it) finds it.
 struct Interner<S> {
     states: Vec<S>,
-    ids: FxHashMap<S, u32>,
+    hashes: Vec<u64>,
+    /// Id + 1 per slot; 0 = empty.
+    table: Vec<u32>,
+    mask: usize,
     heap_bytes: u64,
 }
 
-impl<S: Clone + Eq + std::hash::Hash> Interner<S> {
-    fn intern(&mut self, state: S, heap_bytes: impl FnOnce(&S) -> usize) -> u32 {
-        if let Some(&id) = self.ids.get(&state) {
-            return id;
+impl<S: Eq + std::hash::Hash> Interner<S> {
+    fn new() -> Interner<S> {
+        let slots = 64;
+        Interner {
+            states: Vec::new(),
+            hashes: Vec::new(),
+            table: vec![0; slots],
+            mask: slots - 1,
+            heap_bytes: 0,
         }
-        let id = self.states.len() as u32;
+    }
+
+    #[inline]
+    fn slot_of(&self, hash: u64) -> usize {
+        (hash as usize) & self.mask
+    }
+
+    fn intern(&mut self, state: S, heap_bytes: impl FnOnce(&S) -> usize) -> u32 {
+        let hash = hash_one(&state);
+        let mut slot = self.slot_of(hash);
+        loop {
+            let occupant = self.table[slot];
+            if occupant == 0 {
+                break;
+            }
+            let id = (occupant - 1) as usize;
+            if self.hashes[id] == hash && self.states[id] == state {
+                return id as u32;
+            }
+            slot = (slot + 1) & self.mask;
+        }
+        let id = self.states.len();
+        assert!(id < NO_STATE as usize - 1, "state ids fit in u32");
         self.heap_bytes += heap_bytes(&state) as u64;
-        self.states.push(state.clone());
-        self.ids.insert(state, id);
-        id
+        self.states.push(state);
+        self.hashes.push(hash);
+        self.table[slot] = id as u32 + 1;
+        if self.states.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        id as u32
+    }
+
+    fn grow(&mut self) {
+        let slots = self.table.len() * 2;
+        self.table = vec![0; slots];
+        self.mask = slots - 1;
+        for (id, &hash) in self.hashes.iter().enumerate() {
+            let mut slot = self.slot_of(hash);
+            while self.table[slot] != 0 {
+                slot = (slot + 1) & self.mask;
+            }
+            self.table[slot] = id as u32 + 1;
+        }
     }
 
     fn bytes(&self) -> u64 {
-        let entry = std::mem::size_of::<S>() as u64;
-        self.states.capacity() as u64 * entry
-            + self.ids.capacity() as u64 * (entry + 5)
+        self.states.capacity() as u64 * std::mem::size_of::<S>() as u64
+            + self.hashes.capacity() as u64 * 8
+            + self.table.len() as u64 * 4
             + self.heap_bytes
     }
 }
@@ -217,11 +265,7 @@ impl<'a, M: Model> Search<'a, M> {
         let zobrist: Vec<u64> = (0..op_count)
             .map(|_| splitmix64(&mut zobrist_seed))
             .collect();
-        let mut interner = Interner {
-            states: Vec::new(),
-            ids: FxHashMap::default(),
-            heap_bytes: 0,
-        };
+        let mut interner = Interner::new();
         let state = interner.intern(model.init_state(), |state| model.state_heap_bytes(state));
         let entry = next[0];
         Search {
@@ -315,11 +359,7 @@ impl<'a, M: Model> Search<'a, M> {
             // Keep the counts, free the memory: other objects may still be searching.
             self.states_explored = self.cache.len() as u64;
             self.cache = Cache::new();
-            self.interner = Interner {
-                states: Vec::new(),
-                ids: FxHashMap::default(),
-                heap_bytes: 0,
-            };
+            self.interner = Interner::new();
             self.transitions = TransitionMemo::new(0);
         }
         progress
@@ -371,6 +411,8 @@ impl<'a, M: Model> Search<'a, M> {
                             &self.interner.states[self.state as usize],
                             &input.ops[op as usize],
                         ) {
+                            // An observer never changes the state: no need to look it up.
+                            Some(_) if input.observer[op as usize] => self.state,
                             Some(next_state) => self
                                 .interner
                                 .intern(next_state, |state| model.state_heap_bytes(state)),
@@ -486,13 +528,13 @@ struct TransitionMemo {
     mask: usize,
 }
 
-const EMPTY_KEY: u64 = u64::MAX;
-
 impl TransitionMemo {
     fn new(op_count: usize) -> TransitionMemo {
         let slots = (op_count * 256).next_power_of_two().clamp(1 << 10, 1 << 16);
         TransitionMemo {
-            keys: vec![EMPTY_KEY; slots],
+            // Keys are stored complemented, so that an all-zero table (fresh pages from the
+            // allocator, no fill) is empty: no key is all ones (its state would be NO_STATE).
+            keys: vec![0; slots],
             values: vec![0; slots],
             mask: slots - 1,
         }
@@ -506,13 +548,14 @@ impl TransitionMemo {
     #[inline]
     fn get(&self, key: u64) -> Option<u32> {
         let slot = self.slot(key);
-        (self.keys[slot] == key).then(|| self.values[slot])
+        (self.keys[slot] == !key).then(|| self.values[slot])
     }
 
     #[inline]
     fn put(&mut self, key: u64, value: u32) {
         let slot = self.slot(key);
-        self.keys[slot] = key;
+        debug_assert_ne!(key, u64::MAX, "state NO_STATE is never a source");
+        self.keys[slot] = !key;
         self.values[slot] = value;
     }
 
