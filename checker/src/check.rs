@@ -14,7 +14,7 @@ use crate::explain::explain;
 use crate::history::{Event, History, Outcome};
 use crate::model::{self, Keyed, Model};
 use crate::report::{CheckReport, PartitionReport, Verdict};
-use crate::search::{Budget, Exhausted, Progress, Search, SearchInput, SearchResult};
+use crate::search::{Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_TWINS};
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -267,6 +267,8 @@ fn prepare<M: Model>(
     let mut must_happen = Vec::new();
     let mut observer = Vec::new();
     let mut kept_positions = Vec::new();
+    // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
+    let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
     for position in positions {
         let op = &history.ops[position];
         let compiled = model.compile(op).map_err(|problem| CheckError::Op {
@@ -280,11 +282,24 @@ fn prepare<M: Model>(
             Outcome::Ok(_) => model.changes_state(&compiled) || model.constrains(&compiled),
         };
         if keep {
+            if op.outcome == Outcome::Info {
+                twins
+                    .entry((&op.key, op.f.as_str(), op.invoke_value.to_string()))
+                    .or_default()
+                    .push(ops.len() as u32);
+            }
             local[position] = ops.len() as u32;
             must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             ops.push(compiled);
             kept_positions.push(position);
+        }
+    }
+    let mut twin_class = vec![NO_TWINS; ops.len()];
+    let twin_groups = twins.values().filter(|members| members.len() >= 2);
+    for (class, members) in twin_groups.enumerate() {
+        for &member in members {
+            twin_class[member as usize] = class as u32;
         }
     }
     let mut events = Vec::with_capacity(ops.len() * 2);
@@ -310,6 +325,7 @@ fn prepare<M: Model>(
             must_happen,
             observer,
             events,
+            twin_class,
         },
         positions: kept_positions,
     })
