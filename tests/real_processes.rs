@@ -177,7 +177,11 @@ fn replay_total(data_dir: &Path) -> (i64, usize) {
     let recovered = Storage::<RealDisk>::inspect(&RealDisk, data_dir).expect("read node storage");
     // A compacted log starts after the snapshot, which holds the state up to there.
     let mut store = match &recovered.snapshot {
-        Some(snapshot) => CounterStore::decode_snapshot(&snapshot.data, Bugs::NONE).unwrap(),
+        Some(snapshot) => {
+            minos_node::server::decode_snapshot_state(&snapshot.data, Bugs::NONE)
+                .unwrap()
+                .0
+        }
         None => CounterStore::new(Bugs::NONE),
     };
     for entry in &recovered.entries {

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p minos-node --bench catch_up`.
 
+// Shared with tests/snapshot_catch_up.rs, which uses the accessors this bench does not.
+#[allow(dead_code)]
 #[path = "../tests/support/catch_up.rs"]
 mod catch_up;
 

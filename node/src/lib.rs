@@ -18,7 +18,10 @@
 //! and in a client host: `Client::connect(ClientConfig::new(client_id, cluster, Network::Simulated))`.
 //! Give turmoil a large `udp_capacity`: a paused node's socket queues every datagram sent to it.
 //!
-//! Snapshots: `NodeOptions::snapshot_every` (default 1000 applied entries, 0 = never).
+//! Snapshots: `NodeOptions::snapshot_every` (0 = never, the default here; `minos node` uses
+//! `NodeOptions::DEFAULT_SNAPSHOT_EVERY` = 1000). A node caught up by a snapshot records the
+//! entries it skipped as `AppliedEntry::from_snapshot` placeholders (term 0) in its applied
+//! sequence: invariant checkers must not compare those.
 //! Membership: `NodeOptions::bootstrap_voters` (e.g. `Some(vec![1])` on every node starts a
 //! one-server cluster), `control.request_add_member(id, "n4:7000")`,
 //! `control.request_remove_member(id)`; the configuration shows in

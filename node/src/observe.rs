@@ -60,7 +60,9 @@ pub struct NodeObservation {
     /// (applied index, digest of the counters and sessions at that index): replicas at the
     /// same applied index must have the same digest (see `check_state_digests`).
     pub state_digest: (LogIndex, u64),
-    /// Every entry applied since the run started, by index (kept across restarts).
+    /// Every entry applied since the run started, by index (kept across restarts). Entries a
+    /// node received inside a snapshot are `AppliedEntry::from_snapshot` placeholders (term 0):
+    /// skip them when comparing nodes.
     pub applied: Vec<AppliedEntry>,
     /// Terms in which this node was leader.
     pub leaders_by_term: BTreeMap<Term, NodeId>,

@@ -148,3 +148,31 @@ fn learner_promotion() {
     cluster.wait_converged(commit, 5_000);
     assert_eq!(read_final(&mut cluster, "k", 99), 30);
 }
+
+/// What the harness's membership nemesis does: remove a running follower, later add it back
+/// (it rejoins as a learner and is promoted), with snapshots on, under load.
+#[test]
+fn remove_then_readd_a_follower() {
+    let mut cluster = Cluster::with_options(3, 65, |options| {
+        options.snapshot_every = 20;
+    });
+    let leader = cluster.wait_stable_leader_among(&[1, 2, 3], 3_000);
+    let log = cluster.client("c1", 1, |mut client, log| async move {
+        add_until_stopped(&mut client, &log, "k", 1).await
+    });
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != follower).collect();
+    for _round in 0..2 {
+        cluster.run_ms(300);
+        let leader = cluster.wait_leader(3_000);
+        cluster.controls[&leader].request_remove_member(follower);
+        wait_voters(&mut cluster, &others, 10_000);
+        cluster.run_ms(500);
+        let leader = cluster.wait_leader(3_000);
+        cluster.controls[&leader]
+            .request_add_member(follower, format!("{}:{PORT}", host(follower)));
+        wait_voters(&mut cluster, &[1, 2, 3], 10_000);
+    }
+    settle_and_check(&mut cluster, &[&log], "k");
+    assert!(log.ok_count() > 50, "only {} adds", log.ok_count());
+}

@@ -306,14 +306,13 @@ impl RaftNode {
         if self.role == Role::Leader {
             self.tick_leader();
         } else {
-            self.election_elapsed_ticks += 1;
+            // Saturating: a node that never campaigns keeps counting, so that its lease on
+            // votes (CheckQuorum) still expires when the leader goes quiet.
+            self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
             // Learners and non-members never campaign.
             if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
-                && !self.may_campaign()
+                && self.may_campaign()
             {
-                self.election_elapsed_ticks = 0;
-            }
-            if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
                 self.election_elapsed_ticks = 0;
                 self.start_election();
             }
