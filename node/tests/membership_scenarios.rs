@@ -5,21 +5,41 @@
 mod common;
 
 use common::*;
+use minos_node::NodeControl;
 
-fn wait_voters(cluster: &mut Cluster, voters: &[u64], max_ms: u64) {
+/// Asks the current leader for a configuration change until the leader reports `voters`.
+/// A node proposes a requested change only if it still leads and no other change is pending
+/// (and, by the new-leader rule, once it has committed an entry of its own term); otherwise
+/// the request is dropped, so a client of the API retries, as this does every 500 ms.
+fn change_voters(
+    cluster: &mut Cluster,
+    voters: &[u64],
+    max_ms: u64,
+    request: impl Fn(&NodeControl),
+) {
+    const RETRY_MS: u64 = 500;
     let expected = voters.to_vec();
-    let done = cluster.run_until(max_ms, |cluster| {
-        let Some(leader) = cluster.leader() else {
-            return false;
-        };
-        cluster.status(leader).voters == expected
-    });
+    let mut waited_ms = 0;
+    while waited_ms < max_ms {
+        if let Some(leader) = cluster.leader() {
+            request(&cluster.controls[&leader]);
+        }
+        let done = cluster.run_until(RETRY_MS, |cluster| {
+            cluster
+                .leader()
+                .is_some_and(|leader| cluster.status(leader).voters == expected)
+        });
+        if done {
+            return;
+        }
+        waited_ms += RETRY_MS;
+    }
     let seen: Vec<Vec<u64>> = cluster
         .observations()
         .iter()
         .map(|observation| observation.voters.clone())
         .collect();
-    assert!(done, "voters never became {expected:?}: {seen:?}");
+    panic!("voters never became {expected:?}: {seen:?}");
 }
 
 #[test]
@@ -44,10 +64,11 @@ fn bootstrap_then_grow_under_load() {
     cluster.run_ms(500);
     let mut voters = vec![1];
     for id in 2..=5 {
-        let leader = cluster.wait_leader(3_000);
-        cluster.controls[&leader].request_add_member(id, format!("{}:{PORT}", host(id)));
+        cluster.wait_leader(3_000);
         voters.push(id);
-        wait_voters(&mut cluster, &voters, 10_000);
+        change_voters(&mut cluster, &voters, 10_000, |control| {
+            control.request_add_member(id, format!("{}:{PORT}", host(id)))
+        });
         cluster.run_ms(300);
     }
     // The grown cluster commits without the bootstrap server.
@@ -67,9 +88,11 @@ fn remove_leader_under_load() {
         add_until_stopped(&mut client, &log, "k", 1).await
     });
     cluster.run_ms(500);
-    cluster.controls[&leader].request_remove_member(leader);
     let remaining: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
-    wait_voters(&mut cluster, &remaining, 10_000);
+    // The first request goes to the leader itself: it removes itself.
+    change_voters(&mut cluster, &remaining, 10_000, |control| {
+        control.request_remove_member(leader)
+    });
     let new_leader = cluster.wait_stable_leader_among(&remaining, 5_000);
     assert_ne!(new_leader, leader);
     cluster.run_ms(1_000);
@@ -101,14 +124,16 @@ fn replace_all_members_under_load() {
     cluster.run_ms(300);
     let mut voters = vec![1, 2, 3];
     for (old, new) in [(1, 4), (2, 5), (3, 6)] {
-        let leader = cluster.wait_leader(5_000);
-        cluster.controls[&leader].request_add_member(new, format!("{}:{PORT}", host(new)));
+        cluster.wait_leader(5_000);
         voters.push(new);
-        wait_voters(&mut cluster, &voters, 10_000);
-        let leader = cluster.wait_leader(5_000);
-        cluster.controls[&leader].request_remove_member(old);
+        change_voters(&mut cluster, &voters, 10_000, |control| {
+            control.request_add_member(new, format!("{}:{PORT}", host(new)))
+        });
+        cluster.wait_leader(5_000);
         voters.retain(|id| *id != old);
-        wait_voters(&mut cluster, &voters, 10_000);
+        change_voters(&mut cluster, &voters, 10_000, |control| {
+            control.request_remove_member(old)
+        });
         cluster.run_ms(300);
     }
     for log in &logs {
@@ -141,9 +166,11 @@ fn learner_promotion() {
     });
     wait_clients(&mut cluster, &[&log], 20_000);
     assert_eq!(cluster.status(4).last_applied, 0, "not a member yet");
+    cluster.wait_leader(3_000);
+    change_voters(&mut cluster, &[1, 2, 3, 4], 10_000, |control| {
+        control.request_add_member(4, format!("{}:{PORT}", host(4)))
+    });
     let leader = cluster.wait_leader(3_000);
-    cluster.controls[&leader].request_add_member(4, format!("{}:{PORT}", host(4)));
-    wait_voters(&mut cluster, &[1, 2, 3, 4], 10_000);
     let commit = cluster.status(leader).commit_index;
     cluster.wait_converged(commit, 5_000);
     assert_eq!(read_final(&mut cluster, "k", 99), 30);
@@ -164,14 +191,15 @@ fn remove_then_readd_a_follower() {
     let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != follower).collect();
     for _round in 0..2 {
         cluster.run_ms(300);
-        let leader = cluster.wait_leader(3_000);
-        cluster.controls[&leader].request_remove_member(follower);
-        wait_voters(&mut cluster, &others, 10_000);
+        cluster.wait_leader(3_000);
+        change_voters(&mut cluster, &others, 10_000, |control| {
+            control.request_remove_member(follower)
+        });
         cluster.run_ms(500);
-        let leader = cluster.wait_leader(3_000);
-        cluster.controls[&leader]
-            .request_add_member(follower, format!("{}:{PORT}", host(follower)));
-        wait_voters(&mut cluster, &[1, 2, 3], 10_000);
+        cluster.wait_leader(3_000);
+        change_voters(&mut cluster, &[1, 2, 3], 10_000, |control| {
+            control.request_add_member(follower, format!("{}:{PORT}", host(follower)))
+        });
     }
     settle_and_check(&mut cluster, &[&log], "k");
     assert!(log.ok_count() > 50, "only {} adds", log.ok_count());
