@@ -37,6 +37,9 @@ impl RaftStore {
             controls.push(NodeControl::new(id, node_seed));
             let mut node_options = NodeOptions::new(id, peers.clone(), "/data", node_seed);
             node_options.bugs = bugs;
+            // Snapshots keep the log bounded in long runs and put InstallSnapshot and restart
+            // from a snapshot under the nemesis, as in a production store.
+            node_options.snapshot_every = NodeOptions::DEFAULT_SNAPSHOT_EVERY;
             options.push(node_options);
         }
         RaftStore {
