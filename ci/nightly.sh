@@ -41,7 +41,7 @@ for config in "${configs[@]}"; do
     echo "nightly: minos campaign $config --seeds $seeds ${shard_args[*]} --budget $budget"
     # shellcheck disable=SC2086 # config is a list of words by design
     "$minos" campaign $config --seeds "$seeds" "${shard_args[@]}" --budget "$budget" \
-        --jobs "$jobs" --check-determinism 100 --out "$out" | tee "$out/last-campaign.log"
+        --jobs "$jobs" --check-determinism 100 --keep failures --out "$out" | tee "$out/last-campaign.log"
     code=${PIPESTATUS[0]}
     case "$code" in
         1) worst=1 ;;

@@ -3,8 +3,6 @@
 //! `minos_workloads::campaign`; here: parsing, the progress line, the reports of failing runs,
 //! the campaign page, the summary and the exit code (DESIGN.md §2).
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -43,6 +41,10 @@ pub struct CampaignArgs {
     /// Run one seed in N a second time and compare history hashes [N default: 10].
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     check_determinism: Option<u64>,
+    /// all | failures: valid runs keep only results.json and schedule.json (a default run
+    /// dir is ~1.5 MB; use failures for long campaigns).
+    #[arg(long, default_value = "all")]
+    keep: campaign::Keep,
 }
 
 pub fn main(args: CampaignArgs) -> i32 {
@@ -79,7 +81,9 @@ pub fn main(args: CampaignArgs) -> i32 {
         jobs,
         budget: args.budget.map(Duration::from_millis),
         determinism_every: args.check_determinism,
-        stop: Some(Arc::new(AtomicBool::new(false))),
+        // Ctrl-C simply kills the process: the campaign resumes where it stopped.
+        stop: None,
+        keep: args.keep,
     };
     let slice = options.slice();
     let shard_text = match options.shard {

@@ -22,7 +22,9 @@ cas-register, counter, kv, multi-register, mutex, set, unordered-queue, fifo-que
 #[command(
     after_help = "Exit codes: 0 valid, 1 invalid, 2 unknown (a budget ran out), 254 bad arguments or malformed input.\n\
 Semantics: fail ops did not happen; info ops (or invokes without completion) may take effect at any time \
-after their invoke, or never. Histories whose ops carry keys are checked per key unless --no-partition.\n\
+after their invoke, or never. Histories whose ops carry keys are checked per key unless --no-partition. In EDN histories an ok read of nil means \
+the value was not observed (Knossos); in etcd logs and jsonl null is a value (absent).\n\
+Several files: one verdict line each; the exit code is the worst (254 if any file is malformed).\n\
 --init defaults: counter/register/cas-register 0 (an absent key of our store reads 0; pass --init null for \
 Knossos/etcd nil), kv \"\", mutex false, set/queues []. For keyed histories a JSON object gives each key \
 its own initial value (not for multi-register, whose state is the object)."
@@ -91,6 +93,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Picks a model from the ops' f when `--model` is absent.
 fn infer_model(history: &History) -> Option<&'static str> {
+    if history.ops.is_empty() {
+        // No client op: linearizable under every model.
+        return Some("register");
+    }
     let has = |names: &[&str]| history.ops.iter().any(|op| names.contains(&op.f.as_str()));
     if has(&["add"]) {
         Some("counter")

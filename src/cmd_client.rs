@@ -2,6 +2,7 @@
 //! Prints the result; exits 0 ok, 1 fail (certainly not applied), 2 unknown (may have applied).
 
 use clap::{Args, Subcommand};
+use minos_node::protocol::AdminOp;
 use minos_node::{Client, ClientConfig, Network, OpOutcome};
 
 use crate::exit;
@@ -49,6 +50,15 @@ enum ClientOp {
         #[arg(allow_negative_numbers = true)]
         new: i64,
     },
+    /// Add node ID (a `minos node` listening at ADDRESS, started with --join) as a learner;
+    /// the leader promotes it to voter once its log has caught up.
+    AddMember { id: u64, address: String },
+    /// Remove node ID from the cluster (the leader included).
+    RemoveMember { id: u64 },
+    /// Print the configuration (leader, voters, learners, addresses) as JSON.
+    Members,
+    /// Ask the leader to hand leadership to node ID.
+    TransferLeader { id: u64 },
 }
 
 /// A session id that no other invocation is likely to use: wall time mixed with the pid.
@@ -132,6 +142,20 @@ pub fn main(args: ClientArgs) -> i32 {
             }
             ClientOp::Cas { key, old, new } => {
                 report(client.cas(&key, old, new).await, |()| "ok".to_string())
+            }
+            ClientOp::AddMember { id, address } => {
+                let op = AdminOp::AddMember { id, address };
+                report(client.admin(op).await, |text| text)
+            }
+            ClientOp::RemoveMember { id } => {
+                report(client.admin(AdminOp::RemoveMember { id }).await, |text| {
+                    text
+                })
+            }
+            ClientOp::Members => report(client.admin(AdminOp::Members).await, |text| text),
+            ClientOp::TransferLeader { id } => {
+                let op = AdminOp::TransferLeader { to: id };
+                report(client.admin(op).await, |text| text)
             }
         }
     })

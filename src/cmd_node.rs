@@ -23,7 +23,7 @@ pub struct NodeArgs {
     /// Every voter as ID=HOST:PORT, comma-separated, this node included.
     #[arg(long)]
     peers: String,
-    /// Where the hard state and log live (created if missing).
+    /// Where the hard state, log and snapshot live (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
     /// Milliseconds per Raft tick.
@@ -35,6 +35,18 @@ pub struct NodeArgs {
     /// How reads are served: read-index (default), lease, or log.
     #[arg(long, default_value = "read-index", value_parser = ["read-index", "lease", "log"])]
     read_mode: String,
+    /// Snapshot the state and compact the log every N applied entries (0: never).
+    #[arg(long, default_value_t = NodeOptions::DEFAULT_SNAPSHOT_EVERY)]
+    snapshot_every: u64,
+    /// The voters the cluster starts with, comma-separated (default: every id of --peers).
+    /// `--bootstrap 1` on node 1 starts a one-server cluster that elects itself; other nodes
+    /// (started with --join) are then added with `minos client add-member`.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// This node joins an existing cluster: it is not a voter until a leader adds it. Its
+    /// --peers need only list itself and the bootstrap voters.
+    #[arg(long)]
+    join: bool,
     /// Switch on a planted bug (repeatable).
     #[arg(long = "bug")]
     bugs: Vec<String>,
@@ -78,6 +90,31 @@ pub fn main(args: NodeArgs) -> i32 {
         );
         return exit::BAD_INPUT;
     }
+    let bootstrap_voters = match &args.bootstrap {
+        None => None,
+        Some(text) => {
+            let parsed: Result<Vec<u64>, _> = text
+                .split(',')
+                .filter(|item| !item.trim().is_empty())
+                .map(|item| item.trim().parse::<u64>())
+                .collect();
+            match parsed {
+                Ok(voters) if !voters.is_empty() => Some(voters),
+                _ => {
+                    eprintln!("minos node: --bootstrap wants node ids like 1,2,3, got {text:?}");
+                    return exit::BAD_INPUT;
+                }
+            }
+        }
+    };
+    if args.join
+        && bootstrap_voters
+            .as_ref()
+            .is_some_and(|voters| voters.contains(&args.id))
+    {
+        eprintln!("minos node: a --join node cannot be one of the --bootstrap voters");
+        return exit::BAD_INPUT;
+    }
     let mut bugs = Bugs::NONE;
     for name in &args.bugs {
         match name.parse::<Bug>() {
@@ -101,6 +138,20 @@ pub fn main(args: NodeArgs) -> i32 {
     options.listen_port = args.listen.port();
     options.tick_ms = args.tick_ms;
     options.bugs = bugs;
+    options.snapshot_every = args.snapshot_every;
+    options.bootstrap_voters = match bootstrap_voters {
+        Some(voters) => Some(voters),
+        // Joining: the bootstrap voters are the other nodes listed.
+        None if args.join => Some(
+            options
+                .peers
+                .keys()
+                .copied()
+                .filter(|peer| *peer != args.id)
+                .collect(),
+        ),
+        None => None,
+    };
     options.read_mode = match args.read_mode.as_str() {
         "lease" => ReadMode::Lease,
         "log" => ReadMode::Log,

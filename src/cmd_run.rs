@@ -133,9 +133,10 @@ pub(crate) fn options_from(args: RunArgs) -> Result<RunOptions, String> {
 }
 
 /// The single place where `minos run` writes the HTML/PNG report of a run directory.
-fn write_report(_run_dir: &std::path::Path) -> Result<(), String> {
-    // The reports crate provides `minos_reports::write_run_report(run_dir)`; wire it here.
-    Err("the reports crate is not in this build yet; use --no-report".to_string())
+/// Writes the run's HTML/PNG/CSV/JUnit report and refreshes the store's index page.
+fn write_report(run_dir: &std::path::Path, store_dir: &std::path::Path) -> Result<(), String> {
+    minos_reports::write_run_report(run_dir).map_err(|error| error.to_string())?;
+    minos_reports::write_store_index(store_dir).map_err(|error| error.to_string())
 }
 
 pub fn main(args: RunArgs) -> i32 {
@@ -169,7 +170,7 @@ pub fn main(args: RunArgs) -> i32 {
         }
     };
     if !options.no_report {
-        if let Err(error) = write_report(&outcome.run_dir) {
+        if let Err(error) = write_report(&outcome.run_dir, &options.out_dir) {
             eprintln!("minos run: report not written: {error}");
         }
     }

@@ -230,3 +230,61 @@ fn an_exhausted_budget_leaves_seeds_unrun_and_exits_unknown() {
     );
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn keep_failures_drops_the_bulk_of_valid_runs_and_still_resumes() {
+    let out = scratch_dir("campaign-keep");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_minos"))
+            .args([
+                "campaign",
+                "--seeds",
+                "0..6",
+                "--nodes",
+                "3",
+                "--clients",
+                "4",
+                "--time-limit",
+                "4s",
+                "--nemesis",
+                "all",
+                "--nemesis-interval",
+                "1s",
+                "--bug",
+                "no-dedup",
+                "--keep",
+                "failures",
+                "--no-report",
+                "--name",
+                "keep",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(matches!(first.status.code(), Some(0) | Some(1)));
+    let mut valid_count = 0;
+    for entry in std::fs::read_dir(out.join("keep/counter-no-dedup")).unwrap() {
+        let dir = entry.unwrap().path();
+        let text = std::fs::read_to_string(dir.join("results.json")).unwrap();
+        let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let valid = results["verdict"] == "valid";
+        valid_count += usize::from(valid);
+        assert!(dir.join("schedule.json").is_file());
+        assert_eq!(
+            dir.join("history.jsonl").exists(),
+            !valid,
+            "{}",
+            dir.display()
+        );
+        assert_eq!(dir.join("nodes").exists(), !valid, "{}", dir.display());
+    }
+    assert!(valid_count > 0, "some seeds of the planted bug stay valid");
+    let second = run();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("6 seeds: 0 run now, 6 resumed"), "{stdout}");
+    assert_eq!(second.status.code(), first.status.code());
+    std::fs::remove_dir_all(&out).unwrap();
+}

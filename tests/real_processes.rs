@@ -1,6 +1,7 @@
 //! Three real `minos node` processes on 127.0.0.1, driven through `minos client`: adds, a
 //! SIGKILL of the leader, more adds, a restart, and then every node's durable log must replay
-//! to the same total, consistent with what the clients were told.
+//! to the same total, consistent with what the clients were told. And a cluster grown from
+//! one bootstrapped process with `minos client add-member`, whose first member is removed.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -26,15 +27,22 @@ struct Cluster {
     dir: PathBuf,
     ports: Vec<u16>,
     children: Vec<Option<Child>>,
+    /// Extra `minos node` arguments for every node.
+    node_args: Vec<String>,
 }
 
 impl Cluster {
     fn start(dir: PathBuf) -> Cluster {
+        Cluster::start_with(dir, &[])
+    }
+
+    fn start_with(dir: PathBuf, node_args: &[&str]) -> Cluster {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let mut cluster = Cluster {
             dir,
             ports,
             children: vec![None, None, None],
+            node_args: node_args.iter().map(|arg| arg.to_string()).collect(),
         };
         for id in 1..=3 {
             cluster.start_node(id);
@@ -79,6 +87,7 @@ impl Cluster {
             .args(["--peers", &self.peers()])
             .arg("--data-dir")
             .arg(self.data_dir(id))
+            .args(&self.node_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -166,7 +175,11 @@ fn add(cluster: &Cluster, tally: &mut Tally, delta: i64) {
 /// Replays a node's durable log through the state machine.
 fn replay_total(data_dir: &Path) -> (i64, usize) {
     let recovered = Storage::<RealDisk>::inspect(&RealDisk, data_dir).expect("read node storage");
-    let mut store = CounterStore::new(Bugs::NONE);
+    // A compacted log starts after the snapshot, which holds the state up to there.
+    let mut store = match &recovered.snapshot {
+        Some(snapshot) => CounterStore::decode_snapshot(&snapshot.data, Bugs::NONE).unwrap(),
+        None => CounterStore::new(Bugs::NONE),
+    };
     for entry in &recovered.entries {
         if let EntryPayload::Command(bytes) = &entry.payload {
             store.apply(&StoreCommand::decode(bytes).unwrap());
@@ -234,6 +247,65 @@ fn three_processes_survive_a_leader_sigkill() {
         "the durable logs replay to {} but the cluster read {read}",
         totals[0].0
     );
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Polls `minos client members` until the voters are `expected`.
+fn wait_voters(cluster: &Cluster, expected: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, members) = client(cluster, &["members"]);
+        if code == 0 && members.contains(expected) {
+            return members;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "voters never became {expected}: last answer {members:?} (exit {code})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn processes_grow_from_one_bootstrapped_node_and_remove_it() {
+    let dir = std::env::temp_dir().join(format!("minos-real-members-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start_with(dir.clone(), &["--bootstrap", "1", "--snapshot-every", "5"]);
+    let mut tally = Tally::default();
+    for _ in 0..10 {
+        add(&cluster, &mut tally, 1);
+    }
+    assert_eq!(tally.ok_count, 10, "the bootstrap node alone serves adds");
+    wait_voters(&cluster, "\"voters\":[1]");
+    for id in 2..=3 {
+        let address = format!("127.0.0.1:{}", cluster.ports[id - 1]);
+        let (code, text) = client(&cluster, &["add-member", &id.to_string(), &address]);
+        assert_eq!(code, 0, "add-member {id}: {text}");
+        let expected = if id == 2 { "[1,2]" } else { "[1,2,3]" };
+        wait_voters(&cluster, &format!("\"voters\":{expected}"));
+        for _ in 0..5 {
+            add(&cluster, &mut tally, 1);
+        }
+    }
+    let (code, text) = client(&cluster, &["remove-member", "1"]);
+    assert_eq!(code, 0, "remove-member 1: {text}");
+    wait_voters(&cluster, "\"voters\":[2,3]");
+    for _ in 0..5 {
+        add(&cluster, &mut tally, 1);
+    }
+    let (code, read) = client(&cluster, &["read", "k"]);
+    assert_eq!(code, 0, "read after removing node 1");
+    let read: i64 = read.parse().unwrap();
+    assert!(
+        tally.ok_sum <= read && read <= tally.ok_sum + tally.unknown_sum,
+        "read {read}, ok sum {}",
+        tally.ok_sum
+    );
+    // Asking for nothing to change is refused (exit 1) with a reason.
+    let (code, _) = client(&cluster, &["remove-member", "9"]);
+    assert_eq!(code, 1);
     drop(cluster);
     std::fs::remove_dir_all(&dir).unwrap();
 }

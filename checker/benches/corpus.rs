@@ -4,6 +4,8 @@
 
 #[path = "../tests/support/corpus.rs"]
 mod corpus;
+#[path = "../tests/support/in_doubt.rs"]
+mod in_doubt;
 
 use std::time::Instant;
 
@@ -25,8 +27,8 @@ fn synthetic_counter_history(ops_count: usize, clients: u64, keys: u64, seed: u6
     let mut next = move |bound: u64| minos_checker::fxhash::splitmix64(&mut rng) % bound;
     let mut store = vec![0i64; keys as usize];
     // Per client slot: (process, f, key, invoke value, applied result).
-    let mut pending: Vec<Option<(u64, &str, u64, Value, Option<(RecordType, Value)>)>> =
-        (0..clients).map(|_| None).collect();
+    type Pending<'a> = Option<(u64, &'a str, u64, Value, Option<(RecordType, Value)>)>;
+    let mut pending: Vec<Pending> = (0..clients).map(|_| None).collect();
     let mut next_process = clients;
     let mut records = Vec::new();
     let mut invoked = 0;
@@ -134,6 +136,30 @@ fn bench_synthetic() {
     }
 }
 
+/// Many in-doubt adds on one key (see tests/in_doubt.rs), valid and with a stale read.
+fn bench_in_doubt() {
+    for in_doubt_count in [20, 40, 60] {
+        for ending in [in_doubt::Ending::Valid, in_doubt::Ending::StaleRead] {
+            let text = in_doubt::counter_history(in_doubt_count, 6, 1, ending);
+            let history = minos_checker::history::parse_jsonl(&text, "in-doubt").expect("parses");
+            let mut options = minos_checker::CheckOptions::new("counter");
+            options.threads = 1;
+            let cpu_started = thread_cpu_ns();
+            let report = minos_checker::check(&history, &options).expect("fits");
+            let cpu_ms = thread_cpu_ns().saturating_sub(cpu_started) as f64 / 1e6;
+            let partition = &report.partitions[0];
+            println!(
+                "in-doubt counter {} ops, {in_doubt_count} info adds, {ending:?}: {} in {cpu_ms:.1} ms cpu, {} states, {} steps, {} KB",
+                history.ops.len(),
+                report.verdict.as_str(),
+                partition.states_explored,
+                partition.search_steps,
+                report.peak_memory_bytes / 1024
+            );
+        }
+    }
+}
+
 fn main() {
     let wanted = std::env::args()
         .skip(1)
@@ -143,6 +169,12 @@ fn main() {
         .is_none_or(|filter| "synthetic".contains(filter.as_str()))
     {
         bench_synthetic();
+    }
+    if wanted
+        .as_ref()
+        .is_none_or(|filter| "in-doubt".contains(filter.as_str()))
+    {
+        bench_in_doubt();
     }
     let filter = std::env::args()
         .skip(1)

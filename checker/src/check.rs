@@ -14,7 +14,7 @@ use crate::explain::explain;
 use crate::history::{Event, History, Outcome};
 use crate::model::{self, Keyed, Model};
 use crate::report::{CheckReport, PartitionReport, Verdict};
-use crate::search::{Budget, Exhausted, Progress, Search, SearchInput, SearchResult};
+use crate::search::{Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_TWINS};
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -142,6 +142,7 @@ where
         deadline: options.time_limit.map(|limit| started + limit),
         memory_limit_bytes: options.memory_limit_bytes,
         memory_in_use: AtomicU64::new(0),
+        peak_memory: AtomicU64::new(0),
         exhausted: AtomicU8::new(0),
     };
     let init_for = |key: &Option<String>| -> Result<M, CheckError> {
@@ -238,12 +239,16 @@ where
         );
     }
     report.counterexample = counterexample;
-    report.peak_memory_bytes = report
+    // Paused searches keep their memory between rounds, so the peak is that of all of them.
+    let largest_partition = report
         .partitions
         .iter()
         .map(|partition| partition.memory_bytes)
-        .max()
-        .unwrap_or(0);
+        .max();
+    report.peak_memory_bytes = budget
+        .peak_memory
+        .load(Ordering::Relaxed)
+        .max(largest_partition.unwrap_or(0));
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -262,6 +267,8 @@ fn prepare<M: Model>(
     let mut must_happen = Vec::new();
     let mut observer = Vec::new();
     let mut kept_positions = Vec::new();
+    // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
+    let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
     for position in positions {
         let op = &history.ops[position];
         let compiled = model.compile(op).map_err(|problem| CheckError::Op {
@@ -275,11 +282,24 @@ fn prepare<M: Model>(
             Outcome::Ok(_) => model.changes_state(&compiled) || model.constrains(&compiled),
         };
         if keep {
+            if op.outcome == Outcome::Info {
+                twins
+                    .entry((&op.key, op.f.as_str(), op.invoke_value.to_string()))
+                    .or_default()
+                    .push(ops.len() as u32);
+            }
             local[position] = ops.len() as u32;
             must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             ops.push(compiled);
             kept_positions.push(position);
+        }
+    }
+    let mut twin_class = vec![NO_TWINS; ops.len()];
+    let twin_groups = twins.values().filter(|members| members.len() >= 2);
+    for (class, members) in twin_groups.enumerate() {
+        for &member in members {
+            twin_class[member as usize] = class as u32;
         }
     }
     let mut events = Vec::with_capacity(ops.len() * 2);
@@ -305,6 +325,7 @@ fn prepare<M: Model>(
             must_happen,
             observer,
             events,
+            twin_class,
         },
         positions: kept_positions,
     })

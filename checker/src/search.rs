@@ -6,12 +6,27 @@
 //! (linearized set, state) already explored are memoised. An op that may never have happened
 //! (`info`, or no completion) has no return event: it can be linearized any time after its
 //! call, or left out; the search succeeds once every `ok` op is linearized.
+//!
+//! In-doubt twins. Two in-doubt ops of one object with the same f and the same argument
+//! compile to the same model op (a model's `compile` sees only f, key, argument and
+//! outcome), and neither has a return event. Call them twins. Take a configuration C (a
+//! linearized set and a state) in which twins a and b are both unlinearized and both already
+//! called (their calls precede the first pending return, so every op that returned before
+//! either call is linearized). The permutation swapping a and b maps every completion of C to
+//! a completion of C: the model steps are the same (same op), a and b each stay after their
+//! call (both calls are already behind us, at any later point too), and neither bounds any
+//! other op (no return). So the configuration C + a and C + b are completable alike, and the
+//! search needs to try only one of them. It tries the earliest-called unlinearized member of
+//! each twin class: if a later twin is a candidate, the earlier one is too. Then the
+//! linearized members of a class are always a prefix of it in call order, so the search
+//! explores multisets of in-doubt ops (how many of each class) instead of subsets: with k
+//! twins of one class, k + 1 choices instead of 2^k.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
 use crate::cache::{Cache, OpSet};
-use crate::fxhash::{splitmix64, FxHashMap};
+use crate::fxhash::{hash_one, splitmix64};
 use crate::model::Model;
 
 /// One object's operations, compiled, with real-time order.
@@ -24,7 +39,13 @@ pub(crate) struct SearchInput<M: Model> {
     /// Calls and returns of `ops` (local numbers) in real-time order; ops that may never have
     /// happened have no return.
     pub events: Vec<(u32, bool)>,
+    /// For in-doubt ops with the same key, f and argument as another in-doubt op: the class of
+    /// such twins (dense numbers from 0); `NO_TWINS` for every other op. See the module doc.
+    pub twin_class: Vec<u32>,
 }
+
+/// `SearchInput::twin_class` of an op that has no twin.
+pub(crate) const NO_TWINS: u32 = u32::MAX;
 
 /// Shared limits of one `check`.
 pub(crate) struct Budget {
@@ -32,6 +53,8 @@ pub(crate) struct Budget {
     pub memory_limit_bytes: Option<u64>,
     /// Bytes held by all searches running now.
     pub memory_in_use: AtomicU64,
+    /// The most `memory_in_use` was seen to reach.
+    pub peak_memory: AtomicU64,
     /// Set when any budget ran out (1 time, 2 memory), so every search stops.
     pub exhausted: AtomicU8,
 }
@@ -58,29 +81,77 @@ pub(crate) struct SearchStats {
     pub peak_bytes: u64,
 }
 
-/// Interned model states: the cache stores a 4-byte id instead of the state.
+/// Interned model states: the cache stores a 4-byte id instead of the state. Each state is
+/// stored once; an open-addressing table of ids (with each state's hash beside it) finds it.
 struct Interner<S> {
     states: Vec<S>,
-    ids: FxHashMap<S, u32>,
+    hashes: Vec<u64>,
+    /// Id + 1 per slot; 0 = empty.
+    table: Vec<u32>,
+    mask: usize,
     heap_bytes: u64,
 }
 
-impl<S: Clone + Eq + std::hash::Hash> Interner<S> {
-    fn intern(&mut self, state: S, heap_bytes: impl FnOnce(&S) -> usize) -> u32 {
-        if let Some(&id) = self.ids.get(&state) {
-            return id;
+impl<S: Eq + std::hash::Hash> Interner<S> {
+    fn new() -> Interner<S> {
+        let slots = 64;
+        Interner {
+            states: Vec::new(),
+            hashes: Vec::new(),
+            table: vec![0; slots],
+            mask: slots - 1,
+            heap_bytes: 0,
         }
-        let id = self.states.len() as u32;
+    }
+
+    #[inline]
+    fn slot_of(&self, hash: u64) -> usize {
+        (hash as usize) & self.mask
+    }
+
+    fn intern(&mut self, state: S, heap_bytes: impl FnOnce(&S) -> usize) -> u32 {
+        let hash = hash_one(&state);
+        let mut slot = self.slot_of(hash);
+        loop {
+            let occupant = self.table[slot];
+            if occupant == 0 {
+                break;
+            }
+            let id = (occupant - 1) as usize;
+            if self.hashes[id] == hash && self.states[id] == state {
+                return id as u32;
+            }
+            slot = (slot + 1) & self.mask;
+        }
+        let id = self.states.len();
+        assert!(id < NO_STATE as usize - 1, "state ids fit in u32");
         self.heap_bytes += heap_bytes(&state) as u64;
-        self.states.push(state.clone());
-        self.ids.insert(state, id);
-        id
+        self.states.push(state);
+        self.hashes.push(hash);
+        self.table[slot] = id as u32 + 1;
+        if self.states.len() * 2 > self.table.len() {
+            self.grow();
+        }
+        id as u32
+    }
+
+    fn grow(&mut self) {
+        let slots = self.table.len() * 2;
+        self.table = vec![0; slots];
+        self.mask = slots - 1;
+        for (id, &hash) in self.hashes.iter().enumerate() {
+            let mut slot = self.slot_of(hash);
+            while self.table[slot] != 0 {
+                slot = (slot + 1) & self.mask;
+            }
+            self.table[slot] = id as u32 + 1;
+        }
     }
 
     fn bytes(&self) -> u64 {
-        let entry = std::mem::size_of::<S>() as u64;
-        self.states.capacity() as u64 * entry
-            + self.ids.capacity() as u64 * (entry + 5)
+        self.states.capacity() as u64 * std::mem::size_of::<S>() as u64
+            + self.hashes.capacity() as u64 * 8
+            + self.table.len() as u64 * 4
             + self.heap_bytes
     }
 }
@@ -124,6 +195,10 @@ pub(crate) struct Search<'a, M: Model> {
     state: u32,
     /// (call node, state before).
     stack: Vec<(u32, u32)>,
+    /// Members of each twin class in call order.
+    twin_members: Vec<Vec<u32>>,
+    /// Per twin class, how many of its members are linearized (always its first ones).
+    twins_taken: Vec<u32>,
     must_remaining: usize,
     longest: Vec<u32>,
     entry: u32,
@@ -163,15 +238,34 @@ impl<'a, M: Model> Search<'a, M> {
                 return_node[op as usize] = node as u32;
             }
         }
+        assert_eq!(input.twin_class.len(), op_count);
+        let classes_count = input
+            .twin_class
+            .iter()
+            .filter(|&&class| class != NO_TWINS)
+            .map(|&class| class as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut twin_members = vec![Vec::new(); classes_count];
+        // Events are in real-time order, so members are pushed in call order.
+        for &(op, is_call) in &input.events {
+            let class = input.twin_class[op as usize];
+            if class != NO_TWINS {
+                assert!(is_call, "twins are in doubt: they have no return event");
+                assert!(!input.must_happen[op as usize], "twins are in doubt");
+                twin_members[class as usize].push(op);
+            }
+        }
+        assert!(
+            twin_members.iter().all(|members| members.len() >= 2),
+            "a twin class has at least two members"
+        );
+        let twins_taken = vec![0u32; classes_count];
         let mut zobrist_seed = 0x6d69_6e6f_735f_6368u64;
         let zobrist: Vec<u64> = (0..op_count)
             .map(|_| splitmix64(&mut zobrist_seed))
             .collect();
-        let mut interner = Interner {
-            states: Vec::new(),
-            ids: FxHashMap::default(),
-            heap_bytes: 0,
-        };
+        let mut interner = Interner::new();
         let state = interner.intern(model.init_state(), |state| model.state_heap_bytes(state));
         let entry = next[0];
         Search {
@@ -191,6 +285,8 @@ impl<'a, M: Model> Search<'a, M> {
             hash: 0,
             state,
             stack: Vec::new(),
+            twin_members,
+            twins_taken,
             must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
             longest: Vec::new(),
             entry,
@@ -220,6 +316,7 @@ impl<'a, M: Model> Search<'a, M> {
             + self.transitions.bytes()
             + self.stack.capacity() as u64 * 8
             + self.longest.capacity() as u64 * 4
+            + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
     }
 
     /// Publishes this search's memory to the shared budget and checks both limits.
@@ -236,6 +333,10 @@ impl<'a, M: Model> Search<'a, M> {
                 .fetch_sub(self.published_bytes - bytes, Ordering::Relaxed);
         }
         self.published_bytes = bytes;
+        budget.peak_memory.fetch_max(
+            budget.memory_in_use.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         over_budget(budget)
     }
 
@@ -258,11 +359,7 @@ impl<'a, M: Model> Search<'a, M> {
             // Keep the counts, free the memory: other objects may still be searching.
             self.states_explored = self.cache.len() as u64;
             self.cache = Cache::new();
-            self.interner = Interner {
-                states: Vec::new(),
-                ids: FxHashMap::default(),
-                heap_bytes: 0,
-            };
+            self.interner = Interner::new();
             self.transitions = TransitionMemo::new(0);
         }
         progress
@@ -297,6 +394,15 @@ impl<'a, M: Model> Search<'a, M> {
             let node = entry as usize;
             let op = self.node_op[node];
             if self.node_is_call[node] {
+                let class = input.twin_class[op as usize];
+                if class != NO_TWINS
+                    && self.twin_members[class as usize][self.twins_taken[class as usize] as usize]
+                        != op
+                {
+                    // A later twin of an earlier-called, unlinearized one: symmetric to it.
+                    entry = self.next[node];
+                    continue;
+                }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
                 let after = match self.transitions.get(key) {
                     Some(after) => after,
@@ -305,6 +411,8 @@ impl<'a, M: Model> Search<'a, M> {
                             &self.interner.states[self.state as usize],
                             &input.ops[op as usize],
                         ) {
+                            // An observer never changes the state: no need to look it up.
+                            Some(_) if input.observer[op as usize] => self.state,
                             Some(next_state) => self
                                 .interner
                                 .intern(next_state, |state| model.state_heap_bytes(state)),
@@ -336,6 +444,9 @@ impl<'a, M: Model> Search<'a, M> {
                         );
                         if must {
                             self.must_remaining -= 1;
+                        }
+                        if class != NO_TWINS {
+                            self.twins_taken[class as usize] += 1;
                         }
                         entry = self.next[0];
                         continue;
@@ -382,6 +493,15 @@ impl<'a, M: Model> Search<'a, M> {
                 if must {
                     self.must_remaining += 1;
                 }
+                let class = input.twin_class[popped as usize];
+                if class != NO_TWINS {
+                    let taken = &mut self.twins_taken[class as usize];
+                    *taken -= 1;
+                    debug_assert_eq!(
+                        self.twin_members[class as usize][*taken as usize], popped,
+                        "twins are linearized and undone in call order"
+                    );
+                }
                 entry = self.next[call as usize];
                 if marked & FORCED == 0 {
                     resumed = true;
@@ -408,13 +528,13 @@ struct TransitionMemo {
     mask: usize,
 }
 
-const EMPTY_KEY: u64 = u64::MAX;
-
 impl TransitionMemo {
     fn new(op_count: usize) -> TransitionMemo {
         let slots = (op_count * 256).next_power_of_two().clamp(1 << 10, 1 << 16);
         TransitionMemo {
-            keys: vec![EMPTY_KEY; slots],
+            // Keys are stored complemented, so that an all-zero table (fresh pages from the
+            // allocator, no fill) is empty: no key is all ones (its state would be NO_STATE).
+            keys: vec![0; slots],
             values: vec![0; slots],
             mask: slots - 1,
         }
@@ -428,13 +548,14 @@ impl TransitionMemo {
     #[inline]
     fn get(&self, key: u64) -> Option<u32> {
         let slot = self.slot(key);
-        (self.keys[slot] == key).then(|| self.values[slot])
+        (self.keys[slot] == !key).then(|| self.values[slot])
     }
 
     #[inline]
     fn put(&mut self, key: u64, value: u32) {
         let slot = self.slot(key);
-        self.keys[slot] = key;
+        debug_assert_ne!(key, u64::MAX, "state NO_STATE is never a source");
+        self.keys[slot] = !key;
         self.values[slot] = value;
     }
 

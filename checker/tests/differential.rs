@@ -229,6 +229,17 @@ fn random_call(model: &str, rng: &mut Rng) -> Call {
 
 /// Interleaves `ops_count` random ops of `processes` clients into history.jsonl records.
 fn random_history(model: &str, keys: &[Option<&str>], ops_count: usize, rng: &mut Rng) -> String {
+    random_history_with_info(model, keys, ops_count, 12, rng)
+}
+
+/// As `random_history`, with `info_percent` of completions ending in info.
+fn random_history_with_info(
+    model: &str,
+    keys: &[Option<&str>],
+    ops_count: usize,
+    info_percent: u64,
+    rng: &mut Rng,
+) -> String {
     let processes = 3;
     let mut records = Vec::new();
     // Per process: the pending call (f, invoke, output, key) or none.
@@ -272,7 +283,7 @@ fn random_history(model: &str, keys: &[Option<&str>], ops_count: usize, rng: &mu
             None => {}
             Some((call, key)) => {
                 let roll = rng.below(100);
-                if roll < 12 {
+                if roll < info_percent {
                     push(
                         &mut records,
                         process_ids[slot],
@@ -283,7 +294,7 @@ fn random_history(model: &str, keys: &[Option<&str>], ops_count: usize, rng: &mu
                     );
                     process_ids[slot] = next_process;
                     next_process += 1;
-                } else if roll < 20 {
+                } else if roll < info_percent + 8 {
                     push(
                         &mut records,
                         process_ids[slot],
@@ -292,7 +303,7 @@ fn random_history(model: &str, keys: &[Option<&str>], ops_count: usize, rng: &mu
                         &key,
                         call.invoke.clone(),
                     );
-                } else if roll < 24 && invoked >= ops_count {
+                } else if roll < info_percent + 12 && invoked >= ops_count {
                     // Left pending at the end of the history: like info.
                 } else {
                     push(
@@ -447,6 +458,74 @@ fn search_agrees_with_brute_force_on_random_histories() {
     }
 }
 
+/// Whether two in-doubt ops share key, f and argument (the search explores such twins as
+/// interchangeable).
+fn has_in_doubt_twins(history: &History) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    history
+        .ops
+        .iter()
+        .filter(|op| op.outcome == Outcome::Info)
+        .any(|op| !seen.insert((op.key.clone(), op.f.clone(), op.invoke_value.to_string())))
+}
+
+#[test]
+fn search_agrees_with_brute_force_on_histories_full_of_in_doubt_twins() {
+    let mut rng = Rng(0x5eed_0004);
+    for model_name in MODELS {
+        let mut verdicts = [0usize; 2];
+        let mut with_twins = 0;
+        let rounds = 250;
+        for round in 0..rounds {
+            let ops_count = 6 + (round % 6);
+            let text = random_history_with_info(model_name, &[None], ops_count, 55, &mut rng);
+            let history = parse_jsonl(&text, "generated").expect("generated histories parse");
+            let report =
+                check(&history, &options_for(model_name)).expect("generated ops fit the model");
+            let expected = reference_for(model_name, &history, &None);
+            assert_eq!(
+                report.verdict,
+                if expected {
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid
+                },
+                "model {model_name}, history:\n{text}\n{}",
+                report.explanation_text()
+            );
+            verdicts[usize::from(expected)] += 1;
+            with_twins += usize::from(has_in_doubt_twins(&history));
+        }
+        assert!(
+            verdicts[0] > 10 && verdicts[1] > 10,
+            "{model_name}: {verdicts:?} (invalid, valid)"
+        );
+        assert!(
+            with_twins * 2 > rounds,
+            "{model_name}: only {with_twins} of {rounds} histories have in-doubt twins"
+        );
+    }
+    // Whole-map checks: ops alike but on different keys are not twins.
+    for model_name in ["counter", "register", "kv"] {
+        for round in 0..150 {
+            let keys = [Some("a"), Some("b")];
+            let text = random_history_with_info(model_name, &keys, 4 + round % 6, 45, &mut rng);
+            let history = parse_jsonl(&text, "generated").unwrap();
+            let expected = [Some("a".to_string()), Some("b".to_string())]
+                .iter()
+                .all(|key| reference_for(model_name, &history, key));
+            let mut whole_options = options_for(model_name);
+            whole_options.partition = false;
+            let whole = check(&history, &whole_options).unwrap();
+            assert_eq!(
+                whole.verdict == Verdict::Valid,
+                expected,
+                "{model_name} --no-partition:\n{text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn partitioned_and_whole_map_checks_agree_with_brute_force_per_key() {
     let mut rng = Rng(0x5eed_0002);
@@ -571,8 +650,8 @@ fn sequential_execution(model_name: &str, ops_count: usize, rng: &mut Rng) -> St
     };
     let processes = 4;
     // Per process: pending (call, applied result).
-    let mut pending: Vec<Option<(Call, Option<(bool, Value)>)>> =
-        (0..processes).map(|_| None).collect();
+    type Pending = Option<(Call, Option<(bool, Value)>)>;
+    let mut pending: Vec<Pending> = (0..processes).map(|_| None).collect();
     let mut process_ids: Vec<u64> = (0..processes as u64).collect();
     let mut next_process = processes as u64;
     let mut records: Vec<HistoryRecord> = Vec::new();

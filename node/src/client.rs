@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use tokio::time::{timeout_at, Duration, Instant};
 
-use crate::protocol::{ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES};
+use crate::protocol::{
+    AdminOp, AdminRequest, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES,
+};
 use crate::store::{StoreOp, StoreResult};
 use crate::transport::{resolve, Endpoint, Network};
 
@@ -162,6 +164,69 @@ impl Client {
         }
     }
 
+    /// A cluster administration request, sent to the leader (found by redirects). Ok carries
+    /// the leader's answer (the configuration as JSON for `Members`); Fail means refused, never
+    /// proposed; Unknown means a change may or may not have been proposed.
+    pub async fn admin(&mut self, op: AdminOp) -> OpOutcome<String> {
+        self.seq += 1;
+        let bytes = Wire::Admin(AdminRequest {
+            client_id: self.config.client_id,
+            seq: self.seq,
+            op,
+        })
+        .encode();
+        let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
+        let mut maybe_proposed = false;
+        let mut last_problem = String::from("no attempt made");
+        while Instant::now() < op_deadline {
+            let to = self.nodes[self.target];
+            if let Err(error) = self.endpoint.send_to(&bytes, to).await {
+                last_problem = format!("send to {to} failed: {error}");
+                self.next_node();
+                tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
+                continue;
+            }
+            let attempt_deadline = (Instant::now()
+                + Duration::from_millis(self.config.request_timeout_ms))
+            .min(op_deadline);
+            match self.await_reply(attempt_deadline).await {
+                Some(ReplyOutcome::Admin { ok: true, text }) => return OpOutcome::Ok(text),
+                Some(ReplyOutcome::Admin { ok: false, text }) => return OpOutcome::Fail(text),
+                Some(ReplyOutcome::NotLeader { leader_hint }) => {
+                    last_problem = format!("{to} is not the leader");
+                    let hinted = match leader_hint {
+                        Some(hint) => self.point_at(&hint).await,
+                        None => false,
+                    };
+                    if !hinted {
+                        self.next_node();
+                        tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms))
+                            .await;
+                    }
+                }
+                Some(other) => {
+                    maybe_proposed = true;
+                    last_problem = format!("unexpected reply {other:?}");
+                    self.next_node();
+                }
+                None => {
+                    maybe_proposed = true;
+                    last_problem = format!("no reply from {to}");
+                    self.next_node();
+                }
+            }
+        }
+        let reason = format!(
+            "timed out after {} ms ({last_problem})",
+            self.config.op_timeout_ms
+        );
+        if maybe_proposed {
+            OpOutcome::Unknown(reason)
+        } else {
+            OpOutcome::Fail(reason)
+        }
+    }
+
     /// Runs one op to a definite result or the op deadline. `Fail` means no attempt can have
     /// been proposed: every attempt was refused before proposing.
     async fn execute(&mut self, op: StoreOp) -> OpOutcome<StoreResult> {
@@ -230,6 +295,11 @@ impl Client {
                     last_problem = reason;
                     tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
                 }
+                Some(ReplyOutcome::Admin { .. }) => {
+                    maybe_proposed = true;
+                    last_problem = "an administration answer to a data request".into();
+                    self.next_node();
+                }
             }
         }
     }
@@ -253,17 +323,20 @@ impl Client {
         self.target = (self.target + 1) % self.nodes.len();
     }
 
-    /// Points the client at the hinted leader; false when the hint names no known node.
+    /// Points the client at the hinted leader; false when the hint does not resolve.
     async fn point_at(&mut self, hint: &str) -> bool {
         let Ok(addr) = resolve(self.config.network, hint).await else {
             return false;
         };
-        match self.nodes.iter().position(|node| *node == addr) {
-            Some(position) => {
-                self.target = position;
-                true
+        // A leader outside the configured list (a member added later) is learned.
+        let position = match self.nodes.iter().position(|node| *node == addr) {
+            Some(position) => position,
+            None => {
+                self.nodes.push(addr);
+                self.nodes.len() - 1
             }
-            None => false,
-        }
+        };
+        self.target = position;
+        true
     }
 }

@@ -62,6 +62,8 @@ struct ControlState {
     net_faults: NetFaults,
     disk_faults: DiskFaults,
     transfer_to: Option<NodeId>,
+    /// Membership changes the harness asked for, proposed by the node when it leads.
+    membership_requests: std::collections::VecDeque<crate::protocol::AdminOp>,
     net_rng: SmallRng,
     disk_rng: SmallRng,
     observation: NodeObservation,
@@ -90,6 +92,7 @@ impl NodeControl {
             net_faults: NetFaults::default(),
             disk_faults: DiskFaults::default(),
             transfer_to: None,
+            membership_requests: std::collections::VecDeque::new(),
             net_rng: stream_rng(seed, id, 1),
             disk_rng: stream_rng(seed, id, 2),
             observation: NodeObservation::new(id),
@@ -141,6 +144,23 @@ impl NodeControl {
 
     pub fn set_disk_faults(&self, faults: DiskFaults) {
         self.lock().disk_faults = faults;
+    }
+
+    /// Asks the node to add `id` (listening at `address`) as a learner, promoted to voter once
+    /// caught up. Proposed on the node's next tick if it leads then (and no other change is
+    /// in flight); otherwise dropped. Watch `NodeObservation::{voters, learners}` for the result.
+    pub fn request_add_member(&self, id: NodeId, address: impl Into<String>) {
+        let op = crate::protocol::AdminOp::AddMember {
+            id,
+            address: address.into(),
+        };
+        self.lock().membership_requests.push_back(op);
+    }
+
+    /// Asks the node to remove `id` (itself included, if it leads); see `request_add_member`.
+    pub fn request_remove_member(&self, id: NodeId) {
+        let op = crate::protocol::AdminOp::RemoveMember { id };
+        self.lock().membership_requests.push_back(op);
     }
 
     /// Asks the node (if it is the leader) to hand leadership to `to`.
@@ -195,6 +215,10 @@ impl NodeControl {
 
     pub(crate) fn take_transfer_request(&self) -> Option<NodeId> {
         self.lock().transfer_to.take()
+    }
+
+    pub(crate) fn take_membership_request(&self) -> Option<crate::protocol::AdminOp> {
+        self.lock().membership_requests.pop_front()
     }
 
     pub(crate) fn net_action(&self) -> NetAction {
@@ -293,8 +317,28 @@ impl NodeControl {
         observation.leader = status.leader;
         observation.commit_index = status.commit_index;
         observation.last_applied = last_applied;
+        observation.snapshot_index = status.snapshot_index;
+        observation.voters.clone_from(&status.voters);
+        observation.learners.clone_from(&status.learners);
+        observation.log_entries_count = status.last_index - status.snapshot_index;
         if status.leader == Some(status.id) {
             observation.leaders_by_term.insert(status.term, status.id);
+        }
+    }
+
+    pub(crate) fn record_state_digest(&self, applied_index: LogIndex, digest: u64) {
+        let mut state = self.lock();
+        state.observation.state_digest = (applied_index, digest);
+    }
+
+    /// The state machine jumped to a snapshot ending at `index`: entries not seen applied one
+    /// by one are recorded as `AppliedEntry::from_snapshot` placeholders.
+    pub(crate) fn record_snapshot_restored(&self, index: LogIndex) {
+        let mut state = self.lock();
+        let applied = &mut state.observation.applied;
+        while (applied.len() as LogIndex) < index {
+            let placeholder = AppliedEntry::from_snapshot(applied.len() as LogIndex + 1);
+            applied.push(placeholder);
         }
     }
 
@@ -307,7 +351,9 @@ impl NodeControl {
         assert!(position >= 1, "log indexes start at 1");
         if position <= observation.applied.len() {
             let earlier = observation.applied[position - 1];
-            if earlier != entry {
+            if earlier.is_from_snapshot() {
+                observation.applied[position - 1] = entry;
+            } else if earlier != entry {
                 observation.applied_conflicts.push(AppliedConflict {
                     earlier,
                     later: entry,

@@ -17,6 +17,12 @@
 //! ```
 //! and in a client host: `Client::connect(ClientConfig::new(client_id, cluster, Network::Simulated))`.
 //! Give turmoil a large `udp_capacity`: a paused node's socket queues every datagram sent to it.
+//!
+//! Snapshots: `NodeOptions::snapshot_every` (default 1000 applied entries, 0 = never).
+//! Membership: `NodeOptions::bootstrap_voters` (e.g. `Some(vec![1])` on every node starts a
+//! one-server cluster), `control.request_add_member(id, "n4:7000")`,
+//! `control.request_remove_member(id)`; the configuration shows in
+//! `NodeObservation::{voters, learners}`; `Client::admin(AdminOp::..)` for real clients.
 
 pub mod bugs;
 pub mod client;

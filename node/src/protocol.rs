@@ -18,6 +18,32 @@ pub struct ClientRequest {
     pub op: StoreOp,
 }
 
+/// A cluster administration request (`minos client add-member` etc.), served by the leader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminRequest {
+    pub client_id: u64,
+    pub seq: u64,
+    pub op: AdminOp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminOp {
+    /// Adds `id` (listening at `address`) as a learner; the leader promotes it to voter once
+    /// its log has caught up.
+    AddMember {
+        id: u64,
+        address: String,
+    },
+    RemoveMember {
+        id: u64,
+    },
+    /// The configuration, as JSON.
+    Members,
+    TransferLeader {
+        to: u64,
+    },
+}
+
 /// The node's answer to one attempt of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplyOutcome {
@@ -28,6 +54,8 @@ pub enum ReplyOutcome {
     /// It was proposed but this node can no longer tell the outcome (e.g. it lost leadership,
     /// or another entry took its log slot). It may still apply: retry with the same seq.
     Retry { reason: String },
+    /// An administration request's answer: `ok` false means it was refused (not proposed).
+    Admin { ok: bool, text: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,11 +71,18 @@ pub enum Wire {
     Raft(Message),
     Request(ClientRequest),
     Reply(ClientReply),
+    Admin(AdminRequest),
 }
 
 const WIRE_RAFT: u8 = 1;
 const WIRE_REQUEST: u8 = 2;
 const WIRE_REPLY: u8 = 3;
+const WIRE_ADMIN: u8 = 4;
+const OUTCOME_ADMIN: u8 = 4;
+const ADMIN_ADD: u8 = 1;
+const ADMIN_REMOVE: u8 = 2;
+const ADMIN_MEMBERS: u8 = 3;
+const ADMIN_TRANSFER: u8 = 4;
 const OUTCOME_DONE: u8 = 1;
 const OUTCOME_NOT_LEADER: u8 = 2;
 const OUTCOME_RETRY: u8 = 3;
@@ -84,7 +119,24 @@ impl Wire {
                     ReplyOutcome::Retry { reason } => {
                         writer.u8(OUTCOME_RETRY).str(reason);
                     }
+                    ReplyOutcome::Admin { ok, text } => {
+                        writer.u8(OUTCOME_ADMIN).u8(u8::from(*ok)).str(text);
+                    }
                 }
+            }
+            Wire::Admin(request) => {
+                writer
+                    .u8(WIRE_ADMIN)
+                    .u64(request.client_id)
+                    .u64(request.seq);
+                match &request.op {
+                    AdminOp::AddMember { id, address } => {
+                        writer.u8(ADMIN_ADD).u64(*id).str(address)
+                    }
+                    AdminOp::RemoveMember { id } => writer.u8(ADMIN_REMOVE).u64(*id),
+                    AdminOp::Members => writer.u8(ADMIN_MEMBERS),
+                    AdminOp::TransferLeader { to } => writer.u8(ADMIN_TRANSFER).u64(*to),
+                };
             }
         }
         writer.bytes
@@ -118,6 +170,10 @@ impl Wire {
                     OUTCOME_RETRY => ReplyOutcome::Retry {
                         reason: reader.str()?.to_string(),
                     },
+                    OUTCOME_ADMIN => ReplyOutcome::Admin {
+                        ok: reader.u8()? != 0,
+                        text: reader.str()?.to_string(),
+                    },
                     other => return Err(DecodeError(format!("unknown reply outcome {other}"))),
                 };
                 Wire::Reply(ClientReply {
@@ -125,6 +181,19 @@ impl Wire {
                     seq,
                     outcome,
                 })
+            }
+            WIRE_ADMIN => {
+                let op = match reader.u8()? {
+                    ADMIN_ADD => AdminOp::AddMember {
+                        id: reader.u64()?,
+                        address: reader.str()?.to_string(),
+                    },
+                    ADMIN_REMOVE => AdminOp::RemoveMember { id: reader.u64()? },
+                    ADMIN_MEMBERS => AdminOp::Members,
+                    ADMIN_TRANSFER => AdminOp::TransferLeader { to: reader.u64()? },
+                    other => return Err(DecodeError(format!("unknown admin op {other}"))),
+                };
+                Wire::Admin(AdminRequest { client_id, seq, op })
             }
             other => return Err(DecodeError(format!("unknown datagram kind {other}"))),
         };
@@ -176,6 +245,37 @@ mod tests {
                 outcome: ReplyOutcome::Retry {
                     reason: "lost".into(),
                 },
+            }),
+            Wire::Reply(ClientReply {
+                client_id: 1,
+                seq: 3,
+                outcome: ReplyOutcome::Admin {
+                    ok: true,
+                    text: "{}".into(),
+                },
+            }),
+            Wire::Admin(AdminRequest {
+                client_id: 1,
+                seq: 4,
+                op: AdminOp::AddMember {
+                    id: 4,
+                    address: "n4:7000".into(),
+                },
+            }),
+            Wire::Admin(AdminRequest {
+                client_id: 1,
+                seq: 5,
+                op: AdminOp::RemoveMember { id: 2 },
+            }),
+            Wire::Admin(AdminRequest {
+                client_id: 1,
+                seq: 6,
+                op: AdminOp::Members,
+            }),
+            Wire::Admin(AdminRequest {
+                client_id: 1,
+                seq: 7,
+                op: AdminOp::TransferLeader { to: 3 },
             }),
         ];
         for wire in wires {

@@ -13,8 +13,13 @@ use crate::bugs::{Bug, Bugs};
 use crate::codec::fnv64;
 use crate::control::NodeControl;
 use crate::observe::AppliedEntry;
-use crate::protocol::{ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES};
-use crate::raft::{Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role, Term};
+use crate::protocol::{
+    AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES,
+};
+use crate::raft::{
+    ConfChange, ConfChangeKind, Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role,
+    Snapshot, Term,
+};
 use crate::storage::{Disk, Storage, StorageError};
 use crate::store::{Command, CounterStore, StoreOp, StoreResult};
 use crate::transport::{resolve, Endpoint, FaultyOutbox, Network};
@@ -54,10 +59,20 @@ pub struct NodeOptions {
     pub max_datagrams_per_batch: usize,
     /// Client requests waiting for commit or a read index, beyond which new ones are refused.
     pub max_pending_requests: usize,
+    /// The bootstrap configuration: the voters the cluster starts with (default: every key of
+    /// `peers`). A node outside it joins later, when a leader adds it (`add-member`); e.g.
+    /// `Some(vec![1])` on every node starts a cluster from one server that elects itself.
+    pub bootstrap_voters: Option<Vec<NodeId>>,
+    /// Take a snapshot and compact the log once this many entries were applied since the last
+    /// one (0: never). The stored log stays under about twice this many entries.
+    pub snapshot_every: u64,
 }
 
 impl NodeOptions {
     pub const DEFAULT_PORT: u16 = 7000;
+    /// Default snapshot threshold, in applied entries: keeps long runs bounded while a short
+    /// run (a few hundred ops) never snapshots.
+    pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1000;
 
     pub fn new(
         id: NodeId,
@@ -79,13 +94,19 @@ impl NodeOptions {
             max_inflight_appends: 4,
             max_datagrams_per_batch: 64,
             max_pending_requests: 4096,
+            snapshot_every: Self::DEFAULT_SNAPSHOT_EVERY,
+            bootstrap_voters: None,
         }
     }
 
     fn raft_config(&self) -> Config {
-        let voters: Vec<NodeId> = self.peers.keys().copied().collect();
-        let node_seed = self.seed ^ self.id.wrapping_mul(0xA076_1D64_78BD_642F);
-        let mut config = Config::new(self.id, voters, node_seed);
+        let voters: Vec<NodeId> = match &self.bootstrap_voters {
+            Some(voters) => voters.clone(),
+            None => self.peers.keys().copied().collect(),
+        };
+        // The core derives each node's election-timeout stream from (seed, id) itself; mixing
+        // the id in here as well cancelled out and gave every node the same timeouts.
+        let mut config = Config::new(self.id, voters, self.seed);
         config.max_append_entries_count = self.max_append_entries_count;
         config.max_inflight_appends = self.max_inflight_appends;
         config.bugs = self.bugs;
@@ -137,6 +158,7 @@ const EXPIRY_SWEEP_TICKS: u64 = 100;
 struct Server<D: Disk> {
     options: NodeOptions,
     control: NodeControl,
+    network: Network,
     endpoint: Endpoint,
     outbox: FaultyOutbox,
     storage: Storage<D>,
@@ -152,6 +174,8 @@ struct Server<D: Disk> {
     leader_term: Option<Term>,
     deferred_sync_at: Option<Instant>,
     started_at: Instant,
+    /// Applied index of the state digest last handed to the observation.
+    digest_applied: Option<LogIndex>,
 }
 
 /// Runs one node until a fatal error. `disk` is the file system the storage lives on.
@@ -193,9 +217,30 @@ pub async fn run<D: Disk>(
     }
     let config = options.raft_config();
     config.validate().map_err(NodeError::Options)?;
+    let (store, last_applied) = match &recovered.snapshot {
+        None => (CounterStore::new(options.bugs), 0),
+        Some(snapshot) => {
+            let store =
+                CounterStore::decode_snapshot(&snapshot.data, options.bugs).map_err(|error| {
+                    StorageError::Corrupt {
+                        path: options.data_dir.clone(),
+                        detail: format!("snapshot state: {error}"),
+                    }
+                })?;
+            control.record_snapshot_restored(snapshot.meta.index);
+            (store, recovered.applied_index)
+        }
+    };
+    let conf_entries: Vec<Entry> = recovered
+        .entries
+        .iter()
+        .filter(|entry| matches!(entry.payload, EntryPayload::ConfChange(_)))
+        .cloned()
+        .collect();
     let raft = RaftNode::new(config, recovered);
     let mut server = Server {
-        store: CounterStore::new(options.bugs),
+        network,
+        store,
         outbox: FaultyOutbox::new(Some(control.clone())),
         options,
         control,
@@ -203,7 +248,7 @@ pub async fn run<D: Disk>(
         storage,
         raft,
         peer_addrs,
-        last_applied: 0,
+        last_applied,
         pending_writes: BTreeMap::new(),
         pending_reads: BTreeMap::new(),
         ready_reads: Vec::new(),
@@ -211,7 +256,9 @@ pub async fn run<D: Disk>(
         leader_term: None,
         deferred_sync_at: None,
         started_at: Instant::now(),
+        digest_applied: None,
     };
+    server.learn_addresses(&conf_entries).await;
     server.control.node_started();
     // turmoil drops the task on a crash; the guard records that the node is down.
     let _running = RunningGuard(server.control.clone());
@@ -278,6 +325,10 @@ impl<D: Disk> Server<D> {
                             tracing::info!(node = self.options.id, to, hint = ?refused.leader_hint, "transfer refused: not leader");
                         }
                     }
+                    if let Some(op) = self.control.take_membership_request() {
+                        let (ok, text) = self.admin(op).await;
+                        tracing::info!(node = self.options.id, ok, %text, "membership request from the harness");
+                    }
                 }
                 _ = sleep_until(delayed_due.unwrap_or(far_future)), if delayed_due.is_some() => {
                     self.outbox.flush_due(&self.endpoint).await;
@@ -316,11 +367,26 @@ impl<D: Disk> Server<D> {
         }
         match Wire::decode(bytes) {
             Ok(Wire::Raft(message)) => {
-                if message.to != self.options.id || !self.peer_addrs.contains_key(&message.from) {
+                if message.to != self.options.id {
                     tracing::warn!(%from, to = message.to, sender = message.from, "ignoring a misaddressed raft message");
                     return;
                 }
+                // A member added after this node's options were written: learn its address.
+                self.peer_addrs.entry(message.from).or_insert(from);
                 self.raft.step(message);
+            }
+            Ok(Wire::Admin(request)) => {
+                if self.raft.status().role != Role::Leader {
+                    let leader_hint = self.leader_hint();
+                    let outcome = ReplyOutcome::NotLeader { leader_hint };
+                    self.reply(from, request.client_id, request.seq, outcome)
+                        .await;
+                    return;
+                }
+                let (ok, text) = self.admin(request.op).await;
+                let outcome = ReplyOutcome::Admin { ok, text };
+                self.reply(from, request.client_id, request.seq, outcome)
+                    .await;
             }
             Ok(Wire::Request(request)) => self.on_request(request, from).await,
             Ok(Wire::Reply(_)) => tracing::debug!(%from, "ignoring a client reply sent to a node"),
@@ -339,9 +405,98 @@ impl<D: Disk> Server<D> {
 
     fn leader_hint(&self) -> Option<String> {
         let leader = self.raft.status().leader?;
-        (leader != self.options.id)
-            .then(|| self.options.peers.get(&leader).cloned())
-            .flatten()
+        if leader == self.options.id {
+            return None;
+        }
+        self.options
+            .peers
+            .get(&leader)
+            .cloned()
+            .or_else(|| self.peer_addrs.get(&leader).map(|addr| addr.to_string()))
+    }
+
+    /// Serves an administration request on the leader: (accepted, answer text).
+    async fn admin(&mut self, op: AdminOp) -> (bool, String) {
+        let proposed = match op {
+            AdminOp::Members => {
+                let status = self.raft.status();
+                let addresses: BTreeMap<String, String> = self
+                    .peer_addrs
+                    .iter()
+                    .filter(|(id, _)| status.voters.contains(id) || status.learners.contains(id))
+                    .map(|(id, addr)| (id.to_string(), addr.to_string()))
+                    .collect();
+                let members = serde_json::json!({
+                    "leader": status.leader,
+                    "term": status.term,
+                    "voters": status.voters,
+                    "learners": status.learners,
+                    "addresses": addresses,
+                });
+                return (true, members.to_string());
+            }
+            AdminOp::TransferLeader { to } => {
+                if !self.raft.status().voters.contains(&to) {
+                    return (false, format!("node {to} is not a voter"));
+                }
+                return match self.raft.transfer_leadership(to) {
+                    Ok(()) => (true, format!("transferring leadership to node {to}")),
+                    Err(refused) => (false, refused.to_string()),
+                };
+            }
+            AdminOp::AddMember { id, address } => {
+                let addr = match resolve(self.network, &address).await {
+                    Ok(addr) => addr,
+                    Err(error) => return (false, format!("cannot resolve {address}: {error}")),
+                };
+                let change = ConfChange {
+                    kind: ConfChangeKind::AddLearner,
+                    node: id,
+                    context: address.clone().into_bytes(),
+                };
+                self.raft.propose_conf_change(change).map(|(_, index)| {
+                    self.peer_addrs.insert(id, addr);
+                    format!("node {id} ({address}) added as a learner at log index {index}; promoted to voter once caught up")
+                })
+            }
+            AdminOp::RemoveMember { id } => {
+                let change = ConfChange {
+                    kind: ConfChangeKind::Remove,
+                    node: id,
+                    context: Vec::new(),
+                };
+                self.raft
+                    .propose_conf_change(change)
+                    .map(|(_, index)| format!("removal of node {id} proposed at log index {index}"))
+            }
+        };
+        match proposed {
+            Ok(text) => (true, text),
+            Err(error) => (false, error.to_string()),
+        }
+    }
+
+    /// Learns the addresses of members added through the log (their change carries it).
+    async fn learn_addresses(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            let EntryPayload::ConfChange(change) = &entry.payload else {
+                continue;
+            };
+            if change.context.is_empty() || self.peer_addrs.contains_key(&change.node) {
+                continue;
+            }
+            let Ok(address) = std::str::from_utf8(&change.context) else {
+                continue;
+            };
+            match resolve(self.network, address).await {
+                Ok(addr) => {
+                    self.peer_addrs.insert(change.node, addr);
+                }
+                Err(error) => {
+                    tracing::warn!(node = change.node, %address, %error, "cannot resolve a member's address")
+                }
+            }
+        }
     }
 
     async fn refuse(&mut self, request: &ClientRequest, from: SocketAddr) {
@@ -446,6 +601,10 @@ impl<D: Disk> Server<D> {
     async fn process_ready(&mut self) -> Result<(), NodeError> {
         while self.raft.has_ready() {
             let ready = self.raft.take_ready();
+            if let Some(snapshot) = &ready.snapshot {
+                self.install_snapshot(snapshot).await?;
+            }
+            self.learn_addresses(&ready.entries).await;
             // Planted bug AckBeforeFsync: the log is written but synced later on a timer while
             // the messages (votes, append acknowledgements) go out at once, so a crash loses
             // entries a quorum already counted (stores that fsync on a timer, such as Redis with
@@ -476,6 +635,7 @@ impl<D: Disk> Server<D> {
             for entry in ready.committed_entries {
                 self.apply(entry).await;
             }
+            self.maybe_snapshot()?;
             for read_state in ready.read_states {
                 if let Some(pending) = self.pending_reads.remove(&read_state.request_id) {
                     self.ready_reads.push((read_state.index, pending));
@@ -498,6 +658,80 @@ impl<D: Disk> Server<D> {
         self.on_leadership_change().await;
         let status = self.raft.status();
         self.control.record_status(&status, self.last_applied);
+        if self.digest_applied != Some(self.last_applied) {
+            self.digest_applied = Some(self.last_applied);
+            self.control
+                .record_state_digest(self.last_applied, self.store.state_digest());
+        }
+        Ok(())
+    }
+
+    /// A snapshot from the leader replaces the stored log and the state machine.
+    async fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
+        let index = snapshot.meta.index;
+        assert!(index > self.last_applied, "installed snapshot is not ahead");
+        self.storage.install_snapshot(snapshot)?;
+        self.store =
+            CounterStore::decode_snapshot(&snapshot.data, self.options.bugs).map_err(|error| {
+                StorageError::Corrupt {
+                    path: self.options.data_dir.clone(),
+                    detail: format!("snapshot from the leader: {error}"),
+                }
+            })?;
+        self.last_applied = index;
+        self.control.record_snapshot_restored(index);
+        tracing::info!(node = self.options.id, index, "installed a snapshot");
+        // Waiters for entries the snapshot covers will never see them applied here.
+        let covered: Vec<LogIndex> = self
+            .pending_writes
+            .range(..=index)
+            .map(|(i, _)| *i)
+            .collect();
+        for covered_index in covered {
+            let write = self.pending_writes.remove(&covered_index).expect("listed");
+            let reason = "outcome unknown: replaced by a snapshot".to_string();
+            self.reply(
+                write.from,
+                write.client_id,
+                write.seq,
+                ReplyOutcome::Retry { reason },
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Log compaction once `snapshot_every` entries were applied since the last snapshot.
+    fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        let every = self.options.snapshot_every;
+        let snapshot_index = self.raft.status().snapshot_index;
+        if every == 0 || self.last_applied < snapshot_index + every {
+            return Ok(());
+        }
+        let data = self.store.encode_snapshot();
+        let mut snapshot = self
+            .raft
+            .compact(self.last_applied, data)
+            .map_err(NodeError::Options)?;
+        // PLANTED BUG `snapshot-loses-index`: the snapshot file records the log's last index
+        // instead of the index the state was captured at, so after a restart from it the
+        // entries in between (appended, maybe committed, never applied here) are skipped and
+        // this replica's counters silently diverge. Imitates the etcd 3.5.0-3.5.2 data
+        // inconsistency (etcd-io/etcd#13766, 2022): after a crash the stored consistent index
+        // did not match the applied state, so entries were skipped or applied twice.
+        if self.options.bugs.has(Bug::SnapshotLosesIndex) {
+            let last_index = self.raft.status().last_index;
+            if let Some(term) = self.raft.term_at(last_index) {
+                snapshot.meta.index = last_index;
+                snapshot.meta.term = term;
+            }
+        }
+        self.storage.compact(&snapshot)?;
+        tracing::debug!(
+            node = self.options.id,
+            index = snapshot.meta.index,
+            "snapshot taken, log compacted"
+        );
         Ok(())
     }
 

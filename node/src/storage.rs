@@ -6,6 +6,11 @@
 //!   cut off with `set_len`. Recovery discards a torn last record (a crash mid-append) and
 //!   reports any other damage as corruption instead of guessing.
 //!
+//! - Snapshot: one checksummed file (index, term, voters, state machine bytes) replaced
+//!   atomically. The log then starts after it: compaction rewrites the log file with the tail
+//!   only (atomically), and recovery drops log entries the snapshot covers, or the whole log
+//!   when it does not hold the snapshot's last entry (a crash while installing one).
+//!
 //! The same code runs on real files (`RealDisk`, for `minos node`) and on turmoil's simulated
 //! file system (`SimDisk`), where a crash loses exactly what was not synced.
 
@@ -15,11 +20,16 @@ use std::path::{Path, PathBuf};
 use crate::bugs::{Bug, Bugs};
 use crate::codec::{crc32, ByteReader, ByteWriter};
 use crate::control::{NodeControl, WriteAction};
-use crate::raft::{Entry, EntryPayload, HardState, LogIndex, RecoveredState};
+use crate::raft::{
+    Entry, EntryPayload, HardState, LogIndex, RecoveredState, Snapshot, SnapshotMeta,
+};
 
 const HARD_STATE_FILE: &str = "hard_state";
 const HARD_STATE_TEMP_FILE: &str = "hard_state.tmp";
 const LOG_FILE: &str = "raft.log";
+const LOG_TEMP_FILE: &str = "raft.log.tmp";
+const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_TEMP_FILE: &str = "snapshot.tmp";
 const RECORD_HEADER_BYTES: usize = 8;
 /// No honest record is this large; a bigger length field is damage, not a torn tail.
 const MAX_RECORD_BYTES: usize = 16 << 20;
@@ -153,8 +163,11 @@ pub struct Storage<D: Disk> {
     disk: D,
     dir: PathBuf,
     log: D::File,
-    /// `offsets[i]` is the byte offset of the record of entry `i + 1`.
+    /// `offsets[i]` is the byte offset of the record of entry `first_index + i`.
     offsets: Vec<u64>,
+    /// Index of the first stored entry: the snapshot's index + 1 (1 without a snapshot).
+    first_index: LogIndex,
+    snapshot_meta: Option<SnapshotMeta>,
     log_len: u64,
     hard_state: HardState,
     unsynced: bool,
@@ -194,6 +207,24 @@ impl<D: Disk> Storage<D> {
                 })?
             }
         };
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let snapshot = match disk
+            .read(&snapshot_path)
+            .map_err(io_error(&snapshot_path))?
+        {
+            None => None,
+            Some(mut bytes) => {
+                if let Some(control) = &control {
+                    control.maybe_corrupt_read(&mut bytes);
+                }
+                Some(
+                    decode_snapshot(&bytes).map_err(|detail| StorageError::Corrupt {
+                        path: snapshot_path.clone(),
+                        detail,
+                    })?,
+                )
+            }
+        };
         let log_path = dir.join(LOG_FILE);
         let mut log_bytes = disk
             .read(&log_path)
@@ -206,7 +237,19 @@ impl<D: Disk> Storage<D> {
             path: log_path.clone(),
             detail,
         })?;
+        let mut recovered_log = after_snapshot(recovered_log, snapshot.as_ref().map(|s| &s.meta))
+            .map_err(|detail| StorageError::Corrupt {
+            path: log_path.clone(),
+            detail,
+        })?;
         let mut log = disk.open_log(&log_path).map_err(io_error(&log_path))?;
+        if recovered_log.discard_all {
+            // The snapshot replaced a log that does not lead to it (a crash while installing).
+            log.truncate(0).map_err(io_error(&log_path))?;
+            log.sync().map_err(io_error(&log_path))?;
+            recovered_log.valid_len = 0;
+            log_bytes.clear();
+        }
         if recovered_log.valid_len < log_bytes.len() as u64 {
             tracing::warn!(
                 discarded_bytes = log_bytes.len() as u64 - recovered_log.valid_len,
@@ -221,6 +264,8 @@ impl<D: Disk> Storage<D> {
             dir: dir.to_path_buf(),
             log,
             offsets: recovered_log.offsets,
+            first_index: recovered_log.first_index,
+            snapshot_meta: snapshot.as_ref().map(|snapshot| snapshot.meta.clone()),
             log_len: recovered_log.valid_len,
             hard_state: hard_state.clone(),
             unsynced: false,
@@ -230,7 +275,8 @@ impl<D: Disk> Storage<D> {
         let recovered = RecoveredState {
             hard_state,
             entries: recovered_log.entries,
-            applied_index: 0,
+            applied_index: snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.index),
+            snapshot,
         };
         Ok((storage, recovered))
     }
@@ -255,21 +301,122 @@ impl<D: Disk> Storage<D> {
                 detail,
             })?,
         };
+        let snapshot_path = dir.join(SNAPSHOT_FILE);
+        let snapshot = match read(&snapshot_path)? {
+            None => None,
+            Some(bytes) => {
+                Some(
+                    decode_snapshot(&bytes).map_err(|detail| StorageError::Corrupt {
+                        path: snapshot_path.clone(),
+                        detail,
+                    })?,
+                )
+            }
+        };
         let log_path = dir.join(LOG_FILE);
         let log_bytes = read(&log_path)?.unwrap_or_default();
-        let log = parse_log(&log_bytes).map_err(|detail| StorageError::Corrupt {
-            path: log_path,
+        let corrupt = |detail| StorageError::Corrupt {
+            path: log_path.clone(),
             detail,
-        })?;
+        };
+        let log = parse_log(&log_bytes).map_err(corrupt)?;
+        let log = after_snapshot(log, snapshot.as_ref().map(|s| &s.meta)).map_err(corrupt)?;
         Ok(RecoveredState {
             hard_state,
             entries: log.entries,
-            applied_index: 0,
+            applied_index: snapshot.as_ref().map_or(0, |snapshot| snapshot.meta.index),
+            snapshot,
         })
     }
 
     pub fn last_index(&self) -> LogIndex {
-        self.offsets.len() as LogIndex
+        self.first_index + self.offsets.len() as LogIndex - 1
+    }
+
+    /// Entries stored after the snapshot.
+    pub fn entries_count(&self) -> usize {
+        self.offsets.len()
+    }
+
+    pub fn snapshot_meta(&self) -> Option<&SnapshotMeta> {
+        self.snapshot_meta.as_ref()
+    }
+
+    /// Replaces the snapshot file atomically and durably.
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let bytes = encode_snapshot(snapshot);
+        if let Some(control) = &self.control {
+            if control.write_action(bytes.len()) != WriteAction::Write {
+                return Err(self.io_error(SNAPSHOT_FILE, io::Error::other("injected disk fault")));
+            }
+        }
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let temp_path = self.dir.join(SNAPSHOT_TEMP_FILE);
+        self.disk
+            .write_atomic(&path, &temp_path, &bytes)
+            .map_err(|source| self.io_error(SNAPSHOT_FILE, source))?;
+        self.snapshot_meta = Some(snapshot.meta.clone());
+        Ok(())
+    }
+
+    /// Log compaction: saves `snapshot` (taken by this node at an applied index), then rewrites
+    /// the log file with the entries after it only. A crash in between leaves the old log,
+    /// whose covered prefix recovery drops.
+    pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let index = snapshot.meta.index;
+        assert!(
+            index >= self.first_index && index <= self.last_index(),
+            "compaction point {index} outside the stored log {}..={}",
+            self.first_index,
+            self.last_index()
+        );
+        self.sync()?;
+        self.save_snapshot(snapshot)?;
+        let log_path = self.dir.join(LOG_FILE);
+        let bytes = self
+            .disk
+            .read(&log_path)
+            .map_err(|source| self.io_error(LOG_FILE, source))?
+            .unwrap_or_default();
+        let kept_from = (index + 1 - self.first_index) as usize;
+        let cut = self.offsets.get(kept_from).copied().unwrap_or(self.log_len);
+        assert!(
+            cut <= bytes.len() as u64,
+            "the log file is shorter than recorded"
+        );
+        let tail = &bytes[cut as usize..self.log_len as usize];
+        let temp_path = self.dir.join(LOG_TEMP_FILE);
+        self.disk
+            .write_atomic(&log_path, &temp_path, tail)
+            .map_err(|source| self.io_error(LOG_FILE, source))?;
+        self.log = self
+            .disk
+            .open_log(&log_path)
+            .map_err(|source| self.io_error(LOG_FILE, source))?;
+        self.offsets = self.offsets[kept_from..]
+            .iter()
+            .map(|offset| offset - cut)
+            .collect();
+        self.log_len -= cut;
+        self.first_index = index + 1;
+        Ok(())
+    }
+
+    /// A snapshot installed from the leader replaces the whole log: saved first, then the log
+    /// file is emptied (recovery drops a log that does not lead to the snapshot anyway).
+    pub fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        self.save_snapshot(snapshot)?;
+        self.log
+            .truncate(0)
+            .map_err(|source| self.io_error(LOG_FILE, source))?;
+        self.log
+            .sync()
+            .map_err(|source| self.io_error(LOG_FILE, source))?;
+        self.unsynced = false;
+        self.offsets.clear();
+        self.log_len = 0;
+        self.first_index = snapshot.meta.index + 1;
+        Ok(())
     }
 
     pub fn hard_state(&self) -> &HardState {
@@ -331,7 +478,12 @@ impl<D: Disk> Storage<D> {
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        assert!(first.index >= 1, "log indexes start at 1");
+        assert!(
+            first.index >= self.first_index,
+            "append at {} behind the snapshot (log starts at {})",
+            first.index,
+            self.first_index
+        );
         assert!(
             first.index <= self.last_index() + 1,
             "append leaves a gap: {} after {}",
@@ -346,11 +498,12 @@ impl<D: Disk> Storage<D> {
             );
         }
         if first.index <= self.last_index() {
-            let cut = self.offsets[(first.index - 1) as usize];
+            let position = (first.index - self.first_index) as usize;
+            let cut = self.offsets[position];
             self.log
                 .truncate(cut)
                 .map_err(|source| self.io_error(LOG_FILE, source))?;
-            self.offsets.truncate((first.index - 1) as usize);
+            self.offsets.truncate(position);
             self.log_len = cut;
             self.unsynced = true;
         }
@@ -488,6 +641,10 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, String> {
 struct RecoveredLog {
     entries: Vec<Entry>,
     offsets: Vec<u64>,
+    /// Index of `entries[0]` (1 for an empty log).
+    first_index: LogIndex,
+    /// The log does not lead to the snapshot: the file must be emptied.
+    discard_all: bool,
     /// Bytes up to the end of the last intact record; anything after is a torn tail.
     valid_len: u64,
 }
@@ -529,11 +686,14 @@ fn parse_log(bytes: &[u8]) -> Result<RecoveredLog, String> {
         }
         let entry =
             decode_entry(payload).map_err(|error| format!("record at byte {position}: {error}"))?;
-        if entry.index != entries.len() as LogIndex + 1 {
+        // After compaction the file starts at the entry following the snapshot.
+        let expected_index = entries.first().map_or(entry.index.max(1), |first: &Entry| {
+            first.index + entries.len() as LogIndex
+        });
+        if entry.index != expected_index {
             return Err(format!(
-                "record at byte {position} holds entry {} where {} belongs",
+                "record at byte {position} holds entry {} where {expected_index} belongs",
                 entry.index,
-                entries.len() + 1
             ));
         }
         if let Some(previous) = entries.last().map(|previous: &Entry| previous.term) {
@@ -549,10 +709,122 @@ fn parse_log(bytes: &[u8]) -> Result<RecoveredLog, String> {
         position = end;
     }
     Ok(RecoveredLog {
+        first_index: entries.first().map_or(1, |entry| entry.index),
         entries,
         offsets,
         valid_len: position as u64,
+        discard_all: false,
     })
+}
+
+/// Keeps the stored entries that follow `snapshot`: none when the log does not hold the
+/// snapshot's last entry (or start right after it); a log that starts beyond it has a gap.
+fn after_snapshot(
+    mut log: RecoveredLog,
+    snapshot: Option<&SnapshotMeta>,
+) -> Result<RecoveredLog, String> {
+    let Some(meta) = snapshot else {
+        if log.first_index != 1 {
+            return Err(format!(
+                "the log starts at entry {} but there is no snapshot",
+                log.first_index
+            ));
+        }
+        return Ok(log);
+    };
+    if log.entries.is_empty() {
+        log.first_index = meta.index + 1;
+        return Ok(log);
+    }
+    if log.first_index > meta.index + 1 {
+        return Err(format!(
+            "the log starts at entry {} after a snapshot ending at {}",
+            log.first_index, meta.index
+        ));
+    }
+    let position = (meta.index + 1 - log.first_index) as usize;
+    let leads_to_snapshot = position == 0
+        || log
+            .entries
+            .get(position - 1)
+            .is_some_and(|entry| entry.term == meta.term);
+    if !leads_to_snapshot {
+        log.entries.clear();
+        log.offsets.clear();
+        log.discard_all = true;
+    } else {
+        log.entries.drain(..position.min(log.entries.len()));
+        log.offsets.drain(..position.min(log.offsets.len()));
+    }
+    log.first_index = meta.index + 1;
+    Ok(log)
+}
+
+/// Snapshot file: `[crc32 u32][index u64][term u64][voters count u64][voter u64]*[learners count u64][learner u64]*[data]`.
+fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    let mut writer = ByteWriter::default();
+    writer.u64(snapshot.meta.index).u64(snapshot.meta.term);
+    writer.u64(snapshot.meta.voters.len() as u64);
+    for voter in &snapshot.meta.voters {
+        writer.u64(*voter);
+    }
+    writer.u64(snapshot.meta.learners.len() as u64);
+    for learner in &snapshot.meta.learners {
+        writer.u64(*learner);
+    }
+    writer.bytes(&snapshot.data);
+    let mut bytes = crc32(&writer.bytes).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&writer.bytes);
+    bytes
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
+    if bytes.len() < 4 {
+        return Err(format!("snapshot is {} bytes long", bytes.len()));
+    }
+    let (crc, body) = bytes.split_at(4);
+    if crc32(body).to_le_bytes() != crc {
+        return Err("snapshot checksum mismatch".into());
+    }
+    let mut reader = ByteReader::new(body);
+    let mut decode = || -> Result<Snapshot, crate::codec::DecodeError> {
+        let index = reader.u64()?;
+        let term = reader.u64()?;
+        let voters_count = reader.u64()?;
+        if voters_count > body.len() as u64 / 8 {
+            return Err(crate::codec::DecodeError(format!(
+                "snapshot claims {voters_count} voters"
+            )));
+        }
+        let voters = (0..voters_count)
+            .map(|_| reader.u64())
+            .collect::<Result<Vec<_>, _>>()?;
+        let learners_count = reader.u64()?;
+        if learners_count > body.len() as u64 / 8 {
+            return Err(crate::codec::DecodeError(format!(
+                "snapshot claims {learners_count} learners"
+            )));
+        }
+        let learners = (0..learners_count)
+            .map(|_| reader.u64())
+            .collect::<Result<Vec<_>, _>>()?;
+        let data = reader.bytes()?.to_vec();
+        reader.finish()?;
+        Ok(Snapshot {
+            meta: SnapshotMeta {
+                index,
+                term,
+                voters,
+                learners,
+            },
+            data,
+        })
+    };
+    let snapshot = decode().map_err(|error| error.to_string())?;
+    if snapshot.meta.index == 0 {
+        return Err("snapshot at index 0".into());
+    }
+    Ok(snapshot)
 }
 
 #[cfg(test)]

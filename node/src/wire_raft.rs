@@ -4,7 +4,7 @@
 //! working until the codec learns it.
 
 use crate::codec::{ByteReader, ByteWriter, DecodeError};
-use crate::raft::{AppendOutcome, Message, MessageBody};
+use crate::raft::{AppendOutcome, Message, MessageBody, SnapshotMeta};
 use crate::storage::{decode_entry, encode_entry};
 
 const REQUEST_VOTE: u8 = 1;
@@ -14,6 +14,8 @@ const APPEND_ENTRIES_RESPONSE: u8 = 4;
 const HEARTBEAT: u8 = 5;
 const HEARTBEAT_RESPONSE: u8 = 6;
 const TIMEOUT_NOW: u8 = 7;
+const INSTALL_SNAPSHOT: u8 = 8;
+const INSTALL_SNAPSHOT_RESPONSE: u8 = 9;
 const JSON_FALLBACK: u8 = 255;
 
 fn flags(a: bool, b: bool) -> u8 {
@@ -85,6 +87,35 @@ pub fn encode_message(message: &Message) -> Vec<u8> {
         }
         MessageBody::TimeoutNow => {
             writer.u8(TIMEOUT_NOW);
+        }
+        MessageBody::InstallSnapshot {
+            meta,
+            offset,
+            data,
+            done,
+        } => {
+            writer
+                .u8(INSTALL_SNAPSHOT)
+                .u64(meta.index)
+                .u64(meta.term)
+                .u64(meta.voters.len() as u64);
+            for voter in &meta.voters {
+                writer.u64(*voter);
+            }
+            writer.u64(meta.learners.len() as u64);
+            for learner in &meta.learners {
+                writer.u64(*learner);
+            }
+            writer.u64(*offset).u8(u8::from(*done)).bytes(data);
+        }
+        MessageBody::InstallSnapshotResponse {
+            index,
+            received_bytes,
+        } => {
+            writer
+                .u8(INSTALL_SNAPSHOT_RESPONSE)
+                .u64(*index)
+                .u64(*received_bytes);
         }
         #[allow(unreachable_patterns)]
         other => {
@@ -168,6 +199,46 @@ pub fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
             read_context: reader.u64()?,
         },
         TIMEOUT_NOW => MessageBody::TimeoutNow,
+        INSTALL_SNAPSHOT => {
+            let index = reader.u64()?;
+            let term = reader.u64()?;
+            let voters_count = reader.u64()?;
+            if voters_count > bytes.len() as u64 / 8 {
+                return Err(DecodeError(format!(
+                    "InstallSnapshot claims {voters_count} voters"
+                )));
+            }
+            let voters = (0..voters_count)
+                .map(|_| reader.u64())
+                .collect::<Result<Vec<_>, _>>()?;
+            let learners_count = reader.u64()?;
+            if learners_count > bytes.len() as u64 / 8 {
+                return Err(DecodeError(format!(
+                    "InstallSnapshot claims {learners_count} learners"
+                )));
+            }
+            let learners = (0..learners_count)
+                .map(|_| reader.u64())
+                .collect::<Result<Vec<_>, _>>()?;
+            let offset = reader.u64()?;
+            let done = reader.u8()? != 0;
+            let data = reader.bytes()?.to_vec();
+            MessageBody::InstallSnapshot {
+                meta: SnapshotMeta {
+                    index,
+                    term,
+                    voters,
+                    learners,
+                },
+                offset,
+                data,
+                done,
+            }
+        }
+        INSTALL_SNAPSHOT_RESPONSE => MessageBody::InstallSnapshotResponse {
+            index: reader.u64()?,
+            received_bytes: reader.u64()?,
+        },
         JSON_FALLBACK => serde_json::from_slice(reader.bytes()?)
             .map_err(|error| DecodeError(format!("raft message body: {error}")))?,
         other => return Err(DecodeError(format!("unknown raft message kind {other}"))),
@@ -252,6 +323,21 @@ mod tests {
             },
             MessageBody::HeartbeatResponse { read_context: 11 },
             MessageBody::TimeoutNow,
+            MessageBody::InstallSnapshot {
+                meta: SnapshotMeta {
+                    index: 40,
+                    term: 3,
+                    voters: vec![1, 2, 3],
+                    learners: vec![4],
+                },
+                offset: 1024,
+                data: vec![9; 100],
+                done: true,
+            },
+            MessageBody::InstallSnapshotResponse {
+                index: 40,
+                received_bytes: 1124,
+            },
         ];
         for body in bodies {
             let message = Message {

@@ -613,3 +613,58 @@ fn sweep_many_seeds() {
         churn(seed + 1_000, seed % 2 == 1);
     }
 }
+
+/// A-B and B-C connected, A-C cut (the partial partition of the Cloudflare 2020 outage):
+/// with PreVote and CheckQuorum the cluster keeps committing instead of electing in a loop.
+#[test]
+fn partial_partition_keeps_committing() {
+    let mut cluster = Cluster::new(3, 41);
+    let all = [1, 2, 3];
+    let leader = cluster.wait_stable_leader_among(&all, 3_000);
+    let others: Vec<u64> = all.iter().copied().filter(|id| *id != leader).collect();
+    // Cut the leader from one follower only; the other follower still sees both.
+    let (cut_off, bridge) = (others[0], others[1]);
+    let term = cluster.status(leader).term;
+    cluster.sim.partition(host(leader), host(cut_off));
+    let log = cluster.client("c1", 1, |mut client, log| async move {
+        add_until_stopped(&mut client, &log, "k", 1).await
+    });
+    cluster.run_ms(5_000);
+    log.stop();
+    wait_clients(&mut cluster, &[&log], 10_000);
+    let ok = log.ok_count();
+    assert!(
+        ok >= 50,
+        "only {ok} adds committed under a partial partition"
+    );
+    // PreVote: the cut-off node cannot win a pre-vote from the bridge, which still hears
+    // the leader; so nobody's term moves and the leader stays.
+    let terms: Vec<u64> = all.iter().map(|id| cluster.status(*id).term).collect();
+    assert_eq!(terms, vec![term; 3], "elections under a partial partition");
+    assert_eq!(cluster.leaders_among(&all), vec![leader]);
+    assert_eq!(cluster.status(bridge).leader, Some(leader));
+    cluster.heal();
+    settle_and_check(&mut cluster, &[&log], "k");
+}
+
+/// PreVote: a node partitioned away (its election timer firing over and over) rejoins
+/// without deposing the healthy leader or raising the term.
+#[test]
+fn rejoin_does_not_disrupt() {
+    let mut cluster = Cluster::new(5, 42);
+    let all = [1, 2, 3, 4, 5];
+    let leader = cluster.wait_stable_leader_among(&all, 3_000);
+    let term = cluster.status(leader).term;
+    let wanderer = all.into_iter().find(|id| *id != leader).unwrap();
+    cluster.isolate(&[wanderer]);
+    cluster.run_ms(3_000);
+    cluster.heal();
+    cluster.run_ms(2_000);
+    assert_eq!(cluster.leaders_among(&all), vec![leader]);
+    assert_eq!(
+        cluster.status(leader).term,
+        term,
+        "the rejoining node raised the term"
+    );
+    assert_eq!(cluster.status(wanderer).leader, Some(leader));
+}

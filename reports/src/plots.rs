@@ -60,7 +60,12 @@ impl PlotInput<'_> {
             .chain(std::iter::once(self.history.end_time_ns))
             .max()
             .unwrap_or(0);
-        (end_ns as f64 / 1e9).max(0.001)
+        // An empty run still gets a readable 1 s axis.
+        if end_ns == 0 {
+            1.0
+        } else {
+            (end_ns as f64 / 1e9).max(0.001)
+        }
     }
 }
 
@@ -645,7 +650,7 @@ fn axis_number(v: f64) -> String {
     if v == v.round() && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
-        let s = format!("{v:.3}");
+        let s = format!("{v:.6}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }

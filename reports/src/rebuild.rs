@@ -67,9 +67,14 @@ impl Rebuild {
 /// one run is recorded and the others go on.
 pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuild, ReportError> {
     if !dir.is_dir() {
+        let problem = if dir.exists() {
+            "not a directory"
+        } else {
+            "no such directory"
+        };
         return Err(ReportError::io(
             dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            std::io::Error::new(std::io::ErrorKind::NotFound, problem),
         ));
     }
     let runs = run_dirs(dir);

@@ -236,3 +236,23 @@ fn hostile_history_renders_inert() {
     let junit = read(&dir, "junit.xml");
     assert!(!junit.contains("<script"));
 }
+
+#[test]
+fn empty_history_still_gets_a_full_report() {
+    let dir = common::fresh_dir("empty-history");
+    std::fs::write(dir.join("history.jsonl"), "").unwrap();
+    std::fs::write(
+        dir.join("results.json"),
+        r#"{"verdict":"unknown","checker":{"verdict":"unknown","unknown_reason":"time limit"}}"#,
+    )
+    .unwrap();
+    write_run_report(&dir).unwrap();
+    for file in REPORT_FILES {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    assert_eq!(png_size(&dir.join("rate.png")), (PLOT_WIDTH, PLOT_HEIGHT));
+    let index = read(&dir, "index.html");
+    assert!(index.contains(">unknown<") && index.contains("time limit"));
+    assert!(index.contains("No client operations in the history."));
+    assert!(read(&dir, "junit.xml").contains("<error message=\"verdict: unknown"));
+}

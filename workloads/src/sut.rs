@@ -33,6 +33,22 @@ pub struct AppliedEntry {
     pub digest: u64,
 }
 
+impl AppliedEntry {
+    /// An index whose state the node received inside a snapshot instead of applying the
+    /// entry itself. Term 0 never occurs in a real entry.
+    pub fn from_snapshot(index: u64) -> AppliedEntry {
+        AppliedEntry {
+            index,
+            term: 0,
+            digest: 0,
+        }
+    }
+
+    pub fn is_from_snapshot(&self) -> bool {
+        self.term == 0
+    }
+}
+
 /// What the driver reads from a node after every step, for the invariants.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeView {

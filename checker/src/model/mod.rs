@@ -60,7 +60,9 @@ pub trait Model: Sync {
 
     /// The initial state (from `--init`, or the model's default).
     fn init_state(&self) -> Self::State;
-    /// Compiles one history operation; an error names what does not fit the model.
+    /// Compiles one history operation; an error names what does not fit the model. The result
+    /// may depend only on the op's f, key, invoke value and outcome (never on its process or
+    /// index): the search treats in-doubt ops alike in these as interchangeable.
     fn compile(&self, op: &Operation) -> Result<Self::Op, String>;
     /// The state after `op`, or `None` when `op` cannot happen in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;

@@ -8,7 +8,9 @@ use crate::bugs::{Bug, Bugs};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub id: NodeId,
-    /// Every voting member, this node included.
+    /// Every voting member, this node included: the bootstrap configuration (membership
+    /// changes in the log and snapshots override it; the core keeps this field current).
+    /// A node that joins an existing cluster is not among them.
     pub voters: Vec<NodeId>,
     pub election_timeout_min_ticks: u32,
     pub election_timeout_max_ticks: u32,
@@ -25,6 +27,10 @@ pub struct Config {
     /// How many ticks a follower's clock may run ahead of the leader's over one minimum
     /// election timeout; the lease is shortened by this much.
     pub lease_clock_drift_bound_ticks: u32,
+    /// The leader promotes a learner to voter once its log has caught up with the commit.
+    pub auto_promote_learners: bool,
+    /// Bytes of snapshot data per InstallSnapshot message.
+    pub snapshot_chunk_bytes: usize,
     /// Randomizes election timeouts; mixed with `id` so that nodes of one run differ.
     pub seed: u64,
     pub bugs: Bugs,
@@ -46,6 +52,8 @@ impl Config {
             check_quorum: true,
             lease_reads: false,
             lease_clock_drift_bound_ticks: 2,
+            snapshot_chunk_bytes: 32 * 1024,
+            auto_promote_learners: true,
             seed,
             bugs: Bugs::NONE,
         }
@@ -53,11 +61,10 @@ impl Config {
 
     /// A clear reason when the configuration cannot run the protocol safely.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.voters.contains(&self.id) {
-            return Err(format!(
-                "node {} is not among the voters {:?}",
-                self.id, self.voters
-            ));
+        // A node outside the bootstrap configuration joins the cluster later: it becomes a
+        // member once a leader's log adds it, and never campaigns before.
+        if self.voters.is_empty() {
+            return Err("the bootstrap configuration has no voter".to_string());
         }
         let mut sorted = self.voters.clone();
         sorted.sort_unstable();
@@ -86,6 +93,9 @@ impl Config {
                 "lease_clock_drift_bound_ticks ({}) leaves no lease within election_timeout_min_ticks ({})",
                 self.lease_clock_drift_bound_ticks, self.election_timeout_min_ticks
             ));
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err("snapshot_chunk_bytes must be at least 1".to_string());
         }
         if self.max_append_entries_count == 0 || self.max_inflight_appends == 0 {
             return Err(
@@ -123,6 +133,8 @@ impl Config {
             Bug::StaleTermAppend,
             Bug::TruncateWithoutConflict,
             Bug::VoteIndexOnly,
+            Bug::MembershipNoRule,
+            Bug::SnapshotLosesIndex,
         ]
         .into_iter()
         .any(|bug| self.bugs.has(bug))
@@ -141,7 +153,7 @@ mod tests {
             tweak(&mut config);
             config.validate().unwrap_err()
         };
-        assert!(reason(|c| c.voters = vec![2, 3]).contains("not among the voters"));
+        assert!(reason(|c| c.voters = vec![]).contains("no voter"));
         assert!(reason(|c| c.voters = vec![1, 2, 2]).contains("duplicate voters"));
         assert!(reason(|c| c.election_timeout_min_ticks = 5).contains("must exceed"));
         assert!(reason(|c| c.election_timeout_max_ticks = 10).contains("below"));

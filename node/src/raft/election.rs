@@ -42,6 +42,7 @@ impl RaftNode {
             } => true,
             MessageBody::AppendEntries { .. }
             | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. }
             | MessageBody::TimeoutNow => {
                 self.become_follower(message.term, Some(message.from));
                 true
@@ -98,9 +99,18 @@ impl RaftNode {
                     },
                 );
             }
+            MessageBody::InstallSnapshot { meta, .. } => {
+                // Tells the stale sender our term.
+                let body = MessageBody::InstallSnapshotResponse {
+                    index: meta.index,
+                    received_bytes: 0,
+                };
+                self.send(message.from, self.term, body);
+            }
             MessageBody::RequestVoteResponse { .. }
             | MessageBody::AppendEntriesResponse { .. }
             | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. }
             | MessageBody::TimeoutNow => {}
         }
     }
@@ -146,8 +156,8 @@ impl RaftNode {
         } else {
             self.become_candidate();
         }
-        // A single-voter cluster wins every round alone.
-        if self.quorum() == 1 {
+        // A single-voter cluster wins every round alone (if we are that voter).
+        if self.quorum() == 1 && self.is_voter() {
             if kind == CampaignKind::PreVote {
                 self.become_candidate();
             }
@@ -232,8 +242,18 @@ impl RaftNode {
             return;
         }
         self.votes.insert(message.from, granted);
-        let granted_count = self.votes.values().filter(|&&granted| granted).count();
-        let rejected_count = self.votes.len() - granted_count;
+        // Only voters' answers count (our own vote too, and only if we are a voter).
+        let voters = &self.membership.voters;
+        let granted_count = self
+            .votes
+            .iter()
+            .filter(|(node, granted)| **granted && voters.contains(node))
+            .count();
+        let rejected_count = self
+            .votes
+            .iter()
+            .filter(|(node, granted)| !**granted && voters.contains(node))
+            .count();
         if granted_count >= self.quorum() {
             if pre_vote {
                 self.campaign(CampaignKind::Election);
@@ -303,9 +323,11 @@ impl RaftNode {
         self.election_elapsed_ticks = 0;
         self.heartbeat_elapsed_ticks = 0;
         let last_index = self.log.last_index();
+        // Voters and learners alike are replicated to.
         self.progress = self
             .peers
             .iter()
+            .chain(self.learners.iter())
             .map(|&peer| (peer, Progress::new(last_index)))
             .collect();
         self.reads.reset_leadership();

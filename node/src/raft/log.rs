@@ -1,5 +1,6 @@
 //! The in-memory Raft log: entries in a Vec with an index offset, term lookups, conflict
 //! search, the commit and apply cursors, and the unstable suffix not yet handed to storage.
+//! Entries up to `snapshot_index` are compacted away: only that index's term is remembered.
 
 use super::{Entry, LogIndex, Term};
 
@@ -7,8 +8,11 @@ use super::{Entry, LogIndex, Term};
 pub(crate) struct RaftLog {
     /// `entries[i].index == first_index + i`.
     entries: Vec<Entry>,
-    /// Index of `entries[0]`. Always 1 today; kept explicit for log compaction later.
+    /// Index of `entries[0]`: `snapshot_index + 1`.
     first_index: LogIndex,
+    /// Last index covered by the snapshot (0 without one) and its term.
+    snapshot_index: LogIndex,
+    snapshot_term: Term,
     committed: LogIndex,
     applied: LogIndex,
     /// Lowest index written since the last `take_unstable`; `last_index() + 1` when none.
@@ -16,10 +20,24 @@ pub(crate) struct RaftLog {
 }
 
 impl RaftLog {
+    #[cfg(test)]
     pub(crate) fn recover(entries: Vec<Entry>, applied: LogIndex) -> RaftLog {
+        RaftLog::recover_after_snapshot(0, 0, entries, applied)
+    }
+
+    /// A log whose entries follow a snapshot ending at (`snapshot_index`, `snapshot_term`).
+    pub(crate) fn recover_after_snapshot(
+        snapshot_index: LogIndex,
+        snapshot_term: Term,
+        entries: Vec<Entry>,
+        applied: LogIndex,
+    ) -> RaftLog {
+        assert!(applied >= snapshot_index, "applied below the snapshot");
         let log = RaftLog {
-            first_index: 1,
-            unstable_from: entries.len() as LogIndex + 1,
+            first_index: snapshot_index + 1,
+            snapshot_index,
+            snapshot_term,
+            unstable_from: snapshot_index + entries.len() as LogIndex + 1,
             entries,
             committed: applied,
             applied,
@@ -43,7 +61,53 @@ impl RaftLog {
     }
 
     pub(crate) fn last_term(&self) -> Term {
-        self.entries.last().map_or(0, |entry| entry.term)
+        self.entries
+            .last()
+            .map_or(self.snapshot_term, |entry| entry.term)
+    }
+
+    pub(crate) fn snapshot_index(&self) -> LogIndex {
+        self.snapshot_index
+    }
+
+    pub(crate) fn snapshot_term(&self) -> Term {
+        self.snapshot_term
+    }
+
+    /// Entries held in memory (after the snapshot).
+    pub(crate) fn entries_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Log compaction: forgets entries up to `index` (applied, so durable and committed).
+    pub(crate) fn compact(&mut self, index: LogIndex) {
+        assert!(index <= self.applied, "compacting unapplied entries");
+        if index <= self.snapshot_index {
+            return;
+        }
+        let term = self.term(index).expect("compaction point within the log");
+        assert!(
+            self.unstable_from > index,
+            "compacting entries not yet handed to storage"
+        );
+        self.entries
+            .drain(..(index - self.first_index + 1) as usize);
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        self.first_index = index + 1;
+    }
+
+    /// A follower installs a snapshot its log does not match: every entry goes, the snapshot
+    /// is committed and (by the shell's restore) applied.
+    pub(crate) fn restore(&mut self, index: LogIndex, term: Term) {
+        assert!(index > self.committed, "restoring behind the commit index");
+        self.entries.clear();
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        self.first_index = index + 1;
+        self.committed = index;
+        self.applied = index;
+        self.unstable_from = index + 1;
     }
 
     pub(crate) fn committed(&self) -> LogIndex {
@@ -56,8 +120,8 @@ impl RaftLog {
 
     /// Term of the entry at `index`; index 0 is the empty prefix with term 0.
     pub(crate) fn term(&self, index: LogIndex) -> Option<Term> {
-        if index == 0 {
-            return Some(0);
+        if index == self.snapshot_index {
+            return Some(self.snapshot_term);
         }
         if index < self.first_index || index > self.last_index() {
             return None;
@@ -103,6 +167,9 @@ impl RaftLog {
     /// Terms never decrease along the log, so a binary search finds it.
     pub(crate) fn first_index_of_term(&self, from: LogIndex, term: Term) -> LogIndex {
         debug_assert_eq!(self.term(from), Some(term));
+        if from < self.first_index {
+            return from; // the snapshot's own index: nothing older is held
+        }
         let upto = (from - self.first_index + 1) as usize;
         let position = self.entries[..upto].partition_point(|entry| entry.term < term);
         self.first_index + position as LogIndex
@@ -111,7 +178,11 @@ impl RaftLog {
     /// Last index holding `term`, if we hold any entry of that term.
     pub(crate) fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
         let position = self.entries.partition_point(|entry| entry.term <= term);
-        if position == 0 || self.entries[position - 1].term != term {
+        if position == 0 {
+            return (self.snapshot_index > 0 && self.snapshot_term == term)
+                .then_some(self.snapshot_index);
+        }
+        if self.entries[position - 1].term != term {
             return None;
         }
         Some(self.first_index + position as LogIndex - 1)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, LogIndex, NodeId, Term};
+use super::{Entry, LogIndex, NodeId, SnapshotMeta, Term};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -50,6 +50,20 @@ pub enum MessageBody {
     },
     /// Leadership transfer: the receiver campaigns at once.
     TimeoutNow,
+    /// One chunk of the leader's snapshot, for a follower whose missing entries are compacted.
+    /// Chunks go one at a time; `done` marks the last.
+    InstallSnapshot {
+        meta: SnapshotMeta,
+        offset: u64,
+        data: Vec<u8>,
+        done: bool,
+    },
+    /// The follower holds the first `received_bytes` of the snapshot ending at `index` (it
+    /// answers a finished install with an `AppendEntriesResponse` instead).
+    InstallSnapshotResponse {
+        index: LogIndex,
+        received_bytes: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +86,9 @@ impl Message {
     /// term. A message failing them comes from a broken or foreign sender and is dropped,
     /// never allowed to trip an assertion.
     pub fn is_well_formed(&self) -> bool {
+        if let MessageBody::InstallSnapshot { meta, .. } = &self.body {
+            return meta.index > 0 && meta.term <= self.term;
+        }
         let MessageBody::AppendEntries {
             prev_log_index,
             prev_log_term,

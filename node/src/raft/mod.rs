@@ -2,10 +2,17 @@
 //! send, state and entries to persist, and committed entries to apply come out. No clocks, no
 //! sockets, no files: the shell (`crate::server`) maps it onto turmoil or real IO.
 //!
-//! One file per concern: `log` (entries, terms, conflicts), `election` (votes, PreVote, roles),
-//! `replication` (AppendEntries, heartbeats, commit), `progress` (per-follower state),
-//! `read_index` (linearizable reads), `transfer` (leadership transfer), `message` (the wire
-//! vocabulary), `entry` (what is persisted), `config`, `rng`.
+//! One file per concern: `log` (entries, terms, conflicts, compaction), `election` (votes,
+//! PreVote, roles), `replication` (AppendEntries, heartbeats, commit), `progress`
+//! (per-follower state), `read_index` (linearizable reads), `transfer` (leadership transfer),
+//! `snapshot` (compaction, chunked InstallSnapshot), `membership` (single-server changes,
+//! learners), `message` (the wire vocabulary), `entry` (what is persisted), `config`, `rng`.
+//!
+//! Snapshots: the shell calls `compact(applied_index, state_bytes)`; the core forgets the log
+//! behind it and sends the snapshot in chunks to followers that need compacted entries; a
+//! follower hands an installed snapshot to the shell in `Ready::snapshot`. Membership: a
+//! `ConfChange` entry takes effect when appended (`propose_conf_change`), one uncommitted
+//! change at a time, and only once the leader committed an entry of its term.
 //!
 //! Durability contract: the shell takes a [`Ready`], persists `hard_state` and `entries`, then
 //! sends `messages`, then applies `committed_entries`.
@@ -22,7 +29,7 @@
 //! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
 //! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
 //! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
-//! (config.rs). With a log-rewriting bug on, the
+//! (config.rs), `membership-no-rule` (membership.rs). With a log-rewriting bug on, the
 //! guards on committed entries stand down so that the harness, not an assertion, sees the
 //! damage; `tests::planted_bugs` shows the safety checker catching each one.
 //!
@@ -35,11 +42,13 @@ mod config;
 mod election;
 mod entry;
 mod log;
+mod membership;
 mod message;
 mod progress;
 mod read_index;
 mod replication;
 mod rng;
+mod snapshot;
 mod transfer;
 
 #[cfg(test)]
@@ -50,7 +59,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use config::Config;
-pub use entry::{Entry, EntryPayload, HardState, RecoveredState};
+pub use entry::{
+    ConfChange, ConfChangeKind, Entry, EntryPayload, HardState, RecoveredState, Snapshot,
+    SnapshotMeta,
+};
+pub use membership::{ConfChangeError, Membership};
 pub use message::{AppendOutcome, Message, MessageBody};
 
 use log::RaftLog;
@@ -91,6 +104,11 @@ pub struct Status {
     pub voted_for: Option<NodeId>,
     /// Target of a leadership transfer in progress (leader only).
     pub transferring_to: Option<NodeId>,
+    /// Last index covered by the latest snapshot (0 without one).
+    pub snapshot_index: LogIndex,
+    /// The configuration in force.
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
 }
 
 /// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
@@ -110,10 +128,14 @@ impl std::fmt::Display for NotLeader {
 
 impl std::error::Error for NotLeader {}
 
-/// Work for the shell, in this order: persist `hard_state` and `entries` (durably), send
-/// `messages`, apply `committed_entries`, answer `read_states` once applied far enough.
+/// Work for the shell, in this order: persist `snapshot` (and restore the state machine from
+/// it), persist `hard_state` and `entries` (durably), send `messages`, apply
+/// `committed_entries`, answer `read_states` once applied far enough.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
+    /// A snapshot installed from the leader: it replaces the whole stored log (entries in
+    /// this Ready follow it) and the state machine, before anything else is done.
+    pub snapshot: Option<Snapshot>,
     /// Persist (fsync) before sending `messages`.
     pub hard_state: Option<HardState>,
     /// Append; the first replaces any stored entry at its index and the suffix after it.
@@ -130,6 +152,7 @@ pub struct Ready {
 impl Ready {
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none()
+            && self.snapshot.is_none()
             && self.entries.is_empty()
             && self.messages.is_empty()
             && self.committed_entries.is_empty()
@@ -144,6 +167,14 @@ pub struct RaftNode {
     config: Config,
     /// Voters other than this node, sorted.
     peers: Vec<NodeId>,
+    /// Learners other than this node, sorted.
+    learners: Vec<NodeId>,
+    /// The configuration in force: `base_membership` plus the log's configuration entries.
+    membership: Membership,
+    /// The configuration at the snapshot (or the bootstrap configuration).
+    base_membership: Membership,
+    /// Index of the latest configuration entry in the log (0: none after the snapshot).
+    last_conf_index: LogIndex,
     term: Term,
     voted_for: Option<NodeId>,
     role: Role,
@@ -173,6 +204,13 @@ pub struct RaftNode {
     messages: Vec<Message>,
     read_states: Vec<ReadState>,
     dropped_read_requests: Vec<u64>,
+    /// The latest snapshot (taken by `compact` or installed), sent to followers that need
+    /// compacted entries.
+    snapshot: Option<Snapshot>,
+    /// Follower: chunks of a leader's snapshot received so far.
+    incoming_snapshot: Option<Snapshot>,
+    /// Follower: a snapshot installed but not yet handed to the shell.
+    installed_snapshot: Option<Snapshot>,
 }
 
 impl RaftNode {
@@ -197,19 +235,45 @@ impl RaftNode {
         // Entries of a newer term than the stored hard state: the crash fell between writing
         // entries and writing the hard state (or the hard state was lost). The node was at
         // least in that term; a vote it may have cast there was never sent, so none is kept.
-        let last_log_term = recovered.entries.last().map_or(0, |entry| entry.term);
+        let (snapshot_index, snapshot_term) = recovered
+            .snapshot
+            .as_ref()
+            .map_or((0, 0), |snapshot| (snapshot.meta.index, snapshot.meta.term));
+        let last_log_term = recovered
+            .entries
+            .last()
+            .map_or(snapshot_term, |entry| entry.term);
         let (term, voted_for) = if last_log_term > hard_state.term {
             (last_log_term, None)
         } else {
             (hard_state.term, hard_state.voted_for)
         };
+        let base_membership = match &recovered.snapshot {
+            Some(snapshot) => Membership {
+                voters: snapshot.meta.voters.iter().copied().collect(),
+                learners: snapshot.meta.learners.iter().copied().collect(),
+            },
+            None => Membership {
+                voters: config.voters.iter().copied().collect(),
+                learners: Default::default(),
+            },
+        };
         let mut node = RaftNode {
             peers,
+            learners: Vec::new(),
+            membership: Membership::default(),
+            base_membership,
+            last_conf_index: 0,
             term,
             voted_for,
             role: Role::Follower,
             leader: None,
-            log: RaftLog::recover(recovered.entries, recovered.applied_index),
+            log: RaftLog::recover_after_snapshot(
+                snapshot_index,
+                snapshot_term,
+                recovered.entries,
+                recovered.applied_index,
+            ),
             rng,
             ticks_elapsed: 0,
             election_elapsed_ticks: 0,
@@ -226,8 +290,12 @@ impl RaftNode {
             messages: Vec::new(),
             read_states: Vec::new(),
             dropped_read_requests: Vec::new(),
+            snapshot: recovered.snapshot,
+            incoming_snapshot: None,
+            installed_snapshot: None,
             config,
         };
+        node.refresh_membership();
         node.reset_randomized_election_timeout();
         node
     }
@@ -239,6 +307,12 @@ impl RaftNode {
             self.tick_leader();
         } else {
             self.election_elapsed_ticks += 1;
+            // Learners and non-members never campaign.
+            if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
+                && !self.may_campaign()
+            {
+                self.election_elapsed_ticks = 0;
+            }
             if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks {
                 self.election_elapsed_ticks = 0;
                 self.start_election();
@@ -247,12 +321,12 @@ impl RaftNode {
         self.check_invariants();
     }
 
-    /// Handles one message from a peer. Messages not addressed to us, or from non-voters, are
-    /// dropped (the network may misdeliver; that must not corrupt state).
+    /// Handles one message from a peer. Messages not addressed to us, or answers from
+    /// non-members, are dropped (the network may misdeliver; that must not corrupt state).
     pub fn step(&mut self, message: Message) {
         if message.to != self.config.id
             || message.from == self.config.id
-            || !self.peers.contains(&message.from)
+            || !self.accepts_from(&message)
             || !message.is_well_formed()
         {
             return;
@@ -276,8 +350,34 @@ impl RaftNode {
             MessageBody::Heartbeat { .. } => self.handle_heartbeat(message),
             MessageBody::HeartbeatResponse { .. } => self.handle_heartbeat_response(message),
             MessageBody::TimeoutNow => self.handle_timeout_now(message),
+            MessageBody::InstallSnapshot { .. } => self.handle_install_snapshot(message),
+            MessageBody::InstallSnapshotResponse { .. } => {
+                self.handle_install_snapshot_response(message)
+            }
         }
         self.check_invariants();
+    }
+
+    /// Requests are heard from anyone: the configuration in our log may be uncommitted and
+    /// about to be overwritten by a leader it does not list (and a removed node's votes are
+    /// held off by the leader lease). Answers count only from members: votes from voters,
+    /// replication answers from voters and learners.
+    fn accepts_from(&self, message: &Message) -> bool {
+        let node = message.from;
+        match message.body {
+            MessageBody::RequestVoteResponse { .. } => self.peers.contains(&node),
+            MessageBody::AppendEntriesResponse { .. }
+            | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. } => {
+                self.peers.contains(&node) || self.learners.contains(&node)
+            }
+            // Only a leader we count as a voter may make us campaign at once.
+            MessageBody::TimeoutNow => self.peers.contains(&node),
+            MessageBody::RequestVote { .. }
+            | MessageBody::AppendEntries { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. } => true,
+        }
     }
 
     /// Appends a command (leader only). The returned (term, index) identifies the entry: it is
@@ -301,6 +401,7 @@ impl RaftNode {
 
     pub fn has_ready(&self) -> bool {
         self.current_hard_state() != self.persisted_hard_state
+            || self.installed_snapshot.is_some()
             || self.log.has_unstable()
             || !self.messages.is_empty()
             || self.log.has_committed_to_apply()
@@ -328,6 +429,7 @@ impl RaftNode {
             None
         };
         let ready = Ready {
+            snapshot: self.installed_snapshot.take(),
             hard_state,
             entries: self.log.take_unstable(),
             messages: std::mem::take(&mut self.messages),
@@ -350,6 +452,9 @@ impl RaftNode {
             applied_index: self.log.applied(),
             voted_for: self.voted_for,
             transferring_to: self.transfer.as_ref().map(|transfer| transfer.to),
+            snapshot_index: self.log.snapshot_index(),
+            voters: self.membership.voters.iter().copied().collect(),
+            learners: self.membership.learners.iter().copied().collect(),
         }
     }
 
@@ -399,6 +504,15 @@ impl RaftNode {
     /// Invariants that hold after every input (TigerBeetle style: cheap, always on).
     fn check_invariants(&self) {
         let last_index = self.log.last_index();
+        let snapshot_index = self
+            .snapshot
+            .as_ref()
+            .map_or(0, |snapshot| snapshot.meta.index);
+        assert_eq!(
+            snapshot_index,
+            self.log.snapshot_index(),
+            "the kept snapshot ends where the log starts"
+        );
         if !self.config.bugs_break_log_safety() {
             assert!(
                 self.log.committed() <= last_index,

@@ -11,6 +11,9 @@ pub(crate) enum ProgressState {
     Probe,
     /// Match known: optimistic next index, several AppendEntries in flight.
     Replicate,
+    /// The entries the follower needs are compacted: the snapshot ending at `index` goes out
+    /// one chunk at a time (`probe_sent` marks a chunk in flight).
+    Snapshot { index: LogIndex },
 }
 
 #[derive(Clone, Debug)]
@@ -30,6 +33,8 @@ pub(crate) struct Progress {
     pub(crate) commit_sent: LogIndex,
     /// Consecutive probe rejections showing the follower lacks entries it acknowledged.
     pub(crate) lost_entries_rejections: u32,
+    /// Snapshot only: bytes of the snapshot the follower has confirmed (the next chunk's offset).
+    pub(crate) snapshot_offset: u64,
 }
 
 impl Progress {
@@ -44,13 +49,22 @@ impl Progress {
             match_at_last_heartbeat: 0,
             commit_sent: 0,
             lost_entries_rejections: 0,
+            snapshot_offset: 0,
         }
+    }
+
+    /// Starts (or restarts) sending the snapshot ending at `index`.
+    pub(crate) fn become_snapshot(&mut self, index: LogIndex) {
+        self.state = ProgressState::Snapshot { index };
+        self.snapshot_offset = 0;
+        self.probe_sent = false;
+        self.inflight.clear();
     }
 
     /// May another AppendEntries go out now?
     pub(crate) fn can_send(&self, max_inflight: usize) -> bool {
         match self.state {
-            ProgressState::Probe => !self.probe_sent,
+            ProgressState::Probe | ProgressState::Snapshot { .. } => !self.probe_sent,
             ProgressState::Replicate => self.inflight.len() < max_inflight,
         }
     }
@@ -65,7 +79,7 @@ impl Progress {
     ) {
         self.commit_sent = self.commit_sent.max(leader_commit.min(last_sent));
         match self.state {
-            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Probe | ProgressState::Snapshot { .. } => self.probe_sent = true,
             ProgressState::Replicate => {
                 if entries_count > 0 {
                     self.next_index = last_sent + 1;
@@ -87,8 +101,12 @@ impl Progress {
         while self.inflight.front().is_some_and(|&sent| sent <= index) {
             self.inflight.pop_front();
         }
-        if self.state == ProgressState::Probe {
-            self.become_replicate();
+        match self.state {
+            ProgressState::Probe => self.become_replicate(),
+            ProgressState::Snapshot {
+                index: snapshot_index,
+            } if self.match_index >= snapshot_index => self.become_replicate(),
+            _ => {}
         }
         advanced
     }
@@ -133,6 +151,8 @@ impl Progress {
         match self.state {
             ProgressState::Replicate => rejected_index <= self.match_index,
             ProgressState::Probe => rejected_index + 1 != self.next_index,
+            // The snapshot is the way forward; an AppendEntries rejection is from before it.
+            ProgressState::Snapshot { .. } => true,
         }
     }
 }

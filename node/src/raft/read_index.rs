@@ -27,7 +27,7 @@ pub(crate) struct ReadQueue {
     /// Last heartbeat round broadcast; increases over the node's lifetime.
     last_round: u64,
     /// Highest round each peer acknowledged in the current leadership.
-    acknowledged: BTreeMap<NodeId, u64>,
+    pub(super) acknowledged: BTreeMap<NodeId, u64>,
     /// (round, tick it was broadcast), oldest first; only rounds that may still found a lease.
     round_sent_at: VecDeque<(u64, u64)>,
     /// Tick at which the newest quorum-acknowledged round was sent.
@@ -77,7 +77,8 @@ impl RaftNode {
     /// `request_id` (or in `dropped_read_requests` if leadership is lost first); with a valid
     /// lease it is in the very next `Ready`.
     pub fn read_index(&mut self, request_id: u64) -> Result<(), NotLeader> {
-        if self.role != Role::Leader {
+        // A leader being removed no longer counts itself, so it cannot confirm reads.
+        if self.role != Role::Leader || !self.is_voter() {
             return Err(NotLeader {
                 leader_hint: self.leader,
             });
@@ -103,7 +104,7 @@ impl RaftNode {
         Ok(())
     }
 
-    fn committed_in_current_term(&self) -> bool {
+    pub(super) fn committed_in_current_term(&self) -> bool {
         self.log.term(self.log.committed()) == Some(self.term)
     }
 

@@ -13,11 +13,15 @@ impl RaftNode {
     pub(super) fn append_entry(&mut self, payload: EntryPayload) -> LogIndex {
         assert_eq!(self.role, Role::Leader);
         let index = self.log.last_index() + 1;
+        let is_conf_change = matches!(payload, EntryPayload::ConfChange(_));
         self.log.append(Entry {
             term: self.term,
             index,
             payload,
         });
+        if is_conf_change {
+            self.refresh_membership();
+        }
         self.append_flush_pending = true;
         // A single voter commits on its own.
         self.maybe_commit();
@@ -37,11 +41,14 @@ impl RaftNode {
         if self.election_elapsed_ticks >= self.config.election_timeout_min_ticks {
             self.election_elapsed_ticks = 0;
             if self.config.check_quorum_enabled() {
-                let active_count = 1 + self
-                    .progress
-                    .values()
-                    .filter(|progress| progress.recent_active)
-                    .count();
+                let active_count = usize::from(self.is_voter())
+                    + self
+                        .progress
+                        .iter()
+                        .filter(|(peer, progress)| {
+                            progress.recent_active && self.peers.contains(peer)
+                        })
+                        .count();
                 if active_count < self.quorum() {
                     // Partitioned from a quorum: another leader may exist. Stop serving.
                     self.become_follower(self.term, None);
@@ -78,7 +85,8 @@ impl RaftNode {
 
     pub(super) fn broadcast_heartbeat(&mut self) {
         let round = self.start_heartbeat_round();
-        for peer in self.peers.clone() {
+        let members: Vec<NodeId> = self.progress.keys().copied().collect();
+        for peer in members {
             self.send_heartbeat(peer, round);
         }
         self.read_heartbeat_pending = false;
@@ -104,9 +112,10 @@ impl RaftNode {
     /// reads call for, batched.
     pub(super) fn flush_leader_messages(&mut self) {
         let mut appended_to = Vec::new();
+        let members: Vec<NodeId> = self.progress.keys().copied().collect();
         if self.append_flush_pending {
             self.append_flush_pending = false;
-            for peer in self.peers.clone() {
+            for peer in members.clone() {
                 if self.send_appends(peer) {
                     appended_to.push(peer);
                 }
@@ -119,7 +128,7 @@ impl RaftNode {
         // Followers not reached by an AppendEntries just now learn the commit this way.
         let round = self.reads.latest_round();
         let committed = self.log.committed();
-        for peer in self.peers.clone() {
+        for peer in members {
             if !appended_to.contains(&peer) && self.progress[&peer].needs_commit(committed) {
                 self.send_heartbeat(peer, round);
             }
@@ -135,8 +144,16 @@ impl RaftNode {
             if !progress.can_send(self.config.max_inflight_appends) {
                 return sent_any;
             }
-            let probing = progress.state == ProgressState::Probe;
             let next_index = progress.next_index;
+            let needs_snapshot = matches!(progress.state, ProgressState::Snapshot { .. })
+                || next_index <= self.log.snapshot_index();
+            if needs_snapshot {
+                // The entries it needs are compacted away. Not counted as an append: the
+                // follower still learns the commit index from a heartbeat.
+                self.send_snapshot_chunk(peer);
+                return sent_any;
+            }
+            let probing = progress.state == ProgressState::Probe;
             let last_index = self.log.last_index();
             // In replicate state only new entries are worth a message; a probe may be empty.
             if !probing && next_index > last_index {
@@ -187,6 +204,22 @@ impl RaftNode {
             }
             self.become_follower(self.term, Some(message.from));
         }
+        let (prev_log_index, prev_log_term, entries) =
+            match self.skip_compacted(prev_log_index, prev_log_term, entries) {
+                Some(trimmed) => trimmed,
+                None => {
+                    // Every entry sent is behind our snapshot: committed, hence matching.
+                    let outcome = AppendOutcome::Accepted {
+                        match_index: self.log.snapshot_index(),
+                    };
+                    self.send(
+                        message.from,
+                        self.term,
+                        MessageBody::AppendEntriesResponse { outcome },
+                    );
+                    return;
+                }
+            };
         let outcome = match self.log.term(prev_log_index) {
             None => AppendOutcome::Rejected {
                 rejected_index: prev_log_index,
@@ -215,6 +248,7 @@ impl RaftNode {
                     // leader completeness.
                     self.log
                         .truncate_and_append(&entries, may_rewrite_committed);
+                    self.refresh_membership();
                 } else if let Some(conflict_index) = self.log.find_conflict(&entries) {
                     assert!(
                         may_rewrite_committed || conflict_index > self.log.committed(),
@@ -224,6 +258,14 @@ impl RaftNode {
                     let first_new = (conflict_index - entries[0].index) as usize;
                     self.log
                         .truncate_and_append(&entries[first_new..], may_rewrite_committed);
+                    // The configuration is the latest in the log: recompute it when a
+                    // configuration entry arrived or was cut off.
+                    let carries_conf_change = entries[first_new..]
+                        .iter()
+                        .any(|entry| matches!(entry.payload, EntryPayload::ConfChange(_)));
+                    if carries_conf_change || conflict_index <= self.last_conf_index {
+                        self.refresh_membership();
+                    }
                 }
                 let last_new_index = prev_log_index + entries.len() as LogIndex;
                 let new_commit = leader_commit.min(last_new_index);
@@ -238,6 +280,28 @@ impl RaftNode {
             self.term,
             MessageBody::AppendEntriesResponse { outcome },
         );
+    }
+
+    /// Drops the entries of an AppendEntries that our snapshot already covers (they are
+    /// committed, so they match the leader's). `None` when nothing after the snapshot remains
+    /// and the consistency check cannot be made past it.
+    fn skip_compacted(
+        &self,
+        prev_log_index: LogIndex,
+        prev_log_term: super::Term,
+        entries: Vec<Entry>,
+    ) -> Option<(LogIndex, super::Term, Vec<Entry>)> {
+        let snapshot_index = self.log.snapshot_index();
+        if prev_log_index >= snapshot_index {
+            return Some((prev_log_index, prev_log_term, entries));
+        }
+        let last_sent = prev_log_index + entries.len() as LogIndex;
+        if last_sent <= snapshot_index {
+            return None;
+        }
+        let skipped = (snapshot_index - prev_log_index) as usize;
+        let kept = entries[skipped..].to_vec();
+        Some((snapshot_index, self.log.snapshot_term(), kept))
     }
 
     pub(super) fn handle_append_entries_response(&mut self, message: Message) {
@@ -270,11 +334,17 @@ impl RaftNode {
                 let advanced = progress.on_accepted(match_index);
                 if advanced {
                     self.maybe_commit();
+                    if self.role != Role::Leader {
+                        return; // our own removal committed: we stepped down
+                    }
                 }
                 if advanced || was_probing {
                     self.append_flush_pending = true;
                 }
                 self.maybe_send_timeout_now(peer);
+                if self.learners.contains(&peer) {
+                    self.maybe_promote_learner();
+                }
             }
             AppendOutcome::Rejected {
                 rejected_index,
@@ -359,14 +429,20 @@ impl RaftNode {
             .get_mut(&peer)
             .expect("leader tracks every peer");
         progress.recent_active = true;
-        if progress.state == ProgressState::Probe {
-            // The probe or its answer may have been lost: allow a retry.
+        if matches!(
+            progress.state,
+            ProgressState::Probe | ProgressState::Snapshot { .. }
+        ) {
+            // The probe (or snapshot chunk) or its answer may have been lost: allow a retry.
             progress.probe_sent = false;
         }
         if progress.match_index < last_index {
             self.append_flush_pending = true;
         }
-        self.acknowledge_heartbeat_round(peer, read_context);
+        // Only voters confirm leadership for reads and leases.
+        if self.peers.contains(&peer) {
+            self.acknowledge_heartbeat_round(peer, read_context);
+        }
     }
 
     /// Advances the commit index to the highest index held by a quorum, if that entry is of
@@ -374,10 +450,14 @@ impl RaftNode {
     pub(super) fn maybe_commit(&mut self) {
         let mut match_indexes: Vec<LogIndex> = self
             .progress
-            .values()
-            .map(|progress| progress.match_index)
+            .iter()
+            .filter(|(peer, _)| self.peers.contains(peer))
+            .map(|(_, progress)| progress.match_index)
             .collect();
-        match_indexes.push(self.log.last_index());
+        // A leader being removed replicates its removal but no longer counts itself.
+        if self.is_voter() {
+            match_indexes.push(self.log.last_index());
+        }
         match_indexes.sort_unstable_by(|a, b| b.cmp(a));
         let quorum_index = match_indexes[self.quorum() - 1];
         if quorum_index <= self.log.committed() {
@@ -397,5 +477,6 @@ impl RaftNode {
         }
         self.log.commit_to(quorum_index, false);
         self.on_commit_advanced();
+        self.on_commit_membership();
     }
 }

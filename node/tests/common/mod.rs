@@ -225,6 +225,7 @@ impl Cluster {
         let observations = self.observations();
         check_one_leader_per_term(&observations)?;
         check_applied_prefixes(&observations)?;
+        minos_node::observe::check_state_digests(&observations)?;
         for observation in &observations {
             if !observation.applied_conflicts.is_empty() {
                 return Err(format!(

@@ -58,6 +58,31 @@ pub struct CampaignOptions {
     pub determinism_every: Option<u64>,
     /// Set from outside (Ctrl-C, a caller's own budget) to stop starting runs.
     pub stop: Option<Arc<AtomicBool>>,
+    /// What a valid run keeps on disk.
+    pub keep: Keep,
+}
+
+/// `--keep`: a default run dir is ~1.5 MB, so 10,000 seeds an hour fill 15 GB an hour; a
+/// long campaign keeps the bulk (histories, node logs) of its failures only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// Every run dir whole.
+    #[default]
+    All,
+    /// Valid runs keep results.json, schedule.json (and determinism.json): enough to resume,
+    /// count, and replay from the seed; their history.jsonl, history.csv and nodes/ go.
+    Failures,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Keep, String> {
+        match text {
+            "all" => Ok(Keep::All),
+            "failures" => Ok(Keep::Failures),
+            _ => Err(format!("unknown --keep {text:?}; expected all or failures")),
+        }
+    }
 }
 
 impl CampaignOptions {
@@ -282,7 +307,7 @@ pub fn run_campaign(
                 let check_determinism = options
                     .determinism_every
                     .is_some_and(|every| (seed - slice.start) % every == 0);
-                let status = run_seed(&run_template, seed, check_determinism);
+                let status = run_seed(&run_template, seed, check_determinism, options.keep);
                 let ran = ran_now.fetch_add(1, Ordering::Relaxed) + 1;
                 let progress = {
                     let mut counts = counts.lock().expect("no panics hold it");
@@ -374,7 +399,7 @@ pub fn run_campaign(
 
 /// Runs one seed into the campaign dir (and, when asked, a second time into a scratch dir to
 /// compare history hashes).
-fn run_seed(template: &RunOptions, seed: u64, check_determinism: bool) -> SeedStatus {
+fn run_seed(template: &RunOptions, seed: u64, check_determinism: bool, keep: Keep) -> SeedStatus {
     let mut options = template.clone();
     options.seed = seed;
     let outcome = match crate::run(&options) {
@@ -399,6 +424,11 @@ fn run_seed(template: &RunOptions, seed: u64, check_determinism: bool) -> SeedSt
     } else {
         None
     };
+    if keep == Keep::Failures && outcome.verdict == Verdict::Valid {
+        if let Err(error) = store::drop_bulk(&outcome.run_dir) {
+            return SeedStatus::Error(format!("--keep failures: {error}"));
+        }
+    }
     match store::read_run_record(&outcome.run_dir) {
         Ok(Some(mut record)) => {
             record.determinism = determinism;
@@ -430,4 +460,52 @@ fn second_run_sha256(options: &RunOptions) -> Result<String, String> {
 /// Where a campaign named `name` lives under `out_dir`.
 pub fn campaign_dir(out_dir: &Path, name: &str) -> PathBuf {
     out_dir.join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_verdict_follows_the_exit_code_rules() {
+        let valid = CampaignSummary {
+            total_count: 3,
+            valid_count: 3,
+            ..CampaignSummary::default()
+        };
+        assert_eq!(valid.verdict(), Some(Verdict::Valid));
+        let unknown = CampaignSummary {
+            unknown_count: 1,
+            ..valid.clone()
+        };
+        assert_eq!(unknown.verdict(), Some(Verdict::Unknown));
+        let unfinished = CampaignSummary {
+            not_run_count: 1,
+            ..valid.clone()
+        };
+        assert_eq!(unfinished.verdict(), Some(Verdict::Unknown));
+        let nondeterministic = CampaignSummary {
+            nondeterministic_seeds: vec![7],
+            ..unknown.clone()
+        };
+        assert_eq!(
+            nondeterministic.verdict(),
+            None,
+            "a Minos failure: exit 255"
+        );
+        let errored = CampaignSummary {
+            errors: vec![(3, "simulation failed".into())],
+            ..valid.clone()
+        };
+        assert_eq!(errored.verdict(), None);
+        let invalid = CampaignSummary {
+            invalid_count: 1,
+            ..nondeterministic
+        };
+        assert_eq!(
+            invalid.verdict(),
+            Some(Verdict::Invalid),
+            "a violation wins"
+        );
+    }
 }

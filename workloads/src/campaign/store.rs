@@ -210,15 +210,13 @@ pub fn finished_runs(
     let mut records = BTreeMap::new();
     let mut duplicates = Vec::new();
     for dir in run_dir_candidates(&test_dir)? {
-        match read_run_record(&dir).map_err(CampaignError::Io)? {
-            Some(record) => {
-                if records.contains_key(&record.seed) {
-                    duplicates.push(dir);
-                } else {
-                    records.insert(record.seed, record);
+        if let Some(record) = read_run_record(&dir).map_err(CampaignError::Io)? {
+            match records.entry(record.seed) {
+                std::collections::btree_map::Entry::Occupied(_) => duplicates.push(dir),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(record);
                 }
             }
-            None => {}
         }
     }
     Ok((records, duplicates))
@@ -266,4 +264,19 @@ pub fn write_determinism(run_dir: &Path, check: &DeterminismCheck) -> std::io::R
     let mut text = serde_json::to_string_pretty(check).expect("serializes");
     text.push('\n');
     write_atomic(&run_dir.join(DETERMINISM_FILE), text.as_bytes())
+}
+
+/// Removes a finished run's bulky files (history, CSV, node logs), keeping what resuming,
+/// counting and replaying need: results.json (last, untouched) and schedule.json.
+pub fn drop_bulk(run_dir: &Path) -> std::io::Result<()> {
+    for file in ["history.jsonl", "history.csv"] {
+        match std::fs::remove_file(run_dir.join(file)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+    }
+    match std::fs::remove_dir_all(run_dir.join("nodes")) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
 }

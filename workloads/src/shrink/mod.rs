@@ -4,9 +4,10 @@
 //! kind of anomaly, see [`crate::campaign::signature`]).
 //!
 //! Passes, in order, within a bounded number of reruns: delta debugging over the fault
-//! windows (a start event with its matching stop), halving each remaining window, halving the
-//! clients, keys and rate, cutting the time limit; then delta debugging once more, since a
-//! smaller workload can make more windows unnecessary. Candidates of one step run in parallel
+//! windows (a start event with its matching stop), halving each remaining window, moving the
+//! faults earlier, cutting the
+//! clients, keys, time limit and rate by a half or a quarter; repeated (at most three times)
+//! while a pass still makes the run smaller. Candidates of one step run in parallel
 //! (`jobs`), and the first failing one in a fixed order wins, so the result does not depend on
 //! `jobs`.
 
@@ -272,7 +273,8 @@ impl Shrinker<'_> {
         }
     }
 
-    /// Halves a numeric option while the run still fails.
+    /// Shrinks a numeric option while the run still fails: tries half and three quarters of
+    /// the value together (in parallel), keeping the smallest that fails.
     fn halve(
         &self,
         current: &mut RunOptions,
@@ -283,17 +285,63 @@ impl Shrinker<'_> {
     ) -> Result<(), ShrinkError> {
         while self.budget_left() > 0 {
             let value = get(current);
-            let smaller = (value / 2).max(floor);
-            if smaller >= value {
+            let mut smaller_values = vec![(value / 2).max(floor), (value * 3 / 4).max(floor)];
+            smaller_values.dedup();
+            let candidates: Vec<(String, RunOptions)> = smaller_values
+                .into_iter()
+                .filter(|smaller| *smaller < value)
+                .filter_map(|smaller| {
+                    let mut candidate = current.clone();
+                    set(&mut candidate, smaller);
+                    candidate
+                        .validate()
+                        .is_ok()
+                        .then(|| (format!("{name} {value} -> {smaller}"), candidate))
+                })
+                .collect();
+            if candidates.is_empty() {
                 return Ok(());
             }
-            let mut candidate = current.clone();
-            set(&mut candidate, smaller);
-            if candidate.validate().is_err() {
+            match self.first_failing(candidates)? {
+                Some((_, candidate)) => *current = candidate,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves every fault event earlier (by a half or three quarters of the first event's
+    /// time), the time limit with them, while the run still fails.
+    fn shift_earlier(&self, current: &mut RunOptions) -> Result<(), ShrinkError> {
+        while self.budget_left() > 0 {
+            let Some(first_ms) = current
+                .schedule
+                .as_ref()
+                .and_then(|schedule| schedule.events.first())
+                .map(|event| event.at_ms)
+            else {
+                return Ok(());
+            };
+            if first_ms < 200 {
                 return Ok(());
             }
-            let description = format!("{name} {value} -> {smaller}");
-            match self.first_failing(vec![(description, candidate)])? {
+            let candidates: Vec<(String, RunOptions)> = [first_ms * 3 / 4, first_ms / 2]
+                .into_iter()
+                .map(|shift_ms| {
+                    let mut candidate = current.clone();
+                    candidate.time_limit_ms = current.time_limit_ms - shift_ms;
+                    if let Some(schedule) = &mut candidate.schedule {
+                        for event in &mut schedule.events {
+                            event.at_ms -= shift_ms;
+                        }
+                    }
+                    (
+                        format!("every fault {shift_ms} ms earlier (and the time limit)"),
+                        candidate,
+                    )
+                })
+                .collect();
+            match self.first_failing(candidates)? {
                 Some((_, candidate)) => *current = candidate,
                 None => return Ok(()),
             }
@@ -406,31 +454,38 @@ pub fn shrink(
     shrinker.target = signature.shrink_key();
     let original_size = RunSize::of(&current);
 
-    shrinker.shrink_windows(&mut current)?;
-    shrinker.shorten_windows(&mut current)?;
-    shrinker.halve(
-        &mut current,
-        "clients",
-        |o| o.clients as u64,
-        |o, v| o.clients = v as usize,
-        1,
-    )?;
-    shrinker.halve(
-        &mut current,
-        "keys",
-        |o| o.keys as u64,
-        |o, v| o.keys = v as usize,
-        1,
-    )?;
-    shrinker.cut_time(&mut current)?;
-    shrinker.halve(
-        &mut current,
-        "rate (ops/s)",
-        |o| o.rate_ops_per_s.ceil() as u64,
-        |o, v| o.rate_ops_per_s = v as f64,
-        1,
-    )?;
-    shrinker.shrink_windows(&mut current)?;
+    // Passes until one changes nothing: a smaller workload can make more windows unneeded.
+    for _pass in 0..3 {
+        let before = RunSize::of(&current);
+        shrinker.shrink_windows(&mut current)?;
+        shrinker.shorten_windows(&mut current)?;
+        shrinker.halve(
+            &mut current,
+            "clients",
+            |o| o.clients as u64,
+            |o, v| o.clients = v as usize,
+            1,
+        )?;
+        shrinker.halve(
+            &mut current,
+            "keys",
+            |o| o.keys as u64,
+            |o, v| o.keys = v as usize,
+            1,
+        )?;
+        shrinker.shift_earlier(&mut current)?;
+        shrinker.cut_time(&mut current)?;
+        shrinker.halve(
+            &mut current,
+            "rate (ops/s)",
+            |o| o.rate_ops_per_s.ceil() as u64,
+            |o, v| o.rate_ops_per_s = v as f64,
+            1,
+        )?;
+        if RunSize::of(&current) == before || shrinker.budget_left() == 0 {
+            break;
+        }
+    }
 
     let runs_count = shrinker.runs.load(Ordering::Relaxed);
     let _ = std::fs::remove_dir_all(&options.scratch_dir);

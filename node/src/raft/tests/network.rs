@@ -7,14 +7,35 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::{
     AppendOutcome, Config, Entry, HardState, LogIndex, Message, MessageBody, NodeId, RaftNode,
-    RecoveredState, Role, Term,
+    RecoveredState, Role, Snapshot, Term,
 };
 
 /// What a node has persisted: all that survives a crash.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Disk {
     pub(crate) hard_state: HardState,
+    /// The log after `snapshot`.
     pub(crate) entries: Vec<Entry>,
+    pub(crate) snapshot: Option<Snapshot>,
+}
+
+impl Disk {
+    fn snapshot_index(&self) -> LogIndex {
+        self.snapshot
+            .as_ref()
+            .map_or(0, |snapshot| snapshot.meta.index)
+    }
+}
+
+/// The test's "state machine" in a snapshot: a digest of the committed entries it covers.
+pub(crate) fn digest_of(entries: &[Entry]) -> Vec<u8> {
+    let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+    for entry in entries {
+        for value in [entry.index, entry.term] {
+            digest = (digest ^ value).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    digest.to_le_bytes().to_vec()
 }
 
 /// Raft's safety properties, checked over everything the nodes ever did.
@@ -89,6 +110,10 @@ pub(crate) struct Network {
     pub(crate) applied_at_crash: BTreeMap<NodeId, LogIndex>,
     /// AppendEntries rejections delivered to leaders (backtracking round trips).
     pub(crate) rejections_delivered_count: u64,
+    /// Each node compacts its log once this many entries were applied past its snapshot.
+    pub(crate) snapshot_every: Option<u64>,
+    /// Snapshots installed from a leader, over all nodes.
+    pub(crate) snapshots_installed_count: u64,
 }
 
 impl Network {
@@ -108,6 +133,8 @@ impl Network {
             paused: BTreeSet::new(),
             applied_at_crash: BTreeMap::new(),
             rejections_delivered_count: 0,
+            snapshot_every: None,
+            snapshots_installed_count: 0,
         };
         for config in configs {
             let id = config.id;
@@ -132,6 +159,16 @@ impl Network {
             })
             .collect();
         Network::new(configs)
+    }
+
+    /// Starts a node that joins the running cluster: it knows no configuration and waits
+    /// for a leader's log to make it a member.
+    pub(crate) fn add_joining_node(&mut self, id: NodeId, bootstrap_voters: &[NodeId], seed: u64) {
+        let config = Config::new(id, bootstrap_voters.to_vec(), seed);
+        self.disks.insert(id, Disk::default());
+        self.nodes
+            .insert(id, RaftNode::new(config.clone(), RecoveredState::default()));
+        self.configs.insert(id, config);
     }
 
     pub(crate) fn node(&self, id: NodeId) -> &RaftNode {
@@ -175,14 +212,28 @@ impl Network {
         let term = node.term;
         assert!(!node.has_ready(), "node {id}: take_ready left work behind");
         let disk = self.disks.get_mut(&id).expect("disk");
+        let mut problems = Vec::new();
+        if let Some(snapshot) = &ready.snapshot {
+            let index = snapshot.meta.index;
+            let expected = self.safety.committed.get(..index as usize).map(digest_of);
+            if expected.is_some_and(|expected| expected != snapshot.data) {
+                problems.push(format!(
+                    "node {id} installed a snapshot at {index} that disagrees with the committed entries"
+                ));
+            }
+            disk.snapshot = Some(snapshot.clone());
+            disk.entries.clear();
+            self.safety.applied.insert(id, index);
+            self.snapshots_installed_count += 1;
+        }
         if let Some(hard_state) = ready.hard_state {
             disk.hard_state = hard_state;
         }
         if let Some(first) = ready.entries.first() {
-            disk.entries.truncate(first.index as usize - 1);
+            let base = disk.snapshot_index();
+            disk.entries.truncate((first.index - base) as usize - 1);
             disk.entries.extend(ready.entries.iter().cloned());
         }
-        let mut problems = Vec::new();
         for message in ready.messages {
             // Durability before sending: a granted vote must already be on disk.
             if let MessageBody::RequestVoteResponse {
@@ -225,6 +276,26 @@ impl Network {
         for problem in problems {
             self.report(problem);
         }
+        if let Some(every) = self.snapshot_every {
+            let node = &self.nodes[&id];
+            let applied = node.log.applied();
+            if applied >= node.log.snapshot_index() + every {
+                self.compact(id, applied);
+            }
+        }
+    }
+
+    /// `id` snapshots its state machine at `index` (applied) and compacts its log and disk.
+    pub(crate) fn compact(&mut self, id: NodeId, index: LogIndex) {
+        let data = digest_of(&self.safety.committed[..index as usize]);
+        let snapshot = self
+            .node_mut(id)
+            .compact(index, data)
+            .expect("compaction at an applied index");
+        let disk = self.disks.get_mut(&id).expect("disk");
+        let drop_count = (index - disk.snapshot_index()) as usize;
+        disk.entries.drain(..drop_count.min(disk.entries.len()));
+        disk.snapshot = Some(snapshot);
     }
 
     /// Election safety, log matching, leader completeness and committed-prefix agreement.
@@ -245,6 +316,7 @@ impl Network {
                         let committed = self.safety.committed.iter().zip(&self.safety.commit_terms);
                         for (entry, &commit_term) in committed {
                             if commit_term < node.term
+                                && entry.index >= node.log.snapshot_index()
                                 && node.log.term(entry.index) != Some(entry.term)
                             {
                                 problems.push(format!(
@@ -269,7 +341,10 @@ impl Network {
                 ));
             }
             let upto = node.log.committed().min(last_index);
-            let entries = node.log.slice(1, upto + 1).to_vec();
+            let entries = node
+                .log
+                .slice(node.log.snapshot_index() + 1, upto + 1)
+                .to_vec();
             for entry in &entries {
                 if let Err(problem) = self.safety.record_committed(id, node.term, entry) {
                     problems.push(problem);
@@ -281,11 +356,13 @@ impl Network {
         for (position, &a) in ids.iter().enumerate() {
             for &b in &ids[position + 1..] {
                 let (log_a, log_b) = (&self.nodes[&a].log, &self.nodes[&b].log);
+                let low = log_a.snapshot_index().max(log_b.snapshot_index());
                 let mut index = log_a.last_index().min(log_b.last_index());
-                while index > 0 && log_a.term(index) != log_b.term(index) {
+                while index > low && log_a.term(index) != log_b.term(index) {
                     index -= 1;
                 }
-                if log_a.slice(1, index + 1) != log_b.slice(1, index + 1) {
+                if index > low && log_a.slice(low + 1, index + 1) != log_b.slice(low + 1, index + 1)
+                {
                     problems.push(format!(
                         "log matching: nodes {a} and {b} agree on index {index} but not before"
                     ));
@@ -410,6 +487,8 @@ impl Network {
     fn restart_with_applied(&mut self, id: NodeId, applied_index: LogIndex) {
         assert!(!self.nodes.contains_key(&id), "node {id} is running");
         let disk = self.disks[&id].clone();
+        // A state machine restored from the snapshot resumes after it.
+        let applied_index = applied_index.max(disk.snapshot_index());
         if applied_index > 0 {
             self.safety.applied.insert(id, applied_index);
         }
@@ -417,6 +496,7 @@ impl Network {
             hard_state: disk.hard_state,
             entries: disk.entries,
             applied_index,
+            snapshot: disk.snapshot,
         };
         self.nodes
             .insert(id, RaftNode::new(self.configs[&id].clone(), recovered));

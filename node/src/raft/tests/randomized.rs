@@ -19,6 +19,8 @@ struct Fuzz {
     lease_reads: bool,
     /// Lease mode: ticks a paused node missed (its monotonic clock kept running).
     missed_ticks: std::collections::BTreeMap<NodeId, u32>,
+    /// Leaders also propose random single-server membership changes.
+    membership_changes: bool,
 }
 
 impl Fuzz {
@@ -45,7 +47,58 @@ impl Fuzz {
             pause_steps_left: std::collections::BTreeMap::new(),
             lease_reads,
             missed_ticks: std::collections::BTreeMap::new(),
+            membership_changes: false,
         }
+    }
+
+    /// Three bootstrap voters and two nodes that may join; leaders add, promote and remove
+    /// members at random (the leader included), with snapshots on.
+    fn with_membership(seed: u64) -> Fuzz {
+        let mut fuzz = Fuzz::with_snapshots(seed, 3);
+        for id in [4, 5] {
+            fuzz.net.add_joining_node(id, &[1, 2, 3], seed);
+        }
+        fuzz.ids = vec![1, 2, 3, 4, 5];
+        fuzz.membership_changes = true;
+        fuzz
+    }
+
+    fn change_membership_somewhere(&mut self) {
+        use super::super::{ConfChange, ConfChangeKind};
+        let leaders = self.awake_leaders();
+        let ids = self.ids.clone();
+        let (Some(leader), Some(node)) = (self.pick(&leaders), self.pick(&ids)) else {
+            return;
+        };
+        let kind = match self.rng.next_u64() % 3 {
+            0 => ConfChangeKind::AddLearner,
+            1 => ConfChangeKind::AddVoter,
+            _ => ConfChangeKind::Remove,
+        };
+        let change = ConfChange {
+            kind,
+            node,
+            context: Vec::new(),
+        };
+        let _ = self.net.node_mut(leader).propose_conf_change(change);
+        self.net.settle(leader);
+    }
+
+    /// Every node compacts its log every few entries and ships its snapshot in tiny chunks,
+    /// so that lagging and restarted nodes go through InstallSnapshot all the time.
+    fn with_snapshots(seed: u64, nodes: u64) -> Fuzz {
+        let mut fuzz = Fuzz::new(seed, nodes, Bugs::NONE);
+        fuzz.net.snapshot_every = Some(5);
+        for id in 1..=nodes {
+            let mut config = fuzz.net.configs[&id].clone();
+            config.snapshot_chunk_bytes = 3;
+            fuzz.net.configs.insert(id, config.clone());
+            let recovered = super::super::RecoveredState::default();
+            fuzz.net
+                .nodes
+                .insert(id, super::super::RaftNode::new(config, recovered));
+        }
+        fuzz
     }
 
     /// One tick of the global clock: every awake node ticks; paused ones owe a tick.
@@ -217,6 +270,7 @@ impl Fuzz {
                     self.net.settle(leader);
                 }
             }
+            91..=92 if self.membership_changes => self.change_membership_somewhere(),
             _ => {
                 if let Some(position) = self
                     .net
@@ -250,9 +304,38 @@ impl Fuzz {
             self.net.tick_all();
             self.net.deliver_all();
             if let Some((term, index)) = proposed {
-                let committed_everywhere = self.ids.iter().all(|&id| {
+                // Everyone in the newest leader's configuration (removed nodes hear nothing).
+                let newest_leader = self
+                    .net
+                    .leaders()
+                    .into_iter()
+                    .max_by_key(|&id| self.net.node(id).term);
+                let members: Vec<NodeId> = match newest_leader {
+                    Some(leader) if self.membership_changes => {
+                        let membership = self.net.node(leader).membership();
+                        self.ids
+                            .iter()
+                            .copied()
+                            .filter(|&id| membership.contains(id))
+                            .collect()
+                    }
+                    _ => self.ids.clone(),
+                };
+                // A node whose snapshot covers the index holds it as the committed entry.
+                let committed_term = self
+                    .net
+                    .safety
+                    .committed
+                    .get(index as usize - 1)
+                    .map(|entry| entry.term);
+                let committed_everywhere = members.iter().all(|&id| {
                     let node = self.net.node(id);
-                    node.status().commit_index >= index && node.log.term(index) == Some(term)
+                    let held = if index <= node.log.snapshot_index() {
+                        committed_term == Some(term)
+                    } else {
+                        node.log.term(index) == Some(term)
+                    };
+                    node.status().commit_index >= index && held
                 });
                 if committed_everywhere {
                     return Ok(());
@@ -334,6 +417,52 @@ fn random_faults_never_break_safety_five_nodes() {
     for seed in 1_000..1_000 + seeds_count(100) {
         assert_eq!(run_seed(seed, 5, 1_500, Bugs::NONE), None, "seed {seed}");
     }
+}
+
+#[test]
+fn random_faults_never_break_safety_with_snapshots() {
+    let mut installed_count = 0;
+    for seed in 3_000..3_000 + seeds_count(100) {
+        let mut fuzz = Fuzz::with_snapshots(seed, 3);
+        for _ in 0..1_500 {
+            fuzz.step();
+        }
+        assert_eq!(fuzz.net.violation, None, "seed {seed}");
+        if let Err(problem) = fuzz.check_liveness() {
+            panic!("seed {seed}: {problem}");
+        }
+        for (id, node) in &fuzz.net.nodes {
+            assert!(
+                node.log_entries_count() <= 5 + 64,
+                "seed {seed}: node {id} holds {} entries past its snapshot",
+                node.log_entries_count()
+            );
+        }
+        installed_count += fuzz.net.snapshots_installed_count;
+    }
+    assert!(installed_count > 0, "no run exercised InstallSnapshot");
+}
+
+#[test]
+fn random_faults_never_break_safety_with_membership_changes() {
+    let mut changed_count = 0;
+    for seed in 4_000..4_000 + seeds_count(100) {
+        let mut fuzz = Fuzz::with_membership(seed);
+        for _ in 0..1_500 {
+            fuzz.step();
+        }
+        assert_eq!(fuzz.net.violation, None, "seed {seed}");
+        if let Err(problem) = fuzz.check_liveness() {
+            panic!("seed {seed}: {problem}");
+        }
+        let changed = fuzz
+            .net
+            .nodes
+            .values()
+            .any(|node| node.membership().voters != [1, 2, 3].into_iter().collect());
+        changed_count += u64::from(changed);
+    }
+    assert!(changed_count > 0, "no run changed the configuration");
 }
 
 #[test]

@@ -121,6 +121,7 @@ fn up_to_date_check_compares_last_term_before_last_index() {
         },
         entries: entries(&[1, 3]),
         applied_index: 0,
+        snapshot: None,
     };
     let mut voter = RaftNode::new(config, recovered);
     let request = |from, last_log_index, last_log_term| Message {
@@ -203,6 +204,7 @@ fn one_vote_per_term_even_across_a_restart() {
             hard_state,
             entries: Vec::new(),
             applied_index: 0,
+            snapshot: None,
         },
     );
     restarted.step(request(2));
@@ -865,6 +867,7 @@ fn recovery_adopts_the_term_of_entries_newer_than_the_stored_hard_state() {
         },
         entries,
         applied_index: 0,
+        snapshot: None,
     };
     let mut node = RaftNode::new(Config::new(1, vec![1, 2, 3], 1), recovered);
     assert_eq!((node.status().term, node.status().voted_for), (5, None));
