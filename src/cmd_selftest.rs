@@ -193,8 +193,8 @@ fn size_text(size: &RunSize) -> String {
 
 fn print_table(report: &SelftestReport) {
     println!(
-        "{:<26} {:<27} {:>6}  {}",
-        "bug", "result", "seeds", "anomaly seen / faults"
+        "{:<26} {:<27} {:>6}  anomaly seen / faults",
+        "bug", "result", "seeds"
     );
     for bug in &report.bugs {
         let seeds = match (bug.status, bug.seeds_to_detection) {

@@ -85,7 +85,7 @@ fn a_bug_missing_from_this_build_is_not_available_never_caught() {
             "1",
             "--no-correct",
             "--bug",
-            "snapshot-loses-index",
+            "membership-no-rule",
         ],
     );
     let bug = &report["bugs"][0];
