@@ -162,9 +162,10 @@ const NO_STATE: u32 = u32::MAX;
 /// every op that must precede it already has. So when the configuration after it fails, the one
 /// before fails too, and backtracking goes on past it.
 const FORCED: u32 = 1 << 31;
-/// Cache entries reserved per op up front: searches of real histories visit a few
-/// configurations per op, and growing the cache by doubling copies it again and again.
-const CACHE_ENTRIES_PER_OP: usize = 8;
+/// Cache entries reserved per op up front: searches of real histories visit at least one
+/// configuration per op, and growing the cache by doubling copies it again and again. More
+/// would make every large partition pay memory that most do not use.
+const CACHE_ENTRIES_PER_OP: usize = 2;
 /// How many search steps run between two looks at the clock and the memory budget.
 const BUDGET_CHECK_INTERVAL: u64 = 4096;
 
