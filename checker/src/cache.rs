@@ -19,13 +19,21 @@ pub(crate) struct Cache {
 
 impl Cache {
     pub(crate) fn new() -> Cache {
-        let slots = 1024;
+        Cache::with_capacity(0)
+    }
+
+    /// A cache sized for `entries` entries of one arena word each, so that a search that
+    /// needs about that many never reallocates (every linearized op adds at least one entry).
+    pub(crate) fn with_capacity(entries: usize) -> Cache {
+        let slots = (entries * 2).next_power_of_two().max(1024);
+        let mut offsets = Vec::with_capacity(entries + 1);
+        offsets.push(0);
         Cache {
-            arena: Vec::new(),
-            offsets: vec![0],
-            full_words: Vec::new(),
-            states: Vec::new(),
-            hashes: Vec::new(),
+            arena: Vec::with_capacity(entries),
+            offsets,
+            full_words: Vec::with_capacity(entries),
+            states: Vec::with_capacity(entries),
+            hashes: Vec::with_capacity(entries),
             table: vec![0; slots],
             mask: slots - 1,
         }

@@ -162,6 +162,10 @@ const NO_STATE: u32 = u32::MAX;
 /// every op that must precede it already has. So when the configuration after it fails, the one
 /// before fails too, and backtracking goes on past it.
 const FORCED: u32 = 1 << 31;
+/// Cache entries reserved per op up front: searches of real histories visit at least one
+/// configuration per op, and growing the cache by doubling copies it again and again. More
+/// would make every large partition pay memory that most do not use.
+const CACHE_ENTRIES_PER_OP: usize = 2;
 /// How many search steps run between two looks at the clock and the memory budget.
 const BUDGET_CHECK_INTERVAL: u64 = 4096;
 
@@ -280,7 +284,7 @@ impl<'a, M: Model> Search<'a, M> {
             zobrist,
             interner,
             transitions: TransitionMemo::new(op_count),
-            cache: Cache::new(),
+            cache: Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP),
             linearized: OpSet::new(op_count),
             hash: 0,
             state,
@@ -530,7 +534,7 @@ struct TransitionMemo {
 
 impl TransitionMemo {
     fn new(op_count: usize) -> TransitionMemo {
-        let slots = (op_count * 256).next_power_of_two().clamp(1 << 10, 1 << 16);
+        let slots = (op_count * 64).next_power_of_two().clamp(1 << 10, 1 << 14);
         TransitionMemo {
             // Keys are stored complemented, so that an all-zero table (fresh pages from the
             // allocator, no fill) is empty: no key is all ones (its state would be NO_STATE).
