@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// The store under test: raft, or a toy store (toy-primary, toy-follower-reads).
     #[arg(long, default_value = "raft", hide = true)]
     system: SystemKind,
+    /// Raft store: entries per AppendEntries (default: the node's, 64); selftest's
+    /// commit-old-term profile sets 1.
+    #[arg(long, hide = true)]
+    max_append_entries: Option<usize>,
 }
 
 /// A seed from the operating system's randomness: the one place Minos is not seeded.
@@ -121,6 +125,7 @@ pub(crate) fn options_from(args: RunArgs) -> Result<RunOptions, String> {
     options.out_dir = args.out;
     options.no_report = args.no_report;
     options.system = args.system;
+    options.max_append_entries = args.max_append_entries;
     options.run_date = Some(run_date());
     // Node log verbosity is not a run option: it never changes the history.
     if let Ok(level) = std::env::var("MINOS_NODE_LOG") {

@@ -71,7 +71,8 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
                 options.seed,
                 options.bugs,
                 options.op_timeout_ms,
-            ),
+            )
+            .with_max_append_entries(options.max_append_entries),
         ),
         SystemKind::ToyPrimary => run::run_system(
             options,

@@ -322,6 +322,10 @@ pub struct RunOptions {
     pub node_log_level: tracing::Level,
     /// Checker threads; 0 = one per core (campaigns running runs in parallel pass 1).
     pub check_threads: usize,
+    /// Raft store only: entries per AppendEntries (None: the node's default, 64). A small
+    /// batch lets a lagging follower receive old-term entries without the new leader's no-op
+    /// (selftest's `commit-old-term` profile); `--max-append-entries` replays it.
+    pub max_append_entries: Option<usize>,
 }
 
 impl RunOptions {
@@ -351,6 +355,7 @@ impl RunOptions {
             step_ms: 5,
             node_log_level: tracing::Level::INFO,
             check_threads: 0,
+            max_append_entries: None,
         }
     }
 
@@ -391,6 +396,9 @@ impl RunOptions {
                 "the simulation step must be 1 to 10 ms, got {}",
                 self.step_ms
             ));
+        }
+        if self.max_append_entries == Some(0) {
+            return Err("--max-append-entries must be at least 1".to_string());
         }
         if self.nemesis_interval_ms < 10 {
             return Err("--nemesis-interval must be at least 10ms".to_string());
@@ -440,6 +448,9 @@ impl RunOptions {
         }
         if self.system != SystemKind::Raft {
             parts.push(format!("--system {}", self.system.name()));
+        }
+        if let Some(count) = self.max_append_entries {
+            parts.push(format!("--max-append-entries {count}"));
         }
         parts.push(format!(
             "--out {}",

@@ -51,6 +51,18 @@ impl RaftStore {
     }
 }
 
+impl RaftStore {
+    /// Sets every node's AppendEntries batch bound (None keeps the node's default).
+    pub fn with_max_append_entries(mut self, count: Option<usize>) -> RaftStore {
+        if let Some(count) = count {
+            for node_options in &mut self.options {
+                node_options.max_append_entries_count = count;
+            }
+        }
+        self
+    }
+}
+
 impl SystemUnderTest for RaftStore {
     type Client = RaftClient;
 

@@ -172,6 +172,8 @@ struct ResultOptions {
     op_timeout_ms: u64,
     liveness_timeout_ms: u64,
     step_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_append_entries: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -319,6 +321,7 @@ fn write_run(
             op_timeout_ms: options.op_timeout_ms,
             liveness_timeout_ms: options.liveness_timeout_ms,
             step_ms: options.step_ms,
+            max_append_entries: options.max_append_entries,
         },
         verdict: verdict.as_str(),
         causes: &causes,

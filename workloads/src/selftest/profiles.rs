@@ -35,6 +35,8 @@ pub struct Profile {
     /// Also judge progress during the faults: the longest stretch of a fault window with no
     /// completed operation must stay under this (liveness bugs only).
     pub stall_limit_ms: Option<u64>,
+    /// The nodes' AppendEntries batch bound (`--max-append-entries`), when not the default.
+    pub max_append_entries: Option<usize>,
 }
 
 impl Profile {
@@ -48,6 +50,7 @@ impl Profile {
             expected,
             unavailable: None,
             stall_limit_ms: None,
+            max_append_entries: None,
         }
     }
 
@@ -81,6 +84,7 @@ impl Profile {
         options.nodes = self.nodes;
         options.rate_ops_per_s = self.rate_ops_per_s;
         options.time_limit_ms = self.time_limit_ms;
+        options.max_append_entries = self.max_append_entries;
         if let Some(bug) = self.bug {
             options.bugs = options.bugs.with(bug);
         }
@@ -122,12 +126,18 @@ pub fn bug_profile(bug: Bug) -> Profile {
             ..Profile::targeted(bug, KillLeaderSlowNetwork, 3, "stale read")
         },
         Bug::LeaseNoDriftBound => Profile::targeted(bug, TransferThenIsolate, 5, "stale read"),
-        Bug::CommitOldTerm => Profile::targeted(
-            bug,
-            KillLeaderThenCrashAll,
-            3,
-            "lost or changed add; committed entry changed",
-        ),
+        Bug::CommitOldTerm => Profile {
+            // One entry per AppendEntries: a lagging follower receives the old-term entries
+            // before the new leader's no-op, so a majority can hold them without it.
+            max_append_entries: Some(1),
+            rate_ops_per_s: 300.0,
+            ..Profile::targeted(
+                bug,
+                Figure8,
+                3,
+                "committed entry changed (applied sequences diverge)",
+            )
+        },
         Bug::VolatileVote => {
             Profile::targeted(bug, KillLeaderThenCrashAll, 3, "two leaders in one term")
         }
@@ -212,6 +222,7 @@ pub fn correct_profiles() -> Vec<Profile> {
         expected: "valid",
         unavailable: None,
         stall_limit_ms: None,
+        max_append_entries: None,
     });
     profiles
 }

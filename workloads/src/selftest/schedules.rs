@@ -42,6 +42,12 @@ pub enum Shape {
     /// The leader cannot hear the other nodes (one-way partition) for 5 s; it still reaches
     /// them. Without CheckQuorum it never steps down and nothing commits.
     DeafLeader,
+    /// Raft figure 8 with partitions: the leader is cut off while clients feed it entries;
+    /// the newer leader elected meanwhile is cut off in turn (healing the first), so the
+    /// first wins again and brings a lagging node up to date entry by entry; it is killed
+    /// midway and the cut-off newer leader, holding a newer-term entry, returns. Messages
+    /// delayed up to 100 ms throughout.
+    Figure8,
 }
 
 fn event(
@@ -81,6 +87,7 @@ impl Shape {
             Shape::Bridge => "partial partition: halves cut, one bridge node reaches both",
             Shape::KillLeaderThenCrashAll => "messages delayed up to 100 ms; kill the leader, crash all 150-450 ms later, restart",
             Shape::HoldLeader => "hold the leader's messages to and from the nodes ~0.3 s, then release them",
+            Shape::Figure8 => "figure 8: isolate the leader, then the next one; kill the first mid-catch-up and heal",
             Shape::DeafLeader => "one-way partition: the leader cannot hear the nodes for 5 s",
         }
     }
@@ -332,6 +339,58 @@ impl Shape {
                     Value::Null,
                 ));
             }
+            Shape::Figure8 => {
+                events.push(event(
+                    at_ms / 2,
+                    Phase::Start,
+                    FaultKind::Reorder,
+                    all(nodes),
+                    json!({"probability": 1.0, "max_delay_ms": 100}),
+                ));
+                while fits(at_ms, 2_500) {
+                    let first_ms = rng.random_range(150..=450u64);
+                    let second_ms = rng.random_range(300..=1_500u64);
+                    let isolate = || json!({"mode": "isolate-leader"});
+                    events.push(event(
+                        at_ms,
+                        Phase::Start,
+                        FaultKind::Partition,
+                        vec![],
+                        isolate(),
+                    ));
+                    // The newest leader now: cut off, healing the first.
+                    events.push(event(
+                        at_ms + first_ms,
+                        Phase::Start,
+                        FaultKind::Partition,
+                        vec![],
+                        isolate(),
+                    ));
+                    let kill_at = at_ms + first_ms + second_ms;
+                    events.push(event(
+                        kill_at,
+                        Phase::Start,
+                        FaultKind::Kill,
+                        vec![],
+                        leader(),
+                    ));
+                    events.push(event(
+                        kill_at,
+                        Phase::Stop,
+                        FaultKind::Partition,
+                        vec![],
+                        Value::Null,
+                    ));
+                    events.push(event(
+                        kill_at + 500,
+                        Phase::Stop,
+                        FaultKind::Kill,
+                        vec![],
+                        Value::Null,
+                    ));
+                    at_ms = kill_at + 500 + rng.random_range(500..=1_500u64);
+                }
+            }
             Shape::KillLeaderThenCrashAll => {
                 events.push(event(
                     at_ms / 2,
@@ -416,7 +475,8 @@ impl Shape {
 mod tests {
     use super::*;
 
-    const SHAPES: [Shape; 11] = [
+    const SHAPES: [Shape; 12] = [
+        Shape::Figure8,
         Shape::KillLeaderThenCrashAll,
         Shape::HoldLeader,
         Shape::DeafLeader,

@@ -53,6 +53,9 @@ pub fn options_from_run_dir(run_dir: &Path) -> Result<RunOptions, ShrinkError> {
     if let Some(nemesis) = text_of("nemesis_arg") {
         options.nemesis = nemesis.parse().map_err(bad)?;
     }
+    if let Some(count) = number("max_append_entries") {
+        options.max_append_entries = Some(count as usize);
+    }
     if let Some(interval_ms) = number("nemesis_interval_ms") {
         options.nemesis_interval_ms = interval_ms;
     }
