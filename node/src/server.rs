@@ -436,6 +436,16 @@ impl<D: Disk> Server<D> {
         }
     }
 
+    /// Tells the client waiting on `write` that its outcome is unknown on this node: it may
+    /// still commit elsewhere, so the client retries under the same request id.
+    async fn retry_write(&mut self, write: PendingWrite, reason: &str) {
+        let outcome = ReplyOutcome::Retry {
+            reason: reason.to_string(),
+        };
+        self.reply(write.from, write.client_id, write.seq, outcome)
+            .await;
+    }
+
     async fn reply(&mut self, to: SocketAddr, client_id: u64, seq: u64, outcome: ReplyOutcome) {
         let wire = Wire::Reply(ClientReply {
             client_id,
@@ -642,14 +652,8 @@ impl<D: Disk> Server<D> {
                     since: Instant::now(),
                 };
                 if let Some(replaced) = self.pending_writes.insert(index, pending) {
-                    let reason = "another proposal took this log index".to_string();
-                    self.reply(
-                        replaced.from,
-                        replaced.client_id,
-                        replaced.seq,
-                        ReplyOutcome::Retry { reason },
-                    )
-                    .await;
+                    self.retry_write(replaced, "another proposal took this log index")
+                        .await;
                 }
             }
             Err(_) => self.refuse(&request, from).await,
@@ -749,14 +753,8 @@ impl<D: Disk> Server<D> {
             .collect();
         for covered_index in covered {
             let write = self.pending_writes.remove(&covered_index).expect("listed");
-            let reason = "outcome unknown: replaced by a snapshot".to_string();
-            self.reply(
-                write.from,
-                write.client_id,
-                write.seq,
-                ReplyOutcome::Retry { reason },
-            )
-            .await;
+            self.retry_write(write, "outcome unknown: replaced by a snapshot")
+                .await;
         }
         Ok(())
     }
@@ -833,14 +831,8 @@ impl<D: Disk> Server<D> {
             .collect();
         for index in stale_writes {
             let write = self.pending_writes.remove(&index).expect("collected above");
-            let reason = "no outcome known after a long wait".to_string();
-            self.reply(
-                write.from,
-                write.client_id,
-                write.seq,
-                ReplyOutcome::Retry { reason },
-            )
-            .await;
+            self.retry_write(write, "no outcome known after a long wait")
+                .await;
         }
         let stale_reads: Vec<u64> = self
             .pending_reads
@@ -890,14 +882,8 @@ impl<D: Disk> Server<D> {
             std::mem::take(&mut self.pending_writes)
         };
         for (_, write) in writes {
-            let reason = "leadership lost before the outcome was known".to_string();
-            self.reply(
-                write.from,
-                write.client_id,
-                write.seq,
-                ReplyOutcome::Retry { reason },
-            )
-            .await;
+            self.retry_write(write, "leadership lost before the outcome was known")
+                .await;
         }
         let reads: Vec<PendingRead> = std::mem::take(&mut self.pending_reads)
             .into_values()
