@@ -559,6 +559,25 @@ impl<D: Disk> Storage<D> {
     }
 }
 
+/// A whole-file record: a CRC-32 of the body, then the body.
+fn seal(body: &[u8]) -> Vec<u8> {
+    let mut bytes = crc32(body).to_le_bytes().to_vec();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The body of a sealed record, or why it cannot be trusted (`what` names the file's kind).
+fn unseal<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8], String> {
+    if bytes.len() < 4 {
+        return Err(format!("{what} is {} bytes long", bytes.len()));
+    }
+    let (crc, body) = bytes.split_at(4);
+    if crc32(body).to_le_bytes() != crc {
+        return Err(format!("{what} checksum mismatch"));
+    }
+    Ok(body)
+}
+
 fn encode_hard_state(hard_state: &HardState) -> Vec<u8> {
     let mut writer = ByteWriter::default();
     writer.u64(hard_state.term);
@@ -566,19 +585,11 @@ fn encode_hard_state(hard_state: &HardState) -> Vec<u8> {
         None => writer.u8(0),
         Some(node) => writer.u8(1).u64(node),
     };
-    let mut bytes = crc32(&writer.bytes).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&writer.bytes);
-    bytes
+    seal(&writer.bytes)
 }
 
 fn decode_hard_state(bytes: &[u8]) -> Result<HardState, String> {
-    if bytes.len() < 4 {
-        return Err(format!("hard state is {} bytes long", bytes.len()));
-    }
-    let (crc, body) = bytes.split_at(4);
-    if crc32(body).to_le_bytes() != crc {
-        return Err("hard state checksum mismatch".into());
-    }
+    let body = unseal(bytes, "hard state")?;
     let mut reader = ByteReader::new(body);
     let decode = |reader: &mut ByteReader<'_>| -> Result<HardState, crate::codec::DecodeError> {
         let term = reader.u64()?;
@@ -773,19 +784,11 @@ fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
         writer.u64(*learner);
     }
     writer.bytes(&snapshot.data);
-    let mut bytes = crc32(&writer.bytes).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&writer.bytes);
-    bytes
+    seal(&writer.bytes)
 }
 
 fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
-    if bytes.len() < 4 {
-        return Err(format!("snapshot is {} bytes long", bytes.len()));
-    }
-    let (crc, body) = bytes.split_at(4);
-    if crc32(body).to_le_bytes() != crc {
-        return Err("snapshot checksum mismatch".into());
-    }
+    let body = unseal(bytes, "snapshot")?;
     let mut reader = ByteReader::new(body);
     let mut decode = || -> Result<Snapshot, crate::codec::DecodeError> {
         let index = reader.u64()?;
