@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The planted-bug suite as CI runs it: a change that blinds the harness to an available
+# The planted-bug suite as CI runs it: a change that blinds the harness to a
 # planted bug, or makes the correct build fail, fails this script (exit 1).
 # Usage: [MINOS=path/to/minos] ci/selftest-ci.sh [SEEDS [MORE SELFTEST OPTIONS...]]
 #   SEEDS defaults to 20; without MINOS the release binary is built and used.

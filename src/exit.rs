@@ -10,9 +10,3 @@ pub const UNKNOWN: i32 = 2;
 pub const BAD_INPUT: i32 = 254;
 /// A bug in Minos itself.
 pub const INTERNAL: i32 = 255;
-
-/// Reports a command that this build does not provide yet, as an internal error.
-pub fn not_implemented(command: &str) -> i32 {
-    eprintln!("minos {command}: not implemented in this build yet");
-    INTERNAL
-}

@@ -189,7 +189,12 @@ fn bad_input_exits_254_with_a_reason() {
     assert_bad_input(&["--time-limit", "soon"], "duration", &out);
     assert_bad_input(&["--workload", "queue"], "queue", &out);
     assert_bad_input(&["--bug", "no-such-bug"], "no-such-bug", &out);
-    assert_bad_input(&["--nemesis", "membership"], "membership", &out);
+    // A fault the system under test cannot take is refused, never faked.
+    assert_bad_input(
+        &["--system", "toy-follower-reads", "--nemesis", "pause"],
+        "pause",
+        &out,
+    );
     assert_bad_input(
         &["--schedule", "/no/such/schedule.json"],
         "cannot read",

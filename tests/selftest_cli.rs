@@ -1,6 +1,6 @@
-//! `minos selftest` end to end: the planted bugs it is asked about are caught, a bug that
-//! this build lacks is reported as not available (never as caught), the JSON is complete,
-//! and the exit code follows the verdict.
+//! `minos selftest` end to end: the planted bugs it is asked about are caught (the
+//! membership bug through the membership nemesis), the JSON is complete, and the exit code
+//! follows the verdict.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -76,24 +76,33 @@ fn read_and_liveness_bugs_are_caught_and_the_correct_build_is_clean() {
 }
 
 #[test]
-fn a_bug_missing_from_this_build_is_not_available_never_caught() {
-    let out = temp_dir("unavailable");
+fn membership_without_the_new_leader_rule_splits_the_cluster_through_the_harness() {
+    let out = temp_dir("membership");
     let (code, report) = selftest_json(
         &out,
         &[
             "--seeds",
-            "1",
+            "3",
             "--no-correct",
             "--bug",
             "membership-no-rule",
         ],
     );
     let bug = &report["bugs"][0];
-    assert_eq!(bug["status"], "not-available", "{bug:#}");
-    assert!(bug["detection"].is_null());
-    assert_eq!(bug["seeds_run"], 0);
+    assert_eq!(bug["status"], "caught", "{bug:#}");
+    let detection = &bug["detection"];
+    assert_eq!(detection["verdict"], "invalid");
+    // Both halves committed under their own configuration: the checker sees the divergence
+    // and so do the invariants.
+    let anomaly = detection["anomaly"].as_str().unwrap();
+    assert!(anomaly.contains("not linearizable"), "{anomaly}");
+    let run_dir = PathBuf::from(detection["run_dir"].as_str().unwrap());
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    assert!(
+        history.contains("\"f\":\"start-membership\""),
+        "no membership fault recorded"
+    );
     assert!(report["correct"].is_null());
-    // Nothing available was missed, so the selftest passes; it caught nothing either.
     assert_eq!(code, 0);
 }
 

@@ -12,11 +12,15 @@ use tokio::sync::Notify;
 use crate::observe::{AppliedConflict, AppliedEntry, NodeObservation};
 use crate::raft::{LogIndex, NodeId, Status};
 
-/// Network faults applied to the datagrams this node sends (seeded; not turmoil's fail_rate).
+/// Network faults applied to the datagrams this node sends, and loss of those it receives
+/// (seeded; not turmoil's fail_rate).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct NetFaults {
-    /// Drop a datagram.
+    /// Drop a datagram this node sends.
     pub loss_probability: f64,
+    /// Drop a datagram addressed to this node on arrival (a lossy receive path: the node's
+    /// peers see a link that loses only what they send to it).
+    pub inbound_loss_probability: f64,
     /// Send a datagram twice.
     pub duplicate_probability: f64,
     /// Hold a datagram back for a random delay, so later ones overtake it.
@@ -63,7 +67,7 @@ struct ControlState {
     disk_faults: DiskFaults,
     transfer_to: Option<NodeId>,
     /// Membership changes the harness asked for, proposed by the node when it leads.
-    membership_requests: std::collections::VecDeque<crate::protocol::AdminOp>,
+    membership_request: Option<crate::protocol::AdminOp>,
     net_rng: SmallRng,
     disk_rng: SmallRng,
     observation: NodeObservation,
@@ -92,7 +96,7 @@ impl NodeControl {
             net_faults: NetFaults::default(),
             disk_faults: DiskFaults::default(),
             transfer_to: None,
-            membership_requests: std::collections::VecDeque::new(),
+            membership_request: None,
             net_rng: stream_rng(seed, id, 1),
             disk_rng: stream_rng(seed, id, 2),
             observation: NodeObservation::new(id),
@@ -148,19 +152,25 @@ impl NodeControl {
 
     /// Asks the node to add `id` (listening at `address`) as a learner, promoted to voter once
     /// caught up. Proposed on the node's next tick if it leads then (and no other change is
-    /// in flight); otherwise dropped. Watch `NodeObservation::{voters, learners}` for the result.
+    /// in flight); otherwise dropped. A request not taken yet is replaced, so a harness that
+    /// re-sends until the change shows never builds a backlog. Watch
+    /// `NodeObservation::{voters, learners}` for the result.
     pub fn request_add_member(&self, id: NodeId, address: impl Into<String>) {
         let op = crate::protocol::AdminOp::AddMember {
             id,
             address: address.into(),
         };
-        self.lock().membership_requests.push_back(op);
+        self.replace_membership_request(op);
     }
 
     /// Asks the node to remove `id` (itself included, if it leads); see `request_add_member`.
     pub fn request_remove_member(&self, id: NodeId) {
         let op = crate::protocol::AdminOp::RemoveMember { id };
-        self.lock().membership_requests.push_back(op);
+        self.replace_membership_request(op);
+    }
+
+    fn replace_membership_request(&self, op: crate::protocol::AdminOp) {
+        self.lock().membership_request = Some(op);
     }
 
     /// Asks the node (if it is the leader) to hand leadership to `to`.
@@ -218,7 +228,7 @@ impl NodeControl {
     }
 
     pub(crate) fn take_membership_request(&self) -> Option<crate::protocol::AdminOp> {
-        self.lock().membership_requests.pop_front()
+        self.lock().membership_request.take()
     }
 
     pub(crate) fn net_action(&self) -> NetAction {
@@ -242,6 +252,13 @@ impl NodeControl {
             return NetAction::Delay { delay_ms };
         }
         NetAction::Send
+    }
+
+    /// Whether to drop a datagram that just arrived (inbound loss).
+    pub(crate) fn drop_inbound(&self) -> bool {
+        let mut state = self.lock();
+        let probability = state.net_faults.inbound_loss_probability;
+        probability > 0.0 && state.net_rng.random_bool(probability.min(1.0))
     }
 
     pub(crate) fn write_action(&self, len: usize) -> WriteAction {
@@ -385,6 +402,7 @@ mod tests {
             duplicate_probability: 0.2,
             reorder_probability: 0.2,
             reorder_max_delay_ms: 40,
+            ..NetFaults::default()
         };
         let [a, b, c] = [
             NodeControl::new(1, 9),

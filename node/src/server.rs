@@ -369,7 +369,12 @@ impl<D: Disk> Server<D> {
                     }
                     if let Some(op) = self.control.take_membership_request() {
                         let (ok, text) = self.admin(op).await;
-                        tracing::info!(node = self.options.id, ok, %text, "membership request from the harness");
+                        // The harness re-sends until the change shows: refusals are routine.
+                        if ok {
+                            tracing::info!(node = self.options.id, %text, "membership change from the harness");
+                        } else {
+                            tracing::debug!(node = self.options.id, %text, "membership request refused");
+                        }
                     }
                 }
                 _ = sleep_until(delayed_due.unwrap_or(far_future)), if delayed_due.is_some() => {
@@ -403,6 +408,9 @@ impl<D: Disk> Server<D> {
     }
 
     async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
+        if self.control.drop_inbound() {
+            return;
+        }
         if bytes.len() > MAX_DATAGRAM_BYTES {
             tracing::warn!(%from, "ignoring an oversized datagram");
             return;

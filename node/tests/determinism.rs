@@ -20,6 +20,7 @@ fn run(seed: u64) -> Fingerprint {
             duplicate_probability: 0.05,
             reorder_probability: 0.1,
             reorder_max_delay_ms: 30,
+            ..Default::default()
         });
     }
     let logs: Vec<OpLog> =

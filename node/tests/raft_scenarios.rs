@@ -438,6 +438,7 @@ fn figure8(seed: u64, unreliable: bool) {
                 duplicate_probability: 0.05,
                 reorder_probability: 0.1,
                 reorder_max_delay_ms: 40,
+                ..Default::default()
             });
         }
     }
@@ -494,6 +495,7 @@ fn unreliable_agree() {
             duplicate_probability: 0.1,
             reorder_probability: 0.1,
             reorder_max_delay_ms: 50,
+            ..Default::default()
         });
     }
     cluster.wait_leader(5_000);
@@ -528,6 +530,7 @@ fn churn(seed: u64, unreliable: bool) {
                 duplicate_probability: 0.05,
                 reorder_probability: 0.1,
                 reorder_max_delay_ms: 30,
+                ..Default::default()
             });
         }
     }

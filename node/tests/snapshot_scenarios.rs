@@ -64,6 +64,7 @@ fn install_scenario(seed: u64, unreliable: bool, crash: bool) {
                 duplicate_probability: 0.1,
                 reorder_probability: 0.1,
                 reorder_max_delay_ms: 50,
+                ..Default::default()
             });
         }
     }

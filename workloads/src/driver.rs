@@ -498,6 +498,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
             }
         }
         leader = current_leader;
+        sut.after_step(leader.map(|(_, n)| n));
     }
     let end_ns = sim.elapsed().as_nanos() as u64;
     let records = {

@@ -40,6 +40,37 @@ pub enum NetKind {
     Reorder,
 }
 
+/// Which datagrams of a target node a loss fault drops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossDirection {
+    /// What the node sends (the default).
+    Out,
+    /// What arrives for the node: its peers' messages to it vanish, its own go out.
+    In,
+    Both,
+}
+
+impl LossDirection {
+    fn parse(params: &Value) -> Result<LossDirection, String> {
+        match params.get("direction").and_then(Value::as_str) {
+            None | Some("out") => Ok(LossDirection::Out),
+            Some("in") => Ok(LossDirection::In),
+            Some("both") => Ok(LossDirection::Both),
+            Some(other) => Err(format!(
+                "params.direction {other:?}: expected \"out\", \"in\" or \"both\""
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            LossDirection::Out => "out",
+            LossDirection::In => "in",
+            LossDirection::Both => "both",
+        }
+    }
+}
+
 /// One validated nemesis action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -69,6 +100,8 @@ pub enum Action {
         targets: Vec<usize>,
         probability: f64,
         max_delay_ms: u64,
+        /// Loss only; `Out` for duplicate and reorder.
+        direction: LossDirection,
     },
     StopNet {
         kind: NetKind,
@@ -202,11 +235,17 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         },
         (Phase::Stop, FaultKind::Clock) => Action::StopClock(targets),
         (Phase::Start, FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder) => {
+            let direction = if kind == FaultKind::Loss {
+                LossDirection::parse(params)?
+            } else {
+                LossDirection::Out
+            };
             Action::StartNet {
                 kind: net_kind(kind),
                 targets: non_empty(targets, "a network fault")?,
                 probability: probability(params, "probability", 0.2)?,
                 max_delay_ms: integer(params, "max_delay_ms", 50)?.max(0) as u64,
+                direction,
             }
         }
         (Phase::Stop, FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder) => {
@@ -299,6 +338,7 @@ pub struct FaultRecord {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct NetSettings {
     loss: f64,
+    inbound_loss: f64,
     duplicate: f64,
     reorder: f64,
     reorder_max_delay_ms: u64,
@@ -454,6 +494,7 @@ impl Nemesis {
             node,
             &NodeFault::Net {
                 loss_probability: settings.loss,
+                inbound_loss_probability: settings.inbound_loss,
                 duplicate_probability: settings.duplicate,
                 reorder_probability: settings.reorder,
                 reorder_max_delay_ms: settings.reorder_max_delay_ms,
@@ -675,11 +716,19 @@ impl Nemesis {
                 targets,
                 probability,
                 max_delay_ms,
+                direction,
             } => {
                 for node in targets {
                     let settings = self.net.entry(*node).or_default();
                     match net {
-                        NetKind::Loss => settings.loss = *probability,
+                        NetKind::Loss => {
+                            if *direction != LossDirection::In {
+                                settings.loss = *probability;
+                            }
+                            if *direction != LossDirection::Out {
+                                settings.inbound_loss = *probability;
+                            }
+                        }
                         NetKind::Duplicate => settings.duplicate = *probability,
                         NetKind::Reorder => {
                             settings.reorder = *probability;
@@ -691,6 +740,9 @@ impl Nemesis {
                 let detail = match net {
                     NetKind::Reorder => {
                         json!({"probability": probability, "max_delay_ms": max_delay_ms})
+                    }
+                    NetKind::Loss if *direction != LossDirection::Out => {
+                        json!({"probability": probability, "direction": direction.name()})
                     }
                     _ => json!({"probability": probability}),
                 };
@@ -705,7 +757,7 @@ impl Nemesis {
                     .net
                     .iter()
                     .filter(|(_, s)| match net {
-                        NetKind::Loss => s.loss > 0.0,
+                        NetKind::Loss => s.loss > 0.0 || s.inbound_loss > 0.0,
                         NetKind::Duplicate => s.duplicate > 0.0,
                         NetKind::Reorder => s.reorder > 0.0,
                     })
@@ -715,7 +767,10 @@ impl Nemesis {
                 for node in &chosen {
                     if let Some(settings) = self.net.get_mut(node) {
                         match net {
-                            NetKind::Loss => settings.loss = 0.0,
+                            NetKind::Loss => {
+                                settings.loss = 0.0;
+                                settings.inbound_loss = 0.0;
+                            }
                             NetKind::Duplicate => settings.duplicate = 0.0,
                             NetKind::Reorder => {
                                 settings.reorder = 0.0;

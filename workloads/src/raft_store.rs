@@ -1,6 +1,7 @@
 //! The real system under test: the Raft counter store of `minos-node`, one `run_node` per
 //! turmoil host, driven through `NodeControl` (faults, observation) and the client library.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use minos_node::bugs::Bugs;
@@ -20,6 +21,19 @@ pub struct RaftStore {
     options: Vec<NodeOptions>,
     cluster: Vec<String>,
     op_timeout_ms: u64,
+    membership: RefCell<MembershipGoal>,
+}
+
+/// The configuration the membership nemesis wants, pursued the way an operator's script
+/// would: one single-server change at a time, asked of whichever node leads, and asked again
+/// until that leader's configuration shows it (a change lost with a deposed leader is asked
+/// of the next one).
+#[derive(Default)]
+struct MembershipGoal {
+    /// Nodes (0-based) that should not be members.
+    removed: BTreeSet<usize>,
+    /// A membership fault has been applied: from then on every step compares.
+    engaged: bool,
 }
 
 impl RaftStore {
@@ -47,6 +61,7 @@ impl RaftStore {
             options,
             cluster: peers.into_values().collect(),
             op_timeout_ms,
+            membership: RefCell::new(MembershipGoal::default()),
         }
     }
 }
@@ -71,11 +86,7 @@ impl SystemUnderTest for RaftStore {
     }
 
     fn supported_faults(&self) -> BTreeSet<FaultKind> {
-        // Membership changes are not implemented by the node yet: never faked.
-        FaultKind::ALL
-            .into_iter()
-            .filter(|kind| *kind != FaultKind::Membership)
-            .collect()
+        FaultKind::ALL.into_iter().collect()
     }
 
     fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]) {
@@ -156,11 +167,13 @@ impl SystemUnderTest for RaftStore {
             NodeFault::Clock { skew_ms, drift_ppm } => control.set_clock(*skew_ms, *drift_ppm),
             NodeFault::Net {
                 loss_probability,
+                inbound_loss_probability,
                 duplicate_probability,
                 reorder_probability,
                 reorder_max_delay_ms,
             } => control.set_net_faults(NetFaults {
                 loss_probability: *loss_probability,
+                inbound_loss_probability: *inbound_loss_probability,
                 duplicate_probability: *duplicate_probability,
                 reorder_probability: *reorder_probability,
                 reorder_max_delay_ms: *reorder_max_delay_ms,
@@ -177,8 +190,15 @@ impl SystemUnderTest for RaftStore {
             NodeFault::TransferLeadershipTo { to } => {
                 control.request_transfer_leadership(*to as u64 + 1)
             }
-            NodeFault::RemoveFromCluster | NodeFault::AddToCluster => {
-                return Err("the Raft store does not implement membership changes yet".to_string())
+            NodeFault::RemoveFromCluster => {
+                let mut goal = self.membership.borrow_mut();
+                goal.engaged = true;
+                goal.removed.insert(node);
+            }
+            NodeFault::AddToCluster => {
+                let mut goal = self.membership.borrow_mut();
+                goal.engaged = true;
+                goal.removed.remove(&node);
             }
         }
         Ok(())
@@ -186,6 +206,36 @@ impl SystemUnderTest for RaftStore {
 
     fn set_running(&self, _node: usize, _running: bool) {
         // The node's control tracks its own incarnations.
+    }
+
+    fn after_step(&self, leader: Option<usize>) {
+        let goal = self.membership.borrow();
+        let Some(leader) = leader.filter(|_| goal.engaged) else {
+            return;
+        };
+        let control = &self.controls[leader];
+        let status = control.status();
+        if status.role != Role::Leader {
+            return;
+        }
+        let members: BTreeSet<u64> = status
+            .voters
+            .iter()
+            .chain(status.learners.iter())
+            .copied()
+            .collect();
+        let wanted: BTreeSet<u64> = (0..self.controls.len())
+            .filter(|node| !goal.removed.contains(node))
+            .map(|node| node as u64 + 1)
+            .collect();
+        // Grow before shrinking, as operators do: the cluster never drops below the smaller of
+        // the two configurations. The request replaces any the leader has not taken yet and
+        // the node takes one per tick, so asking on every step builds no backlog.
+        if let Some(&missing) = wanted.difference(&members).next() {
+            control.request_add_member(missing, format!("n{missing}:{PORT}"));
+        } else if let Some(&extra) = members.difference(&wanted).next() {
+            control.request_remove_member(extra);
+        }
     }
 }
 

@@ -82,6 +82,8 @@ pub enum NodeFault {
     },
     Net {
         loss_probability: f64,
+        /// Loss of the datagrams arriving for the node.
+        inbound_loss_probability: f64,
         duplicate_probability: f64,
         reorder_probability: f64,
         reorder_max_delay_ms: u64,
@@ -91,8 +93,10 @@ pub enum NodeFault {
         read_corruption_probability: f64,
         io_error_probability: f64,
     },
-    /// Remove this node from the voters (asked of the current leader by the driver).
+    /// Take this node out of the cluster's configuration. The system drives the change itself
+    /// (through whichever node leads, retrying across leader changes) in `after_step`.
     RemoveFromCluster,
+    /// Bring a node removed earlier back into the configuration (same follow-up).
     AddToCluster,
     /// Ask this node (the leader) to hand leadership to node `to` (0-based).
     TransferLeadershipTo {
@@ -124,4 +128,9 @@ pub trait SystemUnderTest {
 
     /// Called by the driver right after it crashes (`running = false`) or restarts a node.
     fn set_running(&self, node: usize, running: bool);
+
+    /// Called after every simulation step with the leader the driver sees (0-based): faults
+    /// that need follow-up, such as membership changes re-sent to whichever node leads until
+    /// they show, do it here. Must be deterministic (it runs in simulated time).
+    fn after_step(&self, _leader: Option<usize>) {}
 }

@@ -193,10 +193,19 @@ fn ok_ops_within(
 
 #[test]
 fn scripted_faults_really_happen() {
-    for (start, stop) in [("start-kill", "stop-kill"), ("start-pause", "stop-pause")] {
+    for (start, stop, params) in [
+        ("start-kill", "stop-kill", "null"),
+        ("start-pause", "stop-pause", "null"),
+        // Every node deaf: nothing arrives, neither from peers nor from clients.
+        (
+            "start-loss",
+            "stop-loss",
+            r#"{"probability": 1.0, "direction": "in"}"#,
+        ),
+    ] {
         let schedule = Schedule::from_json(
             &format!(
-                r#"[{{"at_ms": 1000, "action": "{start}", "targets": ["n1","n2","n3","n4","n5"]}},
+                r#"[{{"at_ms": 1000, "action": "{start}", "targets": ["n1","n2","n3","n4","n5"], "params": {params}}},
                     {{"at_ms": 3000, "action": "{stop}", "targets": []}}]"#
             ),
             "test",
@@ -282,4 +291,39 @@ fn liveness_is_probed_even_at_a_low_rate() {
     let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
     assert_eq!(verdict, Verdict::Valid, "{causes:?}");
     assert!(simulation.liveness.ok, "{:?}", simulation.liveness);
+}
+
+#[test]
+fn membership_faults_really_change_the_configuration() {
+    // Removing n4 and n5 leaves a three-node cluster, which two crashes stop; once they are
+    // back as voters, the same two crashes leave three of five and the cluster goes on.
+    let schedule = Schedule::from_json(
+        r#"[{"at_ms": 1000, "action": "start-membership", "targets": ["n4","n5"]},
+            {"at_ms": 2000, "action": "start-kill", "targets": ["n1","n2"]},
+            {"at_ms": 3500, "action": "stop-kill", "targets": ["n1","n2"]},
+            {"at_ms": 4000, "action": "stop-membership", "targets": ["n4","n5"]},
+            {"at_ms": 5500, "action": "start-kill", "targets": ["n1","n2"]},
+            {"at_ms": 7000, "action": "stop-kill", "targets": ["n1","n2"]}]"#,
+        "test",
+    )
+    .unwrap();
+    let mut options = RunOptions::new(21);
+    options.time_limit_ms = 8_000;
+    options.schedule = Some(schedule);
+    options.check_threads = 1;
+    let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Valid, "{causes:?}");
+    assert_eq!(
+        ok_ops_within(&simulation.records, 2_050_000_000, 3_450_000_000),
+        0,
+        "two crashes stop a cluster of three voters"
+    );
+    assert!(
+        ok_ops_within(&simulation.records, 4_000_000_000, 5_500_000_000) > 20,
+        "the cluster works again after the crashed nodes return"
+    );
+    assert!(
+        ok_ops_within(&simulation.records, 5_800_000_000, 7_000_000_000) > 20,
+        "with n4 and n5 voters again, three of five nodes carry on"
+    );
 }

@@ -30,8 +30,6 @@ pub struct Profile {
     pub time_limit_ms: u64,
     /// What the checker should see when the bug is caught.
     pub expected: &'static str,
-    /// Why the bug cannot run in this build (the feature it lives in is missing), if so.
-    pub unavailable: Option<&'static str>,
     /// Also judge progress during the faults: the longest stretch of a fault window with no
     /// completed operation must stay under this (liveness bugs only).
     pub stall_limit_ms: Option<u64>,
@@ -48,7 +46,6 @@ impl Profile {
             rate_ops_per_s: 100.0,
             time_limit_ms: 30_000,
             expected,
-            unavailable: None,
             stall_limit_ms: None,
             max_append_entries: None,
         }
@@ -183,12 +180,7 @@ pub fn bug_profile(bug: Bug) -> Profile {
             rate_ops_per_s: 300.0,
             ..Profile::targeted(bug, CrashAll, 5, "duplicate or skipped adds")
         },
-        Bug::MembershipNoRule => Profile {
-            unavailable: Some(
-                "needs the membership nemesis: the harness's Raft store does not drive membership changes yet",
-            ),
-            ..Profile::targeted(bug, CrashAll, 5, "split brain")
-        },
+        Bug::MembershipNoRule => Profile::targeted(bug, RemovalsAcrossLeaders, 4, "split brain"),
         Bug::NoPrevoteCheckquorum => Profile {
             stall_limit_ms: Some(STALL_LIMIT_MS),
             ..Profile::targeted(bug, DeafLeader, 3, "no progress (liveness)")
@@ -206,7 +198,6 @@ pub const STALL_LIMIT_MS: u64 = 3_000;
 pub fn correct_profiles() -> Vec<Profile> {
     let mut profiles: Vec<Profile> = bug_profiles()
         .into_iter()
-        .filter(|profile| profile.unavailable.is_none())
         .map(|profile| Profile {
             bug: None,
             expected: "valid",
@@ -220,7 +211,6 @@ pub fn correct_profiles() -> Vec<Profile> {
         rate_ops_per_s: 100.0,
         time_limit_ms: 30_000,
         expected: "valid",
-        unavailable: None,
         stall_limit_ms: None,
         max_append_entries: None,
     });

@@ -54,7 +54,6 @@ pub struct RunSummary {
 pub enum BugStatus {
     Caught,
     NotCaught,
-    NotAvailable,
 }
 
 impl BugStatus {
@@ -62,7 +61,6 @@ impl BugStatus {
         match self {
             BugStatus::Caught => "caught",
             BugStatus::NotCaught => "NOT CAUGHT",
-            BugStatus::NotAvailable => "not available in this build",
         }
     }
 }
@@ -76,7 +74,6 @@ pub struct BugResult {
     pub seeds_run: u64,
     pub faults: String,
     pub expected: String,
-    pub unavailable_reason: Option<String>,
     /// The detecting run (or, when not caught, nothing).
     pub detection: Option<RunSummary>,
     /// Runs that ended in an error (e.g. a node panic), which do not count as detections.
@@ -110,7 +107,7 @@ pub struct SelftestReport {
     pub jobs: usize,
     pub correct: Option<CorrectResult>,
     pub bugs: Vec<BugResult>,
-    /// True when every available bug was caught and the correct build was clean.
+    /// True when every bug was caught and the correct build was clean.
     pub ok: bool,
     pub wall_ms: u64,
 }
@@ -145,19 +142,16 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
     if options.skip_bugs {
         bugs.clear();
     }
-    let available: Vec<usize> = (0..bugs.len())
-        .filter(|position| bugs[*position].unavailable.is_none())
-        .collect();
     let correct = correct_profiles();
     // Interleaved by seed index so that every campaign makes progress together and a caught
     // bug stops using the pool early.
     let mut jobs = Vec::new();
     for seed_index in 0..options.seeds {
-        for position in &available {
+        for position in 0..bugs.len() {
             jobs.push(Job {
-                campaign: *position,
+                campaign: position,
                 seed_index,
-                profile: bugs[*position].clone(),
+                profile: bugs[position].clone(),
             });
         }
         if !options.skip_correct {
@@ -249,22 +243,17 @@ fn bug_result(profile: &Profile, runs: &[&RunSummary]) -> BugResult {
     // Runs come sorted by seed; the campaign counts the seeds up to its first detection.
     let detection_position = runs.iter().position(|run| run.verdict == "invalid");
     let counted = detection_position.map_or(runs.len(), |position| position + 1);
-    let status = match (profile.unavailable, detection_position) {
-        (Some(_), _) => BugStatus::NotAvailable,
-        (None, Some(_)) => BugStatus::Caught,
-        (None, None) => BugStatus::NotCaught,
+    let status = match detection_position {
+        Some(_) => BugStatus::Caught,
+        None => BugStatus::NotCaught,
     };
     BugResult {
         bug: profile.name().to_string(),
         status,
         seeds_to_detection: detection_position.map(|position| position as u64 + 1),
         seeds_run: counted as u64,
-        faults: match profile.unavailable {
-            Some(_) => "not run".to_string(),
-            None => profile.describe_faults(),
-        },
+        faults: profile.describe_faults(),
         expected: profile.expected.to_string(),
-        unavailable_reason: profile.unavailable.map(str::to_string),
         detection: detection_position.map(|position| runs[position].clone()),
         errors: runs[..counted]
             .iter()

@@ -48,6 +48,12 @@ pub enum Shape {
     /// midway and the cut-off newer leader, holding a newer-term entry, returns. Messages
     /// delayed up to 100 ms throughout.
     Figure8,
+    /// Ongaro's 2015 single-server membership scenario on four nodes: leadership pinned on
+    /// n1, n1 cut off and asked to remove n4 (a change it cannot commit); the other three
+    /// elect a leader, which is asked at once to remove n3 while n3 loses half of what is sent
+    /// to it; then the halves {n1, n3} and {n2, n4}. Without the new-leader rule both halves
+    /// can hold a majority of their own configuration.
+    RemovalsAcrossLeaders,
 }
 
 fn event(
@@ -89,12 +95,25 @@ impl Shape {
             Shape::HoldLeader => "hold the leader's messages to and from the nodes ~0.3 s, then release them",
             Shape::Figure8 => "figure 8: isolate the leader, then the next one; kill the first mid-catch-up and heal",
             Shape::DeafLeader => "one-way partition: the leader cannot hear the nodes for 5 s",
+            Shape::RemovalsAcrossLeaders => "isolate the leader, remove n4 through it; remove n3 through the next leader (n3's inbound lossy); halves {n1,n3} {n2,n4}",
+        }
+    }
+
+    /// The smallest cluster the shape is written for.
+    pub fn min_nodes(self) -> usize {
+        match self {
+            Shape::RemovalsAcrossLeaders => 4,
+            _ => 3,
         }
     }
 
     /// The schedule for a cluster of `nodes` over `time_limit_ms`, jittered by `seed`.
     pub fn schedule(self, nodes: usize, time_limit_ms: u64, seed: u64) -> Schedule {
-        assert!(nodes >= 3, "targeted schedules need at least three nodes");
+        assert!(
+            nodes >= self.min_nodes(),
+            "{self:?} needs at least {} nodes",
+            self.min_nodes()
+        );
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5e1f_7e57);
         let mut events = Vec::new();
         let mut at_ms = jitter(1_000, &mut rng);
@@ -465,17 +484,105 @@ impl Shape {
                     at_ms += 5_000 + jitter(3_000, &mut rng);
                 }
             }
+            Shape::RemovalsAcrossLeaders => {
+                let [n1, n2, n3, n4] = [0, 1, 2, 3].map(node_name);
+                let nodes_except_n1: Vec<String> = all(nodes).split_off(1);
+                while fits(at_ms, 3_000) {
+                    // Pin the leader, so that the removals below can name fixed nodes.
+                    window(
+                        &mut events,
+                        at_ms,
+                        at_ms + 50,
+                        FaultKind::Transfer,
+                        vec![n1.clone()],
+                        Value::Null,
+                    );
+                    let cut_ms = at_ms + jitter(500, &mut rng);
+                    let groups = json!({"mode": "groups", "groups": [[n1.clone()], nodes_except_n1.clone()]});
+                    events.push(event(
+                        cut_ms,
+                        Phase::Start,
+                        FaultKind::Partition,
+                        vec![],
+                        groups,
+                    ));
+                    // n1 still leads for an election timeout: it takes this change and keeps
+                    // it uncommitted.
+                    window(
+                        &mut events,
+                        cut_ms + 10,
+                        cut_ms + 100,
+                        FaultKind::Membership,
+                        vec![n4.clone()],
+                        Value::Null,
+                    );
+                    // The next leader is asked to remove n3 as soon as it leads; n3 voted for it
+                    // but may miss its first entries.
+                    let halves_ms = cut_ms + jitter(1_000, &mut rng).max(700);
+                    window(
+                        &mut events,
+                        cut_ms + 100,
+                        halves_ms,
+                        FaultKind::Membership,
+                        vec![n3.clone()],
+                        Value::Null,
+                    );
+                    window(
+                        &mut events,
+                        cut_ms,
+                        halves_ms,
+                        FaultKind::Loss,
+                        vec![n3.clone()],
+                        json!({"probability": 0.5, "direction": "in"}),
+                    );
+                    let heal_ms = halves_ms + jitter(1_200, &mut rng);
+                    let halves = json!({"mode": "groups", "groups": [[n1.clone(), n3.clone()], [n2.clone(), n4.clone()]]});
+                    events.push(event(
+                        halves_ms,
+                        Phase::Start,
+                        FaultKind::Partition,
+                        vec![],
+                        halves,
+                    ));
+                    events.push(event(
+                        heal_ms,
+                        Phase::Stop,
+                        FaultKind::Partition,
+                        vec![],
+                        Value::Null,
+                    ));
+                    at_ms = heal_ms + jitter(800, &mut rng);
+                }
+            }
         }
         events.sort_by_key(|event| event.at_ms);
         Schedule { events }
     }
 }
 
+/// A fault started at `start_ms` and stopped at `stop_ms` on the same targets.
+fn window(
+    events: &mut Vec<FaultEvent>,
+    start_ms: u64,
+    stop_ms: u64,
+    kind: FaultKind,
+    targets: Vec<String>,
+    params: Value,
+) {
+    debug_assert!(
+        start_ms < stop_ms,
+        "a window of {kind:?} ends after it starts"
+    );
+    events.push(event(start_ms, Phase::Start, kind, targets.clone(), params));
+    events.push(event(stop_ms, Phase::Stop, kind, targets, Value::Null));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SHAPES: [Shape; 12] = [
+    const SHAPES: [Shape; 13] = [
+        Shape::RemovalsAcrossLeaders,
         Shape::Figure8,
         Shape::KillLeaderThenCrashAll,
         Shape::HoldLeader,
@@ -493,7 +600,7 @@ mod tests {
     #[test]
     fn every_shape_is_a_valid_replayable_schedule_inside_the_run() {
         for shape in SHAPES {
-            for nodes in [3, 5] {
+            for nodes in [3, 4, 5].into_iter().filter(|n| *n >= shape.min_nodes()) {
                 let schedule = shape.schedule(nodes, 20_000, 9);
                 assert!(!schedule.events.is_empty(), "{shape:?}");
                 let text = schedule.to_json_pretty();
