@@ -3,6 +3,8 @@
 //! `minos_workloads::campaign`; here: parsing, the progress line, the reports of failing runs,
 //! the campaign page, the summary and the exit code (DESIGN.md §2).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -81,8 +83,7 @@ pub fn main(args: CampaignArgs) -> i32 {
         jobs,
         budget: args.budget.map(Duration::from_millis),
         determinism_every: args.check_determinism,
-        // Ctrl-C simply kills the process: the campaign resumes where it stopped.
-        stop: None,
+        stop: Some(stop_on_signal()),
         keep: args.keep,
     };
     let slice = options.slice();
@@ -205,8 +206,17 @@ fn print_summary(
         format_duration(summary.elapsed),
     );
     if summary.not_run_count > 0 {
+        let why = if options
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::SeqCst))
+        {
+            "interrupted"
+        } else {
+            "budget spent"
+        };
         println!(
-            "budget or stop: {} seeds not run; rerun the same command to continue",
+            "{why}: {} seeds not run; rerun the same command to continue",
             summary.not_run_count
         );
     }
@@ -246,4 +256,23 @@ fn print_summary(
             }
         }
     }
+}
+
+/// The first Ctrl-C (or SIGTERM, as a Kubernetes Job gets before it is killed) stops starting
+/// runs: the runs under way finish, the summary and the campaign page are written, and the
+/// same command resumes later. A second one ends the process at once (exit 130); even then
+/// the finished run directories are kept and the campaign resumes from them.
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The shutdown must be registered first: it only fires once the flag is already set.
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        if let Err(error) = registered {
+            // Without the handler the default applies: the process ends and resumes later.
+            eprintln!("minos campaign: no graceful stop on signal {signal}: {error}");
+        }
+    }
+    stop
 }

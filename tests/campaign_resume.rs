@@ -17,11 +17,15 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 fn campaign_command(out: &Path) -> Command {
+    campaign_over(out, SEEDS_COUNT)
+}
+
+fn campaign_over(out: &Path, seeds_count: u64) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_minos"));
     command.args([
         "campaign",
         "--seeds",
-        &format!("0..{SEEDS_COUNT}"),
+        &format!("0..{seeds_count}"),
         "--jobs",
         "2",
         "--nodes",
@@ -147,6 +151,56 @@ fn killed_campaign_resumes_without_redoing_or_losing_runs() {
     assert!(
         stdout.contains(&format!(
             "{SEEDS_COUNT} seeds: 0 run now, {SEEDS_COUNT} resumed"
+        )),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Ctrl-C stops starting runs: the runs under way finish (no half-written run dir), the
+/// summary says how many seeds were left, and the exit code is "unknown".
+#[test]
+fn ctrl_c_stops_the_campaign_gracefully() {
+    const MANY_SEEDS: u64 = 2_000;
+    let out = scratch_dir("campaign-interrupt");
+    let campaign = out.join("resume");
+    let child = campaign_over(&out, MANY_SEEDS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while run_dirs(&campaign)
+        .values()
+        .filter(|(done, _)| *done)
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no run finished"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    let dirs = run_dirs(&campaign);
+    assert!(
+        dirs.values().all(|(done, _)| *done),
+        "the runs under way finish before the campaign stops"
+    );
+    let finished = dirs.len() as u64;
+    assert!(finished < MANY_SEEDS, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "interrupted: {} seeds not run; rerun the same command to continue",
+            MANY_SEEDS - finished
         )),
         "{stdout}"
     );
