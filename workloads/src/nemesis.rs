@@ -519,7 +519,9 @@ impl Nemesis {
         let stop = |kind: FaultKind| format!("stop-{}", kind.name());
         let applied = match action {
             Action::StartPartition(shape) => {
+                // A new partition replaces the one in force: that one ends here.
                 self.heal_partition(context);
+                self.close_faults(kind, time_ns);
                 let (pairs, detail) = self.blocked_pairs(shape, context.leader);
                 let held = *shape == PartitionShape::HoldLeader;
                 for (a, b) in &pairs {
@@ -563,6 +565,7 @@ impl Nemesis {
             }
             Action::StartOneway { from, to } => {
                 self.heal_oneway(context);
+                self.close_faults(kind, time_ns);
                 let mut pairs = Vec::new();
                 for a in from {
                     for b in to {

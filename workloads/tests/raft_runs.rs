@@ -327,3 +327,33 @@ fn membership_faults_really_change_the_configuration() {
         "with n4 and n5 voters again, three of five nodes carry on"
     );
 }
+
+#[test]
+fn a_partition_that_replaces_another_ends_it_in_the_fault_records() {
+    let schedule = Schedule::from_json(
+        r#"[{"at_ms": 500, "action": "start-partition", "params": {"mode": "groups", "groups": [["n1"], ["n2","n3"]]}},
+            {"at_ms": 1000, "action": "start-partition", "params": {"mode": "groups", "groups": [["n1","n2"], ["n3"]]}},
+            {"at_ms": 1500, "action": "stop-partition"}]"#,
+        "test",
+    )
+    .unwrap();
+    let mut options = RunOptions::new(5);
+    options.nodes = 3;
+    options.time_limit_ms = 2_000;
+    options.schedule = Some(schedule);
+    options.check_threads = 1;
+    let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Valid, "{causes:?}");
+    let spans: Vec<(u64, Option<u64>)> = simulation
+        .faults
+        .iter()
+        .map(|fault| (fault.start_ns, fault.stop_ns))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            (500_000_000, Some(1_000_000_000)),
+            (1_000_000_000, Some(1_500_000_000))
+        ]
+    );
+}
