@@ -169,6 +169,11 @@ impl NodeControl {
         self.replace_membership_request(op);
     }
 
+    /// Withdraws a membership request the node has not taken yet.
+    pub fn cancel_membership_request(&self) {
+        self.lock().membership_request = None;
+    }
+
     fn replace_membership_request(&self, op: crate::protocol::AdminOp) {
         self.lock().membership_request = Some(op);
     }

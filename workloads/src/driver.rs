@@ -65,6 +65,8 @@ pub struct SimulationResult {
     pub supported_faults: Vec<FaultKind>,
     pub invariants: Vec<InvariantResult>,
     pub liveness: Liveness,
+    /// The configurations the leaders reported (membership faults only).
+    pub configurations: Vec<crate::sut::ConfigurationChange>,
     pub simulated_ns: u64,
     pub node_logs: std::collections::BTreeMap<String, String>,
     pub system_name: &'static str,
@@ -318,7 +320,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     ));
     let outcome =
         tracing::subscriber::with_default(subscriber, || run_sim(options, sut, &actions, &logs))?;
-    let (records, faults, invariants, liveness, simulated_ns) = outcome;
+    let (records, faults, invariants, liveness, configurations, simulated_ns) = outcome;
     Ok(SimulationResult {
         records,
         schedule,
@@ -327,6 +329,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         supported_faults: supported.into_iter().collect(),
         invariants,
         liveness,
+        configurations,
         simulated_ns,
         node_logs: logs.take(),
         system_name,
@@ -338,6 +341,7 @@ type SimOutcome = (
     Vec<FaultRecord>,
     Vec<InvariantResult>,
     Liveness,
+    Vec<crate::sut::ConfigurationChange>,
     u64,
 );
 
@@ -393,6 +397,8 @@ fn run_sim<S: SystemUnderTest + 'static>(
         ok: false,
         detail: String::new(),
     };
+    // When the configuration was first seen whole again after healing (membership faults).
+    let mut configuration_whole_ns: Option<u64> = None;
     loop {
         let now_ns = sim.elapsed().as_nanos() as u64;
         if let Some(fatal) = shared.borrow().fatal.clone() {
@@ -447,22 +453,48 @@ fn run_sim<S: SystemUnderTest + 'static>(
             Phase::Liveness { deadline_ns } => {
                 let mut shared_state = shared.borrow_mut();
                 let heal_ns = shared_state.heal_at_ns.expect("set when healing");
-                if let Some(done_ns) = shared_state.first_update_after_heal_ns {
-                    liveness = Liveness {
-                        ok: true,
-                        detail: format!(
+                let seconds_since_heal = |ns: u64| (ns - heal_ns) as f64 / 1e9;
+                let unsettled = sut.configuration_unsettled(leader.map(|(_, n)| n));
+                if unsettled.is_none() && configuration_whole_ns.is_none() {
+                    configuration_whole_ns = Some(now_ns);
+                }
+                match (
+                    shared_state.first_update_after_heal_ns,
+                    configuration_whole_ns,
+                ) {
+                    (Some(done_ns), Some(whole_ns)) => {
+                        let mut detail = format!(
                             "committed again {:.3} s after healing",
-                            (done_ns - heal_ns) as f64 / 1e9
-                        ),
-                    };
-                } else if now_ns >= deadline_ns {
-                    liveness = Liveness {
-                        ok: false,
-                        detail: format!(
-                            "no update completed within {:.1} s after healing",
-                            options.liveness_timeout_ms as f64 / 1e3
-                        ),
-                    };
+                            seconds_since_heal(done_ns)
+                        );
+                        if !sut.configurations().is_empty() {
+                            detail += &format!(
+                                "; every node a voter again {:.3} s after healing",
+                                seconds_since_heal(whole_ns)
+                            );
+                        }
+                        liveness = Liveness { ok: true, detail };
+                    }
+                    (None, _) if now_ns >= deadline_ns => {
+                        liveness = Liveness {
+                            ok: false,
+                            detail: format!(
+                                "no update completed within {:.1} s after healing",
+                                options.liveness_timeout_ms as f64 / 1e3
+                            ),
+                        };
+                    }
+                    (Some(_), None) if now_ns >= deadline_ns => {
+                        liveness = Liveness {
+                            ok: false,
+                            detail: format!(
+                                "configuration not whole again within {:.1} s after healing: {}",
+                                options.liveness_timeout_ms as f64 / 1e3,
+                                unsettled.unwrap_or_default()
+                            ),
+                        };
+                    }
+                    _ => {}
                 }
                 if !liveness.detail.is_empty() {
                     shared_state.stop = true;
@@ -498,7 +530,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
             }
         }
         leader = current_leader;
-        sut.after_step(leader.map(|(_, n)| n));
+        sut.after_step(observed_ns, leader.map(|(_, n)| n));
     }
     let end_ns = sim.elapsed().as_nanos() as u64;
     let records = {
@@ -514,6 +546,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
         nemesis.faults,
         invariants.results(),
         liveness,
+        sut.configurations(),
         end_ns,
     ))
 }

@@ -237,6 +237,11 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         (Phase::Start, FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder) => {
             let direction = if kind == FaultKind::Loss {
                 LossDirection::parse(params)?
+            } else if params.get("direction").is_some() {
+                return Err(format!(
+                    "params.direction applies to loss only, not to {}",
+                    kind.name()
+                ));
             } else {
                 LossDirection::Out
             };
@@ -262,7 +267,14 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         },
         (Phase::Stop, FaultKind::Disk) => Action::StopDisk(targets),
         (Phase::Start, FaultKind::Membership) => {
-            Action::RemoveMembers(non_empty(targets, "start-membership")?)
+            let targets = non_empty(targets, "start-membership")?;
+            if targets.iter().collect::<BTreeSet<_>>().len() >= nodes {
+                return Err(
+                    "start-membership cannot remove every node: a cluster keeps at least one voter"
+                        .to_string(),
+                );
+            }
+            Action::RemoveMembers(targets)
         }
         (Phase::Stop, FaultKind::Membership) => Action::AddMembers(targets),
         (Phase::Start, FaultKind::Transfer) => Action::Transfer(targets),
@@ -342,6 +354,17 @@ struct NetSettings {
     duplicate: f64,
     reorder: f64,
     reorder_max_delay_ms: u64,
+}
+
+impl NetSettings {
+    /// Whether a fault of this kind is in force (loss in either direction).
+    fn active(&self, kind: NetKind) -> bool {
+        match kind {
+            NetKind::Loss => self.loss > 0.0 || self.inbound_loss > 0.0,
+            NetKind::Duplicate => self.duplicate > 0.0,
+            NetKind::Reorder => self.reorder > 0.0,
+        }
+    }
 }
 
 /// What the nemesis needs from the driver at the moment it acts.
@@ -759,11 +782,7 @@ impl Nemesis {
                 let affected: BTreeSet<usize> = self
                     .net
                     .iter()
-                    .filter(|(_, s)| match net {
-                        NetKind::Loss => s.loss > 0.0 || s.inbound_loss > 0.0,
-                        NetKind::Duplicate => s.duplicate > 0.0,
-                        NetKind::Reorder => s.reorder > 0.0,
-                    })
+                    .filter(|(_, settings)| settings.active(*net))
                     .map(|(node, _)| *node)
                     .collect();
                 let chosen = self.choose(targets, &affected);
@@ -835,17 +854,22 @@ impl Nemesis {
                 }
             }
             Action::RemoveMembers(targets) => {
+                // Nodes removed already stay removed; only the others are new to this fault.
+                let mut newly_removed = Vec::new();
                 for node in targets {
                     if self.removed.insert(*node) {
                         context
                             .sut
                             .node_fault(*node, &NodeFault::RemoveFromCluster)?;
+                        newly_removed.push(*node);
                     }
                 }
-                self.open_fault(kind, time_ns, names(targets), Value::Null);
+                if !newly_removed.is_empty() {
+                    self.open_fault(kind, time_ns, names(&newly_removed), Value::Null);
+                }
                 Applied {
                     f: start(kind),
-                    value: json!({"targets": names(targets)}),
+                    value: json!({"targets": names(&newly_removed)}),
                 }
             }
             Action::AddMembers(targets) => {
@@ -866,24 +890,35 @@ impl Nemesis {
                 let value = match context.leader {
                     Some(leader) => {
                         let to = match targets.first() {
-                            Some(target) => *target,
+                            Some(target) => Some(*target),
                             None => {
-                                // Deterministic choice of a follower, rotating through them.
+                                // Deterministic choice of a member follower, in turn.
                                 self.rotation += 1;
-                                let followers: Vec<usize> =
-                                    (0..self.nodes).filter(|n| *n != leader).collect();
+                                let followers: Vec<usize> = (0..self.nodes)
+                                    .filter(|n| *n != leader && !self.removed.contains(n))
+                                    .collect();
                                 followers
                                     .get(self.rotation % followers.len().max(1))
                                     .copied()
-                                    .unwrap_or(leader)
                             }
                         };
-                        context
-                            .sut
-                            .node_fault(leader, &NodeFault::TransferLeadershipTo { to })?;
-                        let detail = json!({"from": node_name(leader), "to": node_name(to)});
-                        self.open_fault(kind, time_ns, names(&[to]), detail.clone());
-                        with_targets(detail, &names(&[to]))
+                        match to {
+                            Some(to) if !self.removed.contains(&to) => {
+                                context
+                                    .sut
+                                    .node_fault(leader, &NodeFault::TransferLeadershipTo { to })?;
+                                let detail =
+                                    json!({"from": node_name(leader), "to": node_name(to)});
+                                self.open_fault(kind, time_ns, names(&[to]), detail.clone());
+                                with_targets(detail, &names(&[to]))
+                            }
+                            Some(to) => {
+                                json!({"targets": names(&[to]), "note": "not a member (removed by the membership fault); nothing transferred"})
+                            }
+                            None => {
+                                json!({"targets": [], "note": "no member follower; nothing transferred"})
+                            }
+                        }
                     }
                     None => {
                         json!({"targets": names(targets), "note": "no leader known; nothing transferred"})
@@ -964,33 +999,15 @@ impl Nemesis {
         if !self.clocked.is_empty() {
             actions.push((FaultKind::Clock, Action::StopClock(Vec::new())));
         }
-        let net_active = |f: fn(&NetSettings) -> bool| self.net.values().any(f);
-        if net_active(|s| s.loss > 0.0) {
-            actions.push((
-                FaultKind::Loss,
-                Action::StopNet {
-                    kind: NetKind::Loss,
-                    targets: Vec::new(),
-                },
-            ));
-        }
-        if net_active(|s| s.duplicate > 0.0) {
-            actions.push((
-                FaultKind::Duplicate,
-                Action::StopNet {
-                    kind: NetKind::Duplicate,
-                    targets: Vec::new(),
-                },
-            ));
-        }
-        if net_active(|s| s.reorder > 0.0) {
-            actions.push((
-                FaultKind::Reorder,
-                Action::StopNet {
-                    kind: NetKind::Reorder,
-                    targets: Vec::new(),
-                },
-            ));
+        for (kind, net) in [
+            (FaultKind::Loss, NetKind::Loss),
+            (FaultKind::Duplicate, NetKind::Duplicate),
+            (FaultKind::Reorder, NetKind::Reorder),
+        ] {
+            if self.net.values().any(|settings| settings.active(net)) {
+                let targets = Vec::new();
+                actions.push((kind, Action::StopNet { kind: net, targets }));
+            }
         }
         if !self.disk.is_empty() {
             actions.push((FaultKind::Disk, Action::StopDisk(Vec::new())));
@@ -1025,6 +1042,31 @@ mod tests {
             targets: targets.iter().map(|t| t.to_string()).collect(),
             params,
         }
+    }
+
+    #[test]
+    fn impossible_or_meaningless_faults_are_refused() {
+        let everyone = event("start-membership", &["n1", "n2", "n3"], Value::Null);
+        assert!(parse_event(&everyone, 3)
+            .unwrap_err()
+            .contains("every node"));
+        let minority = event("start-membership", &["n1"], Value::Null);
+        assert!(parse_event(&minority, 3).is_ok());
+        let direction = json!({"probability": 0.5, "direction": "in"});
+        let duplicate = event("start-duplicate", &["n1"], direction.clone());
+        assert!(parse_event(&duplicate, 3)
+            .unwrap_err()
+            .contains("loss only"));
+        let (_, action) = parse_event(&event("start-loss", &["n1"], direction), 3).unwrap();
+        assert!(matches!(
+            action,
+            Action::StartNet {
+                direction: LossDirection::In,
+                ..
+            }
+        ));
+        let sideways = event("start-loss", &["n1"], json!({"direction": "sideways"}));
+        assert!(parse_event(&sideways, 3).unwrap_err().contains("sideways"));
     }
 
     #[test]

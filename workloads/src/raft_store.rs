@@ -11,7 +11,10 @@ use minos_node::{
 };
 
 use crate::options::FaultKind;
-use crate::sut::{AppliedEntry, NodeFault, NodeView, OpReply, SutClient, SystemUnderTest};
+use crate::schedule::node_name;
+use crate::sut::{
+    AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, SutClient, SystemUnderTest,
+};
 use crate::workload::Op;
 
 const PORT: u16 = NodeOptions::DEFAULT_PORT;
@@ -34,6 +37,32 @@ struct MembershipGoal {
     removed: BTreeSet<usize>,
     /// A membership fault has been applied: from then on every step compares.
     engaged: bool,
+    /// Every configuration the leaders reported since then, for results.json.
+    seen: Vec<ConfigurationChange>,
+}
+
+impl RaftStore {
+    /// Voter and learner ids (1-based) of `leader`'s configuration, if it leads.
+    fn leader_configuration(&self, leader: usize) -> Option<(BTreeSet<u64>, BTreeSet<u64>)> {
+        let status = self.controls[leader].status();
+        (status.role == Role::Leader).then(|| {
+            (
+                status.voters.iter().copied().collect(),
+                status.learners.iter().copied().collect(),
+            )
+        })
+    }
+
+    fn wanted_voters(&self, goal: &MembershipGoal) -> BTreeSet<u64> {
+        (0..self.controls.len())
+            .filter(|node| !goal.removed.contains(node))
+            .map(|node| node as u64 + 1)
+            .collect()
+    }
+}
+
+fn id_names(ids: &BTreeSet<u64>) -> Vec<String> {
+    ids.iter().map(|id| node_name(*id as usize - 1)).collect()
 }
 
 impl RaftStore {
@@ -208,35 +237,91 @@ impl SystemUnderTest for RaftStore {
         // The node's control tracks its own incarnations.
     }
 
-    fn after_step(&self, leader: Option<usize>) {
-        let goal = self.membership.borrow();
+    fn after_step(&self, now_ns: u64, leader: Option<usize>) {
+        let mut goal = self.membership.borrow_mut();
         let Some(leader) = leader.filter(|_| goal.engaged) else {
             return;
         };
-        let control = &self.controls[leader];
-        let status = control.status();
-        if status.role != Role::Leader {
+        let Some((voters, learners)) = self.leader_configuration(leader) else {
             return;
+        };
+        let change = ConfigurationChange {
+            at_ns: now_ns,
+            leader: node_name(leader),
+            voters: id_names(&voters),
+            learners: id_names(&learners),
+        };
+        let last = goal.seen.last();
+        if last
+            .is_none_or(|last| (&last.voters, &last.learners) != (&change.voters, &change.learners))
+        {
+            goal.seen.push(change);
         }
-        let members: BTreeSet<u64> = status
-            .voters
-            .iter()
-            .chain(status.learners.iter())
-            .copied()
-            .collect();
-        let wanted: BTreeSet<u64> = (0..self.controls.len())
-            .filter(|node| !goal.removed.contains(node))
-            .map(|node| node as u64 + 1)
-            .collect();
+        let members: BTreeSet<u64> = voters.union(&learners).copied().collect();
+        let wanted = self.wanted_voters(&goal);
+        let leader_id = leader as u64 + 1;
         // Grow before shrinking, as operators do: the cluster never drops below the smaller of
-        // the two configurations. The request replaces any the leader has not taken yet and
-        // the node takes one per tick, so asking on every step builds no backlog.
-        if let Some(&missing) = wanted.difference(&members).next() {
-            control.request_add_member(missing, format!("n{missing}:{PORT}"));
-        } else if let Some(&extra) = members.difference(&wanted).next() {
-            control.request_remove_member(extra);
+        // the two configurations; and remove the leader last, which costs an election. The
+        // request replaces any the leader has not taken yet and the node takes one per tick,
+        // so asking on every step builds no backlog.
+        let extras: Vec<u64> = members.difference(&wanted).copied().collect();
+        let request = if let Some(&missing) = wanted.difference(&members).next() {
+            Some(AdminChange::Add(missing))
+        } else {
+            let follower = extras.iter().copied().find(|id| *id != leader_id);
+            follower
+                .or(extras.first().copied())
+                .map(AdminChange::Remove)
+        };
+        let Some(request) = request else {
+            return;
+        };
+        for (node, control) in self.controls.iter().enumerate() {
+            if node != leader {
+                // A deposed or paused leader must not propose a stale request later.
+                control.cancel_membership_request();
+            }
+        }
+        let control = &self.controls[leader];
+        match request {
+            AdminChange::Add(id) => control.request_add_member(id, format!("n{id}:{PORT}")),
+            AdminChange::Remove(id) => control.request_remove_member(id),
         }
     }
+
+    fn configuration_unsettled(&self, leader: Option<usize>) -> Option<String> {
+        let goal = self.membership.borrow();
+        if !goal.engaged {
+            return None;
+        }
+        let Some(leader) = leader else {
+            return Some("no leader".to_string());
+        };
+        let Some((voters, learners)) = self.leader_configuration(leader) else {
+            return Some("no leader".to_string());
+        };
+        let wanted = self.wanted_voters(&goal);
+        if voters == wanted && learners.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "leader {} has voters {:?} and learners {:?}; wanted voters {:?}",
+            node_name(leader),
+            id_names(&voters),
+            id_names(&learners),
+            id_names(&wanted)
+        ))
+    }
+
+    fn configurations(&self) -> Vec<ConfigurationChange> {
+        self.membership.borrow().seen.clone()
+    }
+}
+
+/// One single-server change the harness asks of the leader (1-based node ids).
+enum AdminChange {
+    Add(u64),
+    Remove(u64),
 }
 
 pub struct RaftClient {

@@ -146,6 +146,9 @@ struct Results<'a> {
     invariants: &'a [crate::invariants::InvariantResult],
     liveness: &'a crate::driver::Liveness,
     faults: &'a [crate::nemesis::FaultRecord],
+    /// Configurations the leaders reported (membership faults only).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    configurations: &'a [crate::sut::ConfigurationChange],
     schedule_file: &'static str,
     history: HistorySummary<'a>,
     timings: Timings,
@@ -329,6 +332,7 @@ fn write_run(
         invariants: &simulation.invariants,
         liveness: &simulation.liveness,
         faults: &simulation.faults,
+        configurations: &simulation.configurations,
         schedule_file: "schedule.json",
         history: HistorySummary {
             file: "history.jsonl",

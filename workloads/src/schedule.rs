@@ -316,7 +316,17 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
                 json!({"skew_ms": skew_ms, "drift_ppm": drift_ppm}),
             )
         }
-        FaultKind::Loss | FaultKind::Duplicate => {
+        FaultKind::Loss => {
+            let count = rng.random_range(1..=nodes);
+            let probability = [0.05, 0.2, 0.5][rng.random_range(0..3)];
+            // Mostly what the nodes send; sometimes what reaches them, or both.
+            let direction = ["out", "out", "in", "both"][rng.random_range(0..4)];
+            (
+                random_subset(nodes, count, rng),
+                json!({"probability": probability, "direction": direction}),
+            )
+        }
+        FaultKind::Duplicate => {
             let count = rng.random_range(1..=nodes);
             let probability = [0.05, 0.2, 0.5][rng.random_range(0..3)];
             (

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use serde::Serialize;
+
 use crate::options::FaultKind;
 use crate::workload::Op;
 
@@ -70,6 +72,16 @@ pub struct NodeView {
     pub stopped_on_error: Option<String>,
 }
 
+/// A configuration the cluster's leader reported (membership faults), for results.json.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConfigurationChange {
+    /// Simulated time at which the driver first saw it.
+    pub at_ns: u64,
+    pub leader: String,
+    pub voters: Vec<String>,
+    pub learners: Vec<String>,
+}
+
 /// A fault that the node itself applies (the driver applies partitions and kills itself
 /// through turmoil).
 #[derive(Clone, Debug, PartialEq)]
@@ -129,8 +141,20 @@ pub trait SystemUnderTest {
     /// Called by the driver right after it crashes (`running = false`) or restarts a node.
     fn set_running(&self, node: usize, running: bool);
 
-    /// Called after every simulation step with the leader the driver sees (0-based): faults
-    /// that need follow-up, such as membership changes re-sent to whichever node leads until
-    /// they show, do it here. Must be deterministic (it runs in simulated time).
-    fn after_step(&self, _leader: Option<usize>) {}
+    /// Called after every simulation step with the simulated time and the leader the driver
+    /// sees (0-based): faults that need follow-up, such as membership changes re-sent to
+    /// whichever node leads until they show, do it here. Must be deterministic.
+    fn after_step(&self, _now_ns: u64, _leader: Option<usize>) {}
+
+    /// After membership faults: why the configuration seen at `leader` is not yet whole again
+    /// (every node not removed a voter, no learner left); None when it is, or when the run
+    /// used no membership faults. Liveness waits for it.
+    fn configuration_unsettled(&self, _leader: Option<usize>) -> Option<String> {
+        None
+    }
+
+    /// The configurations the leaders reported over the run (empty without membership faults).
+    fn configurations(&self) -> Vec<ConfigurationChange> {
+        Vec::new()
+    }
 }

@@ -326,6 +326,78 @@ fn membership_faults_really_change_the_configuration() {
         ok_ops_within(&simulation.records, 5_800_000_000, 7_000_000_000) > 20,
         "with n4 and n5 voters again, three of five nodes carry on"
     );
+    let voters: Vec<Vec<String>> = simulation
+        .configurations
+        .iter()
+        .map(|configuration| configuration.voters.clone())
+        .collect();
+    assert!(
+        voters.contains(&vec!["n1".into(), "n2".into(), "n3".into()]),
+        "{voters:?}"
+    );
+    let last = simulation.configurations.last().unwrap();
+    assert_eq!(last.voters, ["n1", "n2", "n3", "n4", "n5"]);
+    assert!(last.learners.is_empty());
+    assert!(
+        simulation
+            .liveness
+            .detail
+            .contains("every node a voter again"),
+        "{}",
+        simulation.liveness.detail
+    );
+}
+
+#[test]
+fn membership_and_inbound_loss_replay_bit_exactly() {
+    let schedule = Schedule::from_json(
+        r#"[{"at_ms": 800, "action": "start-membership", "targets": ["n2"]},
+            {"at_ms": 1200, "action": "start-loss", "targets": ["n3","n4"], "params": {"probability": 0.3, "direction": "in"}},
+            {"at_ms": 1600, "action": "start-loss", "targets": ["n5"], "params": {"probability": 0.3, "direction": "both"}},
+            {"at_ms": 2500, "action": "stop-loss", "targets": []},
+            {"at_ms": 3000, "action": "stop-membership", "targets": ["n2"]},
+            {"at_ms": 3500, "action": "start-membership", "targets": ["n1","n5"]}]"#,
+        "test",
+    )
+    .unwrap();
+    let mut options = RunOptions::new(31);
+    options.time_limit_ms = 5_000;
+    options.schedule = Some(schedule);
+    options.check_threads = 1;
+    let (verdict, causes, first, _) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Valid, "{causes:?}");
+    let (_, _, second, _) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(to_jsonl(&first.records), to_jsonl(&second.records));
+    assert_eq!(first.configurations, second.configurations);
+    assert!(
+        first.configurations.len() >= 4,
+        "{:?}",
+        first.configurations
+    );
+}
+
+#[test]
+fn faults_a_schedule_leaves_open_are_healed_before_the_liveness_check() {
+    for params in [
+        r#"{"probability": 1.0, "direction": "in"}"#,
+        r#"{"probability": 1.0, "direction": "both"}"#,
+        r#"{"probability": 1.0}"#,
+    ] {
+        let schedule = Schedule::from_json(
+            &format!(
+                r#"[{{"at_ms": 1000, "action": "start-loss", "targets": ["n1","n2","n3","n4","n5"], "params": {params}}}]"#
+            ),
+            "test",
+        )
+        .unwrap();
+        let mut options = RunOptions::new(4);
+        options.time_limit_ms = 3_000;
+        options.schedule = Some(schedule);
+        options.check_threads = 1;
+        let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+        assert_eq!(verdict, Verdict::Valid, "{params}: {causes:?}");
+        assert!(simulation.faults[0].stop_ns.is_some(), "{params}");
+    }
 }
 
 #[test]
