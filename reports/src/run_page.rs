@@ -161,6 +161,7 @@ pub fn render(page: &RunPage) -> String {
     counts_html(page, &mut out);
     faults_html(page, &mut out);
     invariants_html(page, &mut out);
+    configurations_html(&page.results.raw, &mut out);
     checker_html(page, &mut out);
     plots_html(page, &mut out);
     files_html(page, &mut out);
@@ -423,6 +424,47 @@ fn invariants_html(page: &RunPage, out: &mut String) {
     }
 }
 
+/// The configurations the leaders reported under membership faults (results.json
+/// `configurations`): when each removal and re-addition really took effect.
+fn configurations_html(raw: &Value, out: &mut String) {
+    let Some(list) = raw.get("configurations").and_then(Value::as_array) else {
+        return;
+    };
+    if list.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Cluster configurations</h2>\n");
+    out.push_str(
+        "<table><tr><th>seen at (s)</th><th>leader</th><th>voters</th><th>learners</th></tr>\n",
+    );
+    let names = |configuration: &Value, field: &str| {
+        configuration
+            .get(field)
+            .and_then(Value::as_array)
+            .map(|names| names.iter().map(value_text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    for configuration in list {
+        let at = configuration
+            .get("at_ns")
+            .and_then(Value::as_u64)
+            .map(fmt_s)
+            .unwrap_or_else(|| "?".into());
+        let leader = configuration
+            .get("leader")
+            .map(value_text)
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            html(&at),
+            html(&leader),
+            html(&names(configuration, "voters")),
+            html(&names(configuration, "learners"))
+        ));
+    }
+    out.push_str("</table>\n");
+}
+
 fn checker_html(page: &RunPage, out: &mut String) {
     let Some(c) = &page.results.checker else {
         return;
@@ -521,6 +563,23 @@ pub fn relative_href(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configurations_are_listed_escaped_and_absent_without_membership_faults() {
+        let mut out = String::new();
+        configurations_html(&serde_json::json!({"verdict": "valid"}), &mut out);
+        assert!(out.is_empty());
+        let raw = serde_json::json!({"configurations": [
+            {"at_ns": 1_500_000_000u64, "leader": "n2", "voters": ["n1", "n2", "n3"], "learners": []},
+            {"at_ns": 4_000_000_000u64, "leader": "<n2>", "voters": ["n1", "n2", "n3"], "learners": ["n4"]}
+        ]});
+        configurations_html(&raw, &mut out);
+        assert!(out.contains("<h2>Cluster configurations</h2>"));
+        assert!(out.contains("<td>n1, n2, n3</td><td></td>"), "{out}");
+        assert!(out.contains("<td>n4</td>"), "{out}");
+        assert!(out.contains("&lt;n2&gt;"), "{out}");
+        assert_eq!(out.matches("<tr>").count(), 3);
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
