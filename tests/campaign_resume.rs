@@ -2,46 +2,34 @@
 //! runs finished before the kill are neither redone nor lost, and no duplicate run dirs
 //! appear. Runs the real `minos` binary.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-const SEEDS_COUNT: u64 = 40;
+use common::{minos_command, scratch_dir, PLANTED_NO_DEDUP, SMALL_RUN};
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("minos-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+const SEEDS_COUNT: u64 = 40;
 
 fn campaign_command(out: &Path) -> Command {
     campaign_over(out, SEEDS_COUNT)
 }
 
 fn campaign_over(out: &Path, seeds_count: u64) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_minos"));
-    command.args([
-        "campaign",
-        "--seeds",
-        &format!("0..{seeds_count}"),
-        "--jobs",
-        "2",
-        "--nodes",
-        "3",
-        "--clients",
-        "4",
-        "--time-limit",
-        "4s",
-        "--nemesis-interval",
-        "1s",
-        "--name",
-        "resume",
-        "--no-report",
-        "--out",
-    ]);
-    command.arg(out);
+    let mut command = minos_command();
+    command
+        .args([
+            "campaign",
+            "--seeds",
+            &format!("0..{seeds_count}"),
+            "--jobs",
+            "2",
+        ])
+        .args(SMALL_RUN)
+        .args(["--name", "resume", "--no-report", "--out"])
+        .arg(out);
     command
 }
 
@@ -211,7 +199,7 @@ fn ctrl_c_stops_the_campaign_gracefully() {
 fn a_campaign_dir_with_other_options_is_refused() {
     let out = scratch_dir("campaign-mismatch");
     let run = |clients: &str| {
-        Command::new(env!("CARGO_BIN_EXE_minos"))
+        minos_command()
             .args([
                 "campaign",
                 "--seeds",
@@ -247,7 +235,7 @@ fn bad_campaign_arguments_exit_254() {
         vec!["--seeds", "0..4", "--seed", "3"],
         vec!["--seeds", "0..4", "--check-determinism", "0"],
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_minos"))
+        let output = minos_command()
             .arg("campaign")
             .args(&args)
             .args(["--no-report", "--out"])
@@ -261,7 +249,7 @@ fn bad_campaign_arguments_exit_254() {
 #[test]
 fn an_exhausted_budget_leaves_seeds_unrun_and_exits_unknown() {
     let out = scratch_dir("campaign-budget");
-    let output = Command::new(env!("CARGO_BIN_EXE_minos"))
+    let output = minos_command()
         .args([
             "campaign",
             "--seeds",
@@ -289,23 +277,11 @@ fn an_exhausted_budget_leaves_seeds_unrun_and_exits_unknown() {
 fn keep_failures_drops_the_bulk_of_valid_runs_and_still_resumes() {
     let out = scratch_dir("campaign-keep");
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_minos"))
+        minos_command()
+            .args(["campaign", "--seeds", "0..6"])
+            .args(SMALL_RUN)
+            .args(PLANTED_NO_DEDUP)
             .args([
-                "campaign",
-                "--seeds",
-                "0..6",
-                "--nodes",
-                "3",
-                "--clients",
-                "4",
-                "--time-limit",
-                "4s",
-                "--nemesis",
-                "all",
-                "--nemesis-interval",
-                "1s",
-                "--bug",
-                "no-dedup",
                 "--keep",
                 "failures",
                 "--no-report",

@@ -2,44 +2,24 @@
 //! one, merge (`minos report DIR`) into the same totals as one unsharded campaign, with the
 //! same history for every seed. Runs the real `minos` binary.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use common::{minos_command, scratch_dir, PLANTED_NO_DEDUP, SMALL_RUN};
 
 const SEEDS: &str = "0..10";
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("minos-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A campaign over SEEDS with a planted bug, so that the totals mix valid and invalid runs.
 fn campaign(out: &Path, shard: Option<&str>) -> (Option<i32>, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_minos"));
-    command.args([
-        "campaign",
-        "--seeds",
-        SEEDS,
-        "--jobs",
-        "2",
-        "--nodes",
-        "3",
-        "--clients",
-        "4",
-        "--time-limit",
-        "4s",
-        "--nemesis",
-        "all",
-        "--nemesis-interval",
-        "1s",
-        "--bug",
-        "no-dedup",
-        "--no-report",
-        "--out",
-    ]);
-    command.arg(out);
+    let mut command = minos_command();
+    command
+        .args(["campaign", "--seeds", SEEDS, "--jobs", "2"])
+        .args(SMALL_RUN)
+        .args(PLANTED_NO_DEDUP)
+        .args(["--no-report", "--out"])
+        .arg(out);
     if let Some(shard) = shard {
         command.args(["--shard", shard]);
     }
@@ -91,7 +71,7 @@ fn runs(campaign: &Path) -> BTreeMap<u64, (String, String)> {
 
 /// `minos report DIR --no-recheck`'s totals line.
 fn report_totals(dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_minos"))
+    let output = minos_command()
         .args(["report", "--no-recheck"])
         .arg(dir)
         .output()

@@ -2,22 +2,12 @@
 //! `--nemesis all`) returns a schedule that still fails, the same way, and is smaller; its
 //! printed reproduce command replays the failure. Runs the real `minos` binary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("minos-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn minos(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_minos"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{minos, scratch_dir, PLANTED_NO_DEDUP, SMALL_RUN};
 
 fn text(output: &Output) -> String {
     format!(
@@ -32,26 +22,11 @@ fn text(output: &Output) -> String {
 fn planted_run(out: &Path, want_invalid: bool) -> PathBuf {
     for seed in 1..40u64 {
         let seed_text = seed.to_string();
-        let output = minos(&[
-            "run",
-            "--seed",
-            &seed_text,
-            "--bug",
-            "no-dedup",
-            "--nemesis",
-            "all",
-            "--nodes",
-            "3",
-            "--clients",
-            "4",
-            "--time-limit",
-            "4s",
-            "--nemesis-interval",
-            "1s",
-            "--no-report",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let mut args = vec!["run", "--seed", &seed_text];
+        args.extend(PLANTED_NO_DEDUP);
+        args.extend(SMALL_RUN);
+        args.extend(["--no-report", "--out", out.to_str().unwrap()]);
+        let output = minos(&args);
         let code = output.status.code();
         if code == Some(if want_invalid { 1 } else { 0 }) {
             let stdout = String::from_utf8_lossy(&output.stdout);

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use minos_node::NetFaults;
 
 type Fingerprint = (
     Vec<Vec<AddRecord>>,
@@ -14,23 +13,8 @@ type Fingerprint = (
 
 fn run(seed: u64) -> Fingerprint {
     let mut cluster = Cluster::new(5, seed);
-    for control in cluster.controls.values() {
-        control.set_net_faults(NetFaults {
-            loss_probability: 0.05,
-            duplicate_probability: 0.05,
-            reorder_probability: 0.1,
-            reorder_max_delay_ms: 30,
-            ..Default::default()
-        });
-    }
-    let logs: Vec<OpLog> =
-        (1..=3)
-            .map(|client| {
-                cluster.client(&format!("c{client}"), client, |mut client, log| async move {
-                add_until_stopped(&mut client, &log, "k", 1).await
-            })
-            })
-            .collect();
+    cluster.set_net_faults_everywhere(net_faults(0.05, 0.05, 0.1, 30));
+    let logs = cluster.looping_adders(3);
     let mut rng = TestRng::new(seed);
     for _ in 0..8 {
         cluster.run_ms(150 + rng.below(300));
@@ -38,10 +22,7 @@ fn run(seed: u64) -> Fingerprint {
             cluster.crash(leader);
         }
         cluster.run_ms(rng.below(300));
-        let down: Vec<u64> = cluster.down.iter().copied().collect();
-        for id in down {
-            cluster.restart(id);
-        }
+        cluster.restart_crashed();
     }
     for log in &logs {
         log.stop();

@@ -16,13 +16,8 @@ fn final_check(cluster: &mut Cluster, logs: &[&OpLog]) -> Result<(), String> {
         log.stop();
     }
     cluster.heal();
-    let down: Vec<u64> = cluster.down.iter().copied().collect();
-    for id in down {
-        cluster.restart(id);
-    }
-    for control in cluster.controls.values() {
-        control.set_net_faults(NetFaults::default());
-    }
+    cluster.restart_crashed();
+    cluster.set_net_faults_everywhere(NetFaults::default());
     wait_clients(cluster, logs, 30_000);
     let final_value = read_final(cluster, "k", 1_000_000);
     let records: Vec<AddRecord> = logs.iter().flat_map(|log| log.records()).collect();
@@ -33,15 +28,8 @@ fn final_check(cluster: &mut Cluster, logs: &[&OpLog]) -> Result<(), String> {
 fn lossy_retries(bugs: Bugs) -> Result<(), String> {
     let mut cluster = Cluster::with_bugs(3, 31, bugs);
     cluster.wait_leader(3_000);
-    for control in cluster.controls.values() {
-        control.set_net_faults(NetFaults {
-            loss_probability: 0.3,
-            ..Default::default()
-        });
-    }
-    let log = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 30).await
-    });
+    cluster.set_net_faults_everywhere(net_faults(0.3, 0.0, 0.0, 0));
+    let log = cluster.adds("c1", 1, 30);
     wait_clients(&mut cluster, &[&log], 120_000);
     final_check(&mut cluster, &[&log])
 }
@@ -59,18 +47,10 @@ fn isolated_leader_takes_adds(bugs: Bugs, op_timeout_ms: u64) -> Result<(), Stri
     let all = [1, 2, 3];
     let leader1 = cluster.wait_stable_leader_among(&all, 3_000);
     cluster.isolate(&[leader1]);
-    let cut_off = cluster.client_to(
-        "c1",
-        1,
-        &[leader1],
-        op_timeout_ms,
-        |mut client, log| async move { add_many(&mut client, &log, "k", 1, 3).await },
-    );
+    let cut_off = cluster.adds_to("c1", 1, &[leader1], op_timeout_ms, 3);
     let others: Vec<u64> = all.into_iter().filter(|id| *id != leader1).collect();
     cluster.wait_stable_leader_among(&others, 3_000);
-    let majority = cluster.client_to("c2", 2, &others, 3_000, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 10).await
-    });
+    let majority = cluster.adds_to("c2", 2, &others, 3_000, 10);
     wait_clients(&mut cluster, &[&majority], 20_000);
     cluster.heal();
     final_check(&mut cluster, &[&cut_off, &majority])
@@ -101,21 +81,10 @@ fn whole_cluster_crash(bugs: Bugs) -> Result<(), String> {
     let mut cluster = Cluster::with_bugs(3, 33, bugs);
     cluster.strict = false;
     cluster.wait_leader(3_000);
-    let logs: Vec<OpLog> =
-        (1..=3)
-            .map(|client| {
-                cluster.client(&format!("c{client}"), client, |mut client, log| async move {
-                add_until_stopped(&mut client, &log, "k", 1).await
-            })
-            })
-            .collect();
+    let logs = cluster.looping_adders(3);
     cluster.run_ms(1_037);
-    for id in 1..=3 {
-        cluster.crash(id);
-    }
-    for id in 1..=3 {
-        cluster.restart(id);
-    }
+    cluster.crash_all();
+    cluster.restart_crashed();
     cluster.run_ms(500);
     let refs: Vec<&OpLog> = logs.iter().collect();
     let counter = final_check(&mut cluster, &refs);
@@ -158,11 +127,6 @@ fn read_from_deposed_leader(bugs: Bugs) -> Option<(i64, i64)> {
     let adds: Arc<Mutex<Vec<(std::time::Duration, i64)>>> = Arc::default();
     // (invocation time, value) of reads from the old leader.
     let reads: Arc<Mutex<Vec<(std::time::Duration, i64)>>> = Arc::default();
-    let addresses = |ids: &[u64]| {
-        ids.iter()
-            .map(|id| format!("{}:{PORT}", host(*id)))
-            .collect::<Vec<_>>()
-    };
     let mut add_config = ClientConfig::new(1, addresses(&others), Network::Simulated);
     add_config.op_timeout_ms = 1_000;
     let add_log = adds.clone();
@@ -286,22 +250,8 @@ fn restarts_from_snapshots(bugs: Bugs, seed: u64) -> Result<(), String> {
     });
     cluster.strict = bugs.is_empty();
     cluster.wait_leader(3_000);
-    for control in cluster.controls.values() {
-        control.set_net_faults(NetFaults {
-            loss_probability: 0.05,
-            reorder_probability: 0.2,
-            reorder_max_delay_ms: 20,
-            ..Default::default()
-        });
-    }
-    let logs: Vec<OpLog> = (1..=8)
-        .map(|client_id| {
-            let name = format!("c{client_id}");
-            cluster.client(&name, client_id, |mut client, log| async move {
-                add_until_stopped(&mut client, &log, "k", 1).await
-            })
-        })
-        .collect();
+    cluster.set_net_faults_everywhere(net_faults(0.05, 0.0, 0.2, 20));
+    let logs = cluster.looping_adders(8);
     let mut rng = TestRng::new(seed);
     for _round in 0..ROUNDS {
         cluster.run_ms(400 + rng.below(400));

@@ -27,9 +27,7 @@ fn initial_election() {
 fn basic_agree() {
     let mut cluster = Cluster::new(3, 2);
     cluster.wait_leader(2_000);
-    let log = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 10).await
-    });
+    let log = cluster.adds("c1", 1, 10);
     wait_clients(&mut cluster, &[&log], 10_000);
     let records = log.records();
     let totals: Vec<_> = records
@@ -137,21 +135,15 @@ fn follower_failure() {
     let mut cluster = Cluster::new(3, 5);
     let leader = cluster.wait_stable_leader_among(&[1, 2, 3], 3_000);
     let followers: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
-    let first = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 3).await
-    });
+    let first = cluster.adds("c1", 1, 3);
     wait_clients(&mut cluster, &[&first], 10_000);
     assert_eq!(first.ok_count(), 3);
     cluster.crash(followers[0]);
-    let second = cluster.client("c2", 2, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 3).await
-    });
+    let second = cluster.adds("c2", 2, 3);
     wait_clients(&mut cluster, &[&second], 10_000);
     assert_eq!(second.ok_count(), 3, "{:?}", second.records());
     cluster.crash(followers[1]);
-    let third = cluster.client("c3", 3, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let third = cluster.adds("c3", 3, 1);
     wait_clients(&mut cluster, &[&third], 10_000);
     assert!(
         matches!(
@@ -169,22 +161,16 @@ fn follower_failure() {
 fn leader_failure() {
     let mut cluster = Cluster::new(3, 6);
     let leader1 = cluster.wait_stable_leader_among(&[1, 2, 3], 3_000);
-    let first = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 3).await
-    });
+    let first = cluster.adds("c1", 1, 3);
     wait_clients(&mut cluster, &[&first], 10_000);
     cluster.crash(leader1);
     let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader1).collect();
     let leader2 = cluster.wait_stable_leader_among(&others, 3_000);
-    let second = cluster.client("c2", 2, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 3).await
-    });
+    let second = cluster.adds("c2", 2, 3);
     wait_clients(&mut cluster, &[&second], 10_000);
     assert_eq!(first.ok_count() + second.ok_count(), 6);
     cluster.crash(leader2);
-    let third = cluster.client("c3", 3, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let third = cluster.adds("c3", 3, 1);
     wait_clients(&mut cluster, &[&third], 10_000);
     assert!(
         !third.records()[0].outcome.is_ok(),
@@ -200,15 +186,11 @@ fn fail_agree() {
     let leader = cluster.wait_stable_leader_among(&[1, 2, 3], 3_000);
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     cluster.isolate(&[follower]);
-    let during = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 5).await
-    });
+    let during = cluster.adds("c1", 1, 5);
     wait_clients(&mut cluster, &[&during], 15_000);
     assert_eq!(during.ok_count(), 5);
     cluster.heal();
-    let after = cluster.client("c2", 2, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 5).await
-    });
+    let after = cluster.adds("c2", 2, 5);
     wait_clients(&mut cluster, &[&after], 15_000);
     assert_eq!(after.ok_count(), 5);
     assert_eq!(settle_and_check(&mut cluster, &[&during, &after], "k"), 10);
@@ -226,9 +208,7 @@ fn fail_no_agree() {
     for id in &followers[..3] {
         cluster.isolate(&[*id]);
     }
-    let stuck = cluster.client_to("c1", 1, &[leader], 1_000, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let stuck = cluster.adds_to("c1", 1, &[leader], 1_000, 1);
     wait_clients(&mut cluster, &[&stuck], 10_000);
     assert!(
         !stuck.records()[0].outcome.is_ok(),
@@ -236,9 +216,7 @@ fn fail_no_agree() {
         stuck.records()
     );
     cluster.heal();
-    let after = cluster.client("c2", 2, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 3).await
-    });
+    let after = cluster.adds("c2", 2, 3);
     wait_clients(&mut cluster, &[&after], 15_000);
     assert_eq!(after.ok_count(), 3);
     settle_and_check(&mut cluster, &[&stuck, &after], "k");
@@ -249,13 +227,7 @@ fn concurrent_starts() {
     let mut cluster = Cluster::new(3, 9);
     cluster.wait_leader(3_000);
     let logs: Vec<OpLog> = (1..=5)
-        .map(|client| {
-            cluster.client(
-                &format!("c{client}"),
-                client,
-                |mut client, log| async move { add_many(&mut client, &log, "k", 1, 5).await },
-            )
-        })
+        .map(|client_id| cluster.adds(&format!("c{client_id}"), client_id, 5))
         .collect();
     let refs: Vec<&OpLog> = logs.iter().collect();
     wait_clients(&mut cluster, &refs, 20_000);
@@ -268,27 +240,19 @@ fn rejoin() {
     let mut cluster = Cluster::new(3, 10);
     let all = [1, 2, 3];
     let leader1 = cluster.wait_stable_leader_among(&all, 3_000);
-    let first = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let first = cluster.adds("c1", 1, 1);
     wait_clients(&mut cluster, &[&first], 10_000);
     // The cut-off leader takes entries it can never commit.
     cluster.isolate(&[leader1]);
-    let lost = cluster.client_to("c2", 2, &[leader1], 500, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 3).await
-    });
+    let lost = cluster.adds_to("c2", 2, &[leader1], 500, 3);
     let others: Vec<u64> = all.into_iter().filter(|id| *id != leader1).collect();
     let leader2 = cluster.wait_stable_leader_among(&others, 3_000);
-    let second = cluster.client("c3", 3, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 2).await
-    });
+    let second = cluster.adds("c3", 3, 2);
     wait_clients(&mut cluster, &[&lost, &second], 15_000);
     // New leader cut off, old leader back: the old leader's entries are overwritten.
     cluster.heal();
     cluster.isolate(&[leader2]);
-    let third = cluster.client("c4", 4, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 2).await
-    });
+    let third = cluster.adds("c4", 4, 2);
     wait_clients(&mut cluster, &[&third], 15_000);
     assert_eq!(third.ok_count(), 2);
     settle_and_check(&mut cluster, &[&first, &lost, &second, &third], "k");
@@ -307,20 +271,14 @@ fn backup() {
         .collect();
     cluster.isolate(&minority);
     // Many uncommittable entries on the minority side...
-    let lost = cluster.client_to("c1", 1, &[leader1], 100, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 30).await
-    });
+    let lost = cluster.adds_to("c1", 1, &[leader1], 100, 30);
     // ...and many committed ones on the majority side.
     cluster.wait_stable_leader_among(&majority, 3_000);
-    let committed = cluster.client_to("c2", 2, &majority, 3_000, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 30).await
-    });
+    let committed = cluster.adds_to("c2", 2, &majority, 3_000, 30);
     wait_clients(&mut cluster, &[&lost, &committed], 30_000);
     assert_eq!(committed.ok_count(), 30);
     cluster.heal();
-    let after = cluster.client("c3", 3, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 5).await
-    });
+    let after = cluster.adds("c3", 3, 5);
     wait_clients(&mut cluster, &[&after], 15_000);
     assert_eq!(after.ok_count(), 5);
     settle_and_check(&mut cluster, &[&lost, &committed, &after], "k");
@@ -330,14 +288,10 @@ fn backup() {
 fn persist1_all_crash_and_restart() {
     let mut cluster = Cluster::new(3, 12);
     cluster.wait_leader(3_000);
-    let first = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 5).await
-    });
+    let first = cluster.adds("c1", 1, 5);
     wait_clients(&mut cluster, &[&first], 10_000);
     assert_eq!(first.ok_count(), 5);
-    for id in 1..=3 {
-        cluster.crash(id);
-    }
+    cluster.crash_all();
     for id in 1..=3 {
         let status = cluster.status(id);
         assert!(
@@ -345,21 +299,15 @@ fn persist1_all_crash_and_restart() {
             "crashed node {id}: {status:?}"
         );
     }
-    for id in 1..=3 {
-        cluster.restart(id);
-    }
+    cluster.restart_crashed();
     let leader = cluster.wait_leader(3_000);
-    let second = cluster.client("c2", 2, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 5).await
-    });
+    let second = cluster.adds("c2", 2, 5);
     wait_clients(&mut cluster, &[&second], 10_000);
     assert_eq!(second.ok_count(), 5);
     // Crash and restart the leader alone.
     cluster.crash(leader);
     cluster.restart(leader);
-    let third = cluster.client("c3", 3, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 5).await
-    });
+    let third = cluster.adds("c3", 3, 5);
     wait_clients(&mut cluster, &[&third], 10_000);
     assert_eq!(third.ok_count(), 5);
     assert_eq!(
@@ -373,9 +321,7 @@ fn persist1_all_crash_and_restart() {
 fn persist2_minorities_crash_repeatedly() {
     let mut cluster = Cluster::new(5, 13);
     cluster.wait_leader(3_000);
-    let background = cluster.client("c1", 1, |mut client, log| async move {
-        add_until_stopped(&mut client, &log, "k", 1).await
-    });
+    let background = cluster.looping_adder("c1", 1);
     let mut rng = TestRng::new(13);
     for _ in 0..5 {
         let a = 1 + rng.below(5);
@@ -400,15 +346,11 @@ fn persist3_majority_crash_keeps_committed_entries() {
     let mut cluster = Cluster::new(3, 14);
     let all = [1, 2, 3];
     let leader = cluster.wait_stable_leader_among(&all, 3_000);
-    let first = cluster.client("c1", 1, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let first = cluster.adds("c1", 1, 1);
     wait_clients(&mut cluster, &[&first], 10_000);
     let lagging = all.into_iter().find(|id| *id != leader).unwrap();
     cluster.isolate(&[lagging]);
-    let second = cluster.client("c2", 2, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let second = cluster.adds("c2", 2, 1);
     wait_clients(&mut cluster, &[&second], 10_000);
     assert_eq!(first.ok_count() + second.ok_count(), 2);
     // Both nodes holding entry 2 crash; the lagging node cannot win until one returns.
@@ -417,9 +359,7 @@ fn persist3_majority_crash_keeps_committed_entries() {
         cluster.restart(id);
     }
     cluster.heal();
-    let third = cluster.client("c3", 3, |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, 1).await
-    });
+    let third = cluster.adds("c3", 3, 1);
     wait_clients(&mut cluster, &[&third], 10_000);
     assert_eq!(third.ok_count(), 1);
     assert_eq!(
@@ -432,25 +372,10 @@ fn persist3_majority_crash_keeps_committed_entries() {
 fn figure8(seed: u64, unreliable: bool) {
     let mut cluster = Cluster::new(5, seed);
     if unreliable {
-        for control in cluster.controls.values() {
-            control.set_net_faults(minos_node::NetFaults {
-                loss_probability: 0.05,
-                duplicate_probability: 0.05,
-                reorder_probability: 0.1,
-                reorder_max_delay_ms: 40,
-                ..Default::default()
-            });
-        }
+        cluster.set_net_faults_everywhere(net_faults(0.05, 0.05, 0.1, 40));
     }
     cluster.wait_leader(5_000);
-    let logs: Vec<OpLog> =
-        (1..=3)
-            .map(|client| {
-                cluster.client(&format!("c{client}"), client, |mut client, log| async move {
-                add_until_stopped(&mut client, &log, "k", 1).await
-            })
-            })
-            .collect();
+    let logs = cluster.looping_adders(3);
     let mut rng = TestRng::new(seed);
     for _ in 0..15 {
         let long = rng.below(10) == 0;
@@ -489,15 +414,7 @@ fn figure8_unreliable() {
 #[test]
 fn unreliable_agree() {
     let mut cluster = Cluster::new(5, 17);
-    for control in cluster.controls.values() {
-        control.set_net_faults(minos_node::NetFaults {
-            loss_probability: 0.1,
-            duplicate_probability: 0.1,
-            reorder_probability: 0.1,
-            reorder_max_delay_ms: 50,
-            ..Default::default()
-        });
-    }
+    cluster.set_net_faults_everywhere(net_faults(0.1, 0.1, 0.1, 50));
     cluster.wait_leader(5_000);
     let logs: Vec<OpLog> = (1..=4)
         .map(|client_id| {
@@ -524,25 +441,10 @@ fn unreliable_agree() {
 fn churn(seed: u64, unreliable: bool) {
     let mut cluster = Cluster::new(5, seed);
     if unreliable {
-        for control in cluster.controls.values() {
-            control.set_net_faults(minos_node::NetFaults {
-                loss_probability: 0.1,
-                duplicate_probability: 0.05,
-                reorder_probability: 0.1,
-                reorder_max_delay_ms: 30,
-                ..Default::default()
-            });
-        }
+        cluster.set_net_faults_everywhere(net_faults(0.1, 0.05, 0.1, 30));
     }
     cluster.wait_leader(5_000);
-    let logs: Vec<OpLog> =
-        (1..=3)
-            .map(|client| {
-                cluster.client(&format!("c{client}"), client, |mut client, log| async move {
-                add_until_stopped(&mut client, &log, "k", 1).await
-            })
-            })
-            .collect();
+    let logs = cluster.looping_adders(3);
     let mut rng = TestRng::new(seed);
     for _ in 0..20 {
         let id = 1 + rng.below(5);
@@ -578,9 +480,7 @@ fn leader_pause_and_transfer() {
     let mut cluster = Cluster::new(3, 20);
     let all = [1, 2, 3];
     let leader1 = cluster.wait_stable_leader_among(&all, 3_000);
-    let background = cluster.client("c1", 1, |mut client, log| async move {
-        add_until_stopped(&mut client, &log, "k", 1).await
-    });
+    let background = cluster.looping_adder("c1", 1);
     cluster.run_ms(1_000);
     // A paused leader is replaced; after resuming it follows.
     cluster.controls[&leader1].pause();
@@ -629,9 +529,7 @@ fn partial_partition_keeps_committing() {
     let (cut_off, bridge) = (others[0], others[1]);
     let term = cluster.status(leader).term;
     cluster.sim.partition(host(leader), host(cut_off));
-    let log = cluster.client("c1", 1, |mut client, log| async move {
-        add_until_stopped(&mut client, &log, "k", 1).await
-    });
+    let log = cluster.looping_adder("c1", 1);
     cluster.run_ms(5_000);
     log.stop();
     wait_clients(&mut cluster, &[&log], 10_000);

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use minos_node::NetFaults;
 
 /// Small threshold so that a few dozen ops snapshot several times.
 const SNAPSHOT_EVERY: u64 = 10;
@@ -13,12 +12,6 @@ const SNAPSHOT_EVERY: u64 = 10;
 fn snapshot_cluster(size: u64, seed: u64) -> Cluster {
     Cluster::with_options(size, seed, |options| {
         options.snapshot_every = SNAPSHOT_EVERY;
-    })
-}
-
-fn adds(cluster: &mut Cluster, name: &str, client_id: u64, count: usize) -> OpLog {
-    cluster.client(name, client_id, move |mut client, log| async move {
-        add_many(&mut client, &log, "k", 1, count).await
     })
 }
 
@@ -46,7 +39,7 @@ fn assert_log_bounded(cluster: &Cluster) {
 fn snapshot_basic() {
     let mut cluster = snapshot_cluster(3, 31);
     cluster.wait_leader(3_000);
-    let log = adds(&mut cluster, "c1", 1, 60);
+    let log = cluster.adds("c1", 1, 60);
     wait_clients(&mut cluster, &[&log], 30_000);
     assert_eq!(log.ok_count(), 60);
     assert_eq!(settle_and_check(&mut cluster, &[&log], "k"), 60);
@@ -58,19 +51,11 @@ fn snapshot_basic() {
 fn install_scenario(seed: u64, unreliable: bool, crash: bool) {
     let mut cluster = snapshot_cluster(3, seed);
     if unreliable {
-        for control in cluster.controls.values() {
-            control.set_net_faults(NetFaults {
-                loss_probability: 0.1,
-                duplicate_probability: 0.1,
-                reorder_probability: 0.1,
-                reorder_max_delay_ms: 50,
-                ..Default::default()
-            });
-        }
+        cluster.set_net_faults_everywhere(net_faults(0.1, 0.1, 0.1, 50));
     }
     let leader = cluster.wait_stable_leader_among(&[1, 2, 3], 5_000);
     let lagging = if leader == 1 { 2 } else { 1 };
-    let mut logs = vec![adds(&mut cluster, "c0", 100, 5)];
+    let mut logs = vec![cluster.adds("c0", 100, 5)];
     wait_clients(&mut cluster, &[&logs[0]], 30_000);
     for round in 0..3u64 {
         if crash {
@@ -78,7 +63,7 @@ fn install_scenario(seed: u64, unreliable: bool, crash: bool) {
         } else {
             cluster.isolate(&[lagging]);
         }
-        let log = adds(&mut cluster, &format!("c{}", round + 1), round + 1, 25);
+        let log = cluster.adds(&format!("c{}", round + 1), round + 1, 25);
         wait_clients(&mut cluster, &[&log], 60_000);
         logs.push(log);
         if crash {
@@ -128,16 +113,12 @@ fn snapshot_all_crash() {
     cluster.wait_leader(3_000);
     let mut logs = Vec::new();
     for round in 0..4u64 {
-        let log = adds(&mut cluster, &format!("c{round}"), round + 1, 15);
+        let log = cluster.adds(&format!("c{round}"), round + 1, 15);
         wait_clients(&mut cluster, &[&log], 30_000);
         assert_eq!(log.ok_count(), 15, "round {round}");
         logs.push(log);
-        for id in 1..=3 {
-            cluster.crash(id);
-        }
-        for id in 1..=3 {
-            cluster.restart(id);
-        }
+        cluster.crash_all();
+        cluster.restart_crashed();
         cluster.wait_leader(5_000);
     }
     let refs: Vec<&OpLog> = logs.iter().collect();
@@ -152,7 +133,7 @@ fn snapshot_init() {
     let mut cluster = snapshot_cluster(3, 37);
     cluster.wait_leader(3_000);
     // The leader's noop plus 19 adds: exactly two snapshots, nothing after the second.
-    let first = adds(&mut cluster, "c1", 1, 19);
+    let first = cluster.adds("c1", 1, 19);
     wait_clients(&mut cluster, &[&first], 30_000);
     let leader = cluster.wait_leader(3_000);
     let commit = cluster.status(leader).commit_index;
@@ -160,14 +141,10 @@ fn snapshot_init() {
     for observation in cluster.observations() {
         assert!(observation.snapshot_index > 0, "{observation:?}");
     }
-    for id in 1..=3 {
-        cluster.crash(id);
-    }
-    for id in 1..=3 {
-        cluster.restart(id);
-    }
+    cluster.crash_all();
+    cluster.restart_crashed();
     cluster.wait_leader(5_000);
-    let second = adds(&mut cluster, "c2", 2, 1);
+    let second = cluster.adds("c2", 2, 1);
     wait_clients(&mut cluster, &[&second], 30_000);
     assert_eq!(settle_and_check(&mut cluster, &[&first, &second], "k"), 20);
 }

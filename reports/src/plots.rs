@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Once;
 
-use plotters::coord::ranged1d::Ranged;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -316,7 +316,45 @@ impl Legend {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fault shading
+// The frame every plot shares: time axis, mesh and fault bands
+
+/// A chart of `y_spec` (spanning `y_lo..y_hi`) over the run's time in seconds, with the
+/// caption, axes and mesh every plot shares and the faults already shaded, so that the series
+/// drawn next lie on top of the bands.
+fn time_chart<'a, DB, YSpec>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    input: &PlotInput,
+    caption: &str,
+    y_desc: &str,
+    y_spec: YSpec,
+    (y_lo, y_hi): (f64, f64),
+) -> Result<TimeChart<'a, DB, YSpec::CoordDescType>, DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend,
+    YSpec: AsRangedCoord<Value = f64>,
+    YSpec::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..input.end_s(), y_spec)?;
+    chart
+        .configure_mesh()
+        .x_desc("time (s)")
+        .y_desc(y_desc)
+        .y_label_formatter(&|v| axis_number(*v))
+        .x_label_formatter(&|v| axis_number(*v))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    shade_faults(&mut chart, input, y_lo, y_hi)?;
+    Ok(chart)
+}
+
+type TimeChart<'a, DB, Y> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>;
 
 /// Shades each fault over [y_lo, y_hi] (the full plot height) and labels it with its targets.
 fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
@@ -389,7 +427,12 @@ fn latency_ms(ns: u64) -> f64 {
 const LATENCY_FLOOR_MS: f64 = 0.01;
 
 /// Decades covering the data: from the decade below the fastest op to the one above the slowest.
-fn latency_range(min_ms: f64, max_ms: f64) -> (f64, f64) {
+fn latency_range(
+    fastest_ms: impl Iterator<Item = f64>,
+    slowest_ms: impl Iterator<Item = f64>,
+) -> (f64, f64) {
+    let min_ms = fastest_ms.fold(f64::INFINITY, f64::min);
+    let max_ms = slowest_ms.fold(0.0, f64::max);
     let hi = 10f64.powf((max_ms.max(1.0) * 1.5).log10().ceil());
     let lo = if min_ms.is_finite() {
         10f64.powf(min_ms.max(LATENCY_FLOOR_MS).log10().floor())
@@ -406,38 +449,17 @@ fn draw_latency_raw<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     let end_s = input.end_s();
     let colors = f_colors(input.history);
-    let max_ms = input
-        .history
-        .ops
-        .iter()
-        .filter_map(|op| op.latency_ns())
-        .map(latency_ms)
-        .fold(0.0, f64::max);
-    let min_ms = input
-        .history
-        .ops
-        .iter()
-        .filter_map(|op| op.latency_ns())
-        .map(latency_ms)
-        .fold(f64::INFINITY, f64::min);
-    let (y_lo, y_hi) = latency_range(min_ms, max_ms);
-    let mut chart = ChartBuilder::on(area)
-        .caption("Latency of every operation (by f and outcome)", (FONT, 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..end_s, (y_lo..y_hi).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("latency (ms)")
-        .y_label_formatter(&|v| axis_number(*v))
-        .x_label_formatter(&|v| axis_number(*v))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
-    shade_faults(&mut chart, input, y_lo, y_hi)?;
+    let ops = &input.history.ops;
+    let latencies_ms = || ops.iter().filter_map(|op| op.latency_ns()).map(latency_ms);
+    let (y_lo, y_hi) = latency_range(latencies_ms(), latencies_ms());
+    let mut chart = time_chart(
+        area,
+        input,
+        "Latency of every operation (by f and outcome)",
+        "latency (ms)",
+        (y_lo..y_hi).log_scale(),
+        (y_lo, y_hi),
+    )?;
 
     // Points falling on the same pixel with the same look are drawn once: the picture is the
     // same and a 100k-op SVG stays small.
@@ -514,43 +536,28 @@ fn draw_latency_quantiles<DB: DrawingBackend>(
     input: &PlotInput,
     legend: &mut Legend,
 ) -> DrawResult<DB> {
-    let end_s = input.end_s();
     let colors = f_colors(input.history);
     let series = stats::latency_quantiles(input.history, input.bucket_ns);
-    let max_ms = series
-        .values()
-        .flatten()
-        .map(|(_, qs)| latency_ms(qs[3]))
-        .fold(0.0, f64::max);
-    let min_ms = series
-        .values()
-        .flatten()
-        .map(|(_, qs)| latency_ms(qs[0]))
-        .fold(f64::INFINITY, f64::min);
-    let (y_lo, y_hi) = latency_range(min_ms, max_ms);
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            format!(
-                "Latency quantiles of ok operations, per {} bucket",
-                duration_label(input.bucket_ns)
-            ),
-            (FONT, 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..end_s, (y_lo..y_hi).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("latency (ms)")
-        .y_label_formatter(&|v| axis_number(*v))
-        .x_label_formatter(&|v| axis_number(*v))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
-    shade_faults(&mut chart, input, y_lo, y_hi)?;
+    // The axis spans the lowest quantile drawn (p50) to the highest (max).
+    let quantile_ms = |qi: usize| {
+        series
+            .values()
+            .flatten()
+            .map(move |(_, qs)| latency_ms(qs[qi]))
+    };
+    let (y_lo, y_hi) = latency_range(quantile_ms(0), quantile_ms(QUANTILES.len() - 1));
+    let caption = format!(
+        "Latency quantiles of ok operations, per {} bucket",
+        duration_label(input.bucket_ns)
+    );
+    let mut chart = time_chart(
+        area,
+        input,
+        &caption,
+        "latency (ms)",
+        (y_lo..y_hi).log_scale(),
+        (y_lo, y_hi),
+    )?;
     for (f, points) in &series {
         for (qi, (_, q_name)) in QUANTILES.iter().enumerate() {
             let base = colors[f];
@@ -585,7 +592,6 @@ fn draw_rate<DB: DrawingBackend>(
     input: &PlotInput,
     legend: &mut Legend,
 ) -> DrawResult<DB> {
-    let end_s = input.end_s();
     let colors = f_colors(input.history);
     let series = stats::rates(input.history, input.bucket_ns);
     let max_rate = series
@@ -594,29 +600,18 @@ fn draw_rate<DB: DrawingBackend>(
         .map(|(_, r)| *r)
         .fold(0.0, f64::max);
     let y_hi = (max_rate * 1.15).max(1.0);
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            format!(
-                "Throughput by f and outcome, per {} bucket",
-                duration_label(input.bucket_ns)
-            ),
-            (FONT, 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..end_s, 0f64..y_hi)?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("completions per second")
-        .y_label_formatter(&|v| axis_number(*v))
-        .x_label_formatter(&|v| axis_number(*v))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
-    shade_faults(&mut chart, input, 0.0, y_hi)?;
+    let caption = format!(
+        "Throughput by f and outcome, per {} bucket",
+        duration_label(input.bucket_ns)
+    );
+    let mut chart = time_chart(
+        area,
+        input,
+        &caption,
+        "completions per second",
+        0f64..y_hi,
+        (0.0, y_hi),
+    )?;
     for ((f, outcome), points) in &series {
         let color = outcome_color(colors[f], *outcome);
         let width = if *outcome == Outcome::Ok { 2 } else { 1 };

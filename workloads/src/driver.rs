@@ -406,22 +406,30 @@ fn run_sim<S: SystemUnderTest + 'static>(
         }
         match phase {
             Phase::Faults => {
+                // Every action of this step sees the same instant and the same leader.
+                let leader_node = leader.map(|(_, n)| n);
+                let apply = |nemesis: &mut Nemesis,
+                             sim: &mut turmoil::Sim<'_>,
+                             kind: FaultKind,
+                             action: &Action| {
+                    apply_action(
+                        nemesis,
+                        kind,
+                        action,
+                        sim,
+                        &sut,
+                        now_ns,
+                        leader_node,
+                        &shared,
+                        logs,
+                    )
+                };
                 while next_action < actions.len()
                     && actions[next_action].0 * 1_000_000 <= now_ns
                     && now_ns < fault_end_ns
                 {
                     let (_, kind, action) = &actions[next_action];
-                    apply_action(
-                        &mut nemesis,
-                        *kind,
-                        action,
-                        &mut sim,
-                        &sut,
-                        now_ns,
-                        leader.map(|(_, n)| n),
-                        &shared,
-                        logs,
-                    )?;
+                    apply(&mut nemesis, &mut sim, *kind, action)?;
                     if matches!(action, Action::StopDisk(_)) {
                         restart_failed(&mut failed, &mut sim, &sut, now_ns, &shared, logs);
                     }
@@ -429,17 +437,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
                 }
                 if now_ns >= fault_end_ns {
                     for (kind, action) in nemesis.heal_all_actions() {
-                        apply_action(
-                            &mut nemesis,
-                            kind,
-                            &action,
-                            &mut sim,
-                            &sut,
-                            now_ns,
-                            leader.map(|(_, n)| n),
-                            &shared,
-                            logs,
-                        )?;
+                        apply(&mut nemesis, &mut sim, kind, &action)?;
                     }
                     restart_failed(&mut failed, &mut sim, &sut, now_ns, &shared, logs);
                     shared.borrow_mut().heal_at_ns = Some(now_ns);

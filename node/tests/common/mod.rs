@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use minos_node::observe::{check_applied_prefixes, check_one_leader_per_term};
 use minos_node::raft::{NodeId, Role};
 use minos_node::{
-    Client, ClientConfig, Network, NodeControl, NodeObservation, NodeOptions, OpOutcome,
+    Client, ClientConfig, NetFaults, Network, NodeControl, NodeObservation, NodeOptions, OpOutcome,
 };
 use turmoil::Sim;
 
@@ -28,6 +28,25 @@ pub struct Cluster {
 
 pub fn host(id: NodeId) -> String {
     format!("n{id}")
+}
+
+/// The client addresses of `ids`.
+pub fn addresses(ids: &[NodeId]) -> Vec<String> {
+    ids.iter()
+        .map(|id| format!("{}:{PORT}", host(*id)))
+        .collect()
+}
+
+/// Network faults on what a node sends: each datagram lost with probability `loss`, sent
+/// twice with `duplicate`, held back up to `reorder_max_delay_ms` with `reorder`.
+pub fn net_faults(loss: f64, duplicate: f64, reorder: f64, reorder_max_delay_ms: u64) -> NetFaults {
+    NetFaults {
+        loss_probability: loss,
+        duplicate_probability: duplicate,
+        reorder_probability: reorder,
+        reorder_max_delay_ms,
+        ..Default::default()
+    }
 }
 
 impl Cluster {
@@ -77,10 +96,8 @@ impl Cluster {
     }
 
     pub fn cluster_addresses(&self) -> Vec<String> {
-        self.controls
-            .keys()
-            .map(|id| format!("{}:{PORT}", host(*id)))
-            .collect()
+        let ids: Vec<NodeId> = self.controls.keys().copied().collect();
+        addresses(&ids)
     }
 
     pub fn elapsed_ms(&self) -> u64 {
@@ -176,6 +193,29 @@ impl Cluster {
             }
         }
         panic!("no stable leader among {group:?} within {max_ms} ms");
+    }
+
+    /// The same network faults on every node, from now on.
+    pub fn set_net_faults_everywhere(&self, faults: NetFaults) {
+        for control in self.controls.values() {
+            control.set_net_faults(faults);
+        }
+    }
+
+    /// Crashes every node (all at the same instant).
+    pub fn crash_all(&mut self) {
+        let ids: Vec<NodeId> = self.controls.keys().copied().collect();
+        for id in ids {
+            self.crash(id);
+        }
+    }
+
+    /// Restarts every crashed node, in id order.
+    pub fn restart_crashed(&mut self) {
+        let down: Vec<NodeId> = self.down.iter().copied().collect();
+        for id in down {
+            self.restart(id);
+        }
     }
 
     pub fn crash(&mut self, id: NodeId) {
@@ -280,13 +320,48 @@ impl Cluster {
         F: FnOnce(Client, OpLog) -> Fut + 'static,
         Fut: std::future::Future<Output = ()> + 'static,
     {
-        let addresses = nodes
-            .iter()
-            .map(|id| format!("{}:{PORT}", host(*id)))
-            .collect();
-        let mut config = ClientConfig::new(client_id, addresses, Network::Simulated);
+        let mut config = ClientConfig::new(client_id, addresses(nodes), Network::Simulated);
         config.op_timeout_ms = op_timeout_ms;
         self.client_with(name, config, script)
+    }
+
+    /// Client `name` adding 1 to "k" `count` times.
+    pub fn adds(&mut self, name: &str, client_id: u64, count: usize) -> OpLog {
+        self.client(name, client_id, move |mut client, log| async move {
+            add_many(&mut client, &log, "k", 1, count).await
+        })
+    }
+
+    /// Like [`Cluster::adds`], through `nodes` only, each add given up after `op_timeout_ms`.
+    pub fn adds_to(
+        &mut self,
+        name: &str,
+        client_id: u64,
+        nodes: &[NodeId],
+        op_timeout_ms: u64,
+        count: usize,
+    ) -> OpLog {
+        self.client_to(
+            name,
+            client_id,
+            nodes,
+            op_timeout_ms,
+            move |mut client, log| async move { add_many(&mut client, &log, "k", 1, count).await },
+        )
+    }
+
+    /// Client `name` adding 1 to "k" until its log is told to stop.
+    pub fn looping_adder(&mut self, name: &str, client_id: u64) -> OpLog {
+        self.client(name, client_id, |mut client, log| async move {
+            add_until_stopped(&mut client, &log, "k", 1).await
+        })
+    }
+
+    /// Looping adders c1 to c{count}, with client ids 1 to `count`.
+    pub fn looping_adders(&mut self, count: u64) -> Vec<OpLog> {
+        (1..=count)
+            .map(|client_id| self.looping_adder(&format!("c{client_id}"), client_id))
+            .collect()
     }
 
     pub fn client_with<F, Fut>(&mut self, name: &str, config: ClientConfig, script: F) -> OpLog
