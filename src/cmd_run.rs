@@ -55,7 +55,8 @@ pub struct RunArgs {
     /// Where run directories go.
     #[arg(long, default_value = "store")]
     out: PathBuf,
-    /// Skip the HTML/PNG report (history, results and logs are still written).
+    /// Skip the HTML/PNG/SVG report and timeline (history, results, logs, latency.csv and
+    /// junit.xml are still written).
     #[arg(long)]
     no_report: bool,
     /// The store under test: raft, or a toy store (toy-primary, toy-follower-reads).
@@ -65,6 +66,10 @@ pub struct RunArgs {
     /// commit-old-term profile sets 1.
     #[arg(long, hide = true)]
     max_append_entries: Option<usize>,
+    /// Also invalid ("no progress during faults") when no operation completes for this long
+    /// inside a fault window; selftest's liveness profiles set it.
+    #[arg(long, hide = true, value_parser = parse_duration_ms)]
+    max_stall: Option<u64>,
 }
 
 /// A seed from the operating system's randomness: the one place Minos is not seeded.
@@ -126,6 +131,7 @@ pub(crate) fn options_from(args: RunArgs) -> Result<RunOptions, String> {
     options.no_report = args.no_report;
     options.system = args.system;
     options.max_append_entries = args.max_append_entries;
+    options.max_stall_ms = args.max_stall;
     options.run_date = Some(run_date());
     // Node log verbosity is not a run option: it never changes the history.
     if let Ok(level) = std::env::var("MINOS_NODE_LOG") {
@@ -152,32 +158,45 @@ pub fn main(args: RunArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    // A store that cannot be written is a bad argument, found before the simulation runs.
+    if let Err(error) = std::fs::create_dir_all(&options.out_dir) {
+        eprintln!(
+            "minos run: --out {}: cannot create the store directory: {error}",
+            options.out_dir.display()
+        );
+        return exit::BAD_INPUT;
+    }
+    let nemesis = match &options.schedule_path {
+        Some(path) => format!("from schedule {}", path.display()),
+        None => options.nemesis.as_arg(),
+    };
     println!(
-        "minos run: seed {}, {} nodes, {} clients, {} keys, workload {}, nemesis {}, {} simulated",
+        "minos run: seed {}, {} nodes, {} clients, {} keys, workload {}, nemesis {nemesis}, {} simulated",
         options.seed,
         options.nodes,
         options.clients,
         options.keys,
         options.workload,
-        options.nemesis.as_arg(),
         minos_workloads::options::format_duration_ms(options.time_limit_ms)
     );
     let outcome = match minos_workloads::run(&options) {
         Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("minos run: {error}");
+            if error.is_bad_input() {
+                return exit::BAD_INPUT;
+            }
             println!("{}", options.reproduce_command());
-            return if error.is_bad_input() {
-                exit::BAD_INPUT
-            } else {
-                exit::INTERNAL
-            };
+            return exit::INTERNAL;
         }
     };
-    if !options.no_report {
-        if let Err(error) = write_report(&outcome.run_dir, &options.out_dir) {
-            eprintln!("minos run: report not written: {error}");
-        }
+    let written = if options.no_report {
+        minos_reports::write_run_exports(&outcome.run_dir).map_err(|error| error.to_string())
+    } else {
+        write_report(&outcome.run_dir, &options.out_dir)
+    };
+    if let Err(error) = written {
+        eprintln!("minos run: report not written: {error}");
     }
     if let Some(explanation) = &outcome.explanation {
         println!("{explanation}");

@@ -25,9 +25,13 @@ pub struct ShrinkArgs {
 }
 
 fn size_text(size: &RunSize) -> String {
+    let windows = match size.fault_windows_count {
+        1 => "1 fault window".to_string(),
+        count => format!("{count} fault windows"),
+    };
+    // Windows of different faults overlap, so their lengths add up to more than the run.
     format!(
-        "{} fault windows ({:.1} s of faults), {} clients, {} keys, {:.1} s, ~{} ops",
-        size.fault_windows_count,
+        "{windows} ({:.1} s of fault time, summed over windows), {} clients, {} keys, {:.1} s, ~{} ops",
         size.fault_ms as f64 / 1e3,
         size.clients,
         size.keys,
@@ -133,6 +137,8 @@ pub fn main(args: ShrinkArgs) -> i32 {
         outcome.run_dir.display(),
         outcome.verdict.as_str()
     );
-    println!("{}", minimal.reproduce_command());
+    // The minimal run's own command: it names that run's copy of the schedule, which a later
+    // shrink of the same run cannot overwrite.
+    println!("{}", outcome.reproduce);
     exit::VALID
 }

@@ -55,7 +55,7 @@ impl ReportError {
     }
 }
 
-pub use run::{RunSummary, REPORT_FILES};
+pub use run::{write_run_exports, RunSummary, REPORT_FILES};
 
 /// Writes every report file of one run dir (DESIGN.md §5): index.html, timeline.html, the
 /// three plots as PNG and SVG, latency.csv, junit.xml, and history.csv when it is missing.

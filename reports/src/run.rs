@@ -63,6 +63,24 @@ pub fn load_history_text(run_dir: &Path) -> Result<Option<String>, ReportError> 
     }
 }
 
+/// Writes only the machine-readable exports of a run dir, latency.csv and junit.xml: what
+/// CI consumes, cheap enough for runs that skip the HTML and plots (`--no-report`).
+pub fn write_run_exports(run_dir: &Path) -> Result<(), ReportError> {
+    let Some(results) = load_results(run_dir)? else {
+        return Err(ReportError::NotARunDir(run_dir.to_path_buf()));
+    };
+    let history: History = load_history_text(run_dir)?
+        .as_deref()
+        .map(history::parse_jsonl)
+        .unwrap_or_default();
+    let latency = exports::latency_csv(&history)
+        .map_err(|e| ReportError::Plot(format!("latency.csv: {e}")))?;
+    write_atomic(&run_dir.join("latency.csv"), &latency)?;
+    let title = run_title(&results, run_dir);
+    let junit = exports::junit_xml(&results, &title, history.ops.len());
+    write_atomic(&run_dir.join("junit.xml"), junit.as_bytes())
+}
+
 /// Writes the report of one run dir; `notes` are shown at the top of index.html.
 pub fn write_run_report_with_notes(
     run_dir: &Path,

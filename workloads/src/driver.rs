@@ -67,6 +67,8 @@ pub struct SimulationResult {
     pub liveness: Liveness,
     /// The configurations the leaders reported (membership faults only).
     pub configurations: Vec<crate::sut::ConfigurationChange>,
+    /// With `--max-stall`: progress inside the fault windows.
+    pub stall: Option<crate::stall::Stall>,
     pub simulated_ns: u64,
     pub node_logs: std::collections::BTreeMap<String, String>,
     pub system_name: &'static str,
@@ -321,6 +323,9 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     let outcome =
         tracing::subscriber::with_default(subscriber, || run_sim(options, sut, &actions, &logs))?;
     let (records, faults, invariants, liveness, configurations, simulated_ns) = outcome;
+    let stall = options
+        .max_stall_ms
+        .map(|limit_ms| crate::stall::longest_stall(&records, &faults, limit_ms));
     Ok(SimulationResult {
         records,
         schedule,
@@ -330,6 +335,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         invariants,
         liveness,
         configurations,
+        stall,
         simulated_ns,
         node_logs: logs.take(),
         system_name,

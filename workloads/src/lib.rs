@@ -15,6 +15,7 @@ pub mod run;
 pub mod schedule;
 pub mod selftest;
 pub mod shrink;
+pub mod stall;
 pub mod sut;
 pub mod toy;
 pub mod workload;

@@ -326,6 +326,9 @@ pub struct RunOptions {
     /// batch lets a lagging follower receive old-term entries without the new leader's no-op
     /// (selftest's `commit-old-term` profile); `--max-append-entries` replays it.
     pub max_append_entries: Option<usize>,
+    /// When set, the run is also invalid if no operation completes for this long inside a
+    /// fault window (`--max-stall`): a liveness bug that heals once the faults stop.
+    pub max_stall_ms: Option<u64>,
 }
 
 impl RunOptions {
@@ -356,6 +359,7 @@ impl RunOptions {
             node_log_level: tracing::Level::INFO,
             check_threads: 0,
             max_append_entries: None,
+            max_stall_ms: None,
         }
     }
 
@@ -431,7 +435,7 @@ impl RunOptions {
             format!("--rate {}", self.rate_ops_per_s),
             format!("--workload {}", self.workload),
             format!("--key-distribution {}", self.key_distribution.name()),
-            format!("--nemesis {}", self.nemesis.as_arg()),
+            format!("--nemesis {}", self.nemesis_text()),
             format!(
                 "--nemesis-interval {}",
                 format_duration_ms(self.nemesis_interval_ms)
@@ -452,6 +456,9 @@ impl RunOptions {
         if let Some(count) = self.max_append_entries {
             parts.push(format!("--max-append-entries {count}"));
         }
+        if let Some(stall_ms) = self.max_stall_ms {
+            parts.push(format!("--max-stall {}", format_duration_ms(stall_ms)));
+        }
         parts.push(format!(
             "--out {}",
             shell_quote(&self.out_dir.display().to_string())
@@ -460,6 +467,22 @@ impl RunOptions {
             parts.push("--no-report".to_string());
         }
         parts.join(" ")
+    }
+
+    /// `--nemesis` as a replay should show it: with a schedule, the faults the schedule uses
+    /// (the `--nemesis` given then shaped nothing).
+    fn nemesis_text(&self) -> String {
+        match &self.schedule {
+            Some(schedule) if self.schedule_path.is_some() => {
+                let kinds: Vec<&str> = schedule.kinds().iter().map(|kind| kind.name()).collect();
+                if kinds.is_empty() {
+                    "none".to_string()
+                } else {
+                    kinds.join(",")
+                }
+            }
+            _ => self.nemesis.as_arg(),
+        }
     }
 
     /// The bugs as names, for results.json.

@@ -3,7 +3,7 @@
 //! history.csv, schedule.json, results.json, nodes/<n>.log). Callable from many threads at
 //! once (one simulation per thread): no global state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use minos_checker::history::{HistoryRecord, Process};
@@ -145,6 +145,9 @@ struct Results<'a> {
     checker: &'a CheckReport,
     invariants: &'a [crate::invariants::InvariantResult],
     liveness: &'a crate::driver::Liveness,
+    /// With `--max-stall`: the longest stretch without progress inside a fault window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stall: Option<&'a crate::stall::Stall>,
     faults: &'a [crate::nemesis::FaultRecord],
     /// Configurations the leaders reported (membership faults only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -177,6 +180,8 @@ struct ResultOptions {
     step_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_append_entries: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_stall_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -228,6 +233,13 @@ pub fn verdict_of(simulation: &SimulationResult, report: &CheckReport) -> (Verdi
     if !simulation.liveness.ok {
         causes.push("no progress".to_string());
     }
+    if simulation
+        .stall
+        .as_ref()
+        .is_some_and(|stall| stall.exceeded)
+    {
+        causes.push(crate::stall::CAUSE.to_string());
+    }
     let verdict = if causes.is_empty() {
         report.verdict
     } else {
@@ -277,7 +289,7 @@ fn write_run(
     );
     let io = |error: std::io::Error| RunError::Output(error.to_string());
     let (run_dir, run_id) = create_run_dir(&options.out_dir, &test_name, &run_id).map_err(io)?;
-    let reproduce = options.reproduce_command();
+    let reproduce = reproduce_from(options, &run_dir);
     let simulated_ms = simulation.simulated_ns / 1_000_000;
     let timings = Timings {
         simulated_ms,
@@ -325,12 +337,14 @@ fn write_run(
             liveness_timeout_ms: options.liveness_timeout_ms,
             step_ms: options.step_ms,
             max_append_entries: options.max_append_entries,
+            max_stall_ms: options.max_stall_ms,
         },
         verdict: verdict.as_str(),
         causes: &causes,
         checker: &check.report,
         invariants: &simulation.invariants,
         liveness: &simulation.liveness,
+        stall: simulation.stall.as_ref(),
         faults: &simulation.faults,
         configurations: &simulation.configurations,
         schedule_file: "schedule.json",
@@ -384,4 +398,17 @@ fn write_run(
         check_ms,
         results: results_value,
     })
+}
+
+/// The command that replays this run. A scripted schedule is named by the copy in the run
+/// dir, by absolute path: the file the run was given may be relative, edited or overwritten
+/// later (a second shrink), and a selftest's schedule exists only there.
+fn reproduce_from(options: &RunOptions, run_dir: &Path) -> String {
+    if options.schedule.is_none() {
+        return options.reproduce_command();
+    }
+    let copy = run_dir.join("schedule.json");
+    let mut replay = options.clone();
+    replay.schedule_path = Some(std::path::absolute(&copy).unwrap_or(copy));
+    replay.reproduce_command()
 }

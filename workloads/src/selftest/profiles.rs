@@ -82,6 +82,7 @@ impl Profile {
         options.rate_ops_per_s = self.rate_ops_per_s;
         options.time_limit_ms = self.time_limit_ms;
         options.max_append_entries = self.max_append_entries;
+        options.max_stall_ms = self.stall_limit_ms;
         if let Some(bug) = self.bug {
             options.bugs = options.bugs.with(bug);
         }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use minos_checker::history::{HistoryRecord, Process, RecordType};
 use minos_checker::Verdict;
 use serde::Serialize;
 use serde_json::Value;
@@ -298,12 +297,6 @@ fn run_one(profile: &Profile, seed: u64, out_dir: &Path) -> RunSummary {
     if outcome.verdict == Verdict::Invalid {
         anomalies.push(describe_invalid(&outcome.causes, &outcome.results));
     }
-    let stall = profile
-        .stall_limit_ms
-        .and_then(|limit_ms| longest_stall(&outcome.run_dir, &outcome.results, limit_ms));
-    if let Some(stall) = &stall {
-        anomalies.push(stall.clone());
-    }
     let verdict = if !anomalies.is_empty() {
         "invalid"
     } else {
@@ -313,14 +306,7 @@ fn run_one(profile: &Profile, seed: u64, out_dir: &Path) -> RunSummary {
             Verdict::Unknown => "unknown",
         }
     };
-    let reproduce = match &options.schedule {
-        Some(_) => format!(
-            "{} --schedule {}",
-            outcome.reproduce,
-            outcome.run_dir.join("schedule.json").display()
-        ),
-        None => outcome.reproduce.clone(),
-    };
+    let reproduce = outcome.reproduce.clone();
     RunSummary {
         seed,
         verdict: verdict.to_string(),
@@ -358,6 +344,11 @@ fn describe_invalid(causes: &[String], results: &Value) -> String {
                 Some(detail) => parts.push(format!("invariant {name:?} failed: {detail}")),
                 None => parts.push(format!("invariant {name:?} failed")),
             }
+        } else if cause == crate::stall::CAUSE {
+            match results["stall"]["detail"].as_str() {
+                Some(detail) => parts.push(format!("no progress: {detail}")),
+                None => parts.push(cause.clone()),
+            }
         } else {
             parts.push(cause.clone());
         }
@@ -374,88 +365,10 @@ fn shorten(text: &str, max_chars: usize) -> String {
     short
 }
 
-/// The longest stretch inside a fault window with no client operation completing `ok`, when
-/// it exceeds `limit_ms`: "no progress" while the faults last (the run's own liveness check
-/// only looks after healing).
-fn longest_stall(run_dir: &Path, results: &Value, limit_ms: u64) -> Option<String> {
-    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).ok()?;
-    let ok_times_ns: Vec<u64> = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<HistoryRecord>(line).ok())
-        .filter(|record| {
-            record.kind == RecordType::Ok && matches!(record.process, Process::Client(_))
-        })
-        .map(|record| record.time)
-        .collect();
-    let mut worst: Option<(u64, String)> = None;
-    for fault in results["faults"].as_array()? {
-        let (Some(start_ns), Some(stop_ns)) =
-            (fault["start_ns"].as_u64(), fault["stop_ns"].as_u64())
-        else {
-            continue;
-        };
-        let mut last_ns = start_ns;
-        let mut longest_ns = 0;
-        for time_ns in ok_times_ns
-            .iter()
-            .copied()
-            .filter(|t| (start_ns..=stop_ns).contains(t))
-        {
-            longest_ns = longest_ns.max(time_ns - last_ns);
-            last_ns = time_ns;
-        }
-        longest_ns = longest_ns.max(stop_ns - last_ns);
-        let kind = fault["kind"].as_str().unwrap_or("fault").to_string();
-        if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
-            worst = Some((longest_ns, kind));
-        }
-    }
-    let (longest_ns, kind) = worst?;
-    (longest_ns > limit_ms * 1_000_000).then(|| {
-        format!(
-            "no progress: no operation completed for {:.1} s during {kind} (limit {:.1} s)",
-            longest_ns as f64 / 1e9,
-            limit_ms as f64 / 1e3
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn a_stall_inside_a_fault_window_is_no_progress_and_a_short_one_is_not() {
-        let dir = std::env::temp_dir().join(format!("minos-stall-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let line = |index: u64, time_s: u64, kind: &str| {
-            format!(
-                r#"{{"index":{index},"time":{},"process":1,"type":"{kind}","f":"read","key":"k0","value":null}}"#,
-                time_s * 1_000_000_000
-            )
-        };
-        let history = [
-            line(0, 1, "invoke"),
-            line(1, 1, "ok"),
-            line(2, 2, "invoke"),
-            line(3, 2, "ok"),
-            line(4, 3, "invoke"),
-            line(5, 9, "ok"),
-        ]
-        .join("\n");
-        std::fs::write(dir.join("history.jsonl"), history).unwrap();
-        let results = json!({"faults": [
-            {"kind": "partition-oneway", "start_ns": 0u64, "stop_ns": 10_000_000_000u64}
-        ]});
-        let stall = longest_stall(&dir, &results, 3_000).expect("7 s without progress");
-        assert!(
-            stall.contains("7.0 s") && stall.contains("partition-oneway"),
-            "{stall}"
-        );
-        assert_eq!(longest_stall(&dir, &results, 8_000), None);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn an_invalid_run_is_described_by_its_checker_reason_and_failed_invariants() {

@@ -56,6 +56,9 @@ pub fn options_from_run_dir(run_dir: &Path) -> Result<RunOptions, ShrinkError> {
     if let Some(count) = number("max_append_entries") {
         options.max_append_entries = Some(count as usize);
     }
+    if let Some(stall_ms) = number("max_stall_ms") {
+        options.max_stall_ms = Some(stall_ms);
+    }
     if let Some(interval_ms) = number("nemesis_interval_ms") {
         options.nemesis_interval_ms = interval_ms;
     }
