@@ -21,6 +21,12 @@
 //! linearized members of a class are always a prefix of it in call order, so the search
 //! explores multisets of in-doubt ops (how many of each class) instead of subsets: with k
 //! twins of one class, k + 1 choices instead of 2^k.
+//!
+//! Variants. An in-doubt op whose effect is not fixed by the record (a dequeue that ended
+//! `info` took some element) arrives as several ops, one per possible effect, in one
+//! exclusive group: each is in doubt, with the call of the original op, and once one of them
+//! is linearized the others are not candidates. The configuration is still the linearized set
+//! and the state (the set says which variant was taken), so memoisation is unchanged.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
@@ -42,10 +48,16 @@ pub(crate) struct SearchInput<M: Model> {
     /// For in-doubt ops with the same key, f and argument as another in-doubt op: the class of
     /// such twins (dense numbers from 0); `NO_TWINS` for every other op. See the module doc.
     pub twin_class: Vec<u32>,
+    /// For the variants of one in-doubt op (the ways it may have happened): their group
+    /// (dense numbers from 0), of which at most one op is linearized; `NO_GROUP` for every
+    /// other op. Variants are in doubt and have no twins.
+    pub exclusive_group: Vec<u32>,
 }
 
 /// `SearchInput::twin_class` of an op that has no twin.
 pub(crate) const NO_TWINS: u32 = u32::MAX;
+/// `SearchInput::exclusive_group` of an op that is not a variant.
+pub(crate) const NO_GROUP: u32 = u32::MAX;
 
 /// Shared limits of one `check`.
 pub(crate) struct Budget {
@@ -203,6 +215,8 @@ pub(crate) struct Search<'a, M: Model> {
     twin_members: Vec<Vec<u32>>,
     /// Per twin class, how many of its members are linearized (always its first ones).
     twins_taken: Vec<u32>,
+    /// Per exclusive group, whether one of its variants is linearized.
+    group_taken: Vec<bool>,
     must_remaining: usize,
     longest: Vec<u32>,
     entry: u32,
@@ -265,6 +279,21 @@ impl<'a, M: Model> Search<'a, M> {
             "a twin class has at least two members"
         );
         let twins_taken = vec![0u32; classes_count];
+        assert_eq!(input.exclusive_group.len(), op_count);
+        let groups_count = input
+            .exclusive_group
+            .iter()
+            .filter(|&&group| group != NO_GROUP)
+            .map(|&group| group as usize + 1)
+            .max()
+            .unwrap_or(0);
+        for (op, &group) in input.exclusive_group.iter().enumerate() {
+            if group != NO_GROUP {
+                assert!(!input.must_happen[op], "variants are in doubt");
+                assert_eq!(input.twin_class[op], NO_TWINS, "variants have no twins");
+            }
+        }
+        let group_taken = vec![false; groups_count];
         let mut zobrist_seed = 0x6d69_6e6f_735f_6368u64;
         let zobrist: Vec<u64> = (0..op_count)
             .map(|_| splitmix64(&mut zobrist_seed))
@@ -291,6 +320,7 @@ impl<'a, M: Model> Search<'a, M> {
             stack: Vec::new(),
             twin_members,
             twins_taken,
+            group_taken,
             must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
             longest: Vec::new(),
             entry,
@@ -321,6 +351,8 @@ impl<'a, M: Model> Search<'a, M> {
             + self.stack.capacity() as u64 * 8
             + self.longest.capacity() as u64 * 4
             + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
+            + self.input.exclusive_group.len() as u64 * 4
+            + self.group_taken.capacity() as u64
     }
 
     /// Publishes this search's memory to the shared budget and checks both limits.
@@ -407,6 +439,12 @@ impl<'a, M: Model> Search<'a, M> {
                     entry = self.next[node];
                     continue;
                 }
+                let group = input.exclusive_group[op as usize];
+                if group != NO_GROUP && self.group_taken[group as usize] {
+                    // Another way this in-doubt op may have happened is already taken.
+                    entry = self.next[node];
+                    continue;
+                }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
                 let after = match self.transitions.get(key) {
                     Some(after) => after,
@@ -451,6 +489,9 @@ impl<'a, M: Model> Search<'a, M> {
                         }
                         if class != NO_TWINS {
                             self.twins_taken[class as usize] += 1;
+                        }
+                        if group != NO_GROUP {
+                            self.group_taken[group as usize] = true;
                         }
                         entry = self.next[0];
                         continue;
@@ -505,6 +546,11 @@ impl<'a, M: Model> Search<'a, M> {
                         self.twin_members[class as usize][*taken as usize], popped,
                         "twins are linearized and undone in call order"
                     );
+                }
+                let group = input.exclusive_group[popped as usize];
+                if group != NO_GROUP {
+                    debug_assert!(self.group_taken[group as usize]);
+                    self.group_taken[group as usize] = false;
                 }
                 entry = self.next[call as usize];
                 if marked & FORCED == 0 {

@@ -149,6 +149,23 @@ where
         self.inner.constrains(&op.op)
     }
 
+    fn in_doubt_variants(&self, op: &Self::Op, object_ops: &[&Self::Op]) -> Vec<Self::Op> {
+        // Each key is its own object: only the ops of the same key say what it may have done.
+        let same_key: Vec<&M::Op> = object_ops
+            .iter()
+            .filter(|other| other.slot == op.slot)
+            .map(|other| &other.op)
+            .collect();
+        self.inner
+            .in_doubt_variants(&op.op, &same_key)
+            .into_iter()
+            .map(|variant| KeyedOp {
+                slot: op.slot,
+                op: variant,
+            })
+            .collect()
+    }
+
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
         // A new map state shares every slot but one with its predecessor: count the slot
         // array, and one sub-state of average size with its allocation.

@@ -44,7 +44,10 @@ pub const MODEL_NAMES: &[(&str, &str)] = &[
     ),
     ("mutex", "acquire/release; --init false (free)"),
     ("set", "add x / read -> all elements; --init []"),
-    ("unordered-queue", "enqueue x / dequeue -> x; --init []"),
+    (
+        "unordered-queue",
+        "enqueue x / dequeue -> x (null = empty); --init []",
+    ),
     (
         "fifo-queue",
         "enqueue x / dequeue -> x (null = empty); --init []",
@@ -78,6 +81,14 @@ pub trait Model: Sync {
     /// Bytes a state holds on the heap, for memory accounting.
     fn state_heap_bytes(&self, _state: &Self::State) -> usize {
         0
+    }
+    /// For an in-doubt op whose effect, had it happened, is not determined by what was
+    /// recorded (a dequeue that ended `info` took some element, unknown which): one
+    /// deterministic op per effect it may have had, given every op of its object. At most one
+    /// of them is linearized, or none (the op did not happen, or changed nothing). Empty
+    /// (the default) when `step` alone says all that matters about the op.
+    fn in_doubt_variants(&self, _op: &Self::Op, _object_ops: &[&Self::Op]) -> Vec<Self::Op> {
+        Vec::new()
     }
 }
 
