@@ -340,6 +340,7 @@ fn prepare<M: Model>(
             kept_positions.push(position);
         }
     }
+    let component: Vec<u32> = ops.iter().map(|op| model.component(op)).collect();
     let mut twin_class = vec![NO_TWINS; ops.len()];
     let twin_groups = twins.values().filter(|members| members.len() >= 2);
     for (class, members) in twin_groups.enumerate() {
@@ -370,6 +371,7 @@ fn prepare<M: Model>(
             events,
             twin_class,
             exclusive_group,
+            component,
         },
         positions: kept_positions,
     })

@@ -866,3 +866,49 @@ fn histories_of_real_executions_are_valid() {
         }
     }
 }
+
+/// The whole-map search (`--no-partition`) learns from a failure which key cannot be completed
+/// and backjumps over the other keys' ops: its verdicts must still be exactly those of a
+/// brute force per key, with many keys, in-doubt ops and every keyed model.
+#[test]
+fn whole_map_search_with_learned_key_failures_agrees_with_brute_force() {
+    let mut rng = Rng(0x5eed_0005);
+    for model_name in [
+        "register",
+        "cas-register",
+        "counter",
+        "kv",
+        "mutex",
+        "set",
+        "fifo-queue",
+        "unordered-queue",
+    ] {
+        let keys = [Some("a"), Some("b"), Some("c")];
+        let mut verdicts = [0usize; 2];
+        for round in 0..150 {
+            let text = random_history_with_info(model_name, &keys, 6 + round % 10, 25, &mut rng);
+            let history = parse_jsonl(&text, "generated").unwrap();
+            let expected = keys
+                .iter()
+                .all(|key| reference_for(model_name, &history, &key.map(str::to_string)));
+            verdicts[usize::from(expected)] += 1;
+            let mut whole_options = options_for(model_name);
+            whole_options.partition = false;
+            let whole = check(&history, &whole_options).unwrap();
+            assert_eq!(
+                whole.verdict,
+                if expected {
+                    Verdict::Valid
+                } else {
+                    Verdict::Invalid
+                },
+                "{model_name} --no-partition:\n{text}\n{}",
+                whole.explanation_text()
+            );
+        }
+        assert!(
+            verdicts[0] > 5 && verdicts[1] > 5,
+            "{model_name}: {verdicts:?} (invalid, valid)"
+        );
+    }
+}

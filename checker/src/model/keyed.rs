@@ -166,6 +166,21 @@ where
             .collect()
     }
 
+    fn component(&self, op: &Self::Op) -> u32 {
+        op.slot
+    }
+
+    fn component_hash(&self, state: &Self::State, component: u32) -> u64 {
+        state.slots[component as usize].0
+    }
+
+    fn component_eq(&self, left: &Self::State, right: &Self::State, component: u32) -> bool {
+        let (left_hash, left_state) = &left.slots[component as usize];
+        let (right_hash, right_state) = &right.slots[component as usize];
+        left_hash == right_hash
+            && (Arc::ptr_eq(left_state, right_state) || left_state == right_state)
+    }
+
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
         // A new map state shares every slot but one with its predecessor: count the slot
         // array, and one sub-state of average size with its allocation.

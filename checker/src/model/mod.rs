@@ -90,6 +90,21 @@ pub trait Model: Sync {
     fn in_doubt_variants(&self, _op: &Self::Op, _object_ops: &[&Self::Op]) -> Vec<Self::Op> {
         Vec::new()
     }
+    /// Models made of independent parts (a map of keys checked as one object): the part `op`
+    /// reads and changes, numbered densely from 0. An op's legality and effect must depend on
+    /// its own part's state only. The search uses parts to learn, from a failure, which part
+    /// cannot be completed (see `search`). A model of one part returns 0.
+    fn component(&self, _op: &Self::Op) -> u32 {
+        0
+    }
+    /// A hash of the state of one part (only asked of models with several parts).
+    fn component_hash(&self, state: &Self::State, _component: u32) -> u64 {
+        crate::fxhash::hash_one(state)
+    }
+    /// Whether two states agree on one part (only asked of models with several parts).
+    fn component_eq(&self, left: &Self::State, right: &Self::State, _component: u32) -> bool {
+        left == right
+    }
 }
 
 /// The observed output of an op: `None` when unknown (info, or not observed).
