@@ -219,6 +219,8 @@ impl<S: Eq + std::hash::Hash> Interner<S> {
 }
 
 const NO_STATE: u32 = u32::MAX;
+/// A transition's successor state computed but not interned yet (see `run_steps`).
+const NOT_INTERNED: u32 = u32::MAX - 1;
 /// Marks a stack entry (its call node) whose op is an observer (changes no state). An observer
 /// that is legal may be linearized at once without losing solutions: it changes nothing, and
 /// every op that must precede it already has. So when the configuration after it fails, the one
@@ -510,15 +512,16 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
-    /// The id of `part`'s state in full state `state`; `None` if new and not `create`d.
-    fn part_state_id(&mut self, part: u32, state: u32, create: bool) -> Option<u32> {
-        let model = self.model;
-        let states = &self.interner.states;
-        let parts = self
-            .parts
-            .as_mut()
-            .expect("only for objects of several parts");
-        let full = &states[state as usize];
+    /// The id of `part`'s state in `full`; `None` if it has none yet and no `owner` (the
+    /// interned id of `full`) is given to create one.
+    fn part_state_id(
+        model: &M,
+        parts: &mut Parts,
+        states: &[M::State],
+        part: u32,
+        full: &M::State,
+        owner: Option<u32>,
+    ) -> Option<u32> {
         let hash = model.component_hash(full, part);
         let owners = &parts.state_owners;
         let same = |id: &u32| {
@@ -530,12 +533,10 @@ impl<'a, M: Model> Search<'a, M> {
                 return Some(id);
             }
         }
-        if !create {
-            return None;
-        }
+        let owner = owner?;
         let id = parts.state_owners.len() as u32;
         assert!(id < NO_PART, "part state ids fit in u32");
-        parts.state_owners.push((part, state));
+        parts.state_owners.push((part, owner));
         parts.state_ids.entry((part, hash)).or_default().push(id);
         Some(id)
     }
@@ -550,13 +551,29 @@ impl<'a, M: Model> Search<'a, M> {
         (hash, full_words, tail)
     }
 
-    /// Whether `part`'s configuration (its linearized ops now, its state in `state`) is known
+    /// Whether `part`'s configuration (its linearized ops now, its state in `full`) is known
     /// to fail.
-    fn known_to_fail(&mut self, part: u32, state: u32) -> bool {
-        let Some(part_state) = self.part_state_id(part, state, false) else {
+    fn known_to_fail_state(&mut self, part: u32, full: &M::State) -> bool {
+        let parts = self.parts.as_mut().expect("checked by the caller");
+        let states = &self.interner.states;
+        let Some(part_state) = Self::part_state_id(self.model, parts, states, part, full, None)
+        else {
             return false;
         };
-        let parts = self.parts.as_ref().expect("checked by the caller");
+        let (hash, full_words, tail) = Self::part_key(parts, part, part_state);
+        parts.failing.contains(hash, part_state, full_words, tail)
+    }
+
+    /// As `known_to_fail_state`, for an interned state.
+    fn known_to_fail(&mut self, part: u32, state: u32) -> bool {
+        debug_assert!(state != NO_STATE && state != NOT_INTERNED);
+        let parts = self.parts.as_mut().expect("checked by the caller");
+        let states = &self.interner.states;
+        let full = &states[state as usize];
+        let Some(part_state) = Self::part_state_id(self.model, parts, states, part, full, None)
+        else {
+            return false;
+        };
         let (hash, full_words, tail) = Self::part_key(parts, part, part_state);
         parts.failing.contains(hash, part_state, full_words, tail)
     }
@@ -564,8 +581,12 @@ impl<'a, M: Model> Search<'a, M> {
     /// Records that `part`'s configuration now (its linearized ops and its state in the
     /// current state) cannot be completed.
     fn learn_failure(&mut self, part: u32) {
-        let part_state = self.part_state_id(part, self.state, true).expect("created");
         let parts = self.parts.as_mut().expect("checked by the caller");
+        let states = &self.interner.states;
+        let full = &states[self.state as usize];
+        let part_state =
+            Self::part_state_id(self.model, parts, states, part, full, Some(self.state))
+                .expect("created");
         let hash = parts.hashes[part as usize]
             ^ u64::from(part_state)
                 .wrapping_add(1)
@@ -622,7 +643,10 @@ impl<'a, M: Model> Search<'a, M> {
                     continue;
                 }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
-                let after = match self.transitions.get(key) {
+                // With parts, a new successor state is interned only once it is known not to
+                // fail at once: most successors of a map search are pruned by a failed part.
+                let mut fresh: Option<M::State> = None;
+                let mut after = match self.transitions.get(key) {
                     Some(after) => after,
                     None => {
                         let after = match model.step(
@@ -631,36 +655,53 @@ impl<'a, M: Model> Search<'a, M> {
                         ) {
                             // An observer never changes the state: no need to look it up.
                             Some(_) if input.observer[op as usize] => self.state,
+                            Some(next_state) if self.parts.is_some() => {
+                                fresh = Some(next_state);
+                                NOT_INTERNED
+                            }
                             Some(next_state) => self
                                 .interner
                                 .intern(next_state, |state| model.state_heap_bytes(state)),
                             None => NO_STATE,
                         };
-                        self.transitions.put(key, after);
+                        if after != NOT_INTERNED {
+                            self.transitions.put(key, after);
+                        }
                         after
                     }
                 };
                 if after != NO_STATE {
                     self.mark(op);
-                    let combined = self.hash
-                        ^ u64::from(after)
-                            .wrapping_add(1)
-                            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
                     let observer = input.observer[op as usize];
                     let part = input.component[op as usize];
-                    let (full_words, tail) = self.linearized.compact();
-                    let (inserted, cache_entry) = self
-                        .cache
-                        .insert_entry(combined, after, full_words, tail, NO_PART);
+                    let part_fails = self.parts.is_some()
+                        && match &fresh {
+                            Some(state) => self.known_to_fail_state(part, state),
+                            None => self.known_to_fail(part, after),
+                        };
                     // The part that fails in the successor configuration, when it is known
-                    // to fail (only tracked for models of several parts).
-                    let successor_fails_in = if !inserted {
-                        Some(self.cache.tag(cache_entry))
-                    } else if self.parts.is_some() && self.known_to_fail(part, after) {
-                        self.cache.set_tag(cache_entry, part);
+                    // to fail (only tracked for models of several parts). A successor pruned
+                    // by its part is not stored: finding it again costs one lookup.
+                    let mut cache_entry = u32::MAX;
+                    let successor_fails_in = if part_fails {
                         Some(part)
                     } else {
-                        None
+                        if let Some(state) = fresh.take() {
+                            after = self
+                                .interner
+                                .intern(state, |state| model.state_heap_bytes(state));
+                            self.transitions.put(key, after);
+                        }
+                        let combined = self.hash
+                            ^ u64::from(after)
+                                .wrapping_add(1)
+                                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let (full_words, tail) = self.linearized.compact();
+                        let (inserted, entry_number) = self
+                            .cache
+                            .insert_entry(combined, after, full_words, tail, NO_PART);
+                        cache_entry = entry_number;
+                        (!inserted).then(|| self.cache.tag(entry_number))
                     };
                     if successor_fails_in.is_none() {
                         let marked = if observer { entry | FORCED } else { entry };

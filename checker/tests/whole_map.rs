@@ -66,3 +66,38 @@ fn a_failing_key_is_not_re_explored_under_each_state_of_another() {
         );
     }
 }
+
+#[path = "support/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+
+/// Porcupine's kv histories c01 and c10 checked as one map get their verdicts, and the c10
+/// ones without re-exploring one key's dead ends under every state of the other keys (before
+/// the search learned failed keys: 91,725 configurations for c10-ok, 241,670 for c10-bad).
+#[test]
+fn porcupine_kv_histories_checked_as_one_map() {
+    let Some(cases) = corpus::cases() else {
+        eprintln!(
+            "\n*** SKIPPED: corpus not found at {} (set MINOS_CORPUS) ***\n",
+            corpus::corpus_dir().display()
+        );
+        return;
+    };
+    let kv: Vec<&corpus::Case> = cases
+        .iter()
+        .filter(|case| case.file.contains("/kv/c01") || case.file.contains("/kv/c10"))
+        .collect();
+    assert_eq!(kv.len(), 4);
+    for case in kv {
+        let history = corpus::read(case);
+        let mut options = case.options.clone();
+        options.partition = false;
+        options.threads = 1;
+        let report = check(&history, &options).unwrap();
+        assert_eq!(report.verdict.as_str(), case.expected, "{}", case.file);
+        assert_eq!(report.partitions.len(), 1);
+        let states = report.partitions[0].states_explored;
+        eprintln!("{} --no-partition: {states} states", case.file);
+        assert!(states < 20_000, "{}: {states} states", case.file);
+    }
+}
