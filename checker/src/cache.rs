@@ -12,8 +12,10 @@ pub(crate) struct Cache {
     full_words: Vec<u32>,
     states: Vec<u32>,
     hashes: Vec<u64>,
-    /// A word the search keeps per entry (which independent part made it fail).
+    /// A word the search keeps per entry (which independent part made it fail); empty
+    /// unless `keep_tags` was called.
     tags: Vec<u32>,
+    tagged: bool,
     /// Entry number + 1 per slot; 0 = empty.
     table: Vec<u32>,
     mask: usize,
@@ -36,10 +38,18 @@ impl Cache {
             full_words: Vec::with_capacity(entries),
             states: Vec::with_capacity(entries),
             hashes: Vec::with_capacity(entries),
-            tags: Vec::with_capacity(entries),
+            tags: Vec::new(),
+            tagged: false,
             table: vec![0; slots],
             mask: slots - 1,
         }
+    }
+
+    /// Keeps a tag per entry from now on (call before the first insert).
+    pub(crate) fn keep_tags(&mut self) {
+        assert!(self.states.is_empty(), "tags are kept from the first entry");
+        self.tagged = true;
+        self.tags.reserve(self.states.capacity());
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -109,7 +119,9 @@ impl Cache {
         );
         self.states.push(state);
         self.hashes.push(hash);
-        self.tags.push(tag);
+        if self.tagged {
+            self.tags.push(tag);
+        }
         self.full_words.push(full_words);
         for &word in tail {
             self.arena.push(word);
@@ -143,13 +155,19 @@ impl Cache {
         }
     }
 
+    /// The entry's tag (0 when tags are not kept).
     #[inline]
     pub(crate) fn tag(&self, entry: u32) -> u32 {
-        self.tags[entry as usize]
+        if self.tagged {
+            self.tags[entry as usize]
+        } else {
+            0
+        }
     }
 
     #[inline]
     pub(crate) fn set_tag(&mut self, entry: u32, tag: u32) {
+        assert!(self.tagged, "tags are kept");
         self.tags[entry as usize] = tag;
     }
 

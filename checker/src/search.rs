@@ -385,6 +385,10 @@ impl<'a, M: Model> Search<'a, M> {
                 failing: Cache::new(),
             }
         });
+        let mut cache = Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP);
+        if parts.is_some() {
+            cache.keep_tags();
+        }
         Search {
             model,
             input,
@@ -397,7 +401,7 @@ impl<'a, M: Model> Search<'a, M> {
             zobrist,
             interner,
             transitions: TransitionMemo::new(op_count),
-            cache: Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP),
+            cache,
             linearized: OpSet::new(op_count),
             hash: 0,
             state,
