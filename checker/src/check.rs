@@ -287,8 +287,8 @@ fn prepare<M: Model>(
         )
         .collect();
     drop(object_ops);
-    // History position -> local ops (one, or one per variant).
-    let mut local: Vec<Vec<u32>> = vec![Vec::new(); history.ops.len()];
+    // History position -> its first local op; the variants of an op are numbered together.
+    let mut local = vec![u32::MAX; history.ops.len()];
     let mut ops = Vec::new();
     let mut must_happen = Vec::new();
     let mut observer = Vec::new();
@@ -311,7 +311,7 @@ fn prepare<M: Model>(
                     // Taking no effect is the same as not happening, which is always allowed.
                     continue;
                 }
-                local[position].push(ops.len() as u32);
+                local[position] = local[position].min(ops.len() as u32);
                 must_happen.push(false);
                 observer.push(false);
                 exclusive_group.push(group);
@@ -332,7 +332,7 @@ fn prepare<M: Model>(
                     .or_default()
                     .push(ops.len() as u32);
             }
-            local[position].push(ops.len() as u32);
+            local[position] = ops.len() as u32;
             must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             exclusive_group.push(NO_GROUP);
@@ -354,10 +354,12 @@ fn prepare<M: Model>(
             Event::Call(position) => (position, true),
             Event::Return(position) => (position, false),
         };
-        for &op in &local[position] {
+        let first = local[position] as usize;
+        let same_op = (first..ops.len()).take_while(|&op| kept_positions[op] == position);
+        for op in same_op {
             // Only ops that certainly happened are bounded by their completion.
-            if is_call || must_happen[op as usize] {
-                events.push((op, is_call));
+            if is_call || must_happen[op] {
+                events.push((op as u32, is_call));
             }
         }
     }
