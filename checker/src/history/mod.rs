@@ -110,6 +110,17 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The `--format` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::EtcdLog => "etcd-log",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
 }
 
 /// A history that could not be read: `<file>:<line>: <problem>` (line 0 = the whole file).
@@ -283,7 +294,8 @@ pub fn parse_text_with(
                 file: source_name.to_string(),
                 line: 0,
                 problem: format!(
-                    "--independent applies to Jepsen/Knossos EDN histories, not {format:?} ones"
+                    "--independent applies to Jepsen/Knossos EDN histories, not {} ones",
+                    format.name()
                 ),
             })
         }
