@@ -222,3 +222,47 @@ fn corpus_histories_are_not_independent() {
         assert!(!corpus::read(case).independent, "{}", case.file);
     }
 }
+
+#[test]
+fn failed_and_crashed_completions_may_drop_the_pair() {
+    // A client that crashed writes an error instead of [key value]; the op keeps its key.
+    let edn = "[{:process 0, :type :invoke, :f :write, :value [1 1]}
+ {:process 0, :type :ok, :f :write, :value [1 1]}
+ {:process 1, :type :invoke, :f :write, :value [2 9]}
+ {:process 1, :type :info, :f :write, :value nil, :error :timeout}
+ {:process 2, :type :invoke, :f :cas, :value [1 [5 6]]}
+ {:process 2, :type :fail, :f :cas, :value :mismatch}
+ {:process 3, :type :invoke, :f :read, :value [2 nil]}
+ {:process 3, :type :ok, :f :read, :value [2 9]}
+ {:process 3, :type :invoke, :f :read, :value [1 nil]}
+ {:process 3, :type :ok, :f :read, :value [1 1]}]";
+    for mode in [Independent::Auto, Independent::Yes] {
+        let history = parse_text_with(edn, "crash.edn", Format::Auto, mode).unwrap();
+        assert!(history.independent);
+        let keys: Vec<Option<&str>> = history.ops.iter().map(|op| op.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [Some("1"), Some("2"), Some("1"), Some("2"), Some("1")]
+        );
+        assert_eq!(history.ops[1].outcome, Outcome::Info);
+        assert_eq!(history.ops[1].invoke_value, json!(9));
+        let mut options = CheckOptions::new("cas-register");
+        options.init = Some(json!(0));
+        let report = check(&history, &options).unwrap();
+        // Key 2 reads 9: the crashed write of 9 took effect.
+        assert_eq!(
+            report.verdict,
+            Verdict::Valid,
+            "{}",
+            report.explanation_text()
+        );
+    }
+    // An ok completion must still carry its pair.
+    let ok_without_pair = "[{:process 0, :type :invoke, :f :read, :value [1 nil]}
+ {:process 0, :type :ok, :f :read, :value 3}]";
+    let history = parse_text(ok_without_pair, "ok.edn", Format::Auto).unwrap();
+    assert!(!history.independent);
+    let error =
+        parse_text_with(ok_without_pair, "ok.edn", Format::Auto, Independent::Yes).unwrap_err();
+    assert_eq!(error.line, 2, "{error}");
+}

@@ -32,11 +32,17 @@ fn tuple_key(value: &Value) -> Option<String> {
     }
 }
 
-/// The decision of `Auto`: every client record (invoke and completion) carries a
-/// `[key value]` value and no `:key`, each completion names the key of its invoke, and some
-/// invoke has the value `[key nil]`. That last condition keeps a plain history whose every
-/// op is a `cas [old new]` unsplit: only an independent history writes a read's (or a
-/// dequeue's, an acquire's) missing argument as `[key nil]`.
+/// A `fail` or `info` completion says nothing about the op's output, so a client that failed
+/// may write an error (or nil) in place of the pair: it keeps the key of its invoke.
+fn may_drop_pair(record: &RawRecord) -> bool {
+    matches!(record.kind, RecordType::Fail | RecordType::Info)
+}
+
+/// The decision of `Auto`: every client record carries a `[key value]` value and no `:key`
+/// (except `fail`/`info` completions, see `may_drop_pair`), each completion names the key of
+/// its invoke, and some invoke has the value `[key nil]`. That last condition keeps a plain
+/// history whose every op is a `cas [old new]` unsplit: only an independent history writes a
+/// read's (or a dequeue's, an acquire's) missing argument as `[key nil]`.
 fn looks_independent(records: &[RawRecord]) -> bool {
     let mut open: BTreeMap<u64, String> = BTreeMap::new();
     let mut clients_count = 0usize;
@@ -50,6 +56,10 @@ fn looks_independent(records: &[RawRecord]) -> bool {
             return false;
         }
         let Some(key) = tuple_key(&record.value) else {
+            if record.kind != RecordType::Invoke && may_drop_pair(record) {
+                open.remove(&process);
+                continue;
+            }
             return false;
         };
         match record.kind {
@@ -86,7 +96,7 @@ pub(crate) fn split(
                 let problem = if record.key.is_some() {
                     "--independent: the op has a :key already; its value cannot name one"
                         .to_string()
-                } else if tuple_key(&record.value).is_none() {
+                } else if tuple_key(&record.value).is_none() && !may_drop_pair(record) {
                     format!(
                         "--independent: value {} is not a [key value] pair with an integer, string or keyword key",
                         record.value
@@ -102,11 +112,26 @@ pub(crate) fn split(
             }
         }
     }
+    // Key of the pending invoke per process, for completions without a pair.
+    let mut open: BTreeMap<u64, String> = BTreeMap::new();
     for record in records.iter_mut() {
-        if record.process == Process::Nemesis {
+        let Process::Client(process) = record.process else {
             continue;
+        };
+        let Some(key) = tuple_key(&record.value) else {
+            debug_assert!(may_drop_pair(record), "checked above");
+            // An unmatched completion stays unkeyed; pairing reports it.
+            record.key = open.remove(&process);
+            continue;
+        };
+        match record.kind {
+            RecordType::Invoke => {
+                open.insert(process, key.clone());
+            }
+            _ => {
+                open.remove(&process);
+            }
         }
-        let key = tuple_key(&record.value).expect("checked above: every client value is a pair");
         let inner = match std::mem::take(&mut record.value) {
             Value::Array(mut pair) => pair.pop().expect("a pair has two items"),
             _ => unreachable!("a tuple is an array"),
