@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use minos_checker::history::{self, Format, History};
+use minos_checker::history::{self, Format, History, Independent};
 use minos_checker::{CheckOptions, CheckReport, Verdict};
 
 use crate::exit;
@@ -44,6 +44,14 @@ pub struct CheckArgs {
     /// Check the whole history as one object (the state is the whole map).
     #[arg(long)]
     no_partition: bool,
+    /// Jepsen/Knossos EDN: read every value as jepsen.independent's [key value] pair and check
+    /// each key on its own (an error if some value is not such a pair). Without this flag an EDN
+    /// history is split when every client value is [key value] and some invoke is [key nil].
+    #[arg(long, conflicts_with = "no_independent")]
+    independent: bool,
+    /// Never split EDN [key value] values by key.
+    #[arg(long)]
+    no_independent: bool,
     /// Seconds (or 500ms, 10s, 2m) per file before the verdict is unknown.
     #[arg(long, default_value = "60")]
     time_limit: String,
@@ -140,7 +148,14 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
     let mut json_items = Vec::new();
     for file in &args.files {
         let name = file.display().to_string();
-        let outcome = history::read_file(file, format)
+        let independent = if args.independent {
+            Independent::Yes
+        } else if args.no_independent {
+            Independent::No
+        } else {
+            Independent::Auto
+        };
+        let outcome = history::read_file_with(file, format, independent)
             .map_err(|error| error.to_string())
             .and_then(|history| {
                 let model = match &args.model {
@@ -162,10 +177,12 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                         .unwrap_or_else(|| CheckOptions::new("").threads)
                         .max(1),
                 };
-                minos_checker::check(&history, &options).map_err(|error| format!("{name}: {error}"))
+                minos_checker::check(&history, &options)
+                    .map(|report| (report, history.independent))
+                    .map_err(|error| format!("{name}: {error}"))
             });
         match outcome {
-            Ok(report) => {
+            Ok((report, independent)) => {
                 let code = match report.verdict {
                     Verdict::Valid => exit::VALID,
                     Verdict::Invalid => exit::INVALID,
@@ -175,7 +192,7 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                 if args.json {
                     json_items.push(serde_json::json!({"file": name, "report": report}));
                 } else {
-                    print_report(&name, &report);
+                    print_report(&name, &report, independent);
                 }
             }
             Err(message) => {
@@ -217,7 +234,7 @@ fn worse(current: i32, next: i32) -> i32 {
     }
 }
 
-fn print_report(name: &str, report: &CheckReport) {
+fn print_report(name: &str, report: &CheckReport, independent: bool) {
     let decided = report
         .partitions
         .iter()
@@ -229,7 +246,7 @@ fn print_report(name: &str, report: &CheckReport) {
         .map(|partition| partition.states_explored)
         .sum();
     let mut line = format!(
-        "{}: {name} (model {}, {} ops, {} object{}, {states} states, {} ms)",
+        "{}: {name} (model {}, {} ops, {} object{}{}, {states} states, {} ms)",
         report.verdict.as_str(),
         report.model,
         report.ops_count,
@@ -238,6 +255,11 @@ fn print_report(name: &str, report: &CheckReport) {
             ""
         } else {
             "s"
+        },
+        if independent {
+            " by [key value] (jepsen.independent)"
+        } else {
+            ""
         },
         report.elapsed_ms
     );

@@ -12,6 +12,10 @@ pub(crate) struct Cache {
     full_words: Vec<u32>,
     states: Vec<u32>,
     hashes: Vec<u64>,
+    /// A word the search keeps per entry (which independent part made it fail); empty
+    /// unless `keep_tags` was called.
+    tags: Vec<u32>,
+    tagged: bool,
     /// Entry number + 1 per slot; 0 = empty.
     table: Vec<u32>,
     mask: usize,
@@ -34,9 +38,18 @@ impl Cache {
             full_words: Vec::with_capacity(entries),
             states: Vec::with_capacity(entries),
             hashes: Vec::with_capacity(entries),
+            tags: Vec::new(),
+            tagged: false,
             table: vec![0; slots],
             mask: slots - 1,
         }
+    }
+
+    /// Keeps a tag per entry from now on (call before the first insert).
+    pub(crate) fn keep_tags(&mut self) {
+        assert!(self.states.is_empty(), "tags are kept from the first entry");
+        self.tagged = true;
+        self.tags.reserve(self.states.capacity());
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -50,6 +63,7 @@ impl Cache {
             + self.full_words.capacity() * 4
             + self.states.capacity() * 4
             + self.hashes.capacity() * 8
+            + self.tags.capacity() * 4
             + self.table.len() * 4) as u64
     }
 
@@ -60,8 +74,22 @@ impl Cache {
 
     /// Records (set, state), the set given as `full_words` all-ones words followed by `tail`
     /// (whose last word, if any, is non-zero); false if it was already there.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, hash: u64, state: u32, full_words: u32, tail: &[u64]) -> bool {
+        self.insert_entry(hash, state, full_words, tail, 0).0
+    }
+
+    /// As `insert`, with the entry's number: (true, new entry tagged `tag`) or (false, the
+    /// entry already there).
+    #[inline]
+    pub(crate) fn insert_entry(
+        &mut self,
+        hash: u64,
+        state: u32,
+        full_words: u32,
+        tail: &[u64],
+        tag: u32,
+    ) -> (bool, u32) {
         debug_assert!(tail.last().is_none_or(|&word| word != 0));
         let mut slot = self.slot_of(hash);
         loop {
@@ -76,7 +104,7 @@ impl Cache {
                 && self.arena[self.offsets[entry] as usize..self.offsets[entry + 1] as usize]
                     == *tail
             {
-                return false;
+                return (false, entry as u32);
             }
             slot = (slot + 1) & self.mask;
         }
@@ -91,6 +119,9 @@ impl Cache {
         );
         self.states.push(state);
         self.hashes.push(hash);
+        if self.tagged {
+            self.tags.push(tag);
+        }
         self.full_words.push(full_words);
         for &word in tail {
             self.arena.push(word);
@@ -100,7 +131,44 @@ impl Cache {
         if self.states.len() * 2 > self.table.len() {
             self.grow();
         }
-        true
+        (true, entry as u32)
+    }
+
+    /// Whether (set, state) is recorded.
+    pub(crate) fn contains(&self, hash: u64, state: u32, full_words: u32, tail: &[u64]) -> bool {
+        let mut slot = self.slot_of(hash);
+        loop {
+            let occupant = self.table[slot];
+            if occupant == 0 {
+                return false;
+            }
+            let entry = (occupant - 1) as usize;
+            if self.hashes[entry] == hash
+                && self.states[entry] == state
+                && self.full_words[entry] == full_words
+                && self.arena[self.offsets[entry] as usize..self.offsets[entry + 1] as usize]
+                    == *tail
+            {
+                return true;
+            }
+            slot = (slot + 1) & self.mask;
+        }
+    }
+
+    /// The entry's tag (0 when tags are not kept).
+    #[inline]
+    pub(crate) fn tag(&self, entry: u32) -> u32 {
+        if self.tagged {
+            self.tags[entry as usize]
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set_tag(&mut self, entry: u32, tag: u32) {
+        assert!(self.tagged, "tags are kept");
+        self.tags[entry as usize] = tag;
     }
 
     fn grow(&mut self) {
@@ -161,6 +229,10 @@ impl OpSet {
     pub(crate) fn compact(&self) -> (u32, &[u64]) {
         let start = self.full_words.min(self.end_words);
         (start as u32, &self.words[start..self.end_words])
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.words.capacity() * 8 + 16
     }
 
     #[cfg(test)]

@@ -14,7 +14,9 @@ use crate::explain::explain;
 use crate::history::{Event, History, Outcome};
 use crate::model::{self, Keyed, Model};
 use crate::report::{CheckReport, PartitionReport, Verdict};
-use crate::search::{Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_TWINS};
+use crate::search::{
+    Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_GROUP, NO_TWINS,
+};
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -255,27 +257,69 @@ where
 
 /// Compiles one object's ops, leaving out those that cannot matter: `fail` ops (they did not
 /// happen), ops that may never have happened and change nothing, and observed ops that are
-/// legal everywhere and change nothing.
+/// legal everywhere and change nothing. An in-doubt op that may have happened in several ways
+/// (see `Model::in_doubt_variants`) becomes one op per way, of which at most one is taken.
 fn prepare<M: Model>(
     model: M,
     key: Option<String>,
     history: &History,
     positions: Vec<usize>,
 ) -> Result<Job<M>, CheckError> {
-    let mut local = vec![u32::MAX; history.ops.len()];
-    let mut ops = Vec::new();
-    let mut must_happen = Vec::new();
-    let mut observer = Vec::new();
-    let mut kept_positions = Vec::new();
-    // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
-    let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
-    for position in positions {
+    let mut compiled_ops = Vec::with_capacity(positions.len());
+    for &position in &positions {
         let op = &history.ops[position];
         let compiled = model.compile(op).map_err(|problem| CheckError::Op {
             index: op.index,
             process: op.process,
             problem,
         })?;
+        compiled_ops.push(compiled);
+    }
+    let object_ops: Vec<&M::Op> = compiled_ops.iter().collect();
+    let variants: Vec<Vec<M::Op>> = positions
+        .iter()
+        .zip(&compiled_ops)
+        .map(
+            |(&position, compiled)| match history.ops[position].outcome {
+                Outcome::Info => model.in_doubt_variants(compiled, &object_ops),
+                _ => Vec::new(),
+            },
+        )
+        .collect();
+    drop(object_ops);
+    // History position -> its first local op; the variants of an op are numbered together.
+    let mut local = vec![u32::MAX; history.ops.len()];
+    let mut ops = Vec::new();
+    let mut must_happen = Vec::new();
+    let mut observer = Vec::new();
+    let mut kept_positions = Vec::new();
+    let mut exclusive_group = Vec::new();
+    let mut groups_count = 0u32;
+    // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
+    let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
+    for ((position, compiled), variants) in positions.into_iter().zip(compiled_ops).zip(variants) {
+        let op = &history.ops[position];
+        if !variants.is_empty() {
+            assert!(
+                op.outcome == Outcome::Info,
+                "only in-doubt ops have variants"
+            );
+            let group = groups_count;
+            groups_count += 1;
+            for variant in variants {
+                if !model.changes_state(&variant) {
+                    // Taking no effect is the same as not happening, which is always allowed.
+                    continue;
+                }
+                local[position] = local[position].min(ops.len() as u32);
+                must_happen.push(false);
+                observer.push(false);
+                exclusive_group.push(group);
+                ops.push(variant);
+                kept_positions.push(position);
+            }
+            continue;
+        }
         let keep = match op.outcome {
             Outcome::Fail => false,
             Outcome::Info => model.changes_state(&compiled),
@@ -291,10 +335,12 @@ fn prepare<M: Model>(
             local[position] = ops.len() as u32;
             must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
+            exclusive_group.push(NO_GROUP);
             ops.push(compiled);
             kept_positions.push(position);
         }
     }
+    let component: Vec<u32> = ops.iter().map(|op| model.component(op)).collect();
     let mut twin_class = vec![NO_TWINS; ops.len()];
     let twin_groups = twins.values().filter(|members| members.len() >= 2);
     for (class, members) in twin_groups.enumerate() {
@@ -308,13 +354,13 @@ fn prepare<M: Model>(
             Event::Call(position) => (position, true),
             Event::Return(position) => (position, false),
         };
-        let op = local[position];
-        if op == u32::MAX {
-            continue;
-        }
-        // Only ops that certainly happened are bounded by their completion.
-        if is_call || must_happen[op as usize] {
-            events.push((op, is_call));
+        let first = local[position] as usize;
+        let same_op = (first..ops.len()).take_while(|&op| kept_positions[op] == position);
+        for op in same_op {
+            // Only ops that certainly happened are bounded by their completion.
+            if is_call || must_happen[op] {
+                events.push((op as u32, is_call));
+            }
         }
     }
     Ok(Job {
@@ -326,6 +372,8 @@ fn prepare<M: Model>(
             observer,
             events,
             twin_class,
+            exclusive_group,
+            component,
         },
         positions: kept_positions,
     })

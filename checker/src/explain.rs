@@ -2,10 +2,13 @@
 //! found, the state after it, the op whose completion cannot be reached, and for every op that
 //! could come next, why it cannot (the model's reason, or that every continuation failed).
 
+use std::collections::BTreeSet;
+
 use crate::check::Job as PreparedJob;
 use crate::history::History;
 use crate::model::Model;
 use crate::report::{Counterexample, OpSummary, StuckOp, Window, PREFIX_SHOWN};
+use crate::search::NO_GROUP;
 
 pub(crate) fn explain<M: Model>(
     model: &M,
@@ -18,18 +21,22 @@ pub(crate) fn explain<M: Model>(
     let summary = |op: u32| OpSummary::from_operation(&history.ops[job.positions()[op as usize]]);
     let mut state = model.init_state();
     let mut linearized = vec![false; input.ops.len()];
+    let mut groups_taken = BTreeSet::new();
     for &op in longest_prefix {
         state = model
             .step(&state, &input.ops[op as usize])
             .expect("the search only records prefixes the model accepts");
         linearized[op as usize] = true;
+        groups_taken.insert(input.exclusive_group[op as usize]);
     }
     // The ops that could be linearized next are those called before the first completion of
     // an op that is still pending; that op is the one that blocks.
     let mut candidates = Vec::new();
     let mut blocked = None;
     for &(op, is_call) in &input.events {
-        if linearized[op as usize] {
+        let group = input.exclusive_group[op as usize];
+        if linearized[op as usize] || (group != NO_GROUP && groups_taken.contains(&group)) {
+            // Done, or another way this in-doubt op may have happened is in the prefix.
             continue;
         }
         if is_call {
@@ -39,6 +46,14 @@ pub(crate) fn explain<M: Model>(
             break;
         }
     }
+    // The ways an in-doubt op may have happened share one line: a legal one if any.
+    let mut shown_groups = BTreeSet::new();
+    candidates.sort_by_key(|&op| model.step(&state, &input.ops[op as usize]).is_none());
+    candidates.retain(|&op| {
+        let group = input.exclusive_group[op as usize];
+        group == NO_GROUP || shown_groups.insert(group)
+    });
+    candidates.sort_by_key(|&op| job.positions()[op as usize]);
     let stuck: Vec<StuckOp> = candidates
         .iter()
         .map(|&op| {

@@ -114,6 +114,10 @@ impl OpSummary {
             "ok" if self.result.is_null() && !self.invoke_value.is_null() => {
                 line.push_str(" -> ok")
             }
+            // A queue's null result is an observation: the queue was empty.
+            "ok" if self.result.is_null() && self.f == "dequeue" => {
+                line.push_str(" -> null (found the queue empty)")
+            }
             "ok" if self.result.is_null() => line.push_str(" -> ? (not observed)"),
             "ok" => {
                 let _ = write!(line, " -> {}", self.result);

@@ -21,12 +21,37 @@
 //! linearized members of a class are always a prefix of it in call order, so the search
 //! explores multisets of in-doubt ops (how many of each class) instead of subsets: with k
 //! twins of one class, k + 1 choices instead of 2^k.
+//!
+//! Variants. An in-doubt op whose effect is not fixed by the record (a dequeue that ended
+//! `info` took some element) arrives as several ops, one per possible effect, in one
+//! exclusive group: each is in doubt, with the call of the original op, and once one of them
+//! is linearized the others are not candidates. The configuration is still the linearized set
+//! and the state (the set says which variant was taken), so memoisation is unchanged.
+//!
+//! Parts. A map of independent keys checked as one object (`--no-partition`) has one part per
+//! key (`Model::component`). The ops still to linearize from a configuration form a history
+//! of their own (every op that returned before a linearized op's call is linearized), so by
+//! P-compositionality a configuration can be completed iff each part can be completed from
+//! its own projection: the part's linearized ops and the part's state. The search therefore
+//! tags every failed configuration with a part whose projection fails, and learns that
+//! projection:
+//! - reaching the return of an unlinearized op of part p fails in p: every op of p called
+//!   before it was tried (or is a twin of, or a variant beside, one that was), and each
+//!   successor failed in p itself (else the configuration would have failed earlier, below);
+//! - a successor reached by an op of part q that failed in part p != q fails in p here too
+//!   (the op left p's projection as it was), so the search backjumps at once, past every op
+//!   of other parts, to the last op of p;
+//! - an observer's successor that failed in its own part p fails in p here (see `FORCED`);
+//! - a successor whose part projection is known to fail is not explored again, whatever the
+//!   other parts are, so one key's dead end is not re-explored under every state of the
+//!   others. Part projections compare exactly (ids of part states, exact sets), never by
+//!   hash alone.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
 use crate::cache::{Cache, OpSet};
-use crate::fxhash::{hash_one, splitmix64};
+use crate::fxhash::{hash_one, splitmix64, FxHashMap};
 use crate::model::Model;
 
 /// One object's operations, compiled, with real-time order.
@@ -42,10 +67,47 @@ pub(crate) struct SearchInput<M: Model> {
     /// For in-doubt ops with the same key, f and argument as another in-doubt op: the class of
     /// such twins (dense numbers from 0); `NO_TWINS` for every other op. See the module doc.
     pub twin_class: Vec<u32>,
+    /// For the variants of one in-doubt op (the ways it may have happened): their group
+    /// (dense numbers from 0), of which at most one op is linearized; `NO_GROUP` for every
+    /// other op. Variants are in doubt and have no twins.
+    pub exclusive_group: Vec<u32>,
+    /// The independent part of the object each op touches (`Model::component`).
+    pub component: Vec<u32>,
 }
 
 /// `SearchInput::twin_class` of an op that has no twin.
 pub(crate) const NO_TWINS: u32 = u32::MAX;
+/// `SearchInput::exclusive_group` of an op that is not a variant.
+pub(crate) const NO_GROUP: u32 = u32::MAX;
+/// Cache tag of a configuration not known to fail.
+const NO_PART: u32 = u32::MAX;
+
+/// What the search keeps per part of an object made of several (see the module doc).
+struct Parts {
+    /// Op -> its number within its part.
+    local: Vec<u32>,
+    /// Per part: its linearized ops (by number within the part) and their Zobrist hash.
+    sets: Vec<OpSet>,
+    hashes: Vec<u64>,
+    /// (part, hash of the part's state) -> ids of the distinct part states with that hash.
+    state_ids: FxHashMap<(u32, u64), Vec<u32>>,
+    /// Part state id -> (part, a full state id holding that part state).
+    state_owners: Vec<(u32, u32)>,
+    /// Part configurations (part state id, the part's linearized set) known to fail.
+    failing: Cache,
+}
+
+impl Parts {
+    fn bytes(&self) -> u64 {
+        let sets: usize = self.sets.iter().map(OpSet::bytes).sum();
+        (self.local.capacity() * 4
+            + sets
+            + self.hashes.capacity() * 8
+            + self.state_ids.capacity() * 48
+            + self.state_owners.capacity() * 8) as u64
+            + self.failing.bytes()
+    }
+}
 
 /// Shared limits of one `check`.
 pub(crate) struct Budget {
@@ -157,6 +219,8 @@ impl<S: Eq + std::hash::Hash> Interner<S> {
 }
 
 const NO_STATE: u32 = u32::MAX;
+/// A transition's successor state computed but not interned yet (see `run_steps`).
+const NOT_INTERNED: u32 = u32::MAX - 1;
 /// Marks a stack entry (its call node) whose op is an observer (changes no state). An observer
 /// that is legal may be linearized at once without losing solutions: it changes nothing, and
 /// every op that must precede it already has. So when the configuration after it fails, the one
@@ -197,12 +261,16 @@ pub(crate) struct Search<'a, M: Model> {
     linearized: OpSet,
     hash: u64,
     state: u32,
-    /// (call node, state before).
-    stack: Vec<(u32, u32)>,
+    /// (call node, state before, cache entry of the configuration it leads to).
+    stack: Vec<(u32, u32, u32)>,
+    /// Present when the object has several parts.
+    parts: Option<Parts>,
     /// Members of each twin class in call order.
     twin_members: Vec<Vec<u32>>,
     /// Per twin class, how many of its members are linearized (always its first ones).
     twins_taken: Vec<u32>,
+    /// Per exclusive group, whether one of its variants is linearized.
+    group_taken: Vec<bool>,
     must_remaining: usize,
     longest: Vec<u32>,
     entry: u32,
@@ -265,6 +333,21 @@ impl<'a, M: Model> Search<'a, M> {
             "a twin class has at least two members"
         );
         let twins_taken = vec![0u32; classes_count];
+        assert_eq!(input.exclusive_group.len(), op_count);
+        let groups_count = input
+            .exclusive_group
+            .iter()
+            .filter(|&&group| group != NO_GROUP)
+            .map(|&group| group as usize + 1)
+            .max()
+            .unwrap_or(0);
+        for (op, &group) in input.exclusive_group.iter().enumerate() {
+            if group != NO_GROUP {
+                assert!(!input.must_happen[op], "variants are in doubt");
+                assert_eq!(input.twin_class[op], NO_TWINS, "variants have no twins");
+            }
+        }
+        let group_taken = vec![false; groups_count];
         let mut zobrist_seed = 0x6d69_6e6f_735f_6368u64;
         let zobrist: Vec<u64> = (0..op_count)
             .map(|_| splitmix64(&mut zobrist_seed))
@@ -272,6 +355,40 @@ impl<'a, M: Model> Search<'a, M> {
         let mut interner = Interner::new();
         let state = interner.intern(model.init_state(), |state| model.state_heap_bytes(state));
         let entry = next[0];
+        assert_eq!(input.component.len(), op_count);
+        let parts_count = input
+            .component
+            .iter()
+            .map(|&part| part as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let parts = (parts_count > 1).then(|| {
+            let mut sizes = vec![0u32; parts_count];
+            let local = input
+                .component
+                .iter()
+                .map(|&part| {
+                    let number = sizes[part as usize];
+                    sizes[part as usize] += 1;
+                    number
+                })
+                .collect();
+            Parts {
+                local,
+                sets: sizes
+                    .iter()
+                    .map(|&size| OpSet::new(size as usize))
+                    .collect(),
+                hashes: vec![0; parts_count],
+                state_ids: FxHashMap::default(),
+                state_owners: Vec::new(),
+                failing: Cache::new(),
+            }
+        });
+        let mut cache = Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP);
+        if parts.is_some() {
+            cache.keep_tags();
+        }
         Search {
             model,
             input,
@@ -284,13 +401,15 @@ impl<'a, M: Model> Search<'a, M> {
             zobrist,
             interner,
             transitions: TransitionMemo::new(op_count),
-            cache: Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP),
+            cache,
             linearized: OpSet::new(op_count),
             hash: 0,
             state,
             stack: Vec::new(),
+            parts,
             twin_members,
             twins_taken,
+            group_taken,
             must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
             longest: Vec::new(),
             entry,
@@ -318,9 +437,12 @@ impl<'a, M: Model> Search<'a, M> {
             + self.cache.bytes()
             + self.interner.bytes()
             + self.transitions.bytes()
-            + self.stack.capacity() as u64 * 8
+            + self.stack.capacity() as u64 * 12
+            + self.parts.as_ref().map_or(0, Parts::bytes)
             + self.longest.capacity() as u64 * 4
             + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
+            + self.input.exclusive_group.len() as u64 * 4
+            + self.group_taken.capacity() as u64
     }
 
     /// Publishes this search's memory to the shared budget and checks both limits.
@@ -364,9 +486,119 @@ impl<'a, M: Model> Search<'a, M> {
             self.states_explored = self.cache.len() as u64;
             self.cache = Cache::new();
             self.interner = Interner::new();
+            self.parts = None;
             self.transitions = TransitionMemo::new(0);
         }
         progress
+    }
+
+    /// Adds `op` to the linearized set.
+    #[inline]
+    fn mark(&mut self, op: u32) {
+        self.linearized.insert(op);
+        self.hash ^= self.zobrist[op as usize];
+        if let Some(parts) = &mut self.parts {
+            let part = self.input.component[op as usize] as usize;
+            parts.sets[part].insert(parts.local[op as usize]);
+            parts.hashes[part] ^= self.zobrist[op as usize];
+        }
+    }
+
+    /// Removes `op` from the linearized set.
+    #[inline]
+    fn unmark(&mut self, op: u32) {
+        self.linearized.remove(op);
+        self.hash ^= self.zobrist[op as usize];
+        if let Some(parts) = &mut self.parts {
+            let part = self.input.component[op as usize] as usize;
+            parts.sets[part].remove(parts.local[op as usize]);
+            parts.hashes[part] ^= self.zobrist[op as usize];
+        }
+    }
+
+    /// The id of `part`'s state in `full`; `None` if it has none yet and no `owner` (the
+    /// interned id of `full`) is given to create one.
+    fn part_state_id(
+        model: &M,
+        parts: &mut Parts,
+        states: &[M::State],
+        part: u32,
+        full: &M::State,
+        owner: Option<u32>,
+    ) -> Option<u32> {
+        let hash = model.component_hash(full, part);
+        let owners = &parts.state_owners;
+        let same = |id: &u32| {
+            let (owner_part, owner) = owners[*id as usize];
+            owner_part == part && model.component_eq(&states[owner as usize], full, part)
+        };
+        if let Some(ids) = parts.state_ids.get(&(part, hash)) {
+            if let Some(&id) = ids.iter().find(|id| same(id)) {
+                return Some(id);
+            }
+        }
+        let owner = owner?;
+        let id = parts.state_owners.len() as u32;
+        assert!(id < NO_PART, "part state ids fit in u32");
+        parts.state_owners.push((part, owner));
+        parts.state_ids.entry((part, hash)).or_default().push(id);
+        Some(id)
+    }
+
+    /// The key of `part`'s configuration in `Parts::failing`, for part state `part_state`.
+    fn part_key(parts: &Parts, part: u32, part_state: u32) -> (u64, u32, &[u64]) {
+        let hash = parts.hashes[part as usize]
+            ^ u64::from(part_state)
+                .wrapping_add(1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (full_words, tail) = parts.sets[part as usize].compact();
+        (hash, full_words, tail)
+    }
+
+    /// Whether `part`'s configuration (its linearized ops now, its state in `full`) is known
+    /// to fail.
+    fn known_to_fail_state(&mut self, part: u32, full: &M::State) -> bool {
+        let parts = self.parts.as_mut().expect("checked by the caller");
+        let states = &self.interner.states;
+        let Some(part_state) = Self::part_state_id(self.model, parts, states, part, full, None)
+        else {
+            return false;
+        };
+        let (hash, full_words, tail) = Self::part_key(parts, part, part_state);
+        parts.failing.contains(hash, part_state, full_words, tail)
+    }
+
+    /// As `known_to_fail_state`, for an interned state.
+    fn known_to_fail(&mut self, part: u32, state: u32) -> bool {
+        debug_assert!(state != NO_STATE && state != NOT_INTERNED);
+        let parts = self.parts.as_mut().expect("checked by the caller");
+        let states = &self.interner.states;
+        let full = &states[state as usize];
+        let Some(part_state) = Self::part_state_id(self.model, parts, states, part, full, None)
+        else {
+            return false;
+        };
+        let (hash, full_words, tail) = Self::part_key(parts, part, part_state);
+        parts.failing.contains(hash, part_state, full_words, tail)
+    }
+
+    /// Records that `part`'s configuration now (its linearized ops and its state in the
+    /// current state) cannot be completed.
+    fn learn_failure(&mut self, part: u32) {
+        let parts = self.parts.as_mut().expect("checked by the caller");
+        let states = &self.interner.states;
+        let full = &states[self.state as usize];
+        let part_state =
+            Self::part_state_id(self.model, parts, states, part, full, Some(self.state))
+                .expect("created");
+        let hash = parts.hashes[part as usize]
+            ^ u64::from(part_state)
+                .wrapping_add(1)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (full_words, tail) = parts.sets[part as usize].compact();
+        parts
+            .failing
+            .insert_entry(hash, part_state, full_words, tail, part);
     }
 
     fn run_steps(&mut self, max_steps: u64, budget: &Budget) -> Progress {
@@ -377,6 +609,7 @@ impl<'a, M: Model> Search<'a, M> {
         let input = self.input;
         let model = self.model;
         let mut entry = self.entry;
+        let mut failure_part: u32;
         let result = loop {
             if self.must_remaining == 0 {
                 break SearchResult::Linearizable;
@@ -407,8 +640,17 @@ impl<'a, M: Model> Search<'a, M> {
                     entry = self.next[node];
                     continue;
                 }
+                let group = input.exclusive_group[op as usize];
+                if group != NO_GROUP && self.group_taken[group as usize] {
+                    // Another way this in-doubt op may have happened is already taken.
+                    entry = self.next[node];
+                    continue;
+                }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
-                let after = match self.transitions.get(key) {
+                // With parts, a new successor state is interned only once it is known not to
+                // fail at once: most successors of a map search are pruned by a failed part.
+                let mut fresh: Option<M::State> = None;
+                let mut after = match self.transitions.get(key) {
                     Some(after) => after,
                     None => {
                         let after = match model.step(
@@ -417,27 +659,57 @@ impl<'a, M: Model> Search<'a, M> {
                         ) {
                             // An observer never changes the state: no need to look it up.
                             Some(_) if input.observer[op as usize] => self.state,
+                            Some(next_state) if self.parts.is_some() => {
+                                fresh = Some(next_state);
+                                NOT_INTERNED
+                            }
                             Some(next_state) => self
                                 .interner
                                 .intern(next_state, |state| model.state_heap_bytes(state)),
                             None => NO_STATE,
                         };
-                        self.transitions.put(key, after);
+                        if after != NOT_INTERNED {
+                            self.transitions.put(key, after);
+                        }
                         after
                     }
                 };
                 if after != NO_STATE {
-                    self.linearized.insert(op);
-                    self.hash ^= self.zobrist[op as usize];
-                    let combined = self.hash
-                        ^ u64::from(after)
-                            .wrapping_add(1)
-                            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    self.mark(op);
                     let observer = input.observer[op as usize];
-                    let (full_words, tail) = self.linearized.compact();
-                    if self.cache.insert(combined, after, full_words, tail) {
+                    let part = input.component[op as usize];
+                    let part_fails = self.parts.is_some()
+                        && match &fresh {
+                            Some(state) => self.known_to_fail_state(part, state),
+                            None => self.known_to_fail(part, after),
+                        };
+                    // The part that fails in the successor configuration, when it is known
+                    // to fail (only tracked for models of several parts). A successor pruned
+                    // by its part is not stored: finding it again costs one lookup.
+                    let mut cache_entry = u32::MAX;
+                    let successor_fails_in = if part_fails {
+                        Some(part)
+                    } else {
+                        if let Some(state) = fresh.take() {
+                            after = self
+                                .interner
+                                .intern(state, |state| model.state_heap_bytes(state));
+                            self.transitions.put(key, after);
+                        }
+                        let combined = self.hash
+                            ^ u64::from(after)
+                                .wrapping_add(1)
+                                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let (full_words, tail) = self.linearized.compact();
+                        let (inserted, entry_number) = self
+                            .cache
+                            .insert_entry(combined, after, full_words, tail, NO_PART);
+                        cache_entry = entry_number;
+                        (!inserted).then(|| self.cache.tag(entry_number))
+                    };
+                    if successor_fails_in.is_none() {
                         let marked = if observer { entry | FORCED } else { entry };
-                        self.stack.push((marked, self.state));
+                        self.stack.push((marked, self.state, cache_entry));
                         self.state = after;
                         let must = input.must_happen[op as usize];
                         lift(
@@ -452,21 +724,34 @@ impl<'a, M: Model> Search<'a, M> {
                         if class != NO_TWINS {
                             self.twins_taken[class as usize] += 1;
                         }
+                        if group != NO_GROUP {
+                            self.group_taken[group as usize] = true;
+                        }
                         entry = self.next[0];
                         continue;
                     }
-                    self.linearized.remove(op);
-                    self.hash ^= self.zobrist[op as usize];
-                    if !observer {
+                    self.unmark(op);
+                    let failed_part = successor_fails_in.expect("known to fail");
+                    if self.parts.is_some() && failed_part != part {
+                        // The successor failed in a part this op does not touch, and that
+                        // part is the same here: this configuration fails too.
+                        debug_assert_ne!(failed_part, NO_PART, "failed entries are tagged");
+                        failure_part = failed_part;
+                    } else if !observer {
                         entry = self.next[node];
                         continue;
+                    } else {
+                        // A legal observer whose successor configuration already failed: this
+                        // configuration fails too (see `FORCED`), so fall through to backtrack.
+                        failure_part = part;
                     }
-                    // A legal observer whose successor configuration already failed: this
-                    // configuration fails too (see `FORCED`), so fall through to backtrack.
                 } else {
                     entry = self.next[node];
                     continue;
                 }
+            } else {
+                // The return of an op not yet linearized: its part cannot be completed.
+                failure_part = input.component[op as usize];
             }
             // Backtrack: the current configuration cannot be completed. Observers were taken
             // greedily, so a configuration reached by one fails along with it.
@@ -476,16 +761,23 @@ impl<'a, M: Model> Search<'a, M> {
                 self.longest.extend(
                     self.stack
                         .iter()
-                        .map(|&(call, _)| node_op[(call & !FORCED) as usize]),
+                        .map(|&(call, _, _)| node_op[(call & !FORCED) as usize]),
                 );
             }
             // Whether some configuration on the path still has untried candidates.
             let mut resumed = false;
-            while let Some((marked, before)) = self.stack.pop() {
+            while let Some((marked, before, cache_entry)) = self.stack.pop() {
                 let call = marked & !FORCED;
                 let popped = self.node_op[call as usize];
-                self.linearized.remove(popped);
-                self.hash ^= self.zobrist[popped as usize];
+                let part = input.component[popped as usize];
+                if self.parts.is_some() {
+                    self.cache.set_tag(cache_entry, failure_part);
+                    if part == failure_part {
+                        // Below this frame the part did not change: learn it once, here.
+                        self.learn_failure(failure_part);
+                    }
+                }
+                self.unmark(popped);
                 self.state = before;
                 let must = input.must_happen[popped as usize];
                 unlift(
@@ -506,8 +798,18 @@ impl<'a, M: Model> Search<'a, M> {
                         "twins are linearized and undone in call order"
                     );
                 }
+                let group = input.exclusive_group[popped as usize];
+                if group != NO_GROUP {
+                    debug_assert!(self.group_taken[group as usize]);
+                    self.group_taken[group as usize] = false;
+                }
                 entry = self.next[call as usize];
-                if marked & FORCED == 0 {
+                // A configuration whose greedy observer successor failed fails too; so does
+                // one whose successor failed in a part other than the popped op's (that part
+                // is the same in both).
+                let parent_fails =
+                    marked & FORCED != 0 || (self.parts.is_some() && part != failure_part);
+                if !parent_fails {
                     resumed = true;
                     break;
                 }

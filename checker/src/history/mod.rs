@@ -4,7 +4,10 @@
 
 mod edn;
 mod etcd_log;
+mod independent;
 mod jsonl;
+
+pub use independent::Independent;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -107,6 +110,17 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The `--format` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::EtcdLog => "etcd-log",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
 }
 
 /// A history that could not be read: `<file>:<line>: <problem>` (line 0 = the whole file).
@@ -193,6 +207,8 @@ pub struct History {
     /// Invokes and completions (of operations in `ops`) in real-time order. Operations
     /// without a completion have no `Return` event.
     pub events: Vec<Event>,
+    /// The keys came from `[key value]` values (a `jepsen.independent` history, split).
+    pub independent: bool,
 }
 
 impl History {
@@ -217,8 +233,17 @@ pub(crate) struct RawRecord {
     pub unknown_output: bool,
 }
 
-/// Reads and pairs a history file.
+/// Reads and pairs a history file; a `jepsen.independent` EDN history is split by key.
 pub fn read_file(path: &Path, format: Format) -> Result<History, InputError> {
+    read_file_with(path, format, Independent::Auto)
+}
+
+/// As `read_file`, saying whether `[key value]` values of an EDN history are split by key.
+pub fn read_file_with(
+    path: &Path,
+    format: Format,
+    independent: Independent,
+) -> Result<History, InputError> {
     let source_name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| InputError {
         file: source_name.clone(),
@@ -230,26 +255,55 @@ pub fn read_file(path: &Path, format: Format) -> Result<History, InputError> {
         line: 1 + bytecount_lines(&error.as_bytes()[..error.utf8_error().valid_up_to()]),
         problem: "not valid UTF-8".to_string(),
     })?;
-    parse_text(&text, &source_name, format)
+    parse_text_with(&text, &source_name, format, independent)
 }
 
 fn bytecount_lines(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&byte| byte == b'\n').count()
 }
 
-/// Parses a history held in memory, in the given format (`Auto` decides by content).
+/// Parses a history held in memory, in the given format (`Auto` decides by content); a
+/// `jepsen.independent` EDN history is split by key.
 pub fn parse_text(text: &str, source_name: &str, format: Format) -> Result<History, InputError> {
+    parse_text_with(text, source_name, format, Independent::Auto)
+}
+
+/// As `parse_text`, saying whether `[key value]` values of an EDN history are split by key.
+pub fn parse_text_with(
+    text: &str,
+    source_name: &str,
+    format: Format,
+    independent: Independent,
+) -> Result<History, InputError> {
     let format = match format {
         Format::Auto => detect_format(text),
         other => other,
     };
-    let records = match format {
+    let mut records = match format {
         Format::Jsonl => jsonl::read_records(text, source_name)?,
         Format::Edn | Format::PorcupineKv => edn::read_records(text, source_name)?,
         Format::EtcdLog => etcd_log::read_records(text, source_name)?,
         Format::Auto => unreachable!("detect_format never returns Auto"),
     };
-    pair(records, source_name)
+    // Only Jepsen/Knossos EDN histories write keys into values; the other formats carry
+    // keys of their own (or none).
+    let split = match (format, independent) {
+        (Format::Edn, mode) => independent::split(&mut records, mode, source_name)?,
+        (_, Independent::Yes) => {
+            return Err(InputError {
+                file: source_name.to_string(),
+                line: 0,
+                problem: format!(
+                    "--independent applies to Jepsen/Knossos EDN histories, not {} ones",
+                    format.name()
+                ),
+            })
+        }
+        _ => false,
+    };
+    let mut history = pair(records, source_name)?;
+    history.independent = split;
+    Ok(history)
 }
 
 /// Parses our `history.jsonl`.

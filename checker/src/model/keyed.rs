@@ -149,6 +149,38 @@ where
         self.inner.constrains(&op.op)
     }
 
+    fn in_doubt_variants(&self, op: &Self::Op, object_ops: &[&Self::Op]) -> Vec<Self::Op> {
+        // Each key is its own object: only the ops of the same key say what it may have done.
+        let same_key: Vec<&M::Op> = object_ops
+            .iter()
+            .filter(|other| other.slot == op.slot)
+            .map(|other| &other.op)
+            .collect();
+        self.inner
+            .in_doubt_variants(&op.op, &same_key)
+            .into_iter()
+            .map(|variant| KeyedOp {
+                slot: op.slot,
+                op: variant,
+            })
+            .collect()
+    }
+
+    fn component(&self, op: &Self::Op) -> u32 {
+        op.slot
+    }
+
+    fn component_hash(&self, state: &Self::State, component: u32) -> u64 {
+        state.slots[component as usize].0
+    }
+
+    fn component_eq(&self, left: &Self::State, right: &Self::State, component: u32) -> bool {
+        let (left_hash, left_state) = &left.slots[component as usize];
+        let (right_hash, right_state) = &right.slots[component as usize];
+        left_hash == right_hash
+            && (Arc::ptr_eq(left_state, right_state) || left_state == right_state)
+    }
+
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
         // A new map state shares every slot but one with its predecessor: count the slot
         // array, and one sub-state of average size with its allocation.

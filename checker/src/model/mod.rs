@@ -44,7 +44,10 @@ pub const MODEL_NAMES: &[(&str, &str)] = &[
     ),
     ("mutex", "acquire/release; --init false (free)"),
     ("set", "add x / read -> all elements; --init []"),
-    ("unordered-queue", "enqueue x / dequeue -> x; --init []"),
+    (
+        "unordered-queue",
+        "enqueue x / dequeue -> x (null = empty); --init []",
+    ),
     (
         "fifo-queue",
         "enqueue x / dequeue -> x (null = empty); --init []",
@@ -78,6 +81,29 @@ pub trait Model: Sync {
     /// Bytes a state holds on the heap, for memory accounting.
     fn state_heap_bytes(&self, _state: &Self::State) -> usize {
         0
+    }
+    /// For an in-doubt op whose effect, had it happened, is not determined by what was
+    /// recorded (a dequeue that ended `info` took some element, unknown which): one
+    /// deterministic op per effect it may have had, given every op of its object. At most one
+    /// of them is linearized, or none (the op did not happen, or changed nothing). Empty
+    /// (the default) when `step` alone says all that matters about the op.
+    fn in_doubt_variants(&self, _op: &Self::Op, _object_ops: &[&Self::Op]) -> Vec<Self::Op> {
+        Vec::new()
+    }
+    /// Models made of independent parts (a map of keys checked as one object): the part `op`
+    /// reads and changes, numbered densely from 0. An op's legality and effect must depend on
+    /// its own part's state only. The search uses parts to learn, from a failure, which part
+    /// cannot be completed (see `search`). A model of one part returns 0.
+    fn component(&self, _op: &Self::Op) -> u32 {
+        0
+    }
+    /// A hash of the state of one part (only asked of models with several parts).
+    fn component_hash(&self, state: &Self::State, _component: u32) -> u64 {
+        crate::fxhash::hash_one(state)
+    }
+    /// Whether two states agree on one part (only asked of models with several parts).
+    fn component_eq(&self, left: &Self::State, right: &Self::State, _component: u32) -> bool {
+        left == right
     }
 }
 

@@ -1,7 +1,7 @@
 //! Queues: `fifo-queue` (dequeue returns the oldest element; `null` = it was empty) and
-//! `unordered-queue` (dequeue returns any element present).
+//! `unordered-queue` (dequeue returns any element present; `null` = it was empty).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::Value;
 
@@ -11,8 +11,12 @@ use crate::value::Val;
 
 pub enum QueueOp {
     Enqueue(Val),
-    /// `None`: the element dequeued was not observed.
+    /// `None`: the element dequeued was not observed; `Some(Val::Null)`: the dequeue found
+    /// the queue empty.
     Dequeue(Option<Val>),
+    /// One way an in-doubt dequeue may have happened (unordered queue): it took this element.
+    /// Unlike `Dequeue(Some(Val::Null))`, taking a null element is taking an element.
+    Take(Val),
 }
 
 fn compile_queue(model: &str, op: &Operation) -> Result<QueueOp, String> {
@@ -70,7 +74,7 @@ impl Model for FifoQueue {
                 next.pop_front();
                 Some(next)
             }
-            QueueOp::Dequeue(Some(element)) => {
+            QueueOp::Dequeue(Some(element)) | QueueOp::Take(element) => {
                 if state.front() != Some(element) {
                     return None;
                 }
@@ -91,6 +95,9 @@ impl Model for FifoQueue {
             }
             (QueueOp::Dequeue(Some(element)), Some(front)) => {
                 format!("dequeue returned {element} but the head of the queue is {front}")
+            }
+            (QueueOp::Take(element), _) => {
+                format!("an in-doubt dequeue cannot have taken {element}: it is not the head")
             }
             _ => "always legal".to_string(),
         }
@@ -137,14 +144,7 @@ impl Model for UnorderedQueue {
     }
 
     fn compile(&self, op: &Operation) -> Result<QueueOp, String> {
-        let compiled = compile_queue("unordered-queue", op)?;
-        if matches!(compiled, QueueOp::Dequeue(Some(Val::Null))) {
-            return Err(
-                "unordered-queue does not model empty dequeues (null results); use fifo-queue"
-                    .to_string(),
-            );
-        }
-        Ok(compiled)
+        compile_queue("unordered-queue", op)
     }
 
     fn step(&self, state: &BTreeMap<Val, u32>, op: &QueueOp) -> Option<BTreeMap<Val, u32>> {
@@ -154,10 +154,13 @@ impl Model for UnorderedQueue {
                 *next.entry(element.clone()).or_insert(0) += 1;
                 Some(next)
             }
-            // Which element an unobserved dequeue took is unknown; since more elements never
-            // make a later step illegal here, "it never happened" covers every case.
+            // Which element an unobserved dequeue took is unknown. Where no dequeue found the
+            // queue empty, more elements never make a later step illegal, so "it never
+            // happened" covers every case; otherwise `in_doubt_variants` gives each element
+            // it may have taken.
             QueueOp::Dequeue(None) => Some(state.clone()),
-            QueueOp::Dequeue(Some(element)) => {
+            QueueOp::Dequeue(Some(Val::Null)) => state.is_empty().then(|| state.clone()),
+            QueueOp::Dequeue(Some(element)) | QueueOp::Take(element) => {
                 let mut next = state.clone();
                 let count = next.get_mut(element)?;
                 *count -= 1;
@@ -169,10 +172,17 @@ impl Model for UnorderedQueue {
         }
     }
 
-    fn why_illegal(&self, _state: &BTreeMap<Val, u32>, op: &QueueOp) -> String {
+    fn why_illegal(&self, state: &BTreeMap<Val, u32>, op: &QueueOp) -> String {
         match op {
+            QueueOp::Dequeue(Some(Val::Null)) => {
+                let count: u32 = state.values().sum();
+                format!("dequeue found the queue empty but it holds {count} element(s)")
+            }
             QueueOp::Dequeue(Some(element)) => {
                 format!("dequeue returned {element} but it is not in the queue")
+            }
+            QueueOp::Take(element) => {
+                format!("an in-doubt dequeue cannot have taken {element}: it is not in the queue")
             }
             _ => "always legal".to_string(),
         }
@@ -189,14 +199,37 @@ impl Model for UnorderedQueue {
     }
 
     fn changes_state(&self, op: &QueueOp) -> bool {
-        !matches!(op, QueueOp::Dequeue(None))
+        !matches!(
+            op,
+            QueueOp::Dequeue(None) | QueueOp::Dequeue(Some(Val::Null))
+        )
     }
 
     fn constrains(&self, op: &QueueOp) -> bool {
-        matches!(op, QueueOp::Dequeue(Some(_)))
+        matches!(op, QueueOp::Dequeue(Some(_)) | QueueOp::Take(_))
     }
 
     fn state_heap_bytes(&self, state: &BTreeMap<Val, u32>) -> usize {
         state.len() * 48
+    }
+
+    fn in_doubt_variants(&self, op: &QueueOp, object_ops: &[&QueueOp]) -> Vec<QueueOp> {
+        let found_empty = object_ops
+            .iter()
+            .any(|other| matches!(other, QueueOp::Dequeue(Some(Val::Null))));
+        if !matches!(op, QueueOp::Dequeue(None)) || !found_empty {
+            return Vec::new();
+        }
+        // Every element the queue can ever hold: the initial ones and those enqueued.
+        let mut elements: BTreeSet<&Val> = self.init.keys().collect();
+        for other in object_ops {
+            if let QueueOp::Enqueue(element) = other {
+                elements.insert(element);
+            }
+        }
+        elements
+            .into_iter()
+            .map(|element| QueueOp::Take(element.clone()))
+            .collect()
     }
 }
