@@ -64,6 +64,18 @@ pub fn main(args: ReportArgs) -> i32 {
             Err(error) => eprintln!("{}: report failed: {error}", run.dir.display()),
         }
     }
+    for (dir, recorded) in &rebuilt.changed_histories {
+        println!(
+            "warning: {}: history.jsonl was changed after the run (recorded SHA-256 {recorded})",
+            dir.display()
+        );
+    }
+    if !rebuilt.pruned.is_empty() {
+        println!(
+            "{} valid runs kept only results.json (--keep failures): left as they are",
+            rebuilt.pruned.len()
+        );
+    }
     if let Some(Recheck::Kept(why)) = rebuilt.runs.iter().find_map(|r| r.recheck.clone()) {
         println!("note: verdicts not re-checked: {why}");
     }

@@ -14,7 +14,7 @@ use crate::exit;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Seed of the run [default: random, always printed].
+    /// Seed of the run [default: random, always printed]; a campaign takes --seeds instead.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
     /// Cluster size.

@@ -24,7 +24,11 @@ pub struct SelftestArgs {
     /// The first seed (run i uses seed-base + i): another base gives an independent campaign.
     #[arg(long, default_value_t = 1)]
     seed_base: u64,
-    /// Only this bug (repeatable); default: every bug.
+    /// Only this bug (repeatable); default: every bug. The planted bugs: stale-local-read,
+    /// read-before-noop, lease-no-drift-bound, commit-old-term, volatile-vote,
+    /// ack-before-commit, ack-by-index, no-dedup, stale-term-append, truncate-without-conflict,
+    /// vote-index-only, ack-before-fsync, snapshot-loses-index, membership-no-rule,
+    /// no-prevote-checkquorum (node/src/bugs.rs says what each imitates).
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
     /// Leave this bug out (repeatable), e.g. a known gap that CI should not block on.

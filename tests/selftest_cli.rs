@@ -107,10 +107,27 @@ fn membership_without_the_new_leader_rule_splits_the_cluster_through_the_harness
 }
 
 #[test]
+fn help_names_every_planted_bug() {
+    let output = minos().args(["selftest", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for bug in minos_node::bugs::Bug::ALL {
+        assert!(
+            help.contains(bug.name()),
+            "{} missing from:\n{help}",
+            bug.name()
+        );
+    }
+}
+
+#[test]
 fn bad_arguments_exit_254() {
     let out = temp_dir("bad");
     for args in [
         vec!["--bug", "no-such-bug"],
+        vec!["--bug", "no-dedup", "--except", "no-dedup"],
         vec!["--seeds", "0"],
         vec!["--jobs", "0"],
     ] {

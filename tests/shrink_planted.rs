@@ -89,7 +89,18 @@ fn shrink_keeps_the_failure_and_makes_the_run_smaller() {
     // The last line reproduces the minimal failure bit-exactly.
     let reproduce = stdout.lines().last().unwrap();
     assert!(reproduce.starts_with("minos run "), "{reproduce}");
-    assert!(reproduce.contains(&format!("--schedule {}", schedule_path.display())));
+    // It names the minimal run's own copy of the schedule, which a later shrink of the same
+    // run cannot overwrite.
+    let minimal_schedule = std::path::absolute(minimal_dir.join("schedule.json")).unwrap();
+    assert!(
+        reproduce.contains(&format!("--schedule {}", minimal_schedule.display())),
+        "{reproduce}"
+    );
+    assert_eq!(
+        schedule_events(&minimal_schedule),
+        minimal_events,
+        "the copy is the minimal schedule"
+    );
     let mut args: Vec<&str> = reproduce.split_whitespace().skip(1).collect();
     let replay_out = out.join("replay");
     let position = args.iter().position(|a| *a == "--out").unwrap();

@@ -343,6 +343,13 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
             "ops_count": ops.iter().filter(|o| &o.key == k).count(), "states_explored": 100, "elapsed_ms": 1})).collect::<Vec<_>>(),
         "unknown_reason": null, "counterexample": counterexample, "elapsed_ms": 5
     });
+    let history_sha256: String = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(fs::read(dir.join("history.jsonl"))?)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    };
     let results = json!({
         "minos_version": "0.1.0", "test_name": "counter",
         "run_id": format!("20261122T153000-seed{}", options.seed), "seed": options.seed,
@@ -356,7 +363,7 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
                        {"name": "committed entries never change", "ok": true, "detail": null}],
         "liveness": {"ok": true, "detail": "committed again 0.8 s after healing"},
         "faults": fault_json,
-        "history": {"file": "history.jsonl", "sha256": "0".repeat(64), "ops_count": ops.len()},
+        "history": {"file": "history.jsonl", "sha256": history_sha256, "ops_count": ops.len()},
         "timings": {"simulated_ms": options.duration_s * 1000, "wall_ms": 450, "check_ms": 20, "sim_to_wall_ratio": 133.3},
         "reproduce": format!("minos run --seed {} --nodes 5 --clients {} --time-limit {}s{}", options.seed, options.clients,
             options.duration_s, if options.invalid { " --bug stale-read" } else { "" })

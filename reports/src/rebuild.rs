@@ -35,6 +35,11 @@ pub struct RunRebuild {
 #[derive(Debug, Default)]
 pub struct Rebuild {
     pub runs: Vec<RunRebuild>,
+    /// Valid runs of a `--keep failures` campaign, whose history was dropped: left as they
+    /// are (a report of them would be empty).
+    pub pruned: Vec<PathBuf>,
+    /// Runs whose history.jsonl no longer has the SHA-256 the run recorded: (dir, recorded).
+    pub changed_histories: Vec<(PathBuf, String)>,
     pub campaigns: Vec<(PathBuf, Result<CampaignSummary, ReportError>)>,
     pub store_index: Option<(PathBuf, Result<(), ReportError>)>,
 }
@@ -83,7 +88,12 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuild, ReportEr
     }
     let mut out = Rebuild::default();
     for run in runs {
-        let (recheck_outcome, notes) = if options.recheck {
+        if is_pruned(&run) {
+            out.pruned.push(run);
+            continue;
+        }
+        let changed = changed_history(&run);
+        let (recheck_outcome, mut notes) = if options.recheck {
             match recheck(&run) {
                 Ok(r) => {
                     let note = r.note();
@@ -102,6 +112,12 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuild, ReportEr
                 vec!["Verdict as stored by the run (re-check not requested).".to_string()],
             )
         };
+        if let Some(recorded) = &changed {
+            notes.push(format!(
+                "history.jsonl was changed after the run: its SHA-256 is not the recorded {recorded}."
+            ));
+            out.changed_histories.push((run.clone(), recorded.clone()));
+        }
         let result = write_run_report_with_notes(&run, &notes);
         out.runs.push(RunRebuild {
             dir: run,
@@ -144,4 +160,29 @@ fn is_store(dir: &Path) -> bool {
         .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
         .any(|e| is_run_dir(&e.path()));
     !direct_runs && !crate::discover::is_campaign_dir(dir)
+}
+
+/// A run dir that `--keep failures` thinned: a valid verdict in results.json, no history.
+fn is_pruned(run: &Path) -> bool {
+    if run.join("history.jsonl").exists() {
+        return false;
+    }
+    std::fs::read_to_string(run.join("results.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|results| results["verdict"] == "valid")
+}
+
+/// The SHA-256 results.json recorded for the history, when the history no longer has it.
+fn changed_history(run: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let text = std::fs::read_to_string(run.join("results.json")).ok()?;
+    let results: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let recorded = results["history"]["sha256"].as_str()?.to_string();
+    let bytes = std::fs::read(run.join("history.jsonl")).ok()?;
+    let actual: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    (actual != recorded).then_some(recorded)
 }

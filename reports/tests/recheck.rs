@@ -139,3 +139,28 @@ fn a_recheck_out_of_budget_keeps_the_stored_verdict() {
         assert_eq!(after["verdict"], "invalid");
     }
 }
+
+#[test]
+fn an_edited_history_is_flagged_and_pruned_runs_are_left_alone() {
+    let dir = fixture("recheck-edited", small(23, false));
+    let rebuilt = rebuild(&dir, &RebuildOptions::default()).unwrap();
+    assert!(rebuilt.changed_histories.is_empty(), "an untouched history");
+    let mut history = read(&dir, "history.jsonl");
+    history.push('\n');
+    std::fs::write(dir.join("history.jsonl"), history).unwrap();
+    let rebuilt = rebuild(&dir, &RebuildOptions::default()).unwrap();
+    assert_eq!(rebuilt.changed_histories.len(), 1);
+    assert!(read(&dir, "index.html").contains("history.jsonl was changed after the run"));
+
+    // What `--keep failures` leaves of a valid run: results.json without the history.
+    let pruned = fixture("recheck-pruned", small(24, false));
+    std::fs::remove_file(pruned.join("history.jsonl")).unwrap();
+    std::fs::remove_file(pruned.join("index.html")).ok();
+    let rebuilt = rebuild(&pruned, &RebuildOptions::default()).unwrap();
+    assert_eq!(rebuilt.pruned, [pruned.clone()]);
+    assert!(rebuilt.runs.is_empty());
+    assert!(
+        !pruned.join("index.html").exists(),
+        "no empty report written"
+    );
+}

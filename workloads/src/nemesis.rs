@@ -205,7 +205,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                     let bridge = node_index(bridge_name, nodes).ok_or_else(|| format!("params.bridge: {bridge_name:?} is not a node"))?;
                     PartitionShape::Bridge { bridge, groups: groups_field(params, nodes)? }
                 }
-                other => return Err(format!("unknown partition mode {other:?}; expected halves, isolate-leader, hold-leader, ring or bridge")),
+                other => return Err(format!("unknown partition mode {other:?}; expected halves (or groups), isolate-leader, hold-leader, ring or bridge")),
             };
             Action::StartPartition(shape)
         }
@@ -767,7 +767,7 @@ impl Nemesis {
                     NetKind::Reorder => {
                         json!({"probability": probability, "max_delay_ms": max_delay_ms})
                     }
-                    NetKind::Loss if *direction != LossDirection::Out => {
+                    NetKind::Loss => {
                         json!({"probability": probability, "direction": direction.name()})
                     }
                     _ => json!({"probability": probability}),

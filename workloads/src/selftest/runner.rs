@@ -124,18 +124,26 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
     assert!(options.jobs >= 1, "at least one job");
     let started = std::time::Instant::now();
     let mut bugs = bug_profiles();
-    if !options.only.is_empty() {
-        for name in &options.only {
-            if !bugs.iter().any(|profile| profile.name() == name) {
-                return Err(format!("unknown bug {name:?}"));
-            }
+    let known: Vec<&str> = bugs.iter().map(Profile::name).collect();
+    for name in options.only.iter().chain(&options.except) {
+        if !known.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown bug {name:?}; the planted bugs are: {}",
+                known.join(", ")
+            ));
         }
-        bugs.retain(|profile| options.only.iter().any(|name| name == profile.name()));
     }
-    for name in &options.except {
-        if !bugs.iter().any(|profile| profile.name() == name) {
-            return Err(format!("unknown bug {name:?}"));
-        }
+    if let Some(name) = options
+        .only
+        .iter()
+        .find(|name| options.except.contains(name))
+    {
+        return Err(format!(
+            "bug {name:?} is both asked for (--bug) and left out (--except)"
+        ));
+    }
+    if !options.only.is_empty() {
+        bugs.retain(|profile| options.only.iter().any(|name| name == profile.name()));
     }
     bugs.retain(|profile| !options.except.iter().any(|name| name == profile.name()));
     if options.skip_bugs {
