@@ -158,6 +158,10 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
         let outcome = history::read_file_with(file, format, independent)
             .map_err(|error| error.to_string())
             .and_then(|history| {
+                if history.ops.is_empty() {
+                    // Trivially linearizable, but more likely a wrong or truncated file.
+                    eprintln!("minos check: warning: {name} holds no client operations");
+                }
                 let model = match &args.model {
                     Some(model) => model.clone(),
                     None => infer_model(&history)
@@ -179,7 +183,13 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                 };
                 minos_checker::check(&history, &options)
                     .map(|report| (report, history.independent))
-                    .map_err(|error| format!("{name}: {error}"))
+                    .map_err(|error| match error {
+                        // `file:line: ...`, like every other input error.
+                        minos_checker::CheckError::Op { line, .. } if line > 0 => {
+                            format!("{name}:{error}")
+                        }
+                        error => format!("{name}: {error}"),
+                    })
             });
         match outcome {
             Ok((report, independent)) => {

@@ -54,6 +54,8 @@ pub enum CheckError {
     BadInit(String),
     /// An operation the model cannot read.
     Op {
+        /// 1-based line of the invoke record (0: the format has no lines).
+        line: usize,
         index: u64,
         process: u64,
         problem: String,
@@ -73,10 +75,16 @@ impl fmt::Display for CheckError {
             }
             CheckError::BadInit(problem) => write!(formatter, "bad --init: {problem}"),
             CheckError::Op {
+                line,
                 index,
                 process,
                 problem,
             } => {
+                // A file name goes in front (`file:` + this): the line reads like every other
+                // input error, `file:line: problem`.
+                if *line > 0 {
+                    write!(formatter, "{line}: ")?;
+                }
                 write!(
                     formatter,
                     "op at index {index} (process {process}): {problem}"
@@ -269,6 +277,7 @@ fn prepare<M: Model>(
     for &position in &positions {
         let op = &history.ops[position];
         let compiled = model.compile(op).map_err(|problem| CheckError::Op {
+            line: op.line,
             index: op.index,
             process: op.process,
             problem,

@@ -30,7 +30,21 @@ fn malformed_jsonl_names_line_and_problem() {
             1,
             "unmatched completion",
         ),
-        (format!("{good}{good}"), 2, "has not completed"),
+        (
+            format!("{good}{}", line(1, 1, "invoke", "read", None, Value::Null)),
+            2,
+            "has not completed",
+        ),
+        (format!("{good}{good}"), 2, "index 0 does not increase"),
+        (
+            format!(
+                "{}{}",
+                line(5, 1, "invoke", "read", None, Value::Null),
+                line(6, 1, "ok", "read", None, json!(1)).replace("\"time\":6", "\"time\":2")
+            ),
+            2,
+            "real-time order",
+        ),
         (
             format!("{good}{}", line(1, 1, "ok", "write", None, json!(1))),
             2,
@@ -141,6 +155,7 @@ fn ops_that_do_not_fit_the_model_are_errors_not_panics() {
     ));
     match check(&history, &CheckOptions::new("cas-register")) {
         Err(CheckError::Op {
+            line: 1,
             index: 0,
             process: 1,
             problem,

@@ -178,6 +178,9 @@ pub struct Operation {
     pub outcome: Outcome,
     /// The value of the completion record as written (null if none), for explanations.
     pub completion_value: Value,
+    /// 1-based line of the invoke record in its file (0 when the format has no lines), so that
+    /// a problem found later (e.g. by the model) still names where the op is.
+    pub line: usize,
 }
 
 impl Operation {
@@ -255,6 +258,12 @@ pub fn read_file_with(
         line: 1 + bytecount_lines(&error.as_bytes()[..error.utf8_error().valid_up_to()]),
         problem: "not valid UTF-8".to_string(),
     })?;
+    // A `.jsonl` file is ours whatever its first line looks like: a malformed one then gets
+    // the JSON reader's error, not the EDN reader's.
+    let format = match (format, path.extension().and_then(|ext| ext.to_str())) {
+        (Format::Auto, Some("jsonl")) => Format::Jsonl,
+        (format, _) => format,
+    };
     parse_text_with(&text, &source_name, format, independent)
 }
 
@@ -368,6 +377,7 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
                     invoke_value: record.value,
                     outcome: Outcome::Info,
                     completion_value: Value::Null,
+                    line: record.line,
                 });
                 history.events.push(Event::Call(position));
                 open.insert(process, (position, record.line));
@@ -396,8 +406,8 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
                     return Err(error(
                         record.line,
                         format!(
-                            "completion key {:?} of process {process} does not match its invoke key {:?}",
-                            record.key, op.key
+                            "completion key {} of process {process} does not match its invoke key {}",
+                            key_text(&record.key), key_text(&op.key)
                         ),
                     ));
                 }
@@ -460,4 +470,10 @@ mod tests {
         assert_eq!(detect_format("; comment\n[{:process 1}]"), Format::Edn);
         assert_eq!(detect_format("{:process 0, :type :invoke}"), Format::Edn);
     }
+}
+
+/// A record's key for messages: quoted, or "(none)".
+fn key_text(key: &Option<String>) -> String {
+    key.as_ref()
+        .map_or_else(|| "(none)".to_string(), |key| format!("{key:?}"))
 }
