@@ -67,6 +67,10 @@ pub fn main(args: CampaignArgs) -> i32 {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    if jobs == 0 {
+        eprintln!("minos campaign: --jobs must be at least 1");
+        return exit::BAD_INPUT;
+    }
     let name = args
         .name
         .unwrap_or_else(|| campaign::default_campaign_name(&run));

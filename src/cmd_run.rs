@@ -166,6 +166,19 @@ pub fn main(args: RunArgs) -> i32 {
         );
         return exit::BAD_INPUT;
     }
+    if let Some(schedule) = &options.schedule {
+        let late_count = schedule
+            .events
+            .iter()
+            .filter(|event| event.at_ms >= options.time_limit_ms)
+            .count();
+        if late_count > 0 {
+            eprintln!(
+                "minos run: warning: {late_count} schedule events at or after --time-limit {} are not applied",
+                minos_workloads::options::format_duration_ms(options.time_limit_ms)
+            );
+        }
+    }
     let nemesis = match &options.schedule_path {
         Some(path) => format!("from schedule {}", path.display()),
         None => options.nemesis.as_arg(),

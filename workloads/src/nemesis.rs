@@ -147,15 +147,30 @@ fn names_field(params: &Value, field: &str, nodes: usize) -> Result<Vec<usize>, 
     indices(&names, nodes, &format!("params.{field}"))
 }
 
-fn groups_field(params: &Value, nodes: usize) -> Result<Vec<Vec<usize>>, String> {
+/// The groups of a partition; no node in two groups, except `bridge` (which reaches both).
+fn groups_field(
+    params: &Value,
+    nodes: usize,
+    bridge: Option<usize>,
+) -> Result<Vec<Vec<usize>>, String> {
     let groups = params
         .get("groups")
         .and_then(Value::as_array)
         .ok_or("params.groups must be a list of lists of node names")?;
-    groups
+    let groups: Vec<Vec<usize>> = groups
         .iter()
         .map(|group| names_field(&json!({ "g": group }), "g", nodes))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let mut seen = BTreeSet::new();
+    for node in groups.iter().flatten() {
+        if Some(*node) != bridge && !seen.insert(*node) {
+            return Err(format!(
+                "params.groups: {} is in more than one group",
+                node_name(*node)
+            ));
+        }
+    }
+    Ok(groups)
 }
 
 fn probability(params: &Value, field: &str, default: f64) -> Result<f64, String> {
@@ -177,11 +192,55 @@ fn integer(params: &Value, field: &str, default: i64) -> Result<i64, String> {
     }
 }
 
+/// The params a start of this fault reads; anything else is a typo, refused rather than
+/// silently replaced by a default.
+fn known_params(kind: FaultKind) -> &'static [&'static str] {
+    match kind {
+        FaultKind::Partition => &["mode", "groups", "order", "bridge"],
+        FaultKind::PartitionOneway => &["mode", "from", "to"],
+        FaultKind::Kill | FaultKind::Pause => &["mode"],
+        FaultKind::Clock => &["mode", "skew_ms", "drift_ppm"],
+        FaultKind::Loss => &["probability", "direction"],
+        FaultKind::Duplicate => &["probability"],
+        FaultKind::Reorder => &["probability", "max_delay_ms"],
+        FaultKind::Disk => &[
+            "torn_write_probability",
+            "read_corruption_probability",
+            "io_error_probability",
+        ],
+        FaultKind::Membership | FaultKind::Transfer => &[],
+    }
+}
+
+fn check_param_names(kind: FaultKind, params: &Value) -> Result<(), String> {
+    let object = match params {
+        Value::Null => return Ok(()),
+        Value::Object(object) => object,
+        _ => return Err("params must be a JSON object".to_string()),
+    };
+    let known = known_params(kind);
+    match object.keys().find(|name| !known.contains(&name.as_str())) {
+        None => Ok(()),
+        Some(name) if known.is_empty() => Err(format!(
+            "params.{name}: start-{} takes no params",
+            kind.name()
+        )),
+        Some(name) => Err(format!(
+            "params.{name} is not a parameter of start-{} (it takes {})",
+            kind.name(),
+            known.join(", ")
+        )),
+    }
+}
+
 /// Validates one schedule event into an action.
 pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Action), String> {
     let (phase, kind) = event.parse_action()?;
     let targets = indices(&event.targets, nodes, "targets")?;
     let params = &event.params;
+    if phase == Phase::Start {
+        check_param_names(kind, params)?;
+    }
     let action = match (phase, kind) {
         (Phase::Start, FaultKind::Partition) => {
             let mode = params
@@ -189,7 +248,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                 .and_then(Value::as_str)
                 .unwrap_or("halves");
             let shape = match mode {
-                "halves" | "groups" => PartitionShape::Groups(groups_field(params, nodes)?),
+                "halves" | "groups" => PartitionShape::Groups(groups_field(params, nodes, None)?),
                 "isolate-leader" => PartitionShape::IsolateLeader,
                 "hold-leader" => PartitionShape::HoldLeader,
                 "ring" => {
@@ -203,7 +262,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                 "bridge" => {
                     let bridge_name = params.get("bridge").and_then(Value::as_str).ok_or("params.bridge must be a node name")?;
                     let bridge = node_index(bridge_name, nodes).ok_or_else(|| format!("params.bridge: {bridge_name:?} is not a node"))?;
-                    PartitionShape::Bridge { bridge, groups: groups_field(params, nodes)? }
+                    PartitionShape::Bridge { bridge, groups: groups_field(params, nodes, Some(bridge))? }
                 }
                 other => return Err(format!("unknown partition mode {other:?}; expected halves (or groups), isolate-leader, hold-leader, ring or bridge")),
             };
@@ -237,11 +296,6 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
         (Phase::Start, FaultKind::Loss | FaultKind::Duplicate | FaultKind::Reorder) => {
             let direction = if kind == FaultKind::Loss {
                 LossDirection::parse(params)?
-            } else if params.get("direction").is_some() {
-                return Err(format!(
-                    "params.direction applies to loss only, not to {}",
-                    kind.name()
-                ));
             } else {
                 LossDirection::Out
             };
@@ -1056,7 +1110,7 @@ mod tests {
         let duplicate = event("start-duplicate", &["n1"], direction.clone());
         assert!(parse_event(&duplicate, 3)
             .unwrap_err()
-            .contains("loss only"));
+            .contains("params.direction is not a parameter of start-duplicate"));
         let (_, action) = parse_event(&event("start-loss", &["n1"], direction), 3).unwrap();
         assert!(matches!(
             action,
@@ -1067,6 +1121,15 @@ mod tests {
         ));
         let sideways = event("start-loss", &["n1"], json!({"direction": "sideways"}));
         assert!(parse_event(&sideways, 3).unwrap_err().contains("sideways"));
+        let typo = event("start-loss", &["n1"], json!({"probabilty": 0.9}));
+        let error = parse_event(&typo, 3).unwrap_err();
+        assert!(
+            error.contains("params.probabilty") && error.contains("probability, direction"),
+            "{error}"
+        );
+        let overlapping = json!({"mode": "halves", "groups": [["n1"], ["n1", "n2"]]});
+        let error = parse_event(&event("start-partition", &[], overlapping), 3).unwrap_err();
+        assert!(error.contains("n1 is in more than one group"), "{error}");
     }
 
     #[test]
