@@ -5,6 +5,7 @@
 pub mod campaign;
 pub mod driver;
 pub mod invariants;
+pub(crate) mod membership;
 pub mod nemesis;
 pub mod nodelog;
 pub mod options;

@@ -10,8 +10,8 @@ use minos_node::{
     Client, ClientConfig, DiskFaults, NetFaults, Network, NodeControl, NodeOptions, OpOutcome,
 };
 
+use crate::membership::MembershipGoal;
 use crate::options::FaultKind;
-use crate::schedule::node_name;
 use crate::sut::{
     AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, SutClient, SystemUnderTest,
 };
@@ -25,44 +25,6 @@ pub struct RaftStore {
     cluster: Vec<String>,
     op_timeout_ms: u64,
     membership: RefCell<MembershipGoal>,
-}
-
-/// The configuration the membership nemesis wants, pursued the way an operator's script
-/// would: one single-server change at a time, asked of whichever node leads, and asked again
-/// until that leader's configuration shows it (a change lost with a deposed leader is asked
-/// of the next one).
-#[derive(Default)]
-struct MembershipGoal {
-    /// Nodes (0-based) that should not be members.
-    removed: BTreeSet<usize>,
-    /// A membership fault has been applied: from then on every step compares.
-    engaged: bool,
-    /// Every configuration the leaders reported since then, for results.json.
-    seen: Vec<ConfigurationChange>,
-}
-
-impl RaftStore {
-    /// Voter and learner ids (1-based) of `leader`'s configuration, if it leads.
-    fn leader_configuration(&self, leader: usize) -> Option<(BTreeSet<u64>, BTreeSet<u64>)> {
-        let status = self.controls[leader].status();
-        (status.role == Role::Leader).then(|| {
-            (
-                status.voters.iter().copied().collect(),
-                status.learners.iter().copied().collect(),
-            )
-        })
-    }
-
-    fn wanted_voters(&self, goal: &MembershipGoal) -> BTreeSet<u64> {
-        (0..self.controls.len())
-            .filter(|node| !goal.removed.contains(node))
-            .map(|node| node as u64 + 1)
-            .collect()
-    }
-}
-
-fn id_names(ids: &BTreeSet<u64>) -> Vec<String> {
-    ids.iter().map(|id| node_name(*id as usize - 1)).collect()
 }
 
 impl RaftStore {
@@ -90,7 +52,7 @@ impl RaftStore {
             options,
             cluster: peers.into_values().collect(),
             op_timeout_ms,
-            membership: RefCell::new(MembershipGoal::default()),
+            membership: RefCell::new(MembershipGoal::new(nodes)),
         }
     }
 }
@@ -219,16 +181,8 @@ impl SystemUnderTest for RaftStore {
             NodeFault::TransferLeadershipTo { to } => {
                 control.request_transfer_leadership(*to as u64 + 1)
             }
-            NodeFault::RemoveFromCluster => {
-                let mut goal = self.membership.borrow_mut();
-                goal.engaged = true;
-                goal.removed.insert(node);
-            }
-            NodeFault::AddToCluster => {
-                let mut goal = self.membership.borrow_mut();
-                goal.engaged = true;
-                goal.removed.remove(&node);
-            }
+            NodeFault::RemoveFromCluster => self.membership.borrow_mut().remove(node),
+            NodeFault::AddToCluster => self.membership.borrow_mut().add(node),
         }
         Ok(())
     }
@@ -238,90 +192,18 @@ impl SystemUnderTest for RaftStore {
     }
 
     fn after_step(&self, now_ns: u64, leader: Option<usize>) {
-        let mut goal = self.membership.borrow_mut();
-        let Some(leader) = leader.filter(|_| goal.engaged) else {
-            return;
-        };
-        let Some((voters, learners)) = self.leader_configuration(leader) else {
-            return;
-        };
-        let change = ConfigurationChange {
-            at_ns: now_ns,
-            leader: node_name(leader),
-            voters: id_names(&voters),
-            learners: id_names(&learners),
-        };
-        let last = goal.seen.last();
-        if last
-            .is_none_or(|last| (&last.voters, &last.learners) != (&change.voters, &change.learners))
-        {
-            goal.seen.push(change);
-        }
-        let members: BTreeSet<u64> = voters.union(&learners).copied().collect();
-        let wanted = self.wanted_voters(&goal);
-        let leader_id = leader as u64 + 1;
-        // Grow before shrinking, as operators do: the cluster never drops below the smaller of
-        // the two configurations; and remove the leader last, which costs an election. The
-        // request replaces any the leader has not taken yet and the node takes one per tick,
-        // so asking on every step builds no backlog.
-        let extras: Vec<u64> = members.difference(&wanted).copied().collect();
-        let request = if let Some(&missing) = wanted.difference(&members).next() {
-            Some(AdminChange::Add(missing))
-        } else {
-            let follower = extras.iter().copied().find(|id| *id != leader_id);
-            follower
-                .or(extras.first().copied())
-                .map(AdminChange::Remove)
-        };
-        let Some(request) = request else {
-            return;
-        };
-        for (node, control) in self.controls.iter().enumerate() {
-            if node != leader {
-                // A deposed or paused leader must not propose a stale request later.
-                control.cancel_membership_request();
-            }
-        }
-        let control = &self.controls[leader];
-        match request {
-            AdminChange::Add(id) => control.request_add_member(id, format!("n{id}:{PORT}")),
-            AdminChange::Remove(id) => control.request_remove_member(id),
-        }
+        self.membership
+            .borrow_mut()
+            .after_step(&self.controls, now_ns, leader);
     }
 
     fn configuration_unsettled(&self, leader: Option<usize>) -> Option<String> {
-        let goal = self.membership.borrow();
-        if !goal.engaged {
-            return None;
-        }
-        let Some(leader) = leader else {
-            return Some("no leader".to_string());
-        };
-        let Some((voters, learners)) = self.leader_configuration(leader) else {
-            return Some("no leader".to_string());
-        };
-        let wanted = self.wanted_voters(&goal);
-        if voters == wanted && learners.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "leader {} has voters {:?} and learners {:?}; wanted voters {:?}",
-            node_name(leader),
-            id_names(&voters),
-            id_names(&learners),
-            id_names(&wanted)
-        ))
+        self.membership.borrow().unsettled(&self.controls, leader)
     }
 
     fn configurations(&self) -> Vec<ConfigurationChange> {
-        self.membership.borrow().seen.clone()
+        self.membership.borrow().seen().to_vec()
     }
-}
-
-/// One single-server change the harness asks of the leader (1-based node ids).
-enum AdminChange {
-    Add(u64),
-    Remove(u64),
 }
 
 pub struct RaftClient {

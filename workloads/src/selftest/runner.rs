@@ -154,11 +154,11 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
     // bug stops using the pool early.
     let mut jobs = Vec::new();
     for seed_index in 0..options.seeds {
-        for position in 0..bugs.len() {
+        for (position, profile) in bugs.iter().enumerate() {
             jobs.push(Job {
                 campaign: position,
                 seed_index,
-                profile: bugs[position].clone(),
+                profile: profile.clone(),
             });
         }
         if !options.skip_correct {

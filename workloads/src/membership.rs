@@ -1,0 +1,214 @@
+//! The membership nemesis on the Raft store: the configuration the schedule wants (every node
+//! but the removed ones, all voters), pursued the way an operator's script would: one
+//! single-server change at a time, asked of whichever node leads, and asked again until that
+//! leader's configuration shows it (a change lost with a deposed leader is asked of the next).
+//! It also records the configurations the leaders reported, for results.json.
+
+use std::collections::BTreeSet;
+
+use minos_node::raft::Role;
+use minos_node::{NodeControl, NodeOptions};
+
+use crate::schedule::node_name;
+use crate::sut::ConfigurationChange;
+
+const PORT: u16 = NodeOptions::DEFAULT_PORT;
+
+pub(crate) struct MembershipGoal {
+    nodes_count: usize,
+    /// Nodes (0-based) that should not be members.
+    removed: BTreeSet<usize>,
+    /// A membership fault has been applied: from then on every step compares.
+    engaged: bool,
+    /// Every configuration the leaders reported since then.
+    seen: Vec<ConfigurationChange>,
+}
+
+/// One single-server change asked of the leader (1-based node ids).
+enum AdminChange {
+    Add(u64),
+    Remove(u64),
+}
+
+impl MembershipGoal {
+    pub(crate) fn new(nodes_count: usize) -> MembershipGoal {
+        MembershipGoal {
+            nodes_count,
+            removed: BTreeSet::new(),
+            engaged: false,
+            seen: Vec::new(),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, node: usize) {
+        assert!(node < self.nodes_count, "node {node} out of range");
+        self.engaged = true;
+        self.removed.insert(node);
+    }
+
+    pub(crate) fn add(&mut self, node: usize) {
+        assert!(node < self.nodes_count, "node {node} out of range");
+        self.engaged = true;
+        self.removed.remove(&node);
+    }
+
+    pub(crate) fn seen(&self) -> &[ConfigurationChange] {
+        &self.seen
+    }
+
+    fn wanted_voters(&self) -> BTreeSet<u64> {
+        (0..self.nodes_count)
+            .filter(|node| !self.removed.contains(node))
+            .map(|node| node as u64 + 1)
+            .collect()
+    }
+
+    /// Records what the leader reports and asks it for the next change, if any.
+    pub(crate) fn after_step(
+        &mut self,
+        controls: &[NodeControl],
+        now_ns: u64,
+        leader: Option<usize>,
+    ) {
+        let Some(leader) = leader.filter(|_| self.engaged) else {
+            return;
+        };
+        let Some((voters, learners)) = leader_configuration(&controls[leader]) else {
+            return;
+        };
+        let change = ConfigurationChange {
+            at_ns: now_ns,
+            leader: node_name(leader),
+            voters: id_names(&voters),
+            learners: id_names(&learners),
+        };
+        let last = self.seen.last();
+        if last
+            .is_none_or(|last| (&last.voters, &last.learners) != (&change.voters, &change.learners))
+        {
+            self.seen.push(change);
+        }
+        let Some(request) = self.next_change(leader as u64 + 1, &voters, &learners) else {
+            return;
+        };
+        for (node, control) in controls.iter().enumerate() {
+            if node != leader {
+                // A deposed or paused leader must not propose a stale request later.
+                control.cancel_membership_request();
+            }
+        }
+        // The request replaces any the leader has not taken yet and the node takes one per
+        // tick, so asking on every step builds no backlog.
+        let control = &controls[leader];
+        match request {
+            AdminChange::Add(id) => control.request_add_member(id, format!("n{id}:{PORT}")),
+            AdminChange::Remove(id) => control.request_remove_member(id),
+        }
+    }
+
+    /// Grow before shrinking, as operators do, so that the cluster never drops below the
+    /// smaller of the two configurations; remove the leader last, which costs an election.
+    fn next_change(
+        &self,
+        leader_id: u64,
+        voters: &BTreeSet<u64>,
+        learners: &BTreeSet<u64>,
+    ) -> Option<AdminChange> {
+        let members: BTreeSet<u64> = voters.union(learners).copied().collect();
+        let wanted = self.wanted_voters();
+        if let Some(&missing) = wanted.difference(&members).next() {
+            return Some(AdminChange::Add(missing));
+        }
+        let extras: Vec<u64> = members.difference(&wanted).copied().collect();
+        let follower = extras.iter().copied().find(|id| *id != leader_id);
+        follower
+            .or(extras.first().copied())
+            .map(AdminChange::Remove)
+    }
+
+    /// Why the configuration at `leader` is not yet the wanted one with no learner left;
+    /// None when it is, or when no membership fault was ever applied.
+    pub(crate) fn unsettled(
+        &self,
+        controls: &[NodeControl],
+        leader: Option<usize>,
+    ) -> Option<String> {
+        if !self.engaged {
+            return None;
+        }
+        let Some((leader, (voters, learners))) =
+            leader.and_then(|leader| Some((leader, leader_configuration(&controls[leader])?)))
+        else {
+            return Some("no leader".to_string());
+        };
+        let wanted = self.wanted_voters();
+        if voters == wanted && learners.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "leader {} has voters {:?} and learners {:?}; wanted voters {:?}",
+            node_name(leader),
+            id_names(&voters),
+            id_names(&learners),
+            id_names(&wanted)
+        ))
+    }
+}
+
+/// Voter and learner ids (1-based) of the node's configuration, if it leads.
+fn leader_configuration(control: &NodeControl) -> Option<(BTreeSet<u64>, BTreeSet<u64>)> {
+    let status = control.status();
+    (status.role == Role::Leader).then(|| {
+        (
+            status.voters.iter().copied().collect(),
+            status.learners.iter().copied().collect(),
+        )
+    })
+}
+
+fn id_names(ids: &BTreeSet<u64>) -> Vec<String> {
+    ids.iter().map(|id| node_name(*id as usize - 1)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[u64]) -> BTreeSet<u64> {
+        list.iter().copied().collect()
+    }
+
+    fn is_add(change: Option<AdminChange>, id: u64) -> bool {
+        matches!(change, Some(AdminChange::Add(added)) if added == id)
+    }
+
+    fn is_remove(change: Option<AdminChange>, id: u64) -> bool {
+        matches!(change, Some(AdminChange::Remove(removed)) if removed == id)
+    }
+
+    #[test]
+    fn additions_come_first_and_the_leader_is_removed_last() {
+        let mut goal = MembershipGoal::new(5);
+        goal.remove(0);
+        goal.remove(2);
+        let everyone = ids(&[1, 2, 3, 4, 5]);
+        // Leader n1 (id 1) is among those to remove: n3 goes first.
+        assert!(is_remove(goal.next_change(1, &everyone, &ids(&[])), 3));
+        assert!(is_remove(
+            goal.next_change(1, &ids(&[1, 2, 4, 5]), &ids(&[])),
+            1
+        ));
+        assert!(goal.next_change(2, &ids(&[2, 4, 5]), &ids(&[])).is_none());
+        // Bringing n1 back while n5 goes: the addition first.
+        goal.add(0);
+        goal.add(2);
+        goal.remove(4);
+        assert!(is_add(goal.next_change(2, &ids(&[2, 4, 5]), &ids(&[])), 1));
+        // A learner counts as a member: the next step is the next addition, then the removal.
+        assert!(is_add(goal.next_change(2, &ids(&[2, 4, 5]), &ids(&[1])), 3));
+        assert!(is_remove(
+            goal.next_change(2, &ids(&[2, 4, 5]), &ids(&[1, 3])),
+            5
+        ));
+    }
+}
