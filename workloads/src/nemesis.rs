@@ -490,6 +490,47 @@ impl Nemesis {
         self.open.entry(kind).or_default().push(position);
     }
 
+    /// Ends the fault on the `stopped` nodes: a record that loses some of its targets ends
+    /// here and goes on as a new record over the rest (same detail), so that every record
+    /// says exactly which nodes were affected when. `all_stopped`: nothing of this kind is
+    /// left in force.
+    fn end_for(&mut self, kind: FaultKind, time_ns: u64, stopped: &[usize], all_stopped: bool) {
+        if all_stopped {
+            self.close_faults(kind, time_ns);
+            return;
+        }
+        let stopped: BTreeSet<String> = stopped.iter().map(|node| node_name(*node)).collect();
+        let mut still_open = Vec::new();
+        for position in self.open.remove(&kind).unwrap_or_default() {
+            let record = &self.faults[position];
+            let remaining: Vec<String> = record
+                .targets
+                .iter()
+                .filter(|target| !stopped.contains(*target))
+                .cloned()
+                .collect();
+            if remaining.len() == record.targets.len() {
+                still_open.push(position);
+                continue;
+            }
+            let detail = record.detail.clone();
+            self.faults[position].stop_ns = Some(time_ns);
+            if !remaining.is_empty() {
+                self.faults.push(FaultRecord {
+                    kind,
+                    start_ns: time_ns,
+                    stop_ns: None,
+                    targets: remaining,
+                    detail,
+                });
+                still_open.push(self.faults.len() - 1);
+            }
+        }
+        if !still_open.is_empty() {
+            self.open.insert(kind, still_open);
+        }
+    }
+
     fn close_faults(&mut self, kind: FaultKind, time_ns: u64) {
         for position in self.open.remove(&kind).unwrap_or_default() {
             self.faults[position].stop_ns = Some(time_ns);
@@ -707,9 +748,7 @@ impl Nemesis {
                     context.sim.bounce(node_name(*node));
                     context.sut.set_running(*node, true);
                 }
-                if self.killed.is_empty() {
-                    self.close_faults(kind, time_ns);
-                }
+                self.end_for(kind, time_ns, &chosen, self.killed.is_empty());
                 Applied {
                     f: stop(kind),
                     value: json!({"targets": names(&chosen)}),
@@ -737,9 +776,7 @@ impl Nemesis {
                     self.paused.remove(node);
                     context.sut.node_fault(*node, &NodeFault::Resume)?;
                 }
-                if self.paused.is_empty() {
-                    self.close_faults(kind, time_ns);
-                }
+                self.end_for(kind, time_ns, &chosen, self.paused.is_empty());
                 Applied {
                     f: stop(kind),
                     value: json!({"targets": names(&chosen)}),
@@ -783,9 +820,7 @@ impl Nemesis {
                         },
                     )?;
                 }
-                if self.clocked.is_empty() {
-                    self.close_faults(kind, time_ns);
-                }
+                self.end_for(kind, time_ns, &chosen, self.clocked.is_empty());
                 Applied {
                     f: stop(kind),
                     value: json!({"targets": names(&chosen)}),
@@ -856,9 +891,8 @@ impl Nemesis {
                     }
                     self.set_net(context.sut, *node)?;
                 }
-                if chosen.len() == affected.len() {
-                    self.close_faults(kind, time_ns);
-                }
+                let all_stopped = chosen.len() == affected.len();
+                self.end_for(kind, time_ns, &chosen, all_stopped);
                 Applied {
                     f: stop(kind),
                     value: json!({"targets": names(&chosen)}),
@@ -899,9 +933,7 @@ impl Nemesis {
                     };
                     context.sut.node_fault(*node, &healthy)?;
                 }
-                if self.disk.is_empty() {
-                    self.close_faults(kind, time_ns);
-                }
+                self.end_for(kind, time_ns, &chosen, self.disk.is_empty());
                 Applied {
                     f: stop(kind),
                     value: json!({"targets": names(&chosen)}),
@@ -932,9 +964,7 @@ impl Nemesis {
                     self.removed.remove(node);
                     context.sut.node_fault(*node, &NodeFault::AddToCluster)?;
                 }
-                if self.removed.is_empty() {
-                    self.close_faults(kind, time_ns);
-                }
+                self.end_for(kind, time_ns, &chosen, self.removed.is_empty());
                 Applied {
                     f: stop(kind),
                     value: json!({"targets": names(&chosen)}),

@@ -429,3 +429,37 @@ fn a_partition_that_replaces_another_ends_it_in_the_fault_records() {
         ]
     );
 }
+
+#[test]
+fn a_partial_stop_ends_the_fault_only_for_the_nodes_it_names() {
+    let schedule = Schedule::from_json(
+        r#"[{"at_ms": 500, "action": "start-pause", "targets": ["n1","n2"]},
+            {"at_ms": 1000, "action": "stop-pause", "targets": ["n1"]},
+            {"at_ms": 1500, "action": "stop-pause"}]"#,
+        "test",
+    )
+    .unwrap();
+    let mut options = RunOptions::new(6);
+    options.nodes = 3;
+    options.time_limit_ms = 2_000;
+    options.schedule = Some(schedule);
+    options.check_threads = 1;
+    let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
+    assert_eq!(verdict, Verdict::Valid, "{causes:?}");
+    let spans: Vec<(u64, Option<u64>, Vec<String>)> = simulation
+        .faults
+        .iter()
+        .map(|fault| (fault.start_ns, fault.stop_ns, fault.targets.clone()))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            (
+                500_000_000,
+                Some(1_000_000_000),
+                vec!["n1".to_string(), "n2".to_string()]
+            ),
+            (1_000_000_000, Some(1_500_000_000), vec!["n2".to_string()])
+        ]
+    );
+}
