@@ -22,6 +22,16 @@ fn temp_out(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Options for a run of `nodes` nodes driven by a scripted schedule (one checker thread).
+fn scripted(seed: u64, nodes: usize, time_limit_ms: u64, schedule_json: &str) -> RunOptions {
+    let mut options = RunOptions::new(seed);
+    options.nodes = nodes;
+    options.time_limit_ms = time_limit_ms;
+    options.schedule = Some(Schedule::from_json(schedule_json, "test").unwrap());
+    options.check_threads = 1;
+    options
+}
+
 #[test]
 fn one_seed_twice_gives_byte_identical_histories_and_run_dirs() {
     let out = temp_out("determinism");
@@ -203,18 +213,15 @@ fn scripted_faults_really_happen() {
             r#"{"probability": 1.0, "direction": "in"}"#,
         ),
     ] {
-        let schedule = Schedule::from_json(
+        let options = scripted(
+            9,
+            5,
+            5_000,
             &format!(
                 r#"[{{"at_ms": 1000, "action": "{start}", "targets": ["n1","n2","n3","n4","n5"], "params": {params}}},
                     {{"at_ms": 3000, "action": "{stop}", "targets": []}}]"#
             ),
-            "test",
-        )
-        .unwrap();
-        let mut options = RunOptions::new(9);
-        options.time_limit_ms = 5_000;
-        options.schedule = Some(schedule);
-        options.check_threads = 1;
+        );
         let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
         assert_eq!(verdict, Verdict::Valid, "{start}: {causes:?}");
         assert!(
@@ -297,20 +304,17 @@ fn liveness_is_probed_even_at_a_low_rate() {
 fn membership_faults_really_change_the_configuration() {
     // Removing n4 and n5 leaves a three-node cluster, which two crashes stop; once they are
     // back as voters, the same two crashes leave three of five and the cluster goes on.
-    let schedule = Schedule::from_json(
+    let options = scripted(
+        21,
+        5,
+        8_000,
         r#"[{"at_ms": 1000, "action": "start-membership", "targets": ["n4","n5"]},
             {"at_ms": 2000, "action": "start-kill", "targets": ["n1","n2"]},
             {"at_ms": 3500, "action": "stop-kill", "targets": ["n1","n2"]},
             {"at_ms": 4000, "action": "stop-membership", "targets": ["n4","n5"]},
             {"at_ms": 5500, "action": "start-kill", "targets": ["n1","n2"]},
             {"at_ms": 7000, "action": "stop-kill", "targets": ["n1","n2"]}]"#,
-        "test",
-    )
-    .unwrap();
-    let mut options = RunOptions::new(21);
-    options.time_limit_ms = 8_000;
-    options.schedule = Some(schedule);
-    options.check_threads = 1;
+    );
     let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
     assert_eq!(verdict, Verdict::Valid, "{causes:?}");
     assert_eq!(
@@ -350,20 +354,17 @@ fn membership_faults_really_change_the_configuration() {
 
 #[test]
 fn membership_and_inbound_loss_replay_bit_exactly() {
-    let schedule = Schedule::from_json(
+    let options = scripted(
+        31,
+        5,
+        5_000,
         r#"[{"at_ms": 800, "action": "start-membership", "targets": ["n2"]},
             {"at_ms": 1200, "action": "start-loss", "targets": ["n3","n4"], "params": {"probability": 0.3, "direction": "in"}},
             {"at_ms": 1600, "action": "start-loss", "targets": ["n5"], "params": {"probability": 0.3, "direction": "both"}},
             {"at_ms": 2500, "action": "stop-loss", "targets": []},
             {"at_ms": 3000, "action": "stop-membership", "targets": ["n2"]},
             {"at_ms": 3500, "action": "start-membership", "targets": ["n1","n5"]}]"#,
-        "test",
-    )
-    .unwrap();
-    let mut options = RunOptions::new(31);
-    options.time_limit_ms = 5_000;
-    options.schedule = Some(schedule);
-    options.check_threads = 1;
+    );
     let (verdict, causes, first, _) = evaluate(&options, store(&options)).unwrap();
     assert_eq!(verdict, Verdict::Valid, "{causes:?}");
     let (_, _, second, _) = evaluate(&options, store(&options)).unwrap();
@@ -383,17 +384,14 @@ fn faults_a_schedule_leaves_open_are_healed_before_the_liveness_check() {
         r#"{"probability": 1.0, "direction": "both"}"#,
         r#"{"probability": 1.0}"#,
     ] {
-        let schedule = Schedule::from_json(
+        let options = scripted(
+            4,
+            5,
+            3_000,
             &format!(
                 r#"[{{"at_ms": 1000, "action": "start-loss", "targets": ["n1","n2","n3","n4","n5"], "params": {params}}}]"#
             ),
-            "test",
-        )
-        .unwrap();
-        let mut options = RunOptions::new(4);
-        options.time_limit_ms = 3_000;
-        options.schedule = Some(schedule);
-        options.check_threads = 1;
+        );
         let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
         assert_eq!(verdict, Verdict::Valid, "{params}: {causes:?}");
         assert!(simulation.faults[0].stop_ns.is_some(), "{params}");
@@ -402,18 +400,14 @@ fn faults_a_schedule_leaves_open_are_healed_before_the_liveness_check() {
 
 #[test]
 fn a_partition_that_replaces_another_ends_it_in_the_fault_records() {
-    let schedule = Schedule::from_json(
+    let options = scripted(
+        5,
+        3,
+        2_000,
         r#"[{"at_ms": 500, "action": "start-partition", "params": {"mode": "groups", "groups": [["n1"], ["n2","n3"]]}},
             {"at_ms": 1000, "action": "start-partition", "params": {"mode": "groups", "groups": [["n1","n2"], ["n3"]]}},
             {"at_ms": 1500, "action": "stop-partition"}]"#,
-        "test",
-    )
-    .unwrap();
-    let mut options = RunOptions::new(5);
-    options.nodes = 3;
-    options.time_limit_ms = 2_000;
-    options.schedule = Some(schedule);
-    options.check_threads = 1;
+    );
     let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
     assert_eq!(verdict, Verdict::Valid, "{causes:?}");
     let spans: Vec<(u64, Option<u64>)> = simulation
@@ -432,18 +426,14 @@ fn a_partition_that_replaces_another_ends_it_in_the_fault_records() {
 
 #[test]
 fn a_partial_stop_ends_the_fault_only_for_the_nodes_it_names() {
-    let schedule = Schedule::from_json(
+    let options = scripted(
+        6,
+        3,
+        2_000,
         r#"[{"at_ms": 500, "action": "start-pause", "targets": ["n1","n2"]},
             {"at_ms": 1000, "action": "stop-pause", "targets": ["n1"]},
             {"at_ms": 1500, "action": "stop-pause"}]"#,
-        "test",
-    )
-    .unwrap();
-    let mut options = RunOptions::new(6);
-    options.nodes = 3;
-    options.time_limit_ms = 2_000;
-    options.schedule = Some(schedule);
-    options.check_threads = 1;
+    );
     let (verdict, causes, simulation, _) = evaluate(&options, store(&options)).unwrap();
     assert_eq!(verdict, Verdict::Valid, "{causes:?}");
     let spans: Vec<(u64, Option<u64>, Vec<String>)> = simulation
