@@ -91,23 +91,10 @@ impl Cache {
         tag: u32,
     ) -> (bool, u32) {
         debug_assert!(tail.last().is_none_or(|&word| word != 0));
-        let mut slot = self.slot_of(hash);
-        loop {
-            let occupant = self.table[slot];
-            if occupant == 0 {
-                break;
-            }
-            let entry = (occupant - 1) as usize;
-            if self.hashes[entry] == hash
-                && self.states[entry] == state
-                && self.full_words[entry] == full_words
-                && self.arena[self.offsets[entry] as usize..self.offsets[entry + 1] as usize]
-                    == *tail
-            {
-                return (false, entry as u32);
-            }
-            slot = (slot + 1) & self.mask;
-        }
+        let slot = match self.find(hash, state, full_words, tail) {
+            Ok(entry) => return (false, entry),
+            Err(free_slot) => free_slot,
+        };
         let entry = self.states.len();
         assert!(
             entry < u32::MAX as usize - 1,
@@ -136,11 +123,17 @@ impl Cache {
 
     /// Whether (set, state) is recorded.
     pub(crate) fn contains(&self, hash: u64, state: u32, full_words: u32, tail: &[u64]) -> bool {
+        self.find(hash, state, full_words, tail).is_ok()
+    }
+
+    /// The entry holding (set, state), or the free slot where it would go (linear probing).
+    #[inline]
+    fn find(&self, hash: u64, state: u32, full_words: u32, tail: &[u64]) -> Result<u32, usize> {
         let mut slot = self.slot_of(hash);
         loop {
             let occupant = self.table[slot];
             if occupant == 0 {
-                return false;
+                return Err(slot);
             }
             let entry = (occupant - 1) as usize;
             if self.hashes[entry] == hash
@@ -149,7 +142,7 @@ impl Cache {
                 && self.arena[self.offsets[entry] as usize..self.offsets[entry + 1] as usize]
                     == *tail
             {
-                return true;
+                return Ok(entry as u32);
             }
             slot = (slot + 1) & self.mask;
         }
