@@ -8,7 +8,7 @@ use clap::Args;
 use minos_workloads::selftest::{
     bug_profile, run_selftest, BugResult, BugStatus, SelftestOptions, SelftestReport, ShrunkRun,
 };
-use minos_workloads::shrink::{self, RunSize, ShrinkOptions};
+use minos_workloads::shrink::{self, ShrinkOptions};
 
 use crate::exit;
 
@@ -66,6 +66,26 @@ pub fn main(args: SelftestArgs) -> i32 {
     if jobs == 0 {
         eprintln!("minos selftest: --jobs must be at least 1");
         return exit::BAD_INPUT;
+    }
+    // Refuse unknown names before anything is printed (run_selftest checks them too).
+    for name in args.bugs.iter().chain(&args.except) {
+        if name.parse::<minos_node::bugs::Bug>().is_err() {
+            let known: Vec<&str> = minos_node::bugs::Bug::ALL
+                .iter()
+                .map(|bug| bug.name())
+                .collect();
+            eprintln!(
+                "minos selftest: unknown bug {name:?}; the planted bugs are: {}",
+                known.join(", ")
+            );
+            return exit::BAD_INPUT;
+        }
+        if args.bugs.contains(name) && args.except.contains(name) {
+            eprintln!(
+                "minos selftest: bug {name:?} is both asked for (--bug) and left out (--except)"
+            );
+            return exit::BAD_INPUT;
+        }
     }
     let options = SelftestOptions {
         seeds: args.seeds,
@@ -141,14 +161,6 @@ fn shrink_detection(
     let run = bug.detection.as_ref()?;
     let run_dir = run.run_dir.as_ref()?;
     let profile = bug_profile(bug.bug.parse().ok()?);
-    if profile.stall_limit_ms.is_some() {
-        // The stall is judged by selftest, not by the run's verdict that shrink preserves.
-        eprintln!(
-            "minos selftest: {}: liveness detections are not shrunk",
-            bug.bug
-        );
-        return None;
-    }
     let mut original = profile.run_options(run.seed, out);
     if original.schedule.is_none() {
         // A generated schedule: the shrinker cuts the one the run recorded.
@@ -170,29 +182,23 @@ fn shrink_detection(
         scratch_dir: run_dir.join(".shrink-trials"),
     };
     let shrunk = shrink::shrink(&original, &options, &|_| {}).and_then(|result| {
-        let (outcome, minimal) = shrink::write_minimal(&result, &run_dir.join("shrink"))?;
-        Ok((result, outcome, minimal))
+        let (outcome, _) = shrink::write_minimal(&result, &run_dir.join("shrink"))?;
+        Ok((result, outcome))
     });
     let _ = std::fs::remove_dir_all(run_dir.join(".shrink-trials"));
     match shrunk {
-        Ok((result, outcome, minimal)) => Some(ShrunkRun {
+        Ok((result, outcome)) => Some(ShrunkRun {
             run_dir: outcome.run_dir,
-            reproduce: minimal.reproduce_command(),
-            before: size_text(&result.original_size),
-            after: size_text(&result.minimal_size),
+            // The minimal run's own command, naming its own copy of the schedule.
+            reproduce: outcome.reproduce,
+            before: crate::cmd_shrink::size_text(&result.original_size),
+            after: crate::cmd_shrink::size_text(&result.minimal_size),
         }),
         Err(error) => {
             eprintln!("minos selftest: {}: shrink failed: {error}", bug.bug);
             None
         }
     }
-}
-
-fn size_text(size: &RunSize) -> String {
-    format!(
-        "{} fault windows ({} ms of faults), {} clients, {} keys, {} ms",
-        size.fault_windows_count, size.fault_ms, size.clients, size.keys, size.time_limit_ms
-    )
 }
 
 fn print_table(report: &SelftestReport) {

@@ -24,7 +24,7 @@ pub struct ShrinkArgs {
     pub jobs: Option<usize>,
 }
 
-fn size_text(size: &RunSize) -> String {
+pub(crate) fn size_text(size: &RunSize) -> String {
     let windows = match size.fault_windows_count {
         1 => "1 fault window".to_string(),
         count => format!("{count} fault windows"),

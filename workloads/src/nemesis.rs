@@ -238,8 +238,15 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
     let (phase, kind) = event.parse_action()?;
     let targets = indices(&event.targets, nodes, "targets")?;
     let params = &event.params;
-    if phase == Phase::Start {
-        check_param_names(kind, params)?;
+    match phase {
+        Phase::Start => check_param_names(kind, params)?,
+        Phase::Stop if !params.is_null() && params != &json!({}) => {
+            return Err(format!(
+                "stop-{} takes no params (it stops the fault on its targets, or on every node it affects)",
+                kind.name()
+            ))
+        }
+        Phase::Stop => {}
     }
     let action = match (phase, kind) {
         (Phase::Start, FaultKind::Partition) => {
@@ -1157,6 +1164,10 @@ mod tests {
             error.contains("params.probabilty") && error.contains("probability, direction"),
             "{error}"
         );
+        let stop = event("stop-loss", &[], json!({"direction": "in"}));
+        assert!(parse_event(&stop, 3)
+            .unwrap_err()
+            .contains("takes no params"));
         let overlapping = json!({"mode": "halves", "groups": [["n1"], ["n1", "n2"]]});
         let error = parse_event(&event("start-partition", &[], overlapping), 3).unwrap_err();
         assert!(error.contains("n1 is in more than one group"), "{error}");

@@ -22,24 +22,24 @@ pub struct Stall {
     pub detail: String,
 }
 
-/// Scans every closed fault window for the longest stretch without an `ok` client completion.
+/// Scans the time under faults (the union of every closed fault window: overlapping and
+/// touching windows, such as the pieces of a partially stopped fault, count as one) for the
+/// longest stretch in which no client operation got a definite answer (`ok`, or `fail` such
+/// as a cas whose compare failed: both need a working leader).
 pub fn longest_stall(records: &[HistoryRecord], faults: &[FaultRecord], limit_ms: u64) -> Stall {
-    let ok_times_ns: Vec<u64> = records
+    let answered_times_ns: Vec<u64> = records
         .iter()
         .filter(|record| {
-            record.kind == RecordType::Ok && matches!(record.process, Process::Client(_))
+            matches!(record.kind, RecordType::Ok | RecordType::Fail)
+                && matches!(record.process, Process::Client(_))
         })
         .map(|record| record.time)
         .collect();
     let mut worst: Option<(u64, String)> = None;
-    for fault in faults {
-        let Some(stop_ns) = fault.stop_ns else {
-            continue;
-        };
-        let start_ns = fault.start_ns;
+    for (start_ns, stop_ns, kinds) in fault_time(faults) {
         let mut last_ns = start_ns;
         let mut longest_ns = 0;
-        for time_ns in ok_times_ns
+        for time_ns in answered_times_ns
             .iter()
             .copied()
             .filter(|time_ns| (start_ns..=stop_ns).contains(time_ns))
@@ -49,15 +49,15 @@ pub fn longest_stall(records: &[HistoryRecord], faults: &[FaultRecord], limit_ms
         }
         longest_ns = longest_ns.max(stop_ns.saturating_sub(last_ns));
         if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
-            worst = Some((longest_ns, fault.kind.name().to_string()));
+            worst = Some((longest_ns, kinds));
         }
     }
     let longest_ms = worst.as_ref().map_or(0, |(ns, _)| ns / 1_000_000);
-    let fault = worst.map(|(_, kind)| kind);
+    let fault = worst.map(|(_, kinds)| kinds);
     let exceeded = longest_ms > limit_ms;
     let detail = match &fault {
-        Some(kind) => format!(
-            "no operation completed for {:.1} s during {kind} (limit {:.1} s)",
+        Some(kinds) => format!(
+            "no operation completed for {:.1} s during {kinds} (limit {:.1} s)",
             longest_ms as f64 / 1e3,
             limit_ms as f64 / 1e3
         ),
@@ -70,6 +70,31 @@ pub fn longest_stall(records: &[HistoryRecord], faults: &[FaultRecord], limit_ms
         exceeded,
         detail,
     }
+}
+
+/// The closed fault windows merged into disjoint spans: (start, stop, the faults' kinds).
+fn fault_time(faults: &[FaultRecord]) -> Vec<(u64, u64, String)> {
+    let mut windows: Vec<(u64, u64, &str)> = faults
+        .iter()
+        .filter_map(|fault| Some((fault.start_ns, fault.stop_ns?, fault.kind.name())))
+        .collect();
+    windows.sort_unstable();
+    let mut spans: Vec<(u64, u64, Vec<&str>)> = Vec::new();
+    for (start_ns, stop_ns, kind) in windows {
+        match spans.last_mut() {
+            Some(span) if start_ns <= span.1 => {
+                span.1 = span.1.max(stop_ns);
+                if !span.2.contains(&kind) {
+                    span.2.push(kind);
+                }
+            }
+            _ => spans.push((start_ns, stop_ns, vec![kind])),
+        }
+    }
+    spans
+        .into_iter()
+        .map(|(start_ns, stop_ns, kinds)| (start_ns, stop_ns, kinds.join("+")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,5 +141,22 @@ mod tests {
         );
         assert!(!longest_stall(&records, &faults, 8_000).exceeded);
         assert!(!longest_stall(&records, &[], 1).exceeded);
+    }
+
+    #[test]
+    fn the_pieces_of_a_partially_stopped_fault_count_as_one_span() {
+        let records = [record(1, RecordType::Ok), record(8, RecordType::Ok)];
+        let piece = |start_s: u64, stop_s: u64| FaultRecord {
+            kind: FaultKind::Kill,
+            start_ns: start_s * 1_000_000_000,
+            stop_ns: Some(stop_s * 1_000_000_000),
+            targets: vec![],
+            detail: serde_json::Value::Null,
+        };
+        // Kill 2-4 s, then the rest 4-6 s and 6-9 s: 6 s without an answer (2 to 8 s).
+        let faults = [piece(2, 4), piece(4, 6), piece(6, 9)];
+        let stall = longest_stall(&records, &faults, 5_000);
+        assert_eq!(stall.longest_ms, 6_000, "{}", stall.detail);
+        assert!(stall.exceeded);
     }
 }
