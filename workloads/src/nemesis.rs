@@ -194,10 +194,21 @@ fn integer(params: &Value, field: &str, default: i64) -> Result<i64, String> {
 
 /// The params a start of this fault reads; anything else is a typo, refused rather than
 /// silently replaced by a default.
-fn known_params(kind: FaultKind) -> &'static [&'static str] {
+fn known_params(kind: FaultKind, mode: Option<&str>) -> &'static [&'static str] {
+    match (kind, mode) {
+        (FaultKind::Partition, Some("isolate-leader" | "hold-leader")) => &["mode"],
+        (FaultKind::Partition, Some("ring")) => &["mode", "order"],
+        (FaultKind::Partition, Some("bridge")) => &["mode", "bridge", "groups"],
+        (FaultKind::Partition, _) => &["mode", "groups"],
+        (FaultKind::PartitionOneway, Some("to-leader")) => &["mode"],
+        (FaultKind::PartitionOneway, _) => &["mode", "from", "to"],
+        _ => known_params_of(kind),
+    }
+}
+
+fn known_params_of(kind: FaultKind) -> &'static [&'static str] {
     match kind {
-        FaultKind::Partition => &["mode", "groups", "order", "bridge"],
-        FaultKind::PartitionOneway => &["mode", "from", "to"],
+        FaultKind::Partition | FaultKind::PartitionOneway => &["mode"],
         FaultKind::Kill | FaultKind::Pause => &["mode"],
         FaultKind::Clock => &["mode", "skew_ms", "drift_ppm"],
         FaultKind::Loss => &["probability", "direction"],
@@ -218,16 +229,19 @@ fn check_param_names(kind: FaultKind, params: &Value) -> Result<(), String> {
         Value::Object(object) => object,
         _ => return Err("params must be a JSON object".to_string()),
     };
-    let known = known_params(kind);
+    let mode = object.get("mode").and_then(Value::as_str);
+    let known = known_params(kind, mode);
+    let what = match (kind, mode) {
+        (FaultKind::Partition | FaultKind::PartitionOneway, Some(mode)) => {
+            format!("start-{} with mode {mode}", kind.name())
+        }
+        _ => format!("start-{}", kind.name()),
+    };
     match object.keys().find(|name| !known.contains(&name.as_str())) {
         None => Ok(()),
-        Some(name) if known.is_empty() => Err(format!(
-            "params.{name}: start-{} takes no params",
-            kind.name()
-        )),
+        Some(name) if known.is_empty() => Err(format!("params.{name}: {what} takes no params")),
         Some(name) => Err(format!(
-            "params.{name} is not a parameter of start-{} (it takes {})",
-            kind.name(),
+            "params.{name} is not a parameter of {what} (it takes {})",
             known.join(", ")
         )),
     }
@@ -1164,6 +1178,9 @@ mod tests {
             error.contains("params.probabilty") && error.contains("probability, direction"),
             "{error}"
         );
+        let ring = json!({"mode": "ring", "groups": [["n1"], ["n2"]]});
+        let error = parse_event(&event("start-partition", &[], ring), 3).unwrap_err();
+        assert!(error.contains("start-partition with mode ring"), "{error}");
         let stop = event("stop-loss", &[], json!({"direction": "in"}));
         assert!(parse_event(&stop, 3)
             .unwrap_err()
