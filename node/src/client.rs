@@ -194,15 +194,7 @@ impl Client {
                 Some(ReplyOutcome::Admin { ok: false, text }) => return OpOutcome::Fail(text),
                 Some(ReplyOutcome::NotLeader { leader_hint }) => {
                     last_problem = format!("{to} is not the leader");
-                    let hinted = match leader_hint {
-                        Some(hint) => self.point_at(&hint).await,
-                        None => false,
-                    };
-                    if !hinted {
-                        self.next_node();
-                        tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms))
-                            .await;
-                    }
+                    self.follow_leader_hint(leader_hint).await;
                 }
                 Some(other) => {
                     maybe_proposed = true;
@@ -280,15 +272,7 @@ impl Client {
                 Some(ReplyOutcome::Done(result)) => return OpOutcome::Ok(result),
                 Some(ReplyOutcome::NotLeader { leader_hint }) => {
                     last_problem = format!("{to} is not the leader");
-                    let hinted = match leader_hint {
-                        Some(hint) => self.point_at(&hint).await,
-                        None => false,
-                    };
-                    if !hinted {
-                        self.next_node();
-                        tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms))
-                            .await;
-                    }
+                    self.follow_leader_hint(leader_hint).await;
                 }
                 Some(ReplyOutcome::Retry { reason }) => {
                     maybe_proposed = true;
@@ -324,6 +308,19 @@ impl Client {
     }
 
     /// Points the client at the hinted leader; false when the hint does not resolve.
+    /// After a "not the leader" reply: go to the hinted leader, or else to the next node
+    /// after a backoff.
+    async fn follow_leader_hint(&mut self, leader_hint: Option<String>) {
+        let hinted = match leader_hint {
+            Some(hint) => self.point_at(&hint).await,
+            None => false,
+        };
+        if !hinted {
+            self.next_node();
+            tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
+        }
+    }
+
     async fn point_at(&mut self, hint: &str) -> bool {
         let Ok(addr) = resolve(self.config.network, hint).await else {
             return false;

@@ -343,13 +343,7 @@ pub fn write_run_dir(dir: &Path, options: &FixtureOptions) -> std::io::Result<()
             "ops_count": ops.iter().filter(|o| &o.key == k).count(), "states_explored": 100, "elapsed_ms": 1})).collect::<Vec<_>>(),
         "unknown_reason": null, "counterexample": counterexample, "elapsed_ms": 5
     });
-    let history_sha256: String = {
-        use sha2::{Digest, Sha256};
-        Sha256::digest(fs::read(dir.join("history.jsonl"))?)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
-    };
+    let history_sha256 = crate::rebuild::sha256_hex(text.as_bytes());
     let results = json!({
         "minos_version": "0.1.0", "test_name": "counter",
         "run_id": format!("20261122T153000-seed{}", options.seed), "seed": options.seed,

@@ -175,14 +175,18 @@ fn is_pruned(run: &Path) -> bool {
 
 /// The SHA-256 results.json recorded for the history, when the history no longer has it.
 fn changed_history(run: &Path) -> Option<String> {
-    use sha2::{Digest, Sha256};
     let text = std::fs::read_to_string(run.join("results.json")).ok()?;
     let results: serde_json::Value = serde_json::from_str(&text).ok()?;
     let recorded = results["history"]["sha256"].as_str()?.to_string();
     let bytes = std::fs::read(run.join("history.jsonl")).ok()?;
-    let actual: String = Sha256::digest(&bytes)
+    (sha256_hex(&bytes) != recorded).then_some(recorded)
+}
+
+/// Lower-case hex SHA-256, as results.json records a history's.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect();
-    (actual != recorded).then_some(recorded)
+        .collect()
 }

@@ -54,16 +54,7 @@ pub fn signature_of(results: &Value, history_text: Option<&str>) -> Signature {
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_string();
-    let mut causes: Vec<String> = results
-        .get("causes")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut causes = causes_of(results);
     causes.sort();
     causes.dedup();
     let checker = results.get("checker").unwrap_or(&Value::Null);
@@ -167,6 +158,20 @@ fn window_times(counterexample: &Value, history_text: &str) -> Option<(u64, u64)
         record.get("time")?.as_u64()
     };
     Some((time_of(first_index)?, time_of(last_index)?))
+}
+
+/// results.json `causes` as strings (empty when absent).
+pub(crate) fn causes_of(results: &Value) -> Vec<String> {
+    results
+        .get("causes")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Replaces every number (with its decimals) by `N`.

@@ -153,16 +153,7 @@ pub fn read_run_record(run_dir: &Path) -> Result<Option<RunRecord>, String> {
         .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| format!("{}: no verdict", path.display()))?;
-    let causes = results
-        .get("causes")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let causes = super::signature::causes_of(&results);
     let signature = if verdict == Verdict::Valid {
         None
     } else {
