@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use minos_checker::Verdict;
 use minos_node::bugs::{Bug, Bugs};
-use minos_workloads::options::{parse_duration_ms, SystemKind};
+use minos_workloads::options::{parse_duration_ms, ReadMode, SystemKind};
 use minos_workloads::{KeyDistribution, NemesisSpec, RunOptions, Schedule, Workload};
 
 use crate::exit;
@@ -59,9 +59,14 @@ pub struct RunArgs {
     /// junit.xml are still written).
     #[arg(long)]
     no_report: bool,
-    /// The store under test: raft, or a toy store (toy-primary, toy-follower-reads).
-    #[arg(long, default_value = "raft", hide = true)]
+    /// The system under test: raft (the simulated store, default), etcd (a real etcd cluster,
+    /// needs root, etcd-server and nftables), or a toy store (toy-primary, toy-follower-reads).
+    #[arg(long, default_value = "raft")]
     system: SystemKind,
+    /// linearizable | serializable: how a real system serves reads (etcd's serializable reads
+    /// answer from the contacted node alone and may be stale).
+    #[arg(long, default_value = "linearizable")]
+    read_mode: ReadMode,
     /// Raft store: entries per AppendEntries (default: the node's, 64); selftest's
     /// commit-old-term profile sets 1.
     #[arg(long, hide = true)]
@@ -130,6 +135,7 @@ pub(crate) fn options_from(args: RunArgs) -> Result<RunOptions, String> {
     options.out_dir = args.out;
     options.no_report = args.no_report;
     options.system = args.system;
+    options.read_mode = args.read_mode;
     options.max_append_entries = args.max_append_entries;
     options.max_stall_ms = args.max_stall;
     options.run_date = Some(run_date());
@@ -183,8 +189,17 @@ pub fn main(args: RunArgs) -> i32 {
         Some(path) => format!("from schedule {}", path.display()),
         None => options.nemesis.as_arg(),
     };
+    let clock = if options.system.is_real() {
+        format!(
+            "real {} cluster, {} reads, real time (not bit-exactly replayable)",
+            options.system.name(),
+            options.read_mode.name()
+        )
+    } else {
+        "simulated".to_string()
+    };
     println!(
-        "minos run: seed {}, {} nodes, {} clients, {} keys, workload {}, nemesis {nemesis}, {} simulated",
+        "minos run: seed {}, {} nodes, {} clients, {} keys, workload {}, nemesis {nemesis}, {} {clock}",
         options.seed,
         options.nodes,
         options.clients,
@@ -198,6 +213,9 @@ pub fn main(args: RunArgs) -> i32 {
             eprintln!("minos run: {error}");
             if error.is_bad_input() {
                 return exit::BAD_INPUT;
+            }
+            if matches!(error, minos_workloads::RunError::Interrupted) {
+                return exit::INTERRUPTED;
             }
             println!("{}", options.reproduce_command());
             return exit::INTERNAL;

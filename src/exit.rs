@@ -10,3 +10,5 @@ pub const UNKNOWN: i32 = 2;
 pub const BAD_INPUT: i32 = 254;
 /// A bug in Minos itself.
 pub const INTERNAL: i32 = 255;
+/// Ctrl-C or SIGTERM ended a real-cluster run (after its cleanup), as a shell reports SIGINT.
+pub const INTERRUPTED: i32 = 130;

@@ -11,6 +11,7 @@ pub mod nodelog;
 pub mod options;
 pub mod output;
 pub mod raft_store;
+pub mod real;
 pub mod recorder;
 pub mod run;
 pub mod schedule;
@@ -21,7 +22,9 @@ pub mod sut;
 pub mod toy;
 pub mod workload;
 
-pub use options::{FaultKind, KeyDistribution, NemesisSpec, RunOptions, SystemKind, Workload};
+pub use options::{
+    FaultKind, KeyDistribution, NemesisSpec, ReadMode, RunOptions, SystemKind, Workload,
+};
 
 pub use run::RunOutcome;
 pub use schedule::Schedule;
@@ -48,6 +51,9 @@ pub enum RunError {
     /// The checker rejected the history (exit 255: we wrote it).
     #[error("checker: {0}")]
     Checker(String),
+    /// Ctrl-C or SIGTERM during a real-cluster run: everything was torn down (exit 130).
+    #[error("interrupted; the cluster, its namespaces, bridge and nft table were removed")]
+    Interrupted,
 }
 
 impl RunError {
@@ -84,5 +90,6 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
             options,
             toy::ToyStore::new(toy::ToyMode::FollowerReads, options.nodes, options.seed),
         ),
+        SystemKind::Etcd => real::run(options),
     }
 }

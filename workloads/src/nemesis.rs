@@ -558,7 +558,8 @@ impl Nemesis {
         }
     }
 
-    fn blocked_pairs(
+    /// The node pairs a partition of `shape` cuts (both ways), and its detail for the record.
+    pub fn blocked_pairs(
         &self,
         shape: &PartitionShape,
         leader: Option<usize>,

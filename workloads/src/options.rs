@@ -255,31 +255,79 @@ pub enum SystemKind {
     ToyPrimary,
     /// The toy store serving reads from followers' lagging copies: deliberately broken.
     ToyFollowerReads,
+    /// A real etcd cluster (Debian `etcd-server`), in real time.
+    Etcd,
 }
 
 impl SystemKind {
+    pub const ALL: [SystemKind; 4] = [
+        SystemKind::Raft,
+        SystemKind::ToyPrimary,
+        SystemKind::ToyFollowerReads,
+        SystemKind::Etcd,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             SystemKind::Raft => "raft",
             SystemKind::ToyPrimary => "toy-primary",
             SystemKind::ToyFollowerReads => "toy-follower-reads",
+            SystemKind::Etcd => "etcd",
         }
+    }
+
+    /// Real server processes in real time (not simulated, not bit-exactly replayable).
+    pub fn is_real(self) -> bool {
+        matches!(self, SystemKind::Etcd)
     }
 }
 
 impl FromStr for SystemKind {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        [
-            SystemKind::Raft,
-            SystemKind::ToyPrimary,
-            SystemKind::ToyFollowerReads,
-        ]
-        .into_iter()
-        .find(|kind| kind.name() == text)
-        .ok_or_else(|| {
-            format!("unknown system {text:?}; expected raft, toy-primary or toy-follower-reads")
-        })
+        SystemKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = SystemKind::ALL.iter().map(|kind| kind.name()).collect();
+                format!(
+                    "unknown system {text:?}; expected one of {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// How reads are served (`--read-mode`); each system offers some of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// The system's linearizable read (etcd: quorum read through raft's read index).
+    Linearizable,
+    /// Served from the contacted node's local state without consulting a quorum (etcd's
+    /// serializable reads): may be stale, and a linearizability checker must catch it.
+    Serializable,
+}
+
+impl ReadMode {
+    pub const ALL: [ReadMode; 2] = [ReadMode::Linearizable, ReadMode::Serializable];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Linearizable => "linearizable",
+            ReadMode::Serializable => "serializable",
+        }
+    }
+}
+
+impl FromStr for ReadMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        ReadMode::ALL
+            .into_iter()
+            .find(|mode| mode.name() == text)
+            .ok_or_else(|| {
+                format!("unknown read mode {text:?}; expected linearizable or serializable")
+            })
     }
 }
 
@@ -329,6 +377,8 @@ pub struct RunOptions {
     /// When set, the run is also invalid if no operation completes for this long inside a
     /// fault window (`--max-stall`): a liveness bug that heals once the faults stop.
     pub max_stall_ms: Option<u64>,
+    /// `--read-mode`: how the system serves reads (real systems; the default is linearizable).
+    pub read_mode: ReadMode,
 }
 
 impl RunOptions {
@@ -360,6 +410,7 @@ impl RunOptions {
             check_threads: 0,
             max_append_entries: None,
             max_stall_ms: None,
+            read_mode: ReadMode::Linearizable,
         }
     }
 
@@ -404,6 +455,12 @@ impl RunOptions {
         if self.max_append_entries == Some(0) {
             return Err("--max-append-entries must be at least 1".to_string());
         }
+        if self.read_mode != ReadMode::Linearizable && !self.system.is_real() {
+            return Err(format!(
+                "--read-mode {} needs a real system (--system etcd); the simulated stores serve linearizable reads only",
+                self.read_mode.name()
+            ));
+        }
         if self.nemesis_interval_ms < 10 {
             return Err("--nemesis-interval must be at least 10ms".to_string());
         }
@@ -415,6 +472,9 @@ impl RunOptions {
         let mut name = self.workload.name().to_string();
         if self.system != SystemKind::Raft {
             name = format!("{}-{name}", self.system.name());
+        }
+        if self.read_mode != ReadMode::Linearizable {
+            name = format!("{name}-{}-reads", self.read_mode.name());
         }
         for bug in self.bugs.iter() {
             name.push('-');
@@ -452,6 +512,9 @@ impl RunOptions {
         }
         if self.system != SystemKind::Raft {
             parts.push(format!("--system {}", self.system.name()));
+        }
+        if self.read_mode != ReadMode::Linearizable {
+            parts.push(format!("--read-mode {}", self.read_mode.name()));
         }
         if let Some(count) = self.max_append_entries {
             parts.push(format!("--max-append-entries {count}"));

@@ -149,6 +149,12 @@ struct Results<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     stall: Option<&'a crate::stall::Stall>,
     faults: &'a [crate::nemesis::FaultRecord],
+    /// False for real clusters: the same options give the same ops and planned schedule,
+    /// not the same history.
+    replayable: bool,
+    /// Real clusters only: system version, timings, memory, the schedule as applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    real: Option<&'a Value>,
     /// Configurations the leaders reported (membership faults only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     configurations: &'a [crate::sut::ConfigurationChange],
@@ -182,6 +188,7 @@ struct ResultOptions {
     max_append_entries: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_stall_ms: Option<u64>,
+    read_mode: &'static str,
 }
 
 #[derive(Serialize)]
@@ -275,6 +282,35 @@ fn write_run(
     check_ms: u64,
     wall_ms: u64,
 ) -> Result<RunOutcome, RunError> {
+    write_run_in(
+        options,
+        simulation,
+        check,
+        simulate_ms,
+        check_ms,
+        wall_ms,
+        None,
+    )
+}
+
+/// A real-cluster run: its run directory exists already (it holds the servers' data dirs
+/// and logs), and results.json gains a `real` section.
+pub(crate) struct RealRun {
+    pub run_dir: PathBuf,
+    pub run_id: String,
+    pub real: Value,
+}
+
+/// Writes the run directory (a new one, or the real run's own).
+pub(crate) fn write_run_in(
+    options: &RunOptions,
+    simulation: SimulationResult,
+    check: HistoryCheck,
+    simulate_ms: u64,
+    check_ms: u64,
+    wall_ms: u64,
+    real_run: Option<RealRun>,
+) -> Result<RunOutcome, RunError> {
     let history_text = to_jsonl(&simulation.records);
     let history_sha256 = sha256_hex(history_text.as_bytes());
     let ops_count = simulation.ops_count();
@@ -288,7 +324,14 @@ fn write_run(
         options.seed
     );
     let io = |error: std::io::Error| RunError::Output(error.to_string());
-    let (run_dir, run_id) = create_run_dir(&options.out_dir, &test_name, &run_id).map_err(io)?;
+    let (run_dir, run_id, real) = match real_run {
+        Some(real_run) => (real_run.run_dir, real_run.run_id, Some(real_run.real)),
+        None => {
+            let (run_dir, run_id) =
+                create_run_dir(&options.out_dir, &test_name, &run_id).map_err(io)?;
+            (run_dir, run_id, None)
+        }
+    };
     let reproduce = reproduce_from(options, &run_dir);
     let simulated_ms = simulation.simulated_ns / 1_000_000;
     let timings = Timings {
@@ -338,6 +381,7 @@ fn write_run(
             step_ms: options.step_ms,
             max_append_entries: options.max_append_entries,
             max_stall_ms: options.max_stall_ms,
+            read_mode: options.read_mode.name(),
         },
         verdict: verdict.as_str(),
         causes: &causes,
@@ -346,6 +390,8 @@ fn write_run(
         liveness: &simulation.liveness,
         stall: simulation.stall.as_ref(),
         faults: &simulation.faults,
+        replayable: real.is_none(),
+        real: real.as_ref(),
         configurations: &simulation.configurations,
         schedule_file: "schedule.json",
         history: HistorySummary {
@@ -369,12 +415,17 @@ fn write_run(
     std::fs::create_dir_all(&nodes_dir).map_err(io)?;
     for node in 0..options.nodes {
         let name = crate::schedule::node_name(node);
+        let path = nodes_dir.join(format!("{name}.log"));
+        // A real server wrote its own log there already.
+        if real.is_some() && path.exists() {
+            continue;
+        }
         let text = simulation
             .node_logs
             .get(&name)
             .map(String::as_str)
             .unwrap_or("");
-        write_atomic(&nodes_dir.join(format!("{name}.log")), text.as_bytes()).map_err(io)?;
+        write_atomic(&path, text.as_bytes()).map_err(io)?;
     }
     let mut results_text =
         serde_json::to_string_pretty(&results).expect("results always serialize");
