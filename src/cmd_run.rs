@@ -232,6 +232,32 @@ pub fn main(args: RunArgs) -> i32 {
     if let Some(explanation) = &outcome.explanation {
         println!("{explanation}");
     }
+    if let Some(violation) = outcome.results["real"]["violation"].as_object() {
+        let faults: Vec<String> = violation["faults_active"]
+            .as_array()
+            .map(|faults| {
+                faults
+                    .iter()
+                    .map(|fault| {
+                        format!(
+                            "{} {}",
+                            fault["kind"].as_str().unwrap_or("?"),
+                            fault["detail"]
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "faults in force during the violation (t = {} ms): {}",
+            violation["window_ms"],
+            if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join("; ")
+            }
+        );
+    }
     let ratio = if outcome.wall_ms == 0 {
         f64::INFINITY
     } else {

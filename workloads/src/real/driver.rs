@@ -641,23 +641,6 @@ pub fn run_real<A: Adapter + 'static>(
             .filter_map(|value| serde_json::from_value(value["event"].clone()).ok())
             .collect(),
     };
-    let real = json!({
-        "replayable": false,
-        "note": "a real cluster in real time: the same seed gives the same ops and the same planned schedule, not the same history",
-        "system": adapter_name(options),
-        "version": version,
-        "read_mode": options.read_mode.name(),
-        "cluster_start_ms": measured.cluster_start_ms,
-        "workload_ms": measured.workload_ms,
-        "ops_per_s": (ops_count as f64 / workload_s * 10.0).round() / 10.0,
-        "ok_ops_per_s": (ok_count as f64 / workload_s * 10.0).round() / 10.0,
-        "nodes": measured.memory,
-        "starts": measured.starts,
-        "unexpected_exits": measured.exits,
-        "planned_schedule": schedule,
-        "applied_schedule": measured.applied,
-        "data_dir": "data (removed when the run is valid)",
-    });
     let simulation = SimulationResult {
         records: measured.records,
         schedule: applied_schedule,
@@ -675,6 +658,24 @@ pub fn run_real<A: Adapter + 'static>(
     let check_start = Instant::now();
     let check = crate::run::check_history(&simulation.records, options)?;
     let check_ms = check_start.elapsed().as_millis() as u64;
+    let real = json!({
+        "replayable": false,
+        "note": "a real cluster in real time: the same seed gives the same ops and the same planned schedule, not the same history",
+        "system": adapter_name(options),
+        "version": version,
+        "read_mode": options.read_mode.name(),
+        "cluster_start_ms": measured.cluster_start_ms,
+        "workload_ms": measured.workload_ms,
+        "ops_per_s": (ops_count as f64 / workload_s * 10.0).round() / 10.0,
+        "ok_ops_per_s": (ok_count as f64 / workload_s * 10.0).round() / 10.0,
+        "nodes": measured.memory,
+        "starts": measured.starts,
+        "unexpected_exits": measured.exits,
+        "planned_schedule": schedule,
+        "applied_schedule": measured.applied,
+        "data_dir": "data (removed when the run is valid)",
+        "violation": violation_context(&check.report, &simulation.records, &simulation.faults),
+    });
     let wall_ms = wall_start.elapsed().as_millis() as u64;
     let outcome = crate::run::write_run_in(
         options,
@@ -693,6 +694,50 @@ pub fn run_real<A: Adapter + 'static>(
         let _ = std::fs::remove_dir_all(outcome.run_dir.join("data"));
     }
     Ok(outcome)
+}
+
+/// Where in real time the checker's counterexample lies, and which faults were in force then
+/// (the question a failing real run raises first).
+fn violation_context(
+    report: &minos_checker::CheckReport,
+    records: &[minos_checker::history::HistoryRecord],
+    faults: &[FaultRecord],
+) -> Value {
+    let Some(counterexample) = &report.counterexample else {
+        return Value::Null;
+    };
+    let time_of = |index: u64| {
+        records
+            .iter()
+            .find(|record| record.index == index)
+            .map(|record| record.time)
+    };
+    let (Some(first_ns), Some(last_ns)) = (
+        time_of(counterexample.window.first_index),
+        time_of(counterexample.window.last_index),
+    ) else {
+        return Value::Null;
+    };
+    let active: Vec<Value> = faults
+        .iter()
+        .filter(|fault| {
+            fault.start_ns <= last_ns && fault.stop_ns.is_none_or(|stop_ns| stop_ns >= first_ns)
+        })
+        .map(|fault| {
+            json!({
+                "kind": fault.kind.name(),
+                "targets": fault.targets,
+                "detail": fault.detail,
+                "start_ms": fault.start_ns / 1_000_000,
+                "stop_ms": fault.stop_ns.map(|ns| ns / 1_000_000),
+            })
+        })
+        .collect();
+    json!({
+        "key": counterexample.key,
+        "window_ms": [first_ns / 1_000_000, last_ns / 1_000_000],
+        "faults_active": active,
+    })
 }
 
 fn adapter_name(options: &RunOptions) -> &'static str {
