@@ -257,14 +257,17 @@ pub enum SystemKind {
     ToyFollowerReads,
     /// A real etcd cluster (Debian `etcd-server`), in real time.
     Etcd,
+    /// A real NATS JetStream cluster (Debian `nats-server`), in real time.
+    Nats,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 4] = [
+    pub const ALL: [SystemKind; 5] = [
         SystemKind::Raft,
         SystemKind::ToyPrimary,
         SystemKind::ToyFollowerReads,
         SystemKind::Etcd,
+        SystemKind::Nats,
     ];
 
     pub fn name(self) -> &'static str {
@@ -273,12 +276,13 @@ impl SystemKind {
             SystemKind::ToyPrimary => "toy-primary",
             SystemKind::ToyFollowerReads => "toy-follower-reads",
             SystemKind::Etcd => "etcd",
+            SystemKind::Nats => "nats",
         }
     }
 
     /// Real server processes in real time (not simulated, not bit-exactly replayable).
     pub fn is_real(self) -> bool {
-        matches!(self, SystemKind::Etcd)
+        matches!(self, SystemKind::Etcd | SystemKind::Nats)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod etcd;
 pub mod guard;
 pub mod http;
+pub mod nats;
 pub mod netns;
 pub mod nft;
 pub mod sys;
@@ -79,6 +80,7 @@ pub trait Adapter {
 pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
     match options.system {
         SystemKind::Etcd => driver::run_real(options, etcd::Etcd::new(options)),
+        SystemKind::Nats => driver::run_real(options, nats::Nats::new(options)),
         other => Err(RunError::BadOptions(format!(
             "--system {} is not a real system",
             other.name()
