@@ -29,6 +29,8 @@ pub struct ClientConfig {
     pub retry_backoff_ms: u64,
     /// Local UDP port (0: any free port).
     pub local_port: u16,
+    /// Local address to bind (None: loopback). A real cluster on a bridge needs the bridge's.
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 impl ClientConfig {
@@ -41,6 +43,7 @@ impl ClientConfig {
             op_timeout_ms: 5_000,
             retry_backoff_ms: 25,
             local_port: 0,
+            local_ip: None,
         }
     }
 }
@@ -85,7 +88,7 @@ impl Client {
         for address in &config.cluster {
             nodes.push(resolve(config.network, address).await?);
         }
-        let endpoint = Endpoint::bind(config.network, None, config.local_port).await?;
+        let endpoint = Endpoint::bind(config.network, config.local_ip, config.local_port).await?;
         let target = (config.client_id as usize) % nodes.len();
         Ok(Client {
             config,

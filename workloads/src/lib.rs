@@ -90,6 +90,6 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
             options,
             toy::ToyStore::new(toy::ToyMode::FollowerReads, options.nodes, options.seed),
         ),
-        SystemKind::Etcd | SystemKind::Nats => real::run(options),
+        SystemKind::Etcd | SystemKind::Nats | SystemKind::MinosNode => real::run(options),
     }
 }

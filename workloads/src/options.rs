@@ -259,15 +259,18 @@ pub enum SystemKind {
     Etcd,
     /// A real NATS JetStream cluster (Debian `nats-server`), in real time.
     Nats,
+    /// Our own store as real `minos node` processes, in real time.
+    MinosNode,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 5] = [
+    pub const ALL: [SystemKind; 6] = [
         SystemKind::Raft,
         SystemKind::ToyPrimary,
         SystemKind::ToyFollowerReads,
         SystemKind::Etcd,
         SystemKind::Nats,
+        SystemKind::MinosNode,
     ];
 
     pub fn name(self) -> &'static str {
@@ -277,12 +280,16 @@ impl SystemKind {
             SystemKind::ToyFollowerReads => "toy-follower-reads",
             SystemKind::Etcd => "etcd",
             SystemKind::Nats => "nats",
+            SystemKind::MinosNode => "minos-node",
         }
     }
 
     /// Real server processes in real time (not simulated, not bit-exactly replayable).
     pub fn is_real(self) -> bool {
-        matches!(self, SystemKind::Etcd | SystemKind::Nats)
+        matches!(
+            self,
+            SystemKind::Etcd | SystemKind::Nats | SystemKind::MinosNode
+        )
     }
 }
 

@@ -564,7 +564,7 @@ pub fn run_real<A: Adapter + 'static>(
                 .join(", ")
         )));
     }
-    sys::preflight(adapter.binary(), adapter.package()).map_err(RunError::BadOptions)?;
+    sys::preflight(&adapter.binary(), adapter.package()).map_err(RunError::BadOptions)?;
     let supported = adapter.supported_faults();
     let (schedule, nemesis_kinds, planned) = plan(options, &supported, adapter.name())?;
     let version = adapter.version();
@@ -591,7 +591,7 @@ pub fn run_real<A: Adapter + 'static>(
         let args = (0..options.nodes)
             .map(|node| adapter.server_args(node, &network, &data_dir.join(node_name(node))))
             .collect();
-        let mut cluster = Cluster::new(&guard, network, adapter.binary(), args, &nodes_dir);
+        let mut cluster = Cluster::new(&guard, network, &adapter.binary(), args, &nodes_dir);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -53,8 +53,8 @@ impl Adapter for Etcd {
         "etcd"
     }
 
-    fn binary(&self) -> &'static str {
-        "etcd"
+    fn binary(&self) -> String {
+        "etcd".to_string()
     }
 
     fn package(&self) -> &'static str {

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod etcd;
 pub mod guard;
 pub mod http;
+pub mod minos_node;
 pub mod nats;
 pub mod netns;
 pub mod nft;
@@ -50,8 +51,8 @@ pub trait Adapter {
 
     /// As in results.json and `--system`.
     fn name(&self) -> &'static str;
-    /// The server program, looked up on PATH.
-    fn binary(&self) -> &'static str;
+    /// The server program: a name looked up on PATH, or a path.
+    fn binary(&self) -> String;
     /// The Debian package that provides it (for the install command).
     fn package(&self) -> &'static str;
     /// `<binary> --version`, first line.
@@ -81,6 +82,7 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
     match options.system {
         SystemKind::Etcd => driver::run_real(options, etcd::Etcd::new(options)),
         SystemKind::Nats => driver::run_real(options, nats::Nats::new(options)),
+        SystemKind::MinosNode => driver::run_real(options, minos_node::MinosNode::new(options)),
         other => Err(RunError::BadOptions(format!(
             "--system {} is not a real system",
             other.name()

@@ -74,8 +74,8 @@ impl Adapter for Nats {
         "nats"
     }
 
-    fn binary(&self) -> &'static str {
-        "nats-server"
+    fn binary(&self) -> String {
+        "nats-server".to_string()
     }
 
     fn package(&self) -> &'static str {

@@ -66,6 +66,9 @@ pub fn signal(pid: u32, signal: i32) -> Result<(), String> {
 }
 
 fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
     let Some(path) = std::env::var_os("PATH") else {
         return false;
     };
