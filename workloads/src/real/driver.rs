@@ -536,6 +536,7 @@ struct Measured {
     memory: Vec<Value>,
     starts: Vec<u32>,
     exits: Vec<Value>,
+    final_state: Value,
 }
 
 /// The last lines of a node's log, for an error message.
@@ -671,6 +672,7 @@ pub fn run_real<A: Adapter + 'static>(
         "nodes": measured.memory,
         "starts": measured.starts,
         "unexpected_exits": measured.exits,
+        "final_state": measured.final_state,
         "planned_schedule": schedule,
         "applied_schedule": measured.applied,
         "data_dir": "data (removed when the run is valid)",
@@ -844,12 +846,13 @@ async fn drive<A: Adapter + 'static>(
         })
         .collect();
     let starts = nemesis.cluster.starts.clone();
-    nemesis.cluster.stop_all();
     let records = {
         let mut state = shared.borrow_mut();
         state.recorder.close(end_ns);
         std::mem::take(&mut state.recorder).into_records()
     };
+    let final_state = adapter.final_state(&network, &records, options.keys).await;
+    nemesis.cluster.stop_all();
     Ok(Measured {
         records,
         faults: nemesis.log.faults,
@@ -860,6 +863,7 @@ async fn drive<A: Adapter + 'static>(
         memory,
         starts,
         exits,
+        final_state,
     })
 }
 

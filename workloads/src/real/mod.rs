@@ -75,6 +75,16 @@ pub trait Adapter {
     async fn leader(&self, network: &Network, live: &[bool]) -> Option<usize>;
     /// A client process talking to node `node`.
     fn client(&self, network: &Network, node: usize) -> Self::Client;
+    /// After the run (faults healed, cluster still up): what the system itself reports about
+    /// the data, checked against the history (`real.final_state` in results.json).
+    async fn final_state(
+        &self,
+        _network: &Network,
+        _records: &[minos_checker::history::HistoryRecord],
+        _keys: usize,
+    ) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Runs one real-cluster test under `options` and writes its run directory.

@@ -203,6 +203,15 @@ impl Adapter for Nats {
         None
     }
 
+    async fn final_state(
+        &self,
+        network: &Network,
+        records: &[minos_checker::history::HistoryRecord],
+        keys: usize,
+    ) -> Value {
+        count_publishes(self, network, records, keys).await
+    }
+
     fn client(&self, network: &Network, node: usize) -> NatsClient {
         NatsClient {
             address: client_address(network, node),
@@ -563,12 +572,58 @@ impl SutClient for NatsClient {
     }
 }
 
-/// The stream's message count, for comparing with the acknowledged publishes.
-pub async fn stream_messages(client: &mut NatsClient) -> Option<u64> {
-    let reply = client
-        .request(&format!("$JS.API.STREAM.INFO.{STREAM}"), &[], b"")
-        .await
-        .ok()?;
+/// The stream's message count as each node reports it.
+async fn stream_messages(client: &mut NatsClient) -> Option<u64> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.request(&format!("$JS.API.STREAM.INFO.{STREAM}"), &[], b""),
+    )
+    .await
+    .ok()?
+    .ok()?;
     let info: Value = serde_json::from_slice(&reply.payload).ok()?;
     info["state"]["messages"].as_u64()
+}
+
+/// Acknowledged publishes against the messages the stream holds after the run: every
+/// acknowledged publish is one message (nothing expires), so fewer messages than
+/// acknowledgements is lost acknowledged data.
+pub(super) async fn count_publishes(
+    nats: &Nats,
+    network: &Network,
+    records: &[minos_checker::history::HistoryRecord],
+    keys: usize,
+) -> Value {
+    use minos_checker::history::{Process, RecordType};
+    let updates = |kind: RecordType| {
+        records
+            .iter()
+            .filter(|record| {
+                record.kind == kind
+                    && matches!(record.process, Process::Client(_))
+                    && matches!(record.f.as_str(), "write" | "cas" | "add")
+            })
+            .count()
+    };
+    // Each update acknowledged is one message; the key initialisation wrote `keys` more.
+    let acknowledged = updates(RecordType::Ok) + keys;
+    let in_doubt = updates(RecordType::Info);
+    let mut client = nats.client(network, 0);
+    let mut messages = None;
+    for node in 0..network.node_ips.len() {
+        client = nats.client(network, node);
+        if let Some(count) = stream_messages(&mut client).await {
+            messages = Some(count);
+            break;
+        }
+    }
+    drop(client);
+    let lost = messages.map(|count| (acknowledged as u64).saturating_sub(count));
+    json!({
+        "acknowledged_publishes": acknowledged,
+        "in_doubt_publishes": in_doubt,
+        "stream_messages": messages,
+        "acknowledged_but_missing_at_least": lost,
+        "note": "an in-doubt publish may or may not be in the stream; messages < acknowledged means acknowledged writes were lost",
+    })
 }
