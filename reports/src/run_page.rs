@@ -134,6 +134,7 @@ pub fn render(page: &RunPage) -> String {
         )),
         None => out.push_str("<p class=\"missing\">No reproduce command recorded in results.json.</p>\n"),
     }
+    real_html(&r.raw, &mut out);
     notes_html(page, &mut out);
     if let Some(c) = r.counterexample() {
         out.push_str(&crate::counterexample::section_html(c, page.history));
@@ -589,4 +590,69 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
+}
+
+/// A real-cluster run (results.json `real`): what was tested, that it does not replay
+/// bit-exactly, what it measured, and the faults in force during a violation.
+fn real_html(raw: &serde_json::Value, out: &mut String) {
+    let Some(real) = raw.get("real").filter(|real| real.is_object()) else {
+        return;
+    };
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "?".to_string(),
+        other => other.to_string(),
+    };
+    let memory: Vec<String> = real["nodes"]
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .map(|node| {
+                    format!(
+                        "{} {} KiB",
+                        text(&node["name"]),
+                        text(&node["peak_rss_kib"])
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "<section id=\"real\"><h2>Real cluster</h2><p>{} ({}), {} reads, real processes in real time: <b>not bit-exactly replayable</b> (the command above reruns the same ops and planned schedule). Cluster start {} ms; {} ops/s invoked, {} ok; peak memory per node: {}.</p>",
+        html(&text(&real["system"])),
+        html(&text(&real["version"])),
+        html(&text(&real["read_mode"])),
+        html(&text(&real["cluster_start_ms"])),
+        html(&text(&real["ops_per_s"])),
+        html(&text(&real["ok_ops_per_s"])),
+        html(&memory.join(", "))
+    ));
+    if let Some(violation) = real.get("violation").filter(|v| v.is_object()) {
+        let faults: Vec<String> = violation["faults_active"]
+            .as_array()
+            .map(|faults| {
+                faults
+                    .iter()
+                    .map(|fault| format!("{} {}", text(&fault["kind"]), fault["detail"]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<p>Faults in force during the counterexample (t = {} ms): <b>{}</b>.</p>",
+            html(&violation["window_ms"].to_string()),
+            html(&if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join("; ")
+            })
+        ));
+    }
+    if !real["final_state"].is_null() {
+        out.push_str(&format!(
+            "<p>Final state reported by the system: <code>{}</code></p>",
+            html(&real["final_state"].to_string())
+        ));
+    }
+    out.push_str("</section>\n");
 }
