@@ -72,9 +72,8 @@ fn on_path(program: &str) -> bool {
     let Some(path) = std::env::var_os("PATH") else {
         return false;
     };
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .any(|dir| dir.join(program).is_file())
+    // Exactly the lookup the process spawns use, so that a found program also starts.
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
 }
 
 /// Everything a real run needs from the host, checked before anything starts: root, `ip`,
