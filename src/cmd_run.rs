@@ -263,13 +263,26 @@ pub fn main(args: RunArgs) -> i32 {
     } else {
         outcome.simulated_ms as f64 / outcome.wall_ms as f64
     };
-    println!(
-        "{} ops, {:.1} s simulated in {:.2} s wall ({ratio:.0}x real time, check {} ms)",
-        outcome.ops_count,
-        outcome.simulated_ms as f64 / 1e3,
-        outcome.wall_ms as f64 / 1e3,
-        outcome.check_ms
-    );
+    if let Some(real) = outcome.results["real"].as_object() {
+        println!(
+            "{} ops, {:.1} s of real-time workload in {:.2} s wall (cluster start {} ms, {} ops/s, {} ok/s, check {} ms)",
+            outcome.ops_count,
+            outcome.simulated_ms as f64 / 1e3,
+            outcome.wall_ms as f64 / 1e3,
+            real["cluster_start_ms"],
+            real["ops_per_s"],
+            real["ok_ops_per_s"],
+            outcome.check_ms
+        );
+    } else {
+        println!(
+            "{} ops, {:.1} s simulated in {:.2} s wall ({ratio:.0}x real time, check {} ms)",
+            outcome.ops_count,
+            outcome.simulated_ms as f64 / 1e3,
+            outcome.wall_ms as f64 / 1e3,
+            outcome.check_ms
+        );
+    }
     println!("history sha256 {}", outcome.history_sha256);
     println!("run dir {}", outcome.run_dir.display());
     let verdict = outcome.verdict.as_str();
