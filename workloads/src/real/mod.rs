@@ -5,15 +5,16 @@
 //! results.json says so and records the system's version and the schedule as applied.
 //!
 //! Layout: `sys` (host tools, preflight), `guard` (cleanup on every exit path), `netns`
-//! (namespaces, bridge, veths), `nft` (partitions and loss), `cluster` (processes),
-//! `driver` (real-time clients and nemesis), `http` (HTTP/1.1 over tokio), one module per
-//! adapter.
+//! (namespaces, bridge, veths), `nft` (partitions and loss), `cluster` (processes), `faults`
+//! (the real nemesis), `driver` (real-time clients, schedule, liveness), `http` (HTTP/1.1
+//! over tokio), and one module per adapter (`etcd`, `nats`, `minos_node`).
 
 #![allow(async_fn_in_trait)] // the real driver runs on one thread (a LocalSet): no Send needed
 
 pub mod cluster;
 pub mod driver;
 pub mod etcd;
+pub mod faults;
 pub mod guard;
 pub mod http;
 pub mod minos_node;
