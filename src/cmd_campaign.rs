@@ -100,7 +100,7 @@ pub fn main(args: CampaignArgs) -> i32 {
         slice.len(),
         options.seeds,
         options.jobs,
-        campaign::store::shared_options_text(&options.run),
+        campaign::store::banner_options_text(&options.run),
         options.campaign_dir.display()
     );
     let progress_line = ProgressLine::new("campaign");

@@ -1,7 +1,8 @@
 //! The three plots of a run (latency-raw, latency-quantiles, rate), each as PNG and SVG, drawn
-//! with plotters and the bundled DejaVu Sans font (no system font libraries). Every plot shades
-//! each fault interval over the full plot height in its fault's colour, labels it with the
-//! fault's targets, and lists faults and series in a legend panel to the right of the plot.
+//! with plotters and the bundled DejaVu Sans font (no system font libraries). Every plot draws
+//! one labelled lane per fault kind above the chart (each window a bar naming its targets),
+//! shades each fault interval over the full plot height in its kind's colour (striped, never
+//! blended, where kinds overlap), and lists faults and series in a legend panel at the right.
 
 use std::collections::BTreeMap;
 use std::sync::Once;
@@ -21,8 +22,6 @@ pub const PLOT_HEIGHT: u32 = 520;
 /// Width of the legend panel at the right of each plot.
 const LEGEND_WIDTH: u32 = 250;
 const FONT: &str = "sans-serif";
-/// Rows of fault labels at the top of a plot.
-const LABEL_ROWS: usize = 3;
 /// Average advance of a 12 px DejaVu Sans character, for label placement.
 const LABEL_CHAR_PX: f64 = 6.8;
 
@@ -268,7 +267,7 @@ impl Legend {
             for (name, color) in &self.faults {
                 area.draw(&Rectangle::new(
                     [(10, y - 5), (30, y + 7)],
-                    color.mix(0.35).filled(),
+                    color.mix(SHADE_ALPHA * 2.0).filled(),
                 ))?;
                 area.draw(&Rectangle::new(
                     [(10, y - 5), (30, y + 7)],
@@ -318,9 +317,17 @@ impl Legend {
 // ---------------------------------------------------------------------------------------------
 // The frame every plot shares: time axis, mesh and fault bands
 
+/// Width of the y label area, shared by the fault lanes and the chart below them so that their
+/// time axes line up; wide enough for the longest fault kind name.
+const Y_LABEL_AREA_PX: u32 = 118;
+/// Height of one fault lane (one per fault kind, above the chart).
+const LANE_PX: u32 = 15;
+/// Height of one stripe where faults of several kinds overlap.
+const STRIPE_PX: i32 = 6;
+
 /// A chart of `y_spec` (spanning `y_lo..y_hi`) over the run's time in seconds, with the
-/// caption, axes and mesh every plot shares and the faults already shaded, so that the series
-/// drawn next lie on top of the bands.
+/// caption, axes and mesh every plot shares, one labelled lane per fault kind above it, and the
+/// faults shaded over the full height, so that the series drawn next lie on top of the bands.
 fn time_chart<'a, DB, YSpec>(
     area: &'a DrawingArea<DB, plotters::coord::Shift>,
     input: &PlotInput,
@@ -334,11 +341,22 @@ where
     YSpec: AsRangedCoord<Value = f64>,
     YSpec::CoordDescType: ValueFormatter<f64>,
 {
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, (FONT, 20))
+    let body = area.titled(caption, (FONT, 20))?;
+    let kinds = fault_kinds(input.faults);
+    let lanes_px = if kinds.is_empty() {
+        0
+    } else {
+        kinds.len() as u32 * LANE_PX + 6
+    };
+    let (lanes_area, chart_area) = body.split_vertically(lanes_px);
+    if !kinds.is_empty() {
+        draw_fault_lanes(&lanes_area, input, &kinds)?;
+    }
+    let mut chart = ChartBuilder::on(&chart_area)
         .margin(12)
+        .margin_top(4)
         .x_label_area_size(40)
-        .y_label_area_size(70)
+        .y_label_area_size(Y_LABEL_AREA_PX)
         .build_cartesian_2d(0f64..input.end_s(), y_spec)?;
     chart
         .configure_mesh()
@@ -356,7 +374,101 @@ where
 
 type TimeChart<'a, DB, Y> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>;
 
-/// Shades each fault over [y_lo, y_hi] (the full plot height) and labels it with its targets.
+/// One lane per fault kind (named at the left, in the kind's colour), each window a solid bar
+/// labelled with its targets where the label fits: every window stays identifiable however
+/// many overlap or repeat, which one label row over the whole plot could not do.
+fn draw_fault_lanes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    input: &PlotInput,
+    kinds: &[String],
+) -> DrawResult<DB> {
+    let end_s = input.end_s();
+    let end_ns = (end_s * 1e9) as u64;
+    let lanes = kinds.len() as f64;
+    let mut lane_chart = ChartBuilder::on(area)
+        .margin_left(12)
+        .margin_right(12)
+        .y_label_area_size(Y_LABEL_AREA_PX)
+        .build_cartesian_2d(0f64..end_s, 0f64..lanes)?;
+    let lane_of = |kind: &str| kinds.iter().position(|k| k == kind).unwrap_or(0) as f64;
+    // Lane names, drawn by hand: the y axis of a lane chart has no useful numbers.
+    let name_font = (FONT, 12).into_font();
+    for (i, kind) in kinds.iter().enumerate() {
+        let color = mix(fault_color(kind), BLACK, 0.35);
+        let y = lanes - i as f64;
+        let (_, y_px) = lane_chart.backend_coord(&(0.0, y));
+        let x_px = area.get_base_pixel().0 + 12;
+        area.draw(&Text::new(
+            crate::escape::truncate(kind, 17),
+            (
+                x_px - area.get_base_pixel().0,
+                y_px - area.get_base_pixel().1 + 1,
+            ),
+            name_font.clone().color(&color),
+        ))?;
+    }
+    let plot_px = lane_chart.plotting_area().get_pixel_range().0;
+    lane_chart.draw_series(input.faults.iter().map(|f| {
+        let top = lanes - lane_of(&f.kind);
+        Rectangle::new(
+            [
+                (f.start_ns as f64 / 1e9, top - 0.1),
+                (f.stop_or(end_ns) as f64 / 1e9, top - 0.9),
+            ],
+            fault_color(&f.kind).mix(0.45).filled(),
+        )
+    }))?;
+    let label_font = (FONT, 11).into_font();
+    let mut labels: Vec<(f64, f64, String, RGBColor)> = Vec::new();
+    for f in input.faults {
+        let x0 = lane_chart.backend_coord(&(f.start_ns as f64 / 1e9, 0.0)).0;
+        let x1 = lane_chart
+            .backend_coord(&(f.stop_or(end_ns) as f64 / 1e9, 0.0))
+            .0
+            .min(plot_px.end);
+        let room_chars = ((x1 - x0 - 4).max(0) as f64 / (LABEL_CHAR_PX * 11.0 / 12.0)) as usize;
+        if room_chars < 2 {
+            continue;
+        }
+        let text = crate::escape::truncate(&f.targets_label(), room_chars);
+        let top = lanes - lane_of(&f.kind);
+        let ink = mix(fault_color(&f.kind), BLACK, 0.6);
+        labels.push((f.start_ns as f64 / 1e9, top - 0.12, text, ink));
+    }
+    lane_chart.draw_series(labels.into_iter().map(|(x, y, text, ink)| {
+        EmptyElement::at((x, y)) + Text::new(text, (3, 0), label_font.clone().color(&ink))
+    }))?;
+    Ok(())
+}
+
+/// The faults active in each elementary interval between fault boundaries: (start, stop,
+/// kinds active throughout, sorted and distinct).
+fn active_kinds(faults: &[Fault], end_ns: u64) -> Vec<(u64, u64, Vec<&str>)> {
+    let mut bounds: Vec<u64> = faults
+        .iter()
+        .flat_map(|f| [f.start_ns, f.stop_or(end_ns)])
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    bounds
+        .windows(2)
+        .filter_map(|w| {
+            let (s, e) = (w[0], w[1]);
+            let mut kinds: Vec<&str> = faults
+                .iter()
+                .filter(|f| f.start_ns <= s && f.stop_or(end_ns) >= e && f.stop_or(end_ns) > s)
+                .map(|f| f.kind.as_str())
+                .collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            (!kinds.is_empty()).then_some((s, e, kinds))
+        })
+        .collect()
+}
+
+/// Shades each fault over [y_lo, y_hi] (the full plot height). Where faults of several kinds
+/// overlap, the shading is striped in their colours instead of blended, so that every colour
+/// on the plot is one of the legend's.
 fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<DB, Cartesian2d<RangedCoordf64, Y>>,
     input: &PlotInput,
@@ -365,16 +477,36 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 ) -> DrawResult<DB> {
     let end_ns = (input.end_s() * 1e9) as u64;
     let faults = input.faults;
-    chart.draw_series(faults.iter().map(|f| {
-        let color = fault_color(&f.kind);
-        Rectangle::new(
-            [
-                (f.start_ns as f64 / 1e9, y_lo),
-                (f.stop_or(end_ns) as f64 / 1e9, y_hi),
-            ],
-            color.mix(0.16).filled(),
-        )
-    }))?;
+    let intervals = active_kinds(faults, end_ns);
+    chart.draw_series(
+        intervals
+            .iter()
+            .filter(|i| i.2.len() == 1)
+            .map(|(s, e, kinds)| {
+                Rectangle::new(
+                    [(*s as f64 / 1e9, y_lo), (*e as f64 / 1e9, y_hi)],
+                    fault_color(kinds[0]).mix(SHADE_ALPHA).filled(),
+                )
+            }),
+    )?;
+    let area = chart.plotting_area().strip_coord_spec();
+    let x_base = chart.plotting_area().get_base_pixel().0;
+    let height = chart.plotting_area().dim_in_pixel().1 as i32;
+    for (s, e, kinds) in intervals.iter().filter(|i| i.2.len() > 1) {
+        let x0 = chart.backend_coord(&(*s as f64 / 1e9, y_hi)).0 - x_base;
+        let x1 = chart.backend_coord(&(*e as f64 / 1e9, y_hi)).0 - x_base;
+        let mut y = 0;
+        let mut turn = 0usize;
+        while y < height {
+            let color = fault_color(kinds[turn % kinds.len()]).mix(SHADE_ALPHA * 1.4);
+            area.draw(&Rectangle::new(
+                [(x0, y), (x1.max(x0 + 1), (y + STRIPE_PX).min(height))],
+                color.filled(),
+            ))?;
+            y += STRIPE_PX;
+            turn += 1;
+        }
+    }
     // Edges make back-to-back faults of one kind distinguishable.
     chart.draw_series(faults.iter().flat_map(|f| {
         let color = fault_color(&f.kind).mix(0.7);
@@ -385,36 +517,11 @@ fn shade_faults<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
             PathElement::new(vec![(e, y_lo), (e, y_hi)], color.stroke_width(1)),
         ]
     }))?;
-    // Labels go in up to LABEL_ROWS rows, each in the first row where it does not overlap the
-    // previous label; when none is free the shorter form (targets only) is tried, then the
-    // label is left out (the page's fault table lists every fault).
-    let label_font = (FONT, 12).into_font();
-    let plot_right = chart.plotting_area().get_pixel_range().0.end;
-    let mut row_end = [i32::MIN; LABEL_ROWS];
-    let mut labels = Vec::new();
-    for f in faults {
-        let start_px = chart.backend_coord(&(f.start_ns as f64 / 1e9, y_hi)).0;
-        let full = crate::escape::truncate(&format!("{} {}", f.kind, f.targets_label()), 40);
-        let short = crate::escape::truncate(&f.targets_label(), 24);
-        'candidates: for text in [full, short] {
-            let width = (text.chars().count() as f64 * LABEL_CHAR_PX) as i32 + 6;
-            let x0 = start_px.min(plot_right - width);
-            for (row, end) in row_end.iter_mut().enumerate() {
-                if *end + 4 <= x0 {
-                    *end = x0 + width;
-                    labels.push((f, text, x0 - start_px + 3, 3 + row as i32 * 14));
-                    break 'candidates;
-                }
-            }
-        }
-    }
-    chart.draw_series(labels.into_iter().map(|(f, text, dx, dy)| {
-        let color = mix(fault_color(&f.kind), BLACK, 0.35);
-        EmptyElement::at((f.start_ns as f64 / 1e9, y_hi))
-            + Text::new(text, (dx, dy), label_font.clone().color(&color))
-    }))?;
     Ok(())
 }
+
+/// Opacity of the full-height fault shading (the legend swatches use the same).
+const SHADE_ALPHA: f64 = 0.16;
 
 // ---------------------------------------------------------------------------------------------
 // The plots
@@ -597,7 +704,7 @@ fn draw_rate<DB: DrawingBackend>(
     let max_rate = series
         .values()
         .flatten()
-        .map(|(_, r)| *r)
+        .map(stats::RateBucket::per_second)
         .fold(0.0, f64::max);
     let y_hi = (max_rate * 1.15).max(1.0);
     let caption = format!(
@@ -615,8 +722,19 @@ fn draw_rate<DB: DrawingBackend>(
     for ((f, outcome), points) in &series {
         let color = outcome_color(colors[f], *outcome);
         let width = if *outcome == Outcome::Ok { 2 } else { 1 };
-        let line: Vec<(f64, f64)> = points.iter().map(|(t, r)| (*t as f64 / 1e9, *r)).collect();
-        chart.draw_series(LineSeries::new(line, color.stroke_width(width)))?;
+        // Steps, not a line through bucket middles: the area under each step is exactly the
+        // bucket's completions, and a bucket's rate is visibly over its own length.
+        let steps: Vec<(f64, f64)> = points
+            .iter()
+            .flat_map(|b| {
+                let rate = b.per_second();
+                [
+                    (b.start_ns as f64 / 1e9, rate),
+                    (b.stop_ns as f64 / 1e9, rate),
+                ]
+            })
+            .collect();
+        chart.draw_series(LineSeries::new(steps, color.stroke_width(width)))?;
         legend
             .series
             .push((format!("{f} {}", outcome.name()), color, Mark::Line(width)));

@@ -102,12 +102,51 @@ pub fn latency_quantiles(history: &History, bucket: u64) -> QuantileSeries {
         .collect()
 }
 
-/// Per (f, outcome): completions per second in every bucket from 0 to the end (zeros included,
-/// so an outage shows as a drop to zero rather than a gap).
-pub type RateSeries = BTreeMap<(String, Outcome), Vec<(u64, f64)>>;
+/// One bucket of a rate series: completions in `[start_ns, stop_ns)` and their rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateBucket {
+    pub start_ns: u64,
+    pub stop_ns: u64,
+    pub completions: u64,
+}
+
+impl RateBucket {
+    /// Completions per second over the bucket's own length (never zero: see [`rate_spans`]).
+    pub fn per_second(&self) -> f64 {
+        self.completions as f64 * 1e9 / (self.stop_ns - self.start_ns) as f64
+    }
+}
+
+/// Per (f, outcome): every bucket from 0 to the end (zeros included, so an outage shows as a
+/// drop to zero rather than a gap). Plotted as steps, so that the area under each step is the
+/// bucket's completion count.
+pub type RateSeries = BTreeMap<(String, Outcome), Vec<RateBucket>>;
+
+/// The bucket boundaries of a rate series over `[0, end_ns)`. A run rarely ends on a bucket
+/// boundary; a short tail (under half a bucket) joins the bucket before it, because a rate over
+/// a few milliseconds is noise (a handful of completions in 25 ms reads as a burst of 240/s).
+fn rate_spans(end_ns: u64, bucket: u64) -> Vec<(u64, u64)> {
+    assert!(bucket > 0, "rate bucket must be positive");
+    let end_ns = end_ns.max(1);
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    let mut start = 0u64;
+    while start < end_ns {
+        let stop = start.saturating_add(bucket).min(end_ns);
+        spans.push((start, stop));
+        start = stop;
+    }
+    if spans.len() >= 2 {
+        let (tail_start, tail_stop) = spans[spans.len() - 1];
+        if (tail_stop - tail_start) * 2 < bucket {
+            spans.pop();
+            spans.last_mut().expect("two spans").1 = tail_stop;
+        }
+    }
+    spans
+}
 
 pub fn rates(history: &History, bucket: u64) -> RateSeries {
-    let buckets_count = history.end_time_ns.div_ceil(bucket).max(1) as usize;
+    let spans = rate_spans(history.end_time_ns, bucket);
     let mut out: BTreeMap<(String, Outcome), Vec<u64>> = BTreeMap::new();
     for op in &history.ops {
         let Some(t) = op.complete_time_ns else {
@@ -115,29 +154,25 @@ pub fn rates(history: &History, bucket: u64) -> RateSeries {
         };
         let row = out
             .entry((op.f.clone(), op.outcome))
-            .or_insert_with(|| vec![0; buckets_count]);
-        let b = ((t / bucket) as usize).min(buckets_count - 1);
+            .or_insert_with(|| vec![0; spans.len()]);
+        // Completions at or after the end (none in a well-formed history) count in the last.
+        let b = spans
+            .partition_point(|&(_, stop)| stop <= t)
+            .min(spans.len() - 1);
         row[b] += 1;
     }
-    // The last bucket is usually cut short by the end of the run: its rate is over the part
-    // that exists, or a healthy run would seem to stall at the end.
-    let end = history.end_time_ns.max(1);
-    let span = |i: usize| {
-        let start = i as u64 * bucket;
-        let stop = ((i as u64 + 1) * bucket).min(end);
-        (start, stop.saturating_sub(start).max(1))
-    };
     out.into_iter()
         .map(|(k, row)| {
-            let points = row
+            let buckets = row
                 .into_iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    let (start, length) = span(i);
-                    (start + length / 2, n as f64 * 1e9 / length as f64)
+                .zip(&spans)
+                .map(|(completions, &(start_ns, stop_ns))| RateBucket {
+                    start_ns,
+                    stop_ns,
+                    completions,
                 })
                 .collect();
-            (k, points)
+            (k, buckets)
         })
         .collect()
 }
@@ -265,22 +300,72 @@ mod rate_tests {
     use super::*;
     use crate::history::parse_jsonl;
 
-    #[test]
-    fn steady_rate_stays_steady_to_the_end() {
-        // One op completing every 100 ms for 2.5 s, 1 s buckets: every bucket is 10/s,
-        // including the half bucket at the end.
+    fn steady_history(ops: u64, every_ns: u64) -> History {
         let mut text = String::new();
-        for i in 0..25u64 {
-            let t = i * 100_000_000 + 50_000_000;
+        for i in 0..ops {
+            let t = i * every_ns + every_ns / 2;
             text.push_str(&format!("{{\"index\":{},\"time\":{},\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}}\n", 2 * i, t - 1000));
             text.push_str(&format!("{{\"index\":{},\"time\":{},\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":1}}\n", 2 * i + 1, t));
         }
-        let h = parse_jsonl(&text);
+        parse_jsonl(&text)
+    }
+
+    #[test]
+    fn steady_rate_stays_steady_to_the_end() {
+        // One op completing every 100 ms until 2.55 s, 1 s buckets: every bucket is 10/s,
+        // including the 0.55 s bucket at the end.
+        let h = steady_history(26, 100_000_000);
         let r = rates(&h, 1_000_000_000);
         let points = &r[&("read".to_string(), Outcome::Ok)];
         assert_eq!(points.len(), 3);
-        for (_, rate) in points {
-            assert!((rate - 10.0).abs() < 1.5, "{points:?}");
+        for bucket in points {
+            assert!((bucket.per_second() - 10.0).abs() < 1.5, "{points:?}");
+        }
+    }
+
+    #[test]
+    fn a_short_tail_joins_the_bucket_before_it() {
+        // 2.03 s of ops every 10 ms: the 30 ms tail would read as a burst on its own.
+        let h = steady_history(203, 10_000_000);
+        let r = rates(&h, 1_000_000_000);
+        let points = &r[&("read".to_string(), Outcome::Ok)];
+        assert_eq!(points.len(), 2, "{points:?}");
+        assert_eq!(points[1].stop_ns, h.end_time_ns);
+        for bucket in points {
+            assert!((bucket.per_second() - 100.0).abs() < 2.0, "{points:?}");
+        }
+    }
+
+    #[test]
+    fn the_area_under_the_rate_is_the_completion_count_bucket_by_bucket() {
+        for (ops, every_ns, bucket_ns) in [
+            (203, 10_000_000, 1_000_000_000),
+            (25, 100_000_000, 1_000_000_000),
+            (997, 3_000_000, 250_000_000),
+            (1, 5_000, 1_000_000),
+        ] {
+            let h = steady_history(ops, every_ns);
+            let r = rates(&h, bucket_ns);
+            let mut total = 0.0;
+            for buckets in r.values() {
+                let mut previous_stop = 0;
+                for b in buckets {
+                    assert_eq!(b.start_ns, previous_stop, "buckets tile the run");
+                    previous_stop = b.stop_ns;
+                    let area = b.per_second() * (b.stop_ns - b.start_ns) as f64 / 1e9;
+                    assert!((area - b.completions as f64).abs() < 1e-6, "{b:?}");
+                    total += area;
+                }
+            }
+            let completed = h
+                .ops
+                .iter()
+                .filter(|op| op.complete_time_ns.is_some())
+                .count();
+            assert!(
+                (total - completed as f64).abs() < 1e-6,
+                "{total} vs {completed}"
+            );
         }
     }
 }

@@ -207,25 +207,7 @@ fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlig
             _ => 0,
         });
     }
-    let fault_rows: Vec<Value> = {
-        let mut kinds: Vec<&str> = faults.iter().map(|f| f.kind.as_str()).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        faults
-            .iter()
-            .map(|fault| {
-                json!({
-                    "kind": fault.kind,
-                    "row": kinds.iter().position(|k| *k == fault.kind).unwrap_or(0),
-                    "s": fault.start_ns / 1000,
-                    "e": fault.stop_or(history.end_time_ns) / 1000,
-                    "open": fault.stop_ns.is_none(),
-                    "label": truncate(&fault.targets_label(), 80),
-                    "color": css_color(fault_color(&fault.kind)),
-                })
-            })
-            .collect()
-    };
+    let (fault_rows, row_names) = fault_rows(faults, history.end_time_ns);
     let window_us = highlight.and_then(|h| h.window).map(|(first, last)| {
         // The window is in history indexes; its time span is that of the ops touching it.
         let touching = history.ops.iter().filter(|op| {
@@ -250,6 +232,7 @@ fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlig
         "lane": lane, "s": s, "e": e, "o": o, "f": f, "k": k,
         "iv": iv, "rv": rv, "ix": ix, "cx": cx, "mark": mark,
         "faults": fault_rows,
+        "faultRowNames": row_names,
         "window": window_us.unwrap_or(Value::Null),
     });
     script_safe(&data.to_string())
@@ -275,11 +258,11 @@ canvas{display:block;cursor:grab}
 
 const SCRIPT: &str = r#"'use strict';
 const D = JSON.parse(document.getElementById('data').textContent);
-const N = D.s.length, LABEL_W = 70, AXIS_H = 24;
+const N = D.s.length, AXIS_H = 24;
 const COLORS = ['__OK__', '__FAIL__', '__INFO__', '__PENDING__'];
 const OUTCOMES = ['ok', 'fail', 'info', 'pending'];
-const faultRows = D.faults.reduce((m, f) => Math.max(m, f.row + 1), 0);
-const rowKinds = []; for (const f of D.faults) rowKinds[f.row] = f.kind.slice(0, 11);
+const faultRows = D.faultRowNames.length;
+const rowKinds = D.faultRowNames;
 const nemH = 16;
 // Lanes: by default, process numbers that never overlap in time share a lane (a client that
 // got an `info` goes on under a new process number), packed greedily in order of first op;
@@ -311,6 +294,9 @@ function layout() {
   document.getElementById('lanes').textContent = packed ? 'one lane per process number' : 'share lanes between processes';
 }
 const canvas = document.getElementById('tl'), ctx = canvas.getContext('2d');
+// The label column fits the longest row name (fault kinds, process lanes), whole.
+ctx.font = '11px sans-serif';
+const LABEL_W = Math.ceil(Math.max(70, ...rowKinds.map(n => ctx.measureText(n).width + 10), ...D.lanes.map(n => ctx.measureText(String(n)).width + 10)));
 const tip = document.getElementById('tip'), wrap = document.getElementById('wrap');
 let t0 = 0, t1 = Math.max(1, D.end);
 const nemTop = AXIS_H, lanesTop = AXIS_H + faultRows * nemH + (faultRows ? 6 : 0);
@@ -349,8 +335,8 @@ function draw() {
     const a = Math.max(LABEL_W, x(f.s)), b = Math.min(w, x(f.e)), y = nemTop + f.row * nemH;
     ctx.globalAlpha = 0.14; ctx.fillStyle = f.color; ctx.fillRect(a, lanesTop, Math.max(1, b - a), laneCount * laneH);
     ctx.globalAlpha = 1; ctx.fillRect(a, y + 1, Math.max(1, b - a), nemH - 2);
-    if (b - a > 30) { ctx.fillStyle = '#000'; ctx.save(); ctx.beginPath(); ctx.rect(a, y, b - a, nemH); ctx.clip();
-      ctx.fillText(f.kind + ' ' + f.label + (f.open ? ' (never healed)' : ''), a + 3, y + 12); ctx.restore(); }
+    if (b - a > 12) { ctx.fillStyle = '#000'; ctx.save(); ctx.beginPath(); ctx.rect(a, y, b - a, nemH); ctx.clip();
+      ctx.fillText(f.label + (f.open ? ' (never healed)' : ''), a + 3, y + 12); ctx.restore(); }
   }
   ctx.fillStyle = '#333';
   for (let r = 0; r < faultRows; r++) ctx.fillText(rowKinds[r] || 'nemesis', 4, nemTop + r * nemH + 12);
@@ -445,3 +431,95 @@ layout();
 draw();
 if (location.hash === '#counterexample') showWindow();
 "#;
+
+/// One timeline row per fault kind, and as many extra rows under it as overlapping windows of
+/// that kind need, so that no window hides another. Returns the faults (with their row) and the
+/// name of every row (the kind on its first row, "kind (2)" on the next, ...).
+fn fault_rows(faults: &[Fault], end_ns: u64) -> (Vec<Value>, Vec<String>) {
+    let mut kinds: Vec<&str> = faults.iter().map(|f| f.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut order: Vec<usize> = (0..faults.len()).collect();
+    order.sort_by_key(|&i| (faults[i].start_ns, i));
+    // Per kind, the end of the last window placed on each of its sub-rows.
+    let mut sub_row_ends: Vec<Vec<u64>> = vec![Vec::new(); kinds.len()];
+    let mut placed = vec![(0usize, 0usize); faults.len()];
+    for i in order {
+        let fault = &faults[i];
+        let kind = kinds
+            .binary_search(&fault.kind.as_str())
+            .expect("kind listed");
+        let ends = &mut sub_row_ends[kind];
+        let sub = match ends.iter().position(|&end| end <= fault.start_ns) {
+            Some(sub) => sub,
+            None => {
+                ends.push(0);
+                ends.len() - 1
+            }
+        };
+        ends[sub] = fault.stop_or(end_ns).max(fault.start_ns + 1);
+        placed[i] = (kind, sub);
+    }
+    let mut first_row = Vec::with_capacity(kinds.len());
+    let mut names = Vec::new();
+    for (kind, ends) in kinds.iter().zip(&sub_row_ends) {
+        first_row.push(names.len());
+        for sub in 0..ends.len() {
+            names.push(if sub == 0 {
+                kind.to_string()
+            } else {
+                format!("{kind} ({})", sub + 1)
+            });
+        }
+    }
+    let rows = faults
+        .iter()
+        .zip(&placed)
+        .map(|(fault, &(kind, sub))| {
+            json!({
+                "kind": fault.kind,
+                "row": first_row[kind] + sub,
+                "s": fault.start_ns / 1000,
+                "e": fault.stop_or(end_ns) / 1000,
+                "open": fault.stop_ns.is_none(),
+                "label": truncate(&fault.targets_label(), 80),
+                "color": css_color(fault_color(&fault.kind)),
+            })
+        })
+        .collect();
+    (rows, names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(kind: &str, start_ns: u64, stop_ns: Option<u64>) -> Fault {
+        Fault {
+            kind: kind.to_string(),
+            start_ns,
+            stop_ns,
+            targets: vec!["n1".to_string()],
+            detail: Value::Null,
+        }
+    }
+
+    #[test]
+    fn overlapping_windows_of_one_kind_get_rows_of_their_own() {
+        let faults = [
+            fault("partition-oneway", 0, Some(50)),
+            fault("kill", 10, Some(20)),
+            fault("partition-oneway", 40, Some(90)),
+            fault("partition-oneway", 60, None),
+            fault("partition-oneway", 95, Some(99)),
+        ];
+        let (rows, names) = fault_rows(&faults, 100);
+        assert_eq!(names, ["kill", "partition-oneway", "partition-oneway (2)"]);
+        let row = |i: usize| rows[i]["row"].as_u64().unwrap();
+        assert_eq!(row(1), 0);
+        assert_eq!(row(0), 1);
+        assert_eq!(row(2), 2, "overlaps the first window");
+        assert_eq!(row(3), 1, "the first row is free again at 60");
+        assert_eq!(row(4), 2, "the second row is free again at 95");
+    }
+}

@@ -53,10 +53,21 @@ impl CampaignFile {
 /// The options of `run` that every seed of a campaign shares, as a command line.
 pub fn shared_options_text(run: &RunOptions) -> String {
     let mut template = run.clone();
+    template.schedule_path = None;
+    options_without_seed(&template)
+}
+
+/// What every run of the campaign will run, as the banner shows it: the shared options and,
+/// when a schedule is scripted, `--schedule FILE` with the faults it uses as `--nemesis`.
+pub fn banner_options_text(run: &RunOptions) -> String {
+    options_without_seed(run)
+}
+
+fn options_without_seed(run: &RunOptions) -> String {
+    let mut template = run.clone();
     template.seed = 0;
     template.out_dir = PathBuf::from(".");
     template.no_report = false;
-    template.schedule_path = None;
     let command = template.reproduce_command();
     let without_seed = command.replacen("--seed 0 ", "", 1);
     without_seed
@@ -269,5 +280,30 @@ pub fn drop_bulk(run_dir: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(run_dir.join("nodes")) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Schedule;
+
+    #[test]
+    fn the_banner_names_the_schedule_and_its_faults() {
+        let mut run = RunOptions::new(9);
+        run.schedule = Some(
+            Schedule::from_json(
+                r#"[{"at_ms":1000,"action":"start-pause","targets":["n1"],"params":{}}]"#,
+                "s.json",
+            )
+            .expect("valid schedule"),
+        );
+        run.schedule_path = Some(PathBuf::from("/tmp/s.json"));
+        let banner = banner_options_text(&run);
+        assert!(banner.contains("--schedule /tmp/s.json"), "{banner}");
+        assert!(banner.contains("--nemesis pause "), "{banner}");
+        assert!(!banner.contains("--seed"), "{banner}");
+        // The campaign's identity does not depend on where the schedule file lies.
+        assert!(!shared_options_text(&run).contains("--schedule"));
     }
 }
