@@ -1550,6 +1550,109 @@ mod tests {
     }
 
     #[test]
+    fn the_new_faults_parse_with_defaults_bounds_and_no_unknown_params() {
+        let (kind, action) = parse_event(
+            &event(
+                "start-delay",
+                &["n1"],
+                json!({"base_ms": 5, "spike_ms": 900}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(kind, FaultKind::Delay);
+        assert_eq!(
+            action,
+            Action::StartDelay {
+                targets: vec![0],
+                base_ms: 5,
+                jitter_ms: 20,
+                spike_probability: 0.02,
+                spike_ms: 900
+            }
+        );
+        let typo = event("start-delay", &["n1"], json!({"spike_ms": 5, "spikes": 2}));
+        assert!(parse_event(&typo, 3)
+            .unwrap_err()
+            .contains("params.spikes is not a parameter of start-delay"));
+        let huge = event("start-slow-fsync", &["n1"], json!({"delay_ms": 10_000_000}));
+        assert!(parse_event(&huge, 3)
+            .unwrap_err()
+            .contains("params.delay_ms"));
+        let negative = event("start-delay", &["n1"], json!({"base_ms": -1}));
+        assert!(parse_event(&negative, 3)
+            .unwrap_err()
+            .contains("params.base_ms"));
+        assert!(parse_event(&event("start-slow-fsync", &[], Value::Null), 3)
+            .unwrap_err()
+            .contains("target"));
+        let (_, action) = parse_event(
+            &event(
+                "start-apply-lag",
+                &[],
+                json!({"mode": "leader", "delay_ms": 700}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(
+            action,
+            Action::StartApplyLag {
+                targets: vec![],
+                delay_ms: 700
+            }
+        );
+        assert!(parse_event(&event("start-apply-lag", &[], Value::Null), 3).is_err());
+        let (_, action) = parse_event(&event("start-power-loss", &[], Value::Null), 3).unwrap();
+        assert_eq!(action, Action::PowerLoss);
+        assert!(
+            parse_event(&event("start-power-loss", &["n1"], Value::Null), 3)
+                .unwrap_err()
+                .contains("no targets")
+        );
+        assert!(
+            parse_event(&event("start-power-loss", &[], json!({"mode": "x"})), 3)
+                .unwrap_err()
+                .contains("takes no params")
+        );
+        let (_, action) =
+            parse_event(&event("start-rejoin-empty", &["n2"], Value::Null), 5).unwrap();
+        assert_eq!(action, Action::ReplaceDisks(vec![1]));
+        assert!(
+            parse_event(&event("start-rejoin-empty", &["n1", "n2"], Value::Null), 3)
+                .unwrap_err()
+                .contains("minority")
+        );
+        let (_, action) = parse_event(&event("stop-rejoin-empty", &[], Value::Null), 5).unwrap();
+        assert_eq!(action, Action::RejoinNew(vec![]));
+    }
+
+    #[test]
+    fn healing_stops_every_new_fault_in_force() {
+        let mut nemesis = Nemesis::new(5);
+        nemesis.delayed.insert(0);
+        nemesis.slow_fsync.insert(1);
+        nemesis.apply_lagged.insert(2);
+        nemesis.power_lost.insert(3);
+        nemesis.replaced.insert(4);
+        let kinds: Vec<FaultKind> = nemesis
+            .heal_all_actions()
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect();
+        for kind in [
+            FaultKind::Delay,
+            FaultKind::SlowFsync,
+            FaultKind::ApplyLag,
+            FaultKind::PowerLoss,
+            FaultKind::RejoinEmpty,
+        ] {
+            assert!(kinds.contains(&kind), "{kind} not healed: {kinds:?}");
+        }
+        assert!((0..5).filter(|node| nemesis.is_killed(*node)).count() == 2);
+    }
+
+    #[test]
     fn ring_partition_leaves_every_node_a_majority() {
         let nemesis = Nemesis::new(5);
         let (pairs, _) = nemesis.blocked_pairs(&PartitionShape::Ring(vec![0, 1, 2, 3, 4]), None);

@@ -430,6 +430,21 @@ mod tests {
     }
 
     #[test]
+    fn generated_events_of_every_fault_kind_parse_into_actions() {
+        for kind in FaultKind::ALL {
+            for seed in 0..20 {
+                let mut rng = SmallRng::seed_from_u64(seed);
+                let schedule = generate(&[kind], 5, 20_000, 2_000, &mut rng);
+                assert!(!schedule.events.is_empty(), "{kind}");
+                for event in &schedule.events {
+                    crate::nemesis::parse_event(event, 5)
+                        .unwrap_or_else(|error| panic!("{kind} seed {seed}: {error}: {event:?}"));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn same_seed_same_schedule() {
         let a = generate(
             &FaultKind::ALL,
