@@ -1,75 +1,28 @@
-//! The harness's handle on one node: fault knobs (network, disk, pause, clock, leadership
-//! transfer) and the latest observation. Created once per node before the simulation and
-//! cloned into every incarnation of the node, so knobs, fault RNG streams and the applied
-//! history survive restarts.
+//! The harness's handle on one node: fault knobs (pause, clock, apply lag, leadership
+//! transfer, membership requests; the network and disk switches that the node's transport
+//! and disk wrappers read) and the latest observation. Created once per node before the
+//! simulation and cloned into every incarnation of the node, so knobs, fault RNG streams and
+//! the applied history survive restarts.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use tokio::sync::Notify;
+use tokio::time::Duration;
 
+pub use crate::faults::{DiskFaults, NetDelay, NetFaults, SlowFsync};
+use crate::faults::{DiskSwitch, NetSwitch, MAX_INJECTED_DELAY_MS};
 use crate::observe::{AppliedConflict, AppliedEntry, NodeObservation};
 use crate::raft::{LogIndex, NodeId, Status};
-
-/// Network faults applied to the datagrams this node sends, and loss of those it receives
-/// (seeded; not turmoil's fail_rate).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct NetFaults {
-    /// Drop a datagram this node sends.
-    pub loss_probability: f64,
-    /// Drop a datagram addressed to this node on arrival (a lossy receive path: the node's
-    /// peers see a link that loses only what they send to it).
-    pub inbound_loss_probability: f64,
-    /// Send a datagram twice.
-    pub duplicate_probability: f64,
-    /// Hold a datagram back for a random delay, so later ones overtake it.
-    pub reorder_probability: f64,
-    pub reorder_max_delay_ms: u64,
-}
-
-/// Disk faults applied by the node's storage wrapper.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct DiskFaults {
-    /// An append writes only a prefix of its bytes and then fails; the node stops (fail-stop).
-    pub torn_write_probability: f64,
-    /// A byte read back during recovery is flipped.
-    pub read_corruption_probability: f64,
-    /// A write or sync fails with EIO; the node stops (fail-stop, as etcd does on fsync errors).
-    pub io_error_probability: f64,
-}
-
-/// What the network fault wrapper does with one outgoing datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetAction {
-    Send,
-    Drop,
-    Duplicate,
-    Delay { delay_ms: u64 },
-}
-
-/// What the disk fault wrapper does with one write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteAction {
-    Write,
-    /// Write only this many leading bytes, then fail.
-    Torn {
-        kept_bytes: usize,
-    },
-    Fail,
-}
 
 struct ControlState {
     paused: bool,
     skew_ms: i64,
     drift_ppm: i64,
-    net_faults: NetFaults,
-    disk_faults: DiskFaults,
+    /// Committed entries wait this long before the state machine applies them.
+    apply_lag_ms: u64,
     transfer_to: Option<NodeId>,
     /// Membership changes the harness asked for, proposed by the node when it leads.
     membership_request: Option<crate::protocol::AdminOp>,
-    net_rng: SmallRng,
-    disk_rng: SmallRng,
     observation: NodeObservation,
 }
 
@@ -78,13 +31,8 @@ struct ControlState {
 pub struct NodeControl {
     state: Arc<Mutex<ControlState>>,
     resumed: Arc<Notify>,
-}
-
-/// Derives an independent RNG stream for one purpose from the run seed and node id.
-fn stream_rng(seed: u64, id: NodeId, purpose: u64) -> SmallRng {
-    let mixed =
-        seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ purpose.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    SmallRng::seed_from_u64(mixed)
+    net: NetSwitch,
+    disk: DiskSwitch,
 }
 
 impl NodeControl {
@@ -93,17 +41,16 @@ impl NodeControl {
             paused: false,
             skew_ms: 0,
             drift_ppm: 0,
-            net_faults: NetFaults::default(),
-            disk_faults: DiskFaults::default(),
+            apply_lag_ms: 0,
             transfer_to: None,
             membership_request: None,
-            net_rng: stream_rng(seed, id, 1),
-            disk_rng: stream_rng(seed, id, 2),
             observation: NodeObservation::new(id),
         };
         NodeControl {
             state: Arc::new(Mutex::new(state)),
             resumed: Arc::new(Notify::new()),
+            net: NetSwitch::new(seed, id),
+            disk: DiskSwitch::new(seed, id),
         }
     }
 
@@ -115,11 +62,21 @@ impl NodeControl {
     }
 
     pub fn set_net_faults(&self, faults: NetFaults) {
-        self.lock().net_faults = faults;
+        self.net.set_faults(faults);
     }
 
     pub fn net_faults(&self) -> NetFaults {
-        self.lock().net_faults
+        self.net.faults()
+    }
+
+    /// Latency (with spikes) on every datagram the node sends.
+    pub fn set_net_delay(&self, delay: NetDelay) {
+        self.net.set_delay(delay);
+    }
+
+    /// The switch the node's transport wrapper reads (`transport::FaultyTransport`).
+    pub fn net_switch(&self) -> NetSwitch {
+        self.net.clone()
     }
 
     /// Freezes the node: its loop stops processing and its clock stops until `resume`.
@@ -147,7 +104,23 @@ impl NodeControl {
     }
 
     pub fn set_disk_faults(&self, faults: DiskFaults) {
-        self.lock().disk_faults = faults;
+        self.disk.set_faults(faults);
+    }
+
+    /// Extra simulated time in every fsync.
+    pub fn set_slow_fsync(&self, slow: SlowFsync) {
+        self.disk.set_slow_fsync(slow);
+    }
+
+    /// The switch the node's disk wrapper reads (`faults::FaultyDisk`).
+    pub fn disk_switch(&self) -> DiskSwitch {
+        self.disk.clone()
+    }
+
+    /// Committed entries wait `lag_ms` before the state machine applies them (0: apply as
+    /// soon as the event loop gets to them). Entries already waiting keep their time.
+    pub fn set_apply_lag(&self, lag_ms: u64) {
+        self.lock().apply_lag_ms = lag_ms.min(MAX_INJECTED_DELAY_MS);
     }
 
     /// Asks the node to add `id` (listening at `address`) as a learner, promoted to voter once
@@ -236,80 +209,16 @@ impl NodeControl {
         self.lock().membership_request.take()
     }
 
-    pub(crate) fn net_action(&self) -> NetAction {
-        let mut state = self.lock();
-        let faults = state.net_faults;
-        if faults == NetFaults::default() {
-            return NetAction::Send;
-        }
-        let rng = &mut state.net_rng;
-        if faults.loss_probability > 0.0 && rng.random_bool(faults.loss_probability.min(1.0)) {
-            return NetAction::Drop;
-        }
-        if faults.duplicate_probability > 0.0
-            && rng.random_bool(faults.duplicate_probability.min(1.0))
-        {
-            return NetAction::Duplicate;
-        }
-        if faults.reorder_probability > 0.0 && rng.random_bool(faults.reorder_probability.min(1.0))
-        {
-            let delay_ms = rng.random_range(1..=faults.reorder_max_delay_ms.max(1));
-            return NetAction::Delay { delay_ms };
-        }
-        NetAction::Send
+    pub(crate) fn apply_lag(&self) -> Duration {
+        Duration::from_millis(self.lock().apply_lag_ms)
     }
 
-    /// Whether to drop a datagram that just arrived (inbound loss).
-    pub(crate) fn drop_inbound(&self) -> bool {
-        let mut state = self.lock();
-        let probability = state.net_faults.inbound_loss_probability;
-        probability > 0.0 && state.net_rng.random_bool(probability.min(1.0))
-    }
-
-    pub(crate) fn write_action(&self, len: usize) -> WriteAction {
-        let mut state = self.lock();
-        let faults = state.disk_faults;
-        let rng = &mut state.disk_rng;
-        if faults.io_error_probability > 0.0
-            && rng.random_bool(faults.io_error_probability.min(1.0))
-        {
-            return WriteAction::Fail;
-        }
-        if len > 0
-            && faults.torn_write_probability > 0.0
-            && rng.random_bool(faults.torn_write_probability.min(1.0))
-        {
-            return WriteAction::Torn {
-                kept_bytes: rng.random_range(0..len),
-            };
-        }
-        WriteAction::Write
-    }
-
-    pub(crate) fn sync_fails(&self) -> bool {
-        let mut state = self.lock();
-        let probability = state.disk_faults.io_error_probability;
-        probability > 0.0 && state.disk_rng.random_bool(probability.min(1.0))
-    }
-
-    /// Flips a random bit of `bytes` with the configured read-corruption probability.
-    pub(crate) fn maybe_corrupt_read(&self, bytes: &mut [u8]) {
-        let mut state = self.lock();
-        let probability = state.disk_faults.read_corruption_probability;
-        if bytes.is_empty()
-            || probability <= 0.0
-            || !state.disk_rng.random_bool(probability.min(1.0))
-        {
-            return;
-        }
-        let position = state.disk_rng.random_range(0..bytes.len());
-        let bit = state.disk_rng.random_range(0..8u32);
-        bytes[position] ^= 1 << bit;
-    }
-
-    pub(crate) fn node_started(&self) {
+    /// A new incarnation started, under identity `id` (a node rebuilt on an empty disk
+    /// joins under a new one).
+    pub(crate) fn node_started(&self, id: NodeId) {
         let mut state = self.lock();
         let observation = &mut state.observation;
+        observation.id = id;
         observation.running = true;
         observation.incarnations += 1;
         observation.fatal_error = None;
@@ -396,79 +305,10 @@ impl NodeControl {
 mod tests {
     use super::*;
 
-    fn actions(control: &NodeControl, count: usize) -> Vec<NetAction> {
-        (0..count).map(|_| control.net_action()).collect()
-    }
-
-    #[test]
-    fn net_fault_streams_are_seeded_per_node() {
-        let faults = NetFaults {
-            loss_probability: 0.2,
-            duplicate_probability: 0.2,
-            reorder_probability: 0.2,
-            reorder_max_delay_ms: 40,
-            ..NetFaults::default()
-        };
-        let [a, b, c] = [
-            NodeControl::new(1, 9),
-            NodeControl::new(1, 9),
-            NodeControl::new(2, 9),
-        ];
-        for control in [&a, &b, &c] {
-            control.set_net_faults(faults);
-        }
-        let (from_a, from_b, from_c) = (actions(&a, 500), actions(&b, 500), actions(&c, 500));
-        assert_eq!(from_a, from_b, "same seed and node: same fault stream");
-        assert_ne!(from_a, from_c, "another node draws its own stream");
-        let drops = from_a
-            .iter()
-            .filter(|action| **action == NetAction::Drop)
-            .count();
-        assert!((60..140).contains(&drops), "{drops} drops of 500 at p=0.2");
-        assert!(from_a.iter().all(|action| match action {
-            NetAction::Delay { delay_ms } => (1..=40).contains(delay_ms),
-            _ => true,
-        }));
-        a.set_net_faults(NetFaults::default());
-        assert!(actions(&a, 100)
-            .iter()
-            .all(|action| *action == NetAction::Send));
-    }
-
-    #[test]
-    fn disk_faults_fire_only_when_set() {
-        let control = NodeControl::new(1, 3);
-        assert_eq!(control.write_action(10), WriteAction::Write);
-        control.set_disk_faults(DiskFaults {
-            io_error_probability: 1.0,
-            ..Default::default()
-        });
-        assert_eq!(control.write_action(10), WriteAction::Fail);
-        assert!(control.sync_fails());
-        control.set_disk_faults(DiskFaults {
-            torn_write_probability: 1.0,
-            ..Default::default()
-        });
-        assert!(
-            matches!(control.write_action(10), WriteAction::Torn { kept_bytes } if kept_bytes < 10)
-        );
-        control.set_disk_faults(DiskFaults {
-            read_corruption_probability: 1.0,
-            ..Default::default()
-        });
-        let mut bytes = vec![0u8; 16];
-        control.maybe_corrupt_read(&mut bytes);
-        assert_eq!(
-            bytes.iter().map(|byte| byte.count_ones()).sum::<u32>(),
-            1,
-            "exactly one bit flipped"
-        );
-    }
-
     #[test]
     fn observation_survives_restarts_and_flags_changed_entries() {
         let control = NodeControl::new(4, 1);
-        control.node_started();
+        control.node_started(4);
         let entry = |index, digest| AppliedEntry {
             index,
             term: 1,
@@ -478,7 +318,7 @@ mod tests {
         control.record_applied(entry(2, 20));
         control.node_down();
         assert!(!control.status().running);
-        control.node_started();
+        control.node_started(4);
         // The restarted node re-applies its log: same entries are not duplicated...
         control.record_applied(entry(1, 10));
         control.record_applied(entry(2, 20));
@@ -488,7 +328,7 @@ mod tests {
         assert_eq!(observation.incarnations, 2);
         assert!(observation.applied_conflicts.is_empty());
         // ...and a different entry at an applied index is recorded as a conflict.
-        control.node_started();
+        control.node_started(4);
         control.record_applied(entry(1, 11));
         assert_eq!(control.observation().applied_conflicts.len(), 1);
         assert_eq!(control.applied_since(2), vec![entry(3, 30)]);

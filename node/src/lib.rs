@@ -3,10 +3,11 @@
 //! or real sockets) and the client library that reports each op as ok, fail or unknown.
 //!
 //! Module map: `raft` (the sans-IO core), `store` (counters + client sessions), `storage`
-//! (hard state + log on real or simulated files), `transport` and `protocol` (UDP datagrams,
-//! seeded network faults), `server` (the event loop), `control` and `observe` (the harness's
-//! handle: faults in, observations out), `client`, `sim` (a node as a turmoil host) and
-//! `process` (a node as a real process).
+//! (hard state + log on real or simulated files), `transport` and `protocol` (UDP datagrams),
+//! `faults` (disk and network fault wrappers, switched from outside), `server` (the event
+//! loop) with `apply_queue` (commit runs ahead of apply), `control` and `observe` (the
+//! harness's handle: faults in, observations out), `client`, `sim` (a node as a turmoil host)
+//! and `process` (a node as a real process).
 //!
 //! In a simulation, per node, once before the run:
 //! ```ignore
@@ -27,10 +28,12 @@
 //! `control.request_remove_member(id)`; the configuration shows in
 //! `NodeObservation::{voters, learners}`; `Client::admin(AdminOp::..)` for real clients.
 
+mod apply_queue;
 pub mod bugs;
 pub mod client;
 pub mod codec;
 pub mod control;
+pub mod faults;
 pub mod observe;
 pub mod process;
 pub mod protocol;
@@ -43,7 +46,8 @@ pub mod transport;
 mod wire_raft;
 
 pub use client::{Client, ClientConfig, OpOutcome};
-pub use control::{DiskFaults, NetFaults, NodeControl};
+pub use control::NodeControl;
+pub use faults::{DiskFaults, NetDelay, NetFaults, SlowFsync};
 pub use observe::{AppliedEntry, NodeObservation};
 pub use server::{NodeOptions, ReadMode};
 pub use transport::Network;

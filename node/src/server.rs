@@ -1,7 +1,9 @@
 //! The node event loop: one task that ticks the Raft core, receives datagrams (peer messages
-//! and client requests), persists each Ready before sending its messages, applies committed
-//! entries to the counter store and answers clients. The same loop serves turmoil hosts
-//! (`crate::sim`) and real processes (`crate::process`).
+//! and client requests), persists each Ready before sending its messages, and answers
+//! clients. Committed entries go to an apply queue and reach the counter store in a later
+//! turn of the loop (commit and apply are separate steps, as in etcd-io/raft applications):
+//! writes are answered once applied, reads once the apply index reaches their read index.
+//! The same loop serves turmoil hosts (`crate::sim`) and real processes (`crate::process`).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -9,6 +11,7 @@ use std::path::PathBuf;
 
 use tokio::time::{sleep_until, Duration, Instant};
 
+use crate::apply_queue::ApplyQueue;
 use crate::bugs::{Bug, Bugs};
 use crate::codec::fnv64;
 use crate::control::NodeControl;
@@ -196,6 +199,9 @@ struct PendingRead {
 const PENDING_EXPIRY_MS: u64 = 30_000;
 /// How often, in ticks, waiting requests are checked for expiry.
 const EXPIRY_SWEEP_TICKS: u64 = 100;
+/// Committed entries applied per turn of the event loop, so that a long catch-up never
+/// starves the network and the ticks.
+const MAX_APPLIED_PER_TURN: usize = 256;
 
 struct Server<D: Disk> {
     options: NodeOptions,
@@ -207,6 +213,8 @@ struct Server<D: Disk> {
     raft: RaftNode,
     store: CounterStore,
     peer_addrs: BTreeMap<NodeId, SocketAddr>,
+    /// Committed entries not yet applied (commit runs ahead of apply).
+    apply_queue: ApplyQueue,
     last_applied: LogIndex,
     pending_writes: BTreeMap<LogIndex, PendingWrite>,
     pending_reads: BTreeMap<u64, PendingRead>,
@@ -241,8 +249,7 @@ pub async fn run<D: Disk>(
         peer_addrs.insert(peer, resolve(network, address).await?);
     }
     let endpoint = Endpoint::bind(network, options.listen_ip, options.listen_port).await?;
-    let (storage, recovered) =
-        Storage::open(disk, &options.data_dir, Some(control.clone()), options.bugs)?;
+    let (storage, recovered) = Storage::open(disk, &options.data_dir, options.bugs).await?;
     tracing::info!(
         node = options.id,
         term = recovered.hard_state.term,
@@ -282,13 +289,14 @@ pub async fn run<D: Disk>(
     let mut server = Server {
         network,
         store,
-        outbox: FaultyOutbox::new(Some(control.clone())),
+        outbox: FaultyOutbox::new(Some(control.net_switch())),
         options,
         control,
         endpoint,
         storage,
         raft,
         peer_addrs,
+        apply_queue: ApplyQueue::default(),
         last_applied,
         pending_writes: BTreeMap::new(),
         pending_reads: BTreeMap::new(),
@@ -301,7 +309,7 @@ pub async fn run<D: Disk>(
     };
     server.learn_snapshot_addresses(&snapshot_addresses).await;
     server.learn_addresses(&conf_entries).await;
-    server.control.node_started();
+    server.control.node_started(server.options.id);
     // turmoil drops the task on a crash; the guard records that the node is down.
     let _running = RunningGuard(server.control.clone());
     server.serve().await
@@ -349,6 +357,7 @@ impl<D: Disk> Server<D> {
             }
             let delayed_due = self.outbox.next_due();
             let deferred_sync = self.deferred_sync_at;
+            let apply_due = self.apply_queue.next_due();
             tokio::select! {
                 biased;
                 _ = sleep_until(next_tick) => {
@@ -382,9 +391,12 @@ impl<D: Disk> Server<D> {
                 }
                 _ = sleep_until(deferred_sync.unwrap_or(far_future)), if deferred_sync.is_some() => {
                     self.deferred_sync_at = None;
-                    self.storage.sync()?;
+                    self.storage.sync().await?;
                 }
-                received = self.endpoint.recv_from(&mut buf) => {
+                _ = sleep_until(apply_due.unwrap_or(far_future)), if apply_due.is_some() => {
+                    self.apply_due_entries().await?;
+                }
+                received = self.outbox.receive(&self.endpoint, &mut buf) => {
                     // UDP receive errors (e.g. an ICMP report about an earlier send) concern
                     // one datagram, not the socket: note them and keep serving.
                     let (len, from) = match received {
@@ -396,7 +408,7 @@ impl<D: Disk> Server<D> {
                     };
                     self.on_datagram(&buf[..len], from).await;
                     for _ in 1..self.options.max_datagrams_per_batch {
-                        match self.endpoint.try_recv_from(&mut buf) {
+                        match self.outbox.try_receive(&self.endpoint, &mut buf) {
                             Ok((len, from)) => self.on_datagram(&buf[..len], from).await,
                             Err(_) => break,
                         }
@@ -408,9 +420,6 @@ impl<D: Disk> Server<D> {
     }
 
     async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
-        if self.control.drop_inbound() {
-            return;
-        }
         if bytes.len() > MAX_DATAGRAM_BYTES {
             tracing::warn!(%from, "ignoring an oversized datagram");
             return;
@@ -682,7 +691,7 @@ impl<D: Disk> Server<D> {
             if self.options.bugs.has(Bug::AckBeforeFsync) {
                 self.storage.append(&ready.entries)?;
                 if let Some(hard_state) = &ready.hard_state {
-                    self.storage.save_hard_state(hard_state)?;
+                    self.storage.save_hard_state(hard_state).await?;
                 }
                 if !ready.entries.is_empty() {
                     let due = Instant::now() + Duration::from_millis(DEFERRED_SYNC_MS);
@@ -690,7 +699,8 @@ impl<D: Disk> Server<D> {
                 }
             } else {
                 self.storage
-                    .persist(ready.hard_state.as_ref(), &ready.entries)?;
+                    .persist(ready.hard_state.as_ref(), &ready.entries)
+                    .await?;
             }
             for message in ready.messages {
                 match self.peer_addrs.get(&message.to).copied() {
@@ -702,10 +712,10 @@ impl<D: Disk> Server<D> {
                     None => tracing::warn!(to = message.to, "no address for peer"),
                 }
             }
-            for entry in ready.committed_entries {
-                self.apply(entry).await;
-            }
-            self.maybe_snapshot()?;
+            // Applied in a later turn of the loop, behind commit.
+            let lag = self.control.apply_lag();
+            self.apply_queue
+                .push(ready.committed_entries, Instant::now(), lag);
             for read_state in ready.read_states {
                 if let Some(pending) = self.pending_reads.remove(&read_state.request_id) {
                     self.ready_reads.push((read_state.index, pending));
@@ -736,11 +746,30 @@ impl<D: Disk> Server<D> {
         Ok(())
     }
 
+    /// Applies the committed entries that are due, then compacts the log if it is time.
+    async fn apply_due_entries(&mut self) -> Result<(), NodeError> {
+        let due = self
+            .apply_queue
+            .take_due(Instant::now(), MAX_APPLIED_PER_TURN);
+        for entry in due {
+            self.apply(entry).await;
+        }
+        self.maybe_snapshot().await
+    }
+
     /// A snapshot from the leader replaces the stored log and the state machine.
     async fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), NodeError> {
         let index = snapshot.meta.index;
         assert!(index > self.last_applied, "installed snapshot is not ahead");
-        self.storage.install_snapshot(snapshot)?;
+        // The core takes a snapshot only beyond its commit index, so it covers every
+        // committed entry still waiting to be applied.
+        self.apply_queue.discard_through(index);
+        assert_eq!(
+            self.apply_queue.len(),
+            0,
+            "entries queued for apply beyond an installed snapshot"
+        );
+        self.storage.install_snapshot(snapshot).await?;
         let (store, addresses) =
             decode_snapshot_state(&snapshot.data, self.options.bugs).map_err(|error| {
                 StorageError::Corrupt {
@@ -768,7 +797,7 @@ impl<D: Disk> Server<D> {
     }
 
     /// Log compaction once `snapshot_every` entries were applied since the last snapshot.
-    fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+    async fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
         let every = self.options.snapshot_every;
         let snapshot_index = self.raft.status().snapshot_index;
         if every == 0 || self.last_applied < snapshot_index + every {
@@ -792,7 +821,7 @@ impl<D: Disk> Server<D> {
                 snapshot.meta.term = term;
             }
         }
-        self.storage.compact(&snapshot)?;
+        self.storage.compact(&snapshot).await?;
         tracing::debug!(
             node = self.options.id,
             index = snapshot.meta.index,

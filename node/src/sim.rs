@@ -2,8 +2,9 @@
 //! crash (`Sim::crash`/`bounce`) loses exactly the writes that were not synced.
 
 use crate::control::NodeControl;
+use crate::faults::FaultyDisk;
 use crate::server::{self, NodeError, NodeOptions};
-use crate::storage::SimDisk;
+use crate::storage::{SimDisk, Storage, StorageError};
 use crate::transport::Network;
 
 /// Runs one node until it is crashed. Use inside `Sim::host`:
@@ -18,7 +19,9 @@ pub async fn run_node(
     control: NodeControl,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let id = options.id;
-    let result = server::run(options, control.clone(), Network::Simulated, SimDisk).await;
+    // The harness's disk faults act from outside the store, through this wrapper.
+    let disk = FaultyDisk::new(SimDisk, control.disk_switch());
+    let result = server::run(options, control.clone(), Network::Simulated, disk).await;
     match result {
         Ok(()) => {
             control.node_stopped(None);
@@ -34,4 +37,10 @@ pub async fn run_node(
             Err(error.into())
         }
     }
+}
+
+/// Empties a node's data directory durably, as a replaced drive would be: the next node
+/// started on this host finds nothing. Call inside the host (e.g. before `run_node`).
+pub fn wipe_storage(data_dir: &std::path::Path) -> Result<(), StorageError> {
+    Storage::destroy(&SimDisk, data_dir)
 }

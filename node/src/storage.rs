@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 
 use crate::bugs::{Bug, Bugs};
 use crate::codec::{crc32, ByteReader, ByteWriter};
-use crate::control::{NodeControl, WriteAction};
 use crate::raft::{
     Entry, EntryPayload, HardState, LogIndex, RecoveredState, Snapshot, SnapshotMeta,
 };
@@ -43,23 +42,29 @@ pub enum StorageError {
     Corrupt { path: PathBuf, detail: String },
 }
 
-/// A file system the storage can live on: real files or turmoil's simulation.
+/// A file system the storage can live on: real files or turmoil's simulation, possibly
+/// wrapped (`faults::FaultyDisk`). Operations that wait for the device (fsync) are async, so
+/// that a slow device takes (simulated) time; the others are plain calls.
+#[allow(async_fn_in_trait)] // one node is one task; its futures never cross threads
 pub trait Disk {
     type File: LogFile;
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// The whole file, or `None` when it does not exist.
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
     /// Replaces `path` with `bytes` atomically and durably.
-    fn write_atomic(&self, path: &Path, temp_path: &Path, bytes: &[u8]) -> io::Result<()>;
+    async fn write_atomic(&self, path: &Path, temp_path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// Opens `path` for appending, creating it (durably) when missing.
-    fn open_log(&self, path: &Path) -> io::Result<Self::File>;
+    async fn open_log(&self, path: &Path) -> io::Result<Self::File>;
+    /// Removes the files `names` of `dir` (missing ones are fine) and makes that durable.
+    fn remove_all(&self, dir: &Path, names: &[&str]) -> io::Result<()>;
 }
 
 /// An open append-only log file.
+#[allow(async_fn_in_trait)]
 pub trait LogFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     fn truncate(&mut self, len: u64) -> io::Result<()>;
-    fn sync(&mut self) -> io::Result<()>;
+    async fn sync(&mut self) -> io::Result<()>;
 }
 
 /// Real files (`std::fs`), for `minos node`.
@@ -105,7 +110,7 @@ macro_rules! file_system_disk {
                 }
             }
 
-            fn write_atomic(&self, path: &Path, temp_path: &Path, bytes: &[u8]) -> io::Result<()> {
+            async fn write_atomic(&self, path: &Path, temp_path: &Path, bytes: &[u8]) -> io::Result<()> {
                 use std::io::Write;
                 use $($fs)+ as fs;
                 let mut temp = fs::File::create(temp_path)?;
@@ -116,7 +121,7 @@ macro_rules! file_system_disk {
                 $sync_dir(path.parent().unwrap_or(Path::new(".")))
             }
 
-            fn open_log(&self, path: &Path) -> io::Result<$file> {
+            async fn open_log(&self, path: &Path) -> io::Result<$file> {
                 use std::io::{Seek, SeekFrom};
                 use $($fs)+ as fs;
                 let existed = fs::metadata(path).is_ok();
@@ -127,6 +132,21 @@ macro_rules! file_system_disk {
                 }
                 file.seek(SeekFrom::End(0))?;
                 Ok($file { file })
+            }
+
+            fn remove_all(&self, dir: &Path, names: &[&str]) -> io::Result<()> {
+                use $($fs)+ as fs;
+                if fs::metadata(dir).is_err() {
+                    return Ok(());
+                }
+                for name in names {
+                    match fs::remove_file(dir.join(name)) {
+                        Ok(()) => {}
+                        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                $sync_dir(dir)
             }
         }
 
@@ -143,7 +163,7 @@ macro_rules! file_system_disk {
                 Ok(())
             }
 
-            fn sync(&mut self) -> io::Result<()> {
+            async fn sync(&mut self) -> io::Result<()> {
                 self.file.sync_data()
             }
         }
@@ -171,16 +191,14 @@ pub struct Storage<D: Disk> {
     log_len: u64,
     hard_state: HardState,
     unsynced: bool,
-    control: Option<NodeControl>,
     bugs: Bugs,
 }
 
 impl<D: Disk> Storage<D> {
     /// Opens (or creates) the storage in `dir` and recovers the durable state.
-    pub fn open(
+    pub async fn open(
         disk: D,
         dir: &Path,
-        control: Option<NodeControl>,
         bugs: Bugs,
     ) -> Result<(Storage<D>, RecoveredState), StorageError> {
         let io_error = |path: &Path| {
@@ -197,15 +215,10 @@ impl<D: Disk> Storage<D> {
                 term: 0,
                 voted_for: None,
             },
-            Some(mut bytes) => {
-                if let Some(control) = &control {
-                    control.maybe_corrupt_read(&mut bytes);
-                }
-                decode_hard_state(&bytes).map_err(|detail| StorageError::Corrupt {
-                    path: hard_state_path.clone(),
-                    detail,
-                })?
-            }
+            Some(bytes) => decode_hard_state(&bytes).map_err(|detail| StorageError::Corrupt {
+                path: hard_state_path.clone(),
+                detail,
+            })?,
         };
         let snapshot_path = dir.join(SNAPSHOT_FILE);
         let snapshot = match disk
@@ -213,10 +226,7 @@ impl<D: Disk> Storage<D> {
             .map_err(io_error(&snapshot_path))?
         {
             None => None,
-            Some(mut bytes) => {
-                if let Some(control) = &control {
-                    control.maybe_corrupt_read(&mut bytes);
-                }
+            Some(bytes) => {
                 Some(
                     decode_snapshot(&bytes).map_err(|detail| StorageError::Corrupt {
                         path: snapshot_path.clone(),
@@ -230,9 +240,6 @@ impl<D: Disk> Storage<D> {
             .read(&log_path)
             .map_err(io_error(&log_path))?
             .unwrap_or_default();
-        if let Some(control) = &control {
-            control.maybe_corrupt_read(&mut log_bytes);
-        }
         let recovered_log = parse_log(&log_bytes).map_err(|detail| StorageError::Corrupt {
             path: log_path.clone(),
             detail,
@@ -242,11 +249,14 @@ impl<D: Disk> Storage<D> {
             path: log_path.clone(),
             detail,
         })?;
-        let mut log = disk.open_log(&log_path).map_err(io_error(&log_path))?;
+        let mut log = disk
+            .open_log(&log_path)
+            .await
+            .map_err(io_error(&log_path))?;
         if recovered_log.discard_all {
             // The snapshot replaced a log that does not lead to it (a crash while installing).
             log.truncate(0).map_err(io_error(&log_path))?;
-            log.sync().map_err(io_error(&log_path))?;
+            log.sync().await.map_err(io_error(&log_path))?;
             recovered_log.valid_len = 0;
             log_bytes.clear();
         }
@@ -257,7 +267,7 @@ impl<D: Disk> Storage<D> {
             );
             log.truncate(recovered_log.valid_len)
                 .map_err(io_error(&log_path))?;
-            log.sync().map_err(io_error(&log_path))?;
+            log.sync().await.map_err(io_error(&log_path))?;
         }
         let storage = Storage {
             disk,
@@ -269,7 +279,6 @@ impl<D: Disk> Storage<D> {
             log_len: recovered_log.valid_len,
             hard_state: hard_state.clone(),
             unsynced: false,
-            control,
             bugs,
         };
         let recovered = RecoveredState {
@@ -329,6 +338,24 @@ impl<D: Disk> Storage<D> {
         })
     }
 
+    /// Removes every file of a storage in `dir`, durably: the next `open` finds an empty
+    /// disk (a replaced drive, a node rebuilt from nothing).
+    pub fn destroy(disk: &D, dir: &Path) -> Result<(), StorageError> {
+        let files = [
+            HARD_STATE_FILE,
+            HARD_STATE_TEMP_FILE,
+            LOG_FILE,
+            LOG_TEMP_FILE,
+            SNAPSHOT_FILE,
+            SNAPSHOT_TEMP_FILE,
+        ];
+        disk.remove_all(dir, &files)
+            .map_err(|source| StorageError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+    }
+
     pub fn last_index(&self) -> LogIndex {
         self.first_index + self.offsets.len() as LogIndex - 1
     }
@@ -343,17 +370,13 @@ impl<D: Disk> Storage<D> {
     }
 
     /// Replaces the snapshot file atomically and durably.
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+    async fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         let bytes = encode_snapshot(snapshot);
-        if let Some(control) = &self.control {
-            if control.write_action(bytes.len()) != WriteAction::Write {
-                return Err(self.io_error(SNAPSHOT_FILE, io::Error::other("injected disk fault")));
-            }
-        }
         let path = self.dir.join(SNAPSHOT_FILE);
         let temp_path = self.dir.join(SNAPSHOT_TEMP_FILE);
         self.disk
             .write_atomic(&path, &temp_path, &bytes)
+            .await
             .map_err(|source| self.io_error(SNAPSHOT_FILE, source))?;
         self.snapshot_meta = Some(snapshot.meta.clone());
         Ok(())
@@ -362,7 +385,7 @@ impl<D: Disk> Storage<D> {
     /// Log compaction: saves `snapshot` (taken by this node at an applied index), then rewrites
     /// the log file with the entries after it only. A crash in between leaves the old log,
     /// whose covered prefix recovery drops.
-    pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+    pub async fn compact(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         let index = snapshot.meta.index;
         assert!(
             index >= self.first_index && index <= self.last_index(),
@@ -370,8 +393,8 @@ impl<D: Disk> Storage<D> {
             self.first_index,
             self.last_index()
         );
-        self.sync()?;
-        self.save_snapshot(snapshot)?;
+        self.sync().await?;
+        self.save_snapshot(snapshot).await?;
         let log_path = self.dir.join(LOG_FILE);
         let bytes = self
             .disk
@@ -385,13 +408,29 @@ impl<D: Disk> Storage<D> {
             "the log file is shorter than recorded"
         );
         let tail = &bytes[cut as usize..self.log_len as usize];
+        // What is copied must be what was written: a bit flipped on the way back from the
+        // device would otherwise become the only copy of these entries.
+        let copied = parse_log(tail).map_err(|detail| StorageError::Corrupt {
+            path: log_path.clone(),
+            detail: format!("compaction read back the log's tail: {detail}"),
+        })?;
+        if copied.valid_len != tail.len() as u64
+            || copied.entries.len() != self.offsets.len() - kept_from
+        {
+            return Err(StorageError::Corrupt {
+                path: log_path,
+                detail: "compaction read back a damaged log tail".to_string(),
+            });
+        }
         let temp_path = self.dir.join(LOG_TEMP_FILE);
         self.disk
             .write_atomic(&log_path, &temp_path, tail)
+            .await
             .map_err(|source| self.io_error(LOG_FILE, source))?;
         self.log = self
             .disk
             .open_log(&log_path)
+            .await
             .map_err(|source| self.io_error(LOG_FILE, source))?;
         self.offsets = self.offsets[kept_from..]
             .iter()
@@ -404,13 +443,14 @@ impl<D: Disk> Storage<D> {
 
     /// A snapshot installed from the leader replaces the whole log: saved first, then the log
     /// file is emptied (recovery drops a log that does not lead to the snapshot anyway).
-    pub fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        self.save_snapshot(snapshot)?;
+    pub async fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        self.save_snapshot(snapshot).await?;
         self.log
             .truncate(0)
             .map_err(|source| self.io_error(LOG_FILE, source))?;
         self.log
             .sync()
+            .await
             .map_err(|source| self.io_error(LOG_FILE, source))?;
         self.unsynced = false;
         self.offsets.clear();
@@ -432,21 +472,21 @@ impl<D: Disk> Storage<D> {
 
     /// Persists a Ready's state: entries appended and synced, then the hard state replaced.
     /// Returns only when everything is durable.
-    pub fn persist(
+    pub async fn persist(
         &mut self,
         hard_state: Option<&HardState>,
         entries: &[Entry],
     ) -> Result<(), StorageError> {
         self.append(entries)?;
-        self.sync()?;
+        self.sync().await?;
         if let Some(hard_state) = hard_state {
-            self.save_hard_state(hard_state)?;
+            self.save_hard_state(hard_state).await?;
         }
         Ok(())
     }
 
     /// Replaces the hard state atomically and durably.
-    pub fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+    pub async fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
         if *hard_state == self.hard_state {
             return Ok(());
         }
@@ -458,15 +498,11 @@ impl<D: Disk> Storage<D> {
             return Ok(());
         }
         let bytes = encode_hard_state(hard_state);
-        if let Some(control) = &self.control {
-            if control.write_action(bytes.len()) != WriteAction::Write {
-                return Err(self.io_error(HARD_STATE_FILE, io::Error::other("injected disk fault")));
-            }
-        }
         let path = self.dir.join(HARD_STATE_FILE);
         let temp_path = self.dir.join(HARD_STATE_TEMP_FILE);
         self.disk
             .write_atomic(&path, &temp_path, &bytes)
+            .await
             .map_err(|source| self.io_error(HARD_STATE_FILE, source))?;
         self.hard_state = hard_state.clone();
         Ok(())
@@ -521,19 +557,6 @@ impl<D: Disk> Storage<D> {
             bytes.extend_from_slice(&crc32(&payload).to_le_bytes());
             bytes.extend_from_slice(&payload);
         }
-        let action = self.control.as_ref().map_or(WriteAction::Write, |control| {
-            control.write_action(bytes.len())
-        });
-        match action {
-            WriteAction::Write => {}
-            WriteAction::Torn { kept_bytes } => {
-                let _ = self.log.append(&bytes[..kept_bytes]);
-                return Err(self.io_error(LOG_FILE, io::Error::other("injected torn write")));
-            }
-            WriteAction::Fail => {
-                return Err(self.io_error(LOG_FILE, io::Error::other("injected write error")))
-            }
-        }
         self.log
             .append(&bytes)
             .map_err(|source| self.io_error(LOG_FILE, source))?;
@@ -544,15 +567,13 @@ impl<D: Disk> Storage<D> {
     }
 
     /// Makes every appended entry durable.
-    pub fn sync(&mut self) -> Result<(), StorageError> {
+    pub async fn sync(&mut self) -> Result<(), StorageError> {
         if !self.unsynced {
             return Ok(());
         }
-        if self.control.as_ref().is_some_and(NodeControl::sync_fails) {
-            return Err(self.io_error(LOG_FILE, io::Error::other("injected fsync error")));
-        }
         self.log
             .sync()
+            .await
             .map_err(|source| self.io_error(LOG_FILE, source))?;
         self.unsynced = false;
         Ok(())
@@ -833,7 +854,21 @@ fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
     use std::sync::{Arc, Mutex};
+
+    /// Runs a storage future to completion outside any simulation (real files).
+    trait Wait: Future + Sized {
+        fn wait(self) -> Self::Output {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a current-thread runtime")
+                .block_on(self)
+        }
+    }
+
+    impl<F: Future> Wait for F {}
 
     fn entry(term: u64, index: u64, tag: u8) -> Entry {
         Entry {
@@ -852,7 +887,7 @@ mod tests {
     #[test]
     fn recovers_hard_state_and_log_after_reopen() {
         let dir = temp_dir("reopen");
-        let (mut storage, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (mut storage, recovered) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         assert_eq!(
             recovered.hard_state,
             HardState {
@@ -878,9 +913,10 @@ mod tests {
                 }),
                 &entries,
             )
+            .wait()
             .unwrap();
         drop(storage);
-        let (storage, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (storage, recovered) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         assert_eq!(
             recovered.hard_state,
             HardState {
@@ -896,14 +932,15 @@ mod tests {
     #[test]
     fn a_conflicting_append_replaces_the_suffix() {
         let dir = temp_dir("conflict");
-        let (mut storage, _) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (mut storage, _) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         storage
             .persist(None, &[entry(1, 1, 1), entry(1, 2, 2), entry(1, 3, 3)])
+            .wait()
             .unwrap();
-        storage.persist(None, &[entry(2, 2, 9)]).unwrap();
-        storage.persist(None, &[entry(2, 3, 10)]).unwrap();
+        storage.persist(None, &[entry(2, 2, 9)]).wait().unwrap();
+        storage.persist(None, &[entry(2, 3, 10)]).wait().unwrap();
         drop(storage);
-        let (_, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (_, recovered) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         assert_eq!(
             recovered.entries,
             vec![entry(1, 1, 1), entry(2, 2, 9), entry(2, 3, 10)]
@@ -914,20 +951,22 @@ mod tests {
     #[test]
     fn a_torn_last_record_is_discarded_and_the_log_stays_appendable() {
         let dir = temp_dir("torn");
-        let (mut storage, _) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (mut storage, _) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         storage
             .persist(None, &[entry(1, 1, 1), entry(1, 2, 2)])
+            .wait()
             .unwrap();
         drop(storage);
         let log_path = dir.join(LOG_FILE);
         let full = std::fs::read(&log_path).unwrap();
         for cut in [full.len() - 1, full.len() - 6, full.len() - 14] {
             std::fs::write(&log_path, &full[..cut]).unwrap();
-            let (mut storage, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+            let (mut storage, recovered) =
+                Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
             assert_eq!(recovered.entries, vec![entry(1, 1, 1)], "cut at {cut}");
-            storage.persist(None, &[entry(1, 2, 7)]).unwrap();
+            storage.persist(None, &[entry(1, 2, 7)]).wait().unwrap();
             drop(storage);
-            let (_, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+            let (_, recovered) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
             assert_eq!(recovered.entries, vec![entry(1, 1, 1), entry(1, 2, 7)]);
         }
         // A garbled (not shortened) final record is also a torn write.
@@ -935,7 +974,7 @@ mod tests {
         let last = garbled.len() - 1;
         garbled[last] ^= 0xff;
         std::fs::write(&log_path, &garbled).unwrap();
-        let (_, recovered) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (_, recovered) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         assert_eq!(recovered.entries.len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -943,7 +982,7 @@ mod tests {
     #[test]
     fn corruption_before_the_last_record_is_reported_not_repaired() {
         let dir = temp_dir("corrupt");
-        let (mut storage, _) = Storage::open(RealDisk, &dir, None, Bugs::NONE).unwrap();
+        let (mut storage, _) = Storage::open(RealDisk, &dir, Bugs::NONE).wait().unwrap();
         storage
             .persist(
                 Some(&HardState {
@@ -952,13 +991,15 @@ mod tests {
                 }),
                 &[entry(1, 1, 1), entry(1, 2, 2)],
             )
+            .wait()
             .unwrap();
         drop(storage);
         let log_path = dir.join(LOG_FILE);
         let mut bytes = std::fs::read(&log_path).unwrap();
         bytes[RECORD_HEADER_BYTES + 2] ^= 0x01; // inside entry 1's payload
         std::fs::write(&log_path, &bytes).unwrap();
-        let error = Storage::open(RealDisk, &dir, None, Bugs::NONE)
+        let error = Storage::open(RealDisk, &dir, Bugs::NONE)
+            .wait()
             .err()
             .expect("corruption must be detected");
         assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
@@ -970,7 +1011,8 @@ mod tests {
         let mut hard_state = std::fs::read(&hard_state_path).unwrap();
         hard_state[6] ^= 0x10;
         std::fs::write(&hard_state_path, &hard_state).unwrap();
-        let error = Storage::open(RealDisk, &dir, None, Bugs::NONE)
+        let error = Storage::open(RealDisk, &dir, Bugs::NONE)
+            .wait()
             .err()
             .expect("corruption must be detected");
         assert!(error.to_string().contains("hard state checksum"), "{error}");
@@ -981,7 +1023,7 @@ mod tests {
     fn volatile_vote_bug_keeps_term_and_vote_in_memory_only() {
         let dir = temp_dir("volatile");
         let bugs = Bugs::NONE.with(Bug::VolatileVote);
-        let (mut storage, _) = Storage::open(RealDisk, &dir, None, bugs).unwrap();
+        let (mut storage, _) = Storage::open(RealDisk, &dir, bugs).wait().unwrap();
         storage
             .persist(
                 Some(&HardState {
@@ -990,10 +1032,11 @@ mod tests {
                 }),
                 &[],
             )
+            .wait()
             .unwrap();
         assert_eq!(storage.hard_state().term, 5);
         drop(storage);
-        let (_, recovered) = Storage::open(RealDisk, &dir, None, bugs).unwrap();
+        let (_, recovered) = Storage::open(RealDisk, &dir, bugs).wait().unwrap();
         assert_eq!(
             recovered.hard_state,
             HardState {
@@ -1015,19 +1058,21 @@ mod tests {
             let seen = seen.clone();
             async move {
                 let dir = Path::new("/data");
-                let (mut storage, recovered) = Storage::open(SimDisk, dir, None, Bugs::NONE)?;
+                let (mut storage, recovered) = Storage::open(SimDisk, dir, Bugs::NONE).await?;
                 let first = recovered.entries.is_empty();
                 seen.lock()
                     .unwrap()
                     .push((recovered.hard_state.clone(), recovered.entries.len()));
                 if first {
-                    storage.persist(
-                        Some(&HardState {
-                            term: 3,
-                            voted_for: Some(1),
-                        }),
-                        &[entry(3, 1, 1), entry(3, 2, 2)],
-                    )?;
+                    storage
+                        .persist(
+                            Some(&HardState {
+                                term: 3,
+                                voted_for: Some(1),
+                            }),
+                            &[entry(3, 1, 1), entry(3, 2, 2)],
+                        )
+                        .await?;
                     // Written but never synced: must not survive the crash.
                     storage.append(&[entry(3, 3, 3)])?;
                 }
@@ -1065,28 +1110,5 @@ mod tests {
                 2
             )
         );
-    }
-
-    #[test]
-    fn injected_torn_write_stops_the_write_and_recovery_drops_the_tail() {
-        let dir = temp_dir("injected");
-        let control = NodeControl::new(1, 42);
-        let (mut storage, _) =
-            Storage::open(RealDisk, &dir, Some(control.clone()), Bugs::NONE).unwrap();
-        storage.persist(None, &[entry(1, 1, 1)]).unwrap();
-        control.set_disk_faults(crate::control::DiskFaults {
-            torn_write_probability: 1.0,
-            ..Default::default()
-        });
-        assert!(storage
-            .persist(None, &[entry(1, 2, 2), entry(1, 3, 3)])
-            .is_err());
-        drop(storage);
-        control.set_disk_faults(Default::default());
-        let (_, recovered) = Storage::open(RealDisk, &dir, Some(control), Bugs::NONE).unwrap();
-        // The torn batch may have left at most whole leading records; never a damaged one.
-        assert!(!recovered.entries.is_empty() && recovered.entries.len() <= 2);
-        assert_eq!(recovered.entries[0], entry(1, 1, 1));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

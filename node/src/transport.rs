@@ -1,5 +1,7 @@
 //! UDP datagrams on turmoil's simulated network or on real sockets, with one code path, and
-//! the seeded fault wrapper (loss, duplication, reordering by delay) on outgoing datagrams.
+//! the fault wrapper around them (`FaultyOutbox`): seeded loss, duplication, reordering and
+//! delay of what the node sends, loss of what it receives, decided by a `faults::NetSwitch`
+//! the harness turns; the event loop only sends and receives through it.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -7,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::time::{Duration, Instant};
 
-use crate::control::{NetAction, NodeControl};
+use crate::faults::{NetAction, NetSwitch};
 use crate::protocol::{Wire, MAX_DATAGRAM_BYTES};
 
 /// Which network the process lives on.
@@ -102,10 +104,10 @@ pub async fn resolve(network: Network, address: &str) -> io::Result<SocketAddr> 
     }
 }
 
-/// Sends datagrams through the node's seeded network faults. Delayed datagrams wait in a
-/// queue ordered by (deadline, sequence) that the owner flushes when it is due.
+/// Sends and receives datagrams through the node's seeded network faults. Delayed datagrams
+/// wait in a queue ordered by (deadline, sequence) that the owner flushes when it is due.
 pub struct FaultyOutbox {
-    control: Option<NodeControl>,
+    faults: Option<NetSwitch>,
     delayed: BTreeMap<(Instant, u64), (Vec<u8>, SocketAddr)>,
     delayed_seq: u64,
     pub sent_count: u64,
@@ -113,9 +115,9 @@ pub struct FaultyOutbox {
 }
 
 impl FaultyOutbox {
-    pub fn new(control: Option<NodeControl>) -> Self {
+    pub fn new(faults: Option<NetSwitch>) -> Self {
         FaultyOutbox {
-            control,
+            faults,
             delayed: BTreeMap::new(),
             delayed_seq: 0,
             sent_count: 0,
@@ -133,23 +135,69 @@ impl FaultyOutbox {
             return;
         }
         let action = self
-            .control
+            .faults
             .as_ref()
-            .map_or(NetAction::Send, NodeControl::net_action);
+            .map_or(NetAction::Send { delay_ms: 0 }, NetSwitch::action);
         match action {
-            NetAction::Send => self.send_now(endpoint, &bytes, to).await,
+            NetAction::Send { delay_ms } => self.send_after(endpoint, bytes, to, delay_ms).await,
             NetAction::Drop => self.dropped_count += 1,
-            NetAction::Duplicate => {
-                self.send_now(endpoint, &bytes, to).await;
-                self.send_now(endpoint, &bytes, to).await;
-            }
-            NetAction::Delay { delay_ms } => {
-                let deadline = Instant::now() + Duration::from_millis(delay_ms);
-                self.delayed_seq += 1;
-                self.delayed
-                    .insert((deadline, self.delayed_seq), (bytes, to));
+            NetAction::Duplicate {
+                delay_ms,
+                second_delay_ms,
+            } => {
+                self.send_after(endpoint, bytes.clone(), to, delay_ms).await;
+                self.send_after(endpoint, bytes, to, second_delay_ms).await;
             }
         }
+    }
+
+    async fn send_after(
+        &mut self,
+        endpoint: &Endpoint,
+        bytes: Vec<u8>,
+        to: SocketAddr,
+        delay_ms: u64,
+    ) {
+        if delay_ms == 0 {
+            self.send_now(endpoint, &bytes, to).await;
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_millis(delay_ms);
+        self.delayed_seq += 1;
+        self.delayed
+            .insert((deadline, self.delayed_seq), (bytes, to));
+    }
+
+    /// Receives the next datagram that inbound loss lets through.
+    pub async fn receive(
+        &self,
+        endpoint: &Endpoint,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr)> {
+        loop {
+            let received = endpoint.recv_from(buf).await?;
+            if !self.lose_inbound() {
+                return Ok(received);
+            }
+        }
+    }
+
+    /// A datagram that is already waiting and that inbound loss lets through, if any.
+    pub fn try_receive(
+        &self,
+        endpoint: &Endpoint,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr)> {
+        loop {
+            let received = endpoint.try_recv_from(buf)?;
+            if !self.lose_inbound() {
+                return Ok(received);
+            }
+        }
+    }
+
+    fn lose_inbound(&self) -> bool {
+        self.faults.as_ref().is_some_and(NetSwitch::drop_inbound)
     }
 
     async fn send_now(&mut self, endpoint: &Endpoint, bytes: &[u8], to: SocketAddr) {

@@ -3,6 +3,11 @@
 //! single-server change at a time, asked of whichever node leads, and asked again until that
 //! leader's configuration shows it (a change lost with a deposed leader is asked of the next).
 //! It also records the configurations the leaders reported, for results.json.
+//!
+//! A host whose disk is replaced (`rejoin-empty`) is retired under its old identity (removed
+//! like a membership target) and, once it runs again, added under its new one. Identities of
+//! host `h` (0-based) are `h + 1 + k * nodes`; names are `n<h+1>` for the first and
+//! `n<h+1>/id<id>` for later ones.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +23,10 @@ pub(crate) struct MembershipGoal {
     nodes_count: usize,
     /// Nodes (0-based) that should not be members.
     removed: BTreeSet<usize>,
+    /// Nodes down with a replaced disk: not members until they rejoin.
+    retired: BTreeSet<usize>,
+    /// The current identity of each node.
+    ids: Vec<u64>,
     /// A membership fault has been applied: from then on every step compares.
     engaged: bool,
     /// Every configuration the leaders reported since then.
@@ -35,6 +44,8 @@ impl MembershipGoal {
         MembershipGoal {
             nodes_count,
             removed: BTreeSet::new(),
+            retired: BTreeSet::new(),
+            ids: (1..=nodes_count as u64).collect(),
             engaged: false,
             seen: Vec::new(),
         }
@@ -52,14 +63,51 @@ impl MembershipGoal {
         self.removed.remove(&node);
     }
 
+    /// The node lost its disk and will come back as `new_id`: its old identity leaves.
+    pub(crate) fn retire(&mut self, node: usize, new_id: u64) {
+        assert!(node < self.nodes_count, "node {node} out of range");
+        assert_eq!(
+            self.host_of(new_id),
+            node,
+            "identity {new_id} belongs to another host"
+        );
+        self.engaged = true;
+        self.retired.insert(node);
+        self.ids[node] = new_id;
+    }
+
+    /// The retired node runs again (under its new identity): add it.
+    pub(crate) fn rejoin(&mut self, node: usize) {
+        assert!(node < self.nodes_count, "node {node} out of range");
+        self.engaged = true;
+        self.retired.remove(&node);
+    }
+
+    fn host_of(&self, id: u64) -> usize {
+        ((id - 1) % self.nodes_count as u64) as usize
+    }
+
+    fn id_name(&self, id: u64) -> String {
+        let host = self.host_of(id);
+        if id <= self.nodes_count as u64 {
+            node_name(host)
+        } else {
+            format!("{}/id{id}", node_name(host))
+        }
+    }
+
+    fn id_names(&self, ids: &BTreeSet<u64>) -> Vec<String> {
+        ids.iter().map(|id| self.id_name(*id)).collect()
+    }
+
     pub(crate) fn seen(&self) -> &[ConfigurationChange] {
         &self.seen
     }
 
     fn wanted_voters(&self) -> BTreeSet<u64> {
         (0..self.nodes_count)
-            .filter(|node| !self.removed.contains(node))
-            .map(|node| node as u64 + 1)
+            .filter(|node| !self.removed.contains(node) && !self.retired.contains(node))
+            .map(|node| self.ids[node])
             .collect()
     }
 
@@ -79,8 +127,8 @@ impl MembershipGoal {
         let change = ConfigurationChange {
             at_ns: now_ns,
             leader: node_name(leader),
-            voters: id_names(&voters),
-            learners: id_names(&learners),
+            voters: self.id_names(&voters),
+            learners: self.id_names(&learners),
         };
         let last = self.seen.last();
         if last
@@ -88,7 +136,7 @@ impl MembershipGoal {
         {
             self.seen.push(change);
         }
-        let Some(request) = self.next_change(leader as u64 + 1, &voters, &learners) else {
+        let Some(request) = self.next_change(self.ids[leader], &voters, &learners) else {
             return;
         };
         for (node, control) in controls.iter().enumerate() {
@@ -101,7 +149,10 @@ impl MembershipGoal {
         // tick, so asking on every step builds no backlog.
         let control = &controls[leader];
         match request {
-            AdminChange::Add(id) => control.request_add_member(id, format!("n{id}:{PORT}")),
+            AdminChange::Add(id) => {
+                let address = format!("n{}:{PORT}", self.host_of(id) + 1);
+                control.request_add_member(id, address)
+            }
             AdminChange::Remove(id) => control.request_remove_member(id),
         }
     }
@@ -148,9 +199,9 @@ impl MembershipGoal {
         Some(format!(
             "leader {} has voters {:?} and learners {:?}; wanted voters {:?}",
             node_name(leader),
-            id_names(&voters),
-            id_names(&learners),
-            id_names(&wanted)
+            self.id_names(&voters),
+            self.id_names(&learners),
+            self.id_names(&wanted)
         ))
     }
 }
@@ -164,10 +215,6 @@ fn leader_configuration(control: &NodeControl) -> Option<(BTreeSet<u64>, BTreeSe
             status.learners.iter().copied().collect(),
         )
     })
-}
-
-fn id_names(ids: &BTreeSet<u64>) -> Vec<String> {
-    ids.iter().map(|id| node_name(*id as usize - 1)).collect()
 }
 
 #[cfg(test)]
@@ -210,5 +257,22 @@ mod tests {
             goal.next_change(2, &ids(&[2, 4, 5]), &ids(&[1, 3])),
             5
         ));
+    }
+
+    #[test]
+    fn a_replaced_disk_retires_the_old_identity_and_adds_the_new_one() {
+        let mut goal = MembershipGoal::new(3);
+        goal.retire(1, 5);
+        let everyone = ids(&[1, 2, 3]);
+        // While n2 is down with its new disk: its old identity leaves.
+        assert!(is_remove(goal.next_change(1, &everyone, &ids(&[])), 2));
+        assert!(goal.next_change(1, &ids(&[1, 3]), &ids(&[])).is_none());
+        // Back as id 5: added (as a learner, promoted by the leader once caught up).
+        goal.rejoin(1);
+        assert!(is_add(goal.next_change(1, &ids(&[1, 3]), &ids(&[])), 5));
+        assert!(goal.next_change(1, &ids(&[1, 3, 5]), &ids(&[])).is_none());
+        assert_eq!(goal.id_name(5), "n2/id5");
+        assert_eq!(goal.id_name(3), "n3");
+        assert_eq!(goal.wanted_voters(), ids(&[1, 3, 5]));
     }
 }

@@ -114,6 +114,34 @@ pub enum Action {
         io_error_probability: f64,
     },
     StopDisk(Vec<usize>),
+    StartDelay {
+        targets: Vec<usize>,
+        base_ms: u64,
+        jitter_ms: u64,
+        spike_probability: f64,
+        spike_ms: u64,
+    },
+    StopDelay(Vec<usize>),
+    StartSlowFsync {
+        targets: Vec<usize>,
+        delay_ms: u64,
+        jitter_ms: u64,
+    },
+    StopSlowFsync(Vec<usize>),
+    /// Empty targets: the leader when the fault starts.
+    StartApplyLag {
+        targets: Vec<usize>,
+        delay_ms: u64,
+    },
+    StopApplyLag(Vec<usize>),
+    /// Every running node crashes at once.
+    PowerLoss,
+    /// Restarts every node the power loss took down.
+    PowerRestore,
+    /// Crash the targets and give them empty disks and new identities.
+    ReplaceDisks(Vec<usize>),
+    /// Empty: every node waiting with a replaced disk. Starts them as new members.
+    RejoinNew(Vec<usize>),
     RemoveMembers(Vec<usize>),
     AddMembers(Vec<usize>),
     /// Transfer leadership to the target (empty: to a random follower chosen at run time).
@@ -183,6 +211,18 @@ fn probability(params: &Value, field: &str, default: f64) -> Result<f64, String>
     }
 }
 
+/// A duration param in ms: a whole number up to the injected-delay bound.
+fn millis(params: &Value, field: &str, default: u64) -> Result<u64, String> {
+    const MAX_MS: u64 = minos_node::faults::MAX_INJECTED_DELAY_MS;
+    match params.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value
+            .as_u64()
+            .filter(|ms| *ms <= MAX_MS)
+            .ok_or_else(|| format!("params.{field} must be a whole number of ms in 0..={MAX_MS}")),
+    }
+}
+
 fn integer(params: &Value, field: &str, default: i64) -> Result<i64, String> {
     match params.get(field) {
         None | Some(Value::Null) => Ok(default),
@@ -219,7 +259,13 @@ fn known_params_of(kind: FaultKind) -> &'static [&'static str] {
             "read_corruption_probability",
             "io_error_probability",
         ],
-        FaultKind::Membership | FaultKind::Transfer => &[],
+        FaultKind::Delay => &["base_ms", "jitter_ms", "spike_probability", "spike_ms"],
+        FaultKind::SlowFsync => &["delay_ms", "jitter_ms"],
+        FaultKind::ApplyLag => &["mode", "delay_ms"],
+        FaultKind::Membership
+        | FaultKind::Transfer
+        | FaultKind::PowerLoss
+        | FaultKind::RejoinEmpty => &[],
     }
 }
 
@@ -352,6 +398,51 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
             Action::RemoveMembers(targets)
         }
         (Phase::Stop, FaultKind::Membership) => Action::AddMembers(targets),
+        (Phase::Start, FaultKind::Delay) => Action::StartDelay {
+            targets: non_empty(targets, "start-delay")?,
+            base_ms: millis(params, "base_ms", 10)?,
+            jitter_ms: millis(params, "jitter_ms", 20)?,
+            spike_probability: probability(params, "spike_probability", 0.02)?,
+            spike_ms: millis(params, "spike_ms", 1_000)?,
+        },
+        (Phase::Stop, FaultKind::Delay) => Action::StopDelay(targets),
+        (Phase::Start, FaultKind::SlowFsync) => Action::StartSlowFsync {
+            targets: non_empty(targets, "start-slow-fsync")?,
+            delay_ms: millis(params, "delay_ms", 100)?,
+            jitter_ms: millis(params, "jitter_ms", 100)?,
+        },
+        (Phase::Stop, FaultKind::SlowFsync) => Action::StopSlowFsync(targets),
+        (Phase::Start, FaultKind::ApplyLag) => Action::StartApplyLag {
+            targets: targets_or_leader(targets, params, "start-apply-lag")?,
+            delay_ms: millis(params, "delay_ms", 200)?,
+        },
+        (Phase::Stop, FaultKind::ApplyLag) => Action::StopApplyLag(targets),
+        (Phase::Start, FaultKind::PowerLoss) => {
+            if !targets.is_empty() {
+                return Err("start-power-loss takes no targets: every node loses power".to_string());
+            }
+            Action::PowerLoss
+        }
+        (Phase::Stop, FaultKind::PowerLoss) => {
+            if !targets.is_empty() {
+                return Err(
+                    "stop-power-loss takes no targets: power comes back everywhere".to_string(),
+                );
+            }
+            Action::PowerRestore
+        }
+        (Phase::Start, FaultKind::RejoinEmpty) => {
+            let targets = non_empty(targets, "start-rejoin-empty")?;
+            let distinct = targets.iter().collect::<BTreeSet<_>>().len();
+            if distinct > nodes.saturating_sub(1) / 2 {
+                return Err(format!(
+                    "start-rejoin-empty can replace the disks of a minority only (at most {} of {nodes} nodes): a majority of empty disks has lost committed data",
+                    nodes.saturating_sub(1) / 2
+                ));
+            }
+            Action::ReplaceDisks(targets)
+        }
+        (Phase::Stop, FaultKind::RejoinEmpty) => Action::RejoinNew(targets),
         (Phase::Start, FaultKind::Transfer) => Action::Transfer(targets),
         (Phase::Stop, FaultKind::Transfer) => Action::StopTransfer,
     };
@@ -463,6 +554,13 @@ pub struct Nemesis {
     clocked: BTreeSet<usize>,
     net: BTreeMap<usize, NetSettings>,
     disk: BTreeSet<usize>,
+    delayed: BTreeSet<usize>,
+    slow_fsync: BTreeSet<usize>,
+    apply_lagged: BTreeSet<usize>,
+    /// Nodes the power loss took down (not those down already).
+    power_lost: BTreeSet<usize>,
+    /// Nodes down with a replaced disk, waiting to rejoin as new members.
+    replaced: BTreeSet<usize>,
     removed: BTreeSet<usize>,
     /// Open fault records by kind (index into `faults`).
     open: BTreeMap<FaultKind, Vec<usize>>,
@@ -488,6 +586,11 @@ impl Nemesis {
             clocked: BTreeSet::new(),
             net: BTreeMap::new(),
             disk: BTreeSet::new(),
+            delayed: BTreeSet::new(),
+            slow_fsync: BTreeSet::new(),
+            apply_lagged: BTreeSet::new(),
+            power_lost: BTreeSet::new(),
+            replaced: BTreeSet::new(),
             removed: BTreeSet::new(),
             open: BTreeMap::new(),
             faults: Vec::new(),
@@ -495,8 +598,12 @@ impl Nemesis {
         }
     }
 
+    /// Whether a fault holds the node down (kill, power loss, a replaced disk): the driver
+    /// neither restarts it nor counts it as failed.
     pub fn is_killed(&self, node: usize) -> bool {
         self.killed.contains(&node)
+            || self.power_lost.contains(&node)
+            || self.replaced.contains(&node)
     }
 
     fn open_fault(&mut self, kind: FaultKind, time_ns: u64, targets: Vec<String>, detail: Value) {
@@ -752,7 +859,8 @@ impl Nemesis {
                 };
                 let targets = &targets;
                 for node in targets {
-                    if self.killed.insert(*node) {
+                    // A node already down (power loss, replaced disk) stays that fault's.
+                    if !self.is_killed(*node) && self.killed.insert(*node) {
                         context.sim.crash(node_name(*node));
                         context.sut.set_running(*node, false);
                     }
@@ -961,6 +1069,165 @@ impl Nemesis {
                     value: json!({"targets": names(&chosen)}),
                 }
             }
+            Action::StartDelay {
+                targets,
+                base_ms,
+                jitter_ms,
+                spike_probability,
+                spike_ms,
+            } => {
+                let fault = NodeFault::Delay {
+                    base_ms: *base_ms,
+                    jitter_ms: *jitter_ms,
+                    spike_probability: *spike_probability,
+                    spike_ms: *spike_ms,
+                };
+                for node in targets {
+                    self.delayed.insert(*node);
+                    context.sut.node_fault(*node, &fault)?;
+                }
+                let detail = json!({"base_ms": base_ms, "jitter_ms": jitter_ms, "spike_probability": spike_probability, "spike_ms": spike_ms});
+                self.open_fault(kind, time_ns, names(targets), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &names(targets)),
+                }
+            }
+            Action::StopDelay(targets) => {
+                let chosen = self.choose(targets, &self.delayed.clone());
+                let healthy = NodeFault::Delay {
+                    base_ms: 0,
+                    jitter_ms: 0,
+                    spike_probability: 0.0,
+                    spike_ms: 0,
+                };
+                for node in &chosen {
+                    self.delayed.remove(node);
+                    context.sut.node_fault(*node, &healthy)?;
+                }
+                self.end_for(kind, time_ns, &chosen, self.delayed.is_empty());
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::StartSlowFsync {
+                targets,
+                delay_ms,
+                jitter_ms,
+            } => {
+                let fault = NodeFault::SlowFsync {
+                    delay_ms: *delay_ms,
+                    jitter_ms: *jitter_ms,
+                };
+                for node in targets {
+                    self.slow_fsync.insert(*node);
+                    context.sut.node_fault(*node, &fault)?;
+                }
+                let detail = json!({"delay_ms": delay_ms, "jitter_ms": jitter_ms});
+                self.open_fault(kind, time_ns, names(targets), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &names(targets)),
+                }
+            }
+            Action::StopSlowFsync(targets) => {
+                let chosen = self.choose(targets, &self.slow_fsync.clone());
+                let healthy = NodeFault::SlowFsync {
+                    delay_ms: 0,
+                    jitter_ms: 0,
+                };
+                for node in &chosen {
+                    self.slow_fsync.remove(node);
+                    context.sut.node_fault(*node, &healthy)?;
+                }
+                self.end_for(kind, time_ns, &chosen, self.slow_fsync.is_empty());
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::StartApplyLag {
+                targets: requested,
+                delay_ms,
+            } => {
+                let Some(targets) = resolve_leader(requested, context.leader) else {
+                    return Ok(no_leader(start(kind)));
+                };
+                let fault = NodeFault::ApplyLag {
+                    delay_ms: *delay_ms,
+                };
+                for node in &targets {
+                    self.apply_lagged.insert(*node);
+                    context.sut.node_fault(*node, &fault)?;
+                }
+                let detail = json!({"delay_ms": delay_ms});
+                self.open_fault(kind, time_ns, names(&targets), detail.clone());
+                Applied {
+                    f: start(kind),
+                    value: with_targets(detail, &names(&targets)),
+                }
+            }
+            Action::StopApplyLag(targets) => {
+                let chosen = self.choose(targets, &self.apply_lagged.clone());
+                for node in &chosen {
+                    self.apply_lagged.remove(node);
+                    context
+                        .sut
+                        .node_fault(*node, &NodeFault::ApplyLag { delay_ms: 0 })?;
+                }
+                self.end_for(kind, time_ns, &chosen, self.apply_lagged.is_empty());
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
+            Action::PowerLoss => {
+                // Nodes already down (killed, replaced disk) stay down by their own fault.
+                let running: Vec<usize> = (0..self.nodes)
+                    .filter(|node| !self.is_killed(*node))
+                    .collect();
+                for node in &running {
+                    context.sim.crash(node_name(*node));
+                    context.sut.set_running(*node, false);
+                    self.power_lost.insert(*node);
+                }
+                if !running.is_empty() {
+                    self.open_fault(kind, time_ns, names(&running), Value::Null);
+                }
+                Applied {
+                    f: start(kind),
+                    value: json!({"targets": names(&running)}),
+                }
+            }
+            Action::PowerRestore => {
+                let restored: Vec<usize> =
+                    std::mem::take(&mut self.power_lost).into_iter().collect();
+                for node in &restored {
+                    context.sim.bounce(node_name(*node));
+                    context.sut.set_running(*node, true);
+                }
+                self.close_faults(kind, time_ns);
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&restored)}),
+                }
+            }
+            Action::ReplaceDisks(targets) => self.replace_disks(kind, targets, context)?,
+            Action::RejoinNew(targets) => {
+                let chosen = self.choose(targets, &self.replaced.clone());
+                for node in &chosen {
+                    self.replaced.remove(node);
+                    context.sut.node_fault(*node, &NodeFault::JoinAsNewMember)?;
+                    context.sim.bounce(node_name(*node));
+                    context.sut.set_running(*node, true);
+                }
+                self.end_for(kind, time_ns, &chosen, self.replaced.is_empty());
+                Applied {
+                    f: stop(kind),
+                    value: json!({"targets": names(&chosen)}),
+                }
+            }
             Action::RemoveMembers(targets) => {
                 // Nodes removed already stay removed; only the others are new to this fault.
                 let mut newly_removed = Vec::new();
@@ -1046,6 +1313,54 @@ impl Nemesis {
         Ok(applied)
     }
 
+    /// Crashes the targets and has the system give them empty disks and new identities. Only
+    /// while the configuration is settled (earlier replacements and membership changes done),
+    /// and only so many that the members keeping their data stay a majority of the
+    /// configuration: more would be data loss by design, not a fault the store must survive.
+    fn replace_disks<S: SystemUnderTest>(
+        &mut self,
+        kind: FaultKind,
+        targets: &[usize],
+        context: &mut Context<'_, '_, S>,
+    ) -> Result<Applied, String> {
+        let f = format!("start-{}", kind.name());
+        if let Some(reason) = context.sut.configuration_unsettled(context.leader) {
+            return Ok(Applied {
+                f,
+                value: json!({"targets": [], "note": format!("configuration still changing ({reason}); no disk replaced")}),
+            });
+        }
+        let members = self.nodes - self.removed.len();
+        let budget = (members.saturating_sub(1) / 2).saturating_sub(self.replaced.len());
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut skipped: Vec<usize> = Vec::new();
+        for node in targets {
+            let eligible = !self.is_killed(*node) && !self.removed.contains(node);
+            if eligible && chosen.len() < budget && !chosen.contains(node) {
+                chosen.push(*node);
+            } else if !skipped.contains(node) && !chosen.contains(node) {
+                skipped.push(*node);
+            }
+        }
+        for node in &chosen {
+            context.sim.crash(node_name(*node));
+            context.sut.set_running(*node, false);
+            context.sut.node_fault(*node, &NodeFault::ReplaceDisk)?;
+            self.replaced.insert(*node);
+        }
+        if !chosen.is_empty() {
+            self.open_fault(kind, context.time_ns, names(&chosen), Value::Null);
+        }
+        let mut value = json!({"targets": names(&chosen)});
+        if !skipped.is_empty() {
+            value["note"] = json!(format!(
+                "{} left alone: down, not a member, or replacing it would leave too few members with their data",
+                names(&skipped).join(", ")
+            ));
+        }
+        Ok(Applied { f, value })
+    }
+
     /// The explicit targets that are affected, or every affected node when none are given.
     fn choose(&self, targets: &[usize], affected: &BTreeSet<usize>) -> Vec<usize> {
         if targets.is_empty() {
@@ -1102,8 +1417,14 @@ impl Nemesis {
         if !self.paused.is_empty() {
             actions.push((FaultKind::Pause, Action::Resume(Vec::new())));
         }
+        if !self.power_lost.is_empty() {
+            actions.push((FaultKind::PowerLoss, Action::PowerRestore));
+        }
         if !self.clocked.is_empty() {
             actions.push((FaultKind::Clock, Action::StopClock(Vec::new())));
+        }
+        if !self.apply_lagged.is_empty() {
+            actions.push((FaultKind::ApplyLag, Action::StopApplyLag(Vec::new())));
         }
         for (kind, net) in [
             (FaultKind::Loss, NetKind::Loss),
@@ -1115,8 +1436,17 @@ impl Nemesis {
                 actions.push((kind, Action::StopNet { kind: net, targets }));
             }
         }
+        if !self.delayed.is_empty() {
+            actions.push((FaultKind::Delay, Action::StopDelay(Vec::new())));
+        }
         if !self.disk.is_empty() {
             actions.push((FaultKind::Disk, Action::StopDisk(Vec::new())));
+        }
+        if !self.slow_fsync.is_empty() {
+            actions.push((FaultKind::SlowFsync, Action::StopSlowFsync(Vec::new())));
+        }
+        if !self.replaced.is_empty() {
+            actions.push((FaultKind::RejoinEmpty, Action::RejoinNew(Vec::new())));
         }
         if !self.removed.is_empty() {
             actions.push((FaultKind::Membership, Action::AddMembers(Vec::new())));
@@ -1218,6 +1548,109 @@ mod tests {
                 .contains("zigzag")
         );
         assert!(parse_event(&event("start-loss", &["n1"], json!({"probability": 3})), 3).is_err());
+    }
+
+    #[test]
+    fn the_new_faults_parse_with_defaults_bounds_and_no_unknown_params() {
+        let (kind, action) = parse_event(
+            &event(
+                "start-delay",
+                &["n1"],
+                json!({"base_ms": 5, "spike_ms": 900}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(kind, FaultKind::Delay);
+        assert_eq!(
+            action,
+            Action::StartDelay {
+                targets: vec![0],
+                base_ms: 5,
+                jitter_ms: 20,
+                spike_probability: 0.02,
+                spike_ms: 900
+            }
+        );
+        let typo = event("start-delay", &["n1"], json!({"spike_ms": 5, "spikes": 2}));
+        assert!(parse_event(&typo, 3)
+            .unwrap_err()
+            .contains("params.spikes is not a parameter of start-delay"));
+        let huge = event("start-slow-fsync", &["n1"], json!({"delay_ms": 10_000_000}));
+        assert!(parse_event(&huge, 3)
+            .unwrap_err()
+            .contains("params.delay_ms"));
+        let negative = event("start-delay", &["n1"], json!({"base_ms": -1}));
+        assert!(parse_event(&negative, 3)
+            .unwrap_err()
+            .contains("params.base_ms"));
+        assert!(parse_event(&event("start-slow-fsync", &[], Value::Null), 3)
+            .unwrap_err()
+            .contains("target"));
+        let (_, action) = parse_event(
+            &event(
+                "start-apply-lag",
+                &[],
+                json!({"mode": "leader", "delay_ms": 700}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(
+            action,
+            Action::StartApplyLag {
+                targets: vec![],
+                delay_ms: 700
+            }
+        );
+        assert!(parse_event(&event("start-apply-lag", &[], Value::Null), 3).is_err());
+        let (_, action) = parse_event(&event("start-power-loss", &[], Value::Null), 3).unwrap();
+        assert_eq!(action, Action::PowerLoss);
+        assert!(
+            parse_event(&event("start-power-loss", &["n1"], Value::Null), 3)
+                .unwrap_err()
+                .contains("no targets")
+        );
+        assert!(
+            parse_event(&event("start-power-loss", &[], json!({"mode": "x"})), 3)
+                .unwrap_err()
+                .contains("takes no params")
+        );
+        let (_, action) =
+            parse_event(&event("start-rejoin-empty", &["n2"], Value::Null), 5).unwrap();
+        assert_eq!(action, Action::ReplaceDisks(vec![1]));
+        assert!(
+            parse_event(&event("start-rejoin-empty", &["n1", "n2"], Value::Null), 3)
+                .unwrap_err()
+                .contains("minority")
+        );
+        let (_, action) = parse_event(&event("stop-rejoin-empty", &[], Value::Null), 5).unwrap();
+        assert_eq!(action, Action::RejoinNew(vec![]));
+    }
+
+    #[test]
+    fn healing_stops_every_new_fault_in_force() {
+        let mut nemesis = Nemesis::new(5);
+        nemesis.delayed.insert(0);
+        nemesis.slow_fsync.insert(1);
+        nemesis.apply_lagged.insert(2);
+        nemesis.power_lost.insert(3);
+        nemesis.replaced.insert(4);
+        let kinds: Vec<FaultKind> = nemesis
+            .heal_all_actions()
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect();
+        for kind in [
+            FaultKind::Delay,
+            FaultKind::SlowFsync,
+            FaultKind::ApplyLag,
+            FaultKind::PowerLoss,
+            FaultKind::RejoinEmpty,
+        ] {
+            assert!(kinds.contains(&kind), "{kind} not healed: {kinds:?}");
+        }
+        assert!((0..5).filter(|node| nemesis.is_killed(*node)).count() == 2);
     }
 
     #[test]

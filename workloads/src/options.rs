@@ -109,10 +109,21 @@ pub enum FaultKind {
     Disk,
     Membership,
     Transfer,
+    /// Latency with occasional large spikes on what the target nodes send.
+    Delay,
+    /// Every fsync of the target nodes takes extra time.
+    SlowFsync,
+    /// The target nodes apply committed entries late (apply runs behind commit).
+    ApplyLag,
+    /// Every node loses power at once: all crash, unsynced writes are lost everywhere.
+    PowerLoss,
+    /// The target nodes crash and come back on an empty disk under a new identity, as new
+    /// members (their old identity leaves the configuration).
+    RejoinEmpty,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Partition,
         FaultKind::PartitionOneway,
         FaultKind::Kill,
@@ -124,6 +135,11 @@ impl FaultKind {
         FaultKind::Disk,
         FaultKind::Membership,
         FaultKind::Transfer,
+        FaultKind::Delay,
+        FaultKind::SlowFsync,
+        FaultKind::ApplyLag,
+        FaultKind::PowerLoss,
+        FaultKind::RejoinEmpty,
     ];
 
     pub fn name(self) -> &'static str {
@@ -139,6 +155,11 @@ impl FaultKind {
             FaultKind::Disk => "disk",
             FaultKind::Membership => "membership",
             FaultKind::Transfer => "transfer",
+            FaultKind::Delay => "delay",
+            FaultKind::SlowFsync => "slow-fsync",
+            FaultKind::ApplyLag => "apply-lag",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::RejoinEmpty => "rejoin-empty",
         }
     }
 

@@ -1,13 +1,17 @@
 //! The real system under test: the Raft counter store of `minos-node`, one `run_node` per
 //! turmoil host, driven through `NodeControl` (faults, observation) and the client library.
+//! A host's node may be rebuilt on an empty disk under a new identity (`rejoin-empty`): each
+//! start of the host reads its current `HostPlan`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use minos_node::bugs::Bugs;
 use minos_node::raft::Role;
 use minos_node::{
-    Client, ClientConfig, DiskFaults, NetFaults, Network, NodeControl, NodeOptions, OpOutcome,
+    Client, ClientConfig, DiskFaults, NetDelay, NetFaults, Network, NodeControl, NodeOptions,
+    OpOutcome, SlowFsync,
 };
 
 use crate::membership::MembershipGoal;
@@ -19,9 +23,17 @@ use crate::workload::Op;
 
 const PORT: u16 = NodeOptions::DEFAULT_PORT;
 
+/// What a host starts next time it boots.
+struct HostPlan {
+    options: NodeOptions,
+    /// Empty the data directory before starting (a replaced disk).
+    wipe_before_start: bool,
+}
+
 pub struct RaftStore {
     controls: Vec<NodeControl>,
     options: Vec<NodeOptions>,
+    hosts: Vec<Arc<Mutex<HostPlan>>>,
     cluster: Vec<String>,
     op_timeout_ms: u64,
     membership: RefCell<MembershipGoal>,
@@ -47,9 +59,19 @@ impl RaftStore {
             node_options.snapshot_every = NodeOptions::DEFAULT_SNAPSHOT_EVERY;
             options.push(node_options);
         }
+        let hosts = options
+            .iter()
+            .map(|options| {
+                Arc::new(Mutex::new(HostPlan {
+                    options: options.clone(),
+                    wipe_before_start: false,
+                }))
+            })
+            .collect();
         RaftStore {
             controls,
             options,
+            hosts,
             cluster: peers.into_values().collect(),
             op_timeout_ms,
             membership: RefCell::new(MembershipGoal::new(nodes)),
@@ -64,6 +86,9 @@ impl RaftStore {
             for node_options in &mut self.options {
                 node_options.max_append_entries_count = count;
             }
+            for host in &self.hosts {
+                lock(host).options.max_append_entries_count = count;
+            }
         }
         self
     }
@@ -77,18 +102,33 @@ impl SystemUnderTest for RaftStore {
     }
 
     fn supported_faults(&self) -> BTreeSet<FaultKind> {
-        FaultKind::ALL.into_iter().collect()
+        FaultKind::ALL
+            .into_iter()
+            // Rebuilding a node needs a majority that keeps its data: three nodes or more.
+            .filter(|kind| *kind != FaultKind::RejoinEmpty || self.controls.len() >= 3)
+            .collect()
     }
 
     fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]) {
         assert_eq!(node_names.len(), self.controls.len(), "one name per node");
         for (index, name) in node_names.iter().enumerate() {
-            let options = self.options[index].clone();
+            let host = self.hosts[index].clone();
             let control = self.controls[index].clone();
             sim.host(name.as_str(), move || {
-                let options = options.clone();
+                let (options, wipe) = {
+                    let mut plan = lock(&host);
+                    let wipe = std::mem::take(&mut plan.wipe_before_start);
+                    (plan.options.clone(), wipe)
+                };
                 let control = control.clone();
                 async move {
+                    if wipe {
+                        minos_node::sim::wipe_storage(&options.data_dir)?;
+                        tracing::info!(
+                            node = options.id,
+                            "starting on an empty disk under a new identity"
+                        );
+                    }
                     // A node that fails stops its host only; the run goes on.
                     if let Err(error) = minos_node::sim::run_node(options, control).await {
                         tracing::error!(%error, "node stopped");
@@ -129,12 +169,8 @@ impl SystemUnderTest for RaftStore {
             is_leader: status.role == Role::Leader,
             term: status.term,
             commit_index: status.commit_index,
-            leader_terms: status
-                .leaders_by_term
-                .iter()
-                .filter(|(_, leader)| **leader == status.id)
-                .map(|(term, _)| *term)
-                .collect(),
+            // Every term this host led, under any of its identities.
+            leader_terms: status.leaders_by_term.keys().copied().collect(),
             applied_count: applied_from + new_applied.len(),
             new_applied,
             changed_entries: status
@@ -178,8 +214,42 @@ impl SystemUnderTest for RaftStore {
                 read_corruption_probability: *read_corruption_probability,
                 io_error_probability: *io_error_probability,
             }),
+            NodeFault::Delay {
+                base_ms,
+                jitter_ms,
+                spike_probability,
+                spike_ms,
+            } => control.set_net_delay(NetDelay {
+                base_ms: *base_ms,
+                jitter_ms: *jitter_ms,
+                spike_probability: *spike_probability,
+                spike_ms: *spike_ms,
+            }),
+            NodeFault::SlowFsync {
+                delay_ms,
+                jitter_ms,
+            } => control.set_slow_fsync(SlowFsync {
+                delay_ms: *delay_ms,
+                jitter_ms: *jitter_ms,
+            }),
+            NodeFault::ApplyLag { delay_ms } => control.set_apply_lag(*delay_ms),
+            NodeFault::ReplaceDisk => {
+                let nodes = self.controls.len() as u64;
+                let mut plan = lock(&self.hosts[node]);
+                // A fresh identity, never used before: the old one keeps its votes and log
+                // entries in the other nodes' memory, and an empty log must not answer for it.
+                let new_id = plan.options.id + nodes;
+                let address = plan.options.peers[&plan.options.id].clone();
+                plan.options.bootstrap_voters = Some((1..=nodes).collect());
+                plan.options.peers.insert(new_id, address);
+                plan.options.id = new_id;
+                plan.wipe_before_start = true;
+                self.membership.borrow_mut().retire(node, new_id);
+            }
+            NodeFault::JoinAsNewMember => self.membership.borrow_mut().rejoin(node),
             NodeFault::TransferLeadershipTo { to } => {
-                control.request_transfer_leadership(*to as u64 + 1)
+                let to_id = lock(&self.hosts[*to]).options.id;
+                control.request_transfer_leadership(to_id)
             }
             NodeFault::RemoveFromCluster => self.membership.borrow_mut().remove(node),
             NodeFault::AddToCluster => self.membership.borrow_mut().add(node),
@@ -227,4 +297,8 @@ impl SutClient for RaftClient {
             Op::Cas { key, old, new } => reply(self.client.cas(key, *old, *new).await, |()| None),
         }
     }
+}
+
+fn lock(host: &Mutex<HostPlan>) -> std::sync::MutexGuard<'_, HostPlan> {
+    host.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -217,8 +217,11 @@ pub fn generate(
                 params,
             ));
             let stop_targets = match kind {
-                // Kill, pause and membership undo exactly the nodes they hit.
-                FaultKind::Kill | FaultKind::Pause | FaultKind::Membership => targets,
+                // Kill, pause, membership and disk replacement undo exactly the nodes they hit.
+                FaultKind::Kill
+                | FaultKind::Pause
+                | FaultKind::Membership
+                | FaultKind::RejoinEmpty => targets,
                 _ => Vec::new(),
             };
             events.push(FaultEvent::new(
@@ -357,6 +360,40 @@ fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String
             (random_subset(nodes, count, rng), Value::Null)
         }
         FaultKind::Transfer => (random_subset(nodes, 1, rng), Value::Null),
+        FaultKind::Delay => {
+            let count = rng.random_range(1..=nodes);
+            let base_ms = [1u64, 5, 20][rng.random_range(0..3)];
+            let jitter_ms = [5u64, 20, 60][rng.random_range(0..3)];
+            let spike_probability = [0.01, 0.05][rng.random_range(0..2)];
+            let spike_ms = [300u64, 1_000, 3_000][rng.random_range(0..3)];
+            (
+                random_subset(nodes, count, rng),
+                json!({"base_ms": base_ms, "jitter_ms": jitter_ms, "spike_probability": spike_probability, "spike_ms": spike_ms}),
+            )
+        }
+        FaultKind::SlowFsync => {
+            let count = rng.random_range(1..=nodes);
+            let delay_ms = [10u64, 50, 200][rng.random_range(0..3)];
+            (
+                random_subset(nodes, count, rng),
+                json!({"delay_ms": delay_ms, "jitter_ms": delay_ms}),
+            )
+        }
+        FaultKind::ApplyLag => {
+            let delay_ms = [20u64, 200, 1_000][rng.random_range(0..3)];
+            if rng.random_bool(0.5) {
+                return (Vec::new(), json!({"mode": "leader", "delay_ms": delay_ms}));
+            }
+            let count = rng.random_range(1..=nodes);
+            (
+                random_subset(nodes, count, rng),
+                json!({"delay_ms": delay_ms}),
+            )
+        }
+        FaultKind::PowerLoss => (Vec::new(), Value::Null),
+        // One node at a time: never a majority of empty disks (the Raft store offers this
+        // fault from three nodes on).
+        FaultKind::RejoinEmpty => (random_subset(nodes, 1, rng), Value::Null),
     }
 }
 
@@ -390,6 +427,21 @@ mod tests {
             .events
             .windows(2)
             .all(|pair| pair[0].at_ms <= pair[1].at_ms));
+    }
+
+    #[test]
+    fn generated_events_of_every_fault_kind_parse_into_actions() {
+        for kind in FaultKind::ALL {
+            for seed in 0..20 {
+                let mut rng = SmallRng::seed_from_u64(seed);
+                let schedule = generate(&[kind], 5, 20_000, 2_000, &mut rng);
+                assert!(!schedule.events.is_empty(), "{kind}");
+                for event in &schedule.events {
+                    crate::nemesis::parse_event(event, 5)
+                        .unwrap_or_else(|error| panic!("{kind} seed {seed}: {error}: {event:?}"));
+                }
+            }
+        }
     }
 
     #[test]

@@ -105,6 +105,30 @@ pub enum NodeFault {
         read_corruption_probability: f64,
         io_error_probability: f64,
     },
+    /// Latency on everything the node sends: `base_ms` plus up to `jitter_ms`, and with
+    /// `spike_probability` a spike of `spike_ms / 2..=spike_ms` (all zero: none).
+    Delay {
+        base_ms: u64,
+        jitter_ms: u64,
+        spike_probability: f64,
+        spike_ms: u64,
+    },
+    /// Every fsync of the node takes `delay_ms` plus up to `jitter_ms` more (zero: none).
+    SlowFsync {
+        delay_ms: u64,
+        jitter_ms: u64,
+    },
+    /// The node applies committed entries `delay_ms` after learning they committed.
+    ApplyLag {
+        delay_ms: u64,
+    },
+    /// The node (crashed by the driver just before) gets an empty disk and a new identity at
+    /// its next start; its old identity is taken out of the configuration. The system drives
+    /// the change itself in `after_step`, like the membership faults.
+    ReplaceDisk,
+    /// The node (restarted by the driver right after) joins the configuration under the new
+    /// identity it got with `ReplaceDisk`.
+    JoinAsNewMember,
     /// Take this node out of the cluster's configuration. The system drives the change itself
     /// (through whichever node leads, retrying across leader changes) in `after_step`.
     RemoveFromCluster,

@@ -184,6 +184,8 @@ impl SystemUnderTest for ToyStore {
             FaultKind::Partition,
             FaultKind::PartitionOneway,
             FaultKind::Kill,
+            // Every host crashes at once: a kill of everything, needing no node cooperation.
+            FaultKind::PowerLoss,
         ]
         .into_iter()
         .collect()

@@ -86,7 +86,8 @@ fn faults_a_store_cannot_take_are_refused_not_faked() {
         vec![
             FaultKind::Partition,
             FaultKind::PartitionOneway,
-            FaultKind::Kill
+            FaultKind::Kill,
+            FaultKind::PowerLoss
         ],
         "`all` means exactly what the store supports"
     );
