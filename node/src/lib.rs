@@ -27,10 +27,12 @@
 //! `control.request_remove_member(id)`; the configuration shows in
 //! `NodeObservation::{voters, learners}`; `Client::admin(AdminOp::..)` for real clients.
 
+pub mod auth;
 pub mod bugs;
 pub mod client;
 pub mod codec;
 pub mod control;
+pub mod drops;
 pub mod observe;
 pub mod process;
 pub mod protocol;

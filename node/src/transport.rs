@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::time::{Duration, Instant};
 
+use crate::auth::Sealer;
 use crate::control::{NetAction, NodeControl};
 use crate::protocol::{Wire, MAX_DATAGRAM_BYTES};
 
@@ -102,10 +103,12 @@ pub async fn resolve(network: Network, address: &str) -> io::Result<SocketAddr> 
     }
 }
 
-/// Sends datagrams through the node's seeded network faults. Delayed datagrams wait in a
-/// queue ordered by (deadline, sequence) that the owner flushes when it is due.
+/// Seals datagrams (see `crate::auth`) and sends them through the node's seeded network
+/// faults. Delayed datagrams wait in a queue ordered by (deadline, sequence) that the owner
+/// flushes when it is due.
 pub struct FaultyOutbox {
     control: Option<NodeControl>,
+    sealer: Sealer,
     delayed: BTreeMap<(Instant, u64), (Vec<u8>, SocketAddr)>,
     delayed_seq: u64,
     pub sent_count: u64,
@@ -113,9 +116,10 @@ pub struct FaultyOutbox {
 }
 
 impl FaultyOutbox {
-    pub fn new(control: Option<NodeControl>) -> Self {
+    pub fn new(control: Option<NodeControl>, sealer: Sealer) -> Self {
         FaultyOutbox {
             control,
+            sealer,
             delayed: BTreeMap::new(),
             delayed_seq: 0,
             sent_count: 0,
@@ -132,6 +136,7 @@ impl FaultyOutbox {
             self.dropped_count += 1;
             return;
         }
+        let bytes = self.sealer.seal(&bytes);
         let action = self
             .control
             .as_ref()
