@@ -395,7 +395,10 @@ mod tests {
         let key = ClusterKey::for_simulation(1);
         let sealed = seal_with(&key, 5, 9, b"payload");
         let opened = open_with(&key, &sealed).unwrap();
-        assert_eq!((opened.sent_ms, opened.nonce, opened.payload), (5, 9, &b"payload"[..]));
+        assert_eq!(
+            (opened.sent_ms, opened.nonce, opened.payload),
+            (5, 9, &b"payload"[..])
+        );
         assert_eq!(
             open_with(&ClusterKey::for_simulation(2), &sealed),
             Err(AuthError::BadTag)
@@ -418,7 +421,10 @@ mod tests {
             payload: b"",
         };
         assert_eq!(guard.check(&at(10_000, 1), 10_500), Ok(()));
-        assert_eq!(guard.check(&at(10_000, 1), 10_600), Err(ReplayError::Replayed));
+        assert_eq!(
+            guard.check(&at(10_000, 1), 10_600),
+            Err(ReplayError::Replayed)
+        );
         assert_eq!(guard.check(&at(10_000, 2), 10_600), Ok(()));
         assert!(matches!(
             guard.check(&at(10_000, 1), 11_001),
@@ -447,12 +453,21 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             let error = ClusterKey::load(&path).unwrap_err();
-            assert!(matches!(error, KeyError::Permissions { mode: 0o644, .. }), "{error}");
+            assert!(
+                matches!(error, KeyError::Permissions { mode: 0o644, .. }),
+                "{error}"
+            );
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         std::fs::write(&path, "not a key\n").unwrap();
-        assert!(matches!(ClusterKey::load(&path), Err(KeyError::Format { .. })));
-        assert!(format!("{key:?}").contains(".."), "Debug never shows the key");
+        assert!(matches!(
+            ClusterKey::load(&path),
+            Err(KeyError::Format { .. })
+        ));
+        assert!(
+            format!("{key:?}").contains(".."),
+            "Debug never shows the key"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

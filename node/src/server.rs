@@ -15,9 +15,7 @@ use crate::codec::fnv64;
 use crate::control::NodeControl;
 use crate::drops::{DropReason, DroppedDatagrams};
 use crate::observe::AppliedEntry;
-use crate::protocol::{
-    AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire,
-};
+use crate::protocol::{AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire};
 use crate::raft::{
     ConfChange, ConfChangeKind, Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role,
     Snapshot, Term,
@@ -463,8 +461,7 @@ impl<D: Disk> Server<D> {
             Ok(Wire::Raft(message)) => {
                 if message.to != self.options.id {
                     let detail = format!("for node {} from node {}", message.to, message.from);
-                    self.dropped
-                        .record(DropReason::Misaddressed, from, &detail);
+                    self.dropped.record(DropReason::Misaddressed, from, &detail);
                     return;
                 }
                 // A member added after this node's options were written: learn its address.
@@ -480,9 +477,8 @@ impl<D: Disk> Server<D> {
                 // an assertion that still trips means an authenticated peer sent what no
                 // correct node sends: stop cleanly (fail-stop) instead of crashing.
                 let raft = &mut self.raft;
-                let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    raft.step(message)
-                }));
+                let stepped =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| raft.step(message)));
                 if let Err(panic) = stepped {
                     let detail = panic
                         .downcast_ref::<String>()

@@ -153,7 +153,11 @@ impl RaftNode {
         }
         // Terms above MAX_TERM are never adopted, so this refuses only the last one: a new
         // term must stay representable and acceptable to peers.
-        if self.term.checked_add(1).is_none_or(|next| next > super::MAX_TERM) {
+        if self
+            .term
+            .checked_add(1)
+            .is_none_or(|next| next > super::MAX_TERM)
+        {
             return;
         }
         if kind == CampaignKind::PreVote {
