@@ -523,3 +523,73 @@ fn forged_datagrams_change_nothing_and_a_contradiction_fails_stop() {
     drop(cluster);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 16 items 12 and 13 through the command line: a reused (client id, seq) with another
+/// op is refused (exit 1, nothing applied); an oversized key is refused at once (254, no
+/// retries); a --data-dir that is a regular file is bad input (254); a key file others may
+/// read is refused (254).
+#[test]
+fn the_cli_refuses_reused_sequence_numbers_oversized_keys_and_bad_paths() {
+    let dir = std::env::temp_dir().join(format!("minos-real-refusals-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(dir.clone());
+    let (code, text) = client(&cluster, &["--client-id", "1", "add", "dup", "1"]);
+    assert_eq!((code, text.as_str()), (0, "1"));
+    let output = Command::new(BIN)
+        .args(["client", "--cluster", &cluster.addresses()])
+        .arg("--cluster-key")
+        .arg(cluster.key_path())
+        .args(["--client-id", "1", "add", "other", "5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("different operation"), "{stderr}");
+    assert_eq!(client(&cluster, &["read", "other"]), (0, "0".to_string()));
+
+    let long_key = "k".repeat(70_000);
+    let output = Command::new(BIN)
+        .args(["client", "--cluster", &cluster.addresses()])
+        .arg("--cluster-key")
+        .arg(cluster.key_path())
+        .args(["add", &long_key, "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(254), "stderr: {stderr}");
+    assert!(stderr.contains("70000 bytes"), "{stderr}");
+    // 254 (bad input) rather than 1/2 after the op timeout: refused before any attempt.
+    assert!(stderr.len() < 1_000, "the key is not echoed");
+
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let node = |data_dir: &Path, key: &Path| {
+        Command::new(BIN)
+            .args(["node", "--id", "1", "--listen", "127.0.0.1:0", "--peers"])
+            .arg(format!("1=127.0.0.1:{}", free_port()))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--cluster-key")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let output = node(&file, &cluster.key_path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(254), "stderr: {stderr}");
+    assert!(stderr.contains("not a directory"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = dir.join("loose.key");
+        std::fs::copy(cluster.key_path(), &loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let output = node(&dir.join("n9"), &loose);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(254), "stderr: {stderr}");
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+    }
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
