@@ -4,7 +4,9 @@
 //!
 //! Module map: `raft` (the sans-IO core), `store` (counters + client sessions), `storage`
 //! (hard state + log on real or simulated files), `transport` and `protocol` (UDP datagrams,
-//! seeded network faults), `server` (the event loop), `control` and `observe` (the harness's
+//! seeded network faults), `auth` (every datagram sealed with HMAC-SHA256 under the cluster
+//! key; `NodeOptions::cluster_key`, `ClientConfig::cluster_key`), `drops` (counted,
+//! rate-limited logging of dropped datagrams), `server` (the event loop), `control` and `observe` (the harness's
 //! handle: faults in, observations out), `client`, `sim` (a node as a turmoil host) and
 //! `process` (a node as a real process).
 //!
