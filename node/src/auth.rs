@@ -226,12 +226,22 @@ pub struct Sealer {
 
 impl Sealer {
     /// `nonce_base` distinguishes senders sharing a key (a node id, a client id); nonces are
-    /// `nonce_base + n` for the n-th sealed datagram, so they never repeat within a sender.
+    /// `base + n` for the n-th sealed datagram, so they never repeat within a sender.
     pub fn new(key: ClusterKey, network: Network, nonce_base: u64) -> Sealer {
+        let mut nonce_base = nonce_base.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if network == Network::Real {
+            // Two real processes may share a base (one --client-id used twice): mix in the
+            // process and the start time so that their nonces differ. Simulated runs keep
+            // the seeded base: determinism.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+            nonce_base ^= nanos ^ u64::from(std::process::id()).rotate_left(32);
+        }
         Sealer {
             key,
             network,
-            nonce_base: nonce_base.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            nonce_base,
             sealed_count: 0,
         }
     }

@@ -467,12 +467,8 @@ impl<D: Disk> Server<D> {
                 // A member added after this node's options were written: learn its address.
                 self.peer_addrs.entry(message.from).or_insert(from);
                 let refused_before = self.raft.refused_messages();
-                let summary = format!(
-                    "{} from node {} in term {}",
-                    message.body.kind_name(),
-                    message.from,
-                    message.term
-                );
+                let (kind, sender, term) = (message.body.kind_name(), message.from, message.term);
+                let summary = || format!("{kind} from node {sender} in term {term}");
                 // The core refuses impossible input itself (refused_messages, safety_violation);
                 // an assertion that still trips means an authenticated peer sent what no
                 // correct node sends: stop cleanly (fail-stop) instead of crashing.
@@ -486,9 +482,9 @@ impl<D: Disk> Server<D> {
                         .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
                         .unwrap_or_else(|| "unknown".into());
                     self.core_failure
-                        .get_or_insert(format!("core invariant failed on {summary}: {detail}"));
+                        .get_or_insert(format!("core invariant failed on {}: {detail}", summary()));
                 } else if self.raft.refused_messages() > refused_before {
-                    let detail = format!("impossible term or index: {summary}");
+                    let detail = format!("impossible term or index: {}", summary());
                     self.dropped.record(DropReason::Implausible, from, &detail);
                 }
             }
