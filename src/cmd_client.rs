@@ -1,7 +1,10 @@
 //! `minos client`: one operation against a real cluster of `minos node` processes.
 //! Prints the result; exits 0 ok, 1 fail (certainly not applied), 2 unknown (may have applied).
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
+use minos_node::auth::ClusterKey;
 use minos_node::protocol::AdminOp;
 use minos_node::{Client, ClientConfig, Network, OpOutcome};
 
@@ -22,6 +25,11 @@ pub struct ClientArgs {
     /// invocations makes the store treat the new op as a retry of the old one.
     #[arg(long)]
     client_id: Option<u64>,
+    /// The cluster key the nodes were started with (`minos node --cluster-key`). Every
+    /// request, data and admin alike, is authenticated with it, and replies that do not
+    /// verify are ignored.
+    #[arg(long, value_name = "FILE")]
+    cluster_key: PathBuf,
     #[command(subcommand)]
     op: ClientOp,
 }
@@ -107,6 +115,28 @@ pub fn main(args: ClientArgs) -> i32 {
         eprintln!("minos client: timeouts must be positive");
         return exit::BAD_INPUT;
     }
+    let key = match &args.op {
+        ClientOp::Read { key }
+        | ClientOp::Add { key, .. }
+        | ClientOp::Write { key, .. }
+        | ClientOp::Cas { key, .. } => Some(key),
+        _ => None,
+    };
+    if let Some(key) = key.filter(|key| key.len() > Client::MAX_KEY_BYTES) {
+        eprintln!(
+            "minos client: key is {} bytes, the limit is {} (a request must fit in one datagram)",
+            key.len(),
+            Client::MAX_KEY_BYTES
+        );
+        return exit::BAD_INPUT;
+    }
+    let cluster_key = match ClusterKey::load(&args.cluster_key) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("minos client: --cluster-key {error}");
+            return exit::BAD_INPUT;
+        }
+    };
     let mut config = ClientConfig::new(
         args.client_id.unwrap_or_else(fresh_client_id),
         cluster,
@@ -114,6 +144,7 @@ pub fn main(args: ClientArgs) -> i32 {
     );
     config.op_timeout_ms = args.timeout_ms;
     config.request_timeout_ms = args.request_timeout_ms;
+    config.cluster_key = cluster_key;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

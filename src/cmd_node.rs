@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use minos_node::auth::ClusterKey;
 use minos_node::bugs::{Bug, Bugs};
 use minos_node::server::NodeError;
 use minos_node::storage::StorageError;
@@ -26,6 +27,10 @@ pub struct NodeArgs {
     /// Where the hard state, log and snapshot live (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
+    /// The cluster key (create it with `minos keygen FILE`; mode 0600). Every datagram to and
+    /// from this node is authenticated with it; others are dropped and counted.
+    #[arg(long, value_name = "FILE")]
+    cluster_key: PathBuf,
     /// Milliseconds per Raft tick.
     #[arg(long, default_value_t = 10)]
     tick_ms: u64,
@@ -115,6 +120,21 @@ pub fn main(args: NodeArgs) -> i32 {
         eprintln!("minos node: a --join node cannot be one of the --bootstrap voters");
         return exit::BAD_INPUT;
     }
+    // A regular file where the data directory should be is the user's mistake, not ours.
+    if args.data_dir.exists() && !args.data_dir.is_dir() {
+        eprintln!(
+            "minos node: --data-dir {} exists and is not a directory",
+            args.data_dir.display()
+        );
+        return exit::BAD_INPUT;
+    }
+    let cluster_key = match ClusterKey::load(&args.cluster_key) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("minos node: --cluster-key {error}");
+            return exit::BAD_INPUT;
+        }
+    };
     let mut bugs = Bugs::NONE;
     for name in &args.bugs {
         match name.parse::<Bug>() {
@@ -139,6 +159,7 @@ pub fn main(args: NodeArgs) -> i32 {
     options.tick_ms = args.tick_ms;
     options.bugs = bugs;
     options.snapshot_every = args.snapshot_every;
+    options.cluster_key = cluster_key;
     options.bootstrap_voters = match bootstrap_voters {
         Some(voters) => Some(voters),
         // Joining: the bootstrap voters are the other nodes listed.
@@ -183,6 +204,11 @@ pub fn main(args: NodeArgs) -> i32 {
         Err(error @ (NodeError::Options(_) | NodeError::Storage(StorageError::Corrupt { .. }))) => {
             eprintln!("minos node {id}: {error}");
             exit::BAD_INPUT
+        }
+        // A violation was found (DESIGN.md exit 1): this node or the cluster broke safety.
+        Err(error @ NodeError::Safety(_)) => {
+            eprintln!("minos node {id}: {error}");
+            exit::INVALID
         }
         Err(error) => {
             eprintln!("minos node {id}: {error}");

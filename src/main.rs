@@ -5,6 +5,7 @@
 mod cmd_campaign;
 mod cmd_check;
 mod cmd_client;
+mod cmd_keygen;
 mod cmd_node;
 mod cmd_report;
 mod cmd_run;
@@ -43,6 +44,8 @@ enum Command {
     Node(cmd_node::NodeArgs),
     /// Talk to a real cluster of `minos node` processes.
     Client(cmd_client::ClientArgs),
+    /// Create a cluster key file (mode 0600) for `minos node` and `minos client`.
+    Keygen(cmd_keygen::KeygenArgs),
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         Command::Selftest(args) => cmd_selftest::main(args),
         Command::Node(args) => cmd_node::main(args),
         Command::Client(args) => cmd_client::main(args),
+        Command::Keygen(args) => cmd_keygen::main(args),
     };
     std::process::exit(code);
 }

@@ -37,6 +37,9 @@ impl Cluster {
     }
 
     fn start_with(dir: PathBuf, node_args: &[&str]) -> Cluster {
+        let key = dir.join("cluster.key");
+        let status = Command::new(BIN).arg("keygen").arg(&key).output().unwrap();
+        assert!(status.status.success(), "minos keygen failed: {status:?}");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let mut cluster = Cluster {
             dir,
@@ -67,6 +70,10 @@ impl Cluster {
             .join(",")
     }
 
+    fn key_path(&self) -> PathBuf {
+        self.dir.join("cluster.key")
+    }
+
     fn data_dir(&self, id: usize) -> PathBuf {
         self.dir.join(format!("n{id}"))
     }
@@ -87,6 +94,8 @@ impl Cluster {
             .args(["--peers", &self.peers()])
             .arg("--data-dir")
             .arg(self.data_dir(id))
+            .arg("--cluster-key")
+            .arg(self.key_path())
             .args(&self.node_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -149,6 +158,8 @@ fn client(cluster: &Cluster, args: &[&str]) -> (i32, String) {
             "--timeout-ms",
             "5000",
         ])
+        .arg("--cluster-key")
+        .arg(cluster.key_path())
         .args(args)
         .output()
         .expect("run minos client");
@@ -310,6 +321,275 @@ fn processes_grow_from_one_bootstrapped_node_and_remove_it() {
     // Asking for nothing to change is refused (exit 1) with a reason.
     let (code, _) = client(&cluster, &["remove-member", "9"]);
     assert_eq!(code, 1);
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// (leader, term, voters) as `minos client members` reports them.
+fn members_state(cluster: &Cluster) -> (u64, u64, String) {
+    let (code, text) = client(cluster, &["members"]);
+    assert_eq!(code, 0, "members: {text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    (
+        json["leader"].as_u64().unwrap(),
+        json["term"].as_u64().unwrap(),
+        json["voters"].to_string(),
+    )
+}
+
+/// Issue 16 items 9-11 and 13 on real processes: forged datagrams (no envelope, a wrong key,
+/// garbage, impossible terms under the right key, replayed and stale admin requests) change
+/// neither membership, nor leadership, nor the term; the cluster keeps serving; the drops
+/// are logged at a bounded rate; and an authenticated entry contradicting the committed
+/// prefix stops the receiving node with exit 1 and a message naming index and terms.
+#[test]
+fn forged_datagrams_change_nothing_and_a_contradiction_fails_stop() {
+    use minos_node::auth::{open_with, seal_with, ClusterKey};
+    use minos_node::protocol::{AdminOp, AdminRequest, Wire};
+    use minos_node::raft::{Entry, Message, MessageBody};
+
+    let dir = std::env::temp_dir().join(format!("minos-real-forged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cluster = Cluster::start(dir.clone());
+    let mut tally = Tally::default();
+    for _ in 0..5 {
+        add(&cluster, &mut tally, 1);
+    }
+    assert_eq!(tally.ok_count, 5);
+    let (leader, term, voters) = members_state(&cluster);
+    let follower = (1..=3u64).find(|id| *id != leader).unwrap();
+    let key = ClusterKey::load(&cluster.key_path()).unwrap();
+    let wrong_key = ClusterKey::for_simulation(99);
+    let raft = |to: u64, term: u64, body: MessageBody| {
+        Wire::Raft(Message {
+            from: leader,
+            to,
+            term,
+            body,
+        })
+        .encode()
+    };
+    let admin = |seq: u64, op: AdminOp| {
+        Wire::Admin(AdminRequest {
+            client_id: 77,
+            seq,
+            op,
+        })
+        .encode()
+    };
+    let heartbeat = |_term: u64| MessageBody::Heartbeat {
+        leader_commit: 0,
+        read_context: 0,
+    };
+    let mut payloads = vec![
+        admin(1, AdminOp::RemoveMember { id: leader }),
+        admin(2, AdminOp::TransferLeader { to: follower }),
+        raft(follower, term, MessageBody::TimeoutNow),
+        raft(follower, u64::MAX, heartbeat(u64::MAX)),
+        raft(
+            follower,
+            term + 100,
+            MessageBody::RequestVote {
+                pre_vote: false,
+                last_log_index: 1_000_000,
+                last_log_term: term + 100,
+                leader_transfer: true,
+            },
+        ),
+    ];
+    payloads.push(vec![0xff; 300]);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let forged_count = 60;
+    for round in 0..forged_count {
+        for port in &cluster.ports {
+            let to = format!("127.0.0.1:{port}");
+            for payload in &payloads {
+                socket.send_to(payload, &to).unwrap();
+                let wrong = seal_with(&wrong_key, now_ms(), round, payload);
+                socket.send_to(&wrong, &to).unwrap();
+            }
+            // Authentic, but an impossible term: refused by the core, never adopted.
+            let impossible = raft(follower, u64::MAX, heartbeat(u64::MAX));
+            socket
+                .send_to(&seal_with(&key, now_ms(), 1_000 + round, &impossible), &to)
+                .unwrap();
+            // Authentic, but too old to be anything but a replay.
+            let stale = admin(3, AdminOp::TransferLeader { to: follower });
+            let stale = seal_with(&key, now_ms() - 120_000, 2_000 + round, &stale);
+            socket.send_to(&stale, &to).unwrap();
+        }
+    }
+    // One authentic admin request is answered once; the same datagram again is a replay.
+    let leader_addr = format!("127.0.0.1:{}", cluster.ports[leader as usize - 1]);
+    let members = seal_with(&key, now_ms(), 5_000, &admin(9, AdminOp::Members));
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        socket.send_to(&members, &leader_addr).unwrap();
+        let mut buf = vec![0u8; 70_000];
+        // Skip the refusals of the stale requests above; wait for the answer to seq 9.
+        let reply = loop {
+            let (len, _) = socket
+                .recv_from(&mut buf)
+                .expect("a reply to the admin request");
+            let Ok(opened) = open_with(&key, &buf[..len]) else {
+                continue;
+            };
+            match Wire::decode(opened.payload) {
+                Ok(Wire::Reply(reply)) if reply.seq == 9 => break reply,
+                _ => continue,
+            }
+        };
+        answers.push(format!("{:?}", reply.outcome));
+    }
+    assert!(answers[0].contains("ok: true"), "{answers:?}");
+    assert!(
+        answers[1].contains("ok: false") && answers[1].contains("already seen"),
+        "{answers:?}"
+    );
+
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        members_state(&cluster),
+        (leader, term, voters),
+        "forged datagrams changed leadership, term or membership"
+    );
+    for _ in 0..5 {
+        add(&cluster, &mut tally, 1);
+    }
+    assert_eq!(tally.ok_count, 10, "the cluster stopped serving");
+    let (code, read) = client(&cluster, &["read", "k"]);
+    assert_eq!((code, read.as_str()), (0, "10"));
+    for id in 1..=3 {
+        let log = std::fs::read_to_string(cluster.log_path(id)).unwrap();
+        let warnings = log
+            .lines()
+            .filter(|line| line.contains("dropping a datagram"))
+            .count();
+        assert!(log.contains("unauthenticated"), "node {id} log: {log}");
+        // Thousands of drops, a handful of lines: one per reporting period and reason burst.
+        assert!(
+            (1..=3).contains(&warnings),
+            "node {id} logged {warnings} drop warnings"
+        );
+    }
+
+    // An authenticated entry that contradicts the committed prefix: fail-stop, exit 1.
+    let conflicting = raft(
+        follower,
+        term + 1,
+        MessageBody::AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![Entry {
+                term: term + 1,
+                index: 1,
+                payload: minos_node::raft::EntryPayload::Command(b"evil".to_vec()),
+            }],
+            leader_commit: 1,
+        },
+    );
+    let to = format!("127.0.0.1:{}", cluster.ports[follower as usize - 1]);
+    socket
+        .send_to(&seal_with(&key, now_ms(), 9_000, &conflicting), &to)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let child = cluster.children[follower as usize - 1].as_mut().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "node {follower} did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cluster.children[follower as usize - 1] = None;
+    assert_eq!(status.code(), Some(1), "fail-stop exit code");
+    let log = std::fs::read_to_string(cluster.log_path(follower as usize)).unwrap();
+    assert!(
+        log.contains("safety violation") && log.contains("index 1"),
+        "node {follower} log: {log}"
+    );
+    assert!(!log.contains("panicked"), "node {follower} panicked: {log}");
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 16 items 12 and 13 through the command line: a reused (client id, seq) with another
+/// op is refused (exit 1, nothing applied); an oversized key is refused at once (254, no
+/// retries); a --data-dir that is a regular file is bad input (254); a key file others may
+/// read is refused (254).
+#[test]
+fn the_cli_refuses_reused_sequence_numbers_oversized_keys_and_bad_paths() {
+    let dir = std::env::temp_dir().join(format!("minos-real-refusals-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = Cluster::start(dir.clone());
+    let (code, text) = client(&cluster, &["--client-id", "1", "add", "dup", "1"]);
+    assert_eq!((code, text.as_str()), (0, "1"));
+    let output = Command::new(BIN)
+        .args(["client", "--cluster", &cluster.addresses()])
+        .arg("--cluster-key")
+        .arg(cluster.key_path())
+        .args(["--client-id", "1", "add", "other", "5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("different operation"), "{stderr}");
+    assert_eq!(client(&cluster, &["read", "other"]), (0, "0".to_string()));
+
+    let long_key = "k".repeat(70_000);
+    let output = Command::new(BIN)
+        .args(["client", "--cluster", &cluster.addresses()])
+        .arg("--cluster-key")
+        .arg(cluster.key_path())
+        .args(["add", &long_key, "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(254), "stderr: {stderr}");
+    assert!(stderr.contains("70000 bytes"), "{stderr}");
+    // 254 (bad input) rather than 1/2 after the op timeout: refused before any attempt.
+    assert!(stderr.len() < 1_000, "the key is not echoed");
+
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let node = |data_dir: &Path, key: &Path| {
+        Command::new(BIN)
+            .args(["node", "--id", "1", "--listen", "127.0.0.1:0", "--peers"])
+            .arg(format!("1=127.0.0.1:{}", free_port()))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--cluster-key")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let output = node(&file, &cluster.key_path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(254), "stderr: {stderr}");
+    assert!(stderr.contains("not a directory"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = dir.join("loose.key");
+        std::fs::copy(cluster.key_path(), &loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let output = node(&dir.join("n9"), &loose);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(254), "stderr: {stderr}");
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+    }
     drop(cluster);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use tokio::time::{timeout_at, Duration, Instant};
 
+use crate::auth::{ClusterKey, Sealer, MAX_SEALED_BYTES};
 use crate::protocol::{
     AdminOp, AdminRequest, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES,
 };
@@ -31,6 +32,10 @@ pub struct ClientConfig {
     pub local_port: u16,
     /// Local address to bind (None: loopback). A real cluster on a bridge needs the bridge's.
     pub local_ip: Option<std::net::IpAddr>,
+    /// Requests are sealed and replies verified under this key (see `crate::auth`); replies
+    /// that do not verify are ignored, so a forged reply cannot put a wrong result in a
+    /// history. Default: `ClusterKey::for_simulation(0)`, as `NodeOptions::new`.
+    pub cluster_key: ClusterKey,
 }
 
 impl ClientConfig {
@@ -44,6 +49,7 @@ impl ClientConfig {
             retry_backoff_ms: 25,
             local_port: 0,
             local_ip: None,
+            cluster_key: ClusterKey::for_simulation(0),
         }
     }
 }
@@ -74,6 +80,7 @@ pub struct Client {
     target: usize,
     seq: u64,
     buf: Vec<u8>,
+    sealer: Sealer,
 }
 
 impl Client {
@@ -90,13 +97,15 @@ impl Client {
         }
         let endpoint = Endpoint::bind(config.network, config.local_ip, config.local_port).await?;
         let target = (config.client_id as usize) % nodes.len();
+        let sealer = Sealer::new(config.cluster_key.clone(), config.network, config.client_id);
         Ok(Client {
+            sealer,
             config,
             endpoint,
             nodes,
             target,
             seq: 0,
-            buf: vec![0; MAX_DATAGRAM_BYTES + 1],
+            buf: vec![0; MAX_SEALED_BYTES + 1],
         })
     }
 
@@ -172,17 +181,23 @@ impl Client {
     /// proposed; Unknown means a change may or may not have been proposed.
     pub async fn admin(&mut self, op: AdminOp) -> OpOutcome<String> {
         self.seq += 1;
-        let bytes = Wire::Admin(AdminRequest {
+        let payload = Wire::Admin(AdminRequest {
             client_id: self.config.client_id,
             seq: self.seq,
             op,
         })
         .encode();
+        if let Err(problem) = check_request_size(&payload) {
+            return OpOutcome::Fail(problem);
+        }
         let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
         let mut maybe_proposed = false;
         let mut last_problem = String::from("no attempt made");
         while Instant::now() < op_deadline {
             let to = self.nodes[self.target];
+            // Sealed afresh per attempt: nodes accept each sealed admin request once
+            // (replay protection), and a retry must not look like a replay.
+            let bytes = self.sealer.seal(&payload);
             if let Err(error) = self.endpoint.send_to(&bytes, to).await {
                 last_problem = format!("send to {to} failed: {error}");
                 self.next_node();
@@ -231,7 +246,11 @@ impl Client {
             seq: self.seq,
             op,
         });
-        let bytes = request.encode();
+        let payload = request.encode();
+        if let Err(problem) = check_request_size(&payload) {
+            return OpOutcome::Fail(problem);
+        }
+        let bytes = self.sealer.seal(&payload);
         let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
         let mut maybe_proposed = false;
         let mut last_problem = String::from("no attempt made");
@@ -298,13 +317,21 @@ impl Client {
                 .await
                 .ok()?;
             let Ok((len, _from)) = received else { continue };
-            if let Ok(Wire::Reply(reply)) = Wire::decode(&self.buf[..len]) {
+            let Ok(opened) = self.sealer.open(&self.buf[..len]) else {
+                tracing::debug!("ignoring an unauthenticated reply");
+                continue;
+            };
+            if let Ok(Wire::Reply(reply)) = Wire::decode(opened.payload) {
                 if reply.client_id == self.config.client_id && reply.seq == self.seq {
                     return Some(reply.outcome);
                 }
             }
         }
     }
+
+    /// The largest key a request can carry (an op with its longest other fields must fit in
+    /// one datagram).
+    pub const MAX_KEY_BYTES: usize = MAX_DATAGRAM_BYTES - 1024;
 
     fn next_node(&mut self) {
         self.target = (self.target + 1) % self.nodes.len();
@@ -339,4 +366,17 @@ impl Client {
         self.target = position;
         true
     }
+}
+
+/// A request that cannot fit in one datagram is refused before anything is sent: retrying
+/// it could only time out.
+fn check_request_size(payload: &[u8]) -> Result<(), String> {
+    if payload.len() > MAX_DATAGRAM_BYTES {
+        return Err(format!(
+            "request too large: {} bytes encoded, the limit is {MAX_DATAGRAM_BYTES} (keys up to {} bytes)",
+            payload.len(),
+            Client::MAX_KEY_BYTES
+        ));
+    }
+    Ok(())
 }

@@ -4,10 +4,12 @@
 //!
 //! Module map: `raft` (the sans-IO core), `store` (counters + client sessions), `storage`
 //! (hard state + log on real or simulated files), `transport` and `protocol` (UDP datagrams),
-//! `faults` (disk and network fault wrappers, switched from outside), `server` (the event
-//! loop) with `apply_queue` (commit runs ahead of apply), `control` and `observe` (the
-//! harness's handle: faults in, observations out), `client`, `sim` (a node as a turmoil host)
-//! and `process` (a node as a real process).
+//! `faults` (disk and network fault wrappers, switched from outside), `auth` (every datagram
+//! sealed with HMAC-SHA256 under the cluster key; `NodeOptions::cluster_key`,
+//! `ClientConfig::cluster_key`), `drops` (counted, rate-limited logging of dropped datagrams),
+//! `server` (the event loop) with `apply_queue` (commit runs ahead of apply), `control` and
+//! `observe` (the harness's handle: faults in, observations out), `client`, `sim` (a node as a
+//! turmoil host) and `process` (a node as a real process).
 //!
 //! In a simulation, per node, once before the run:
 //! ```ignore
@@ -29,11 +31,13 @@
 //! `NodeObservation::{voters, learners}`; `Client::admin(AdminOp::..)` for real clients.
 
 mod apply_queue;
+pub mod auth;
 pub mod bugs;
 pub mod client;
 pub mod codec;
 pub mod control;
 pub mod faults;
+pub mod drops;
 pub mod observe;
 pub mod process;
 pub mod protocol;

@@ -12,13 +12,13 @@ use std::path::PathBuf;
 use tokio::time::{sleep_until, Duration, Instant};
 
 use crate::apply_queue::ApplyQueue;
+use crate::auth::{ClusterKey, ReplayGuard, Sealer, MAX_SEALED_BYTES};
 use crate::bugs::{Bug, Bugs};
 use crate::codec::fnv64;
 use crate::control::NodeControl;
+use crate::drops::{DropReason, DroppedDatagrams};
 use crate::observe::AppliedEntry;
-use crate::protocol::{
-    AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES,
-};
+use crate::protocol::{AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire};
 use crate::raft::{
     ConfChange, ConfChangeKind, Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role,
     Snapshot, Term,
@@ -70,6 +70,10 @@ pub struct NodeOptions {
     /// one (0: never, the default of `NodeOptions::new`). The stored log stays under about
     /// twice this many entries.
     pub snapshot_every: u64,
+    /// Every datagram is sealed and verified under this key (see `crate::auth`). The default
+    /// of `NodeOptions::new` is `ClusterKey::for_simulation(0)`, for simulations and tests;
+    /// `minos node` always sets the key from `--cluster-key`.
+    pub cluster_key: ClusterKey,
 }
 
 impl NodeOptions {
@@ -104,6 +108,7 @@ impl NodeOptions {
             // must know to skip (see NodeObservation::applied). `minos node` turns it on.
             snapshot_every: 0,
             bootstrap_voters: None,
+            cluster_key: ClusterKey::for_simulation(0),
         }
     }
 
@@ -171,6 +176,10 @@ pub enum NodeError {
     Network(#[from] std::io::Error),
     #[error("bad options: {0}")]
     Options(String),
+    /// An authenticated message contradicted this node's committed state: evidence of a
+    /// safety bug somewhere in the cluster. The node stops rather than go on from there.
+    #[error("safety violation, node stopped (fail-stop): {0}")]
+    Safety(String),
 }
 
 /// Under the planted bug AckBeforeFsync, appended entries are synced this long after the
@@ -209,6 +218,12 @@ struct Server<D: Disk> {
     network: Network,
     endpoint: Endpoint,
     outbox: FaultyOutbox,
+    /// Opens incoming datagrams; the outbox holds the sealing half.
+    auth: Sealer,
+    admin_replays: ReplayGuard,
+    dropped: DroppedDatagrams,
+    /// An assertion of the core tripped on an authenticated message: the node must stop.
+    core_failure: Option<String>,
     storage: Storage<D>,
     raft: RaftNode,
     store: CounterStore,
@@ -289,7 +304,14 @@ pub async fn run<D: Disk>(
     let mut server = Server {
         network,
         store,
-        outbox: FaultyOutbox::new(Some(control.net_switch())),
+        outbox: FaultyOutbox::new(
+            Some(control.net_switch()),
+            Sealer::new(options.cluster_key.clone(), network, options.id),
+        ),
+        auth: Sealer::new(options.cluster_key.clone(), network, options.id),
+        admin_replays: ReplayGuard::new(ReplayGuard::DEFAULT_WINDOW_MS),
+        dropped: DroppedDatagrams::new(options.id),
+        core_failure: None,
         options,
         control,
         endpoint,
@@ -334,7 +356,7 @@ impl<D: Disk> Server<D> {
     }
 
     async fn serve(&mut self) -> Result<(), NodeError> {
-        let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+        let mut buf = vec![0u8; MAX_SEALED_BYTES + 1];
         let mut next_tick = Instant::now() + self.tick_period();
         let mut ticks: u64 = 0;
         let far_future = Instant::now() + Duration::from_secs(365 * 24 * 3600);
@@ -365,6 +387,7 @@ impl<D: Disk> Server<D> {
                     ticks += 1;
                     if ticks % EXPIRY_SWEEP_TICKS == 0 {
                         self.expire_pending().await;
+                        self.dropped.maybe_report();
                     }
                     next_tick += self.tick_period();
                     let now = Instant::now();
@@ -413,6 +436,15 @@ impl<D: Disk> Server<D> {
                             Err(_) => break,
                         }
                     }
+                    let failure = self
+                        .raft
+                        .safety_violation()
+                        .map(ToString::to_string)
+                        .or_else(|| self.core_failure.take());
+                    if let Some(violation) = failure {
+                        tracing::error!(node = self.options.id, %violation, "fail-stop");
+                        return Err(NodeError::Safety(violation));
+                    }
                 }
             }
             self.process_ready().await?;
@@ -420,21 +452,63 @@ impl<D: Disk> Server<D> {
     }
 
     async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) {
-        if bytes.len() > MAX_DATAGRAM_BYTES {
-            tracing::warn!(%from, "ignoring an oversized datagram");
+        if bytes.len() > MAX_SEALED_BYTES {
+            let detail = format!("{} bytes", bytes.len());
+            self.dropped.record(DropReason::Malformed, from, &detail);
             return;
         }
-        match Wire::decode(bytes) {
+        // Nothing unauthenticated reaches the decoder, the core or the store.
+        let opened = match self.auth.open(bytes) {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.dropped
+                    .record(DropReason::Unauthenticated, from, &error);
+                return;
+            }
+        };
+        match Wire::decode(opened.payload) {
             Ok(Wire::Raft(message)) => {
                 if message.to != self.options.id {
-                    tracing::warn!(%from, to = message.to, sender = message.from, "ignoring a misaddressed raft message");
+                    let detail = format!("for node {} from node {}", message.to, message.from);
+                    self.dropped.record(DropReason::Misaddressed, from, &detail);
                     return;
                 }
                 // A member added after this node's options were written: learn its address.
                 self.peer_addrs.entry(message.from).or_insert(from);
-                self.raft.step(message);
+                let refused_before = self.raft.refused_messages();
+                let (kind, sender, term) = (message.body.kind_name(), message.from, message.term);
+                let summary = || format!("{kind} from node {sender} in term {term}");
+                // The core refuses impossible input itself (refused_messages, safety_violation);
+                // an assertion that still trips means an authenticated peer sent what no
+                // correct node sends: stop cleanly (fail-stop) instead of crashing.
+                let raft = &mut self.raft;
+                let stepped =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| raft.step(message)));
+                if let Err(panic) = stepped {
+                    let detail = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                        .unwrap_or_else(|| "unknown".into());
+                    self.core_failure
+                        .get_or_insert(format!("core invariant failed on {}: {detail}", summary()));
+                } else if self.raft.refused_messages() > refused_before {
+                    let detail = format!("impossible term or index: {}", summary());
+                    self.dropped.record(DropReason::Implausible, from, &detail);
+                }
             }
             Ok(Wire::Admin(request)) => {
+                // A replayed membership change or transfer would change the cluster again.
+                if let Err(error) = self.admin_replays.check(&opened, self.auth.now_ms()) {
+                    self.dropped.record(DropReason::Replayed, from, &error);
+                    let outcome = ReplyOutcome::Admin {
+                        ok: false,
+                        text: format!("refused: {error}"),
+                    };
+                    self.reply(from, request.client_id, request.seq, outcome)
+                        .await;
+                    return;
+                }
                 if self.raft.status().role != Role::Leader {
                     let leader_hint = self.leader_hint();
                     let outcome = ReplyOutcome::NotLeader { leader_hint };
@@ -449,7 +523,7 @@ impl<D: Disk> Server<D> {
             }
             Ok(Wire::Request(request)) => self.on_request(request, from).await,
             Ok(Wire::Reply(_)) => tracing::debug!(%from, "ignoring a client reply sent to a node"),
-            Err(error) => tracing::warn!(%from, %error, "ignoring a malformed datagram"),
+            Err(error) => self.dropped.record(DropReason::Malformed, from, &error),
         }
     }
 

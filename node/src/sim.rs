@@ -11,7 +11,8 @@ use crate::transport::Network;
 /// `sim.host("n1", move || minos_node::sim::run_node(options.clone(), control.clone()))`.
 ///
 /// A storage failure (an injected disk fault, or corruption found at recovery) stops the
-/// node the way a real process would stop: the error is recorded in the observation
+/// node the way a real process would stop, and so does a safety violation detected by the
+/// core (fail-stop): the error is recorded in the observation
 /// (`fatal_error`) and the host's software ends with `Ok`, so the simulation goes on and the
 /// harness may restart the node with `Sim::bounce`.
 pub async fn run_node(
@@ -29,6 +30,13 @@ pub async fn run_node(
         }
         Err(NodeError::Storage(error)) => {
             tracing::error!(node = id, %error, "node stopped on a storage failure");
+            control.node_stopped(Some(error.to_string()));
+            Ok(())
+        }
+        // A fail-stop on a safety violation is a finding: the harness sees it in
+        // `fatal_error` (NodeView::stopped_on_error), and the simulation goes on.
+        Err(error @ NodeError::Safety(_)) => {
+            tracing::error!(node = id, %error, "node stopped on a safety violation");
             control.node_stopped(Some(error.to_string()));
             Ok(())
         }

@@ -20,6 +20,22 @@ pub enum StoreOp {
 }
 
 impl StoreOp {
+    /// A short human description, keys shortened (for error messages).
+    pub fn describe(&self) -> String {
+        let key: String = self.key().chars().take(40).collect();
+        let key = if key.len() < self.key().len() {
+            format!("{key}...")
+        } else {
+            key
+        };
+        match self {
+            StoreOp::Read { .. } => format!("read {key:?}"),
+            StoreOp::Add { delta, .. } => format!("add {delta} to {key:?}"),
+            StoreOp::Write { value, .. } => format!("write {value} to {key:?}"),
+            StoreOp::Cas { old, new, .. } => format!("cas {key:?} from {old} to {new}"),
+        }
+    }
+
     pub fn key(&self) -> &str {
         match self {
             StoreOp::Read { key }
@@ -64,9 +80,12 @@ pub struct Applied {
     pub duplicate: bool,
 }
 
+/// A client's latest applied request: its sequence number, what it asked for (so that a
+/// different op reusing the number is refused, not answered with this result) and the result.
 #[derive(Clone, Debug)]
 struct Session {
     seq: u64,
+    op: StoreOp,
     result: StoreResult,
 }
 
@@ -120,6 +139,7 @@ impl CounterStore {
         writer.u64(self.sessions.len() as u64);
         for (client_id, session) in &self.sessions {
             writer.u64(*client_id).u64(session.seq);
+            session.op.encode_into(&mut writer);
             session.result.encode_into(&mut writer);
         }
         writer.bytes
@@ -148,8 +168,11 @@ impl CounterStore {
         for _ in 0..sessions_count {
             let client_id = reader.u64()?;
             let seq = reader.u64()?;
+            let op = StoreOp::decode_from(&mut reader)?;
             let result = StoreResult::decode_from(&mut reader)?;
-            store.sessions.insert(client_id, Session { seq, result });
+            store
+                .sessions
+                .insert(client_id, Session { seq, op, result });
         }
         reader.finish()?;
         Ok(store)
@@ -164,6 +187,22 @@ impl CounterStore {
         // makes the client retry a command that already executed).
         if !self.bugs.has(Bug::NoDedup) {
             if let Some(session) = self.sessions.get(&command.client_id) {
+                if command.seq == session.seq && command.op != session.op {
+                    // Not a retry: the client reused a sequence number for another op
+                    // (e.g. two invocations with one --client-id). Answering with the
+                    // cached result would acknowledge an op that never ran.
+                    return Applied {
+                        result: Some(StoreResult::Rejected(format!(
+                            "client {} already used sequence number {} for a different \
+                             operation ({}); this one ({}) was not applied (use a fresh client id)",
+                            command.client_id,
+                            command.seq,
+                            session.op.describe(),
+                            command.op.describe()
+                        ))),
+                        duplicate: true,
+                    };
+                }
                 if command.seq == session.seq {
                     return Applied {
                         result: Some(session.result.clone()),
@@ -183,6 +222,7 @@ impl CounterStore {
             command.client_id,
             Session {
                 seq: command.seq,
+                op: command.op.clone(),
                 result: result.clone(),
             },
         );
@@ -411,6 +451,30 @@ mod tests {
         // Another client's identical request is a different operation.
         store.apply(&add(2, 1, "k", 5));
         assert_eq!(store.get("k"), 11);
+    }
+
+    #[test]
+    fn a_different_op_reusing_a_sequence_number_is_refused_not_answered_from_the_cache() {
+        let mut store = CounterStore::new(Bugs::NONE);
+        store.apply(&add(1, 1, "dup", 1));
+        let other = store.apply(&add(1, 1, "other", 5));
+        let Some(StoreResult::Rejected(reason)) = &other.result else {
+            panic!("reuse of (1, 1) for another op answered {other:?}");
+        };
+        assert!(reason.contains("sequence number 1"), "{reason}");
+        assert!(reason.contains("add 5 to \"other\""), "{reason}");
+        assert_eq!((store.get("dup"), store.get("other")), (1, 0));
+        // The genuine retry still gets the first result, also after a snapshot.
+        let mut restored =
+            CounterStore::decode_snapshot(&store.encode_snapshot(), Bugs::NONE).unwrap();
+        assert_eq!(
+            restored.apply(&add(1, 1, "dup", 1)).result,
+            Some(StoreResult::Value(1))
+        );
+        assert!(matches!(
+            restored.apply(&add(1, 1, "dup", 2)).result,
+            Some(StoreResult::Rejected(_))
+        ));
     }
 
     #[test]

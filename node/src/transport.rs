@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::time::{Duration, Instant};
 
+use crate::auth::Sealer;
 use crate::faults::{NetAction, NetSwitch};
 use crate::protocol::{Wire, MAX_DATAGRAM_BYTES};
 
@@ -104,10 +105,12 @@ pub async fn resolve(network: Network, address: &str) -> io::Result<SocketAddr> 
     }
 }
 
-/// Sends and receives datagrams through the node's seeded network faults. Delayed datagrams
-/// wait in a queue ordered by (deadline, sequence) that the owner flushes when it is due.
+/// Seals datagrams (see `crate::auth`) and sends and receives them through the node's seeded
+/// network faults. Delayed datagrams wait in a queue ordered by (deadline, sequence) that the
+/// owner flushes when it is due.
 pub struct FaultyOutbox {
     faults: Option<NetSwitch>,
+    sealer: Sealer,
     delayed: BTreeMap<(Instant, u64), (Vec<u8>, SocketAddr)>,
     delayed_seq: u64,
     pub sent_count: u64,
@@ -115,9 +118,10 @@ pub struct FaultyOutbox {
 }
 
 impl FaultyOutbox {
-    pub fn new(faults: Option<NetSwitch>) -> Self {
+    pub fn new(faults: Option<NetSwitch>, sealer: Sealer) -> Self {
         FaultyOutbox {
             faults,
+            sealer,
             delayed: BTreeMap::new(),
             delayed_seq: 0,
             sent_count: 0,
@@ -134,6 +138,7 @@ impl FaultyOutbox {
             self.dropped_count += 1;
             return;
         }
+        let bytes = self.sealer.seal(&bytes);
         let action = self
             .faults
             .as_ref()

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use minos_node::auth::ClusterKey;
 use minos_node::bugs::Bugs;
 use minos_node::raft::Role;
 use minos_node::{
@@ -37,6 +38,9 @@ pub struct RaftStore {
     cluster: Vec<String>,
     op_timeout_ms: u64,
     membership: RefCell<MembershipGoal>,
+    /// Derived from the run seed: simulated nodes and clients seal and verify every datagram
+    /// as real processes do, on the same code path, and the run stays deterministic.
+    cluster_key: ClusterKey,
 }
 
 impl RaftStore {
@@ -44,6 +48,7 @@ impl RaftStore {
         let peers: BTreeMap<u64, String> = (1..=nodes as u64)
             .map(|id| (id, format!("n{id}:{PORT}")))
             .collect();
+        let cluster_key = ClusterKey::for_simulation(seed);
         let mut controls = Vec::with_capacity(nodes);
         let mut options = Vec::with_capacity(nodes);
         for id in 1..=nodes as u64 {
@@ -54,6 +59,7 @@ impl RaftStore {
             controls.push(NodeControl::new(id, node_seed));
             let mut node_options = NodeOptions::new(id, peers.clone(), "/data", node_seed);
             node_options.bugs = bugs;
+            node_options.cluster_key = cluster_key.clone();
             // Snapshots keep the log bounded in long runs and put InstallSnapshot and restart
             // from a snapshot under the nemesis, as in a production store.
             node_options.snapshot_every = NodeOptions::DEFAULT_SNAPSHOT_EVERY;
@@ -75,6 +81,7 @@ impl RaftStore {
             cluster: peers.into_values().collect(),
             op_timeout_ms,
             membership: RefCell::new(MembershipGoal::new(nodes)),
+            cluster_key,
         }
     }
 }
@@ -142,6 +149,7 @@ impl SystemUnderTest for RaftStore {
     async fn connect(&self, process: u64) -> std::io::Result<RaftClient> {
         let mut config = ClientConfig::new(process + 1, self.cluster.clone(), Network::Simulated);
         config.op_timeout_ms = self.op_timeout_ms;
+        config.cluster_key = self.cluster_key.clone();
         Ok(RaftClient {
             client: Client::connect(config).await?,
         })

@@ -151,6 +151,15 @@ impl RaftNode {
         if self.role == Role::Leader {
             return;
         }
+        // Terms above MAX_TERM are never adopted, so this refuses only the last one: a new
+        // term must stay representable and acceptable to peers.
+        if self
+            .term
+            .checked_add(1)
+            .is_none_or(|next| next > super::MAX_TERM)
+        {
+            return;
+        }
         if kind == CampaignKind::PreVote {
             self.become_pre_candidate();
         } else {
@@ -302,7 +311,10 @@ impl RaftNode {
 
     fn become_candidate(&mut self) {
         assert_ne!(self.role, Role::Leader);
-        self.term += 1;
+        self.term = self
+            .term
+            .checked_add(1)
+            .expect("campaign checked the term bound");
         self.voted_for = Some(self.config.id);
         self.role = Role::Candidate;
         self.leader = None;

@@ -86,6 +86,22 @@ impl RecoveredState {
     /// A clear reason when stored state is inconsistent (the shell reports it instead of
     /// letting `RaftNode::new` assert).
     pub fn validate(&self) -> Result<(), String> {
+        if self.hard_state.term > super::MAX_TERM {
+            return Err(format!(
+                "stored term {} is impossible (above {}); it was probably adopted from a forged \
+                 message by an older minos",
+                self.hard_state.term,
+                super::MAX_TERM
+            ));
+        }
+        if let Some(entry) = self.entries.last() {
+            if entry.term > super::MAX_TERM || entry.index > super::MAX_INDEX {
+                return Err(format!(
+                    "log entry {} has an impossible term {} or index",
+                    entry.index, entry.term
+                ));
+            }
+        }
         let (snapshot_index, snapshot_term) = self
             .snapshot
             .as_ref()

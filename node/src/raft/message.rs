@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, LogIndex, NodeId, SnapshotMeta, Term};
+use super::{Entry, LogIndex, NodeId, SnapshotMeta, Term, MAX_INDEX, MAX_TERM};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -80,12 +80,35 @@ pub enum AppendOutcome {
     },
 }
 
+impl MessageBody {
+    /// The message type's name, for logs.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            MessageBody::RequestVote { .. } => "RequestVote",
+            MessageBody::RequestVoteResponse { .. } => "RequestVoteResponse",
+            MessageBody::AppendEntries { .. } => "AppendEntries",
+            MessageBody::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
+            MessageBody::TimeoutNow => "TimeoutNow",
+            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
+            MessageBody::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
+        }
+    }
+}
+
 impl Message {
     /// Shape checks that need no state: entries of an AppendEntries follow `prev_log_index`
     /// one by one, with terms that never decrease, from `prev_log_term` up to the sender's
     /// term. A message failing them comes from a broken or foreign sender and is dropped,
     /// never allowed to trip an assertion.
+    ///
+    /// Every term is at most `MAX_TERM` and every index at most `MAX_INDEX` (sums included),
+    /// so the core's term and index arithmetic cannot overflow on any message that passes.
     pub fn is_well_formed(&self) -> bool {
+        if self.term > MAX_TERM || !self.numbers_in_bounds() {
+            return false;
+        }
         if let MessageBody::InstallSnapshot { meta, .. } = &self.body {
             return meta.index > 0 && meta.term <= self.term;
         }
@@ -109,6 +132,54 @@ impl Message {
             previous_term = entry.term;
         }
         prev_log_term <= &self.term
+    }
+
+    /// Terms and indexes within `MAX_TERM` and `MAX_INDEX`.
+    fn numbers_in_bounds(&self) -> bool {
+        let index_ok = |index: LogIndex| index <= MAX_INDEX;
+        let term_ok = |term: Term| term <= MAX_TERM;
+        match &self.body {
+            MessageBody::RequestVote {
+                last_log_index,
+                last_log_term,
+                ..
+            } => index_ok(*last_log_index) && term_ok(*last_log_term),
+            MessageBody::RequestVoteResponse { .. }
+            | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::TimeoutNow => true,
+            MessageBody::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => {
+                let last = (*prev_log_index).checked_add(entries.len() as LogIndex);
+                last.is_some_and(index_ok) && term_ok(*prev_log_term) && index_ok(*leader_commit)
+            }
+            MessageBody::AppendEntriesResponse { outcome } => match outcome {
+                AppendOutcome::Accepted { match_index } => index_ok(*match_index),
+                AppendOutcome::Rejected {
+                    rejected_index,
+                    conflict_term,
+                    conflict_index,
+                } => {
+                    index_ok(*rejected_index)
+                        && index_ok(*conflict_index)
+                        && conflict_term.is_none_or(term_ok)
+                }
+            },
+            MessageBody::Heartbeat { leader_commit, .. } => index_ok(*leader_commit),
+            MessageBody::InstallSnapshot {
+                meta, offset, data, ..
+            } => {
+                let end = offset.checked_add(data.len() as u64);
+                index_ok(meta.index) && term_ok(meta.term) && end.is_some_and(index_ok)
+            }
+            MessageBody::InstallSnapshotResponse {
+                index,
+                received_bytes,
+            } => index_ok(*index) && index_ok(*received_bytes),
+        }
     }
 }
 
@@ -165,5 +236,37 @@ mod tests {
             !append(4, 4, &[]).is_well_formed(),
             "prev term above the sender's"
         );
+    }
+
+    #[test]
+    fn impossible_terms_and_indexes_are_not_well_formed() {
+        let mut huge_term = append(4, 2, &[]);
+        huge_term.term = u64::MAX;
+        assert!(!huge_term.is_well_formed());
+        let near_max = append(u64::MAX - 1, 2, &[]);
+        assert!(!near_max.is_well_formed(), "prev index beyond MAX_INDEX");
+        let heartbeat = Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::Heartbeat {
+                leader_commit: u64::MAX,
+                read_context: 0,
+            },
+        };
+        assert!(!heartbeat.is_well_formed());
+        let rejected = Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::AppendEntriesResponse {
+                outcome: AppendOutcome::Rejected {
+                    rejected_index: u64::MAX,
+                    conflict_term: None,
+                    conflict_index: 1,
+                },
+            },
+        };
+        assert!(!rejected.is_well_formed());
     }
 }

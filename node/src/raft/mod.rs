@@ -76,6 +76,30 @@ pub type NodeId = u64;
 pub type Term = u64;
 pub type LogIndex = u64;
 
+/// No real cluster reaches this term (2^48 elections): a message claiming a higher one is
+/// refused, never adopted or persisted, so `term + 1` can never overflow.
+pub const MAX_TERM: Term = 1 << 48;
+/// A message may raise our term by at most this much at once. Terms move by one per election
+/// round; a jump of 2^32 rounds is a forgery or corruption, not a long partition.
+pub const MAX_TERM_JUMP: Term = 1 << 32;
+/// No real log reaches this index; larger indexes in a message are refused, so index
+/// arithmetic (`index + count`, `index + 1`) cannot overflow.
+pub const MAX_INDEX: LogIndex = 1 << 48;
+
+/// An input that contradicts what this node knows to be committed, or another state a
+/// correct cluster never reaches: evidence of a safety bug somewhere. The core stops taking
+/// input; the shell stops the node (fail-stop) with this message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafetyViolation(pub String);
+
+impl std::fmt::Display for SafetyViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SafetyViolation {}
+
 /// A linearizable read may be served once the state machine has applied `index`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadState {
@@ -211,6 +235,10 @@ pub struct RaftNode {
     incoming_snapshot: Option<Snapshot>,
     /// Follower: a snapshot installed but not yet handed to the shell.
     installed_snapshot: Option<Snapshot>,
+    /// Set once an input proved a safety violation; every later input is ignored.
+    safety_violation: Option<SafetyViolation>,
+    /// Messages refused for an impossible term or index (forged, corrupted or foreign).
+    refused_messages: u64,
 }
 
 impl RaftNode {
@@ -293,6 +321,8 @@ impl RaftNode {
             snapshot: recovered.snapshot,
             incoming_snapshot: None,
             installed_snapshot: None,
+            safety_violation: None,
+            refused_messages: 0,
             config,
         };
         node.refresh_membership();
@@ -323,11 +353,17 @@ impl RaftNode {
     /// Handles one message from a peer. Messages not addressed to us, or answers from
     /// non-members, are dropped (the network may misdeliver; that must not corrupt state).
     pub fn step(&mut self, message: Message) {
+        if self.safety_violation.is_some() {
+            return;
+        }
         if message.to != self.config.id
             || message.from == self.config.id
             || !self.accepts_from(&message)
-            || !message.is_well_formed()
         {
+            return;
+        }
+        if !message.is_well_formed() || !self.is_plausible_term(message.term) {
+            self.refused_messages += 1;
             return;
         }
         if message.term > self.term {
@@ -355,6 +391,28 @@ impl RaftNode {
             }
         }
         self.check_invariants();
+    }
+
+    /// A term we may adopt: at most `MAX_TERM`, and not more than `MAX_TERM_JUMP` above ours.
+    fn is_plausible_term(&self, term: Term) -> bool {
+        term <= MAX_TERM && term <= self.term.saturating_add(MAX_TERM_JUMP)
+    }
+
+    /// Set once an input contradicted committed state; the node must stop (fail-stop).
+    pub fn safety_violation(&self) -> Option<&SafetyViolation> {
+        self.safety_violation.as_ref()
+    }
+
+    /// Messages refused so far for an impossible term or index.
+    pub fn refused_messages(&self) -> u64 {
+        self.refused_messages
+    }
+
+    /// Records the first safety violation; the core ignores every input after it.
+    fn fail_stop(&mut self, problem: String) {
+        if self.safety_violation.is_none() {
+            self.safety_violation = Some(SafetyViolation(problem));
+        }
     }
 
     /// Requests are heard from anyone: the configuration in our log may be uncommitted and
@@ -489,15 +547,13 @@ impl RaftNode {
     }
 
     /// An input that cannot occur in a correct cluster (e.g. two leaders in one term, which a
-    /// shell-level planted bug that forgets votes can cause). The correct build stops on it;
-    /// with planted bugs on, the node drops the input and keeps running so that the harness,
-    /// not a crash, reveals the damage.
-    fn tolerate_impossible(&self, problem: impl FnOnce() -> String) {
-        assert!(
-            !self.config.bugs.is_empty(),
-            "impossible input: {}",
-            problem()
-        );
+    /// shell-level planted bug that forgets votes can cause). The correct build fails-stop on
+    /// it (`safety_violation`); with planted bugs on, the node drops the input and keeps
+    /// running so that the harness, not a stop, reveals the damage. The caller drops the input.
+    fn tolerate_impossible(&mut self, problem: impl FnOnce() -> String) {
+        if self.config.bugs.is_empty() {
+            self.fail_stop(format!("impossible input: {}", problem()));
+        }
     }
 
     /// Invariants that hold after every input (TigerBeetle style: cheap, always on).

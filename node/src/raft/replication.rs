@@ -8,6 +8,32 @@ use super::{
 };
 use crate::bugs::Bug;
 
+/// Entry bytes one AppendEntries may carry: with headers and the authentication envelope the
+/// datagram stays under the transport's 60,000-byte limit. A batch bounded only by count
+/// would exceed it once entries are large, be dropped every time, and stall replication.
+const MAX_APPEND_PAYLOAD_BYTES: usize = 48_000;
+/// Encoding overhead per entry (index, term, tags, lengths), rounded up.
+const ENTRY_OVERHEAD_BYTES: usize = 48;
+
+/// How many of `entries` (at least one) fit in `MAX_APPEND_PAYLOAD_BYTES`.
+fn batch_within_bytes(entries: &[Entry]) -> usize {
+    let mut total_bytes = 0usize;
+    let mut count = 0;
+    for entry in entries {
+        let payload_bytes = match &entry.payload {
+            EntryPayload::Noop => 0,
+            EntryPayload::Command(bytes) => bytes.len(),
+            EntryPayload::ConfChange(change) => change.context.len(),
+        };
+        total_bytes = total_bytes.saturating_add(payload_bytes + ENTRY_OVERHEAD_BYTES);
+        if count > 0 && total_bytes > MAX_APPEND_PAYLOAD_BYTES {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
+
 impl RaftNode {
     /// Leader: appends an entry of the current term; replication goes out with the next Ready.
     pub(super) fn append_entry(&mut self, payload: EntryPayload) -> LogIndex {
@@ -165,7 +191,8 @@ impl RaftNode {
                 .term(prev_log_index)
                 .expect("a leader holds every entry before next_index");
             let high = next_index.saturating_add(self.config.max_append_entries_count as LogIndex);
-            let entries = self.log.slice(next_index, high).to_vec();
+            let entries = self.log.slice(next_index, high);
+            let entries = entries[..batch_within_bytes(entries)].to_vec();
             let entries_count = entries.len();
             let last_sent = prev_log_index + entries_count as LogIndex;
             let leader_commit = self.log.committed();
@@ -250,11 +277,26 @@ impl RaftNode {
                         .truncate_and_append(&entries, may_rewrite_committed);
                     self.refresh_membership();
                 } else if let Some(conflict_index) = self.log.find_conflict(&entries) {
-                    assert!(
-                        may_rewrite_committed || conflict_index > self.log.committed(),
-                        "conflict at {conflict_index} is inside the committed prefix (commit {})",
-                        self.log.committed()
-                    );
+                    if !may_rewrite_committed && conflict_index <= self.log.committed() {
+                        // The leader of this term says a committed entry is different: one
+                        // of us broke Raft's safety. Going on would apply a different history.
+                        let ours = self.log.term(conflict_index);
+                        let theirs = entries
+                            .iter()
+                            .find(|entry| entry.index == conflict_index)
+                            .map(|entry| entry.term);
+                        self.fail_stop(format!(
+                            "node {} (leader of term {}) sent an entry at index {conflict_index} \
+                             with term {} that conflicts with our committed entry of term {} \
+                             (our commit index {})",
+                            message.from,
+                            message.term,
+                            theirs.map_or("?".into(), |term| term.to_string()),
+                            ours.map_or("?".into(), |term| term.to_string()),
+                            self.log.committed()
+                        ));
+                        return;
+                    }
                     let first_new = (conflict_index - entries[0].index) as usize;
                     self.log
                         .truncate_and_append(&entries[first_new..], may_rewrite_committed);
@@ -267,6 +309,7 @@ impl RaftNode {
                         self.refresh_membership();
                     }
                 }
+                // Bounded by `Message::is_well_formed` (indexes below MAX_INDEX).
                 let last_new_index = prev_log_index + entries.len() as LogIndex;
                 let new_commit = leader_commit.min(last_new_index);
                 self.log.commit_to(new_commit, may_rewrite_committed);
@@ -478,5 +521,26 @@ impl RaftNode {
         self.log.commit_to(quorum_index, false);
         self.on_commit_advanced();
         self.on_commit_membership();
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn batches_of_large_entries_stay_within_a_datagram() {
+        let entry = |index, bytes| Entry {
+            term: 1,
+            index,
+            payload: EntryPayload::Command(vec![0; bytes]),
+        };
+        let large: Vec<Entry> = (1..=10).map(|index| entry(index, 20_000)).collect();
+        assert_eq!(batch_within_bytes(&large), 2);
+        let huge = vec![entry(1, 59_000), entry(2, 1)];
+        assert_eq!(batch_within_bytes(&huge), 1, "one entry always goes");
+        let small: Vec<Entry> = (1..=64).map(|index| entry(index, 40)).collect();
+        assert_eq!(batch_within_bytes(&small), 64);
+        assert_eq!(batch_within_bytes(&[]), 0);
     }
 }

@@ -2,6 +2,7 @@
 //! `scenarios` checks each protocol rule, `planted_bugs` shows that every core bug switch is
 //! caught by the safety checker, `randomized` runs many seeds of faults.
 
+mod hostile;
 mod membership;
 mod network;
 mod planted_bugs;
