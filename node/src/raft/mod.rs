@@ -58,6 +58,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::Bug;
 pub use config::Config;
 pub use entry::{
     ConfChange, ConfChangeKind, Entry, EntryPayload, HardState, RecoveredState, Snapshot,
@@ -297,6 +298,14 @@ impl RaftNode {
         };
         node.refresh_membership();
         node.reset_randomized_election_timeout();
+        // PLANTED BUG `restart-commits-whole-log`: the commit index is volatile, and a
+        // restarted node takes everything it persisted as committed ("it was on disk, so it
+        // was acknowledged") and applies it, uncommitted suffix included. Imitates recovery
+        // code that confuses the durable log with the committed log.
+        if node.config.bugs.has(Bug::RestartCommitsWholeLog) {
+            let last_index = node.log.last_index();
+            node.log.commit_to(last_index, true);
+        }
         node
     }
 
@@ -330,7 +339,18 @@ impl RaftNode {
         {
             return;
         }
-        if message.term > self.term {
+        // PLANTED BUG `reply-term-unchecked`: the leader checks the term of requests but not
+        // of replies, so an answer from a node already in a newer term is counted as if it
+        // were of this term instead of deposing the leader: heartbeat answers keep it in
+        // CheckQuorum and confirm its ReadIndex rounds while another leader commits (Raft
+        // figure 2, "all servers" rule 2, applied to requests only).
+        let reply_counted_anyway = self.config.bugs.has(Bug::ReplyTermUnchecked)
+            && self.role == Role::Leader
+            && matches!(
+                message.body,
+                MessageBody::AppendEntriesResponse { .. } | MessageBody::HeartbeatResponse { .. }
+            );
+        if message.term > self.term && !reply_counted_anyway {
             if !self.adopt_higher_term(&message) {
                 return;
             }

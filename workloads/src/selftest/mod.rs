@@ -8,9 +8,12 @@ pub mod profiles;
 pub mod runner;
 pub mod schedules;
 
-pub use profiles::{bug_profile, bug_profiles, correct_profiles, Faults, Profile};
+pub use profiles::{
+    bug_profile, bug_profiles, correct_profiles, generic_profile, Faults, Profile,
+    GENERIC_TIME_LIMIT_MS,
+};
 pub use runner::{
-    run_selftest, BugResult, BugStatus, CorrectResult, RunSummary, SelftestOptions, SelftestReport,
-    ShrunkRun,
+    median_seeds_to_detection, run_selftest, BugResult, BugStatus, CorrectResult, RunSummary,
+    SelftestOptions, SelftestReport, ShrunkRun,
 };
 pub use schedules::Shape;

@@ -5,6 +5,7 @@
 mod membership;
 mod network;
 mod planted_bugs;
+mod planted_bugs_issue12;
 mod randomized;
 mod scenarios;
 mod throughput;
