@@ -29,7 +29,13 @@
 //! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
 //! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
 //! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
-//! (config.rs), `membership-no-rule` (membership.rs). With a log-rewriting bug on, the
+//! (config.rs), `membership-no-rule` (membership.rs); planted for issue 12, with no bespoke
+//! schedule: `follower-commit-past-new`, `ack-last-index`, `append-skips-prev-term`,
+//! `match-from-next-index`, `commit-median-even` (replication.rs), `reply-term-unchecked`
+//! and `restart-commits-whole-log` (here), `stale-vote-counted` (election.rs),
+//! `read-quorum-off-by-one` (read_index.rs), `snapshot-skip-by-index` (snapshot.rs); the
+//! store's `snapshot-no-sessions` and `dedup-last-only` live in `crate::store`. With a
+//! log-rewriting bug on, the
 //! guards on committed entries stand down so that the harness, not an assertion, sees the
 //! damage; `tests::planted_bugs` shows the safety checker catching each one.
 //!
