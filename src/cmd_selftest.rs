@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use minos_workloads::selftest::{
-    bug_profile, run_selftest, BugResult, BugStatus, SelftestOptions, SelftestReport, ShrunkRun,
+    bug_profile, median_seeds_to_detection, run_selftest, BugResult, BugStatus, SelftestOptions,
+    SelftestReport, ShrunkRun, GENERIC_TIME_LIMIT_MS,
 };
 use minos_workloads::shrink::{self, ShrinkOptions};
 
@@ -24,13 +25,25 @@ pub struct SelftestArgs {
     /// The first seed (run i uses seed-base + i): another base gives an independent campaign.
     #[arg(long, default_value_t = 1)]
     seed_base: u64,
-    /// Only this bug (repeatable); default: every bug. The planted bugs: stale-local-read,
-    /// read-before-noop, lease-no-drift-bound, commit-old-term, volatile-vote,
-    /// ack-before-commit, ack-by-index, no-dedup, stale-term-append, truncate-without-conflict,
-    /// vote-index-only, ack-before-fsync, snapshot-loses-index, membership-no-rule,
-    /// no-prevote-checkquorum (node/src/bugs.rs says what each imitates).
+    /// Only this bug (repeatable); default: every bug. The planted bugs with a bespoke
+    /// schedule: stale-local-read, read-before-noop, lease-no-drift-bound, commit-old-term,
+    /// volatile-vote, ack-before-commit, ack-by-index, no-dedup, stale-term-append,
+    /// truncate-without-conflict, vote-index-only, ack-before-fsync, snapshot-loses-index,
+    /// membership-no-rule, no-prevote-checkquorum; without one (scored by --generic only):
+    /// follower-commit-past-new, ack-last-index, match-from-next-index,
+    /// append-skips-prev-term, reply-term-unchecked, stale-vote-counted, commit-median-even,
+    /// read-quorum-off-by-one, snapshot-no-sessions, dedup-last-only,
+    /// restart-commits-whole-log, snapshot-skip-by-index (node/src/bugs.rs says what each
+    /// imitates).
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Score the generic harness: every bug also under the generic campaign (`--nemesis
+    /// all`, `minos run`'s defaults otherwise, 30 s runs, no bug-specific schedule), seeds to
+    /// first detection beside the bespoke schedule's, with the median; the correct build runs
+    /// the generic profile on every seed. Generic misses are the score, not a failure: the
+    /// exit code is 1 only if a bespoke schedule misses or the correct build is flagged.
+    #[arg(long)]
+    generic: bool,
     /// Leave this bug out (repeatable), e.g. a known gap that CI should not block on.
     #[arg(long = "except", value_name = "NAME")]
     except: Vec<String>,
@@ -80,6 +93,15 @@ pub fn main(args: SelftestArgs) -> i32 {
             );
             return exit::BAD_INPUT;
         }
+        let bespoke = name
+            .parse::<minos_node::bugs::Bug>()
+            .is_ok_and(|bug| bug_profile(bug).is_some());
+        if !args.generic && !bespoke {
+            eprintln!(
+                "minos selftest: bug {name:?} has no bespoke schedule; score it with --generic"
+            );
+            return exit::BAD_INPUT;
+        }
         if args.bugs.contains(name) && args.except.contains(name) {
             eprintln!(
                 "minos selftest: bug {name:?} is both asked for (--bug) and left out (--except)"
@@ -96,6 +118,7 @@ pub fn main(args: SelftestArgs) -> i32 {
         except: args.except.clone(),
         skip_correct: args.no_correct,
         skip_bugs: args.correct_only,
+        generic: args.generic,
     };
     if !args.json {
         eprintln!(
@@ -141,6 +164,8 @@ pub fn main(args: SelftestArgs) -> i32 {
                 return exit::INTERNAL;
             }
         }
+    } else if report.generic.is_some() {
+        print_generic_table(&report);
     } else {
         print_table(&report);
     }
@@ -160,7 +185,7 @@ fn shrink_detection(
 ) -> Option<ShrunkRun> {
     let run = bug.detection.as_ref()?;
     let run_dir = run.run_dir.as_ref()?;
-    let profile = bug_profile(bug.bug.parse().ok()?);
+    let profile = bug_profile(bug.bug.parse().ok()?)?;
     let mut original = profile.run_options(run.seed, out);
     if original.schedule.is_none() {
         // A generated schedule: the shrinker cuts the one the run recorded.
@@ -289,6 +314,12 @@ fn print_table(report: &SelftestReport) {
             }
         }
     }
+    if !report.unscheduled.is_empty() {
+        println!(
+            "no bespoke schedule (scored by --generic only): {}",
+            report.unscheduled.join(", ")
+        );
+    }
     let caught = report
         .bugs
         .iter()
@@ -298,6 +329,86 @@ fn print_table(report: &SelftestReport) {
         "selftest {}: {caught} of {} bugs caught; {:.1} s",
         if report.ok { "passed" } else { "FAILED" },
         report.bugs.len(),
+        report.wall_ms as f64 / 1e3
+    );
+}
+
+/// `--generic`: one row per bug, the bespoke schedule's seeds beside the generic campaign's.
+fn print_generic_table(report: &SelftestReport) {
+    let generic = report.generic.as_deref().unwrap_or_default();
+    println!(
+        "generic campaign: --nemesis all, minos run defaults otherwise, {} s runs, up to {} seeds per bug from seed {}",
+        GENERIC_TIME_LIMIT_MS / 1000,
+        report.seeds,
+        report.seed_base
+    );
+    println!(
+        "{:<26} {:>16} {:>18}  first generic detection",
+        "bug", "bespoke (seeds)", "generic (seeds)"
+    );
+    for result in generic {
+        let bespoke = match report.bugs.iter().find(|bug| bug.bug == result.bug) {
+            Some(bug) => match bug.seeds_to_detection {
+                Some(seeds) => seeds.to_string(),
+                None => format!("missed in {}", bug.seeds_run),
+            },
+            None => "-".to_string(),
+        };
+        let seeds = match result.seeds_to_detection {
+            Some(seeds) => seeds.to_string(),
+            None => format!("missed in {}", result.seeds_run),
+        };
+        let seen = match &result.detection {
+            Some(run) => format!(
+                "seed {}: {}",
+                run.seed,
+                shorten(run.anomaly.as_deref().unwrap_or(""), 110)
+            ),
+            None if !result.errors.is_empty() => format!(
+                "{} run(s) ended in an error, first: {}",
+                result.errors.len(),
+                shorten(result.errors[0].anomaly.as_deref().unwrap_or(""), 90)
+            ),
+            None => String::new(),
+        };
+        println!("{:<26} {:>16} {:>18}  {}", result.bug, bespoke, seeds, seen);
+    }
+    let caught = generic
+        .iter()
+        .filter(|bug| bug.status == BugStatus::Caught)
+        .count();
+    println!(
+        "median seeds to first detection (generic, a miss counting as more than the seeds run): {}; caught {caught} of {}",
+        median_seeds_to_detection(generic).unwrap_or_else(|| "-".to_string()),
+        generic.len()
+    );
+    if let Some(correct) = &report.correct {
+        let status = if correct.failures.is_empty() {
+            "clean"
+        } else {
+            "NOT CLEAN"
+        };
+        println!(
+            "correct build under the generic campaign: {status}, {} of {} runs valid",
+            correct.valid, correct.runs
+        );
+        for failure in &correct.failures {
+            println!(
+                "  seed {} {}: {}",
+                failure.seed,
+                failure.verdict,
+                shorten(failure.anomaly.as_deref().unwrap_or(""), 150)
+            );
+        }
+    }
+    let bespoke_missed = report
+        .bugs
+        .iter()
+        .filter(|bug| bug.status == BugStatus::NotCaught)
+        .count();
+    println!(
+        "selftest --generic {}: bespoke schedules missed {bespoke_missed}; {:.1} s",
+        if report.ok { "passed" } else { "FAILED" },
         report.wall_ms as f64 / 1e3
     );
 }

@@ -39,11 +39,36 @@ pub enum Bug {
     MembershipNoRule,
     /// Neither PreVote nor CheckQuorum.
     NoPrevoteCheckquorum,
+    /// A follower commits up to min(leaderCommit, its last index), not the last new entry.
+    FollowerCommitPastNew,
+    /// A follower acknowledges its last log index instead of the last entry it verified.
+    AckLastIndex,
+    /// The leader takes next_index - 1 (what it sent) as the follower's match on success.
+    MatchFromNextIndex,
+    /// The follower's consistency check tests that prev_log_index exists, not its term.
+    AppendSkipsPrevTerm,
+    /// A leader counts responses carrying a higher term instead of stepping down.
+    ReplyTermUnchecked,
+    /// A candidate counts granted votes that arrive from an earlier term.
+    StaleVoteCounted,
+    /// The leader commits the median match index, which for an even number of voters is
+    /// held by only half of them.
+    CommitMedianEven,
+    /// ReadIndex is confirmed by one acknowledgement fewer than a quorum.
+    ReadQuorumOffByOne,
+    /// The client session table is left out of state-machine snapshots.
+    SnapshotNoSessions,
+    /// The session table recognises only a retry of the client's latest request.
+    DedupLastOnly,
+    /// A restarted node takes its whole persisted log as committed.
+    RestartCommitsWholeLog,
+    /// A follower skips a snapshot when its log reaches the snapshot's index, whatever the term.
+    SnapshotSkipByIndex,
 }
 
 impl Bug {
     /// All bugs, in the order `minos selftest` reports them.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 27] = [
         Bug::StaleLocalRead,
         Bug::ReadBeforeNoop,
         Bug::LeaseNoDriftBound,
@@ -59,6 +84,18 @@ impl Bug {
         Bug::SnapshotLosesIndex,
         Bug::MembershipNoRule,
         Bug::NoPrevoteCheckquorum,
+        Bug::FollowerCommitPastNew,
+        Bug::AckLastIndex,
+        Bug::MatchFromNextIndex,
+        Bug::AppendSkipsPrevTerm,
+        Bug::ReplyTermUnchecked,
+        Bug::StaleVoteCounted,
+        Bug::CommitMedianEven,
+        Bug::ReadQuorumOffByOne,
+        Bug::SnapshotNoSessions,
+        Bug::DedupLastOnly,
+        Bug::RestartCommitsWholeLog,
+        Bug::SnapshotSkipByIndex,
     ];
 
     /// The command-line name, e.g. `stale-local-read`.
@@ -79,6 +116,18 @@ impl Bug {
             Bug::SnapshotLosesIndex => "snapshot-loses-index",
             Bug::MembershipNoRule => "membership-no-rule",
             Bug::NoPrevoteCheckquorum => "no-prevote-checkquorum",
+            Bug::FollowerCommitPastNew => "follower-commit-past-new",
+            Bug::AckLastIndex => "ack-last-index",
+            Bug::MatchFromNextIndex => "match-from-next-index",
+            Bug::AppendSkipsPrevTerm => "append-skips-prev-term",
+            Bug::ReplyTermUnchecked => "reply-term-unchecked",
+            Bug::StaleVoteCounted => "stale-vote-counted",
+            Bug::CommitMedianEven => "commit-median-even",
+            Bug::ReadQuorumOffByOne => "read-quorum-off-by-one",
+            Bug::SnapshotNoSessions => "snapshot-no-sessions",
+            Bug::DedupLastOnly => "dedup-last-only",
+            Bug::RestartCommitsWholeLog => "restart-commits-whole-log",
+            Bug::SnapshotSkipByIndex => "snapshot-skip-by-index",
         }
     }
 }
@@ -103,6 +152,9 @@ impl FromStr for Bug {
             })
     }
 }
+
+// `Bugs` keeps one bit per bug.
+const _: () = assert!(Bug::ALL.len() <= u32::BITS as usize);
 
 /// The set of planted bugs switched on for one node (normally empty).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -136,6 +136,14 @@ impl CounterStore {
         for (key, value) in &self.counters {
             writer.str(key).i64(*value);
         }
+        // PLANTED BUG `snapshot-no-sessions`: the snapshot holds the counters only, as if
+        // the session table were a cache: a replica restored from it (after a restart or an
+        // InstallSnapshot) has forgotten which requests it applied and applies a retry again.
+        // Raft thesis §6.3: the session table must be part of the snapshot.
+        if self.bugs.has(Bug::SnapshotNoSessions) {
+            writer.u64(0);
+            return writer.bytes;
+        }
         writer.u64(self.sessions.len() as u64);
         for (client_id, session) in &self.sessions {
             writer.u64(*client_id).u64(session.seq);
@@ -209,7 +217,11 @@ impl CounterStore {
                         duplicate: true,
                     };
                 }
-                if command.seq < session.seq {
+                // PLANTED BUG `dedup-last-only`: only a retry of the client's latest request
+                // is recognised; an older copy (a retry proposed to an earlier leader that
+                // commits after the client moved on) is applied again. Imitates a session
+                // table that stores "last seq" but tests equality instead of `<=`.
+                if command.seq < session.seq && !self.bugs.has(Bug::DedupLastOnly) {
                     return Applied {
                         result: None,
                         duplicate: true,
@@ -483,6 +495,33 @@ mod tests {
         store.apply(&add(1, 1, "k", 5));
         store.apply(&add(1, 1, "k", 5));
         assert_eq!(store.get("k"), 10);
+    }
+
+    #[test]
+    fn planted_dedup_last_only_applies_an_older_retry_again() {
+        let run = |bugs: Bugs| {
+            let mut store = CounterStore::new(bugs);
+            store.apply(&add(1, 1, "k", 5));
+            store.apply(&add(1, 2, "k", 1));
+            let stale = store.apply(&add(1, 1, "k", 5));
+            (stale.duplicate, store.get("k"))
+        };
+        assert_eq!(run(Bugs::NONE), (true, 6));
+        assert_eq!(run(Bugs::NONE.with(Bug::DedupLastOnly)), (false, 11));
+    }
+
+    #[test]
+    fn planted_snapshot_no_sessions_forgets_applied_requests() {
+        let run = |bugs: Bugs| {
+            let mut store = CounterStore::new(bugs);
+            store.apply(&add(1, 1, "k", 5));
+            let mut restored = CounterStore::decode_snapshot(&store.encode_snapshot(), bugs)
+                .expect("own snapshot decodes");
+            let retry = restored.apply(&add(1, 1, "k", 5));
+            (retry.duplicate, restored.get("k"))
+        };
+        assert_eq!(run(Bugs::NONE), (true, 5));
+        assert_eq!(run(Bugs::NONE.with(Bug::SnapshotNoSessions)), (false, 10));
     }
 
     #[test]

@@ -135,6 +135,14 @@ impl Config {
             Bug::VoteIndexOnly,
             Bug::MembershipNoRule,
             Bug::SnapshotLosesIndex,
+            Bug::FollowerCommitPastNew,
+            Bug::AckLastIndex,
+            Bug::MatchFromNextIndex,
+            Bug::AppendSkipsPrevTerm,
+            Bug::StaleVoteCounted,
+            Bug::CommitMedianEven,
+            Bug::RestartCommitsWholeLog,
+            Bug::SnapshotSkipByIndex,
         ]
         .into_iter()
         .any(|bug| self.bugs.has(bug))

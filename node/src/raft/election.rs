@@ -107,6 +107,11 @@ impl RaftNode {
                 };
                 self.send(message.from, self.term, body);
             }
+            MessageBody::RequestVoteResponse {
+                pre_vote: false, ..
+            } if self.config.bugs.has(Bug::StaleVoteCounted) && self.role == Role::Candidate => {
+                self.handle_request_vote_response(message);
+            }
             MessageBody::RequestVoteResponse { .. }
             | MessageBody::AppendEntriesResponse { .. }
             | MessageBody::HeartbeatResponse { .. }
@@ -247,7 +252,15 @@ impl RaftNode {
             (false, Role::Candidate) => self.term,
             _ => return,
         };
-        if message.term != expected_term {
+        // PLANTED BUG `stale-vote-counted`: a candidate counts any granted vote that reaches
+        // it while it campaigns, whatever the term it was cast in. A vote delayed from an
+        // election this node lost counts in its next one, where the voter may have voted for
+        // someone else: two leaders in one term. Imitates checking `granted` but not the
+        // response's term (the reason etcd-io/raft and hashicorp/raft compare it).
+        let stale_vote_counted = self.config.bugs.has(Bug::StaleVoteCounted)
+            && !pre_vote
+            && message.term < expected_term;
+        if message.term != expected_term && !stale_vote_counted {
             return;
         }
         self.votes.insert(message.from, granted);

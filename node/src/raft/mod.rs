@@ -29,7 +29,13 @@
 //! (election.rs, stale-term handling), `truncate-without-conflict` (replication.rs, follower
 //! append), `vote-index-only` (election.rs, up-to-date check), `read-before-noop`
 //! (read_index.rs), `lease-no-drift-bound` (read_index.rs), `no-prevote-checkquorum`
-//! (config.rs), `membership-no-rule` (membership.rs). With a log-rewriting bug on, the
+//! (config.rs), `membership-no-rule` (membership.rs); planted for issue 12, with no bespoke
+//! schedule: `follower-commit-past-new`, `ack-last-index`, `append-skips-prev-term`,
+//! `match-from-next-index`, `commit-median-even` (replication.rs), `reply-term-unchecked`
+//! and `restart-commits-whole-log` (here), `stale-vote-counted` (election.rs),
+//! `read-quorum-off-by-one` (read_index.rs), `snapshot-skip-by-index` (snapshot.rs); the
+//! store's `snapshot-no-sessions` and `dedup-last-only` live in `crate::store`. With a
+//! log-rewriting bug on, the
 //! guards on committed entries stand down so that the harness, not an assertion, sees the
 //! damage; `tests::planted_bugs` shows the safety checker catching each one.
 //!
@@ -58,6 +64,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::Bug;
 pub use config::Config;
 pub use entry::{
     ConfChange, ConfChangeKind, Entry, EntryPayload, HardState, RecoveredState, Snapshot,
@@ -327,6 +334,14 @@ impl RaftNode {
         };
         node.refresh_membership();
         node.reset_randomized_election_timeout();
+        // PLANTED BUG `restart-commits-whole-log`: the commit index is volatile, and a
+        // restarted node takes everything it persisted as committed ("it was on disk, so it
+        // was acknowledged") and applies it, uncommitted suffix included. Imitates recovery
+        // code that confuses the durable log with the committed log.
+        if node.config.bugs.has(Bug::RestartCommitsWholeLog) {
+            let last_index = node.log.last_index();
+            node.log.commit_to(last_index, true);
+        }
         node
     }
 
@@ -366,7 +381,18 @@ impl RaftNode {
             self.refused_messages += 1;
             return;
         }
-        if message.term > self.term {
+        // PLANTED BUG `reply-term-unchecked`: the leader checks the term of requests but not
+        // of replies, so an answer from a node already in a newer term is counted as if it
+        // were of this term instead of deposing the leader: heartbeat answers keep it in
+        // CheckQuorum and confirm its ReadIndex rounds while another leader commits (Raft
+        // figure 2, "all servers" rule 2, applied to requests only).
+        let reply_counted_anyway = self.config.bugs.has(Bug::ReplyTermUnchecked)
+            && self.role == Role::Leader
+            && matches!(
+                message.body,
+                MessageBody::AppendEntriesResponse { .. } | MessageBody::HeartbeatResponse { .. }
+            );
+        if message.term > self.term && !reply_counted_anyway {
             if !self.adopt_higher_term(&message) {
                 return;
             }

@@ -244,12 +244,19 @@ impl RaftNode {
     /// Releases, oldest first, every read whose heartbeat round a quorum acknowledged.
     fn release_confirmed_reads(&mut self) {
         while let Some(read) = self.reads.pending.front() {
-            let acknowledged_count = 1 + self
+            let mut acknowledged_count = 1 + self
                 .reads
                 .acknowledged
                 .values()
                 .filter(|&&round| round >= read.round)
                 .count();
+            // PLANTED BUG `read-quorum-off-by-one`: the leader is counted twice (once as
+            // "self" and once more as an acknowledgement), so a read is confirmed one voter
+            // short of a quorum: a leader cut off with a minority (or alone, in a
+            // three-node cluster) still confirms reads until CheckQuorum deposes it.
+            if self.config.bugs.has(Bug::ReadQuorumOffByOne) {
+                acknowledged_count += 1;
+            }
             if acknowledged_count < self.quorum() {
                 return;
             }

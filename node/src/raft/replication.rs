@@ -253,11 +253,20 @@ impl RaftNode {
                 conflict_term: None,
                 conflict_index: self.log.last_index() + 1,
             },
-            Some(term) if term != prev_log_term => AppendOutcome::Rejected {
-                rejected_index: prev_log_index,
-                conflict_term: Some(term),
-                conflict_index: self.log.first_index_of_term(prev_log_index, term),
-            },
+            // PLANTED BUG `append-skips-prev-term`: the consistency check only asks whether
+            // an entry exists at prev_log_index, not whether its term matches, so entries are
+            // appended after a divergent prefix and the Log Matching property is gone (Raft
+            // figure 2, AppendEntries rule 2). The shortcut of checking `prev_log_index <=
+            // last_index` alone, common in first implementations of the paper.
+            Some(term)
+                if term != prev_log_term && !self.config.bugs.has(Bug::AppendSkipsPrevTerm) =>
+            {
+                AppendOutcome::Rejected {
+                    rejected_index: prev_log_index,
+                    conflict_term: Some(term),
+                    conflict_index: self.log.first_index_of_term(prev_log_index, term),
+                }
+            }
             Some(_) => {
                 assert_ne!(
                     self.role,
@@ -311,11 +320,29 @@ impl RaftNode {
                 }
                 // Bounded by `Message::is_well_formed` (indexes below MAX_INDEX).
                 let last_new_index = prev_log_index + entries.len() as LogIndex;
-                let new_commit = leader_commit.min(last_new_index);
+                // PLANTED BUG `follower-commit-past-new`: the follower commits up to
+                // min(leaderCommit, its own last index) instead of min(leaderCommit, index of
+                // last new entry) (Raft figure 2, AppendEntries rule 5). Entries past what this
+                // message verified may be a stale suffix of an older term, and get committed
+                // and applied here. The rule most often misread from the paper.
+                let commit_cap = if self.config.bugs.has(Bug::FollowerCommitPastNew) {
+                    self.log.last_index()
+                } else {
+                    last_new_index
+                };
+                let new_commit = leader_commit.min(commit_cap);
                 self.log.commit_to(new_commit, may_rewrite_committed);
-                AppendOutcome::Accepted {
-                    match_index: last_new_index,
-                }
+                // PLANTED BUG `ack-last-index`: the follower reports its last log index as its
+                // match instead of the last entry this message verified; a stale suffix past
+                // it is counted by the leader toward commit (and the leader's later commit
+                // notices make this follower commit that suffix). Imitates acknowledging
+                // "how long my log is" rather than "what I checked".
+                let match_index = if self.config.bugs.has(Bug::AckLastIndex) {
+                    self.log.last_index()
+                } else {
+                    last_new_index
+                };
+                AppendOutcome::Accepted { match_index }
             }
         };
         self.send(
@@ -374,6 +401,16 @@ impl RaftNode {
                     .get_mut(&peer)
                     .expect("leader tracks every peer");
                 let was_probing = progress.state == ProgressState::Probe;
+                // PLANTED BUG `match-from-next-index`: on success the leader sets the match
+                // index from its own bookkeeping (next_index - 1) rather than from the
+                // follower's answer. With pipelining next_index is already past entries still
+                // in flight, so they count toward commit before a quorum holds them (the
+                // `matchIndex = nextIndex - 1` slip of many course implementations).
+                let match_index = if self.config.bugs.has(Bug::MatchFromNextIndex) {
+                    progress.next_index - 1
+                } else {
+                    match_index
+                };
                 let advanced = progress.on_accepted(match_index);
                 if advanced {
                     self.maybe_commit();
@@ -501,8 +538,18 @@ impl RaftNode {
         if self.is_voter() {
             match_indexes.push(self.log.last_index());
         }
-        match_indexes.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_index = match_indexes[self.quorum() - 1];
+        // PLANTED BUG `commit-median-even`: the quorum index is taken as the median of the
+        // match indexes sorted ascending (`sorted[len / 2]`), right for an odd number of
+        // voters but, for an even number, an index held by only half of them: a membership
+        // change to four voters commits entries on two. The "commit index is the median"
+        // shortcut, wrong for even cluster sizes.
+        let quorum_index = if self.config.bugs.has(Bug::CommitMedianEven) {
+            match_indexes.sort_unstable();
+            match_indexes[match_indexes.len() / 2]
+        } else {
+            match_indexes.sort_unstable_by(|a, b| b.cmp(a));
+            match_indexes[self.quorum() - 1]
+        };
         if quorum_index <= self.log.committed() {
             return;
         }

@@ -8,6 +8,7 @@ use super::progress::ProgressState;
 use super::{
     AppendOutcome, LogIndex, Message, MessageBody, NodeId, RaftNode, Role, Snapshot, SnapshotMeta,
 };
+use crate::bugs::Bug;
 
 /// A follower drops a snapshot transfer that grows beyond this (a broken or hostile sender).
 pub(crate) const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
@@ -151,7 +152,16 @@ impl RaftNode {
         }
         let snapshot = self.incoming_snapshot.take().expect("checked above");
         let may_rewrite_committed = self.config.bugs_break_log_safety();
-        if self.log.term(index) == Some(meta.term) {
+        // PLANTED BUG `snapshot-skip-by-index`: the follower keeps its log when it merely
+        // reaches the snapshot's last index, without comparing that entry's term, and
+        // commits it: a divergent suffix of an old term is committed and applied here in
+        // place of the snapshot's state (Raft figure 13, rule 6, checks index and term).
+        let holds_last_entry = if self.config.bugs.has(Bug::SnapshotSkipByIndex) {
+            self.log.last_index() >= index
+        } else {
+            self.log.term(index) == Some(meta.term)
+        };
+        if holds_last_entry {
             // Our log already holds the snapshot's last entry, so the entries behind it match
             // the leader's and are committed: apply them instead of the snapshot.
             self.log.commit_to(index, may_rewrite_committed);

@@ -11,7 +11,11 @@ use minos_checker::Verdict;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::selftest::profiles::{bug_profiles, correct_profiles, Profile};
+use minos_node::bugs::Bug;
+
+use crate::selftest::profiles::{
+    bug_profile, bug_profiles, correct_profiles, generic_profile, Profile,
+};
 
 /// What `minos selftest` was asked to do.
 #[derive(Clone, Debug)]
@@ -33,6 +37,9 @@ pub struct SelftestOptions {
     pub skip_correct: bool,
     /// Run only the correct build's campaign.
     pub skip_bugs: bool,
+    /// Score the generic harness: every selected bug (with or without a bespoke schedule)
+    /// also under `generic_profile`, and the correct build under the generic profile only.
+    pub generic: bool,
 }
 
 /// One run, as the selftest table shows it.
@@ -106,7 +113,12 @@ pub struct SelftestReport {
     pub jobs: usize,
     pub correct: Option<CorrectResult>,
     pub bugs: Vec<BugResult>,
-    /// True when every bug was caught and the correct build was clean.
+    /// Bugs selected that have no bespoke schedule (scored only by `--generic`).
+    pub unscheduled: Vec<String>,
+    /// `--generic`: every selected bug under the generic campaign, in `Bug::ALL` order.
+    pub generic: Option<Vec<BugResult>>,
+    /// True when every bespoke campaign caught its bug and the correct build was clean
+    /// (generic misses are the score, not a failure).
     pub ok: bool,
     pub wall_ms: u64,
 }
@@ -124,12 +136,17 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
     assert!(options.jobs >= 1, "at least one job");
     let started = std::time::Instant::now();
     let mut bugs = bug_profiles();
-    let known: Vec<&str> = bugs.iter().map(Profile::name).collect();
+    let known: Vec<&str> = Bug::ALL.iter().map(|bug| bug.name()).collect();
     for name in options.only.iter().chain(&options.except) {
         if !known.contains(&name.as_str()) {
             return Err(format!(
                 "unknown bug {name:?}; the planted bugs are: {}",
                 known.join(", ")
+            ));
+        }
+        if !options.generic && !bugs.iter().any(|profile| profile.name() == name) {
+            return Err(format!(
+                "bug {name:?} has no bespoke schedule; score it with --generic"
             ));
         }
     }
@@ -146,10 +163,33 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
         bugs.retain(|profile| options.only.iter().any(|name| name == profile.name()));
     }
     bugs.retain(|profile| !options.except.iter().any(|name| name == profile.name()));
+    let selected = |bug: &Bug| {
+        (options.only.is_empty() || options.only.iter().any(|name| name == bug.name()))
+            && !options.except.iter().any(|name| name == bug.name())
+            && !options.skip_bugs
+    };
+    let unscheduled: Vec<String> = Bug::ALL
+        .into_iter()
+        .filter(|bug| selected(bug) && bug_profile(*bug).is_none())
+        .map(|bug| bug.name().to_string())
+        .collect();
     if options.skip_bugs {
         bugs.clear();
     }
-    let correct = correct_profiles();
+    let bespoke_count = bugs.len();
+    let correct = if options.generic {
+        // The generic campaign's own false-positive check; the bespoke schedules' correct
+        // runs are the default selftest's job.
+        bugs.extend(
+            Bug::ALL
+                .into_iter()
+                .filter(selected)
+                .map(|bug| generic_profile(Some(bug))),
+        );
+        vec![generic_profile(None)]
+    } else {
+        correct_profiles()
+    };
     // Interleaved by seed index so that every campaign makes progress together and a caught
     // bug stops using the pool early.
     let mut jobs = Vec::new();
@@ -229,6 +269,10 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
                 .collect(),
         }
     });
+    let mut bug_results = bug_results;
+    let generic_results = options
+        .generic
+        .then(|| bug_results.split_off(bespoke_count));
     let ok = bug_results
         .iter()
         .all(|result| result.status != BugStatus::NotCaught)
@@ -241,8 +285,52 @@ pub fn run_selftest(options: &SelftestOptions) -> Result<SelftestReport, String>
         jobs: options.jobs,
         correct: correct_result,
         bugs: bug_results,
+        unscheduled,
+        generic: generic_results,
         ok,
         wall_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The median of the generic campaign's seeds to first detection over `results`, a miss
+/// counting as more than the seeds it ran: `Some(">N")` when the median falls on a miss,
+/// `None` for no results.
+pub fn median_seeds_to_detection(results: &[BugResult]) -> Option<String> {
+    if results.is_empty() {
+        return None;
+    }
+    // A miss sorts after every detection: (1, seeds run) against (0, seeds to detection).
+    let mut keys: Vec<(u8, u64)> = results
+        .iter()
+        .map(|result| match result.seeds_to_detection {
+            Some(seeds) => (0, seeds),
+            None => (1, result.seeds_run),
+        })
+        .collect();
+    keys.sort_unstable();
+    let show = |(missed, seeds): (u8, u64)| {
+        if missed == 1 {
+            format!(">{seeds}")
+        } else {
+            seeds.to_string()
+        }
+    };
+    let middle = keys.len() / 2;
+    if keys.len() % 2 == 1 {
+        return Some(show(keys[middle]));
+    }
+    let (low, high) = (keys[middle - 1], keys[middle]);
+    Some(match (low, high) {
+        ((0, a), (0, b)) => {
+            let sum = a + b;
+            if sum % 2 == 0 {
+                (sum / 2).to_string()
+            } else {
+                format!("{}.5", sum / 2)
+            }
+        }
+        // Half the bugs or more were missed: the median is past the seeds run.
+        (_, high) => show(high),
     })
 }
 
@@ -377,6 +465,43 @@ fn shorten(text: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn result(seeds_to_detection: Option<u64>, seeds_run: u64) -> BugResult {
+        BugResult {
+            bug: "b".to_string(),
+            status: if seeds_to_detection.is_some() {
+                BugStatus::Caught
+            } else {
+                BugStatus::NotCaught
+            },
+            seeds_to_detection,
+            seeds_run,
+            faults: String::new(),
+            expected: String::new(),
+            detection: None,
+            errors: Vec::new(),
+            shrunk: None,
+        }
+    }
+
+    #[test]
+    fn median_counts_a_miss_as_more_than_the_seeds_run() {
+        assert_eq!(median_seeds_to_detection(&[]), None);
+        let caught = |seeds| result(Some(seeds), seeds);
+        let missed = || result(None, 100);
+        assert_eq!(
+            median_seeds_to_detection(&[caught(7), missed(), caught(1)]),
+            Some("7".to_string())
+        );
+        assert_eq!(
+            median_seeds_to_detection(&[caught(4), caught(1), missed(), caught(9)]),
+            Some("6.5".to_string())
+        );
+        assert_eq!(
+            median_seeds_to_detection(&[caught(4), missed(), missed(), caught(9)]),
+            Some(">100".to_string())
+        );
+    }
 
     #[test]
     fn an_invalid_run_is_described_by_its_checker_reason_and_failed_invariants() {

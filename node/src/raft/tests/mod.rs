@@ -6,6 +6,7 @@ mod hostile;
 mod membership;
 mod network;
 mod planted_bugs;
+mod planted_bugs_issue12;
 mod randomized;
 mod scenarios;
 mod throughput;
