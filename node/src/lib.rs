@@ -44,6 +44,6 @@ mod wire_raft;
 
 pub use client::{Client, ClientConfig, OpOutcome};
 pub use control::{DiskFaults, NetFaults, NodeControl};
-pub use observe::{AppliedEntry, NodeObservation};
+pub use observe::{AppliedEntry, NodeObservation, ReplicaState};
 pub use server::{NodeOptions, ReadMode};
 pub use transport::Network;

@@ -13,7 +13,8 @@ use minos_node::{
 use crate::membership::MembershipGoal;
 use crate::options::FaultKind;
 use crate::sut::{
-    AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, SutClient, SystemUnderTest,
+    AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, ReplicaDigest, SutClient,
+    SystemUnderTest,
 };
 use crate::workload::Op;
 
@@ -25,6 +26,8 @@ pub struct RaftStore {
     cluster: Vec<String>,
     op_timeout_ms: u64,
     membership: RefCell<MembershipGoal>,
+    /// Per node: its first panic, caught around the host's future.
+    panics: Vec<crate::panics::PanicSlot>,
 }
 
 impl RaftStore {
@@ -53,6 +56,7 @@ impl RaftStore {
             cluster: peers.into_values().collect(),
             op_timeout_ms,
             membership: RefCell::new(MembershipGoal::new(nodes)),
+            panics: (0..nodes).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -85,16 +89,21 @@ impl SystemUnderTest for RaftStore {
         for (index, name) in node_names.iter().enumerate() {
             let options = self.options[index].clone();
             let control = self.controls[index].clone();
+            let panic_slot = self.panics[index].clone();
             sim.host(name.as_str(), move || {
                 let options = options.clone();
                 let control = control.clone();
-                async move {
-                    // A node that fails stops its host only; the run goes on.
-                    if let Err(error) = minos_node::sim::run_node(options, control).await {
-                        tracing::error!(%error, "node stopped");
-                    }
-                    Ok(())
-                }
+                // A node that fails or panics stops its host only; the run goes on, and the
+                // driver reports the panic as a finding.
+                crate::panics::CatchNodePanic::new(
+                    async move {
+                        if let Err(error) = minos_node::sim::run_node(options, control).await {
+                            tracing::error!(%error, "node stopped");
+                        }
+                        Ok(())
+                    },
+                    panic_slot.clone(),
+                )
             });
         }
     }
@@ -129,6 +138,10 @@ impl SystemUnderTest for RaftStore {
             is_leader: status.role == Role::Leader,
             term: status.term,
             commit_index: status.commit_index,
+            last_log_index: status.last_index,
+            voted_for: status
+                .voted_for
+                .and_then(|id| usize::try_from(id).ok()?.checked_sub(1)),
             leader_terms: status
                 .leaders_by_term
                 .iter()
@@ -147,6 +160,12 @@ impl SystemUnderTest for RaftStore {
             } else {
                 status.fatal_error.clone()
             },
+            panicked: self.panics[node].borrow().clone(),
+            state: (status.running && status.state_digest.0 > 0).then(|| ReplicaDigest {
+                index: status.state_digest.0,
+                digest: status.state_digest.1,
+                state: status.replica_state.clone(),
+            }),
         }
     }
 

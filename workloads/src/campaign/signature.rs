@@ -54,7 +54,10 @@ pub fn signature_of(results: &Value, history_text: Option<&str>) -> Signature {
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_string();
-    let mut causes = causes_of(results);
+    let mut causes: Vec<String> = causes_of(results)
+        .iter()
+        .map(|cause| without_node_name(cause))
+        .collect();
     causes.sort();
     causes.dedup();
     let checker = results.get("checker").unwrap_or(&Value::Null);
@@ -113,6 +116,19 @@ pub fn signature_of(results: &Value, history_text: Option<&str>) -> Signature {
         anomaly: anomaly.into_iter().collect(),
         faults: faults.into_iter().collect(),
     }
+}
+
+/// "node n3 panicked: M at F:L" -> "node panicked: M at F:L": the same panic on another node
+/// is the same failure (and shrinking may move it).
+fn without_node_name(cause: &str) -> String {
+    let Some(rest) = cause.strip_prefix("node n") else {
+        return cause.to_string();
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || !rest[digits..].starts_with(' ') {
+        return cause.to_string();
+    }
+    format!("node{}", &rest[digits..])
 }
 
 /// Reads a run dir's results.json (and history.jsonl when the run failed) into a signature.
