@@ -28,6 +28,9 @@ pub struct RaftStore {
     membership: RefCell<MembershipGoal>,
     /// Per node: its first panic, caught around the host's future.
     panics: Vec<crate::panics::PanicSlot>,
+    /// For the harness's own tests: node index and simulated ms after each start at which
+    /// that node's host panics.
+    injected_panic: Option<(usize, u64)>,
 }
 
 impl RaftStore {
@@ -57,11 +60,20 @@ impl RaftStore {
             op_timeout_ms,
             membership: RefCell::new(MembershipGoal::new(nodes)),
             panics: (0..nodes).map(|_| Default::default()).collect(),
+            injected_panic: None,
         }
     }
 }
 
 impl RaftStore {
+    /// Makes node `node`'s host panic `after_ms` after it starts: a test of the harness's
+    /// panic handling (a node's panic is a finding, not a crash of the run).
+    #[doc(hidden)]
+    pub fn with_injected_panic(mut self, node: usize, after_ms: u64) -> RaftStore {
+        self.injected_panic = Some((node, after_ms));
+        self
+    }
+
     /// Sets every node's AppendEntries batch bound (None keeps the node's default).
     pub fn with_max_append_entries(mut self, count: Option<usize>) -> RaftStore {
         if let Some(count) = count {
@@ -90,6 +102,10 @@ impl SystemUnderTest for RaftStore {
             let options = self.options[index].clone();
             let control = self.controls[index].clone();
             let panic_slot = self.panics[index].clone();
+            let panic_after_ms = self
+                .injected_panic
+                .filter(|(node, _)| *node == index)
+                .map(|(_, after_ms)| after_ms);
             sim.host(name.as_str(), move || {
                 let options = options.clone();
                 let control = control.clone();
@@ -97,8 +113,23 @@ impl SystemUnderTest for RaftStore {
                 // driver reports the panic as a finding.
                 crate::panics::CatchNodePanic::new(
                     async move {
-                        if let Err(error) = minos_node::sim::run_node(options, control).await {
-                            tracing::error!(%error, "node stopped");
+                        let injected = async {
+                            match panic_after_ms {
+                                Some(after_ms) => {
+                                    tokio::time::sleep(std::time::Duration::from_millis(after_ms))
+                                        .await
+                                }
+                                None => std::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            biased;
+                            result = minos_node::sim::run_node(options, control) => {
+                                if let Err(error) = result {
+                                    tracing::error!(%error, "node stopped");
+                                }
+                            }
+                            _ = injected => panic!("injected panic (harness test)"),
                         }
                         Ok(())
                     },
