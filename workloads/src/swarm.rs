@@ -192,7 +192,9 @@ pub fn draw_profile(
         Vec::new()
     };
     let client = ClientProfile {
-        op_timeout_ms: rng.random_bool(0.3).then(|| log_uniform(rng, 100, 1_500)),
+        // Short enough to leave ops in doubt under faults, not so short that healthy ops
+        // time out (each in-doubt op multiplies the checker's search).
+        op_timeout_ms: rng.random_bool(0.3).then(|| log_uniform(rng, 300, 2_000)),
         bursts: if rng.random_bool(0.3) {
             let count = rng.random_range(1..=3);
             (0..count)
