@@ -265,4 +265,24 @@ mod tests {
         );
         assert_eq!(signature.shrink_key(), "invalid | linearizability | add: x");
     }
+
+    #[test]
+    fn the_same_panic_on_two_nodes_is_one_signature() {
+        let results = |node: &str| {
+            serde_json::json!({
+                "verdict": "invalid",
+                "causes": [format!("node {node} panicked: term went back at node/src/raft/mod.rs:310")],
+            })
+        };
+        let first = signature_of(&results("n3"), None);
+        assert_eq!(
+            first.shrink_key(),
+            signature_of(&results("n1"), None).shrink_key()
+        );
+        assert_eq!(
+            first.causes,
+            vec!["node panicked: term went back at node/src/raft/mod.rs:310".to_string()]
+        );
+        assert_eq!(without_node_name("node names differ"), "node names differ");
+    }
 }
