@@ -240,6 +240,7 @@ fn print_summary(
             );
         }
     }
+    print_exercised(&summary.exercised);
     if !summary.failures.is_empty() {
         println!("failures by signature ({} kinds):", summary.failures.len());
         for (signature, seeds) in &summary.failures {
@@ -264,6 +265,36 @@ fn print_summary(
                 println!("    shrink:    minos shrink {}", dir.display());
             }
         }
+    }
+}
+
+/// Which fault kinds and timing patterns the runs exercised, and which kinds never bit.
+fn print_exercised(exercised: &minos_workloads::campaign::store::Exercised) {
+    if exercised.kinds.is_empty() {
+        return;
+    }
+    let kinds: Vec<String> = exercised
+        .kinds
+        .iter()
+        .map(|(kind, (runs, windows, bit))| {
+            format!("{kind} {runs} runs/{windows} windows/{bit} bit")
+        })
+        .collect();
+    println!("faults exercised: {}", kinds.join(", "));
+    if !exercised.patterns.is_empty() {
+        let patterns: Vec<String> = exercised
+            .patterns
+            .iter()
+            .map(|(pattern, runs)| format!("{pattern} {runs} runs"))
+            .collect();
+        println!("timing patterns: {}", patterns.join(", "));
+    }
+    let never = exercised.never_bit();
+    if !never.is_empty() {
+        println!(
+            "warning: these fault kinds never changed what the clients saw: {}",
+            never.join(", ")
+        );
     }
 }
 

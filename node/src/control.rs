@@ -248,6 +248,8 @@ impl NodeControl {
         observation.leader = status.leader;
         observation.commit_index = status.commit_index;
         observation.last_applied = last_applied;
+        observation.last_index = status.last_index;
+        observation.voted_for = status.voted_for;
         observation.snapshot_index = status.snapshot_index;
         observation.voters.clone_from(&status.voters);
         observation.learners.clone_from(&status.learners);
@@ -257,9 +259,15 @@ impl NodeControl {
         }
     }
 
-    pub(crate) fn record_state_digest(&self, applied_index: LogIndex, digest: u64) {
+    pub(crate) fn record_state_digest(
+        &self,
+        applied_index: LogIndex,
+        digest: u64,
+        replica_state: crate::observe::ReplicaState,
+    ) {
         let mut state = self.lock();
         state.observation.state_digest = (applied_index, digest);
+        state.observation.replica_state = std::sync::Arc::new(replica_state);
     }
 
     /// The state machine jumped to a snapshot ending at `index`: entries not seen applied one

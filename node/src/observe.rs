@@ -30,6 +30,61 @@ impl AppliedEntry {
     }
 }
 
+/// The replicated state of one replica at its `state_digest` index: values by key and the
+/// session table (client id -> last applied seq), which decides deduplication.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub values: BTreeMap<String, i64>,
+    pub sessions: BTreeMap<u64, u64>,
+}
+
+impl ReplicaState {
+    /// What differs between two replicas: keys whose values differ (absent reads as 0) and
+    /// clients whose sessions differ, e.g. `keys k1 (3 vs 4); sessions of clients 7`.
+    pub fn differences(&self, other: &ReplicaState) -> String {
+        let keys: std::collections::BTreeSet<&String> =
+            self.values.keys().chain(other.values.keys()).collect();
+        let value_diffs: Vec<String> = keys
+            .into_iter()
+            .filter_map(|key| {
+                let (a, b) = (
+                    self.values.get(key).copied().unwrap_or(0),
+                    other.values.get(key).copied().unwrap_or(0),
+                );
+                (a != b).then(|| format!("{key} ({a} vs {b})"))
+            })
+            .collect();
+        let clients: std::collections::BTreeSet<&u64> =
+            self.sessions.keys().chain(other.sessions.keys()).collect();
+        let session_diffs: Vec<String> = clients
+            .into_iter()
+            .filter(|client| self.sessions.get(client) != other.sessions.get(client))
+            .map(|client| client.to_string())
+            .collect();
+        let mut parts = Vec::new();
+        if !value_diffs.is_empty() {
+            parts.push(format!("keys {}", value_diffs.join(", ")));
+        }
+        if !session_diffs.is_empty() {
+            const SHOWN: usize = 8;
+            let more = session_diffs.len().saturating_sub(SHOWN);
+            let mut text = format!(
+                "sessions of clients {}",
+                session_diffs[..session_diffs.len().min(SHOWN)].join(", ")
+            );
+            if more > 0 {
+                text += &format!(" and {more} more");
+            }
+            parts.push(text);
+        }
+        if parts.is_empty() {
+            "no key or session differs".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 /// A restarted node applied a different entry at an index it had applied before: a safety
 /// violation (a committed entry changed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +105,10 @@ pub struct NodeObservation {
     pub leader: Option<NodeId>,
     pub commit_index: LogIndex,
     pub last_applied: LogIndex,
+    /// The last index of the node's log.
+    pub last_index: LogIndex,
+    /// Whom this node voted for in `term`.
+    pub voted_for: Option<NodeId>,
     /// Last index covered by the node's latest snapshot (0 without one).
     pub snapshot_index: LogIndex,
     /// The configuration in force at this node (the latest in its log).
@@ -60,6 +119,8 @@ pub struct NodeObservation {
     /// (applied index, digest of the counters and sessions at that index): replicas at the
     /// same applied index must have the same digest (see `check_state_digests`).
     pub state_digest: (LogIndex, u64),
+    /// The replicated state at `state_digest`'s index (shared, cheap to clone).
+    pub replica_state: std::sync::Arc<ReplicaState>,
     /// Every entry applied since the run started, by index (kept across restarts). Entries a
     /// node received inside a snapshot are `AppliedEntry::from_snapshot` placeholders (term 0):
     /// skip them when comparing nodes.
@@ -85,11 +146,14 @@ impl NodeObservation {
             leader: None,
             commit_index: 0,
             last_applied: 0,
+            last_index: 0,
+            voted_for: None,
             snapshot_index: 0,
             voters: Vec::new(),
             learners: Vec::new(),
             log_entries_count: 0,
             state_digest: (0, 0),
+            replica_state: Default::default(),
             applied: Vec::new(),
             leaders_by_term: BTreeMap::new(),
             incarnations: 0,
@@ -108,11 +172,14 @@ impl NodeObservation {
             leader: self.leader,
             commit_index: self.commit_index,
             last_applied: self.last_applied,
+            last_index: self.last_index,
+            voted_for: self.voted_for,
             snapshot_index: self.snapshot_index,
             voters: self.voters.clone(),
             learners: self.learners.clone(),
             log_entries_count: self.log_entries_count,
             state_digest: self.state_digest,
+            replica_state: self.replica_state.clone(),
             applied: Vec::new(),
             leaders_by_term: self.leaders_by_term.clone(),
             incarnations: self.incarnations,

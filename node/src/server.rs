@@ -814,8 +814,11 @@ impl<D: Disk> Server<D> {
         self.control.record_status(&status, self.last_applied);
         if self.digest_applied != Some(self.last_applied) {
             self.digest_applied = Some(self.last_applied);
-            self.control
-                .record_state_digest(self.last_applied, self.store.state_digest());
+            self.control.record_state_digest(
+                self.last_applied,
+                self.store.state_digest(),
+                self.store.replica_state(),
+            );
         }
         Ok(())
     }

@@ -116,6 +116,19 @@ impl CounterStore {
         self.applied_count
     }
 
+    /// The replicated state in comparable form (values and each session's last seq), for the
+    /// harness to name what differs when two replicas' digests disagree.
+    pub fn replica_state(&self) -> crate::observe::ReplicaState {
+        crate::observe::ReplicaState {
+            values: self.counters.clone(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(client_id, session)| (*client_id, session.seq))
+                .collect(),
+        }
+    }
+
     /// A digest of the whole replicated state, for comparing replicas in tests.
     pub fn state_digest(&self) -> u64 {
         let mut writer = ByteWriter::default();

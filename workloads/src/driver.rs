@@ -70,6 +70,13 @@ pub struct SimulationResult {
     /// With `--max-stall`: progress inside the fault windows.
     pub stall: Option<crate::stall::Stall>,
     pub simulated_ns: u64,
+    /// Swarm runs: the armed faults that fired, as (simulated ms, what fired).
+    pub fired: Vec<crate::swarm::Fired>,
+    /// The final reads after the faults: what was read through which leader.
+    pub final_reads: FinalReadsSummary,
+    /// Node-level findings: a node's panic, or a node that stopped on an error no fault of
+    /// the run explains (each a cause of an invalid verdict).
+    pub node_findings: Vec<String>,
     pub node_logs: std::collections::BTreeMap<String, String>,
     pub system_name: &'static str,
 }
@@ -87,6 +94,11 @@ struct Shared {
     fatal: Option<String>,
     /// Wakes sleeping clients when the faults heal, so that liveness is probed at once.
     healed: Rc<tokio::sync::Notify>,
+    /// A batch of final reads the driver asks the final reader for (a turn number).
+    final_request: Option<u64>,
+    /// The last turn the final reader finished.
+    final_done: Option<u64>,
+    final_wake: Rc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -140,6 +152,9 @@ struct ClientParams {
     period_ns: u64,
     op_timeout: Duration,
     generator: Rc<Generator>,
+    /// Swarm runs: short timeouts and bursts.
+    client_profile: crate::swarm::ClientProfile,
+    keys: usize,
 }
 
 async fn client_worker<S: SystemUnderTest>(
@@ -224,8 +239,10 @@ async fn client_worker<S: SystemUnderTest>(
             client = None;
         }
         drop(shared_state);
-        // The next op follows the rate with +-50% jitter, never before now.
-        let gap = (params.period_ns as f64 * rng.random_range(0.5..1.5)) as u64;
+        // The next op follows the rate with +-50% jitter (faster inside a burst), never
+        // before now.
+        let factor = params.client_profile.rate_factor_at(now_ns() / 1_000_000);
+        let gap = (params.period_ns as f64 * rng.random_range(0.5..1.5) / factor) as u64;
         next_ns = (next_ns + gap).max(now_ns());
         if shared.borrow().probing_liveness() {
             next_ns = next_ns.min(now_ns() + LIVENESS_PROBE_NS);
@@ -247,16 +264,133 @@ async fn clients_main<S: SystemUnderTest + 'static>(
             params.clone(),
         )));
     }
+    tasks.push(tokio::task::spawn_local(final_reader(
+        sut.clone(),
+        shared.clone(),
+        params.clone(),
+    )));
     for task in tasks {
         task.await?;
     }
     Ok(())
 }
 
+/// Reads every key (up to [`FINAL_READ_KEYS`]) once per turn the driver requests, through
+/// whichever node leads (the driver moves leadership to each node in turn first). The reads
+/// are ordinary client ops in the history, so the checker judges them.
+async fn final_reader<S: SystemUnderTest>(
+    sut: Rc<S>,
+    shared: Rc<RefCell<Shared>>,
+    params: Rc<ClientParams>,
+) {
+    let mut last_turn: Option<u64> = None;
+    loop {
+        let wake = shared.borrow().final_wake.clone();
+        let request = {
+            let state = shared.borrow();
+            if state.closed {
+                return;
+            }
+            state.final_request.filter(|turn| Some(*turn) != last_turn)
+        };
+        let Some(turn) = request else {
+            wake.notified().await;
+            continue;
+        };
+        last_turn = Some(turn);
+        let mut client = None;
+        let mut process = 0;
+        for key_index in 0..params.keys.min(FINAL_READ_KEYS) {
+            if client.is_none() {
+                process = {
+                    let mut state = shared.borrow_mut();
+                    state.next_process += 1;
+                    state.next_process - 1
+                };
+                match sut.connect(process).await {
+                    Ok(connected) => client = Some(connected),
+                    Err(_) => break,
+                }
+            }
+            let op = Op::Read {
+                key: crate::workload::key_name(key_index),
+            };
+            {
+                let mut state = shared.borrow_mut();
+                state
+                    .recorder
+                    .invoke(now_ns(), process, op.f(), op.key(), op.invoke_value());
+                state.in_flight += 1;
+            }
+            let connected = client.as_mut().expect("connected above");
+            let reply = match tokio::time::timeout(params.op_timeout, connected.invoke(&op)).await {
+                Ok(reply) => reply,
+                Err(_) => OpReply::Unknown("no answer".to_string()),
+            };
+            let mut state = shared.borrow_mut();
+            if state.closed {
+                return;
+            }
+            state.in_flight -= 1;
+            let (kind, value) = match &reply {
+                OpReply::Ok(returned) => (RecordType::Ok, op.ok_value(*returned)),
+                OpReply::Fail(_) => (RecordType::Fail, op.invoke_value()),
+                OpReply::Unknown(_) => (RecordType::Info, op.invoke_value()),
+            };
+            state.recorder.complete(now_ns(), process, kind, value);
+            if kind == RecordType::Info {
+                client = None;
+            }
+        }
+        shared.borrow_mut().final_done = Some(turn);
+    }
+}
+
+/// At most this many keys are read per final turn (a run with more keys reads the first).
+pub const FINAL_READ_KEYS: usize = 64;
+
+/// How long the driver waits for a leadership transfer, and for a turn of final reads.
+const FINAL_TRANSFER_NS: u64 = 3_000_000_000;
+const FINAL_TURN_NS: u64 = 10_000_000_000;
+/// How long the driver waits, after the final reads, for every replica to apply up to the
+/// same index (their states are then compared by the invariants).
+const SETTLE_NS: u64 = 3_000_000_000;
+
+/// What the final reads did, for results.json.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FinalReadsSummary {
+    /// Nodes that led a turn of final reads.
+    pub read_through: Vec<String>,
+    /// Nodes leadership could not be moved to (within 3 s).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_reached: Vec<String>,
+    /// Every running replica reached the same applied index after the reads (and so was
+    /// compared in full).
+    pub replicas_settled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 enum Phase {
     Faults,
-    Liveness { deadline_ns: u64 },
-    Drain { deadline_ns: u64 },
+    Liveness {
+        deadline_ns: u64,
+    },
+    /// Leadership moves to node `turn`, then its reads are requested.
+    FinalTransfer {
+        turn: usize,
+        deadline_ns: u64,
+    },
+    FinalRead {
+        turn: usize,
+        deadline_ns: u64,
+    },
+    Settle {
+        deadline_ns: u64,
+    },
+    Drain {
+        deadline_ns: u64,
+    },
 }
 
 /// Runs one simulation of `sut` under `options`. Deterministic: same options, same result.
@@ -268,6 +402,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     let supported = sut.supported_faults();
     let system_name = sut.name();
     let mut nemesis_kinds = resolve_nemesis(&options.nemesis, &supported, system_name)?;
+    let mut armed = Vec::new();
     let schedule = match &options.schedule {
         Some(schedule) => {
             schedule
@@ -288,6 +423,17 @@ pub fn simulate<S: SystemUnderTest + 'static>(
             }
             schedule.clone()
         }
+        None if options.nemesis == NemesisSpec::All => {
+            let mut rng = stream_rng(options.seed, "swarm", 0);
+            let plan = crate::swarm::generate(
+                &nemesis_kinds,
+                options.nodes,
+                options.time_limit_ms,
+                &mut rng,
+            );
+            armed = plan.armed;
+            plan.schedule
+        }
         None => {
             let mut rng = stream_rng(options.seed, "schedule", 0);
             schedule::generate(
@@ -303,7 +449,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         // A scripted schedule decides the faults; `--nemesis` only shaped generated ones.
         nemesis_kinds = schedule.kinds();
     }
-    let mut actions = Vec::with_capacity(schedule.events.len());
+    let mut queue = Vec::with_capacity(schedule.events.len());
     for (position, event) in schedule.events.iter().enumerate() {
         let (kind, action) = parse_event(event, options.nodes).map_err(|error| {
             RunError::BadOptions(format!(
@@ -311,8 +457,13 @@ pub fn simulate<S: SystemUnderTest + 'static>(
                 event.action
             ))
         })?;
-        actions.push((event.at_ms, kind, action));
+        queue.push(Queued {
+            event: event.clone(),
+            kind,
+            action,
+        });
     }
+    let profile = schedule.profile.clone();
 
     let logs = NodeLogs::new();
     let subscriber = tracing_subscriber::registry().with(NodeLogLayer::new(
@@ -320,9 +471,33 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         options.node_log_level,
         (0..options.nodes).map(node_name).collect(),
     ));
+    let plan = Plan {
+        queue,
+        armed,
+        client_profile: profile
+            .as_ref()
+            .map(|p| p.client.clone())
+            .unwrap_or_default(),
+        supports_transfer: supported.contains(&FaultKind::Transfer),
+    };
     let outcome =
-        tracing::subscriber::with_default(subscriber, || run_sim(options, sut, &actions, &logs))?;
-    let (records, faults, invariants, liveness, configurations, simulated_ns) = outcome;
+        tracing::subscriber::with_default(subscriber, || run_sim(options, sut, plan, &logs))?;
+    let schedule = Schedule {
+        events: outcome.events,
+        profile,
+    };
+    let SimOutcome {
+        records,
+        faults,
+        invariants,
+        liveness,
+        configurations,
+        simulated_ns,
+        node_findings,
+        fired,
+        final_reads,
+        ..
+    } = outcome;
     let stall = options
         .max_stall_ms
         .map(|limit_ms| crate::stall::longest_stall(&records, &faults, limit_ms));
@@ -337,26 +512,59 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         configurations,
         stall,
         simulated_ns,
+        fired,
+        final_reads,
+        node_findings,
         node_logs: logs.take(),
         system_name,
     })
 }
 
-type SimOutcome = (
-    Vec<HistoryRecord>,
-    Vec<FaultRecord>,
-    Vec<InvariantResult>,
-    Liveness,
-    Vec<crate::sut::ConfigurationChange>,
-    u64,
-);
+/// One scheduled nemesis action, with the event it came from (written back as schedule.json).
+struct Queued {
+    event: schedule::FaultEvent,
+    kind: FaultKind,
+    action: Action,
+}
+
+/// What the driver runs: the scheduled actions, the armed swarm faults and the clients' shape.
+struct Plan {
+    queue: Vec<Queued>,
+    armed: Vec<crate::swarm::Armed>,
+    client_profile: crate::swarm::ClientProfile,
+    supports_transfer: bool,
+}
+
+struct SimOutcome {
+    records: Vec<HistoryRecord>,
+    faults: Vec<FaultRecord>,
+    invariants: Vec<InvariantResult>,
+    liveness: Liveness,
+    configurations: Vec<crate::sut::ConfigurationChange>,
+    simulated_ns: u64,
+    node_findings: Vec<String>,
+    /// Every event as applied (fired swarm faults included), in order: a replay's schedule.
+    events: Vec<schedule::FaultEvent>,
+    fired: Vec<crate::swarm::Fired>,
+    final_reads: FinalReadsSummary,
+}
 
 fn run_sim<S: SystemUnderTest + 'static>(
     options: &RunOptions,
     sut: S,
-    actions: &[(u64, FaultKind, Action)],
+    plan: Plan,
     logs: &NodeLogs,
 ) -> Result<SimOutcome, RunError> {
+    let Plan {
+        mut queue,
+        mut armed,
+        client_profile,
+        supports_transfer,
+    } = plan;
+    let mut armed_slots: Vec<Option<crate::swarm::Armed>> = armed.drain(..).map(Some).collect();
+    let mut fired: Vec<crate::swarm::Fired> = Vec::new();
+    let mut final_reads = FinalReadsSummary::default();
+    let mut watch = crate::swarm::ProtocolWatch::new(options.nodes);
     let step = Duration::from_millis(options.step_ms);
     let mut sim = turmoil::Builder::new()
         .rng_seed(options.seed)
@@ -379,12 +587,19 @@ fn run_sim<S: SystemUnderTest + 'static>(
         seed: options.seed,
         clients: options.clients,
         period_ns: (options.clients as f64 * 1e9 / options.rate_ops_per_s) as u64,
-        op_timeout: Duration::from_millis(options.op_timeout_ms * 2),
+        op_timeout: Duration::from_millis(
+            client_profile
+                .op_timeout_ms
+                .unwrap_or(u64::MAX)
+                .min(options.op_timeout_ms * 2),
+        ),
         generator: Rc::new(Generator::new(
             options.workload,
             options.key_distribution,
             options.keys,
         )),
+        client_profile,
+        keys: options.keys,
     });
     sim.client(
         "clients",
@@ -405,6 +620,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
     };
     // When the configuration was first seen whole again after healing (membership faults).
     let mut configuration_whole_ns: Option<u64> = None;
+    let mut findings = NodeFindings::new(options.nodes);
     loop {
         let now_ns = sim.elapsed().as_nanos() as u64;
         if let Some(fatal) = shared.borrow().fatal.clone() {
@@ -430,11 +646,11 @@ fn run_sim<S: SystemUnderTest + 'static>(
                         logs,
                     )
                 };
-                while next_action < actions.len()
-                    && actions[next_action].0 * 1_000_000 <= now_ns
+                while next_action < queue.len()
+                    && queue[next_action].event.at_ms * 1_000_000 <= now_ns
                     && now_ns < fault_end_ns
                 {
-                    let (_, kind, action) = &actions[next_action];
+                    let Queued { kind, action, .. } = &queue[next_action];
                     apply(&mut nemesis, &mut sim, *kind, action)?;
                     if matches!(action, Action::StopDisk(_)) {
                         restart_failed(&mut failed, &mut sim, &sut, now_ns, &shared, logs);
@@ -502,6 +718,66 @@ fn run_sim<S: SystemUnderTest + 'static>(
                 }
                 if !liveness.detail.is_empty() {
                     shared_state.stop = true;
+                    phase = if liveness.ok {
+                        Phase::FinalTransfer {
+                            turn: 0,
+                            deadline_ns: now_ns + FINAL_TRANSFER_NS,
+                        }
+                    } else {
+                        final_reads.note =
+                            Some("skipped: the cluster did not recover after healing".into());
+                        Phase::Drain {
+                            deadline_ns: now_ns
+                                + params.op_timeout.as_nanos() as u64
+                                + step.as_nanos() as u64,
+                        }
+                    };
+                }
+            }
+            Phase::FinalTransfer { turn, deadline_ns } => {
+                let current = leader.map(|(_, n)| n);
+                let reached = !supports_transfer || current == Some(turn);
+                if reached || now_ns >= deadline_ns {
+                    if reached {
+                        final_reads.read_through.push(node_name(turn));
+                    } else {
+                        final_reads.not_reached.push(node_name(turn));
+                    }
+                    let mut state = shared.borrow_mut();
+                    state.final_request = Some(turn as u64);
+                    state.final_wake.notify_waiters();
+                    phase = Phase::FinalRead {
+                        turn,
+                        deadline_ns: now_ns + FINAL_TURN_NS,
+                    };
+                } else if let Some(from) = current {
+                    // Asked again every step: a transfer can be dropped with its message.
+                    sut.node_fault(
+                        from,
+                        &crate::sut::NodeFault::TransferLeadershipTo { to: turn },
+                    )
+                    .map_err(RunError::Simulation)?;
+                }
+            }
+            Phase::FinalRead { turn, deadline_ns } => {
+                let done = shared.borrow().final_done == Some(turn as u64);
+                if done || now_ns >= deadline_ns {
+                    let last = !supports_transfer || turn + 1 >= options.nodes;
+                    phase = if last {
+                        Phase::Settle {
+                            deadline_ns: now_ns + SETTLE_NS,
+                        }
+                    } else {
+                        Phase::FinalTransfer {
+                            turn: turn + 1,
+                            deadline_ns: now_ns + FINAL_TRANSFER_NS,
+                        }
+                    };
+                }
+            }
+            Phase::Settle { deadline_ns } => {
+                if watch.replicas_settled() || now_ns >= deadline_ns {
+                    final_reads.replicas_settled = watch.replicas_settled();
                     phase = Phase::Drain {
                         deadline_ns: now_ns
                             + params.op_timeout.as_nanos() as u64
@@ -522,6 +798,8 @@ fn run_sim<S: SystemUnderTest + 'static>(
         for node in 0..options.nodes {
             let view = sut.observe(node, invariants.applied_from(node));
             invariants.observe(observed_ns, node, &view);
+            findings.observe(node, &view, &nemesis, shared.as_ref(), observed_ns);
+            watch.observe(node, &view, nemesis.is_killed(node));
             if view.stopped_on_error.is_some() && !nemesis.is_killed(node) {
                 failed.insert(node);
             }
@@ -534,7 +812,20 @@ fn run_sim<S: SystemUnderTest + 'static>(
             }
         }
         leader = current_leader;
-        sut.after_step(observed_ns, leader.map(|(_, n)| n));
+        let leader_node = leader.map(|(_, n)| n);
+        if matches!(phase, Phase::Faults) && observed_ns < fault_end_ns {
+            fire_armed(
+                &mut armed_slots,
+                &mut queue,
+                &mut fired,
+                &watch,
+                leader_node,
+                observed_ns / 1_000_000,
+                options,
+            );
+        }
+        watch.end_step();
+        sut.after_step(observed_ns, leader_node);
     }
     let end_ns = sim.elapsed().as_nanos() as u64;
     let records = {
@@ -545,14 +836,141 @@ fn run_sim<S: SystemUnderTest + 'static>(
     };
     // The simulation (and every task holding the clients) ends here.
     drop(sim);
-    Ok((
+    Ok(SimOutcome {
         records,
-        nemesis.faults,
-        invariants.results(),
+        faults: nemesis.faults,
+        invariants: invariants.results(),
         liveness,
-        sut.configurations(),
-        end_ns,
-    ))
+        configurations: sut.configurations(),
+        simulated_ns: end_ns,
+        node_findings: findings.causes,
+        events: queue.into_iter().map(|queued| queued.event).collect(),
+        fired,
+        final_reads,
+    })
+}
+
+/// Fires the armed swarm faults whose moment came in this step: each becomes a start and a
+/// stop event in the queue (after every event at or before their time, as a replay orders
+/// them), aimed at the node of the protocol event or resolved now.
+fn fire_armed(
+    armed: &mut [Option<crate::swarm::Armed>],
+    queue: &mut Vec<Queued>,
+    fired: &mut Vec<crate::swarm::Fired>,
+    watch: &crate::swarm::ProtocolWatch,
+    leader: Option<usize>,
+    now_ms: u64,
+    options: &RunOptions,
+) {
+    for (position, slot) in armed.iter_mut().enumerate() {
+        let Some(armed_fault) = slot.as_ref() else {
+            continue;
+        };
+        if now_ms >= armed_fault.until_ms {
+            *slot = None;
+            continue;
+        }
+        if now_ms < armed_fault.from_ms {
+            continue;
+        }
+        let subject = match armed_fault.trigger {
+            crate::swarm::Trigger::Time => None,
+            trigger => match watch.event_node(trigger) {
+                Some(node) => Some(node),
+                None => continue,
+            },
+        };
+        let mut rng = stream_rng(options.seed, "swarm-fire", position as u64);
+        let events = crate::swarm::fire(
+            armed_fault,
+            now_ms,
+            subject,
+            leader,
+            watch.best_follower(leader),
+            options.nodes,
+            &mut rng,
+        );
+        let armed_fault = slot.take().expect("checked above");
+        let Some((start, stop)) = events else {
+            continue;
+        };
+        let (Ok((kind, start_action)), Ok((_, stop_action))) = (
+            parse_event(&start, options.nodes),
+            parse_event(&stop, options.nodes),
+        ) else {
+            continue;
+        };
+        fired.push(crate::swarm::Fired {
+            at_ms: now_ms,
+            kind,
+            trigger: armed_fault.trigger,
+            aim: armed_fault.aim,
+            targets: start.targets.clone(),
+        });
+        for (event, action) in [(start, start_action), (stop, stop_action)] {
+            let at = queue.partition_point(|queued| queued.event.at_ms <= event.at_ms);
+            queue.insert(
+                at,
+                Queued {
+                    event,
+                    kind,
+                    action,
+                },
+            );
+        }
+    }
+}
+
+/// Node-level findings gathered from the views: the first panic of each node, and a node
+/// that stopped on an error while no fault of the run had touched its disk (the store then
+/// failed on its own data: corruption it wrote itself, or a safety check of the core).
+struct NodeFindings {
+    panicked: Vec<bool>,
+    stopped: Vec<bool>,
+    causes: Vec<String>,
+}
+
+impl NodeFindings {
+    fn new(nodes: usize) -> NodeFindings {
+        NodeFindings {
+            panicked: vec![false; nodes],
+            stopped: vec![false; nodes],
+            causes: Vec::new(),
+        }
+    }
+
+    fn observe(
+        &mut self,
+        node: usize,
+        view: &crate::sut::NodeView,
+        nemesis: &Nemesis,
+        shared: &RefCell<Shared>,
+        now_ns: u64,
+    ) {
+        let name = node_name(node);
+        if let Some(panic) = view.panicked.as_ref().filter(|_| !self.panicked[node]) {
+            self.panicked[node] = true;
+            let cause = crate::panics::cause(&name, panic);
+            shared.borrow_mut().recorder.nemesis(
+                now_ns,
+                "node-panic",
+                serde_json::json!({"targets": [name], "panic": panic}),
+            );
+            self.causes.push(cause);
+        }
+        if let Some(error) = view.stopped_on_error.as_ref() {
+            let explained = nemesis.faults.iter().any(|fault| {
+                fault.kind.may_fail_storage()
+                    && (fault.targets.is_empty() || fault.targets.contains(&name))
+            });
+            if !explained && !self.stopped[node] {
+                self.stopped[node] = true;
+                self.causes.push(format!(
+                    "node {name} stopped on an error without a storage fault: {error}"
+                ));
+            }
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

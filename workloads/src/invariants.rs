@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::schedule::node_name;
-use crate::sut::{AppliedEntry, NodeView};
+use crate::sut::{AppliedEntry, NodeView, ReplicaDigest};
 
 pub const ONE_LEADER_PER_TERM: &str = "one leader per term";
 pub const APPLIED_PREFIXES: &str = "applied sequences are prefixes of one another";
 pub const COMMITTED_NEVER_CHANGE: &str = "committed entries never change";
+pub const REPLICAS_AGREE: &str = "replicas hold the same state at equal applied indexes";
+
+/// How many applied indexes keep a replica state for comparison (oldest dropped first).
+const STATES_KEPT: usize = 4_096;
 
 /// One invariant's result, as in results.json.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -42,6 +46,9 @@ pub struct InvariantChecker {
     one_leader: Option<Violation>,
     prefixes: Option<Violation>,
     committed: Option<Violation>,
+    /// The first replica state seen at each applied index: (state, node).
+    states_by_index: BTreeMap<u64, (ReplicaDigest, usize)>,
+    diverged: Option<Violation>,
     max_commit_index: u64,
 }
 
@@ -57,6 +64,8 @@ impl InvariantChecker {
             one_leader: None,
             prefixes: None,
             committed: None,
+            states_by_index: BTreeMap::new(),
+            diverged: None,
             max_commit_index: 0,
         }
     }
@@ -125,6 +134,9 @@ impl InvariantChecker {
         for entry in &view.new_applied {
             self.observe_applied(time_ns, node, *entry);
         }
+        if let Some(state) = view.state.as_ref().filter(|_| view.running) {
+            self.observe_state(time_ns, node, state);
+        }
         self.applied_counts[node] = view.applied_count.max(self.applied_counts[node]);
     }
 
@@ -187,8 +199,46 @@ impl InvariantChecker {
         }
     }
 
+    /// Compares a replica's state with the first state seen at the same applied index.
+    fn observe_state(&mut self, time_ns: u64, node: usize, state: &ReplicaDigest) {
+        match self.states_by_index.get(&state.index) {
+            Some((first, first_node)) if first.digest != state.digest => {
+                if self.diverged.is_none() {
+                    self.diverged = Some(Violation {
+                        time_ns,
+                        detail: divergence_detail(
+                            state.index,
+                            *first_node,
+                            &first.state,
+                            node,
+                            &state.state,
+                        ),
+                    });
+                }
+            }
+            Some(_) => {}
+            None => {
+                self.states_by_index
+                    .insert(state.index, (state.clone(), node));
+                if self.states_by_index.len() > STATES_KEPT {
+                    self.states_by_index.pop_first();
+                }
+            }
+        }
+    }
+
+    /// Records a divergence found outside the step-by-step observation (the final check).
+    pub fn record_divergence(&mut self, time_ns: u64, detail: String) {
+        if self.diverged.is_none() {
+            self.diverged = Some(Violation { time_ns, detail });
+        }
+    }
+
     pub fn any_violation(&self) -> bool {
-        self.one_leader.is_some() || self.prefixes.is_some() || self.committed.is_some()
+        self.one_leader.is_some()
+            || self.prefixes.is_some()
+            || self.committed.is_some()
+            || self.diverged.is_some()
     }
 
     pub fn results(&self) -> Vec<InvariantResult> {
@@ -203,8 +253,25 @@ impl InvariantChecker {
             result(ONE_LEADER_PER_TERM, &self.one_leader),
             result(APPLIED_PREFIXES, &self.prefixes),
             result(COMMITTED_NEVER_CHANGE, &self.committed),
+            result(REPLICAS_AGREE, &self.diverged),
         ]
     }
+}
+
+/// "n1 and n3 differ at applied index 42: keys k1 (3 vs 4)".
+pub fn divergence_detail(
+    index: u64,
+    first_node: usize,
+    first: &minos_node::ReplicaState,
+    node: usize,
+    state: &minos_node::ReplicaState,
+) -> String {
+    format!(
+        "{} and {} differ at applied index {index}: {}",
+        node_name(first_node),
+        node_name(node),
+        first.differences(state)
+    )
 }
 
 #[cfg(test)]
@@ -278,6 +345,48 @@ mod tests {
             &view(false, 1, vec![entry(1, 1, 7), entry(3, 1, 8)], 2),
         );
         assert!(!checker.results()[1].ok, "a gap in a node's sequence");
+    }
+
+    #[test]
+    fn a_diverged_replica_is_named_with_its_index_and_keys() {
+        let state = |value: i64, seq: u64| ReplicaDigest {
+            index: 7,
+            digest: value as u64 * 31 + seq,
+            state: std::sync::Arc::new(minos_node::ReplicaState {
+                values: [("k1".to_string(), value), ("k2".to_string(), 5)]
+                    .into_iter()
+                    .collect(),
+                sessions: [(3, seq)].into_iter().collect(),
+            }),
+        };
+        let mut checker = InvariantChecker::new(3);
+        let with_state = |checker: &mut InvariantChecker, node, state| {
+            let mut v = view(false, 1, vec![], 0);
+            v.state = Some(state);
+            checker.observe(1, node, &v);
+        };
+        with_state(&mut checker, 0, state(4, 2));
+        with_state(&mut checker, 1, state(4, 2));
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        with_state(&mut checker, 2, state(9, 2));
+        let results = checker.results();
+        let detail = results[3].detail.clone().unwrap_or_default();
+        assert!(!results[3].ok);
+        assert!(
+            detail.contains("n1 and n3 differ at applied index 7")
+                && detail.contains("k1 (4 vs 9)")
+                && !detail.contains("k2"),
+            "{detail}"
+        );
+        // Equal values but a different session table (dedup decisions) also diverge.
+        let mut checker = InvariantChecker::new(2);
+        let mut v = view(false, 1, vec![], 0);
+        v.state = Some(state(4, 2));
+        checker.observe(1, 0, &v);
+        v.state = Some(state(4, 3));
+        checker.observe(1, 1, &v);
+        let detail = checker.results()[3].detail.clone().unwrap_or_default();
+        assert!(detail.contains("sessions of clients 3"), "{detail}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! injects faults, the turmoil simulation driver that records a history, the invariants
 //! checked along the way, and the run directory (`minos run`).
 
+pub mod bite;
 pub mod campaign;
 pub mod driver;
 pub mod invariants;
@@ -10,6 +11,7 @@ pub mod nemesis;
 pub mod nodelog;
 pub mod options;
 pub mod output;
+pub mod panics;
 pub mod raft_store;
 pub mod real;
 pub mod recorder;
@@ -19,6 +21,7 @@ pub mod selftest;
 pub mod shrink;
 pub mod stall;
 pub mod sut;
+pub mod swarm;
 pub mod toy;
 pub mod workload;
 

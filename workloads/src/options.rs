@@ -163,6 +163,12 @@ impl FaultKind {
         }
     }
 
+    /// Faults that may make a node's own storage fail (a node stopping on a storage error
+    /// under them is expected; without them it is a finding).
+    pub fn may_fail_storage(self) -> bool {
+        matches!(self, FaultKind::Disk)
+    }
+
     /// Faults of the network topology (turmoil links); two of them never overlap.
     pub fn is_topology(self) -> bool {
         matches!(self, FaultKind::Partition | FaultKind::PartitionOneway)

@@ -18,7 +18,8 @@ use minos_node::{
 use crate::membership::MembershipGoal;
 use crate::options::FaultKind;
 use crate::sut::{
-    AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, SutClient, SystemUnderTest,
+    AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, ReplicaDigest, SutClient,
+    SystemUnderTest,
 };
 use crate::workload::Op;
 
@@ -41,6 +42,11 @@ pub struct RaftStore {
     /// Derived from the run seed: simulated nodes and clients seal and verify every datagram
     /// as real processes do, on the same code path, and the run stays deterministic.
     cluster_key: ClusterKey,
+    /// Per node: its first panic, caught around the host's future.
+    panics: Vec<crate::panics::PanicSlot>,
+    /// For the harness's own tests: node index and simulated ms after each start at which
+    /// that node's host panics.
+    injected_panic: Option<(usize, u64)>,
 }
 
 impl RaftStore {
@@ -82,11 +88,21 @@ impl RaftStore {
             op_timeout_ms,
             membership: RefCell::new(MembershipGoal::new(nodes)),
             cluster_key,
+            panics: (0..nodes).map(|_| Default::default()).collect(),
+            injected_panic: None,
         }
     }
 }
 
 impl RaftStore {
+    /// Makes node `node`'s host panic `after_ms` after it starts: a test of the harness's
+    /// panic handling (a node's panic is a finding, not a crash of the run).
+    #[doc(hidden)]
+    pub fn with_injected_panic(mut self, node: usize, after_ms: u64) -> RaftStore {
+        self.injected_panic = Some((node, after_ms));
+        self
+    }
+
     /// Sets every node's AppendEntries batch bound (None keeps the node's default).
     pub fn with_max_append_entries(mut self, count: Option<usize>) -> RaftStore {
         if let Some(count) = count {
@@ -121,6 +137,11 @@ impl SystemUnderTest for RaftStore {
         for (index, name) in node_names.iter().enumerate() {
             let host = self.hosts[index].clone();
             let control = self.controls[index].clone();
+            let panic_slot = self.panics[index].clone();
+            let panic_after_ms = self
+                .injected_panic
+                .filter(|(node, _)| *node == index)
+                .map(|(_, after_ms)| after_ms);
             sim.host(name.as_str(), move || {
                 let (options, wipe) = {
                     let mut plan = lock(&host);
@@ -128,20 +149,39 @@ impl SystemUnderTest for RaftStore {
                     (plan.options.clone(), wipe)
                 };
                 let control = control.clone();
-                async move {
-                    if wipe {
-                        minos_node::sim::wipe_storage(&options.data_dir)?;
-                        tracing::info!(
-                            node = options.id,
-                            "starting on an empty disk under a new identity"
-                        );
-                    }
-                    // A node that fails stops its host only; the run goes on.
-                    if let Err(error) = minos_node::sim::run_node(options, control).await {
-                        tracing::error!(%error, "node stopped");
-                    }
-                    Ok(())
-                }
+                // A node that fails or panics stops its host only; the run goes on, and the
+                // driver reports the panic as a finding.
+                crate::panics::CatchNodePanic::new(
+                    async move {
+                        if wipe {
+                            minos_node::sim::wipe_storage(&options.data_dir)?;
+                            tracing::info!(
+                                node = options.id,
+                                "starting on an empty disk under a new identity"
+                            );
+                        }
+                        let injected = async {
+                            match panic_after_ms {
+                                Some(after_ms) => {
+                                    tokio::time::sleep(std::time::Duration::from_millis(after_ms))
+                                        .await
+                                }
+                                None => std::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            biased;
+                            result = minos_node::sim::run_node(options, control) => {
+                                if let Err(error) = result {
+                                    tracing::error!(%error, "node stopped");
+                                }
+                            }
+                            _ = injected => panic!("injected panic (harness test)"),
+                        }
+                        Ok(())
+                    },
+                    panic_slot.clone(),
+                )
             });
         }
     }
@@ -177,6 +217,12 @@ impl SystemUnderTest for RaftStore {
             is_leader: status.role == Role::Leader,
             term: status.term,
             commit_index: status.commit_index,
+            last_log_index: status.last_index,
+            // Identities of rejoined nodes are `index + 1 + k * nodes` (see `rejoin-empty`).
+            voted_for: status.voted_for.and_then(|id| {
+                let id = usize::try_from(id).ok()?.checked_sub(1)?;
+                Some(id % self.controls.len())
+            }),
             // Every term this host led, under any of its identities.
             leader_terms: status.leaders_by_term.keys().copied().collect(),
             applied_count: applied_from + new_applied.len(),
@@ -191,6 +237,12 @@ impl SystemUnderTest for RaftStore {
             } else {
                 status.fatal_error.clone()
             },
+            panicked: self.panics[node].borrow().clone(),
+            state: (status.running && status.state_digest.0 > 0).then(|| ReplicaDigest {
+                index: status.state_digest.0,
+                digest: status.state_digest.1,
+                state: status.replica_state.clone(),
+            }),
         }
     }
 

@@ -158,10 +158,23 @@ struct Results<'a> {
     /// Configurations the leaders reported (membership faults only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     configurations: &'a [crate::sut::ConfigurationChange],
+    /// Swarm runs (`--nemesis all`): the drawn profile and the armed faults that fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    swarm: Option<SwarmSummary<'a>>,
+    /// What the clients saw in each fault window: did the faults bite?
+    fault_effects: &'a crate::bite::FaultEffects,
+    /// The reads of every key through each node in turn after the faults healed.
+    final_reads: &'a crate::driver::FinalReadsSummary,
     schedule_file: &'static str,
     history: HistorySummary<'a>,
     timings: Timings,
     reproduce: &'a str,
+}
+
+#[derive(Serialize)]
+struct SwarmSummary<'a> {
+    profile: &'a crate::swarm::SwarmProfile,
+    fired: &'a [crate::swarm::Fired],
 }
 
 #[derive(Serialize)]
@@ -237,6 +250,7 @@ pub fn verdict_of(simulation: &SimulationResult, report: &CheckReport) -> (Verdi
     {
         causes.push(format!("invariant: {}", invariant.name));
     }
+    causes.extend(simulation.node_findings.iter().cloned());
     if !simulation.liveness.ok {
         causes.push("no progress".to_string());
     }
@@ -316,6 +330,11 @@ pub(crate) fn write_run_in(
     let ops_count = simulation.ops_count();
 
     let (verdict, causes) = verdict_of(&simulation, &check.report);
+    let fault_effects = crate::bite::fault_effects(
+        &simulation.records,
+        &simulation.faults,
+        simulation.simulated_ns,
+    );
 
     let test_name = options.test_name();
     let run_id = format!(
@@ -393,6 +412,16 @@ pub(crate) fn write_run_in(
         replayable: real.is_none(),
         real: real.as_ref(),
         configurations: &simulation.configurations,
+        swarm: simulation
+            .schedule
+            .profile
+            .as_ref()
+            .map(|profile| SwarmSummary {
+                profile,
+                fired: &simulation.fired,
+            }),
+        fault_effects: &fault_effects,
+        final_reads: &simulation.final_reads,
         schedule_file: "schedule.json",
         history: HistorySummary {
             file: "history.jsonl",

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::options::FaultKind;
+use crate::swarm::SwarmProfile;
 
 /// Whether an event starts or stops its fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,11 +81,55 @@ pub fn action_name(phase: Phase, kind: FaultKind) -> String {
     }
 }
 
-/// A fault schedule, serialized as a plain JSON list of events ordered by `at_ms`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A fault schedule, serialized as a plain JSON list of events ordered by `at_ms`; a swarm
+/// schedule is an object `{"profile": {...}, "events": [...]}` (the profile also shapes the
+/// clients, so a replay needs it).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Schedule {
     pub events: Vec<FaultEvent>,
+    pub profile: Option<SwarmProfile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ScheduleForm {
+    Events(Vec<FaultEvent>),
+    WithProfile {
+        profile: Option<SwarmProfile>,
+        events: Vec<FaultEvent>,
+    },
+}
+
+impl Serialize for Schedule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.profile {
+            None => self.events.serialize(serializer),
+            Some(profile) => {
+                #[derive(Serialize)]
+                struct WithProfile<'a> {
+                    profile: &'a SwarmProfile,
+                    events: &'a [FaultEvent],
+                }
+                WithProfile {
+                    profile,
+                    events: &self.events,
+                }
+                .serialize(serializer)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match ScheduleForm::deserialize(deserializer)? {
+            ScheduleForm::Events(events) => Schedule {
+                events,
+                profile: None,
+            },
+            ScheduleForm::WithProfile { profile, events } => Schedule { events, profile },
+        })
+    }
 }
 
 impl Schedule {
@@ -185,7 +230,10 @@ pub fn generate(
     assert!(interval_ms > 0, "the interval is validated by RunOptions");
     let mut events = Vec::new();
     if kinds.is_empty() {
-        return Schedule { events };
+        return Schedule {
+            events,
+            profile: None,
+        };
     }
     let mut window_start_ms = interval_ms;
     while window_start_ms < time_limit_ms {
@@ -235,7 +283,10 @@ pub fn generate(
         window_start_ms += interval_ms;
     }
     events.sort_by_key(|event| event.at_ms);
-    Schedule { events }
+    Schedule {
+        events,
+        profile: None,
+    }
 }
 
 fn all_names(nodes: usize) -> Vec<String> {
@@ -251,7 +302,7 @@ fn random_subset(nodes: usize, count: usize, rng: &mut SmallRng) -> Vec<String> 
 }
 
 /// Targets and params of a generated start event.
-fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String>, Value) {
+pub fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<String>, Value) {
     let majority = nodes / 2 + 1;
     match kind {
         FaultKind::Partition => {

@@ -58,6 +58,10 @@ pub struct NodeView {
     pub is_leader: bool,
     pub term: u64,
     pub commit_index: u64,
+    /// The last index of the node's log (0 when the system does not say).
+    pub last_log_index: u64,
+    /// The node (0-based) this node voted for in `term`.
+    pub voted_for: Option<usize>,
     /// Terms in which this node has been leader since the run started.
     pub leader_terms: BTreeSet<u64>,
     /// Applied entries since the run started, from position `applied_from` on (see
@@ -70,6 +74,20 @@ pub struct NodeView {
     pub changed_entries: Vec<(AppliedEntry, AppliedEntry)>,
     /// The node stopped on its own (e.g. a storage failure), with the reason.
     pub stopped_on_error: Option<String>,
+    /// The node's software panicked ("MESSAGE at FILE:LINE"; the first panic of the run).
+    pub panicked: Option<String>,
+    /// The replicated state at the node's applied index; replicas at the same applied index
+    /// must agree. None when the system has no digest (or the node is down).
+    pub state: Option<ReplicaDigest>,
+}
+
+/// A replica's state at one applied index: its digest (values and session table) and the
+/// state itself, to name what differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaDigest {
+    pub index: u64,
+    pub digest: u64,
+    pub state: std::sync::Arc<minos_node::ReplicaState>,
 }
 
 /// A configuration the cluster's leader reported (membership faults), for results.json.

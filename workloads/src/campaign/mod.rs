@@ -147,6 +147,8 @@ pub struct CampaignSummary {
     pub failures: BTreeMap<String, Vec<u64>>,
     /// Seed -> run dir of the failing runs.
     pub failing_run_dirs: BTreeMap<u64, PathBuf>,
+    /// Fault kinds and timing patterns the runs exercised, and whether the kinds bit.
+    pub exercised: store::Exercised,
     pub elapsed: Duration,
 }
 
@@ -377,6 +379,7 @@ pub fn run_campaign(
             Verdict::Invalid => summary.invalid_count += 1,
             Verdict::Unknown => summary.unknown_count += 1,
         }
+        summary.exercised.add(&record.exercised);
         if let Some(signature) = &record.signature {
             summary
                 .failures

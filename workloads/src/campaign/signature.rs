@@ -54,7 +54,10 @@ pub fn signature_of(results: &Value, history_text: Option<&str>) -> Signature {
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_string();
-    let mut causes = causes_of(results);
+    let mut causes: Vec<String> = causes_of(results)
+        .iter()
+        .map(|cause| without_node_name(cause))
+        .collect();
     causes.sort();
     causes.dedup();
     let checker = results.get("checker").unwrap_or(&Value::Null);
@@ -113,6 +116,19 @@ pub fn signature_of(results: &Value, history_text: Option<&str>) -> Signature {
         anomaly: anomaly.into_iter().collect(),
         faults: faults.into_iter().collect(),
     }
+}
+
+/// "node n3 panicked: M at F:L" -> "node panicked: M at F:L": the same panic on another node
+/// is the same failure (and shrinking may move it).
+fn without_node_name(cause: &str) -> String {
+    let Some(rest) = cause.strip_prefix("node n") else {
+        return cause.to_string();
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || !rest[digits..].starts_with(' ') {
+        return cause.to_string();
+    }
+    format!("node{}", &rest[digits..])
 }
 
 /// Reads a run dir's results.json (and history.jsonl when the run failed) into a signature.
@@ -248,5 +264,25 @@ mod tests {
             vec!["kill".to_string(), "partition".to_string()]
         );
         assert_eq!(signature.shrink_key(), "invalid | linearizability | add: x");
+    }
+
+    #[test]
+    fn the_same_panic_on_two_nodes_is_one_signature() {
+        let results = |node: &str| {
+            serde_json::json!({
+                "verdict": "invalid",
+                "causes": [format!("node {node} panicked: term went back at node/src/raft/mod.rs:310")],
+            })
+        };
+        let first = signature_of(&results("n3"), None);
+        assert_eq!(
+            first.shrink_key(),
+            signature_of(&results("n1"), None).shrink_key()
+        );
+        assert_eq!(
+            first.causes,
+            vec!["node panicked: term went back at node/src/raft/mod.rs:310".to_string()]
+        );
+        assert_eq!(without_node_name("node names differ"), "node names differ");
     }
 }

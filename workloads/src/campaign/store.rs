@@ -143,6 +143,83 @@ pub struct RunRecord {
     pub ops_count: u64,
     pub wall_ms: u64,
     pub determinism: Option<DeterminismCheck>,
+    /// What the run's faults exercised (from results.json's fault_effects and swarm).
+    pub exercised: Exercised,
+}
+
+/// Fault kinds and timing patterns one run (or a campaign, summed) exercised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exercised {
+    /// Fault kind -> (runs using it, windows, windows that bit).
+    pub kinds: BTreeMap<String, (u64, u64, u64)>,
+    /// Swarm timing pattern (trigger of fired faults, and profile switches such as
+    /// quick-restarts or crash-cycles) -> runs using it.
+    pub patterns: BTreeMap<String, u64>,
+}
+
+impl Exercised {
+    pub fn from_results(results: &Value) -> Exercised {
+        let mut exercised = Exercised::default();
+        if let Some(by_kind) = results
+            .pointer("/fault_effects/by_kind")
+            .and_then(Value::as_object)
+        {
+            for (kind, effect) in by_kind {
+                let field = |name| effect.get(name).and_then(Value::as_u64).unwrap_or(0);
+                exercised
+                    .kinds
+                    .insert(kind.clone(), (1, field("windows"), field("windows_bit")));
+            }
+        }
+        let mut patterns = std::collections::BTreeSet::new();
+        for fired in results
+            .pointer("/swarm/fired")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(trigger) = fired.get("trigger").and_then(Value::as_str) {
+                patterns.insert(format!("fired {trigger}"));
+            }
+        }
+        for switch in ["quick_restarts", "crash_cycles"] {
+            if results.pointer(&format!("/swarm/profile/{switch}")) == Some(&Value::Bool(true)) {
+                patterns.insert(switch.replace('_', "-"));
+            }
+        }
+        if results
+            .pointer("/swarm/profile/client/op_timeout_ms")
+            .is_some()
+        {
+            patterns.insert("short client timeouts".to_string());
+        }
+        if results.pointer("/swarm/profile/client/bursts").is_some() {
+            patterns.insert("client bursts".to_string());
+        }
+        exercised.patterns = patterns.into_iter().map(|pattern| (pattern, 1)).collect();
+        exercised
+    }
+
+    pub fn add(&mut self, other: &Exercised) {
+        for (kind, (runs, windows, bit)) in &other.kinds {
+            let entry = self.kinds.entry(kind.clone()).or_default();
+            entry.0 += runs;
+            entry.1 += windows;
+            entry.2 += bit;
+        }
+        for (pattern, runs) in &other.patterns {
+            *self.patterns.entry(pattern.clone()).or_default() += runs;
+        }
+    }
+
+    /// Fault kinds used but never biting (no window changed what the clients saw).
+    pub fn never_bit(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .filter(|(_, (_, windows, bit))| *windows > 0 && *bit == 0)
+            .map(|(kind, _)| kind.clone())
+            .collect()
+    }
 }
 
 /// Reads a finished run dir; None when it is not finished (no results.json).
@@ -173,7 +250,9 @@ pub fn read_run_record(run_dir: &Path) -> Result<Option<RunRecord>, String> {
     let determinism = std::fs::read_to_string(run_dir.join(DETERMINISM_FILE))
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
+    let exercised = Exercised::from_results(&results);
     Ok(Some(RunRecord {
+        exercised,
         seed,
         verdict,
         causes,

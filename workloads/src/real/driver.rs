@@ -334,6 +334,7 @@ pub fn run_real<A: Adapter + 'static>(
             .iter()
             .filter_map(|value| serde_json::from_value(value["event"].clone()).ok())
             .collect(),
+        profile: None,
     };
     let simulation = SimulationResult {
         records: measured.records,
@@ -348,6 +349,11 @@ pub fn run_real<A: Adapter + 'static>(
         simulated_ns: measured.workload_ms * 1_000_000,
         node_logs: BTreeMap::new(),
         system_name: adapter_name(options),
+        // Real runs have no armed faults, no per-step replica observation and no final
+        // leadership tour: what they check is the history and the adapter's final state.
+        fired: Vec::new(),
+        final_reads: Default::default(),
+        node_findings: Vec::new(),
     };
     let check_start = Instant::now();
     let check = crate::run::check_history(&simulation.records, options)?;

@@ -7,14 +7,17 @@
 //! Error classification is the client library's: `fail` when the op was certainly not
 //! applied (never proposed, or a cas whose compare failed), `info` when it may have been.
 //!
-//! Authentication: when the nodes take a cluster key, [`MinosNode::auth_args`] is the one
-//! place that passes it to servers (and the client config to clients).
+//! Authentication: every run makes its own cluster key (`cluster.key`, mode 0600, beside the
+//! nodes' data dirs) from the operating system's randomness; [`MinosNode::auth_args`] passes
+//! it to the servers and [`MinosNode::config`] to the clients.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use minos_node::auth::ClusterKey;
 use minos_node::{Client, ClientConfig, OpOutcome};
 use serde_json::Value;
 
@@ -33,6 +36,8 @@ pub struct MinosNode {
     seed: u64,
     bugs: Vec<String>,
     op_timeout_ms: u64,
+    /// The run's cluster key, made with the first server's arguments.
+    cluster_key: Mutex<Option<ClusterKey>>,
 }
 
 impl MinosNode {
@@ -48,13 +53,31 @@ impl MinosNode {
             seed: options.seed,
             bugs: options.bug_names(),
             op_timeout_ms: options.op_timeout_ms,
+            cluster_key: Mutex::new(None),
         }
     }
 
-    /// Extra server arguments for peer and admin authentication (none yet: the nodes do not
-    /// take a cluster key on this branch).
-    fn auth_args(&self) -> Vec<String> {
-        Vec::new()
+    /// `--cluster-key FILE` for a server whose data dir is `data_dir`: the run's key file lies
+    /// beside the data dirs and is made once (a restarted server finds it there).
+    fn auth_args(&self, data_dir: &Path) -> Vec<String> {
+        let path = data_dir
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("cluster.key");
+        let mut key = self.cluster_key.lock().unwrap_or_else(|e| e.into_inner());
+        if key.is_none() {
+            let made = if path.exists() {
+                ClusterKey::load(&path)
+            } else {
+                ClusterKey::write_new(&path)
+            };
+            match made {
+                Ok(made) => *key = Some(made),
+                // The server then refuses to start and says why; the run reports that.
+                Err(error) => tracing::error!(%error, "cluster key for minos node"),
+            }
+        }
+        vec!["--cluster-key".to_string(), path.display().to_string()]
     }
 
     fn addresses(network: &Network) -> Vec<String> {
@@ -71,6 +94,14 @@ impl MinosNode {
         );
         config.op_timeout_ms = self.op_timeout_ms;
         config.local_ip = Some(network.host_ip.into());
+        if let Some(key) = self
+            .cluster_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            config.cluster_key = key;
+        }
         config
     }
 }
@@ -121,7 +152,7 @@ impl Adapter for MinosNode {
             args.push("--bug".to_string());
             args.push(bug.clone());
         }
-        args.extend(self.auth_args());
+        args.extend(self.auth_args(data_dir));
         args
     }
 

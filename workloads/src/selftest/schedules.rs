@@ -345,6 +345,7 @@ impl Plan {
         self.events.sort_by_key(|event| event.at_ms);
         Schedule {
             events: self.events,
+            profile: None,
         }
     }
 }

@@ -87,6 +87,7 @@ pub fn schedule_of(schedule: &Schedule, kept: &[Unit]) -> Schedule {
             .into_iter()
             .map(|position| schedule.events[position].clone())
             .collect(),
+        profile: schedule.profile.clone(),
     }
 }
 
@@ -119,6 +120,7 @@ mod tests {
     #[test]
     fn starts_pair_with_the_next_stop_of_their_fault() {
         let schedule = Schedule {
+            profile: None,
             events: vec![
                 event(10, Phase::Start, FaultKind::Kill),
                 event(20, Phase::Start, FaultKind::Loss),
@@ -157,6 +159,7 @@ mod tests {
         let shorter = halved(&found[0], &schedule, 100);
         assert!(shorter.is_none(), "a 20 ms window is short enough");
         let long = Schedule {
+            profile: None,
             events: vec![
                 event(1000, Phase::Start, FaultKind::Kill),
                 event(1500, Phase::Start, FaultKind::Loss),

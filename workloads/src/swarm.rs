@@ -1,0 +1,621 @@
+//! Swarm schedules (`--nemesis all`): every seed draws its own profile (which fault kinds,
+//! how often and how long, how many at once, whom they hit, which protocol moments they
+//! wait for, how the clients behave) and a schedule from it. Swarm testing (Groce et al.),
+//! FoundationDB's buggify and TigerBeetle's VOPR share the idea: a narrow random mix hits
+//! corners a uniform mix dilutes.
+//!
+//! The schedule has two parts. Fixed events (`at_ms`, explicit targets) go straight into the
+//! schedule. Armed faults wait, inside a time window, for a protocol event the driver sees in
+//! the nodes' views (a vote, a leader's append or commit, a snapshot install) or for the
+//! window to open, and aim at a node only known then (the leader, its best follower, the node
+//! that just voted); when one fires, the driver turns it into plain start/stop events and
+//! writes those into the run's schedule.json, so `--schedule` replays them bit-exactly.
+//!
+//! Drawing is data-driven over the fault kinds the system supports: a new `FaultKind` joins
+//! the draw as soon as the system lists it; [`aimed_shape`] says how to aim it at given nodes
+//! (a kind it does not know is generated with `schedule::start_shape`'s random targets).
+
+use rand::rngs::SmallRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::options::FaultKind;
+use crate::schedule::{node_name, start_shape, FaultEvent, Phase, Schedule};
+
+/// Whom a fault hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aim {
+    /// Whoever leads when the fault fires.
+    Leader,
+    /// The running follower with the longest log when the fault fires (the likely successor).
+    BestFollower,
+    /// A random minority (at least one node).
+    Minority,
+    /// A random majority.
+    Majority,
+    /// Every node at once.
+    All,
+}
+
+impl Aim {
+    const ALL: [Aim; 5] = [
+        Aim::Leader,
+        Aim::BestFollower,
+        Aim::Minority,
+        Aim::Majority,
+        Aim::All,
+    ];
+
+    /// Resolved at run time, so the fault is armed rather than fixed.
+    fn is_dynamic(self) -> bool {
+        matches!(self, Aim::Leader | Aim::BestFollower)
+    }
+}
+
+/// When an armed fault fires (inside its window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// As soon as the window opens.
+    Time,
+    /// Just after a node grants its vote to another node; the fault hits the voter.
+    AfterVote,
+    /// Just after the leader appends to its log; the fault hits the leader.
+    AfterAppend,
+    /// Just after the leader advances its commit index; the fault hits the leader.
+    AfterCommit,
+    /// Just after a follower installs a snapshot; the fault hits that follower.
+    AfterSnapshot,
+}
+
+impl Trigger {
+    const EVENTS: [Trigger; 4] = [
+        Trigger::AfterVote,
+        Trigger::AfterAppend,
+        Trigger::AfterCommit,
+        Trigger::AfterSnapshot,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Time => "time",
+            Trigger::AfterVote => "after-vote",
+            Trigger::AfterAppend => "after-append",
+            Trigger::AfterCommit => "after-commit",
+            Trigger::AfterSnapshot => "after-snapshot",
+        }
+    }
+}
+
+/// A burst of client load: the clients' rate times `rate_factor` during the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Burst {
+    pub start_ms: u64,
+    pub length_ms: u64,
+    pub rate_factor: f64,
+}
+
+/// The client side of a profile.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientProfile {
+    /// A client gives up on an op after this long (it ends `info`, in doubt); None keeps
+    /// `--op-timeout`'s bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bursts: Vec<Burst>,
+}
+
+impl ClientProfile {
+    /// The rate multiplier at simulated time `now_ms`.
+    pub fn rate_factor_at(&self, now_ms: u64) -> f64 {
+        self.bursts
+            .iter()
+            .filter(|burst| burst.start_ms <= now_ms && now_ms < burst.start_ms + burst.length_ms)
+            .map(|burst| burst.rate_factor)
+            .fold(1.0, f64::max)
+    }
+}
+
+/// What one seed drew. Written into schedule.json (`profile`) and results.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwarmProfile {
+    /// The fault kinds of this seed (a random non-empty subset of what the system supports).
+    pub kinds: Vec<FaultKind>,
+    /// Mean time between two fault starts.
+    pub mean_gap_ms: u64,
+    /// Mean length of a fault.
+    pub mean_duration_ms: u64,
+    /// At most this many faults in force at once.
+    pub max_concurrent: usize,
+    pub aims: Vec<Aim>,
+    /// Protocol events faults wait for (empty: only timed faults).
+    pub triggers: Vec<Trigger>,
+    /// Kills and pauses end within one election timeout (20-300 ms).
+    pub quick_restarts: bool,
+    /// Rapid crash-restart cycles of one node.
+    pub crash_cycles: bool,
+    #[serde(default)]
+    pub client: ClientProfile,
+}
+
+/// A fault waiting for its moment: see the module doc.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Armed {
+    pub from_ms: u64,
+    pub until_ms: u64,
+    pub kind: FaultKind,
+    pub trigger: Trigger,
+    pub aim: Aim,
+    pub duration_ms: u64,
+}
+
+/// The longest a kill or pause lasts under `quick_restarts`: one maximal election timeout.
+const QUICK_RESTART_MAX_MS: u64 = 300;
+
+/// Log-uniform in [low, high].
+fn log_uniform(rng: &mut SmallRng, low: u64, high: u64) -> u64 {
+    let (low, high) = (low.max(1) as f64, high.max(low.max(1)) as f64);
+    (low * (high / low).powf(rng.random_range(0.0..=1.0))).round() as u64
+}
+
+/// Draws a profile over `supported` (sorted, so the draw is stable).
+pub fn draw_profile(
+    supported: &[FaultKind],
+    time_limit_ms: u64,
+    rng: &mut SmallRng,
+) -> SwarmProfile {
+    let mut kinds: Vec<FaultKind> = supported
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(0.5))
+        .collect();
+    if kinds.is_empty() && !supported.is_empty() {
+        kinds.push(*supported.choose(rng).expect("supported is not empty"));
+    }
+    let mut aims: Vec<Aim> = Aim::ALL
+        .into_iter()
+        .filter(|_| rng.random_bool(0.5))
+        .collect();
+    if aims.is_empty() {
+        aims.push(*Aim::ALL.choose(rng).expect("aims are listed"));
+    }
+    let triggers: Vec<Trigger> = if rng.random_bool(0.6) {
+        Trigger::EVENTS
+            .into_iter()
+            .filter(|_| rng.random_bool(0.5))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let client = ClientProfile {
+        // Short enough to leave ops in doubt under faults, not so short that healthy ops
+        // time out (each in-doubt op multiplies the checker's search).
+        op_timeout_ms: rng.random_bool(0.3).then(|| log_uniform(rng, 300, 2_000)),
+        bursts: if rng.random_bool(0.3) {
+            let count = rng.random_range(1..=3);
+            (0..count)
+                .map(|_| Burst {
+                    start_ms: rng.random_range(0..time_limit_ms.max(1)),
+                    length_ms: log_uniform(rng, 200, 3_000),
+                    rate_factor: [2.0, 4.0, 8.0][rng.random_range(0..3)],
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+    };
+    SwarmProfile {
+        kinds,
+        mean_gap_ms: log_uniform(rng, 200, 10_000),
+        mean_duration_ms: log_uniform(rng, 200, 10_000),
+        max_concurrent: rng.random_range(1..=3),
+        aims,
+        triggers,
+        quick_restarts: rng.random_bool(0.4),
+        crash_cycles: rng.random_bool(0.25),
+        client,
+    }
+}
+
+/// A swarm schedule: the fixed events (with the profile) and the armed faults.
+pub struct SwarmPlan {
+    pub schedule: Schedule,
+    pub armed: Vec<Armed>,
+}
+
+/// Nodes a static aim picks.
+fn static_targets(aim: Aim, nodes: usize, rng: &mut SmallRng) -> Vec<String> {
+    let count = match aim {
+        Aim::Minority => rng.random_range(1..=(nodes.saturating_sub(1) / 2).max(1)),
+        Aim::Majority => nodes / 2 + 1,
+        _ => nodes,
+    };
+    let mut names: Vec<String> = (0..nodes).map(node_name).collect();
+    names.shuffle(rng);
+    names.truncate(count.clamp(1, nodes));
+    names.sort_by_key(|name| name[1..].parse::<usize>().unwrap_or(0));
+    names
+}
+
+/// Whether a stop of this kind names its targets (ends the fault on them only); other kinds
+/// stop everything of their kind.
+pub fn stops_by_target(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::Kill
+            | FaultKind::Pause
+            | FaultKind::Membership
+            | FaultKind::Clock
+            | FaultKind::Loss
+            | FaultKind::Duplicate
+            | FaultKind::Reorder
+            | FaultKind::Disk
+    )
+}
+
+/// Targets and params of a start of `kind` aimed at `chosen` (node names), or None for a
+/// kind that cannot be aimed (membership: the harness keeps a voter majority itself).
+pub fn aimed_shape(
+    kind: FaultKind,
+    chosen: &[String],
+    nodes: usize,
+    rng: &mut SmallRng,
+) -> Option<(Vec<String>, Value)> {
+    let rest: Vec<String> = (0..nodes)
+        .map(node_name)
+        .filter(|name| !chosen.contains(name))
+        .collect();
+    match kind {
+        FaultKind::Partition if !rest.is_empty() => Some((
+            Vec::new(),
+            json!({"mode": "halves", "groups": [chosen, rest]}),
+        )),
+        FaultKind::PartitionOneway if !rest.is_empty() => {
+            // Either what the chosen nodes send, or what they hear, is cut.
+            if rng.random_bool(0.5) {
+                Some((Vec::new(), json!({"from": chosen, "to": rest})))
+            } else {
+                Some((Vec::new(), json!({"from": rest, "to": chosen})))
+            }
+        }
+        FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Membership => None,
+        FaultKind::Transfer => Some((chosen[..1].to_vec(), Value::Null)),
+        FaultKind::Kill | FaultKind::Pause => Some((chosen.to_vec(), Value::Null)),
+        _ => {
+            // The kind's own random params, aimed at the chosen nodes.
+            let (_, params) = start_shape(kind, nodes, rng);
+            let params = match params {
+                Value::Object(mut object) => {
+                    object.remove("mode");
+                    Value::Object(object)
+                }
+                other => other,
+            };
+            Some((chosen.to_vec(), params))
+        }
+    }
+}
+
+/// A fault's length under the profile.
+fn draw_duration(kind: FaultKind, profile: &SwarmProfile, rng: &mut SmallRng) -> u64 {
+    if profile.quick_restarts
+        && matches!(kind, FaultKind::Kill | FaultKind::Pause)
+        && rng.random_bool(0.7)
+    {
+        return rng.random_range(20..=QUICK_RESTART_MAX_MS);
+    }
+    let mean = profile.mean_duration_ms as f64;
+    ((mean * rng.random_range(0.25..1.75)) as u64).max(20)
+}
+
+/// Draws the plan of one swarm run: its profile, fixed events and armed faults.
+pub fn generate(
+    supported: &[FaultKind],
+    nodes: usize,
+    time_limit_ms: u64,
+    rng: &mut SmallRng,
+) -> SwarmPlan {
+    let profile = draw_profile(supported, time_limit_ms, rng);
+    let mut events: Vec<FaultEvent> = Vec::new();
+    let mut armed: Vec<Armed> = Vec::new();
+    // End times of the faults in force, for `max_concurrent`; one membership at a time.
+    let mut in_force: Vec<(u64, FaultKind)> = Vec::new();
+    let mut now_ms = log_uniform(rng, 200, profile.mean_gap_ms.max(200));
+    const MAX_FAULTS: usize = 400;
+    let mut count = 0;
+    while now_ms < time_limit_ms && count < MAX_FAULTS && !profile.kinds.is_empty() {
+        in_force.retain(|(end_ms, _)| *end_ms > now_ms);
+        let kind = *profile.kinds.choose(rng).expect("kinds is not empty");
+        let busy = in_force.len() >= profile.max_concurrent
+            || (kind == FaultKind::Membership
+                && in_force.iter().any(|(_, k)| *k == FaultKind::Membership));
+        if !busy {
+            count += 1;
+            let duration_ms = draw_duration(kind, &profile, rng);
+            let aim = *profile.aims.choose(rng).expect("aims is not empty");
+            let trigger = if profile.triggers.is_empty() || rng.random_bool(0.3) {
+                Trigger::Time
+            } else {
+                *profile.triggers.choose(rng).expect("triggers is not empty")
+            };
+            let membership = kind == FaultKind::Membership;
+            if !membership && (trigger != Trigger::Time || aim.is_dynamic()) {
+                // Waits for its moment for up to a mean gap (at least a second).
+                let window_ms = profile.mean_gap_ms.max(1_000);
+                armed.push(Armed {
+                    from_ms: now_ms,
+                    until_ms: (now_ms + window_ms).min(time_limit_ms),
+                    kind,
+                    trigger,
+                    aim,
+                    duration_ms,
+                });
+                in_force.push((now_ms + window_ms + duration_ms, kind));
+            } else {
+                let chosen = static_targets(aim, nodes, rng);
+                let shape = if membership {
+                    None
+                } else {
+                    aimed_shape(kind, &chosen, nodes, rng)
+                };
+                let (targets, params) = shape.unwrap_or_else(|| start_shape(kind, nodes, rng));
+                let stop_ms = (now_ms + duration_ms).min(time_limit_ms);
+                if stop_ms > now_ms {
+                    push_pair(&mut events, kind, now_ms, stop_ms, targets, params);
+                    in_force.push((stop_ms, kind));
+                }
+            }
+        }
+        let gap = (profile.mean_gap_ms as f64 * -(1.0 - rng.random_range(0.0..1.0f64)).ln())
+            .clamp(20.0, 60_000.0) as u64;
+        now_ms += gap;
+    }
+    if profile.crash_cycles && profile.kinds.contains(&FaultKind::Kill) {
+        let node = node_name(rng.random_range(0..nodes));
+        let mut at_ms = rng.random_range(0..time_limit_ms.max(1));
+        for _ in 0..rng.random_range(3..=8) {
+            let down_ms = rng.random_range(20..=400);
+            if at_ms + down_ms >= time_limit_ms {
+                break;
+            }
+            push_pair(
+                &mut events,
+                FaultKind::Kill,
+                at_ms,
+                at_ms + down_ms,
+                vec![node.clone()],
+                Value::Null,
+            );
+            at_ms += down_ms + rng.random_range(50..=800);
+        }
+    }
+    events.sort_by_key(|event| event.at_ms);
+    SwarmPlan {
+        schedule: Schedule {
+            events,
+            profile: Some(profile),
+        },
+        armed,
+    }
+}
+
+fn push_pair(
+    events: &mut Vec<FaultEvent>,
+    kind: FaultKind,
+    start_ms: u64,
+    stop_ms: u64,
+    targets: Vec<String>,
+    params: Value,
+) {
+    let stop_targets = if stops_by_target(kind) {
+        targets.clone()
+    } else {
+        Vec::new()
+    };
+    events.push(FaultEvent::new(
+        start_ms,
+        Phase::Start,
+        kind,
+        targets,
+        params,
+    ));
+    events.push(FaultEvent::new(
+        stop_ms,
+        Phase::Stop,
+        kind,
+        stop_targets,
+        Value::Null,
+    ));
+}
+
+/// The start and stop events of an armed fault firing at `now_ms` on `subject` (the node of
+/// the protocol event, or None for a timed trigger) given the leader and the best follower.
+/// None when its aim has nobody to hit now.
+#[allow(clippy::too_many_arguments)]
+pub fn fire(
+    armed: &Armed,
+    now_ms: u64,
+    subject: Option<usize>,
+    leader: Option<usize>,
+    best_follower: Option<usize>,
+    nodes: usize,
+    rng: &mut SmallRng,
+) -> Option<(FaultEvent, FaultEvent)> {
+    let chosen: Vec<String> = match (subject, armed.aim) {
+        (Some(node), _) => vec![node_name(node)],
+        (None, Aim::Leader) => vec![node_name(leader?)],
+        (None, Aim::BestFollower) => vec![node_name(best_follower?)],
+        (None, aim) => static_targets(aim, nodes, rng),
+    };
+    let (targets, params) = aimed_shape(armed.kind, &chosen, nodes, rng)?;
+    let stop_targets = if stops_by_target(armed.kind) {
+        targets.clone()
+    } else {
+        Vec::new()
+    };
+    let start = FaultEvent::new(now_ms, Phase::Start, armed.kind, targets, params);
+    let stop = FaultEvent::new(
+        now_ms + armed.duration_ms,
+        Phase::Stop,
+        armed.kind,
+        stop_targets,
+        Value::Null,
+    );
+    Some((start, stop))
+}
+
+/// An armed fault that fired, for results.json.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fired {
+    pub at_ms: u64,
+    pub kind: FaultKind,
+    pub trigger: Trigger,
+    pub aim: Aim,
+    pub targets: Vec<String>,
+}
+
+/// What the driver last saw of one node, to notice protocol events between two steps.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    running: bool,
+    term: u64,
+    voted_for: Option<usize>,
+    last_log_index: u64,
+    commit_index: u64,
+    is_leader: bool,
+    applied_index: Option<u64>,
+}
+
+/// Protocol events of the last step (who voted, which leader appended or committed, who
+/// installed a snapshot), the best follower, and whether the replicas have settled.
+pub struct ProtocolWatch {
+    seen: Vec<Seen>,
+    killed: Vec<bool>,
+    /// Per trigger, the first node (lowest index) it happened on in this step.
+    events: std::collections::BTreeMap<Trigger, usize>,
+}
+
+impl ProtocolWatch {
+    pub fn new(nodes: usize) -> ProtocolWatch {
+        ProtocolWatch {
+            seen: vec![Seen::default(); nodes],
+            killed: vec![false; nodes],
+            events: Default::default(),
+        }
+    }
+
+    /// Takes node `node`'s view of this step.
+    pub fn observe(&mut self, node: usize, view: &crate::sut::NodeView, killed: bool) {
+        let before = &self.seen[node];
+        let mut happened = Vec::new();
+        if view.running && before.running {
+            let voted_now = view.voted_for.is_some_and(|to| to != node);
+            if voted_now && (view.voted_for != before.voted_for || view.term != before.term) {
+                happened.push(Trigger::AfterVote);
+            }
+            if view.is_leader && before.is_leader && view.last_log_index > before.last_log_index {
+                happened.push(Trigger::AfterAppend);
+            }
+            if view.is_leader && before.is_leader && view.commit_index > before.commit_index {
+                happened.push(Trigger::AfterCommit);
+            }
+            if !view.is_leader
+                && view
+                    .new_applied
+                    .iter()
+                    .any(|entry| entry.is_from_snapshot())
+            {
+                happened.push(Trigger::AfterSnapshot);
+            }
+        }
+        for trigger in happened {
+            self.events.entry(trigger).or_insert(node);
+        }
+        self.killed[node] = killed;
+        self.seen[node] = Seen {
+            running: view.running,
+            term: view.term,
+            voted_for: view.voted_for,
+            last_log_index: view.last_log_index,
+            commit_index: view.commit_index,
+            is_leader: view.is_leader,
+            applied_index: view.state.as_ref().map(|state| state.index),
+        };
+    }
+
+    /// The node `trigger` happened on in this step.
+    pub fn event_node(&self, trigger: Trigger) -> Option<usize> {
+        self.events.get(&trigger).copied()
+    }
+
+    /// Forgets this step's events.
+    pub fn end_step(&mut self) {
+        self.events.clear();
+    }
+
+    /// The running follower with the longest log (lowest index on ties).
+    pub fn best_follower(&self, leader: Option<usize>) -> Option<usize> {
+        (0..self.seen.len())
+            .filter(|node| Some(*node) != leader && self.seen[*node].running && !self.killed[*node])
+            .max_by_key(|node| (self.seen[*node].last_log_index, std::cmp::Reverse(*node)))
+    }
+
+    /// Every running replica reports its state at the same applied index.
+    pub fn replicas_settled(&self) -> bool {
+        let mut indexes = self
+            .seen
+            .iter()
+            .filter(|seen| seen.running)
+            .map(|seen| seen.applied_index);
+        match indexes.next() {
+            Some(first) => first.is_some() && indexes.all(|index| index == first),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nemesis::parse_event;
+    use rand::SeedableRng;
+
+    #[test]
+    fn profiles_differ_between_seeds_and_every_event_parses() {
+        let mut profiles = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let plan = generate(
+                &FaultKind::ALL,
+                5,
+                30_000,
+                &mut SmallRng::seed_from_u64(seed),
+            );
+            let profile = plan.schedule.profile.clone().unwrap();
+            assert!(!profile.kinds.is_empty());
+            profiles.insert(format!("{:?}", profile.kinds));
+            for event in &plan.schedule.events {
+                parse_event(event, 5).unwrap_or_else(|error| panic!("{event:?}: {error}"));
+            }
+            let mut rng = SmallRng::seed_from_u64(seed);
+            for armed in &plan.armed {
+                if let Some((start, stop)) =
+                    fire(armed, 1_000, Some(2), Some(0), Some(1), 5, &mut rng)
+                {
+                    parse_event(&start, 5).unwrap();
+                    parse_event(&stop, 5).unwrap();
+                }
+            }
+            let text = plan.schedule.to_json_pretty();
+            assert_eq!(Schedule::from_json(&text, "t").unwrap(), plan.schedule);
+        }
+        assert!(
+            profiles.len() > 50,
+            "kinds subsets vary: {}",
+            profiles.len()
+        );
+    }
+}
