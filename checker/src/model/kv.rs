@@ -123,8 +123,9 @@ fn poly_hash(text: &str) -> (u64, u64) {
 
 /// A necessary condition for `prefix`'s string to be a prefix of `whole`'s: exact when it
 /// answers false, cheap (the last appended piece only, plus the hash at equal lengths) so the
-/// search can ask it at every step. Each state is asked when its last piece is new, so a wrong
-/// piece is caught when it is appended. `whole` is a get's value, stored as one piece.
+/// search can ask it at every step. The search asks after every step that changes the state,
+/// so a wrong piece is caught by the gets pending when it is appended. `whole` is a get's value,
+/// stored as one piece.
 fn is_prefix(prefix: &KvState, whole: &KvState) -> bool {
     if prefix.len > whole.len || (prefix.len == whole.len && prefix.hash != whole.hash) {
         return false;
