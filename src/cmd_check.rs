@@ -155,6 +155,8 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
         } else {
             Independent::Auto
         };
+        // The limit covers reading and splitting the file too, not only the search.
+        let file_started = std::time::Instant::now();
         let outcome = history::read_file_with(file, format, independent)
             .map_err(|error| error.to_string())
             .and_then(|history| {
@@ -174,7 +176,7 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                     model,
                     init: init.clone(),
                     partition: !args.no_partition,
-                    time_limit: Some(time_limit),
+                    time_limit: Some(time_limit.saturating_sub(file_started.elapsed())),
                     memory_limit_bytes: Some(args.memory_limit.saturating_mul(1024 * 1024)),
                     threads: args
                         .threads

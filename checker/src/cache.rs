@@ -228,7 +228,7 @@ impl OpSet {
         self.words.capacity() * 8 + 16
     }
 
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn contains(&self, op: u32) -> bool {
         self.words[op as usize / 64] & (1u64 << (op % 64)) != 0
     }

@@ -47,6 +47,18 @@
 //!   others. Part projections compare exactly (ids of part states, exact sets), never by
 //!   hash alone.
 
+//!
+//! Growth pruning. In some models the state only grows between resets (a kv string grows by
+//! appends until a put; see `Model::grows_between_resets`). Take an `ok` observation g (a
+//! get) not yet linearized and the state S now. Every completion linearizes g later, in a
+//! state reached from S by some ops; if none of them is a reset that may enable g, g must be
+//! reachable from S without resets. A reset can precede g only if it was called before g
+//! returned. So when S cannot reach g without resets and every reset that may enable g and
+//! was called before g returned is already linearized, the configuration has no completion
+//! and the search drops it at once instead of finding out at g's return, after trying every
+//! order of the ops called meanwhile. The search asks this of the observations pending now
+//! (called, return not yet reached) after each step that changes the state.
+
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
@@ -106,6 +118,76 @@ impl Parts {
             + self.state_ids.capacity() * 48
             + self.state_owners.capacity() * 8) as u64
             + self.failing.bytes()
+    }
+}
+
+/// Growth pruning data (see the module doc).
+struct Growth {
+    /// Per op: whether it is an `ok` observation the pruning watches.
+    target: Vec<bool>,
+    /// Per target: the resets that may enable it and were called before it returned.
+    enablers: Vec<Vec<u32>>,
+}
+
+/// Beyond this many (observation, reset) pairs to compare, growth pruning is not prepared:
+/// preparing it would cost more than most searches.
+const MAX_GROWTH_PAIRS: usize = 20_000_000;
+
+impl Growth {
+    fn new<M: Model>(model: &M, input: &SearchInput<M>) -> Option<Growth> {
+        if !model.grows_between_resets() {
+            return None;
+        }
+        let op_count = input.ops.len();
+        let mut call_event = vec![u32::MAX; op_count];
+        let mut return_event = vec![u32::MAX; op_count];
+        for (event, &(op, is_call)) in input.events.iter().enumerate() {
+            if is_call {
+                call_event[op as usize] = event as u32;
+            } else {
+                return_event[op as usize] = event as u32;
+            }
+        }
+        let target: Vec<bool> = (0..op_count)
+            .map(|op| input.must_happen[op] && input.observer[op])
+            .collect();
+        let targets = target.iter().filter(|&&target| target).count();
+        if targets == 0 {
+            return None;
+        }
+        // Resets in call order, so each target scans only those called before it returned.
+        let mut resets: Vec<u32> = (0..op_count as u32)
+            .filter(|&op| model.is_reset(&input.ops[op as usize]))
+            .collect();
+        resets.sort_by_key(|&op| call_event[op as usize]);
+        if targets.saturating_mul(resets.len()) > MAX_GROWTH_PAIRS {
+            return None;
+        }
+        let enablers = (0..op_count)
+            .map(|op| {
+                if !target[op] {
+                    return Vec::new();
+                }
+                resets
+                    .iter()
+                    .copied()
+                    .take_while(|&reset| call_event[reset as usize] < return_event[op])
+                    .filter(|&reset| {
+                        model.reset_may_enable(&input.ops[reset as usize], &input.ops[op])
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(Growth { target, enablers })
+    }
+
+    fn bytes(&self) -> u64 {
+        let lists: usize = self
+            .enablers
+            .iter()
+            .map(|list| list.capacity() * 4 + 24)
+            .sum();
+        (self.target.capacity() + lists) as u64
     }
 }
 
@@ -265,6 +347,8 @@ pub(crate) struct Search<'a, M: Model> {
     stack: Vec<(u32, u32, u32)>,
     /// Present when the object has several parts.
     parts: Option<Parts>,
+    /// Present when the model grows between resets (see the module doc).
+    growth: Option<Growth>,
     /// Members of each twin class in call order.
     twin_members: Vec<Vec<u32>>,
     /// Per twin class, how many of its members are linearized (always its first ones).
@@ -385,6 +469,12 @@ impl<'a, M: Model> Search<'a, M> {
                 failing: Cache::new(),
             }
         });
+        // Growth pruning is for one-part objects: a dropped successor carries no failed part.
+        let growth = if parts.is_none() {
+            Growth::new(model, input)
+        } else {
+            None
+        };
         let mut cache = Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP);
         if parts.is_some() {
             cache.keep_tags();
@@ -407,6 +497,7 @@ impl<'a, M: Model> Search<'a, M> {
             state,
             stack: Vec::new(),
             parts,
+            growth,
             twin_members,
             twins_taken,
             group_taken,
@@ -439,6 +530,7 @@ impl<'a, M: Model> Search<'a, M> {
             + self.transitions.bytes()
             + self.stack.capacity() as u64 * 12
             + self.parts.as_ref().map_or(0, Parts::bytes)
+            + self.growth.as_ref().map_or(0, Growth::bytes)
             + self.longest.capacity() as u64 * 4
             + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
             + self.input.exclusive_group.len() as u64 * 4
@@ -487,9 +579,37 @@ impl<'a, M: Model> Search<'a, M> {
             self.cache = Cache::new();
             self.interner = Interner::new();
             self.parts = None;
+            self.growth = None;
             self.transitions = TransitionMemo::new(0);
         }
         progress
+    }
+
+    /// Whether, after linearizing `taken` into state `after`, some pending observation can
+    /// never become legal (see the module doc on growth pruning).
+    fn growth_forbids(&self, taken: u32, after: u32) -> bool {
+        let Some(growth) = &self.growth else {
+            return false;
+        };
+        let state = &self.interner.states[after as usize];
+        // Pending observations: calls before the first return still in the list.
+        let mut node = self.next[0];
+        while node != self.tail && self.node_is_call[node as usize] {
+            let op = self.node_op[node as usize];
+            if op != taken
+                && growth.target[op as usize]
+                && !self
+                    .model
+                    .reachable_without_resets(state, &self.input.ops[op as usize])
+                && growth.enablers[op as usize]
+                    .iter()
+                    .all(|&reset| self.linearized.contains(reset))
+            {
+                return true;
+            }
+            node = self.next[node as usize];
+        }
+        false
     }
 
     /// Adds `op` to the linearized set.
@@ -674,6 +794,15 @@ impl<'a, M: Model> Search<'a, M> {
                         after
                     }
                 };
+                if after != NO_STATE
+                    && after != self.state
+                    && after != NOT_INTERNED
+                    && self.growth_forbids(op, after)
+                {
+                    // The successor has no completion: a pending observation is out of reach.
+                    entry = self.next[node];
+                    continue;
+                }
                 if after != NO_STATE {
                     self.mark(op);
                     let observer = input.observer[op as usize];

@@ -912,3 +912,147 @@ fn whole_map_search_with_learned_key_failures_agrees_with_brute_force() {
         );
     }
 }
+
+/// A kv key run by `processes` concurrent clients (each op takes effect at one instant between
+/// its invoke and completion, some clients crash), whose gets then have one output perturbed
+/// half the time: to a value the key had earlier, or to its value with one letter dropped.
+/// Appended and put letters repeat or not (`distinct`), so growth pruning meets both.
+fn perturbed_kv_execution(
+    processes: usize,
+    ops_count: usize,
+    distinct: bool,
+    rng: &mut Rng,
+) -> String {
+    let mut records: Vec<HistoryRecord> = Vec::new();
+    let mut value = String::new();
+    let mut seen = vec![String::new()];
+    // Per process: (f, argument, effect taken, output).
+    let mut pending: Vec<Option<(&str, String, bool, String)>> = vec![None; processes];
+    let mut process_ids: Vec<u64> = (0..processes as u64).collect();
+    let mut next_process = processes as u64;
+    let mut invoked = 0;
+    let mut letters = "abcdefghijklmnopqrstuvwxyz".chars().cycle();
+    let push = |records: &mut Vec<HistoryRecord>,
+                process: u64,
+                kind: RecordType,
+                f: &str,
+                value: Value| {
+        records.push(HistoryRecord {
+            index: records.len() as u64,
+            time: records.len() as u64 * 1000,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: Some("k".to_string()),
+            value,
+        });
+    };
+    while invoked < ops_count || pending.iter().any(Option::is_some) {
+        let slot = rng.below(processes as u64) as usize;
+        match pending[slot].take() {
+            None if invoked < ops_count => {
+                let f = *rng.pick(&["get", "get", "append", "append", "append", "put"]);
+                let argument = if distinct {
+                    letters.next().unwrap().to_string()
+                } else {
+                    rng.pick(&["a", "b"]).to_string()
+                };
+                let invoke = if f == "get" {
+                    Value::Null
+                } else {
+                    json!(argument)
+                };
+                push(
+                    &mut records,
+                    process_ids[slot],
+                    RecordType::Invoke,
+                    f,
+                    invoke,
+                );
+                pending[slot] = Some((f, argument, false, String::new()));
+                invoked += 1;
+            }
+            None => {}
+            Some((f, argument, false, _)) => {
+                match f {
+                    "get" => {}
+                    "put" => value = argument.clone(),
+                    _ => value.push_str(&argument),
+                }
+                seen.push(value.clone());
+                pending[slot] = Some((f, argument, true, value.clone()));
+            }
+            Some((f, argument, true, output)) => {
+                if rng.chance(5) {
+                    let invoke = if f == "get" {
+                        Value::Null
+                    } else {
+                        json!(argument)
+                    };
+                    push(&mut records, process_ids[slot], RecordType::Info, f, invoke);
+                    process_ids[slot] = next_process;
+                    next_process += 1;
+                } else {
+                    let output = if f == "get" {
+                        json!(output)
+                    } else {
+                        json!(argument)
+                    };
+                    push(&mut records, process_ids[slot], RecordType::Ok, f, output);
+                }
+            }
+        }
+    }
+    if rng.chance(50) {
+        let gets: Vec<usize> = (0..records.len())
+            .filter(|&at| records[at].f == "get" && records[at].kind == RecordType::Ok)
+            .collect();
+        if !gets.is_empty() {
+            let at = *rng.pick(&gets);
+            let current = records[at].value.as_str().unwrap_or("").to_string();
+            let replacement = if rng.chance(50) || current.is_empty() {
+                rng.pick(&seen).clone()
+            } else {
+                let drop = rng.below(current.len() as u64) as usize;
+                format!("{}{}", &current[..drop], &current[drop + 1..])
+            };
+            records[at].value = json!(replacement);
+        }
+    }
+    records
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap() + "\n")
+        .collect()
+}
+
+/// Growth pruning (kv: a pending get whose value the string can no longer reach drops the
+/// configuration) must never change a verdict: many clients, so many gets are pending at once.
+#[test]
+fn kv_growth_pruning_agrees_with_brute_force() {
+    let mut rng = Rng(0x5eed_0007);
+    let kv = model::Kv::new(None).unwrap();
+    let mut verdicts = [0usize; 2];
+    for round in 0..600 {
+        let processes = 2 + round % 5;
+        let ops_count = 4 + round % 7;
+        let text = perturbed_kv_execution(processes, ops_count, round % 3 != 0, &mut rng);
+        let history = parse_jsonl(&text, "kv execution").unwrap();
+        let report = check(&history, &options_for("kv")).unwrap();
+        let expected = brute_force(&kv, &history, &Some("k".to_string()));
+        assert_eq!(
+            report.verdict,
+            if expected {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            "history:\n{text}\n{}",
+            report.explanation_text()
+        );
+        verdicts[usize::from(expected)] += 1;
+    }
+    assert!(
+        verdicts[0] > 50 && verdicts[1] > 50,
+        "{verdicts:?} (invalid, valid)"
+    );
+}

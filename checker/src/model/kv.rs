@@ -121,6 +121,24 @@ fn poly_hash(text: &str) -> (u64, u64) {
     })
 }
 
+/// A necessary condition for `prefix`'s string to be a prefix of `whole`'s: exact when it
+/// answers false, cheap (the last appended piece only, plus the hash at equal lengths) so the
+/// search can ask it at every step. The search asks after every step that changes the state,
+/// so a wrong piece is caught by the gets pending when it is appended. `whole` is a get's value,
+/// stored as one piece.
+fn is_prefix(prefix: &KvState, whole: &KvState) -> bool {
+    if prefix.len > whole.len || (prefix.len == whole.len && prefix.hash != whole.hash) {
+        return false;
+    }
+    if whole.node.previous.is_some() {
+        // A value built by appends (never from a history record): no single text to compare.
+        return true;
+    }
+    let piece = prefix.node.text.as_bytes();
+    let start = prefix.len - piece.len();
+    whole.node.text.as_bytes()[start..prefix.len] == *piece
+}
+
 pub struct Suffix {
     text: Arc<str>,
     hash: u64,
@@ -224,6 +242,30 @@ impl Model for Kv {
 
     fn constrains(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::Get(Some(_)))
+    }
+
+    fn grows_between_resets(&self) -> bool {
+        true
+    }
+
+    fn is_reset(&self, op: &KvOp) -> bool {
+        matches!(op, KvOp::Put(_))
+    }
+
+    /// Appends only extend the string and gets keep it, so a get of `value` can become legal
+    /// without a put only if the string now is a prefix of `value`.
+    fn reachable_without_resets(&self, state: &KvState, op: &KvOp) -> bool {
+        match op {
+            KvOp::Get(Some(value)) => is_prefix(state, value),
+            _ => true,
+        }
+    }
+
+    fn reset_may_enable(&self, reset: &KvOp, op: &KvOp) -> bool {
+        match (reset, op) {
+            (KvOp::Put(written), KvOp::Get(Some(value))) => is_prefix(written, value),
+            _ => true,
+        }
     }
 
     fn state_heap_bytes(&self, _state: &KvState) -> usize {

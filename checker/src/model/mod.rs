@@ -90,6 +90,26 @@ pub trait Model: Sync {
     fn in_doubt_variants(&self, _op: &Self::Op, _object_ops: &[&Self::Op]) -> Vec<Self::Op> {
         Vec::new()
     }
+    /// Growth pruning (see `search`): true for models whose state only grows between resets,
+    /// as a kv string grows by appends until a put. Then the three methods below must keep
+    /// their promises; the defaults (false, every op a reset) prune nothing.
+    fn grows_between_resets(&self) -> bool {
+        false
+    }
+    /// Whether `op` may replace the state wholesale (a put).
+    fn is_reset(&self, _op: &Self::Op) -> bool {
+        true
+    }
+    /// False promises that `op` is illegal in `state` and in every state reached from it by
+    /// steps of ops that are not resets.
+    fn reachable_without_resets(&self, _state: &Self::State, _op: &Self::Op) -> bool {
+        true
+    }
+    /// False promises that `op` is illegal in every state `reset` leads to, and in every state
+    /// reached from those by steps of ops that are not resets.
+    fn reset_may_enable(&self, _reset: &Self::Op, _op: &Self::Op) -> bool {
+        true
+    }
     /// Models made of independent parts (a map of keys checked as one object): the part `op`
     /// reads and changes, numbered densely from 0. An op's legality and effect must depend on
     /// its own part's state only. The search uses parts to learn, from a failure, which part
