@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::explain::explain;
-use crate::history::{Event, History, Outcome};
+use crate::history::{Event, History, Outcome, Output};
 use crate::model::{self, Keyed, Model};
 use crate::report::{CheckReport, PartitionReport, Verdict};
 use crate::search::{
@@ -96,8 +96,48 @@ impl fmt::Display for CheckError {
 
 impl std::error::Error for CheckError {}
 
-/// Decides whether `history` is linearizable under `options.model`.
+/// Models whose state may be absent (null): a format's absent initial state applies to them.
+const ABSENT_CAPABLE: [&str; 2] = ["register", "cas-register"];
+/// Models whose default initial state is 0, which a read of null contradicts.
+const ZERO_BASED: [&str; 3] = ["register", "cas-register", "counter"];
+
+/// Decides whether `history` is linearizable under `options.model`. Without `options.init`,
+/// a register starts as the history's format defines (a Porcupine etcd log: absent), else as
+/// the model's default.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
+    let format_init = history
+        .format
+        .and_then(|format| format.default_init())
+        .filter(|_| options.init.is_none() && ABSENT_CAPABLE.contains(&options.model.as_str()));
+    let mut report = match format_init {
+        Some(init) => {
+            let mut options = options.clone();
+            options.init = Some(init);
+            check_with_init(history, &options)?
+        }
+        None => check_with_init(history, options)?,
+    };
+    let init_defaulted =
+        options.init.is_none() && history.format.and_then(|f| f.default_init()).is_none();
+    if let Some(counterexample) = report.counterexample.as_mut() {
+        let reads_null = history.ops.iter().any(|op| {
+            op.key == counterexample.key
+                && op.f == "read"
+                && op.outcome == Outcome::Ok(Output::Known(Value::Null))
+        });
+        if init_defaulted && reads_null && ZERO_BASED.contains(&options.model.as_str()) {
+            counterexample.notes.push(
+                "No --init was given, so the object starts at 0, yet a read returned null: if the \
+                 system's keys start absent, check again with --init null."
+                    .to_string(),
+            );
+            counterexample.text = counterexample.render_text(&options.model);
+        }
+    }
+    Ok(report)
+}
+
+fn check_with_init(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     match options.model.as_str() {
         "register" => run(
             history,

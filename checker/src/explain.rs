@@ -86,6 +86,7 @@ pub(crate) fn explain<M: Model>(
         stuck,
         blocked,
         window,
+        notes: Vec::new(),
         text: String::new(),
     };
     counterexample.text = counterexample.render_text(model_name);

@@ -70,12 +70,18 @@ pub struct OpSummary {
     /// History index of the invoke.
     pub index: u64,
     pub process: u64,
+    /// The process's name, when the history named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
     pub f: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub invoke_value: Value,
-    /// The observed output; null when unknown.
+    /// The observed output; null when unknown (then `observed` is false).
     pub result: Value,
+    /// The output was observed (a null `result` is then a value: absent, or empty).
+    #[serde(default)]
+    pub observed: bool,
     /// "ok" or "info".
     #[serde(rename = "type")]
     pub kind: String,
@@ -85,13 +91,15 @@ pub struct OpSummary {
 
 impl OpSummary {
     pub fn from_operation(op: &Operation) -> OpSummary {
-        let result = match &op.outcome {
-            Outcome::Ok(Output::Known(value)) => value.clone(),
-            _ => Value::Null,
+        let (result, observed) = match &op.outcome {
+            Outcome::Ok(Output::Known(value)) => (value.clone(), true),
+            _ => (Value::Null, false),
         };
         OpSummary {
             index: op.index,
             process: op.process,
+            process_name: op.process_name.clone(),
+            observed,
             f: op.f.clone(),
             key: op.key.clone(),
             invoke_value: op.invoke_value.clone(),
@@ -103,7 +111,10 @@ impl OpSummary {
 
     /// `#12 process 3 cas [1,2] -> ok`, one line for people.
     pub fn describe(&self) -> String {
-        let mut line = format!("#{} process {} {}", self.index, self.process, self.f);
+        let mut line = match &self.process_name {
+            Some(name) => format!("#{} process {name:?} {}", self.index, self.f),
+            None => format!("#{} process {} {}", self.index, self.process, self.f),
+        };
         if let Some(key) = &self.key {
             let _ = write!(line, " {key:?}");
         }
@@ -118,6 +129,7 @@ impl OpSummary {
             "ok" if self.result.is_null() && self.f == "dequeue" => {
                 line.push_str(" -> null (found the queue empty)")
             }
+            "ok" if self.result.is_null() && self.observed => line.push_str(" -> null"),
             "ok" if self.result.is_null() => line.push_str(" -> ? (not observed)"),
             "ok" => {
                 let _ = write!(line, " -> {}", self.result);
@@ -156,6 +168,9 @@ pub struct Counterexample {
     #[serde(default)]
     pub blocked: Option<OpSummary>,
     pub window: Window,
+    /// Hints for reading the verdict (e.g. about the initial state assumed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub text: String,
 }
 
@@ -210,6 +225,9 @@ impl Counterexample {
             "Window: history indexes {}..={}",
             self.window.first_index, self.window.last_index
         );
+        for note in &self.notes {
+            let _ = write!(text, "\nNote: {note}");
+        }
         text
     }
 }
