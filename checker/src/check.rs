@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::explain::explain;
 use crate::history::{Event, History, Outcome, Output};
 use crate::model::{self, Keyed, Model};
-use crate::report::{CheckReport, PartitionReport, Verdict};
+use crate::report::{
+    CheckReport, OpSummary, PartitionReport, PrefixReached, Verdict, PREFIX_REACHED_SHOWN,
+};
 use crate::search::{
     Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_GROUP, NO_TWINS,
 };
@@ -87,7 +89,8 @@ impl fmt::Display for CheckError {
                 }
                 write!(
                     formatter,
-                    "op at index {index} (process {process}): {problem}"
+                    "op at index {index} (process {process}): {}",
+                    crate::history::text::bound_problem(problem)
                 )
             }
         }
@@ -174,6 +177,8 @@ pub(crate) struct Job<M: Model> {
 struct JobOutcome {
     report: PartitionReport,
     result: SearchResult,
+    /// For an undecided object: the longest linearizable prefix reached (local op numbers).
+    prefix_reached: Option<Vec<u32>>,
 }
 
 fn run<M, F>(
@@ -240,7 +245,7 @@ where
                     &options.model,
                 ));
             }
-            report.partitions.push(outcome.report);
+            report.partitions.push(with_prefix(outcome, job, history));
         }
     } else {
         let keys: Vec<Option<String>> = groups.keys().cloned().collect();
@@ -262,7 +267,7 @@ where
                 &options.model,
             ));
         }
-        report.partitions.push(outcome.report);
+        report.partitions.push(with_prefix(outcome, &job, history));
     }
     report.verdict = if report
         .partitions
@@ -301,6 +306,31 @@ where
         .max(largest_partition.unwrap_or(0));
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The partition report, with the longest prefix reached when the object is undecided.
+fn with_prefix<M: Model>(outcome: JobOutcome, job: &Job<M>, history: &History) -> PartitionReport {
+    let mut report = outcome.report;
+    if let Some(prefix) = outcome.prefix_reached {
+        let mut state = job.model.init_state();
+        for &op in &prefix {
+            state = job
+                .model
+                .step(&state, &job.input.ops[op as usize])
+                .expect("the search only records prefixes the model accepts");
+        }
+        let shown = prefix.len().saturating_sub(PREFIX_REACHED_SHOWN);
+        report.longest_prefix = Some(PrefixReached {
+            ops_count: prefix.len(),
+            must_happen_count: job.input.must_happen.iter().filter(|&&must| must).count(),
+            last_ops: prefix[shown..]
+                .iter()
+                .map(|&op| OpSummary::from_operation(&history.ops[job.positions[op as usize]]))
+                .collect(),
+            state: job.model.state_json(&state),
+        });
+    }
+    report
 }
 
 /// Compiles one object's ops, leaving out those that cannot matter: `fail` ops (they did not
@@ -511,6 +541,10 @@ where
         .map(|(job, slot)| {
             let slot = slot.into_inner().expect("slot lock");
             let stats = slot.search.stats();
+            let prefix_reached = match slot.result {
+                Some(SearchResult::Exhausted(_)) | None => Some(slot.search.longest_prefix()),
+                _ => None,
+            };
             let (verdict, result, note) = match slot.result {
                 Some(SearchResult::Linearizable) => {
                     (Verdict::Valid, SearchResult::Linearizable, None)
@@ -548,8 +582,10 @@ where
                     elapsed_ms: slot.elapsed.as_millis() as u64,
                     memory_bytes: stats.peak_bytes,
                     note,
+                    longest_prefix: None,
                 },
                 result,
+                prefix_reached,
             }
         })
         .collect()

@@ -14,5 +14,6 @@ pub mod value;
 
 pub use check::{check, CheckError, CheckOptions};
 pub use report::{
-    CheckReport, Counterexample, OpSummary, PartitionReport, StuckOp, Verdict, Window,
+    CheckReport, Counterexample, OpSummary, PartitionReport, PrefixReached, StuckOp, Verdict,
+    Window,
 };

@@ -62,7 +62,26 @@ pub struct PartitionReport {
     /// Why the verdict is unknown, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For an undecided object: how far the search got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_prefix: Option<PrefixReached>,
 }
+
+/// The longest linearizable prefix the search reached on an object it did not decide: what
+/// was decided so far (these ops, in this order, are consistent with the model).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrefixReached {
+    /// Ops in the prefix, and ops of the object that must be linearized in all (ok ops).
+    pub ops_count: usize,
+    pub must_happen_count: usize,
+    /// The last ops of the prefix (at most `PREFIX_REACHED_SHOWN`).
+    pub last_ops: Vec<OpSummary>,
+    /// The model state after the prefix.
+    pub state: Value,
+}
+
+/// How many ops of an undecided object's prefix a report lists.
+pub const PREFIX_REACHED_SHOWN: usize = 5;
 
 /// An operation as explanations show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -244,12 +263,36 @@ impl CheckReport {
             .filter(|partition| partition.verdict != Verdict::Unknown)
             .count();
         match self.verdict {
-            Verdict::Valid => format!("Linearizable ({} ops, {} objects).", self.ops_count, self.partitions.len()),
-            Verdict::Unknown => format!(
-                "Unknown: the {} ran out; {decided} of {} objects decided (all linearizable so far).",
-                self.unknown_reason.as_deref().unwrap_or("budget"),
+            Verdict::Valid => format!(
+                "Linearizable ({} ops, {} objects).",
+                self.ops_count,
                 self.partitions.len()
             ),
+            Verdict::Unknown => {
+                let mut text = format!(
+                    "Unknown: the {} ran out; {decided} of {} objects decided (all linearizable so far).",
+                    self.unknown_reason.as_deref().unwrap_or("budget"),
+                    self.partitions.len()
+                );
+                for partition in &self.partitions {
+                    let Some(prefix) = &partition.longest_prefix else {
+                        continue;
+                    };
+                    let object = match &partition.key {
+                        Some(key) => format!("key {key:?}"),
+                        None => "the history".to_string(),
+                    };
+                    let _ = write!(
+                        text,
+                        "\nUndecided {object}: the longest linearizable prefix reached holds {} ops (the object has {} ops that must happen); state after it: {}",
+                        prefix.ops_count, prefix.must_happen_count, prefix.state
+                    );
+                    if let Some(last) = prefix.last_ops.last() {
+                        let _ = write!(text, "; it ends with {}", last.describe());
+                    }
+                }
+                text
+            }
             Verdict::Invalid => "Not linearizable.".to_string(),
         }
     }
