@@ -276,6 +276,19 @@ pub fn read_file_with(
     format: Format,
     independent: Independent,
 ) -> Result<History, InputError> {
+    let bytes = read_bytes(path)?;
+    let text = utf8_text(bytes, path)?;
+    // A `.jsonl` file is ours whatever its first line looks like: a malformed one then gets
+    // the JSON reader's error, not the EDN reader's.
+    let format = match (format, path.extension().and_then(|ext| ext.to_str())) {
+        (Format::Auto, Some("jsonl")) => Format::Jsonl,
+        (format, _) => format,
+    };
+    parse_text_with(&text, &path.display().to_string(), format, independent)
+}
+
+/// The bytes of a history file, refused when larger than `text::MAX_HISTORY_BYTES`.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
     let source_name = path.display().to_string();
     let cannot_read = |error: std::io::Error| InputError {
         file: source_name.clone(),
@@ -300,18 +313,16 @@ pub fn read_file_with(
             ),
         });
     }
-    let text = String::from_utf8(bytes).map_err(|error| InputError {
-        file: source_name.clone(),
+    Ok(bytes)
+}
+
+/// The bytes of a history file as text; invalid UTF-8 is an error naming its line.
+pub fn utf8_text(bytes: Vec<u8>, path: &Path) -> Result<String, InputError> {
+    String::from_utf8(bytes).map_err(|error| InputError {
+        file: path.display().to_string(),
         line: 1 + bytecount_lines(&error.as_bytes()[..error.utf8_error().valid_up_to()]),
         problem: "not valid UTF-8".to_string(),
-    })?;
-    // A `.jsonl` file is ours whatever its first line looks like: a malformed one then gets
-    // the JSON reader's error, not the EDN reader's.
-    let format = match (format, path.extension().and_then(|ext| ext.to_str())) {
-        (Format::Auto, Some("jsonl")) => Format::Jsonl,
-        (format, _) => format,
-    };
-    parse_text_with(&text, &source_name, format, independent)
+    })
 }
 
 fn bytecount_lines(bytes: &[u8]) -> usize {
