@@ -172,6 +172,8 @@ pub(crate) struct Job<M: Model> {
     input: SearchInput<M>,
     /// Local op number -> position in `history.ops`.
     positions: Vec<usize>,
+    /// Every op of the object (fail and dropped ones too), as positions in `history.ops`.
+    object_positions: Vec<usize>,
 }
 
 struct JobOutcome {
@@ -237,12 +239,12 @@ where
             if let (SearchResult::NotLinearizable { longest_prefix }, None) =
                 (&outcome.result, &counterexample)
             {
-                counterexample = Some(explain(
-                    &job.model,
+                counterexample = Some(explain_smallest(
                     job,
                     longest_prefix,
                     history,
                     &options.model,
+                    &budget,
                 ));
             }
             report.partitions.push(with_prefix(outcome, job, history));
@@ -259,12 +261,12 @@ where
             .pop()
             .expect("one job, one outcome");
         if let SearchResult::NotLinearizable { longest_prefix } = &outcome.result {
-            counterexample = Some(explain(
-                &job.model,
+            counterexample = Some(explain_smallest(
                 &job,
                 longest_prefix,
                 history,
                 &options.model,
+                &budget,
             ));
         }
         report.partitions.push(with_prefix(outcome, &job, history));
@@ -308,6 +310,48 @@ where
     Ok(report)
 }
 
+/// The explanation of an invalid object: of the smallest set of its ops found that cannot be
+/// ordered (see `minimize`) when that search succeeds within its budget, else of the object.
+fn explain_smallest<M: Model>(
+    job: &Job<M>,
+    longest_prefix: &[u32],
+    history: &History,
+    model_name: &str,
+    budget: &Budget,
+) -> crate::report::Counterexample {
+    if let Some(core) =
+        crate::minimize::smallest_core(&job.model, &job.object_positions, history, budget)
+    {
+        let mut counterexample = explain(
+            &job.model,
+            &job.key,
+            &core.input,
+            &core.positions,
+            &core.longest_prefix,
+            &core.history,
+            model_name,
+        );
+        let in_core = |op: &OpSummary| core.core_indexes.contains(&op.index);
+        counterexample.stuck.retain(|stuck| in_core(&stuck.op));
+        counterexample.core = core
+            .core_positions
+            .iter()
+            .map(|&position| OpSummary::from_operation(&history.ops[position]))
+            .collect();
+        counterexample.text = counterexample.render_text(model_name);
+        return counterexample;
+    }
+    explain(
+        &job.model,
+        &job.key,
+        &job.input,
+        &job.positions,
+        longest_prefix,
+        history,
+        model_name,
+    )
+}
+
 /// The partition report, with the longest prefix reached when the object is undecided.
 fn with_prefix<M: Model>(outcome: JobOutcome, job: &Job<M>, history: &History) -> PartitionReport {
     let mut report = outcome.report;
@@ -343,6 +387,24 @@ fn prepare<M: Model>(
     history: &History,
     positions: Vec<usize>,
 ) -> Result<Job<M>, CheckError> {
+    let object_positions = positions.clone();
+    let (input, positions) = compile_object(&model, history, positions)?;
+    Ok(Job {
+        key,
+        model,
+        input,
+        positions,
+        object_positions,
+    })
+}
+
+/// The search input of the ops at `positions` of `history` (see `prepare`), and for each of
+/// its ops the position in `history.ops` it came from.
+pub(crate) fn compile_object<M: Model>(
+    model: &M,
+    history: &History,
+    positions: Vec<usize>,
+) -> Result<(SearchInput<M>, Vec<usize>), CheckError> {
     let mut compiled_ops = Vec::with_capacity(positions.len());
     for &position in &positions {
         let op = &history.ops[position];
@@ -442,10 +504,8 @@ fn prepare<M: Model>(
             }
         }
     }
-    Ok(Job {
-        key,
-        model,
-        input: SearchInput {
+    Ok((
+        SearchInput {
             ops,
             must_happen,
             observer,
@@ -454,8 +514,8 @@ fn prepare<M: Model>(
             exclusive_group,
             component,
         },
-        positions: kept_positions,
-    })
+        kept_positions,
+    ))
 }
 
 /// Steps each undecided object gets in the first round; each later round doubles it.
@@ -589,16 +649,4 @@ where
             }
         })
         .collect()
-}
-
-impl<M: Model> Job<M> {
-    pub(crate) fn key(&self) -> &Option<String> {
-        &self.key
-    }
-    pub(crate) fn input(&self) -> &SearchInput<M> {
-        &self.input
-    }
-    pub(crate) fn positions(&self) -> &[usize] {
-        &self.positions
-    }
 }

@@ -7,6 +7,7 @@ mod check;
 mod explain;
 pub mod fxhash;
 pub mod history;
+mod minimize;
 pub mod model;
 mod report;
 mod search;

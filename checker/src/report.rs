@@ -174,6 +174,11 @@ pub struct Window {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Counterexample {
     pub key: Option<String>,
+    /// The fewest ops found that cannot all be ordered, whatever every other op did (each
+    /// other op may have taken effect at any time after its invoke, or never), in history
+    /// order. Empty when the search for them ran out of its budget.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub core: Vec<OpSummary>,
     /// The longest linearization the search found, in order (at most the last
     /// `PREFIX_SHOWN` ops; `linearized_prefix_omitted` counts the ones before).
     pub linearized_prefix: Vec<OpSummary>,
@@ -207,6 +212,16 @@ impl Counterexample {
             None => "the history".to_string(),
         };
         let _ = writeln!(text, "Not linearizable ({object}, model {model}).");
+        if !self.core.is_empty() {
+            let _ = writeln!(
+                text,
+                "These {} ops cannot all be ordered, whatever the other ops did (each may have taken effect any time after its invoke, or never):",
+                self.core.len()
+            );
+            for op in &self.core {
+                let _ = writeln!(text, "  {}", op.describe());
+            }
+        }
         let prefix_count = self.linearized_prefix.len() + self.linearized_prefix_omitted;
         let shown = self.linearized_prefix.len().min(PREFIX_SHOWN_IN_TEXT);
         if prefix_count == 0 {
