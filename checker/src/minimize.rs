@@ -19,9 +19,9 @@ use crate::model::Model;
 use crate::search::{Budget, Progress, Search, SearchInput, SearchResult};
 
 /// Search steps one try may take: a try that needs more counts as "still linearizable".
-const STEPS_PER_TRY: u64 = 200_000;
+const STEPS_PER_TRY: u64 = 50_000;
 /// Search steps the whole minimisation may take.
-const STEPS_IN_ALL: u64 = 4_000_000;
+const STEPS_IN_ALL: u64 = 1_000_000;
 
 pub(crate) struct Core<M: Model> {
     /// The relaxed object the explanation is of, and its ops' positions in `history`.
