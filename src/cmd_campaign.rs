@@ -209,7 +209,13 @@ fn print_summary(
         summary.errors.len(),
         format_duration(summary.elapsed),
     );
-    if summary.not_run_count > 0 {
+    if let Some((seed, error)) = &summary.disk_full {
+        println!(
+            "stopped: the disk is full (seed {seed}: {error}); no run was started after it. \
+             Free some space and rerun the same command to continue ({} seeds not run).",
+            summary.not_run_count
+        );
+    } else if summary.not_run_count > 0 {
         let why = if options
             .stop
             .as_ref()

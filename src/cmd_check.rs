@@ -25,8 +25,9 @@ Semantics: fail ops did not happen; info ops (or invokes without completion) may
 after their invoke, or never. Histories whose ops carry keys are checked per key unless --no-partition. In EDN histories an ok read of nil means \
 the value was not observed (Knossos); in etcd logs and jsonl null is a value (absent).\n\
 Several files: one verdict line each; the exit code is the worst (254 if any file is malformed).\n\
---init defaults: counter/register/cas-register 0 (an absent key of our store reads 0; pass --init null for \
-Knossos/etcd nil), kv \"\", mutex false, set/queues []. For keyed histories a JSON object gives each key \
+--init defaults: where the format defines the start, that (Porcupine etcd logs: absent, null, model \
+cas-register); else counter/register/cas-register 0 (an absent key of our store reads 0; pass --init null for \
+keys that start absent), kv \"\", mutex false, set/queues []. For keyed histories a JSON object gives each key \
 its own initial value (not for multi-register, whose state is the object)."
 )]
 pub struct CheckArgs {
@@ -166,7 +167,10 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                 }
                 let model = match &args.model {
                     Some(model) => model.clone(),
-                    None => infer_model(&history)
+                    None => history
+                        .format
+                        .and_then(Format::default_model)
+                        .or_else(|| infer_model(&history))
                         .ok_or_else(|| {
                             format!("{name}: cannot pick a model from the ops; pass --model")
                         })?
@@ -282,7 +286,7 @@ fn print_report(name: &str, report: &CheckReport, independent: bool) {
         ));
     }
     out(&line);
-    if report.verdict == Verdict::Invalid {
+    if report.verdict != Verdict::Valid {
         out(&report.explanation_text());
     }
 }

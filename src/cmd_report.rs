@@ -1,7 +1,8 @@
 //! `minos report DIR`: rebuild the reports of every run found under DIR (a run dir, a test dir,
 //! a campaign dir or the whole store), re-checking stored histories when the checker can.
 //! Exit code: the campaign rule over the runs (0 all valid, 1 any invalid, 2 otherwise unknown);
-//! 254 when DIR is missing or holds no run; 255 when a report could not be written.
+//! 254 when DIR is missing or holds no run, or a run's history cannot be read or is refused by
+//! the checker (that run is then unknown); 255 when a report could not be written.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,7 @@ pub fn main(args: ReportArgs) -> i32 {
                 after,
             }) if b != after => format!(" (re-checked: was {})", b.name()),
             Some(Recheck::Rechecked { .. }) => " (re-checked)".to_string(),
+            Some(Recheck::Refused(_)) => " (history not checked)".to_string(),
             Some(Recheck::Kept(_)) | None => " (stored verdict)".to_string(),
         };
         match &run.result {
@@ -106,6 +108,21 @@ pub fn main(args: ReportArgs) -> i32 {
     );
     if rebuilt.errors_count() > 0 {
         return exit::INTERNAL;
+    }
+    // A history that could not be read or checked is bad input (DESIGN.md §2).
+    let refused: Vec<&str> = rebuilt
+        .runs
+        .iter()
+        .filter_map(|run| match &run.recheck {
+            Some(Recheck::Refused(why)) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !refused.is_empty() {
+        for why in &refused {
+            eprintln!("minos report: {why}");
+        }
+        return exit::BAD_INPUT;
     }
     match rebuilt.verdict() {
         Verdict::Valid => exit::VALID,

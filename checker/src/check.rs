@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::explain::explain;
-use crate::history::{Event, History, Outcome};
+use crate::history::{Event, History, Outcome, Output};
 use crate::model::{self, Keyed, Model};
-use crate::report::{CheckReport, PartitionReport, Verdict};
+use crate::report::{
+    CheckReport, OpSummary, PartitionReport, PrefixReached, Verdict, PREFIX_REACHED_SHOWN,
+};
 use crate::search::{
     Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_GROUP, NO_TWINS,
 };
@@ -87,7 +89,8 @@ impl fmt::Display for CheckError {
                 }
                 write!(
                     formatter,
-                    "op at index {index} (process {process}): {problem}"
+                    "op at index {index} (process {process}): {}",
+                    crate::history::text::bound_problem(problem)
                 )
             }
         }
@@ -96,8 +99,48 @@ impl fmt::Display for CheckError {
 
 impl std::error::Error for CheckError {}
 
-/// Decides whether `history` is linearizable under `options.model`.
+/// Models whose state may be absent (null): a format's absent initial state applies to them.
+const ABSENT_CAPABLE: [&str; 2] = ["register", "cas-register"];
+/// Models whose default initial state is 0, which a read of null contradicts.
+const ZERO_BASED: [&str; 3] = ["register", "cas-register", "counter"];
+
+/// Decides whether `history` is linearizable under `options.model`. Without `options.init`,
+/// a register starts as the history's format defines (a Porcupine etcd log: absent), else as
+/// the model's default.
 pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
+    let format_init = history
+        .format
+        .and_then(|format| format.default_init())
+        .filter(|_| options.init.is_none() && ABSENT_CAPABLE.contains(&options.model.as_str()));
+    let mut report = match format_init {
+        Some(init) => {
+            let mut options = options.clone();
+            options.init = Some(init);
+            check_with_init(history, &options)?
+        }
+        None => check_with_init(history, options)?,
+    };
+    let init_defaulted =
+        options.init.is_none() && history.format.and_then(|f| f.default_init()).is_none();
+    if let Some(counterexample) = report.counterexample.as_mut() {
+        let reads_null = history.ops.iter().any(|op| {
+            op.key == counterexample.key
+                && op.f == "read"
+                && op.outcome == Outcome::Ok(Output::Known(Value::Null))
+        });
+        if init_defaulted && reads_null && ZERO_BASED.contains(&options.model.as_str()) {
+            counterexample.notes.push(
+                "No --init was given, so the object starts at 0, yet a read returned null: if the \
+                 system's keys start absent, check again with --init null."
+                    .to_string(),
+            );
+            counterexample.text = counterexample.render_text(&options.model);
+        }
+    }
+    Ok(report)
+}
+
+fn check_with_init(history: &History, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     match options.model.as_str() {
         "register" => run(
             history,
@@ -129,11 +172,15 @@ pub(crate) struct Job<M: Model> {
     input: SearchInput<M>,
     /// Local op number -> position in `history.ops`.
     positions: Vec<usize>,
+    /// Every op of the object (fail and dropped ones too), as positions in `history.ops`.
+    object_positions: Vec<usize>,
 }
 
 struct JobOutcome {
     report: PartitionReport,
     result: SearchResult,
+    /// For an undecided object: the longest linearizable prefix reached (local op numbers).
+    prefix_reached: Option<Vec<u32>>,
 }
 
 fn run<M, F>(
@@ -192,15 +239,15 @@ where
             if let (SearchResult::NotLinearizable { longest_prefix }, None) =
                 (&outcome.result, &counterexample)
             {
-                counterexample = Some(explain(
-                    &job.model,
+                counterexample = Some(explain_smallest(
                     job,
                     longest_prefix,
                     history,
                     &options.model,
+                    &budget,
                 ));
             }
-            report.partitions.push(outcome.report);
+            report.partitions.push(with_prefix(outcome, job, history));
         }
     } else {
         let keys: Vec<Option<String>> = groups.keys().cloned().collect();
@@ -214,15 +261,15 @@ where
             .pop()
             .expect("one job, one outcome");
         if let SearchResult::NotLinearizable { longest_prefix } = &outcome.result {
-            counterexample = Some(explain(
-                &job.model,
+            counterexample = Some(explain_smallest(
                 &job,
                 longest_prefix,
                 history,
                 &options.model,
+                &budget,
             ));
         }
-        report.partitions.push(outcome.report);
+        report.partitions.push(with_prefix(outcome, &job, history));
     }
     report.verdict = if report
         .partitions
@@ -263,6 +310,73 @@ where
     Ok(report)
 }
 
+/// The explanation of an invalid object: of the smallest set of its ops found that cannot be
+/// ordered (see `minimize`) when that search succeeds within its budget, else of the object.
+fn explain_smallest<M: Model>(
+    job: &Job<M>,
+    longest_prefix: &[u32],
+    history: &History,
+    model_name: &str,
+    budget: &Budget,
+) -> crate::report::Counterexample {
+    if let Some(core) =
+        crate::minimize::smallest_core(&job.model, &job.object_positions, history, budget)
+    {
+        let mut counterexample = explain(
+            &job.model,
+            &job.key,
+            &core.input,
+            &core.positions,
+            &core.longest_prefix,
+            &core.history,
+            model_name,
+        );
+        let in_core = |op: &OpSummary| core.core_indexes.contains(&op.index);
+        counterexample.stuck.retain(|stuck| in_core(&stuck.op));
+        counterexample.core = core
+            .core_positions
+            .iter()
+            .map(|&position| OpSummary::from_operation(&history.ops[position]))
+            .collect();
+        counterexample.text = counterexample.render_text(model_name);
+        return counterexample;
+    }
+    explain(
+        &job.model,
+        &job.key,
+        &job.input,
+        &job.positions,
+        longest_prefix,
+        history,
+        model_name,
+    )
+}
+
+/// The partition report, with the longest prefix reached when the object is undecided.
+fn with_prefix<M: Model>(outcome: JobOutcome, job: &Job<M>, history: &History) -> PartitionReport {
+    let mut report = outcome.report;
+    if let Some(prefix) = outcome.prefix_reached {
+        let mut state = job.model.init_state();
+        for &op in &prefix {
+            state = job
+                .model
+                .step(&state, &job.input.ops[op as usize])
+                .expect("the search only records prefixes the model accepts");
+        }
+        let shown = prefix.len().saturating_sub(PREFIX_REACHED_SHOWN);
+        report.longest_prefix = Some(PrefixReached {
+            ops_count: prefix.len(),
+            must_happen_count: job.input.must_happen.iter().filter(|&&must| must).count(),
+            last_ops: prefix[shown..]
+                .iter()
+                .map(|&op| OpSummary::from_operation(&history.ops[job.positions[op as usize]]))
+                .collect(),
+            state: job.model.state_json(&state),
+        });
+    }
+    report
+}
+
 /// Compiles one object's ops, leaving out those that cannot matter: `fail` ops (they did not
 /// happen), ops that may never have happened and change nothing, and observed ops that are
 /// legal everywhere and change nothing. An in-doubt op that may have happened in several ways
@@ -273,6 +387,24 @@ fn prepare<M: Model>(
     history: &History,
     positions: Vec<usize>,
 ) -> Result<Job<M>, CheckError> {
+    let object_positions = positions.clone();
+    let (input, positions) = compile_object(&model, history, positions)?;
+    Ok(Job {
+        key,
+        model,
+        input,
+        positions,
+        object_positions,
+    })
+}
+
+/// The search input of the ops at `positions` of `history` (see `prepare`), and for each of
+/// its ops the position in `history.ops` it came from.
+pub(crate) fn compile_object<M: Model>(
+    model: &M,
+    history: &History,
+    positions: Vec<usize>,
+) -> Result<(SearchInput<M>, Vec<usize>), CheckError> {
     let mut compiled_ops = Vec::with_capacity(positions.len());
     for &position in &positions {
         let op = &history.ops[position];
@@ -372,10 +504,8 @@ fn prepare<M: Model>(
             }
         }
     }
-    Ok(Job {
-        key,
-        model,
-        input: SearchInput {
+    Ok((
+        SearchInput {
             ops,
             must_happen,
             observer,
@@ -384,8 +514,8 @@ fn prepare<M: Model>(
             exclusive_group,
             component,
         },
-        positions: kept_positions,
-    })
+        kept_positions,
+    ))
 }
 
 /// Steps each undecided object gets in the first round; each later round doubles it.
@@ -471,6 +601,10 @@ where
         .map(|(job, slot)| {
             let slot = slot.into_inner().expect("slot lock");
             let stats = slot.search.stats();
+            let prefix_reached = match slot.result {
+                Some(SearchResult::Exhausted(_)) | None => Some(slot.search.longest_prefix()),
+                _ => None,
+            };
             let (verdict, result, note) = match slot.result {
                 Some(SearchResult::Linearizable) => {
                     (Verdict::Valid, SearchResult::Linearizable, None)
@@ -508,21 +642,11 @@ where
                     elapsed_ms: slot.elapsed.as_millis() as u64,
                     memory_bytes: stats.peak_bytes,
                     note,
+                    longest_prefix: None,
                 },
                 result,
+                prefix_reached,
             }
         })
         .collect()
-}
-
-impl<M: Model> Job<M> {
-    pub(crate) fn key(&self) -> &Option<String> {
-        &self.key
-    }
-    pub(crate) fn input(&self) -> &SearchInput<M> {
-        &self.input
-    }
-    pub(crate) fn positions(&self) -> &[usize] {
-        &self.positions
-    }
 }

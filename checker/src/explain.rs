@@ -4,21 +4,22 @@
 
 use std::collections::BTreeSet;
 
-use crate::check::Job as PreparedJob;
 use crate::history::History;
 use crate::model::Model;
 use crate::report::{Counterexample, OpSummary, StuckOp, Window, PREFIX_SHOWN};
-use crate::search::NO_GROUP;
+use crate::search::{SearchInput, NO_GROUP};
 
+/// `input` holds the object's compiled ops; `positions` maps them to `history.ops`.
 pub(crate) fn explain<M: Model>(
     model: &M,
-    job: &PreparedJob<M>,
+    key: &Option<String>,
+    input: &SearchInput<M>,
+    positions: &[usize],
     longest_prefix: &[u32],
     history: &History,
     model_name: &str,
 ) -> Counterexample {
-    let input = job.input();
-    let summary = |op: u32| OpSummary::from_operation(&history.ops[job.positions()[op as usize]]);
+    let summary = |op: u32| OpSummary::from_operation(&history.ops[positions[op as usize]]);
     let mut state = model.init_state();
     let mut linearized = vec![false; input.ops.len()];
     let mut groups_taken = BTreeSet::new();
@@ -53,7 +54,7 @@ pub(crate) fn explain<M: Model>(
         let group = input.exclusive_group[op as usize];
         group == NO_GROUP || shown_groups.insert(group)
     });
-    candidates.sort_by_key(|&op| job.positions()[op as usize]);
+    candidates.sort_by_key(|&op| positions[op as usize]);
     let stuck: Vec<StuckOp> = candidates
         .iter()
         .map(|&op| {
@@ -79,13 +80,15 @@ pub(crate) fn explain<M: Model>(
         last_index: indexes.iter().copied().max().unwrap_or(0),
     };
     let mut counterexample = Counterexample {
-        key: job.key().clone(),
+        key: key.clone(),
+        core: Vec::new(),
         linearized_prefix: prefix[omitted..].to_vec(),
         linearized_prefix_omitted: omitted,
         state: model.state_json(&state),
         stuck,
         blocked,
         window,
+        notes: Vec::new(),
         text: String::new(),
     };
     counterexample.text = counterexample.render_text(model_name);

@@ -7,6 +7,7 @@ mod check;
 mod explain;
 pub mod fxhash;
 pub mod history;
+mod minimize;
 pub mod model;
 mod report;
 mod search;
@@ -14,5 +15,6 @@ pub mod value;
 
 pub use check::{check, CheckError, CheckOptions};
 pub use report::{
-    CheckReport, Counterexample, OpSummary, PartitionReport, StuckOp, Verdict, Window,
+    CheckReport, Counterexample, OpSummary, PartitionReport, PrefixReached, StuckOp, Verdict,
+    Window,
 };

@@ -62,7 +62,26 @@ pub struct PartitionReport {
     /// Why the verdict is unknown, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For an undecided object: how far the search got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_prefix: Option<PrefixReached>,
 }
+
+/// The longest linearizable prefix the search reached on an object it did not decide: what
+/// was decided so far (these ops, in this order, are consistent with the model).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrefixReached {
+    /// Ops in the prefix, and ops of the object that must be linearized in all (ok ops).
+    pub ops_count: usize,
+    pub must_happen_count: usize,
+    /// The last ops of the prefix (at most `PREFIX_REACHED_SHOWN`).
+    pub last_ops: Vec<OpSummary>,
+    /// The model state after the prefix.
+    pub state: Value,
+}
+
+/// How many ops of an undecided object's prefix a report lists.
+pub const PREFIX_REACHED_SHOWN: usize = 5;
 
 /// An operation as explanations show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,12 +89,18 @@ pub struct OpSummary {
     /// History index of the invoke.
     pub index: u64,
     pub process: u64,
+    /// The process's name, when the history named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
     pub f: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub invoke_value: Value,
-    /// The observed output; null when unknown.
+    /// The observed output; null when unknown (then `observed` is false).
     pub result: Value,
+    /// The output was observed (a null `result` is then a value: absent, or empty).
+    #[serde(default)]
+    pub observed: bool,
     /// "ok" or "info".
     #[serde(rename = "type")]
     pub kind: String,
@@ -85,13 +110,15 @@ pub struct OpSummary {
 
 impl OpSummary {
     pub fn from_operation(op: &Operation) -> OpSummary {
-        let result = match &op.outcome {
-            Outcome::Ok(Output::Known(value)) => value.clone(),
-            _ => Value::Null,
+        let (result, observed) = match &op.outcome {
+            Outcome::Ok(Output::Known(value)) => (value.clone(), true),
+            _ => (Value::Null, false),
         };
         OpSummary {
             index: op.index,
             process: op.process,
+            process_name: op.process_name.clone(),
+            observed,
             f: op.f.clone(),
             key: op.key.clone(),
             invoke_value: op.invoke_value.clone(),
@@ -103,7 +130,10 @@ impl OpSummary {
 
     /// `#12 process 3 cas [1,2] -> ok`, one line for people.
     pub fn describe(&self) -> String {
-        let mut line = format!("#{} process {} {}", self.index, self.process, self.f);
+        let mut line = match &self.process_name {
+            Some(name) => format!("#{} process {name:?} {}", self.index, self.f),
+            None => format!("#{} process {} {}", self.index, self.process, self.f),
+        };
         if let Some(key) = &self.key {
             let _ = write!(line, " {key:?}");
         }
@@ -118,6 +148,7 @@ impl OpSummary {
             "ok" if self.result.is_null() && self.f == "dequeue" => {
                 line.push_str(" -> null (found the queue empty)")
             }
+            "ok" if self.result.is_null() && self.observed => line.push_str(" -> null"),
             "ok" if self.result.is_null() => line.push_str(" -> ? (not observed)"),
             "ok" => {
                 let _ = write!(line, " -> {}", self.result);
@@ -143,6 +174,11 @@ pub struct Window {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Counterexample {
     pub key: Option<String>,
+    /// The fewest ops found that cannot all be ordered, whatever every other op did (each
+    /// other op may have taken effect at any time after its invoke, or never), in history
+    /// order. Empty when the search for them ran out of its budget.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub core: Vec<OpSummary>,
     /// The longest linearization the search found, in order (at most the last
     /// `PREFIX_SHOWN` ops; `linearized_prefix_omitted` counts the ones before).
     pub linearized_prefix: Vec<OpSummary>,
@@ -156,6 +192,9 @@ pub struct Counterexample {
     #[serde(default)]
     pub blocked: Option<OpSummary>,
     pub window: Window,
+    /// Hints for reading the verdict (e.g. about the initial state assumed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub text: String,
 }
 
@@ -173,6 +212,16 @@ impl Counterexample {
             None => "the history".to_string(),
         };
         let _ = writeln!(text, "Not linearizable ({object}, model {model}).");
+        if !self.core.is_empty() {
+            let _ = writeln!(
+                text,
+                "These {} ops cannot all be ordered, whatever the other ops did (each may have taken effect any time after its invoke, or never):",
+                self.core.len()
+            );
+            for op in &self.core {
+                let _ = writeln!(text, "  {}", op.describe());
+            }
+        }
         let prefix_count = self.linearized_prefix.len() + self.linearized_prefix_omitted;
         let shown = self.linearized_prefix.len().min(PREFIX_SHOWN_IN_TEXT);
         if prefix_count == 0 {
@@ -210,6 +259,9 @@ impl Counterexample {
             "Window: history indexes {}..={}",
             self.window.first_index, self.window.last_index
         );
+        for note in &self.notes {
+            let _ = write!(text, "\nNote: {note}");
+        }
         text
     }
 }
@@ -226,12 +278,36 @@ impl CheckReport {
             .filter(|partition| partition.verdict != Verdict::Unknown)
             .count();
         match self.verdict {
-            Verdict::Valid => format!("Linearizable ({} ops, {} objects).", self.ops_count, self.partitions.len()),
-            Verdict::Unknown => format!(
-                "Unknown: the {} ran out; {decided} of {} objects decided (all linearizable so far).",
-                self.unknown_reason.as_deref().unwrap_or("budget"),
+            Verdict::Valid => format!(
+                "Linearizable ({} ops, {} objects).",
+                self.ops_count,
                 self.partitions.len()
             ),
+            Verdict::Unknown => {
+                let mut text = format!(
+                    "Unknown: the {} ran out; {decided} of {} objects decided (all linearizable so far).",
+                    self.unknown_reason.as_deref().unwrap_or("budget"),
+                    self.partitions.len()
+                );
+                for partition in &self.partitions {
+                    let Some(prefix) = &partition.longest_prefix else {
+                        continue;
+                    };
+                    let object = match &partition.key {
+                        Some(key) => format!("key {key:?}"),
+                        None => "the history".to_string(),
+                    };
+                    let _ = write!(
+                        text,
+                        "\nUndecided {object}: the longest linearizable prefix reached holds {} ops (the object has {} ops that must happen); state after it: {}",
+                        prefix.ops_count, prefix.must_happen_count, prefix.state
+                    );
+                    if let Some(last) = prefix.last_ops.last() {
+                        let _ = write!(text, "; it ends with {}", last.describe());
+                    }
+                }
+                text
+            }
             Verdict::Invalid => "Not linearizable.".to_string(),
         }
     }

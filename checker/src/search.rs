@@ -520,6 +520,19 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
+    /// The longest linearizable prefix reached so far (local op numbers, in order): the path
+    /// now, or the longest one backtracked from when that was longer. For an undecided object.
+    pub(crate) fn longest_prefix(&self) -> Vec<u32> {
+        if self.stack.len() > self.longest.len() {
+            self.stack
+                .iter()
+                .map(|&(call, _, _)| self.node_op[(call & !FORCED) as usize])
+                .collect()
+        } else {
+            self.longest.clone()
+        }
+    }
+
     fn bytes(&self) -> u64 {
         let fixed = (self.next.capacity() + self.prev.capacity() + self.node_op.capacity()) as u64
             * 4

@@ -270,3 +270,34 @@ fn memory_limit_ends_in_unknown_before_the_memory_is_used() {
         report.peak_memory_bytes
     );
 }
+
+/// Issue 16 item 7: an undecided object says how far the search got, not only how much it
+/// explored.
+#[test]
+fn unknown_objects_give_the_longest_prefix_reached() {
+    let history = parse_jsonl(&easy_and_hard_history(), "h").unwrap();
+    let mut options = CheckOptions::new("register");
+    options.time_limit = Some(Duration::from_millis(200));
+    let report = check(&history, &options).unwrap();
+    assert_eq!(report.verdict, Verdict::Unknown);
+    let value = serde_json::to_value(&report).unwrap();
+    assert!(
+        value["partitions"][0].get("longest_prefix").is_none(),
+        "decided: none"
+    );
+    let prefix = &value["partitions"][1]["longest_prefix"];
+    let ops_count = prefix["ops_count"].as_u64().expect("undecided: a prefix");
+    assert!(ops_count > 0, "{prefix}");
+    assert_eq!(prefix["must_happen_count"], 4, "{prefix}");
+    let last = prefix["last_ops"].as_array().unwrap();
+    assert!(
+        !last.is_empty() && last.len() as u64 <= ops_count.min(5),
+        "{prefix}"
+    );
+    assert!(prefix.get("state").is_some());
+    let text = report.explanation_text();
+    assert!(
+        text.contains("Undecided key \"hard\": the longest linearizable prefix reached holds"),
+        "{text}"
+    );
+}

@@ -91,3 +91,53 @@ fn counter_explanation_uses_reported_totals() {
         "add 2 reported total 9 but the counter goes from 5 to 7"
     );
 }
+
+/// Issue 16 item 3: a lost update (two successful cas from the same old value) is explained
+/// by those two ops, not by a later op where the search happened to get stuck.
+#[test]
+fn a_lost_update_is_explained_by_the_two_cas_that_cannot_be_ordered() {
+    let mut edn = String::from("[");
+    let mut push = |process: u64, kind: &str, f: &str, value: &str| {
+        edn.push_str(&format!(
+            "{{:process {process}, :type :{kind}, :f :{f}, :value {value}}}\n"
+        ));
+    };
+    // Some ordinary history first: a chain of cas 0 -> 1 -> ... -> 5 by one client.
+    for step in 0..5 {
+        push(9, "invoke", "cas", &format!("[{step} {}]", step + 1));
+        push(9, "ok", "cas", &format!("[{step} {}]", step + 1));
+    }
+    // Two clients both cas from 5, concurrently, and both succeed: a lost update.
+    push(1, "invoke", "cas", "[5 6]");
+    push(2, "invoke", "cas", "[5 7]");
+    push(1, "ok", "cas", "[5 6]");
+    push(2, "ok", "cas", "[5 7]");
+    // Life goes on from 7 with readers and more cas.
+    for step in 7..20 {
+        push(3, "invoke", "read", "nil");
+        push(3, "ok", "read", &step.to_string());
+        push(4, "invoke", "cas", &format!("[{step} {}]", step + 1));
+        push(4, "ok", "cas", &format!("[{step} {}]", step + 1));
+    }
+    edn.push(']');
+    let history = parse_text(&edn, "lost-update.edn", Format::Edn).unwrap();
+    let report = check(&history, &CheckOptions::new("cas-register")).unwrap();
+    assert_eq!(report.verdict, Verdict::Invalid);
+    let value = serde_json::to_value(&report).unwrap();
+    let core: Vec<u64> = value["counterexample"]["core"]
+        .as_array()
+        .expect("the smallest set of ops that cannot be ordered")
+        .iter()
+        .map(|op| op["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(core, vec![10, 11], "the two cas from 5");
+    let text = report.explanation_text();
+    assert!(text.contains("These 2 ops cannot all be ordered"), "{text}");
+    assert!(
+        text.contains("cas [5,6]") && text.contains("cas [5,7]"),
+        "{text}"
+    );
+    let window = &value["counterexample"]["window"];
+    assert!(window["first_index"].as_u64().unwrap() >= 10, "{text}");
+    assert!(window["last_index"].as_u64().unwrap() <= 13, "{text}");
+}

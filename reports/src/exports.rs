@@ -15,7 +15,7 @@ use crate::results::{RunResults, Verdict};
 pub fn history_csv(history_text: &str) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(["index", "time_ns", "process", "type", "f", "key", "value"])?;
-    for line in history_text.lines() {
+    for (_, line) in minos_checker::history::text::lines(history_text) {
         let Ok(record) = serde_json::from_str::<Value>(line.trim()) else {
             continue;
         };

@@ -134,8 +134,8 @@ pub fn parse_jsonl(text: &str) -> History {
     let mut history = History::default();
     // Index of the op each process has in flight.
     let mut in_flight: BTreeMap<u64, usize> = BTreeMap::new();
-    for (line_index, line) in text.lines().enumerate() {
-        let line_number = line_index + 1;
+    for (line_number, line) in minos_checker::history::text::lines(text) {
+        let line_index = line_number - 1;
         let line = line.trim();
         if line.is_empty() {
             continue;

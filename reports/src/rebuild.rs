@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::discover::{campaign_dirs, is_run_dir, page_kind, run_dirs};
-use crate::recheck::{recheck, Recheck};
+use crate::recheck::{recheck_with_history, Recheck};
 use crate::results::Verdict;
-use crate::run::{write_run_report_with_notes, RunSummary};
+use crate::run::{write_run_report_from, RunSummary};
 use crate::{CampaignSummary, ReportError};
 
 /// Options of a rebuild.
@@ -93,23 +93,25 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuild, ReportEr
             continue;
         }
         let changed = changed_history(&run);
-        let (recheck_outcome, mut notes) = if options.recheck {
-            match recheck(&run) {
-                Ok(r) => {
+        let (recheck_outcome, mut notes, checked_text) = if options.recheck {
+            match recheck_with_history(&run) {
+                Ok((r, text)) => {
                     let note = r.note();
-                    (Some(r), vec![note])
+                    (Some(r), vec![note], text)
                 }
                 Err(e) => (
                     None,
                     vec![format!(
                         "Re-check failed ({e}); the stored verdict is shown."
                     )],
+                    None,
                 ),
             }
         } else {
             (
                 None,
                 vec!["Verdict as stored by the run (re-check not requested).".to_string()],
+                None,
             )
         };
         if let Some(recorded) = &changed {
@@ -118,7 +120,8 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuild, ReportEr
             ));
             out.changed_histories.push((run.clone(), recorded.clone()));
         }
-        let result = write_run_report_with_notes(&run, &notes);
+        // The pages and exports show the very history that was checked.
+        let result = write_run_report_from(&run, &notes, checked_text);
         out.runs.push(RunRebuild {
             dir: run,
             recheck: recheck_outcome,
@@ -177,7 +180,11 @@ fn is_pruned(run: &Path) -> bool {
 fn changed_history(run: &Path) -> Option<String> {
     let text = std::fs::read_to_string(run.join("results.json")).ok()?;
     let results: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let recorded = results["history"]["sha256"].as_str()?.to_string();
+    // A re-check records the hash of what it read; the run's own stays as `sha256_at_run`.
+    let recorded = results["history"]["sha256_at_run"]
+        .as_str()
+        .or(results["history"]["sha256"].as_str())?
+        .to_string();
     let bytes = std::fs::read(run.join("history.jsonl")).ok()?;
     (sha256_hex(&bytes) != recorded).then_some(recorded)
 }

@@ -1,6 +1,9 @@
 //! Re-running the linearizability checker on a stored history (`minos report` after a checker
 //! fix) and folding its report back into results.json: the `checker` field is replaced and the
 //! overall `verdict` and `causes` recomputed, keeping every other cause (invariants, liveness).
+//! The history is read once: the verdict, results.json's `history` (SHA-256, op count) and
+//! every report file are made from those same bytes. A history that cannot be read or that
+//! the checker refuses makes the run unknown: no stored verdict stands on input not read.
 
 use std::path::Path;
 
@@ -21,6 +24,9 @@ pub enum Recheck {
         before: Option<Verdict>,
         after: Verdict,
     },
+    /// The history could not be read, or the checker refused it: the run is now unknown
+    /// (results.json says why).
+    Refused(String),
 }
 
 impl Recheck {
@@ -39,6 +45,9 @@ impl Recheck {
                 ),
                 None => format!("Re-checked from the stored history: {}.", after.name()),
             },
+            Recheck::Refused(why) => {
+                format!("The stored history cannot be checked, so the verdict is unknown: {why}.")
+            }
         }
     }
 }
@@ -72,42 +81,72 @@ fn model_of(results: &Value) -> Result<String, String> {
 /// (`checker`, `verdict`, `causes`; other fields and their order unchanged). The stored verdict
 /// is kept, with the reason, when the run cannot be re-checked.
 pub fn recheck(run_dir: &Path) -> Result<Recheck, ReportError> {
+    recheck_with_history(run_dir).map(|(outcome, _)| outcome)
+}
+
+/// As `recheck`, also giving the history text that was checked (when one was read), for the
+/// report files to be made from.
+pub fn recheck_with_history(run_dir: &Path) -> Result<(Recheck, Option<String>), ReportError> {
+    let (outcome, text) = recheck_inner(run_dir)?;
+    Ok((outcome, text))
+}
+
+fn recheck_inner(run_dir: &Path) -> Result<(Recheck, Option<String>), ReportError> {
+    let kept = |why: String| Ok((Recheck::Kept(why), None));
     let results_path = run_dir.join("results.json");
     let text = match std::fs::read_to_string(&results_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Recheck::Kept("results.json is missing".to_string()))
+            return kept("results.json is missing".to_string())
         }
-        Err(e) => return Ok(Recheck::Kept(format!("results.json is unreadable: {e}"))),
+        Err(e) => return kept(format!("results.json is unreadable: {e}")),
     };
     let (Ok(results), Ok(mut ordered)) = (
         serde_json::from_str::<Value>(&text),
         serde_json::from_str::<OrderedJson>(&text),
     ) else {
-        return Ok(Recheck::Kept("results.json is not JSON".to_string()));
+        return kept("results.json is not JSON".to_string());
     };
     if !results.is_object() {
-        return Ok(Recheck::Kept(
-            "results.json is not a JSON object".to_string(),
-        ));
+        return kept("results.json is not a JSON object".to_string());
     }
     let model = match model_of(&results) {
         Ok(m) => m,
-        Err(why) => return Ok(Recheck::Kept(why)),
+        Err(why) => return kept(why),
     };
     let history_path = run_dir.join("history.jsonl");
-    if !history_path.is_file() {
-        return Ok(Recheck::Kept("history.jsonl is missing".to_string()));
+    if !history_path.exists() {
+        return kept("history.jsonl is missing".to_string());
     }
-    let history = match minos_checker::history::read_file(
-        &history_path,
+    // Read once: everything below (verdict, hash, op count, report files) uses these bytes.
+    let text = match minos_checker::history::read_bytes(&history_path)
+        .and_then(|bytes| minos_checker::history::utf8_text(bytes, &history_path))
+    {
+        Ok(text) => text,
+        Err(e) => {
+            return refuse(
+                run_dir,
+                results,
+                ordered,
+                format!("the history cannot be read: {e}"),
+                None,
+            )
+        }
+    };
+    let history = match minos_checker::history::parse_text(
+        &text,
+        &history_path.display().to_string(),
         minos_checker::history::Format::Jsonl,
     ) {
         Ok(h) => h,
         Err(e) => {
-            return Ok(Recheck::Kept(format!(
-                "the checker cannot read the history: {e}"
-            )))
+            return refuse(
+                run_dir,
+                results,
+                ordered,
+                format!("the checker cannot read the history: {e}"),
+                Some(text),
+            )
         }
     };
     // The same options as the run's own check: counters and registers start at 0.
@@ -123,9 +162,13 @@ pub fn recheck(run_dir: &Path) -> Result<Recheck, ReportError> {
     let report = match minos_checker::check(&history, &options) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(Recheck::Kept(format!(
-                "the checker refused the history: {e}"
-            )))
+            return refuse(
+                run_dir,
+                results,
+                ordered,
+                format!("the checker refused the history: {e}"),
+                Some(text),
+            )
         }
     };
     let checker = serde_json::to_value(&report)
@@ -148,18 +191,77 @@ pub fn recheck(run_dir: &Path) -> Result<Recheck, ReportError> {
             .get("unknown_reason")
             .and_then(Value::as_str)
             .unwrap_or("a budget ran out");
-        return Ok(Recheck::Kept(format!(
+        let why = format!(
             "the re-check stopped at its {reason} before a verdict, so the run's own {} verdict stands",
             stored_checker.map(Verdict::name).unwrap_or("?")
-        )));
+        );
+        // Only the verdict is kept; what describes the history follows the bytes read.
+        set_history_identity(&mut ordered, &results, &text, history.ops.len());
+        store_results(run_dir, &ordered)?;
+        return Ok((Recheck::Kept(why), Some(text)));
     }
     let mut updated = results;
     let after = apply_checker_report(&mut updated, checker);
     for field in ["checker", "causes", "verdict"] {
         ordered.set(field, OrderedJson::from_value(&updated[field]));
     }
+    set_history_identity(&mut ordered, &updated, &text, history.ops.len());
     store_results(run_dir, &ordered)?;
-    Ok(Recheck::Rechecked { before, after })
+    Ok((Recheck::Rechecked { before, after }, Some(text)))
+}
+
+/// Makes the run unknown because its history could not be checked: `checker` says why,
+/// `verdict` and `causes` are recomputed (other causes stand).
+fn refuse(
+    run_dir: &Path,
+    results: Value,
+    mut ordered: OrderedJson,
+    why: String,
+    text: Option<String>,
+) -> Result<(Recheck, Option<String>), ReportError> {
+    let why = minos_checker::history::text::bound_problem(&why);
+    let mut updated = results.clone();
+    apply_checker_report(
+        &mut updated,
+        json!({"verdict": "unknown", "unknown_reason": "history not checked", "error": why}),
+    );
+    for field in ["checker", "causes", "verdict"] {
+        ordered.set(field, OrderedJson::from_value(&updated[field]));
+    }
+    if let Some(text) = &text {
+        let ops = minos_reports_history_ops(text);
+        set_history_identity(&mut ordered, &results, text, ops);
+    }
+    store_results(run_dir, &ordered)?;
+    Ok((Recheck::Refused(why), text))
+}
+
+/// Client ops in a history the checker refused, as the report pages count them.
+fn minos_reports_history_ops(text: &str) -> usize {
+    crate::history::parse_jsonl(text).ops.len()
+}
+
+/// Makes results.json's `history` (SHA-256, op count) describe `text`, the history that was
+/// read. When the bytes are not those the run recorded, the run's own hash is kept as
+/// `sha256_at_run`, so that the change stays visible.
+fn set_history_identity(ordered: &mut OrderedJson, results: &Value, text: &str, ops_count: usize) {
+    let mut history = results.get("history").cloned().unwrap_or_else(|| json!({}));
+    let Some(object) = history.as_object_mut() else {
+        return;
+    };
+    let sha256 = crate::rebuild::sha256_hex(text.as_bytes());
+    let recorded = object
+        .get("sha256")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if recorded.as_deref() != Some(sha256.as_str()) && !object.contains_key("sha256_at_run") {
+        if let Some(recorded) = recorded {
+            object.insert("sha256_at_run".to_string(), json!(recorded));
+        }
+    }
+    object.insert("sha256".to_string(), json!(sha256));
+    object.insert("ops_count".to_string(), json!(ops_count));
+    ordered.set("history", OrderedJson::from_value(&history));
 }
 
 /// Replaces `checker` in results.json with a new CheckReport and recomputes `verdict` and

@@ -86,8 +86,22 @@ pub fn write_run_report_with_notes(
     run_dir: &Path,
     notes: &[String],
 ) -> Result<RunSummary, ReportError> {
+    write_run_report_from(run_dir, notes, None)
+}
+
+/// As `write_run_report_with_notes`; `checked_text`, when given, is the history the checker
+/// read (re-checks): every file, history.csv included, is made from it, not read again.
+pub fn write_run_report_from(
+    run_dir: &Path,
+    notes: &[String],
+    checked_text: Option<String>,
+) -> Result<RunSummary, ReportError> {
     let results = load_results(run_dir)?;
-    let history_text = load_history_text(run_dir)?;
+    let rewrite_csv = checked_text.is_some();
+    let history_text = match checked_text {
+        Some(text) => Some(text),
+        None => load_history_text(run_dir)?,
+    };
     if results.is_none() && history_text.is_none() {
         return Err(ReportError::NotARunDir(run_dir.to_path_buf()));
     }
@@ -105,7 +119,7 @@ pub fn write_run_report_with_notes(
         .unwrap_or_default();
 
     if let Some(text) = &history_text {
-        if !run_dir.join("history.csv").exists() {
+        if rewrite_csv || !run_dir.join("history.csv").exists() {
             let csv = exports::history_csv(text)
                 .map_err(|e| ReportError::Plot(format!("history.csv: {e}")))?;
             write_atomic(&run_dir.join("history.csv"), &csv)?;

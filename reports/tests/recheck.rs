@@ -95,8 +95,10 @@ fn rebuild_rechecks_and_the_page_says_so() {
     assert!(index.contains("id=\"counterexample\""));
 }
 
+/// Issue 16 item 4: a history the checker refuses makes the run unknown; no stored verdict
+/// stands on input that was not read.
 #[test]
-fn runs_that_cannot_be_rechecked_keep_their_verdict() {
+fn a_refused_or_unreadable_history_makes_the_run_unknown() {
     let dir = fixture(
         "recheck-hostile",
         FixtureOptions {
@@ -104,13 +106,77 @@ fn runs_that_cannot_be_rechecked_keep_their_verdict() {
             ..small(23, false)
         },
     );
-    let before = read(&dir, "results.json");
     match recheck(&dir).unwrap() {
-        Recheck::Kept(why) => assert!(why.contains("checker"), "{why}"),
+        Recheck::Refused(why) => assert!(why.contains("checker"), "{why}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(read(&dir, "results.json"), before, "results.json untouched");
+    let results: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    assert_eq!(results["verdict"], "unknown");
+    assert_eq!(results["checker"]["verdict"], "unknown");
 
+    // Bytes that are not UTF-8: unreadable, the same outcome, and the page says so.
+    let dir = fixture("recheck-unreadable", small(26, false));
+    std::fs::write(dir.join("history.jsonl"), b"{\"index\":0,\xff\xfe}\n").unwrap();
+    let rebuilt = rebuild(&dir, &RebuildOptions::default()).unwrap();
+    assert!(
+        matches!(&rebuilt.runs[0].recheck, Some(Recheck::Refused(why)) if why.contains("UTF-8")),
+        "{:?}",
+        rebuilt.runs[0].recheck
+    );
+    assert_eq!(rebuilt.verdict(), Verdict::Unknown);
+    let index = read(&dir, "index.html");
+    assert!(index.contains("cannot be checked"), "the page says why");
+    assert!(!index.contains(">VALID<"), "no green verdict");
+}
+
+/// Issue 16 item 4: after a history is replaced, every file describes the one that was
+/// checked: results.json's hash and op count, history.csv and the pages.
+#[test]
+fn a_replaced_history_is_described_by_every_file() {
+    let dir = fixture("recheck-replaced", small(27, false));
+    rebuild(&dir, &RebuildOptions::default()).unwrap();
+    let old_csv = read(&dir, "history.csv");
+    // Keep only the first 40 records of the history: a different, shorter history.
+    let replaced: String = read(&dir, "history.jsonl")
+        .lines()
+        .take(40)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(dir.join("history.jsonl"), &replaced).unwrap();
+    let rebuilt = rebuild(&dir, &RebuildOptions::default()).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    let checked = minos_checker::history::parse_jsonl(&replaced, "h").unwrap();
+    assert_eq!(
+        results["history"]["ops_count"],
+        checked.ops.len(),
+        "op count of the checked history"
+    );
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(replaced.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(results["history"]["sha256"], sha.as_str());
+    assert!(
+        results["history"]["sha256_at_run"].is_string(),
+        "the run's own hash is kept"
+    );
+    let csv = read(&dir, "history.csv");
+    assert_ne!(csv, old_csv);
+    assert_eq!(csv.lines().count(), 41, "header + the 40 records checked");
+    assert_eq!(
+        rebuilt.changed_histories.len(),
+        1,
+        "the change is still flagged"
+    );
+    assert_eq!(
+        rebuilt.runs[0].result.as_ref().unwrap().ops_count,
+        checked.ops.len()
+    );
+}
+
+#[test]
+fn runs_that_cannot_be_rechecked_keep_their_verdict() {
     let dir = fixture("recheck-mixed", small(24, false));
     let mut results: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
     results["options"]["workload"] = serde_json::json!("mixed");
@@ -133,6 +199,7 @@ fn a_recheck_out_of_budget_keeps_the_stored_verdict() {
         }
         // A checker fast enough to finish within 0 ms may still decide; then it must agree.
         Recheck::Rechecked { after, .. } => assert_eq!(after, Verdict::Invalid),
+        other => panic!("{other:?}"),
     }
     if read(&dir, "results.json") != before {
         let after: serde_json::Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();

@@ -6,6 +6,7 @@
 use clojure_reader::edn::{self, Edn};
 use serde_json::{Map, Value};
 
+use super::text::{edn_too_deep, excerpt, line_breaks, MAX_NESTING};
 use super::{InputError, Process, RawRecord, RecordType};
 
 /// Converts an EDN value to JSON: keywords, symbols and chars become strings, sets and lists
@@ -58,7 +59,7 @@ impl<'t> Cursor<'t> {
                 .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
             self.advance_to(trimmed);
             if self.rest.starts_with(';') {
-                let end = self.rest.find('\n').unwrap_or(self.rest.len());
+                let end = self.rest.find(['\n', '\r']).unwrap_or(self.rest.len());
                 let after = &self.rest[end..];
                 self.advance_to(after);
             } else {
@@ -69,7 +70,7 @@ impl<'t> Cursor<'t> {
 
     fn advance_to(&mut self, after: &'t str) {
         let consumed = &self.rest[..self.rest.len() - after.len()];
-        self.line += consumed.bytes().filter(|&byte| byte == b'\n').count();
+        self.line += line_breaks(consumed, self.rest);
         self.rest = after;
     }
 }
@@ -84,6 +85,12 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
         line,
         problem,
     };
+    if let Some(line) = edn_too_deep(text, 0) {
+        return Err(error(
+            line,
+            format!("brackets nest deeper than {MAX_NESTING} levels"),
+        ));
+    }
     cursor.skip_blank();
     let closing = if cursor.rest.starts_with('[') {
         Some(']')
@@ -148,7 +155,8 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
 fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord, String> {
     let Edn::Map(entries) = value else {
         return Err(format!(
-            "expected an op map {{:process .. :type .. :f ..}}, found {value}"
+            "expected an op map {{:process .. :type .. :f ..}}, found {}",
+            excerpt(&value.to_string())
         ));
     };
     let field = |name: &'static str| entries.get(&Edn::Key(name.into()));
@@ -157,7 +165,8 @@ fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord,
         Some(Edn::Key(name)) if name == "nemesis" => Process::Nemesis,
         Some(other) => {
             return Err(format!(
-                "process {other} is not a non-negative integer or :nemesis"
+                "process {} is not a non-negative integer or :nemesis",
+                excerpt(&other.to_string())
             ))
         }
         None => return Err("op has no :process".to_string()),
@@ -170,20 +179,27 @@ fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord,
             "info" => RecordType::Info,
             other => {
                 return Err(format!(
-                    "unknown type :{other} (expected :invoke, :ok, :fail or :info)"
+                    "unknown type :{} (expected :invoke, :ok, :fail or :info)",
+                    excerpt(other)
                 ))
             }
         },
         Some(other) => {
             return Err(format!(
-                "unknown type {other} (expected :invoke, :ok, :fail or :info)"
+                "unknown type {} (expected :invoke, :ok, :fail or :info)",
+                excerpt(&other.to_string())
             ))
         }
         None => return Err("op has no :type".to_string()),
     };
     let f = match field("f") {
         Some(Edn::Key(name) | Edn::Str(name) | Edn::Symbol(name)) => name.to_string(),
-        Some(other) => return Err(format!(":f {other} is not a keyword")),
+        Some(other) => {
+            return Err(format!(
+                ":f {} is not a keyword",
+                excerpt(&other.to_string())
+            ))
+        }
         None if process == Process::Nemesis => String::new(),
         None => return Err("op has no :f".to_string()),
     };
@@ -204,6 +220,7 @@ fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord,
         line,
         index,
         process,
+        process_name: None,
         kind,
         f,
         key,

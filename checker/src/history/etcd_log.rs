@@ -1,15 +1,17 @@
 //! Reader of Jepsen console logs as in Porcupine's etcd test data:
 //! `INFO  jepsen.util - <process> :<type> :<f> <value>` (tabs or spaces), values in EDN.
+//! A record is one line (LF, CRLF or CR endings); text after its value makes it malformed,
+//! so that two records run together are never read as one.
 
 use clojure_reader::edn;
 
 use super::edn::edn_to_json;
+use super::text::{edn_too_deep, lines, quote, MAX_NESTING};
 use super::{InputError, Process, RawRecord, RecordType};
 
 pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
     let mut records = Vec::new();
-    for (line_offset, line) in text.lines().enumerate() {
-        let line_number = line_offset + 1;
+    for (line_number, line) in lines(text) {
         let error = |problem: String| InputError {
             file: source_name.to_string(),
             line: line_number,
@@ -30,7 +32,8 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
         }
         let [process, kind, f] = tokens[..] else {
             return Err(error(format!(
-                "expected `<process> :<type> :<f> <value>`, found {rest:?}"
+                "expected `<process> :<type> :<f> <value>`, found {}",
+                quote(rest)
             )));
         };
         let value_text = if remaining.is_empty() {
@@ -38,13 +41,15 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
         } else {
             remaining.trim_end()
         };
-        let process =
-            match process {
-                ":nemesis" | "nemesis" => Process::Nemesis,
-                number => Process::Client(number.parse().map_err(|_| {
-                    error(format!("process {number:?} is not a number or :nemesis"))
-                })?),
-            };
+        let process = match process {
+            ":nemesis" | "nemesis" => Process::Nemesis,
+            number => Process::Client(number.parse().map_err(|_| {
+                error(format!(
+                    "process {} is not a number or :nemesis",
+                    quote(number)
+                ))
+            })?),
+        };
         let kind = match kind {
             ":invoke" => RecordType::Invoke,
             ":ok" => RecordType::Ok,
@@ -52,19 +57,37 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
             ":info" => RecordType::Info,
             other => {
                 return Err(error(format!(
-                    "unknown type {other:?} (expected :invoke, :ok, :fail or :info)"
+                    "unknown type {} (expected :invoke, :ok, :fail or :info)",
+                    quote(other)
                 )))
             }
         };
         let Some(f) = f.strip_prefix(':') else {
-            return Err(error(format!("f {f:?} is not a keyword")));
+            return Err(error(format!("f {} is not a keyword", quote(f))));
         };
-        let value = edn::read_string(value_text)
-            .map_err(|problem| error(format!("bad EDN value {value_text:?}: {problem}")))?;
+        if edn_too_deep(value_text, 0).is_some() {
+            return Err(error(format!(
+                "value nests brackets deeper than {MAX_NESTING} levels"
+            )));
+        }
+        let (value, after) = edn::read(value_text).map_err(|problem| {
+            error(format!(
+                "bad EDN value {}: {:?}",
+                quote(value_text),
+                problem.code
+            ))
+        })?;
+        if !after.trim().is_empty() {
+            return Err(error(format!(
+                "unexpected text after the value: {} (one record per line)",
+                quote(after.trim())
+            )));
+        }
         records.push(RawRecord {
             line: line_number,
             index: records.len() as u64,
             process,
+            process_name: None,
             kind,
             f: f.to_string(),
             key: None,

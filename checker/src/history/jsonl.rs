@@ -1,61 +1,160 @@
-//! Reader of our `history.jsonl` (DESIGN.md §3): one `HistoryRecord` per line.
+//! Reader of `history.jsonl` (DESIGN.md §3): one JSON record per line (LF, CRLF or CR
+//! endings). Besides our own records it reads what Jepsen's and Maelstrom's JSON histories
+//! write: integer keys (read as their decimal text) and process names (strings other than
+//! "nemesis", numbered after the largest numeric process, in order of first appearance).
 
-use super::{HistoryRecord, InputError, RawRecord};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::text::{bound_problem, lines, quote};
+use super::{InputError, Process, RawRecord, RecordType};
+
+/// One record as written, before its process and key are interpreted.
+#[derive(Deserialize)]
+struct JsonlRecord {
+    index: u64,
+    time: u64,
+    process: Value,
+    #[serde(rename = "type")]
+    kind: RecordType,
+    f: String,
+    #[serde(default)]
+    key: Value,
+    #[serde(default)]
+    value: Value,
+}
+
+/// A record's process before names are numbered.
+enum ProcessField {
+    Number(u64),
+    Name(String),
+    Nemesis,
+}
 
 pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
     let mut records = Vec::new();
+    let mut processes = Vec::new();
     let mut previous: Option<(u64, u64)> = None;
-    for (line_offset, line) in text.lines().enumerate() {
-        let line_number = line_offset + 1;
+    for (line_number, line) in lines(text) {
         if line.trim().is_empty() {
             continue;
         }
-        let record: HistoryRecord = serde_json::from_str(line).map_err(|error| InputError {
+        let error = |problem: String| InputError {
             file: source_name.to_string(),
             line: line_number,
+            problem,
+        };
+        let record: JsonlRecord = serde_json::from_str(line).map_err(|problem| {
             // Each record is one line, so serde's "at line 1" would only confuse: keep the column.
-            problem: format!(
+            error(format!(
                 "bad history record: {} (column {})",
-                serde_problem(&error),
-                error.column()
-            ),
+                bound_problem(&serde_problem(&problem)),
+                problem.column()
+            ))
         })?;
+        let process = match &record.process {
+            Value::Number(number) => ProcessField::Number(number.as_u64().ok_or_else(|| {
+                error(format!(
+                    "process {number} is not a non-negative integer or a name"
+                ))
+            })?),
+            Value::String(name) if name == "nemesis" || name == ":nemesis" => ProcessField::Nemesis,
+            Value::String(name) if !name.is_empty() => ProcessField::Name(name.clone()),
+            other => {
+                return Err(error(format!(
+                    "process must be a number, a name or \"nemesis\", not {}",
+                    quote(&other.to_string())
+                )))
+            }
+        };
+        let key = match &record.key {
+            Value::Null => None,
+            Value::String(key) => Some(key.clone()),
+            Value::Number(number) if number.is_i64() || number.is_u64() => Some(number.to_string()),
+            other => {
+                return Err(error(format!(
+                    "key must be a string or an integer, not {}",
+                    quote(&other.to_string())
+                )))
+            }
+        };
         // DESIGN.md §3: records are in real-time order, indexes increasing.
         if let Some((previous_index, previous_time)) = previous {
-            let problem = if record.index <= previous_index {
-                Some(format!(
+            if record.index <= previous_index {
+                return Err(error(format!(
                     "index {} does not increase (the record before has index {previous_index})",
                     record.index
-                ))
-            } else if record.time < previous_time {
-                Some(format!(
+                )));
+            }
+            if record.time < previous_time {
+                return Err(error(format!(
                     "time {} ns goes back before the record before ({previous_time} ns): records must be in real-time order",
                     record.time
-                ))
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Err(InputError {
-                    file: source_name.to_string(),
-                    line: line_number,
-                    problem,
-                });
+                )));
             }
         }
         previous = Some((record.index, record.time));
+        processes.push(process);
         records.push(RawRecord {
             line: line_number,
             index: record.index,
-            process: record.process,
+            process: Process::Nemesis,
+            process_name: None,
             kind: record.kind,
             f: record.f,
-            key: record.key,
+            key,
             value: record.value,
             unknown_output: false,
         });
     }
+    number_processes(&mut records, processes, source_name)?;
     Ok(records)
+}
+
+/// Gives named processes numbers after the largest numeric one, in order of first appearance,
+/// so that no name shares a number with a numbered process.
+fn number_processes(
+    records: &mut [RawRecord],
+    processes: Vec<ProcessField>,
+    source_name: &str,
+) -> Result<(), InputError> {
+    let largest = processes
+        .iter()
+        .filter_map(|process| match process {
+            ProcessField::Number(number) => Some(*number),
+            _ => None,
+        })
+        .max();
+    let mut next = largest.map_or(Some(0), |largest| largest.checked_add(1));
+    let mut numbers: BTreeMap<String, u64> = BTreeMap::new();
+    for (record, process) in records.iter_mut().zip(processes) {
+        match process {
+            ProcessField::Number(number) => record.process = Process::Client(number),
+            ProcessField::Nemesis => record.process = Process::Nemesis,
+            ProcessField::Name(name) => {
+                let number = match numbers.get(&name) {
+                    Some(&number) => number,
+                    None => {
+                        let Some(number) = next else {
+                            return Err(InputError {
+                                file: source_name.to_string(),
+                                line: record.line,
+                                problem: "no process number is left for named processes (a numeric process is 2^64-1)".to_string(),
+                            });
+                        };
+                        next = number.checked_add(1);
+                        numbers.insert(name.clone(), number);
+                        number
+                    }
+                };
+                record.process = Process::Client(number);
+                record.process_name = Some(name);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// serde_json's message without its "at line L column C" suffix.

@@ -6,6 +6,7 @@ mod edn;
 mod etcd_log;
 mod independent;
 mod jsonl;
+pub mod text;
 
 pub use independent::Independent;
 
@@ -111,6 +112,25 @@ impl Format {
         }
     }
 
+    /// The initial state this format defines for the objects of its histories, when it
+    /// defines one: Porcupine's etcd logs record etcd keys, which start absent (null).
+    pub fn default_init(self) -> Option<Value> {
+        match self {
+            Format::EtcdLog => Some(Value::Null),
+            _ => None,
+        }
+    }
+
+    /// The model this format's histories are of, when the format says: Porcupine's etcd logs
+    /// are of a cas-register, its kv logs of a string key-value store.
+    pub fn default_model(self) -> Option<&'static str> {
+        match self {
+            Format::EtcdLog => Some("cas-register"),
+            Format::PorcupineKv => Some("kv"),
+            _ => None,
+        }
+    }
+
     /// The `--format` name.
     pub fn name(self) -> &'static str {
         match self {
@@ -133,10 +153,12 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages may quote input: bounded here whatever a reader put in them.
+        let problem = text::bound_problem(&self.problem);
         if self.line == 0 {
-            write!(formatter, "{}: {}", self.file, self.problem)
+            write!(formatter, "{}: {problem}", self.file)
         } else {
-            write!(formatter, "{}:{}: {}", self.file, self.line, self.problem)
+            write!(formatter, "{}:{}: {problem}", self.file, self.line)
         }
     }
 }
@@ -171,6 +193,9 @@ pub struct Operation {
     /// History index of the completion record, if any.
     pub completion_index: Option<u64>,
     pub process: u64,
+    /// The process's name when the history named it (a string process in jsonl); `process`
+    /// is then a number given to that name.
+    pub process_name: Option<String>,
     pub f: String,
     pub key: Option<String>,
     /// The value of the invoke record (the argument).
@@ -212,6 +237,8 @@ pub struct History {
     pub events: Vec<Event>,
     /// The keys came from `[key value]` values (a `jepsen.independent` history, split).
     pub independent: bool,
+    /// The format the history was read as.
+    pub format: Option<Format>,
 }
 
 impl History {
@@ -228,6 +255,8 @@ pub(crate) struct RawRecord {
     pub line: usize,
     pub index: u64,
     pub process: Process,
+    /// The name of a named process (see `Operation::process_name`).
+    pub process_name: Option<String>,
     pub kind: RecordType,
     pub f: String,
     pub key: Option<String>,
@@ -247,28 +276,58 @@ pub fn read_file_with(
     format: Format,
     independent: Independent,
 ) -> Result<History, InputError> {
-    let source_name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| InputError {
-        file: source_name.clone(),
-        line: 0,
-        problem: format!("cannot read: {error}"),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|error| InputError {
-        file: source_name.clone(),
-        line: 1 + bytecount_lines(&error.as_bytes()[..error.utf8_error().valid_up_to()]),
-        problem: "not valid UTF-8".to_string(),
-    })?;
+    let bytes = read_bytes(path)?;
+    let text = utf8_text(bytes, path)?;
     // A `.jsonl` file is ours whatever its first line looks like: a malformed one then gets
     // the JSON reader's error, not the EDN reader's.
     let format = match (format, path.extension().and_then(|ext| ext.to_str())) {
         (Format::Auto, Some("jsonl")) => Format::Jsonl,
         (format, _) => format,
     };
-    parse_text_with(&text, &source_name, format, independent)
+    parse_text_with(&text, &path.display().to_string(), format, independent)
+}
+
+/// The bytes of a history file, refused when larger than `text::MAX_HISTORY_BYTES`.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
+    let source_name = path.display().to_string();
+    let cannot_read = |error: std::io::Error| InputError {
+        file: source_name.clone(),
+        line: 0,
+        problem: format!("cannot read: {error}"),
+    };
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    // One byte more than the limit tells a file at the limit from a larger one.
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, text::MAX_HISTORY_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(cannot_read)?;
+    if bytes.len() as u64 > text::MAX_HISTORY_BYTES {
+        return Err(InputError {
+            file: source_name,
+            line: 0,
+            problem: format!(
+                "larger than {} bytes, the most a history may hold: split it",
+                text::MAX_HISTORY_BYTES
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The bytes of a history file as text; invalid UTF-8 is an error naming its line.
+pub fn utf8_text(bytes: Vec<u8>, path: &Path) -> Result<String, InputError> {
+    String::from_utf8(bytes).map_err(|error| InputError {
+        file: path.display().to_string(),
+        line: 1 + bytecount_lines(&error.as_bytes()[..error.utf8_error().valid_up_to()]),
+        problem: "not valid UTF-8".to_string(),
+    })
 }
 
 fn bytecount_lines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&byte| byte == b'\n').count()
+    let valid = String::from_utf8_lossy(bytes);
+    text::line_breaks(&valid, &valid)
 }
 
 /// Parses a history held in memory, in the given format (`Auto` decides by content); a
@@ -284,6 +343,8 @@ pub fn parse_text_with(
     format: Format,
     independent: Independent,
 ) -> Result<History, InputError> {
+    // A byte-order mark is not part of the first record.
+    let text = text::strip_bom(text);
     let format = match format {
         Format::Auto => detect_format(text),
         other => other,
@@ -312,6 +373,7 @@ pub fn parse_text_with(
     };
     let mut history = pair(records, source_name)?;
     history.independent = split;
+    history.format = Some(format);
     Ok(history)
 }
 
@@ -322,9 +384,8 @@ pub fn parse_jsonl(text: &str, source_name: &str) -> Result<History, InputError>
 
 /// Decides the format from the first meaningful line.
 pub fn detect_format(text: &str) -> Format {
-    let first = text
-        .lines()
-        .map(str::trim)
+    let first = text::lines(text::strip_bom(text))
+        .map(|(_, line)| line.trim())
         .find(|line| !line.is_empty() && !line.starts_with(';'))
         .unwrap_or("");
     if first.starts_with('{') && first[1..].trim_start().starts_with('"') {
@@ -363,7 +424,7 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
                         record.line,
                         format!(
                             "process {process} invokes {} while its {} invoked at line {line} (index {}) has not completed",
-                            record.f, pending.f, pending.index
+                            text::quote(&record.f), text::quote(&pending.f), pending.index
                         ),
                     ));
                 }
@@ -372,6 +433,7 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
                     index: record.index,
                     completion_index: None,
                     process,
+                    process_name: record.process_name,
                     f: record.f,
                     key: record.key,
                     invoke_value: record.value,
@@ -388,7 +450,7 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
                         record.line,
                         format!(
                             "unmatched completion: process {process} completes {} (index {}) without a pending invoke",
-                            record.f, record.index
+                            text::quote(&record.f), record.index
                         ),
                     ));
                 };
@@ -397,8 +459,8 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
                     return Err(error(
                         record.line,
                         format!(
-                            "completion f {:?} of process {process} does not match its invoke f {:?} (index {})",
-                            record.f, op.f, op.index
+                            "completion f {} of process {process} does not match its invoke f {} (index {})",
+                            text::quote(&record.f), text::quote(&op.f), op.index
                         ),
                     ));
                 }
@@ -475,5 +537,5 @@ mod tests {
 /// A record's key for messages: quoted, or "(none)".
 fn key_text(key: &Option<String>) -> String {
     key.as_ref()
-        .map_or_else(|| "(none)".to_string(), |key| format!("{key:?}"))
+        .map_or_else(|| "(none)".to_string(), |key| text::quote(key))
 }

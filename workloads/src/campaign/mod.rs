@@ -141,6 +141,9 @@ pub struct CampaignSummary {
     pub errors: Vec<(u64, String)>,
     /// Seeds not run because the budget ran out or a stop was requested.
     pub not_run_count: u64,
+    /// The first error that said the disk is full: no run was started after it (the same
+    /// command resumes once there is space).
+    pub disk_full: Option<(u64, String)>,
     pub determinism_checked_count: u64,
     pub nondeterministic_seeds: Vec<u64>,
     /// Failure signature key -> seeds (sorted), invalid and unknown runs.
@@ -227,6 +230,29 @@ pub fn run_campaign(
     options: &CampaignOptions,
     on_event: &OnEvent<'_>,
 ) -> Result<CampaignSummary, CampaignError> {
+    run_campaign_with(options, on_event, &run_seed)
+}
+
+/// How one seed is run (the real run, or a stand-in in tests).
+type SeedRunner<'a> = dyn Fn(&RunOptions, u64, bool, Keep) -> SeedStatus + Sync + 'a;
+
+/// Whether a run's error says the disk (or the file system's quota) is full: then every
+/// later run would fail alike and leave an empty run dir, so the campaign stops starting runs.
+pub fn is_disk_full(error: &str) -> bool {
+    // The operating system's own words for ENOSPC and EDQUOT, as io::Error prints them.
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    [ENOSPC, EDQUOT]
+        .iter()
+        .any(|&code| error.contains(&std::io::Error::from_raw_os_error(code).to_string()))
+        || error.contains(&std::io::Error::from(std::io::ErrorKind::StorageFull).to_string())
+}
+
+fn run_campaign_with(
+    options: &CampaignOptions,
+    on_event: &OnEvent<'_>,
+    run_seed: &SeedRunner<'_>,
+) -> Result<CampaignSummary, CampaignError> {
     let started = Instant::now();
     let mut run_template = options.run.clone();
     run_template.out_dir = options.campaign_dir.clone();
@@ -289,12 +315,14 @@ pub fn run_campaign(
     let ran_now = AtomicU64::new(0);
     let results: Mutex<Vec<(u64, SeedStatus)>> = Mutex::new(Vec::new());
     let to_run_count = to_run.len() as u64;
+    let disk_full: Mutex<Option<(u64, String)>> = Mutex::new(None);
     let should_stop = || {
         options
             .stop
             .as_ref()
             .is_some_and(|stop| stop.load(Ordering::Relaxed))
             || deadline.is_some_and(|deadline| Instant::now() >= deadline)
+            || disk_full.lock().expect("no panics hold it").is_some()
     };
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.min(to_run.len().max(1)) {
@@ -310,6 +338,17 @@ pub fn run_campaign(
                     .determinism_every
                     .is_some_and(|every| (seed - slice.start) % every == 0);
                 let status = run_seed(&run_template, seed, check_determinism, options.keep);
+                if let SeedStatus::Error(error) = &status {
+                    if is_disk_full(error) {
+                        let mut first = disk_full.lock().expect("no panics hold it");
+                        if first
+                            .as_ref()
+                            .is_none_or(|(first_seed, _)| seed < *first_seed)
+                        {
+                            *first = Some((seed, error.clone()));
+                        }
+                    }
+                }
                 let ran = ran_now.fetch_add(1, Ordering::Relaxed) + 1;
                 let progress = {
                     let mut counts = counts.lock().expect("no panics hold it");
@@ -352,6 +391,7 @@ pub fn run_campaign(
         campaign_dir: options.campaign_dir.clone(),
         slice: Some(slice),
         total_count: slice.len(),
+        disk_full: disk_full.into_inner().expect("no panics hold it"),
         elapsed: started.elapsed(),
         ..CampaignSummary::default()
     };
@@ -468,6 +508,48 @@ pub fn campaign_dir(out_dir: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16 item 14: the first "no space left" error stops the campaign from starting
+    /// runs; the seeds after it are not run (left for the same command to resume).
+    #[test]
+    fn a_full_disk_stops_starting_runs() {
+        let dir = std::env::temp_dir().join(format!("minos-disk-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = CampaignOptions {
+            run: RunOptions::new(0),
+            seeds: SeedRange::new(1, 11),
+            shard: None,
+            jobs: 1,
+            budget: None,
+            campaign_dir: dir.clone(),
+            determinism_every: None,
+            stop: None,
+            keep: Keep::All,
+        };
+        let attempted = Mutex::new(Vec::new());
+        let full = std::io::Error::from_raw_os_error(28);
+        let runner = |_: &RunOptions, seed: u64, _: bool, _: Keep| {
+            attempted.lock().unwrap().push(seed);
+            SeedStatus::Error(format!("cannot write the run directory: {full}"))
+        };
+        let summary = run_campaign_with(&options, &|_| {}, &runner).unwrap();
+        assert_eq!(
+            *attempted.lock().unwrap(),
+            vec![1],
+            "no run after the first ENOSPC"
+        );
+        let (seed, error) = summary
+            .disk_full
+            .clone()
+            .expect("the campaign says why it stopped");
+        assert_eq!(seed, 1);
+        assert!(is_disk_full(&error), "{error}");
+        assert_eq!(summary.not_run_count, 9);
+        assert_eq!(summary.errors.len(), 1);
+        // Other errors do not stop a campaign.
+        assert!(!is_disk_full("simulation failed: a node panicked"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn campaign_verdict_follows_the_exit_code_rules() {

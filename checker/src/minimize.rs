@@ -1,0 +1,177 @@
+//! The smallest explanation of a violation: a set of an invalid object's `ok` ops that cannot
+//! all be ordered even when every other op is relaxed to "may have taken effect at any time
+//! after its invoke, or never" (as an `info` op). Relaxing only adds linearizations, so a
+//! relaxed history that is still not linearizable proves the original is not either, and the
+//! ops kept are a self-contained anomaly (two successful cas from one old value: a lost
+//! update), whatever the model. The set is found with the search itself as the oracle, by
+//! delta debugging (Zeller's ddmin, complement steps): drop chunks of the kept ops while the
+//! rest still fails, refining the chunks when none can go. Each try and the whole
+//! minimisation have step budgets, so the result depends on step counts, not on time (the
+//! check's own deadline and memory limit still stop it); when no try succeeds the caller
+//! explains the object as a whole.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicU8};
+
+use crate::check::compile_object;
+use crate::history::{Event, History, Outcome};
+use crate::model::Model;
+use crate::search::{Budget, Progress, Search, SearchInput, SearchResult};
+
+/// Search steps one try may take: a try that needs more counts as "still linearizable".
+const STEPS_PER_TRY: u64 = 50_000;
+/// Search steps the whole minimisation may take.
+const STEPS_IN_ALL: u64 = 1_000_000;
+
+pub(crate) struct Core<M: Model> {
+    /// The relaxed object the explanation is of, and its ops' positions in `history`.
+    pub input: SearchInput<M>,
+    pub positions: Vec<usize>,
+    pub longest_prefix: Vec<u32>,
+    /// The object's ops as recorded (not relaxed), for the explanation to show.
+    pub history: History,
+    /// The core ops, as positions in the checked history, in history order.
+    pub core_positions: Vec<usize>,
+    /// Their history indexes.
+    pub core_indexes: BTreeSet<u64>,
+}
+
+/// The smallest set found of the object's ops (at `object_positions` of `history`) that
+/// cannot be ordered; `None` when not even the whole object fails within the step budget.
+pub(crate) fn smallest_core<M: Model>(
+    model: &M,
+    object_positions: &[usize],
+    history: &History,
+    check_budget: &Budget,
+) -> Option<Core<M>> {
+    // The object alone: its ops renumbered 0.., its events in real-time order.
+    let mut local = vec![usize::MAX; history.ops.len()];
+    for (number, &position) in object_positions.iter().enumerate() {
+        local[position] = number;
+    }
+    let object = History {
+        source_name: history.source_name.clone(),
+        ops: object_positions
+            .iter()
+            .map(|&position| history.ops[position].clone())
+            .collect(),
+        events: history
+            .events
+            .iter()
+            .filter_map(|event| match *event {
+                Event::Call(position) if local[position] != usize::MAX => {
+                    Some(Event::Call(local[position]))
+                }
+                Event::Return(position) if local[position] != usize::MAX => {
+                    Some(Event::Return(local[position]))
+                }
+                _ => None,
+            })
+            .collect(),
+        independent: history.independent,
+        format: history.format,
+    };
+    let budget = Budget {
+        deadline: check_budget.deadline,
+        memory_limit_bytes: check_budget.memory_limit_bytes,
+        memory_in_use: AtomicU64::new(0),
+        peak_memory: AtomicU64::new(0),
+        exhausted: AtomicU8::new(0),
+    };
+    let steps_spent = std::cell::Cell::new(0u64);
+    // Tries the object with only `kept` (local numbers of ok ops) certain to have happened.
+    let attempt = |kept: &[usize]| -> Option<(SearchInput<M>, Vec<usize>, Vec<u32>)> {
+        if steps_spent.get() >= STEPS_IN_ALL {
+            return None;
+        }
+        let kept_set: BTreeSet<usize> = kept.iter().copied().collect();
+        let mut relaxed = object.clone();
+        for (number, op) in relaxed.ops.iter_mut().enumerate() {
+            if matches!(op.outcome, Outcome::Ok(_)) && !kept_set.contains(&number) {
+                op.outcome = Outcome::Info;
+            }
+        }
+        relaxed.events.retain(|event| match *event {
+            Event::Return(number) => kept_set.contains(&number),
+            Event::Call(_) => true,
+        });
+        // Ops invoked after the last certain return could only come after every kept op:
+        // they never help, so they are left out.
+        let last_return = relaxed
+            .events
+            .iter()
+            .rposition(|event| matches!(event, Event::Return(_)))?;
+        let included: Vec<usize> = relaxed.events[..last_return]
+            .iter()
+            .filter_map(|event| match *event {
+                Event::Call(number) => Some(number),
+                Event::Return(_) => None,
+            })
+            .collect();
+        let (input, positions) = compile_object(model, &relaxed, included).ok()?;
+        let mut search = Search::new(model, &input);
+        let budget_steps = STEPS_PER_TRY.min(STEPS_IN_ALL - steps_spent.get());
+        let progress = search.run(budget_steps, &budget);
+        steps_spent.set(steps_spent.get() + search.stats().steps);
+        let prefix = match progress {
+            Progress::Done(SearchResult::NotLinearizable { longest_prefix }) => longest_prefix,
+            _ => return None,
+        };
+        drop(search);
+        Some((input, positions, prefix))
+    };
+    let mut kept: Vec<usize> = (0..object.ops.len())
+        .filter(|&number| matches!(object.ops[number].outcome, Outcome::Ok(_)))
+        .collect();
+    let mut best = attempt(&kept)?;
+    let mut granularity = 2usize;
+    'refine: while kept.len() >= 2 {
+        let chunk = kept.len().div_ceil(granularity);
+        let mut reduced = false;
+        for start in (0..kept.len()).step_by(chunk) {
+            let end = (start + chunk).min(kept.len());
+            let complement: Vec<usize> =
+                kept[..start].iter().chain(&kept[end..]).copied().collect();
+            if complement.is_empty() {
+                continue;
+            }
+            if let Some(found) = attempt(&complement) {
+                kept = complement;
+                best = found;
+                granularity = (granularity - 1).max(2);
+                reduced = true;
+                break;
+            }
+            if steps_spent.get() >= STEPS_IN_ALL {
+                break 'refine;
+            }
+        }
+        if !reduced {
+            if granularity >= kept.len() {
+                break;
+            }
+            granularity = (granularity * 2).min(kept.len());
+        }
+    }
+    let (input, positions, longest_prefix) = best;
+    let core_positions: Vec<usize> = kept
+        .iter()
+        .map(|&number| object_positions[number])
+        .collect();
+    let core_indexes = core_positions
+        .iter()
+        .map(|&position| history.ops[position].index)
+        .collect();
+    assert!(
+        !core_positions.is_empty(),
+        "a history with no certain op is linearizable"
+    );
+    Some(Core {
+        input,
+        positions,
+        longest_prefix,
+        history: object,
+        core_positions,
+        core_indexes,
+    })
+}
