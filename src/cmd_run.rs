@@ -67,13 +67,14 @@ pub struct RunArgs {
     /// answer from the contacted node alone and may be stale).
     #[arg(long, default_value = "linearizable")]
     read_mode: ReadMode,
-    /// Raft store: entries per AppendEntries (default: the node's, 64); selftest's
-    /// commit-old-term profile sets 1.
-    #[arg(long, hide = true)]
+    /// Raft store: entries per AppendEntries [default: the node's, 64]; selftest's
+    /// commit-old-term profile sets 1 (replay lines carry it).
+    #[arg(long)]
     max_append_entries: Option<usize>,
     /// Also invalid ("no progress during faults") when no operation completes for this long
-    /// inside a fault window; selftest's liveness profiles set it.
-    #[arg(long, hide = true, value_parser = parse_duration_ms)]
+    /// inside a fault window (e.g. 3s); selftest's liveness profiles set it (replay lines carry
+    /// it).
+    #[arg(long, value_parser = parse_duration_ms)]
     max_stall: Option<u64>,
 }
 

@@ -33,6 +33,8 @@ enum Command {
     /// Check stored histories (ours, Jepsen/Knossos EDN, Porcupine logs) for linearizability.
     Check(cmd_check::CheckArgs),
     /// Many runs, one per seed, resumable and shardable, with an aggregate report.
+    // `--seed` comes with the run options but a campaign takes `--seeds`: not in its help.
+    #[command(mut_arg("seed", |arg| arg.hide(true)))]
     Campaign(cmd_campaign::CampaignArgs),
     /// Minimise a failing run to a small schedule that still fails.
     Shrink(cmd_shrink::ShrinkArgs),

@@ -209,3 +209,27 @@ fn bad_input_exits_254_with_a_reason() {
     assert_bad_input(&["--schedule", schedule.to_str().unwrap()], "n7", &out);
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn help_shows_what_replay_lines_use_and_not_what_a_command_refuses() {
+    let run_help = stdout(
+        &minos()
+            .args(["run", "--help"])
+            .output()
+            .expect("minos runs"),
+    );
+    for option in ["--max-stall", "--max-append-entries", "--schedule", "--bug"] {
+        assert!(run_help.contains(option), "run --help lacks {option}");
+    }
+    let campaign_help = stdout(
+        &minos()
+            .args(["campaign", "--help"])
+            .output()
+            .expect("minos runs"),
+    );
+    assert!(campaign_help.contains("--seeds"), "{campaign_help}");
+    assert!(
+        !campaign_help.contains("--seed "),
+        "campaign refuses --seed, so its help must not offer it"
+    );
+}

@@ -59,6 +59,11 @@ fn read_and_liveness_bugs_are_caught_and_the_correct_build_is_clean() {
         let run_dir = PathBuf::from(detection["run_dir"].as_str().unwrap());
         assert!(run_dir.join("history.jsonl").is_file(), "{run_dir:?}");
         assert!(run_dir.starts_with(&out));
+        let replay = detection["reproduce"].as_str().unwrap();
+        assert!(
+            !replay.contains("--no-report"),
+            "a replay shows the report: {replay}"
+        );
     }
     assert!(bugs[0]["detection"]["anomaly"]
         .as_str()

@@ -402,7 +402,13 @@ fn run_one(profile: &Profile, seed: u64, out_dir: &Path) -> RunSummary {
             Verdict::Unknown => "unknown",
         }
     };
-    let reproduce = outcome.reproduce.clone();
+    // The run itself skipped its report to save time; a person replaying it wants one (the
+    // history, and so its hash, is the same either way).
+    let reproduce = outcome
+        .reproduce
+        .strip_suffix(" --no-report")
+        .unwrap_or(&outcome.reproduce)
+        .to_string();
     RunSummary {
         seed,
         verdict: verdict.to_string(),
