@@ -38,8 +38,10 @@ pub struct RunArgs {
     /// uniform | skewed (Zipf-like hot keys)
     #[arg(long, default_value = "uniform")]
     key_distribution: KeyDistribution,
-    /// none | all | comma list of partition, partition-oneway, kill, pause, clock, loss,
-    /// duplicate, reorder, disk, membership, transfer
+    /// none | all (a swarm profile drawn per seed: fault kinds, intensity, targets, timing
+    /// relative to protocol events, client timeouts) | comma list of partition,
+    /// partition-oneway, kill, pause, clock, loss, duplicate, reorder, delay, disk, slow-fsync,
+    /// apply-lag, power-loss, rejoin-empty, membership, transfer
     #[arg(long, default_value = "partition,kill")]
     nemesis: NemesisSpec,
     /// Time between fault windows.
