@@ -31,6 +31,9 @@ pub struct ClientConfig {
     pub local_port: u16,
     /// Local address to bind (None: loopback). A real cluster on a bridge needs the bridge's.
     pub local_ip: Option<std::net::IpAddr>,
+    /// Send each read first to this client's home node (`client_id` mod cluster size), not
+    /// to the believed leader: with servers in stale read mode that is a follower-local read.
+    pub reads_at_home: bool,
 }
 
 impl ClientConfig {
@@ -44,6 +47,7 @@ impl ClientConfig {
             retry_backoff_ms: 25,
             local_port: 0,
             local_ip: None,
+            reads_at_home: false,
         }
     }
 }
@@ -226,6 +230,9 @@ impl Client {
     /// been proposed: every attempt was refused before proposing.
     async fn execute(&mut self, op: StoreOp) -> OpOutcome<StoreResult> {
         self.seq += 1;
+        if self.config.reads_at_home && matches!(op, StoreOp::Read { .. }) {
+            self.target = (self.config.client_id as usize) % self.config.cluster.len();
+        }
         let request = Wire::Request(ClientRequest {
             client_id: self.config.client_id,
             seq: self.seq,

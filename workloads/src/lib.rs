@@ -80,7 +80,8 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
                 options.bugs,
                 options.op_timeout_ms,
             )
-            .with_max_append_entries(options.max_append_entries),
+            .with_max_append_entries(options.max_append_entries)
+            .with_read_mode(options.read_mode),
         ),
         SystemKind::ToyPrimary => run::run_system(
             options,

@@ -24,6 +24,8 @@ pub struct RaftStore {
     options: Vec<NodeOptions>,
     cluster: Vec<String>,
     op_timeout_ms: u64,
+    /// Clients send reads to their home node first (stale mode: follower-local reads).
+    reads_at_home: bool,
     membership: RefCell<MembershipGoal>,
 }
 
@@ -52,6 +54,7 @@ impl RaftStore {
             options,
             cluster: peers.into_values().collect(),
             op_timeout_ms,
+            reads_at_home: false,
             membership: RefCell::new(MembershipGoal::new(nodes)),
         }
     }
@@ -65,6 +68,25 @@ impl RaftStore {
                 node_options.max_append_entries_count = count;
             }
         }
+        self
+    }
+}
+
+impl RaftStore {
+    /// Sets how every node serves reads (`--read-mode`); in stale mode clients also send
+    /// reads to their home node, so that followers answer them.
+    pub fn with_read_mode(mut self, mode: crate::options::ReadMode) -> RaftStore {
+        use crate::options::ReadMode;
+        let node_mode = match mode {
+            ReadMode::ReadIndex => minos_node::ReadMode::ReadIndex,
+            ReadMode::Lease => minos_node::ReadMode::Lease,
+            ReadMode::Log => minos_node::ReadMode::Log,
+            ReadMode::Stale => minos_node::ReadMode::Stale,
+        };
+        for node_options in &mut self.options {
+            node_options.read_mode = node_mode;
+        }
+        self.reads_at_home = mode == ReadMode::Stale;
         self
     }
 }
@@ -102,6 +124,7 @@ impl SystemUnderTest for RaftStore {
     async fn connect(&self, process: u64) -> std::io::Result<RaftClient> {
         let mut config = ClientConfig::new(process + 1, self.cluster.clone(), Network::Simulated);
         config.op_timeout_ms = self.op_timeout_ms;
+        config.reads_at_home = self.reads_at_home;
         Ok(RaftClient {
             client: Client::connect(config).await?,
         })

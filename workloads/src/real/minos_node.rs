@@ -33,6 +33,7 @@ pub struct MinosNode {
     seed: u64,
     bugs: Vec<String>,
     op_timeout_ms: u64,
+    read_mode: ReadMode,
 }
 
 impl MinosNode {
@@ -48,6 +49,7 @@ impl MinosNode {
             seed: options.seed,
             bugs: options.bug_names(),
             op_timeout_ms: options.op_timeout_ms,
+            read_mode: options.read_mode,
         }
     }
 
@@ -71,6 +73,8 @@ impl MinosNode {
         );
         config.op_timeout_ms = self.op_timeout_ms;
         config.local_ip = Some(network.host_ip.into());
+        // Stale mode: each client reads at its own node, so followers answer reads.
+        config.reads_at_home = self.read_mode == ReadMode::Stale;
         config
     }
 }
@@ -95,7 +99,7 @@ impl Adapter for MinosNode {
     }
 
     fn read_modes(&self) -> &'static [ReadMode] {
-        &[ReadMode::Linearizable]
+        &ReadMode::ALL
     }
 
     fn server_args(&self, node: usize, network: &Network, data_dir: &Path) -> Vec<String> {
@@ -116,6 +120,8 @@ impl Adapter for MinosNode {
             data_dir.display().to_string(),
             "--seed".to_string(),
             (self.seed.wrapping_add(node as u64)).to_string(),
+            "--read-mode".to_string(),
+            self.read_mode.name().to_string(),
         ];
         for bug in &self.bugs {
             args.push("--bug".to_string());
