@@ -6,6 +6,7 @@ mod cmd_campaign;
 mod cmd_check;
 mod cmd_client;
 mod cmd_node;
+mod cmd_quorum;
 mod cmd_report;
 mod cmd_run;
 mod cmd_selftest;
@@ -43,6 +44,8 @@ enum Command {
     Node(cmd_node::NodeArgs),
     /// Talk to a real cluster of `minos node` processes.
     Client(cmd_client::ClientArgs),
+    /// Measure the quorum table: servers 1-7, how many can be killed with writes committing.
+    Quorum(cmd_quorum::QuorumArgs),
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         Command::Selftest(args) => cmd_selftest::main(args),
         Command::Node(args) => cmd_node::main(args),
         Command::Client(args) => cmd_client::main(args),
+        Command::Quorum(args) => cmd_quorum::main(args),
     };
     std::process::exit(code);
 }

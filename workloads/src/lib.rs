@@ -10,6 +10,7 @@ pub mod nemesis;
 pub mod nodelog;
 pub mod options;
 pub mod output;
+pub mod quorum;
 pub mod raft_store;
 pub mod real;
 pub mod recorder;
