@@ -54,3 +54,14 @@ fn read_modes_parse_by_name_and_by_etcd_alias() {
     assert_eq!("serializable".parse::<ReadMode>(), Ok(ReadMode::Stale));
     assert!("eventual".parse::<ReadMode>().is_err());
 }
+
+#[test]
+fn read_modes_are_refused_by_the_toy_stores() {
+    let mut options = RunOptions::new(1);
+    options.system = minos_workloads::SystemKind::ToyPrimary;
+    options.read_mode = ReadMode::Stale;
+    let problem = options.validate().unwrap_err();
+    assert!(problem.contains("--read-mode stale"), "{problem}");
+    options.read_mode = ReadMode::ReadIndex;
+    assert!(options.validate().is_ok());
+}
