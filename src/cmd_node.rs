@@ -37,8 +37,9 @@ pub struct NodeArgs {
     /// Seed for election timeouts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// How reads are served: read-index (default), lease, or log.
-    #[arg(long, default_value = "read-index", value_parser = ["read-index", "lease", "log"])]
+    /// How reads are served: read-index (default), lease, log, or stale (any node answers
+    /// from its own state: not linearizable, a control for the checker).
+    #[arg(long, default_value = "read-index", value_parser = ["read-index", "lease", "log", "stale"])]
     read_mode: String,
     /// Snapshot the state and compact the log every N applied entries (0: never).
     #[arg(long, default_value_t = NodeOptions::DEFAULT_SNAPSHOT_EVERY)]
@@ -176,6 +177,7 @@ pub fn main(args: NodeArgs) -> i32 {
     options.read_mode = match args.read_mode.as_str() {
         "lease" => ReadMode::Lease,
         "log" => ReadMode::Log,
+        "stale" => ReadMode::Stale,
         _ => ReadMode::ReadIndex,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

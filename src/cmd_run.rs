@@ -65,9 +65,11 @@ pub struct RunArgs {
     /// needs root, etcd-server and nftables), or a toy store (toy-primary, toy-follower-reads).
     #[arg(long, default_value = "raft")]
     system: SystemKind,
-    /// linearizable | serializable: how a real system serves reads (etcd's serializable reads
-    /// answer from the contacted node alone and may be stale).
-    #[arg(long, default_value = "linearizable")]
+    /// How reads are served: read-index (default; a quorum-confirmed linearizable read),
+    /// lease, log (through the log), or stale (the contacted node answers alone, follower or
+    /// not: may be stale, a control the checker must catch). etcd offers read-index and stale
+    /// (its names linearizable and serializable are accepted), nats read-index only.
+    #[arg(long, default_value = "read-index")]
     read_mode: ReadMode,
     /// Raft store: entries per AppendEntries [default: the node's, 64]; selftest's
     /// commit-old-term profile sets 1 (replay lines carry it).

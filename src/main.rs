@@ -7,6 +7,7 @@ mod cmd_check;
 mod cmd_client;
 mod cmd_keygen;
 mod cmd_node;
+mod cmd_quorum;
 mod cmd_report;
 mod cmd_run;
 mod cmd_selftest;
@@ -48,6 +49,8 @@ enum Command {
     Client(cmd_client::ClientArgs),
     /// Create a cluster key file (mode 0600) for `minos node` and `minos client`.
     Keygen(cmd_keygen::KeygenArgs),
+    /// Measure the quorum table: servers 1-7, how many can be killed with writes committing.
+    Quorum(cmd_quorum::QuorumArgs),
 }
 
 fn main() {
@@ -74,6 +77,7 @@ fn main() {
         Command::Node(args) => cmd_node::main(args),
         Command::Client(args) => cmd_client::main(args),
         Command::Keygen(args) => cmd_keygen::main(args),
+        Command::Quorum(args) => cmd_quorum::main(args),
     };
     std::process::exit(code);
 }

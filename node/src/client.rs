@@ -36,6 +36,9 @@ pub struct ClientConfig {
     /// that do not verify are ignored, so a forged reply cannot put a wrong result in a
     /// history. Default: `ClusterKey::for_simulation(0)`, as `NodeOptions::new`.
     pub cluster_key: ClusterKey,
+    /// Send each read first to this client's home node (`client_id` mod cluster size), not
+    /// to the believed leader: with servers in stale read mode that is a follower-local read.
+    pub reads_at_home: bool,
 }
 
 impl ClientConfig {
@@ -50,6 +53,7 @@ impl ClientConfig {
             local_port: 0,
             local_ip: None,
             cluster_key: ClusterKey::for_simulation(0),
+            reads_at_home: false,
         }
     }
 }
@@ -241,6 +245,9 @@ impl Client {
     /// been proposed: every attempt was refused before proposing.
     async fn execute(&mut self, op: StoreOp) -> OpOutcome<StoreResult> {
         self.seq += 1;
+        if self.config.reads_at_home && matches!(op, StoreOp::Read { .. }) {
+            self.target = (self.config.client_id as usize) % self.config.cluster.len();
+        }
         let request = Wire::Request(ClientRequest {
             client_id: self.config.client_id,
             seq: self.seq,

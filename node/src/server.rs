@@ -38,6 +38,10 @@ pub enum ReadMode {
     /// Leader-lease reads (the core's `lease_reads`): while the leader's lease holds, reads
     /// need no heartbeat round; correct only under bounded clock drift.
     Lease,
+    /// Not linearizable, on purpose: any running node, follower or not, answers a read from
+    /// its own applied state at once (Consul's `stale`, etcd's serializable reads). It is
+    /// there so that a checker can be shown catching the stale reads it allows.
+    Stale,
 }
 
 /// Everything a node needs to start.
@@ -670,6 +674,19 @@ impl<D: Disk> Server<D> {
     }
 
     async fn on_request(&mut self, request: ClientRequest, from: SocketAddr) {
+        if self.options.read_mode == ReadMode::Stale {
+            if let StoreOp::Read { key } = &request.op {
+                let value = self.store.get(key);
+                self.reply(
+                    from,
+                    request.client_id,
+                    request.seq,
+                    ReplyOutcome::Done(StoreResult::Value(value)),
+                )
+                .await;
+                return;
+            }
+        }
         if self.raft.status().role != Role::Leader
             || self.pending_writes.len() + self.pending_reads.len() + self.ready_reads.len()
                 >= self.options.max_pending_requests

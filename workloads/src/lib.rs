@@ -12,6 +12,7 @@ pub mod nodelog;
 pub mod options;
 pub mod output;
 pub mod panics;
+pub mod quorum;
 pub mod raft_store;
 pub mod real;
 pub mod recorder;
@@ -83,7 +84,8 @@ pub fn run(options: &RunOptions) -> Result<RunOutcome, RunError> {
                 options.bugs,
                 options.op_timeout_ms,
             )
-            .with_max_append_entries(options.max_append_entries),
+            .with_max_append_entries(options.max_append_entries)
+            .with_read_mode(options.read_mode),
         ),
         SystemKind::ToyPrimary => run::run_system(
             options,

@@ -339,32 +339,60 @@ impl FromStr for SystemKind {
 /// How reads are served (`--read-mode`); each system offers some of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
-    /// The system's linearizable read (etcd: quorum read through raft's read index).
-    Linearizable,
-    /// Served from the contacted node's local state without consulting a quorum (etcd's
-    /// serializable reads): may be stale, and a linearizability checker must catch it.
-    Serializable,
+    /// The system's linearizable read through a quorum round (raft's ReadIndex; etcd's
+    /// default linearizable reads; NATS reads through the stream leader). The default.
+    ReadIndex,
+    /// Leader-lease reads: no quorum round while the leader's lease holds; linearizable only
+    /// under bounded clock drift (our store).
+    Lease,
+    /// Reads go through the log like writes (our store).
+    Log,
+    /// Served from the contacted node's local state without consulting a quorum, follower or
+    /// not (etcd's serializable reads, Consul's `stale`): may be stale, and a linearizability
+    /// checker must catch it.
+    Stale,
 }
 
 impl ReadMode {
-    pub const ALL: [ReadMode; 2] = [ReadMode::Linearizable, ReadMode::Serializable];
+    pub const ALL: [ReadMode; 4] = [
+        ReadMode::ReadIndex,
+        ReadMode::Lease,
+        ReadMode::Log,
+        ReadMode::Stale,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
-            ReadMode::Linearizable => "linearizable",
-            ReadMode::Serializable => "serializable",
+            ReadMode::ReadIndex => "read-index",
+            ReadMode::Lease => "lease",
+            ReadMode::Log => "log",
+            ReadMode::Stale => "stale",
         }
+    }
+
+    /// Whether the mode promises linearizable reads (stale does not, by design).
+    pub fn is_linearizable(self) -> bool {
+        self != ReadMode::Stale
     }
 }
 
 impl FromStr for ReadMode {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
+        // etcd's own names are accepted as aliases.
+        match text {
+            "linearizable" => return Ok(ReadMode::ReadIndex),
+            "serializable" => return Ok(ReadMode::Stale),
+            _ => {}
+        }
         ReadMode::ALL
             .into_iter()
             .find(|mode| mode.name() == text)
             .ok_or_else(|| {
-                format!("unknown read mode {text:?}; expected linearizable or serializable")
+                format!(
+                    "unknown read mode {text:?}; expected read-index, lease, log or stale \
+                     (or etcd's names linearizable = read-index, serializable = stale)"
+                )
             })
     }
 }
@@ -448,7 +476,7 @@ impl RunOptions {
             check_threads: 0,
             max_append_entries: None,
             max_stall_ms: None,
-            read_mode: ReadMode::Linearizable,
+            read_mode: ReadMode::ReadIndex,
         }
     }
 
@@ -493,10 +521,14 @@ impl RunOptions {
         if self.max_append_entries == Some(0) {
             return Err("--max-append-entries must be at least 1".to_string());
         }
-        if self.read_mode != ReadMode::Linearizable && !self.system.is_real() {
+        if self.read_mode != ReadMode::ReadIndex
+            && !matches!(self.system, SystemKind::Raft)
+            && !self.system.is_real()
+        {
             return Err(format!(
-                "--read-mode {} needs a real system (--system etcd); the simulated stores serve linearizable reads only",
-                self.read_mode.name()
+                "--read-mode {} is not offered by the toy store {} (only the raft store and real systems have read modes)",
+                self.read_mode.name(),
+                self.system.name()
             ));
         }
         if self.nemesis_interval_ms < 10 {
@@ -511,7 +543,7 @@ impl RunOptions {
         if self.system != SystemKind::Raft {
             name = format!("{}-{name}", self.system.name());
         }
-        if self.read_mode != ReadMode::Linearizable {
+        if self.read_mode != ReadMode::ReadIndex {
             name = format!("{name}-{}-reads", self.read_mode.name());
         }
         for bug in self.bugs.iter() {
@@ -551,7 +583,7 @@ impl RunOptions {
         if self.system != SystemKind::Raft {
             parts.push(format!("--system {}", self.system.name()));
         }
-        if self.read_mode != ReadMode::Linearizable {
+        if self.read_mode != ReadMode::ReadIndex {
             parts.push(format!("--read-mode {}", self.read_mode.name()));
         }
         if let Some(count) = self.max_append_entries {

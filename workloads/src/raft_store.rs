@@ -38,6 +38,8 @@ pub struct RaftStore {
     hosts: Vec<Arc<Mutex<HostPlan>>>,
     cluster: Vec<String>,
     op_timeout_ms: u64,
+    /// Clients send reads to their home node first (stale mode: follower-local reads).
+    reads_at_home: bool,
     membership: RefCell<MembershipGoal>,
     /// Derived from the run seed: simulated nodes and clients seal and verify every datagram
     /// as real processes do, on the same code path, and the run stays deterministic.
@@ -86,6 +88,7 @@ impl RaftStore {
             hosts,
             cluster: peers.into_values().collect(),
             op_timeout_ms,
+            reads_at_home: false,
             membership: RefCell::new(MembershipGoal::new(nodes)),
             cluster_key,
             panics: (0..nodes).map(|_| Default::default()).collect(),
@@ -113,6 +116,25 @@ impl RaftStore {
                 lock(host).options.max_append_entries_count = count;
             }
         }
+        self
+    }
+}
+
+impl RaftStore {
+    /// Sets how every node serves reads (`--read-mode`); in stale mode clients also send
+    /// reads to their home node, so that followers answer them.
+    pub fn with_read_mode(mut self, mode: crate::options::ReadMode) -> RaftStore {
+        use crate::options::ReadMode;
+        let node_mode = match mode {
+            ReadMode::ReadIndex => minos_node::ReadMode::ReadIndex,
+            ReadMode::Lease => minos_node::ReadMode::Lease,
+            ReadMode::Log => minos_node::ReadMode::Log,
+            ReadMode::Stale => minos_node::ReadMode::Stale,
+        };
+        for node_options in &mut self.options {
+            node_options.read_mode = node_mode;
+        }
+        self.reads_at_home = mode == ReadMode::Stale;
         self
     }
 }
@@ -190,6 +212,7 @@ impl SystemUnderTest for RaftStore {
         let mut config = ClientConfig::new(process + 1, self.cluster.clone(), Network::Simulated);
         config.op_timeout_ms = self.op_timeout_ms;
         config.cluster_key = self.cluster_key.clone();
+        config.reads_at_home = self.reads_at_home;
         Ok(RaftClient {
             client: Client::connect(config).await?,
         })

@@ -1,5 +1,5 @@
 //! etcd (Debian `etcd-server` 3.4) through its v3 JSON gateway, over plain HTTP/1.1:
-//! `/v3/kv/range` (read; linearizable unless `--read-mode serializable`), `/v3/kv/put`
+//! `/v3/kv/range` (read; linearizable unless `--read-mode stale`, alias `serializable`), `/v3/kv/put`
 //! (write), `/v3/kv/txn` (cas: compare the value, then put; add: read, then put if the key's
 //! mod_revision is unchanged, retried on conflict). Keys and values travel base64-encoded.
 //!
@@ -36,7 +36,7 @@ pub struct Etcd {
 impl Etcd {
     pub fn new(options: &RunOptions) -> Etcd {
         Etcd {
-            serializable: options.read_mode == ReadMode::Serializable,
+            serializable: options.read_mode == ReadMode::Stale,
             tag: format!("minos-seed{}", options.seed),
         }
     }
@@ -66,7 +66,7 @@ impl Adapter for Etcd {
     }
 
     fn read_modes(&self) -> &'static [ReadMode] {
-        &[ReadMode::Linearizable, ReadMode::Serializable]
+        &[ReadMode::ReadIndex, ReadMode::Stale]
     }
 
     fn server_args(&self, node: usize, network: &Network, data_dir: &Path) -> Vec<String> {

@@ -38,6 +38,7 @@ pub struct MinosNode {
     op_timeout_ms: u64,
     /// The run's cluster key, made with the first server's arguments.
     cluster_key: Mutex<Option<ClusterKey>>,
+    read_mode: ReadMode,
 }
 
 impl MinosNode {
@@ -54,6 +55,7 @@ impl MinosNode {
             bugs: options.bug_names(),
             op_timeout_ms: options.op_timeout_ms,
             cluster_key: Mutex::new(None),
+            read_mode: options.read_mode,
         }
     }
 
@@ -102,6 +104,8 @@ impl MinosNode {
         {
             config.cluster_key = key;
         }
+        // Stale mode: each client reads at its own node, so followers answer reads.
+        config.reads_at_home = self.read_mode == ReadMode::Stale;
         config
     }
 }
@@ -126,7 +130,7 @@ impl Adapter for MinosNode {
     }
 
     fn read_modes(&self) -> &'static [ReadMode] {
-        &[ReadMode::Linearizable]
+        &ReadMode::ALL
     }
 
     fn server_args(&self, node: usize, network: &Network, data_dir: &Path) -> Vec<String> {
@@ -147,6 +151,8 @@ impl Adapter for MinosNode {
             data_dir.display().to_string(),
             "--seed".to_string(),
             (self.seed.wrapping_add(node as u64)).to_string(),
+            "--read-mode".to_string(),
+            self.read_mode.name().to_string(),
         ];
         for bug in &self.bugs {
             args.push("--bug".to_string());

@@ -21,6 +21,7 @@ pub mod minos_node;
 pub mod nats;
 pub mod netns;
 pub mod nft;
+pub mod quorum;
 pub mod sys;
 
 use std::collections::BTreeSet;

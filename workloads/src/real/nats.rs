@@ -87,7 +87,7 @@ impl Adapter for Nats {
     }
 
     fn read_modes(&self) -> &'static [ReadMode] {
-        &[ReadMode::Linearizable]
+        &[ReadMode::ReadIndex]
     }
 
     fn server_args(&self, node: usize, network: &Network, data_dir: &Path) -> Vec<String> {

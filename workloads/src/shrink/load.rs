@@ -7,7 +7,7 @@ use minos_node::bugs::{Bug, Bugs};
 use serde_json::Value;
 
 use super::ShrinkError;
-use crate::options::{KeyDistribution, SystemKind, Workload};
+use crate::options::{KeyDistribution, ReadMode, SystemKind, Workload};
 use crate::schedule::Schedule;
 use crate::RunOptions;
 
@@ -70,6 +70,10 @@ pub fn options_from_run_dir(run_dir: &Path) -> Result<RunOptions, ShrinkError> {
     }
     if let Some(step_ms) = number("step_ms") {
         options.step_ms = step_ms;
+    }
+    // Older runs wrote etcd's names (linearizable, serializable); both still parse.
+    if let Some(mode) = text_of("read_mode") {
+        options.read_mode = mode.parse::<ReadMode>().map_err(bad)?;
     }
     let mut bugs = Bugs::NONE;
     for name in stored
