@@ -124,6 +124,7 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
     let mut by_fault_kind: BTreeMap<String, Availability> = BTreeMap::new();
     let mut outside_all = Availability::default();
     let mut summary = CampaignSummary::default();
+    let mut exercised = crate::effects::Exercised::default();
     for dir in dirs.iter().filter(|d| d.as_path() != campaign_dir) {
         let results = load_results(dir)?
             .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
@@ -151,6 +152,7 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
         outside_all.fail += outside.fail;
         outside_all.info += outside.info;
         outside_all.duration_ns += outside.duration_ns;
+        exercised.add_run(&results.raw);
         let verdict = results.shown_verdict();
         summary.runs_count += 1;
         match verdict {
@@ -187,6 +189,7 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
         &latency,
         &by_fault_kind,
         &outside_all,
+        &exercised,
     );
     write_atomic(&campaign_dir.join("index.html"), page.as_bytes())?;
     Ok(summary)
@@ -199,6 +202,7 @@ fn render(
     latency: &BTreeMap<String, LogHistogram>,
     by_fault_kind: &BTreeMap<String, Availability>,
     outside: &Availability,
+    exercised: &crate::effects::Exercised,
 ) -> String {
     let name = campaign_dir
         .file_name()
@@ -315,6 +319,8 @@ fn render(
     }
     row(&mut out, "no fault".to_string(), outside);
     out.push_str("</table>\n");
+
+    out.push_str(&exercised.campaign_html());
 
     // Every run.
     out.push_str("<h2>Runs</h2>\n<table><tr><th>seed</th><th>verdict</th><th>ops</th><th>faults</th><th>duration (s)</th><th>causes</th><th>run</th></tr>\n");

@@ -63,6 +63,9 @@ pre.cex{background:#fff;border:1px solid #ddd;padding:8px;white-space:pre-wrap}
 tr.stuck td{background:#ffebee}td.reason{font-weight:600;color:#b71c1c}
 .cexwrap{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto}.caption{font-size:12px;color:#555}
 p.lead{max-width:1100px}
+.why{background:#ffebee;border:1px solid #ef9a9a;padding:2px 16px 8px;border-radius:4px;margin:12px 0}.why h2{border:0;margin:10px 0 4px}
+td,th,li,p{overflow-wrap:anywhere}table{max-width:100%}td.long{max-width:480px}
+details.long summary{cursor:pointer;color:#1565c0}
 </style>
 "#;
 
@@ -134,16 +137,11 @@ pub fn render(page: &RunPage) -> String {
         )),
         None => out.push_str("<p class=\"missing\">No reproduce command recorded in results.json.</p>\n"),
     }
+    out.push_str(&crate::why::why_invalid_html(r, None));
     real_html(&r.raw, &mut out);
     notes_html(page, &mut out);
     if let Some(c) = r.counterexample() {
         out.push_str(&crate::counterexample::section_html(c, page.history));
-    } else if verdict == Verdict::Invalid {
-        out.push_str("<section id=\"counterexample\"><h2>Why invalid</h2>");
-        out.push_str(&format!(
-            "<p>The run is invalid because of: <b>{}</b>. The linearizability checker recorded no counterexample for it.</p></section>\n",
-            html(&if r.causes.is_empty() { "(no cause recorded)".to_string() } else { r.causes.join(", ") })
-        ));
     }
     if verdict == Verdict::Unknown {
         if let Some(reason) = r
@@ -160,6 +158,7 @@ pub fn render(page: &RunPage) -> String {
     }
     summary_html(page, &mut out);
     counts_html(page, &mut out);
+    out.push_str(&crate::effects::run_html(&r.raw));
     faults_html(page, &mut out);
     invariants_html(page, &mut out);
     configurations_html(&page.results.raw, &mut out);
