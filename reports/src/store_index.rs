@@ -24,7 +24,7 @@ fn verdict_from_meta(page: &Path) -> Option<Verdict> {
 }
 
 /// "YYYYMMDDTHHMMSS" (UTC) of a time: the sort key of runs, comparable with run ids.
-fn stamp(t: SystemTime) -> String {
+pub(crate) fn stamp(t: SystemTime) -> String {
     let Ok(d) = t.duration_since(SystemTime::UNIX_EPOCH) else {
         return "00000000T000000".to_string();
     };
@@ -54,7 +54,7 @@ fn stamp_of_run_id(run_id: &str) -> Option<String> {
 }
 
 /// "2026-11-22 15:30 UTC" from a stamp.
-fn stamp_label(stamp: &str) -> String {
+pub(crate) fn stamp_label(stamp: &str) -> String {
     if stamp.len() < 13 {
         return stamp.to_string();
     }

@@ -68,3 +68,115 @@ fn invalid_run_says_why_at_the_top_and_whether_faults_bit() {
     assert!(section.contains("id=\"never-bit\""));
     assert!(section[..section.find("</section>").unwrap()].contains("clock"));
 }
+
+/// A small well-formedness check (no XML crate in the tree): tags balance, attributes are
+/// quoted, and text holds no raw `<`; returns the names of the elements in document order.
+fn xml_elements(text: &str) -> Vec<String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut seen = Vec::new();
+    let mut rest = text.trim_start();
+    rest = rest
+        .strip_prefix("<?xml")
+        .map_or(rest, |r| &r[r.find("?>").unwrap() + 2..]);
+    while let Some(open) = rest.find('<') {
+        assert!(!rest[..open].contains('>'), "stray > in text");
+        let close = rest[open..].find('>').expect("unclosed tag") + open;
+        let tag = &rest[open + 1..close];
+        assert!(!tag.contains('<'), "raw < inside a tag: {tag}");
+        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.trim()),
+                "mismatched </{name}>"
+            );
+        } else {
+            let name = tag
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_string();
+            seen.push(name.clone());
+            if !tag.ends_with('/') {
+                stack.push(name);
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    seen
+}
+
+#[test]
+fn campaign_page_says_what_ran_and_junit_has_a_case_per_seed() {
+    use minos_reports::fixtures::write_run_dir;
+    let dir = common::fresh_dir("pages-campaign");
+    std::fs::write(
+        dir.join("campaign.json"),
+        serde_json::to_vec(&json!({
+            "name": "nightly", "test_name": "counter-x",
+            "options": "minos run --nodes 5 --nemesis all --bug stale-vote-counted",
+            "schedule": null
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    for seed in 1..=5u64 {
+        let run = dir.join(format!("sim-seed{seed}"));
+        write_run_dir(
+            &run,
+            &FixtureOptions {
+                seed,
+                invalid: seed == 3,
+                ops_count: 200,
+                duration_s: 30,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        patch_results(&run, json!({"fault_effects": effects()}));
+        if seed <= 2 {
+            let same = seed == 1;
+            std::fs::write(
+                run.join("determinism.json"),
+                format!("{{\"first_sha256\":\"a\",\"second_sha256\":\"b\",\"same\":{same}}}"),
+            )
+            .unwrap();
+        }
+        write_run_report(&run).unwrap();
+    }
+    minos_reports::write_campaign_report(&dir).unwrap();
+    let page = read(&dir, "index.html");
+    assert!(
+        page.contains(
+            "minos campaign --seeds 1..6 --nodes 5 --nemesis all --bug stale-vote-counted"
+        ),
+        "command line"
+    );
+    assert!(page.contains("<th>planted bug</th><td>stale-vote-counted</td>"));
+    assert!(page.contains("generated from each seed"));
+    assert!(page.contains("1 of 2 seed(s) run twice gave different histories: seeds 2"));
+    assert!(page.contains("<code class=\"shrink\">minos shrink "));
+    assert!(page.contains("sim-seed3</code>"));
+    assert!(page.contains("<code class=\"reproduce\">minos run --seed 3"));
+    assert!(
+        page.contains("href=\"../index.html\""),
+        "a link up to the store"
+    );
+    // Faults exercised over the campaign's runs.
+    assert!(page.contains("id=\"exercised\""));
+    assert!(page.contains("never changed what the clients saw in any run: clock"));
+
+    let junit = read(&dir, "junit.xml");
+    let elements = xml_elements(&junit);
+    assert_eq!(elements.iter().filter(|e| *e == "testcase").count(), 5);
+    assert_eq!(elements.iter().filter(|e| *e == "failure").count(), 1);
+    for seed in 1..=5 {
+        assert!(
+            junit.contains(&format!("name=\"seed {seed}\"")),
+            "seed {seed}"
+        );
+    }
+    assert!(junit.contains("tests=\"5\" failures=\"1\""));
+}
