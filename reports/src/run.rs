@@ -141,6 +141,10 @@ pub fn write_run_report_from(
         history: &history,
         faults: &faults,
         bucket_ns,
+        violation_ns: results
+            .counterexample()
+            .and_then(|c| crate::counterexample::stuck_span_ns(c, &history))
+            .map(|(invoked_ns, _)| invoked_ns),
     };
     let mut plots_png = Vec::new();
     for kind in PlotKind::ALL {
@@ -154,7 +158,11 @@ pub fn write_run_report_from(
     }
 
     let title = run_title(&results, run_dir);
-    let highlight = results.counterexample().map(Highlight::from_counterexample);
+    let highlight = results.counterexample().map(|c| {
+        let mut highlight = Highlight::from_counterexample(c);
+        highlight.drawn_ns = crate::counterexample::drawn_span_ns(c, &history);
+        highlight
+    });
     let timeline = timeline::timeline_html(&title, &history, &faults, highlight.as_ref());
     write_atomic(&run_dir.join("timeline.html"), timeline.as_bytes())?;
 

@@ -137,11 +137,19 @@ pub fn render(page: &RunPage) -> String {
         )),
         None => out.push_str("<p class=\"missing\">No reproduce command recorded in results.json.</p>\n"),
     }
-    out.push_str(&crate::why::why_invalid_html(r, None));
+    let faults_note = r
+        .counterexample()
+        .map(|c| crate::counterexample::faults_at_violation_html(c, page.history, page.faults))
+        .filter(|note| !note.is_empty());
+    out.push_str(&crate::why::why_invalid_html(r, faults_note.as_deref()));
     real_html(&r.raw, &mut out);
     notes_html(page, &mut out);
     if let Some(c) = r.counterexample() {
-        out.push_str(&crate::counterexample::section_html(c, page.history));
+        out.push_str(&crate::counterexample::section_html(
+            c,
+            page.history,
+            page.faults,
+        ));
     }
     if verdict == Verdict::Unknown {
         if let Some(reason) = r

@@ -180,3 +180,51 @@ fn campaign_page_says_what_ran_and_junit_has_a_case_per_seed() {
     }
     assert!(junit.contains("tests=\"5\" failures=\"1\""));
 }
+
+#[test]
+fn violation_is_tied_to_faults_plots_and_timeline_window() {
+    let dir = fixture(
+        "pages-violation",
+        FixtureOptions {
+            invalid: true,
+            ..Default::default()
+        },
+    );
+    write_run_report(&dir).unwrap();
+    let index = read(&dir, "index.html");
+    let why = index.find("id=\"why-invalid\"").unwrap();
+    let note = index
+        .find("id=\"faults-at-violation\"")
+        .expect("faults at the violation");
+    assert!(note > why);
+    let text = &index[note..note + index[note..].find("</section>").unwrap()];
+    assert!(
+        text.contains("since ") || text.contains("No fault was in force"),
+        "{text}"
+    );
+    for stem in ["latency-raw", "latency-quantiles"] {
+        assert!(
+            read(&dir, &format!("{stem}.svg")).contains("violation"),
+            "{stem}"
+        );
+    }
+    // The timeline opens on a window that holds every op the page's diagram draws.
+    let results: Value = serde_json::from_str(&read(&dir, "results.json")).unwrap();
+    let history = minos_reports::history::parse_jsonl(&read(&dir, "history.jsonl"));
+    let c = &results["checker"]["counterexample"];
+    let (lo, hi) = minos_reports::counterexample::drawn_span_ns(c, &history).unwrap();
+    let timeline = read(&dir, "timeline.html");
+    let at = timeline.find("\"window\":[").expect("a window") + 10;
+    let window: Vec<u64> = timeline[at..at + timeline[at..].find(']').unwrap()]
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        window[0] <= lo / 1000 && window[1] >= hi / 1000,
+        "{window:?} vs {lo}..{hi}"
+    );
+    assert!(
+        hi - lo > 20_000_000,
+        "the drawn window is wider than the single op"
+    );
+}
