@@ -181,6 +181,7 @@ pub fn write_run_report_from(
         bucket_ns,
         notes,
         files,
+        up_links: up_links(run_dir),
     };
     write_atomic(
         &run_dir.join("index.html"),
@@ -192,6 +193,25 @@ pub fn write_run_report_from(
         faults_count: faults.len(),
         end_time_ns: end_ns,
     })
+}
+
+/// Links from a run page up to its campaign (the nearest ancestor within three levels holding
+/// campaign.json) and to the store (the campaign's parent, else the run's grandparent, as
+/// `<store>/<test>/<run id>` lays runs out).
+pub fn up_links(run_dir: &Path) -> Vec<(String, String)> {
+    let mut links = Vec::new();
+    let mut up = String::new();
+    let mut store_up = "../../index.html".to_string();
+    for ancestor in run_dir.ancestors().skip(1).take(3) {
+        up.push_str("../");
+        if ancestor.join("campaign.json").is_file() {
+            links.push(("campaign".to_string(), format!("{up}index.html")));
+            store_up = format!("{up}../index.html");
+            break;
+        }
+    }
+    links.push(("store".to_string(), store_up));
+    links
 }
 
 /// "counter / 20261122T153000-seed42", falling back to the directory name.

@@ -27,6 +27,8 @@ pub struct RunPage<'a> {
     pub notes: Vec<String>,
     /// Raw files present in the run dir (relative paths).
     pub files: Vec<String>,
+    /// (label, relative href) of the pages above: the campaign, the store.
+    pub up_links: Vec<(String, String)>,
 }
 
 pub fn verdict_color(v: Verdict) -> &'static str {
@@ -117,6 +119,14 @@ pub fn render(page: &RunPage) -> String {
     ));
     out.push_str(STYLE);
     out.push_str("</head><body><main>\n");
+    if !page.up_links.is_empty() {
+        let links: Vec<String> = page
+            .up_links
+            .iter()
+            .map(|(label, href)| format!("<a href=\"{}\">↑ {}</a>", html(href), html(label)))
+            .collect();
+        out.push_str(&format!("<nav class=\"up\">{}</nav>\n", links.join(" · ")));
+    }
     out.push_str(&format!("<h1>{}</h1>\n", html(&page.title)));
     out.push_str(&format!(
         "<div><span class=\"verdict\" id=\"verdict\" style=\"background:{}\">{}</span>",

@@ -228,3 +228,53 @@ fn violation_is_tied_to_faults_plots_and_timeline_window() {
         "the drawn window is wider than the single op"
     );
 }
+
+#[test]
+fn store_index_groups_campaigns_filters_failures_and_pages_link_up() {
+    use minos_reports::fixtures::write_run_dir;
+    let store = common::fresh_dir("pages-store");
+    let small = |seed, invalid| FixtureOptions {
+        seed,
+        invalid,
+        ops_count: 100,
+        duration_s: 20,
+        ..Default::default()
+    };
+    let campaign = store.join("campaign-nightly");
+    std::fs::create_dir_all(&campaign).unwrap();
+    std::fs::write(
+        campaign.join("campaign.json"),
+        "{\"options\": \"minos run\"}",
+    )
+    .unwrap();
+    for seed in 1..=30u64 {
+        let run = campaign.join("counter").join(format!("sim-seed{seed}"));
+        write_run_dir(&run, &small(seed, seed == 7)).unwrap();
+        write_run_report(&run).unwrap();
+    }
+    let loose = store.join("counter").join("20261122T100000-seed1");
+    write_run_dir(&loose, &small(1, false)).unwrap();
+    write_run_report(&loose).unwrap();
+    minos_reports::write_campaign_report(&campaign).unwrap();
+    minos_reports::write_store_index(&store).unwrap();
+
+    let index = read(&store, "index.html");
+    assert!(index.contains("id=\"failures-only\""));
+    assert!(index.contains("getElementById('failures-only')"));
+    let runs_table = &index[index.find("id=\"runs\"").unwrap()..];
+    assert_eq!(
+        runs_table.matches("<tr class=").count(),
+        1,
+        "campaign runs are grouped"
+    );
+    assert!(index
+        .contains("<td class=\"num\">30</td><td class=\"num\">29</td><td class=\"num\">1</td>"));
+    assert!(index.contains("<tr class=\"failing\">"));
+    assert!(index.contains("2026-11-22 15:30:00 UTC"), "full timestamps");
+
+    let in_campaign = read(&campaign.join("counter").join("sim-seed7"), "index.html");
+    assert!(in_campaign.contains("<a href=\"../../index.html\">↑ campaign</a>"));
+    assert!(in_campaign.contains("<a href=\"../../../index.html\">↑ store</a>"));
+    assert!(read(&loose, "index.html").contains("<a href=\"../../index.html\">↑ store</a>"));
+    assert!(read(&campaign, "index.html").contains("href=\"../index.html\""));
+}
