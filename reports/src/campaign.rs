@@ -533,7 +533,7 @@ fn render(
             r.ops_count,
             r.faults_count,
             r.duration_ns as f64 / 1e9,
-            html(&truncate(&r.causes.join(", "), 200)),
+            crate::escape::cut_html(&r.causes.join(", "), 200),
         ));
     }
     out.push_str("</table>\n</main></body></html>\n");

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::escape::{html, truncate};
+use crate::escape::{cut_html, html, truncate};
 use crate::history::{value_text, History, Op, Outcome};
 use crate::results::Fault;
 
@@ -34,7 +34,7 @@ pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault])
          linearized the ops numbered <b>1…n</b> (in that order) and then found no op that can legally come next. \
          The op drawn in <b class=\"bad\">red</b> cannot be placed. <a href=\"timeline.html#counterexample\">See it on the full timeline →</a></p>\n",
         match &key {
-            Some(k) => format!("Key <code>{}</code>.", html(k)),
+            Some(k) => format!("Key <code>{}</code>.", cut_html(k, 80)),
             None => String::new(),
         }
     ));
@@ -73,7 +73,7 @@ pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault])
         .unwrap_or_else(|| "(not recorded)".to_string());
     out.push_str(&format!(
         "<p>Model state after the prefix: <code class=\"state\">{}</code></p>\n</div><div>\n",
-        html(&truncate(&state, 2000))
+        cut_html(&state, 2000)
     ));
     out.push_str("<h3>Why no op can come next</h3>\n");
     if stuck.is_empty() {
@@ -86,7 +86,7 @@ pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault])
             out.push_str(&format!(
                 "<tr class=\"stuck\">{}<td class=\"reason\">{}</td></tr>\n",
                 op_cells(op),
-                html(&truncate(&reason, 2000))
+                cut_html(&reason, 2000)
             ));
         }
         out.push_str("</table>\n");
@@ -113,8 +113,8 @@ fn op_cells(op: &Value) -> String {
         html(&field("index")),
         html(&field("process")),
         html(&field("f")),
-        html(&truncate(&field("invoke_value"), 200)),
-        html(&truncate(&field("result"), 200)),
+        cut_html(&field("invoke_value"), 200),
+        cut_html(&field("result"), 200),
         html(&field("type"))
     )
 }
@@ -478,7 +478,7 @@ fn diagram_svg(
         },
         chosen.len(),
         match key {
-            Some(k) => format!("key <code>{}</code>", html(k)),
+            Some(k) => format!("key <code>{}</code>", cut_html(k, 80)),
             None => "the history".to_string(),
         }
     ));

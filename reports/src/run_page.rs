@@ -67,7 +67,8 @@ tr.stuck td{background:#ffebee}td.reason{font-weight:600;color:#b71c1c}
 p.lead{max-width:1100px}
 .why{background:#ffebee;border:1px solid #ef9a9a;padding:2px 16px 8px;border-radius:4px;margin:12px 0}.why h2{border:0;margin:10px 0 4px}
 td,th,li,p{overflow-wrap:anywhere}table{max-width:100%}td.long{max-width:480px}
-details.long summary{cursor:pointer;color:#1565c0}
+details.long summary{cursor:pointer;color:#1565c0}details.long .whole{display:block;max-height:300px;overflow:auto;word-break:break-all}
+code,pre{overflow-wrap:anywhere;word-break:break-word}
 </style>
 "#;
 
@@ -286,7 +287,11 @@ fn summary_html(page: &RunPage, out: &mut String) {
     match &r.options {
         Some(Value::Object(o)) => {
             for (k, v) in o {
-                kv_row(out, k, &truncate(&value_text(v), 300));
+                out.push_str(&format!(
+                    "<tr><th>{}</th><td>{}</td></tr>\n",
+                    html(k),
+                    crate::escape::cut_html(&value_text(v), 300)
+                ));
             }
         }
         Some(other) => kv_row(out, "options", &truncate(&value_text(other), 300)),
@@ -373,7 +378,7 @@ fn faults_html(page: &RunPage, out: &mut String) {
             "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
             css_color(fault_color(&fault.kind)),
             html(&fault.kind),
-            html(&truncate(&fault.targets_label(), 200)),
+            crate::escape::cut_html(&fault.targets_label(), 200),
             fmt_s(fault.start_ns),
             fault.stop_ns.map(fmt_s).unwrap_or_else(|| "never healed".to_string())
         ));
@@ -417,7 +422,7 @@ fn invariants_html(page: &RunPage, out: &mut String) {
                         Some(false) => "<span class=\"bad\">✗ violated</span>",
                         None => "<span class=\"warn\">?</span>",
                     },
-                    html(&truncate(&detail, 2000))
+                    crate::escape::cut_html(&detail, 2000)
                 ));
             }
             out.push_str("</table>\n");
@@ -517,7 +522,7 @@ fn checker_html(page: &RunPage, out: &mut String) {
             };
             out.push_str(&format!(
                 "<tr><td>{}</td><td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-                html(&f("key")),
+                crate::escape::cut_html(&f("key"), 60),
                 html(&v),
                 html(&f("ops_count")),
                 html(&f("states_explored")),

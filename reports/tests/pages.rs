@@ -278,3 +278,29 @@ fn store_index_groups_campaigns_filters_failures_and_pages_link_up() {
     assert!(read(&loose, "index.html").contains("<a href=\"../../index.html\">↑ store</a>"));
     assert!(read(&campaign, "index.html").contains("href=\"../index.html\""));
 }
+
+#[test]
+fn a_long_key_is_cut_with_the_whole_behind_a_summary() {
+    let dir = fixture("pages-long", FixtureOptions::default());
+    let key = format!("k{}", "x".repeat(3000));
+    patch_results(
+        &dir,
+        json!({"checker": {"verdict": "valid", "model": "counter",
+               "partitions": [{"key": key, "verdict": "valid", "ops_count": 3}]}}),
+    );
+    write_run_report(&dir).unwrap();
+    let index = read(&dir, "index.html");
+    assert!(
+        index.contains("overflow-wrap:anywhere"),
+        "cells wrap long words"
+    );
+    let at = index
+        .find("<details class=\"long\"><summary>kxxx")
+        .expect("cut key");
+    let summary_end = index[at..].find("</summary>").unwrap();
+    assert!(summary_end < 200, "the visible part is short");
+    assert!(
+        index[at..].contains(&key),
+        "the whole key is one click away"
+    );
+}
