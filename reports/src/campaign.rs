@@ -132,6 +132,35 @@ fn blank_values(text: &str) -> String {
     out
 }
 
+/// Writes only `<campaign_dir>/junit.xml` (one test case per run), from the runs'
+/// results.json alone: what `minos campaign --no-report` still gives CI.
+pub fn write_campaign_junit(campaign_dir: &Path) -> Result<(), ReportError> {
+    let mut cases = Vec::new();
+    for dir in run_dirs(campaign_dir)
+        .iter()
+        .filter(|d| d.as_path() != campaign_dir)
+    {
+        let results = load_results(dir)?
+            .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
+        let name = match &results.seed {
+            Some(seed) => format!("seed {seed}"),
+            None => relative_path(campaign_dir, dir),
+        };
+        let ops = results.ops_count.unwrap_or(0) as usize;
+        let seed = results.seed.as_deref().and_then(|s| s.parse::<u64>().ok());
+        cases.push((
+            seed.unwrap_or(u64::MAX),
+            crate::exports::junit_testcase(&results, &name, ops),
+        ));
+    }
+    cases.sort_by_key(|(seed, _)| *seed);
+    let cases: Vec<_> = cases.into_iter().map(|(_, case)| case).collect();
+    write_atomic(
+        &campaign_dir.join("junit.xml"),
+        crate::exports::campaign_junit_xml(&campaign_name(campaign_dir), &cases).as_bytes(),
+    )
+}
+
 /// Writes `<campaign_dir>/index.html` over every run dir found below it.
 pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, ReportError> {
     let dirs = run_dirs(campaign_dir);
