@@ -217,7 +217,10 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
             duration_ns: history.end_time_ns,
             signature: (verdict != Verdict::Valid).then(|| failure_signature(&results)),
             has_page: dir.join("index.html").is_file(),
-            reproduce: results.reproduce.clone(),
+            reproduce: results
+                .reproduce
+                .as_deref()
+                .map(|cmd| crate::run::replay_command(cmd, dir)),
             deterministic: std::fs::read_to_string(dir.join("determinism.json"))
                 .ok()
                 .and_then(|text| serde_json::from_str::<Value>(&text).ok())

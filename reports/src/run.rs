@@ -182,6 +182,10 @@ pub fn write_run_report_from(
         notes,
         files,
         up_links: up_links(run_dir),
+        replay: results
+            .reproduce
+            .as_deref()
+            .map(|cmd| replay_command(cmd, run_dir)),
     };
     write_atomic(
         &run_dir.join("index.html"),
@@ -212,6 +216,64 @@ pub fn up_links(run_dir: &Path) -> Vec<(String, String)> {
     }
     links.push(("store".to_string(), store_up));
     links
+}
+
+/// The command a person should run to replay a run: a campaign run's recorded command writes
+/// into the campaign (`--out <campaign> --no-report`), where a replay would change the
+/// campaign's counts; the replay goes to the campaign's parent (the store) with its report.
+/// Other commands are returned as recorded.
+pub fn replay_command(reproduce: &str, run_dir: &Path) -> String {
+    let Some(campaign) = run_dir
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .find(|a| a.join("campaign.json").is_file())
+    else {
+        return reproduce.to_string();
+    };
+    let Some(name) = campaign
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return reproduce.to_string();
+    };
+    let words: Vec<&str> = reproduce.split(' ').collect();
+    let Some(at) = words.iter().position(|w| *w == "--out") else {
+        return reproduce.to_string();
+    };
+    let Some(out) = words.get(at + 1) else {
+        return reproduce.to_string();
+    };
+    let out_path = Path::new(out.trim_matches('\''));
+    if out_path.file_name().map(|n| n.to_string_lossy()) != Some(name.as_str().into()) {
+        return reproduce.to_string();
+    }
+    let parent = out_path
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| ".".to_string());
+    let mut replaced: Vec<String> = Vec::with_capacity(words.len());
+    for (i, word) in words.iter().enumerate() {
+        if *word == "--no-report" {
+            continue;
+        }
+        if i == at + 1 {
+            replaced.push(
+                if parent
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
+                {
+                    parent.clone()
+                } else {
+                    format!("'{}'", parent.replace('\'', "'\\''"))
+                },
+            );
+        } else {
+            replaced.push(word.to_string());
+        }
+    }
+    replaced.join(" ")
 }
 
 /// "counter / 20261122T153000-seed42", falling back to the directory name.

@@ -29,6 +29,8 @@ pub struct RunPage<'a> {
     pub files: Vec<String>,
     /// (label, relative href) of the pages above: the campaign, the store.
     pub up_links: Vec<(String, String)>,
+    /// The reproduce command as a person should run it (see `run::replay_command`).
+    pub replay: Option<String>,
 }
 
 pub fn verdict_color(v: Verdict) -> &'static str {
@@ -141,7 +143,7 @@ pub fn render(page: &RunPage) -> String {
         ));
     }
     out.push_str("</div>\n");
-    match &r.reproduce {
+    match page.replay.as_ref().or(r.reproduce.as_ref()) {
         Some(cmd) => out.push_str(&format!(
             "<div class=\"repro\"><pre id=\"reproduce\">{}</pre><button id=\"copy\" type=\"button\">Copy</button></div>\n",
             html(cmd)

@@ -304,3 +304,25 @@ fn a_long_key_is_cut_with_the_whole_behind_a_summary() {
         "the whole key is one click away"
     );
 }
+
+#[test]
+fn a_campaign_runs_replay_goes_to_the_store_not_into_the_campaign() {
+    let store = common::fresh_dir("pages-replay");
+    let campaign = store.join("campaign-x");
+    let run = campaign.join("counter").join("sim-seed4");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(campaign.join("campaign.json"), "{}").unwrap();
+    let recorded = format!(
+        "minos run --seed 4 --nodes 5 --out {} --no-report",
+        campaign.display()
+    );
+    assert_eq!(
+        minos_reports::run::replay_command(&recorded, &run),
+        format!("minos run --seed 4 --nodes 5 --out {}", store.display())
+    );
+    // Outside a campaign the command is kept as recorded.
+    let plain = store.join("counter").join("20261122T100000-seed1");
+    std::fs::create_dir_all(&plain).unwrap();
+    let command = "minos run --seed 1 --out store";
+    assert_eq!(minos_reports::run::replay_command(command, &plain), command);
+}
