@@ -38,7 +38,14 @@ pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault])
             None => String::new(),
         }
     ));
-    out.push_str(&faults_at_violation_html(counterexample, history, faults));
+    // The same paragraph heads the "Why invalid" box, which holds the element id.
+    out.push_str(
+        &faults_at_violation_html(counterexample, history, faults).replacen(
+            "id=\"faults-at-violation\"",
+            "class=\"cex-faults\"",
+            1,
+        ),
+    );
     let prefix: Vec<&Value> = counterexample
         .get("linearized_prefix")
         .and_then(Value::as_array)
