@@ -175,6 +175,15 @@ pub fn main(args: CampaignArgs) -> i32 {
         if let Err(error) = minos_reports::write_store_index(&store_dir) {
             eprintln!("minos campaign: store index not written: {error}");
         }
+    } else if let Err(error) = minos_reports::campaign::write_campaign_junit(&options.campaign_dir)
+    {
+        eprintln!("minos campaign: junit.xml not written: {error}");
+    }
+    if options.campaign_dir.join("junit.xml").is_file() {
+        println!(
+            "campaign junit {}",
+            options.campaign_dir.join("junit.xml").display()
+        );
     }
     match summary.verdict() {
         Some(Verdict::Valid) => exit::VALID,

@@ -53,6 +53,9 @@ struct RunRow {
     duration_ns: u64,
     signature: Option<String>,
     has_page: bool,
+    reproduce: Option<String>,
+    /// determinism.json of the run: was the seed's second run byte-identical?
+    deterministic: Option<bool>,
 }
 
 /// A failure's signature: verdict, causes and the counterexample's reasons with numbers and
@@ -99,6 +102,19 @@ pub fn failure_signature(results: &RunResults) -> String {
     parts.join(" · ")
 }
 
+/// A path as one shell word: quoted when it holds anything but plain characters.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 fn blank_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_number = false;
@@ -116,6 +132,35 @@ fn blank_values(text: &str) -> String {
     out
 }
 
+/// Writes only `<campaign_dir>/junit.xml` (one test case per run), from the runs'
+/// results.json alone: what `minos campaign --no-report` still gives CI.
+pub fn write_campaign_junit(campaign_dir: &Path) -> Result<(), ReportError> {
+    let mut cases = Vec::new();
+    for dir in run_dirs(campaign_dir)
+        .iter()
+        .filter(|d| d.as_path() != campaign_dir)
+    {
+        let results = load_results(dir)?
+            .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
+        let name = match &results.seed {
+            Some(seed) => format!("seed {seed}"),
+            None => relative_path(campaign_dir, dir),
+        };
+        let ops = results.ops_count.unwrap_or(0) as usize;
+        let seed = results.seed.as_deref().and_then(|s| s.parse::<u64>().ok());
+        cases.push((
+            seed.unwrap_or(u64::MAX),
+            crate::exports::junit_testcase(&results, &name, ops),
+        ));
+    }
+    cases.sort_by_key(|(seed, _)| *seed);
+    let cases: Vec<_> = cases.into_iter().map(|(_, case)| case).collect();
+    write_atomic(
+        &campaign_dir.join("junit.xml"),
+        crate::exports::campaign_junit_xml(&campaign_name(campaign_dir), &cases).as_bytes(),
+    )
+}
+
 /// Writes `<campaign_dir>/index.html` over every run dir found below it.
 pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, ReportError> {
     let dirs = run_dirs(campaign_dir);
@@ -124,6 +169,8 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
     let mut by_fault_kind: BTreeMap<String, Availability> = BTreeMap::new();
     let mut outside_all = Availability::default();
     let mut summary = CampaignSummary::default();
+    let mut exercised = crate::effects::Exercised::default();
+    let mut junit_cases = Vec::with_capacity(dirs.len());
     for dir in dirs.iter().filter(|d| d.as_path() != campaign_dir) {
         let results = load_results(dir)?
             .unwrap_or_else(|| RunResults::empty_because("results.json is missing"));
@@ -151,6 +198,7 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
         outside_all.fail += outside.fail;
         outside_all.info += outside.info;
         outside_all.duration_ns += outside.duration_ns;
+        exercised.add_run(&results.raw);
         let verdict = results.shown_verdict();
         summary.runs_count += 1;
         match verdict {
@@ -169,7 +217,23 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
             duration_ns: history.end_time_ns,
             signature: (verdict != Verdict::Valid).then(|| failure_signature(&results)),
             has_page: dir.join("index.html").is_file(),
+            reproduce: results
+                .reproduce
+                .as_deref()
+                .map(|cmd| crate::run::replay_command(cmd, dir)),
+            deterministic: std::fs::read_to_string(dir.join("determinism.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .and_then(|d| d.get("same").and_then(Value::as_bool)),
         });
+        let case_name = match &results.seed {
+            Some(seed) => format!("seed {seed}"),
+            None => relative_path(campaign_dir, dir),
+        };
+        junit_cases.push((
+            rows.last().map(|r| r.seed.clone()),
+            crate::exports::junit_testcase(&results, &case_name, history.ops.len()),
+        ));
     }
     rows.sort_by_key(|r| {
         (
@@ -187,9 +251,155 @@ pub fn write_campaign_report(campaign_dir: &Path) -> Result<CampaignSummary, Rep
         &latency,
         &by_fault_kind,
         &outside_all,
+        &exercised,
     );
     write_atomic(&campaign_dir.join("index.html"), page.as_bytes())?;
+    junit_cases.sort_by_key(|(seed, _)| {
+        seed.clone()
+            .flatten()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    });
+    let cases: Vec<_> = junit_cases.into_iter().map(|(_, case)| case).collect();
+    write_atomic(
+        &campaign_dir.join("junit.xml"),
+        crate::exports::campaign_junit_xml(&campaign_name(campaign_dir), &cases).as_bytes(),
+    )?;
     Ok(summary)
+}
+
+fn campaign_name(campaign_dir: &Path) -> String {
+    campaign_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "campaign".into())
+}
+
+/// What the campaign ran: its command line (from campaign.json), when, the planted bugs and
+/// the schedule, and whether the runs checked for determinism replayed byte for byte.
+fn header_html(campaign_dir: &Path, rows: &[RunRow]) -> String {
+    let mut out = String::from("<h2>What ran</h2>\n<table id=\"campaign-meta\">\n");
+    let file_path = campaign_dir.join("campaign.json");
+    let file: Option<Value> = std::fs::read_to_string(&file_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let row = |out: &mut String, name: &str, value_html: String| {
+        out.push_str(&format!(
+            "<tr><th>{}</th><td>{value_html}</td></tr>\n",
+            html(name)
+        ));
+    };
+    let options = file
+        .as_ref()
+        .and_then(|f| f.get("options"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let seeds: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| r.seed.as_deref()?.parse().ok())
+        .collect();
+    match &options {
+        Some(options) => {
+            let seeds_arg = match (seeds.iter().min(), seeds.iter().max()) {
+                (Some(lo), Some(hi)) => format!("--seeds {lo}..{} ", hi + 1),
+                _ => String::new(),
+            };
+            let command = format!(
+                "minos campaign {seeds_arg}{}",
+                options.strip_prefix("minos run ").unwrap_or(options)
+            );
+            row(
+                &mut out,
+                "command",
+                format!("<code id=\"campaign-command\">{}</code>", html(&command)),
+            );
+            let bugs: Vec<&str> = options
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .filter(|w| w[0] == "--bug")
+                .map(|w| w[1])
+                .collect();
+            row(
+                &mut out,
+                "planted bug",
+                if bugs.is_empty() {
+                    "none (the correct build)".into()
+                } else {
+                    html(&bugs.join(", "))
+                },
+            );
+        }
+        None => row(
+            &mut out,
+            "command",
+            "<span class=\"missing\">campaign.json is missing or unreadable</span>".into(),
+        ),
+    }
+    let schedule = file
+        .as_ref()
+        .and_then(|f| f.get("schedule"))
+        .filter(|s| !s.is_null());
+    row(
+        &mut out,
+        "schedule",
+        match schedule {
+            Some(s) => {
+                let text = serde_json::to_string_pretty(s).unwrap_or_default();
+                let events = s
+                    .as_array()
+                    .or_else(|| s.get("events").and_then(Value::as_array))
+                    .map(|e| e.len());
+                format!(
+                    "scripted, the same for every seed{} <details class=\"long\"><summary>show</summary><pre class=\"cex\">{}</pre></details>",
+                    events.map(|n| format!(" ({n} events)")).unwrap_or_default(),
+                    html(&truncate(&text, 50_000))
+                )
+            }
+            None => "generated from each seed (see --nemesis in the command)".into(),
+        },
+    );
+    let started = std::fs::metadata(&file_path)
+        .and_then(|m| m.modified())
+        .ok();
+    row(
+        &mut out,
+        "date",
+        format!(
+            "started {}, page written {}",
+            started
+                .map(|t| crate::store_index::stamp_label(&crate::store_index::stamp(t)))
+                .unwrap_or_else(|| "?".into()),
+            crate::store_index::stamp_label(&crate::store_index::stamp(
+                std::time::SystemTime::now()
+            ))
+        ),
+    );
+    let checked: Vec<&RunRow> = rows.iter().filter(|r| r.deterministic.is_some()).collect();
+    let differ: Vec<String> = checked
+        .iter()
+        .filter(|r| r.deterministic == Some(false))
+        .map(|r| r.seed.clone().unwrap_or_else(|| "?".into()))
+        .collect();
+    row(
+        &mut out,
+        "determinism",
+        if checked.is_empty() {
+            "<span class=\"missing\">not checked (no run was replayed twice)</span>".into()
+        } else if differ.is_empty() {
+            format!("<span class=\"ok\" id=\"determinism\">✓ {} seed(s) run twice gave byte-identical histories</span>", checked.len())
+        } else {
+            format!(
+                "<span class=\"bad\" id=\"determinism\">✗ {} of {} seed(s) run twice gave different histories: seeds {}</span>",
+                differ.len(),
+                checked.len(),
+                html(&differ.join(", "))
+            )
+        },
+    );
+    row(&mut out, "exports", "<a href=\"junit.xml\">junit.xml</a> (one test case per seed) · <a href=\"../index.html\">↑ store</a>".into());
+    out.push_str("</table>\n");
+    out
 }
 
 fn render(
@@ -199,11 +409,9 @@ fn render(
     latency: &BTreeMap<String, LogHistogram>,
     by_fault_kind: &BTreeMap<String, Availability>,
     outside: &Availability,
+    exercised: &crate::effects::Exercised,
 ) -> String {
-    let name = campaign_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "campaign".into());
+    let name = campaign_name(campaign_dir);
     let verdict = summary.verdict();
     let mut out = String::with_capacity(32 * 1024 + rows.len() * 300);
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
@@ -236,6 +444,8 @@ fn render(
         summary.unknown_count
     ));
 
+    out.push_str(&header_html(campaign_dir, rows));
+
     // Failures grouped by signature.
     out.push_str("<h2>Failures by signature</h2>\n");
     let mut groups: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
@@ -249,7 +459,7 @@ fn render(
     } else {
         let mut groups: Vec<(&str, Vec<&RunRow>)> = groups.into_iter().collect();
         groups.sort_by_key(|(s, runs)| (std::cmp::Reverse(runs.len()), *s));
-        out.push_str("<table><tr><th>runs</th><th>signature</th><th>seeds (first 30)</th></tr>\n");
+        out.push_str("<table id=\"signatures\"><tr><th>runs</th><th>signature</th><th>seeds (first 30)</th><th>reproduce and shrink (first seed)</th></tr>\n");
         for (signature, runs) in groups {
             let seeds: Vec<String> = runs
                 .iter()
@@ -267,9 +477,22 @@ fn render(
                     }
                 })
                 .collect();
+            let first = runs[0];
+            let reproduce = first
+                .reproduce
+                .as_deref()
+                .map(|c| format!("<code class=\"reproduce\">{}</code>", html(c)))
+                .unwrap_or_else(|| {
+                    "<span class=\"missing\">no reproduce command recorded</span>".into()
+                });
+            let shrink = format!(
+                "<code class=\"shrink\">minos shrink {}</code>",
+                html(&shell_word(&first.dir.display().to_string()))
+            );
             out.push_str(&format!(
-                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td class=\"num\">{}</td><td class=\"long\" title=\"{}\">{}</td><td>{}</td><td>{reproduce}<br>{shrink}</td></tr>\n",
                 runs.len(),
+                html(&truncate(signature, 20_000)),
                 html(&truncate(signature, 500)),
                 seeds.join(" ")
             ));
@@ -316,6 +539,8 @@ fn render(
     row(&mut out, "no fault".to_string(), outside);
     out.push_str("</table>\n");
 
+    out.push_str(&exercised.campaign_html());
+
     // Every run.
     out.push_str("<h2>Runs</h2>\n<table><tr><th>seed</th><th>verdict</th><th>ops</th><th>faults</th><th>duration (s)</th><th>causes</th><th>run</th></tr>\n");
     for r in rows {
@@ -340,7 +565,7 @@ fn render(
             r.ops_count,
             r.faults_count,
             r.duration_ns as f64 / 1e9,
-            html(&truncate(&r.causes.join(", "), 200)),
+            crate::escape::cut_html(&r.causes.join(", "), 200),
         ));
     }
     out.push_str("</table>\n</main></body></html>\n");

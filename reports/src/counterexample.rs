@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::escape::{html, truncate};
+use crate::escape::{cut_html, html, truncate};
 use crate::history::{value_text, History, Op, Outcome};
+use crate::results::Fault;
 
 /// Most ops drawn around the failure; the nearest to the stuck op are kept.
 const DRAWN_OPS_MAX: usize = 36;
@@ -21,7 +22,7 @@ const LANE_H: f64 = 30.0;
 const MIN_STEP: f64 = 30.0;
 
 /// The counterexample section of index.html.
-pub fn section_html(counterexample: &Value, history: &History) -> String {
+pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault]) -> String {
     let mut out = String::new();
     let key = counterexample
         .get("key")
@@ -33,10 +34,18 @@ pub fn section_html(counterexample: &Value, history: &History) -> String {
          linearized the ops numbered <b>1…n</b> (in that order) and then found no op that can legally come next. \
          The op drawn in <b class=\"bad\">red</b> cannot be placed. <a href=\"timeline.html#counterexample\">See it on the full timeline →</a></p>\n",
         match &key {
-            Some(k) => format!("Key <code>{}</code>.", html(k)),
+            Some(k) => format!("Key <code>{}</code>.", cut_html(k, 80)),
             None => String::new(),
         }
     ));
+    // The same paragraph heads the "Why invalid" box, which holds the element id.
+    out.push_str(
+        &faults_at_violation_html(counterexample, history, faults).replacen(
+            "id=\"faults-at-violation\"",
+            "class=\"cex-faults\"",
+            1,
+        ),
+    );
     let prefix: Vec<&Value> = counterexample
         .get("linearized_prefix")
         .and_then(Value::as_array)
@@ -71,7 +80,7 @@ pub fn section_html(counterexample: &Value, history: &History) -> String {
         .unwrap_or_else(|| "(not recorded)".to_string());
     out.push_str(&format!(
         "<p>Model state after the prefix: <code class=\"state\">{}</code></p>\n</div><div>\n",
-        html(&truncate(&state, 2000))
+        cut_html(&state, 2000)
     ));
     out.push_str("<h3>Why no op can come next</h3>\n");
     if stuck.is_empty() {
@@ -84,7 +93,7 @@ pub fn section_html(counterexample: &Value, history: &History) -> String {
             out.push_str(&format!(
                 "<tr class=\"stuck\">{}<td class=\"reason\">{}</td></tr>\n",
                 op_cells(op),
-                html(&truncate(&reason, 2000))
+                cut_html(&reason, 2000)
             ));
         }
         out.push_str("</table>\n");
@@ -111,30 +120,22 @@ fn op_cells(op: &Value) -> String {
         html(&field("index")),
         html(&field("process")),
         html(&field("f")),
-        html(&truncate(&field("invoke_value"), 200)),
-        html(&truncate(&field("result"), 200)),
+        cut_html(&field("invoke_value"), 200),
+        cut_html(&field("result"), 200),
         html(&field("type"))
     )
 }
 
-/// How an op on the diagram is drawn.
-#[derive(Clone, Copy, PartialEq)]
-enum Role {
-    Prefix(usize),
-    Stuck,
-    Other,
-}
-
-fn diagram_svg(
+/// The ops the diagram draws, the role of each history index, and the first prefix number
+/// drawn: the stuck ops, the end of the linearized prefix (the start of a long prefix says
+/// nothing about the failure), and other ops of the window nearest to the failure.
+fn select_drawn<'h>(
     c: &Value,
     key: Option<&str>,
     prefix: &[&Value],
     stuck: &[&Value],
-    history: &History,
-) -> String {
-    if history.ops.is_empty() {
-        return "<p class=\"missing\">The history is not available, so the counterexample is shown as text only.</p>\n".to_string();
-    }
+    history: &'h History,
+) -> (Vec<&'h Op>, BTreeMap<u64, Role>, usize) {
     let index_of = |v: &Value| v.get("index").and_then(Value::as_u64);
     let mut role: BTreeMap<u64, Role> = BTreeMap::new();
     for (i, op) in prefix.iter().enumerate() {
@@ -171,8 +172,6 @@ fn diagram_svg(
         .iter()
         .find(|op| role_of(op) == Role::Stuck)
         .map(|op| op.invoke_time_ns);
-    // What is drawn: the stuck ops, the end of the linearized prefix (the start of a long prefix
-    // says nothing about the failure), and other ops of the window nearest to the failure.
     let prefix_shown_from = prefix.len().saturating_sub(PREFIX_DRAWN_MAX) + 1;
     let centre = stuck_time.unwrap_or(0);
     let mut chosen: Vec<&Op> = history
@@ -195,6 +194,144 @@ fn diagram_svg(
         chosen.truncate(DRAWN_OPS_MAX);
         chosen.sort_by_key(|op| op.invoke_index);
     }
+    (chosen, role, prefix_shown_from)
+}
+
+/// Role of an op: looked up by its invoke or completion index.
+fn role_in(role: &BTreeMap<u64, Role>, op: &Op) -> Role {
+    role.get(&op.invoke_index)
+        .or_else(|| op.complete_index.and_then(|c| role.get(&c)))
+        .copied()
+        .unwrap_or(Role::Other)
+}
+
+/// The time span (invoke of the first to completion of the last) of the ops the diagram
+/// draws, so that the timeline can open on exactly that window.
+pub fn drawn_span_ns(c: &Value, history: &History) -> Option<(u64, u64)> {
+    let (key, prefix, stuck) = parts(c);
+    let (chosen, _, _) = select_drawn(c, key.as_deref(), &prefix, &stuck, history);
+    let lo = chosen.iter().map(|op| op.invoke_time_ns).min()?;
+    let hi = chosen
+        .iter()
+        .map(|op| op.complete_time_ns.unwrap_or(history.end_time_ns))
+        .max()?;
+    Some((lo, hi.max(lo)))
+}
+
+/// The failing (stuck) ops' time span: from the first invocation to the last completion.
+pub fn stuck_span_ns(c: &Value, history: &History) -> Option<(u64, u64)> {
+    let (_, _, stuck) = parts(c);
+    let indexes: Vec<u64> = stuck
+        .iter()
+        .filter_map(|s| s.get("op")?.get("index")?.as_u64())
+        .collect();
+    let ops: Vec<&Op> = history
+        .ops
+        .iter()
+        .filter(|op| {
+            indexes.contains(&op.invoke_index)
+                || op.complete_index.is_some_and(|c| indexes.contains(&c))
+        })
+        .collect();
+    let lo = ops.iter().map(|op| op.invoke_time_ns).min()?;
+    let hi = ops
+        .iter()
+        .map(|op| op.complete_time_ns.unwrap_or(history.end_time_ns))
+        .max()?;
+    Some((lo, hi.max(lo)))
+}
+
+fn parts(c: &Value) -> (Option<String>, Vec<&Value>, Vec<&Value>) {
+    let key = c.get("key").filter(|k| !k.is_null()).map(value_text);
+    let list = |name: &str| -> Vec<&Value> {
+        c.get(name)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    };
+    (key, list("linearized_prefix"), list("stuck"))
+}
+
+/// Which faults were in force while the failing ops ran, and since when: a paragraph for the
+/// "Why invalid" box and the counterexample section.
+pub fn faults_at_violation_html(c: &Value, history: &History, faults: &[Fault]) -> String {
+    let Some((lo, hi)) = stuck_span_ns(c, history) else {
+        return String::new();
+    };
+    let end_ns = history.end_time_ns.max(hi);
+    let active: Vec<&Fault> = faults
+        .iter()
+        .filter(|f| f.start_ns <= hi && f.stop_or(end_ns) >= lo)
+        .collect();
+    let s = |ns: u64| format!("{:.3} s", ns as f64 / 1e9);
+    let mut out = format!(
+        "<p id=\"faults-at-violation\">The failing op ran from {} to {}. ",
+        s(lo),
+        s(hi)
+    );
+    if active.is_empty() {
+        out.push_str("<b>No fault was in force</b> then");
+        if let Some(last) = faults
+            .iter()
+            .filter(|f| f.stop_or(end_ns) < lo)
+            .max_by_key(|f| f.stop_or(end_ns))
+        {
+            out.push_str(&format!(
+                " (the last one, {} {}, healed at {}, {} before)",
+                html(&last.kind),
+                html(&truncate(&last.targets_label(), 120)),
+                s(last.stop_or(end_ns)),
+                s(lo - last.stop_or(end_ns))
+            ));
+        }
+        out.push_str(".</p>\n");
+        return out;
+    }
+    out.push_str("Faults in force then:</p>\n<ul>\n");
+    for f in active {
+        let since = if f.start_ns <= lo {
+            format!(
+                "since {} ({} before the op)",
+                s(f.start_ns),
+                s(lo - f.start_ns)
+            )
+        } else {
+            format!("from {} (while the op was running)", s(f.start_ns))
+        };
+        let until = match f.stop_ns {
+            Some(stop) => format!("healed at {}", s(stop)),
+            None => "never healed".to_string(),
+        };
+        out.push_str(&format!(
+            "<li><b>{}</b> {}: {since}, {until}</li>\n",
+            html(&f.kind),
+            html(&truncate(&f.targets_label(), 200))
+        ));
+    }
+    out.push_str("</ul>\n");
+    out
+}
+
+/// How an op on the diagram is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Prefix(usize),
+    Stuck,
+    Other,
+}
+
+fn diagram_svg(
+    c: &Value,
+    key: Option<&str>,
+    prefix: &[&Value],
+    stuck: &[&Value],
+    history: &History,
+) -> String {
+    if history.ops.is_empty() {
+        return "<p class=\"missing\">The history is not available, so the counterexample is shown as text only.</p>\n".to_string();
+    }
+    let (chosen, role, prefix_shown_from) = select_drawn(c, key, prefix, stuck, history);
+    let role_of = |op: &Op| role_in(&role, op);
     let omitted_prefix = prefix_shown_from - 1;
     if chosen.is_empty() {
         return "<p class=\"missing\">The ops named by the counterexample are not in the history file, so it is shown as text only.</p>\n".to_string();
@@ -348,7 +485,7 @@ fn diagram_svg(
         },
         chosen.len(),
         match key {
-            Some(k) => format!("key <code>{}</code>", html(k)),
+            Some(k) => format!("key <code>{}</code>", cut_html(k, 80)),
             None => "the history".to_string(),
         }
     ));

@@ -68,9 +68,36 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Longest text kept whole in a `title` or `<details>` of a cut string: enough for a
+/// 3,000-character key, bounded so a hostile run cannot bloat the page.
+pub const WHOLE_CHARS_MAX: usize = 20_000;
+
+/// Escaped text cut to `max_chars`; when cut, the whole (up to [`WHOLE_CHARS_MAX`]) is kept
+/// in a `<details>` element, so a long key stays readable without pushing columns away.
+pub fn cut_html(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return html(text);
+    }
+    format!(
+        "<details class=\"long\"><summary>{}</summary><span class=\"whole\">{}</span></details>",
+        html(&truncate(text, max_chars)),
+        html(&truncate(text, WHOLE_CHARS_MAX))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_html_keeps_the_whole_behind_a_summary() {
+        assert_eq!(cut_html("k<1>", 10), "k&lt;1&gt;");
+        let long = "k".repeat(3000);
+        let cut = cut_html(&long, 40);
+        assert!(cut.starts_with("<details class=\"long\"><summary>"));
+        assert!(cut.contains(&long));
+        assert!(cut.contains(&format!("{}…", "k".repeat(39))));
+    }
 
     #[test]
     fn html_escapes_markup_and_quotes() {

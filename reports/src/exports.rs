@@ -89,6 +89,26 @@ pub fn latency_csv(history: &History) -> Result<Vec<u8>, csv::Error> {
 /// reproduce command; a valid run passes.
 pub fn junit_xml(results: &RunResults, name: &str, ops_count: usize) -> String {
     use crate::escape::xml;
+    let case = junit_testcase(results, name, ops_count);
+    let suite = xml(results.test_name.as_deref().unwrap_or("minos"));
+    let (failures, errors, time_s) = (case.failures, case.errors, case.time_s);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"minos\" tests=\"1\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time_s:.3}\">\n  <testsuite name=\"{suite}\" tests=\"1\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time_s:.3}\">\n{}  </testsuite>\n</testsuites>\n",
+        case.xml
+    )
+}
+
+/// One `<testcase>` of a run, as junit.xml of the run and of its campaign hold it.
+pub struct JunitCase {
+    pub xml: String,
+    pub failures: u32,
+    pub errors: u32,
+    pub time_s: f64,
+}
+
+/// The run's test case: a failure when invalid, an error when unknown.
+pub fn junit_testcase(results: &RunResults, name: &str, ops_count: usize) -> JunitCase {
+    use crate::escape::xml;
     let verdict = results.shown_verdict();
     let time_s = results
         .timings
@@ -151,10 +171,33 @@ pub fn junit_xml(results: &RunResults, name: &str, ops_count: usize) -> String {
         xml(&reproduce)
     );
     let suite = xml(results.test_name.as_deref().unwrap_or("minos"));
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"minos\" tests=\"1\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time_s:.3}\">\n  <testsuite name=\"{suite}\" tests=\"1\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time_s:.3}\">\n    <testcase classname=\"minos.{suite}\" name=\"{}\" time=\"{time_s:.3}\">\n{properties}{body}    </testcase>\n  </testsuite>\n</testsuites>\n",
-        xml(name)
-    )
+    JunitCase {
+        xml: format!(
+            "    <testcase classname=\"minos.{suite}\" name=\"{}\" time=\"{time_s:.3}\">\n{properties}{body}    </testcase>\n",
+            xml(name)
+        ),
+        failures,
+        errors,
+        time_s,
+    }
+}
+
+/// A campaign's junit.xml: one suite, one test case per run (seed), for CI dashboards.
+pub fn campaign_junit_xml(campaign_name: &str, cases: &[JunitCase]) -> String {
+    use crate::escape::xml;
+    let failures: u32 = cases.iter().map(|c| c.failures).sum();
+    let errors: u32 = cases.iter().map(|c| c.errors).sum();
+    let time_s: f64 = cases.iter().map(|c| c.time_s).sum();
+    let tests = cases.len();
+    let name = xml(campaign_name);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"minos\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time_s:.3}\">\n  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time_s:.3}\">\n"
+    );
+    for case in cases {
+        out.push_str(&case.xml);
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
 }
 
 #[cfg(test)]

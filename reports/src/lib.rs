@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod campaign;
 pub mod counterexample;
 pub mod discover;
+pub mod effects;
 pub mod escape;
 pub mod exports;
 pub mod faults;
@@ -27,6 +28,7 @@ pub mod run_page;
 pub mod stats;
 pub mod store_index;
 pub mod timeline;
+pub mod why;
 
 use std::path::{Path, PathBuf};
 

@@ -48,6 +48,8 @@ pub struct PlotInput<'a> {
     pub history: &'a History,
     pub faults: &'a [Fault],
     pub bucket_ns: u64,
+    /// When the counterexample's failing op was invoked: drawn as a red vertical line.
+    pub violation_ns: Option<u64>,
 }
 
 impl PlotInput<'_> {
@@ -369,6 +371,18 @@ where
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     shade_faults(&mut chart, input, y_lo, y_hi)?;
+    if let Some(at_ns) = input.violation_ns {
+        let x = at_ns as f64 / 1e9;
+        let red = RGBColor(198, 40, 40);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, y_lo), (x, y_hi)],
+            red.stroke_width(2),
+        )))?;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((x, y_hi))
+                + Text::new("violation", (4, 2), (FONT, 13).into_font().color(&red)),
+        ))?;
+    }
     Ok(chart)
 }
 

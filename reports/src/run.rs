@@ -141,6 +141,10 @@ pub fn write_run_report_from(
         history: &history,
         faults: &faults,
         bucket_ns,
+        violation_ns: results
+            .counterexample()
+            .and_then(|c| crate::counterexample::stuck_span_ns(c, &history))
+            .map(|(invoked_ns, _)| invoked_ns),
     };
     let mut plots_png = Vec::new();
     for kind in PlotKind::ALL {
@@ -154,7 +158,11 @@ pub fn write_run_report_from(
     }
 
     let title = run_title(&results, run_dir);
-    let highlight = results.counterexample().map(Highlight::from_counterexample);
+    let highlight = results.counterexample().map(|c| {
+        let mut highlight = Highlight::from_counterexample(c);
+        highlight.drawn_ns = crate::counterexample::drawn_span_ns(c, &history);
+        highlight
+    });
     let timeline = timeline::timeline_html(&title, &history, &faults, highlight.as_ref());
     write_atomic(&run_dir.join("timeline.html"), timeline.as_bytes())?;
 
@@ -173,6 +181,11 @@ pub fn write_run_report_from(
         bucket_ns,
         notes,
         files,
+        up_links: up_links(run_dir),
+        replay: results
+            .reproduce
+            .as_deref()
+            .map(|cmd| replay_command(cmd, run_dir)),
     };
     write_atomic(
         &run_dir.join("index.html"),
@@ -184,6 +197,83 @@ pub fn write_run_report_from(
         faults_count: faults.len(),
         end_time_ns: end_ns,
     })
+}
+
+/// Links from a run page up to its campaign (the nearest ancestor within three levels holding
+/// campaign.json) and to the store (the campaign's parent, else the run's grandparent, as
+/// `<store>/<test>/<run id>` lays runs out).
+pub fn up_links(run_dir: &Path) -> Vec<(String, String)> {
+    let mut links = Vec::new();
+    let mut up = String::new();
+    let mut store_up = "../../index.html".to_string();
+    for ancestor in run_dir.ancestors().skip(1).take(3) {
+        up.push_str("../");
+        if ancestor.join("campaign.json").is_file() {
+            links.push(("campaign".to_string(), format!("{up}index.html")));
+            store_up = format!("{up}../index.html");
+            break;
+        }
+    }
+    links.push(("store".to_string(), store_up));
+    links
+}
+
+/// The command a person should run to replay a run: a campaign run's recorded command writes
+/// into the campaign (`--out <campaign> --no-report`), where a replay would change the
+/// campaign's counts; the replay goes to the campaign's parent (the store) with its report.
+/// Other commands are returned as recorded.
+pub fn replay_command(reproduce: &str, run_dir: &Path) -> String {
+    let Some(campaign) = run_dir
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .find(|a| a.join("campaign.json").is_file())
+    else {
+        return reproduce.to_string();
+    };
+    let Some(name) = campaign
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return reproduce.to_string();
+    };
+    let words: Vec<&str> = reproduce.split(' ').collect();
+    let Some(at) = words.iter().position(|w| *w == "--out") else {
+        return reproduce.to_string();
+    };
+    let Some(out) = words.get(at + 1) else {
+        return reproduce.to_string();
+    };
+    let out_path = Path::new(out.trim_matches('\''));
+    if out_path.file_name().map(|n| n.to_string_lossy()) != Some(name.as_str().into()) {
+        return reproduce.to_string();
+    }
+    let parent = out_path
+        .parent()
+        .map(|p| p.display().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| ".".to_string());
+    let mut replaced: Vec<String> = Vec::with_capacity(words.len());
+    for (i, word) in words.iter().enumerate() {
+        if *word == "--no-report" {
+            continue;
+        }
+        if i == at + 1 {
+            replaced.push(
+                if parent
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
+                {
+                    parent.clone()
+                } else {
+                    format!("'{}'", parent.replace('\'', "'\\''"))
+                },
+            );
+        } else {
+            replaced.push(word.to_string());
+        }
+    }
+    replaced.join(" ")
 }
 
 /// "counter / 20261122T153000-seed42", falling back to the directory name.

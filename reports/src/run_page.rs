@@ -27,6 +27,10 @@ pub struct RunPage<'a> {
     pub notes: Vec<String>,
     /// Raw files present in the run dir (relative paths).
     pub files: Vec<String>,
+    /// (label, relative href) of the pages above: the campaign, the store.
+    pub up_links: Vec<(String, String)>,
+    /// The reproduce command as a person should run it (see `run::replay_command`).
+    pub replay: Option<String>,
 }
 
 pub fn verdict_color(v: Verdict) -> &'static str {
@@ -63,6 +67,10 @@ pre.cex{background:#fff;border:1px solid #ddd;padding:8px;white-space:pre-wrap}
 tr.stuck td{background:#ffebee}td.reason{font-weight:600;color:#b71c1c}
 .cexwrap{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto}.caption{font-size:12px;color:#555}
 p.lead{max-width:1100px}
+.why{background:#ffebee;border:1px solid #ef9a9a;padding:2px 16px 8px;border-radius:4px;margin:12px 0}.why h2{border:0;margin:10px 0 4px}
+td,th,li,p{overflow-wrap:anywhere}table{max-width:100%}td.long{max-width:480px}
+details.long summary{cursor:pointer;color:#1565c0}details.long .whole{display:block;max-height:300px;overflow:auto;word-break:break-all}
+code,pre{overflow-wrap:anywhere;word-break:break-word}
 </style>
 "#;
 
@@ -114,6 +122,14 @@ pub fn render(page: &RunPage) -> String {
     ));
     out.push_str(STYLE);
     out.push_str("</head><body><main>\n");
+    if !page.up_links.is_empty() {
+        let links: Vec<String> = page
+            .up_links
+            .iter()
+            .map(|(label, href)| format!("<a href=\"{}\">↑ {}</a>", html(href), html(label)))
+            .collect();
+        out.push_str(&format!("<nav class=\"up\">{}</nav>\n", links.join(" · ")));
+    }
     out.push_str(&format!("<h1>{}</h1>\n", html(&page.title)));
     out.push_str(&format!(
         "<div><span class=\"verdict\" id=\"verdict\" style=\"background:{}\">{}</span>",
@@ -127,22 +143,25 @@ pub fn render(page: &RunPage) -> String {
         ));
     }
     out.push_str("</div>\n");
-    match &r.reproduce {
+    match page.replay.as_ref().or(r.reproduce.as_ref()) {
         Some(cmd) => out.push_str(&format!(
             "<div class=\"repro\"><pre id=\"reproduce\">{}</pre><button id=\"copy\" type=\"button\">Copy</button></div>\n",
             html(cmd)
         )),
         None => out.push_str("<p class=\"missing\">No reproduce command recorded in results.json.</p>\n"),
     }
+    let faults_note = r
+        .counterexample()
+        .map(|c| crate::counterexample::faults_at_violation_html(c, page.history, page.faults))
+        .filter(|note| !note.is_empty());
+    out.push_str(&crate::why::why_invalid_html(r, faults_note.as_deref()));
     real_html(&r.raw, &mut out);
     notes_html(page, &mut out);
     if let Some(c) = r.counterexample() {
-        out.push_str(&crate::counterexample::section_html(c, page.history));
-    } else if verdict == Verdict::Invalid {
-        out.push_str("<section id=\"counterexample\"><h2>Why invalid</h2>");
-        out.push_str(&format!(
-            "<p>The run is invalid because of: <b>{}</b>. The linearizability checker recorded no counterexample for it.</p></section>\n",
-            html(&if r.causes.is_empty() { "(no cause recorded)".to_string() } else { r.causes.join(", ") })
+        out.push_str(&crate::counterexample::section_html(
+            c,
+            page.history,
+            page.faults,
         ));
     }
     if verdict == Verdict::Unknown {
@@ -160,6 +179,7 @@ pub fn render(page: &RunPage) -> String {
     }
     summary_html(page, &mut out);
     counts_html(page, &mut out);
+    out.push_str(&crate::effects::run_html(&r.raw));
     faults_html(page, &mut out);
     invariants_html(page, &mut out);
     configurations_html(&page.results.raw, &mut out);
@@ -269,7 +289,11 @@ fn summary_html(page: &RunPage, out: &mut String) {
     match &r.options {
         Some(Value::Object(o)) => {
             for (k, v) in o {
-                kv_row(out, k, &truncate(&value_text(v), 300));
+                out.push_str(&format!(
+                    "<tr><th>{}</th><td>{}</td></tr>\n",
+                    html(k),
+                    crate::escape::cut_html(&value_text(v), 300)
+                ));
             }
         }
         Some(other) => kv_row(out, "options", &truncate(&value_text(other), 300)),
@@ -356,7 +380,7 @@ fn faults_html(page: &RunPage, out: &mut String) {
             "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
             css_color(fault_color(&fault.kind)),
             html(&fault.kind),
-            html(&truncate(&fault.targets_label(), 200)),
+            crate::escape::cut_html(&fault.targets_label(), 200),
             fmt_s(fault.start_ns),
             fault.stop_ns.map(fmt_s).unwrap_or_else(|| "never healed".to_string())
         ));
@@ -400,7 +424,7 @@ fn invariants_html(page: &RunPage, out: &mut String) {
                         Some(false) => "<span class=\"bad\">✗ violated</span>",
                         None => "<span class=\"warn\">?</span>",
                     },
-                    html(&truncate(&detail, 2000))
+                    crate::escape::cut_html(&detail, 2000)
                 ));
             }
             out.push_str("</table>\n");
@@ -500,7 +524,7 @@ fn checker_html(page: &RunPage, out: &mut String) {
             };
             out.push_str(&format!(
                 "<tr><td>{}</td><td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-                html(&f("key")),
+                crate::escape::cut_html(&f("key"), 60),
                 html(&v),
                 html(&f("ops_count")),
                 html(&f("states_explored")),

@@ -24,7 +24,7 @@ fn verdict_from_meta(page: &Path) -> Option<Verdict> {
 }
 
 /// "YYYYMMDDTHHMMSS" (UTC) of a time: the sort key of runs, comparable with run ids.
-fn stamp(t: SystemTime) -> String {
+pub(crate) fn stamp(t: SystemTime) -> String {
     let Ok(d) = t.duration_since(SystemTime::UNIX_EPOCH) else {
         return "00000000T000000".to_string();
     };
@@ -54,17 +54,18 @@ fn stamp_of_run_id(run_id: &str) -> Option<String> {
 }
 
 /// "2026-11-22 15:30 UTC" from a stamp.
-fn stamp_label(stamp: &str) -> String {
+pub(crate) fn stamp_label(stamp: &str) -> String {
     if stamp.len() < 13 {
         return stamp.to_string();
     }
     format!(
-        "{}-{}-{} {}:{} UTC",
+        "{}-{}-{} {}:{}:{} UTC",
         &stamp[0..4],
         &stamp[4..6],
         &stamp[6..8],
         &stamp[9..11],
-        &stamp[11..13]
+        &stamp[11..13],
+        stamp.get(13..15).unwrap_or("00")
     )
 }
 
@@ -132,12 +133,30 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
         campaigns.len(),
         runs.len()
     ));
+    // Runs of a campaign are counted on its row (its page lists them); the runs table holds
+    // the runs outside every campaign, so that a 300-seed campaign is one line.
+    let campaign_of = |run: &RunEntry| campaigns.iter().position(|(_, c)| run.dir.starts_with(c));
+    let mut counts = vec![[0usize; 3]; campaigns.len()];
+    for run in &runs {
+        if let Some(i) = campaign_of(run) {
+            counts[i][match run.verdict {
+                Verdict::Valid => 0,
+                Verdict::Invalid => 1,
+                Verdict::Unknown => 2,
+            }] += 1;
+        }
+    }
+    let loose: Vec<&RunEntry> = runs.iter().filter(|r| campaign_of(r).is_none()).collect();
+    out.push_str(
+        "<p><label><input type=\"checkbox\" id=\"failures-only\"> failures only</label> \
+         <span class=\"caption\">(hides valid campaigns and runs)</span></p>\n",
+    );
     out.push_str("<h2>Campaigns</h2>\n");
     if campaigns.is_empty() {
         out.push_str("<p>No campaigns.</p>\n");
     } else {
-        out.push_str("<table><tr><th>when</th><th>campaign</th><th>verdict</th></tr>\n");
-        for (t, dir) in &campaigns {
+        out.push_str("<table id=\"campaigns\"><tr><th>when (page written)</th><th>campaign</th><th>verdict</th><th>runs</th><th>valid</th><th>invalid</th><th>unknown</th></tr>\n");
+        for ((t, dir), [valid, invalid, unknown]) in campaigns.iter().zip(&counts) {
             let has_page = page_kind(&dir.join("index.html")).as_deref() == Some("campaign");
             let verdict = verdict_from_meta(&dir.join("index.html"));
             let name = relative_path(store_dir, dir);
@@ -153,20 +172,23 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
                     html(&name)
                 )
             };
+            let failing = *invalid + *unknown > 0 || verdict.is_some_and(|v| v != Verdict::Valid);
             out.push_str(&format!(
-                "<tr><td>{}</td><td>{link}</td>{}</tr>\n",
+                "<tr class=\"{}\"><td>{}</td><td class=\"long\">{link}</td>{}<td class=\"num\">{}</td><td class=\"num\">{valid}</td><td class=\"num\">{invalid}</td><td class=\"num\">{unknown}</td></tr>\n",
+                if failing { "failing" } else { "passing" },
                 age_label(*t),
-                verdict_cell(verdict)
+                verdict_cell(verdict),
+                valid + invalid + unknown
             ));
         }
         out.push_str("</table>\n");
     }
-    out.push_str("<h2>Runs</h2>\n");
-    if runs.is_empty() {
-        out.push_str("<p>No runs.</p>\n");
+    out.push_str("<h2>Runs outside campaigns</h2>\n");
+    if loose.is_empty() {
+        out.push_str("<p>No runs outside campaigns.</p>\n");
     } else {
-        out.push_str("<table><tr><th>when</th><th>run</th><th>seed</th><th>verdict</th><th>ops</th><th>causes</th></tr>\n");
-        for run in runs.iter().take(RUNS_LISTED_MAX) {
+        out.push_str("<table id=\"runs\"><tr><th>when</th><th>run</th><th>seed</th><th>verdict</th><th>ops</th><th>causes</th></tr>\n");
+        for run in loose.iter().take(RUNS_LISTED_MAX) {
             let rel = relative_path(store_dir, &run.dir);
             let title = format!("{rel} ({})", run.title);
             let link = if run.dir.join("index.html").is_file() {
@@ -181,26 +203,33 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
                     html(&title)
                 )
             };
+            let causes = run.causes.join(", ");
             out.push_str(&format!(
-                "<tr><td>{}</td><td>{link}</td><td class=\"num\">{}</td>{}<td class=\"num\">{}</td><td>{}</td></tr>\n",
+                "<tr class=\"{}\"><td>{}</td><td class=\"long\">{link}</td><td class=\"num\">{}</td>{}<td class=\"num\">{}</td><td class=\"long\" title=\"{}\">{}</td></tr>\n",
+                if run.verdict == Verdict::Valid { "passing" } else { "failing" },
                 html(&stamp_label(&run.stamp)),
                 html(run.seed.as_deref().unwrap_or("?")),
                 verdict_cell(Some(run.verdict)),
                 run.ops_count.map(|n| n.to_string()).unwrap_or_default(),
-                html(&truncate(&run.causes.join(", "), 200))
+                html(&truncate(&causes, 20_000)),
+                html(&truncate(&causes, 200))
             ));
         }
-        if runs.len() > RUNS_LISTED_MAX {
+        if loose.len() > RUNS_LISTED_MAX {
             out.push_str(&format!(
                 "<tr><td colspan=\"6\">… and {} older runs not listed</td></tr>\n",
-                runs.len() - RUNS_LISTED_MAX
+                loose.len() - RUNS_LISTED_MAX
             ));
         }
         out.push_str("</table>\n");
     }
+    out.push_str(FILTER_SCRIPT);
     out.push_str("</main></body></html>\n");
     write_atomic(&store_dir.join("index.html"), out.as_bytes())
 }
+
+/// The failures-only switch: hides the rows of valid campaigns and runs.
+const FILTER_SCRIPT: &str = "<script>\n'use strict';\nconst only = document.getElementById('failures-only');\nonly.addEventListener('change', () => {\n  for (const row of document.querySelectorAll('tr.passing')) row.style.display = only.checked ? 'none' : '';\n});\n</script>\n";
 
 fn verdict_cell(v: Option<Verdict>) -> String {
     match v {
@@ -220,7 +249,7 @@ mod tests {
     #[test]
     fn dates_are_utc_calendar_dates() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_305_600 + 3661);
-        assert_eq!(age_label(t), "2026-11-22 01:01 UTC");
+        assert_eq!(age_label(t), "2026-11-22 01:01:01 UTC");
         assert_eq!(stamp(t), "20261122T010101");
         assert_eq!(
             stamp_of_run_id("20261122T153000-seed42").as_deref(),

@@ -21,6 +21,9 @@ pub struct Highlight {
     pub window: Option<(u64, u64)>,
     pub prefix: BTreeSet<u64>,
     pub stuck: BTreeSet<u64>,
+    /// Time span of the ops the run page's counterexample diagram draws: the timeline's
+    /// counterexample view shows at least all of them.
+    pub drawn_ns: Option<(u64, u64)>,
 }
 
 impl Highlight {
@@ -51,6 +54,7 @@ impl Highlight {
             window,
             prefix: indexes(c.get("linearized_prefix"), None),
             stuck: indexes(c.get("stuck"), Some("op")),
+            drawn_ns: None,
         }
     }
 }
@@ -88,7 +92,7 @@ pub fn timeline_html(
     ));
     page.push_str("<div class=\"controls\"><button id=\"zin\">+ zoom in</button> <button id=\"zout\">− zoom out</button> \
         <button id=\"reset\">whole run</button> <button id=\"lanes\"></button>");
-    if highlight.and_then(|h| h.window).is_some() {
+    if highlight.is_some_and(|h| h.window.is_some() || h.drawn_ns.is_some()) {
         page.push_str(" <button id=\"cex\" class=\"bad\">show counterexample</button>");
     }
     page.push_str(" <span id=\"range\"></span></div>\n<div class=\"legend\">");
@@ -208,7 +212,7 @@ fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlig
         });
     }
     let (fault_rows, row_names) = fault_rows(faults, history.end_time_ns);
-    let window_us = highlight.and_then(|h| h.window).map(|(first, last)| {
+    let index_window_us = highlight.and_then(|h| h.window).map(|(first, last)| {
         // The window is in history indexes; its time span is that of the ops touching it.
         let touching = history.ops.iter().filter(|op| {
             let c = op.complete_index.unwrap_or(u64::MAX);
@@ -225,6 +229,21 @@ fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlig
             json!([lo, hi])
         }
     });
+    // The window to open on: the checker's window and every op the diagram draws.
+    let drawn_us = highlight
+        .and_then(|h| h.drawn_ns)
+        .map(|(lo, hi)| (lo / 1000, hi / 1000));
+    let window_us = match (
+        index_window_us.as_ref().and_then(|w| w.as_array()),
+        drawn_us,
+    ) {
+        (Some(w), Some((lo, hi))) if w.len() == 2 => Some(json!([
+            w[0].as_u64().unwrap_or(lo).min(lo),
+            w[1].as_u64().unwrap_or(hi).max(hi)
+        ])),
+        (_, Some((lo, hi))) => Some(json!([lo, hi])),
+        (window, None) => window.map(|w| Value::Array(w.clone())),
+    };
     let data = json!({
         "end": end_us,
         "lanes": processes,

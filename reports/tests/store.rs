@@ -136,7 +136,7 @@ fn store_index_lists_newest_first() {
     };
     assert!(position("t/a-newest") < position("t/b-middle"));
     assert!(position("t/b-middle") < position("t/c-oldest"));
-    assert!(index.contains("2026-11-21 10:00 UTC"));
+    assert!(index.contains("2026-11-21 10:00:00 UTC"));
 }
 
 #[test]
