@@ -431,6 +431,18 @@ fn forged_datagrams_change_nothing_and_a_contradiction_fails_stop() {
             socket.send_to(&stale, &to).unwrap();
         }
     }
+    // Read every refusal of the flood first: left queued, they fill this socket's receive
+    // buffer and the answer below is dropped on arrival.
+    {
+        let mut buf = vec![0u8; 70_000];
+        socket
+            .set_read_timeout(Some(Duration::from_millis(1_000)))
+            .unwrap();
+        while socket.recv_from(&mut buf).is_ok() {}
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+    }
     // One authentic admin request is answered once; the same datagram again is a replay.
     let leader_addr = format!("127.0.0.1:{}", cluster.ports[leader as usize - 1]);
     let members = seal_with(&key, now_ms(), 5_000, &admin(9, AdminOp::Members));
