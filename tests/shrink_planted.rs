@@ -45,10 +45,15 @@ fn results(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json")).unwrap()).unwrap()
 }
 
+/// The events of a schedule.json: a plain list, or a swarm run's `{"profile", "events"}`.
 fn schedule_events(path: &Path) -> Vec<serde_json::Value> {
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value.as_array().unwrap().clone()
+    let events = value.get("events").unwrap_or(&value);
+    events
+        .as_array()
+        .unwrap_or_else(|| panic!("{}: no event list: {value}", path.display()))
+        .clone()
 }
 
 #[test]
