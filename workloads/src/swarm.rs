@@ -285,6 +285,25 @@ pub fn aimed_shape(
         FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Membership => None,
         FaultKind::Transfer => Some((chosen[..1].to_vec(), Value::Null)),
         FaultKind::Kill | FaultKind::Pause => Some((chosen.to_vec(), Value::Null)),
+        // Every node loses power at once: it takes no targets whatever the aim.
+        FaultKind::PowerLoss => Some((Vec::new(), start_shape(kind, nodes, rng).1)),
+        // Only a minority may come back empty (a majority of empty disks has lost committed
+        // data by design, not by a bug): an aim at more keeps its first nodes.
+        FaultKind::RejoinEmpty => {
+            let minority = nodes.saturating_sub(1) / 2;
+            if minority == 0 {
+                return None;
+            }
+            let (_, params) = start_shape(kind, nodes, rng);
+            let params = match params {
+                Value::Object(mut object) => {
+                    object.remove("mode");
+                    Value::Object(object)
+                }
+                other => other,
+            };
+            Some((chosen[..chosen.len().min(minority)].to_vec(), params))
+        }
         _ => {
             // The kind's own random params, aimed at the chosen nodes.
             let (_, params) = start_shape(kind, nodes, rng);
