@@ -679,11 +679,16 @@ mod tests {
         rebuilt.identity = 4;
         checker.observe(4, 0, &rebuilt);
         assert!(!checker.any_violation(), "{:?}", checker.results());
-        checker.observe(5, 0, &{
-            let mut v = raft_view(0, false, 0, 0);
-            v.identity = 4;
-            v
-        });
+        let on_rebuilt = |term: u64| NodeView {
+            identity: 4,
+            ..raft_view(term, false, 0, 0)
+        };
+        // Term 0 is an empty hard state (a wiped disk): a fresh start, not a regression.
+        checker.observe(5, 0, &on_rebuilt(3));
+        checker.observe(6, 0, &on_rebuilt(0));
+        checker.observe(7, 0, &on_rebuilt(3));
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        checker.observe(8, 0, &on_rebuilt(2));
         assert!(failed(&checker, TERM_NEVER_DECREASES));
     }
 
