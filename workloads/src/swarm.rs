@@ -604,6 +604,17 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
+    fn aims_keep_power_loss_untargeted_and_rejoin_empty_to_a_minority() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let majority: Vec<String> = (0..3).map(node_name).collect();
+        let (targets, _) = aimed_shape(FaultKind::PowerLoss, &majority, 5, &mut rng).unwrap();
+        assert!(targets.is_empty(), "{targets:?}");
+        let (targets, _) = aimed_shape(FaultKind::RejoinEmpty, &majority, 5, &mut rng).unwrap();
+        assert_eq!(targets.len(), 2, "{targets:?}");
+        assert!(aimed_shape(FaultKind::RejoinEmpty, &majority[..1], 2, &mut rng).is_none());
+    }
+
+    #[test]
     fn profiles_differ_between_seeds_and_every_event_parses() {
         let mut profiles = std::collections::BTreeSet::new();
         for seed in 0..200 {
