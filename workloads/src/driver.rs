@@ -811,6 +811,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
                 current_leader = Some((view.term, node));
             }
         }
+        invariants.end_step(observed_ns);
         leader = current_leader;
         let leader_node = leader.map(|(_, n)| n);
         if matches!(phase, Phase::Faults) && observed_ns < fault_end_ns {

@@ -1,6 +1,11 @@
 //! Safety invariants read from node observations after every simulation step: at most one
-//! leader per term, applied sequences are prefixes of one another, and an entry a node has
-//! applied never changes. Incremental: each step only looks at what is new.
+//! leader per term, applied sequences are prefixes of one another, an entry a node has
+//! applied never changes, replicas agree at equal applied indexes, and Raft's own safety
+//! properties read from each node's hard state and log tail (as etcd-io/raft's and
+//! TigerBeetle's simulators check them): a node votes at most once per term and its term never
+//! goes back (durable hard state), a new leader holds every index already known committed
+//! (leader completeness), and no leader's commit index passes what a majority of its voters
+//! hold. Incremental: each step only looks at what is new.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +18,32 @@ pub const ONE_LEADER_PER_TERM: &str = "one leader per term";
 pub const APPLIED_PREFIXES: &str = "applied sequences are prefixes of one another";
 pub const COMMITTED_NEVER_CHANGE: &str = "committed entries never change";
 pub const REPLICAS_AGREE: &str = "replicas hold the same state at equal applied indexes";
+pub const ONE_VOTE_PER_TERM: &str = "a node votes for at most one candidate per term";
+pub const TERM_NEVER_DECREASES: &str = "a node's term never decreases";
+pub const LEADER_COMPLETENESS: &str = "a new leader holds every committed index";
+pub const COMMIT_ON_MAJORITY: &str = "a leader commits only what a majority of voters holds";
+
+/// The hard state and log tail a node last reported, for checks across nodes at step end.
+#[derive(Clone, Debug, Default)]
+struct Latest {
+    running: bool,
+    is_leader: bool,
+    term: u64,
+    identity: u64,
+    commit_index: u64,
+    last_log_index: u64,
+    /// The highest log tail seen under this identity: a majority check on it never counts a
+    /// tail that was only reported late, or lost with a wiped disk, against a leader.
+    max_last_log_index: u64,
+    voters: Vec<u64>,
+    /// The voters before the last configuration change seen at this node: a commit decided
+    /// just before the change was counted under them.
+    previous_voters: Vec<u64>,
+    /// The node, leader in the same term, advanced its commit index in this observation.
+    commit_advanced: bool,
+    /// (identity, term, voted for) of the last vote seen.
+    vote: Option<(u64, u64, usize)>,
+}
 
 /// How many applied indexes keep a replica state for comparison (oldest dropped first).
 const STATES_KEPT: usize = 4_096;
@@ -50,6 +81,13 @@ pub struct InvariantChecker {
     states_by_index: BTreeMap<u64, (ReplicaDigest, usize)>,
     diverged: Option<Violation>,
     max_commit_index: u64,
+    latest: Vec<Latest>,
+    /// Some node reported a log index: the system exposes its log tail (toy systems do not).
+    saw_log_index: bool,
+    double_vote: Option<Violation>,
+    term_back: Option<Violation>,
+    incomplete_leader: Option<Violation>,
+    commit_unheld: Option<Violation>,
 }
 
 impl InvariantChecker {
@@ -67,6 +105,12 @@ impl InvariantChecker {
             states_by_index: BTreeMap::new(),
             diverged: None,
             max_commit_index: 0,
+            latest: vec![Latest::default(); nodes],
+            saw_log_index: false,
+            double_vote: None,
+            term_back: None,
+            incomplete_leader: None,
+            commit_unheld: None,
         }
     }
 
@@ -92,6 +136,8 @@ impl InvariantChecker {
     /// Takes node `node`'s latest observation into account.
     pub fn observe(&mut self, time_ns: u64, node: usize, view: &NodeView) {
         assert!(node < self.nodes, "node {node} out of range");
+        self.saw_log_index |= view.last_log_index > 0;
+        self.observe_hard_state(time_ns, node, view);
         self.max_commit_index = self.max_commit_index.max(view.commit_index);
         let mut terms: Vec<u64> = view.leader_terms.iter().copied().collect();
         if view.running && view.is_leader {
@@ -138,6 +184,151 @@ impl InvariantChecker {
             self.observe_state(time_ns, node, state);
         }
         self.applied_counts[node] = view.applied_count.max(self.applied_counts[node]);
+    }
+
+    /// Vote once per term, term never back (per identity: a node rebuilt on an empty disk
+    /// starts afresh under a new one), and leader completeness at a leader's first sight.
+    fn observe_hard_state(&mut self, time_ns: u64, node: usize, view: &NodeView) {
+        let name = node_name(node);
+        let previous = self.latest[node].clone();
+        // Term 0 is an empty hard state: the node came back on an empty disk (rejoin-empty)
+        // and starts afresh, as under a new identity.
+        let same_identity = previous.identity == view.identity && view.term > 0;
+        if view.running {
+            if same_identity && view.term < previous.term && self.term_back.is_none() {
+                self.term_back = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{name}'s term went back from {} to {}",
+                        previous.term, view.term
+                    ),
+                });
+            }
+            let mut vote = previous.vote.filter(|_| same_identity);
+            if let Some(to) = view.voted_for {
+                match vote {
+                    Some((_, term, earlier)) if term == view.term && earlier != to => {
+                        if self.double_vote.is_none() {
+                            self.double_vote = Some(Violation {
+                                time_ns,
+                                detail: format!(
+                                    "{name} voted for {} and then for {} in term {term}",
+                                    node_name(earlier),
+                                    node_name(to)
+                                ),
+                            });
+                        }
+                    }
+                    Some((_, term, _)) if term >= view.term => {}
+                    _ => vote = Some((view.identity, view.term, to)),
+                }
+            }
+            // Before this term's leader is recorded (the loop in `observe` does that).
+            let first_sight_as_leader = view.is_leader && !self.leaders.contains_key(&view.term);
+            if first_sight_as_leader
+                && self.saw_log_index
+                && view.last_log_index < self.max_commit_index
+                && self.incomplete_leader.is_none()
+            {
+                self.incomplete_leader = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{name} became leader of term {} with its log ending at index {} but index {} was already committed",
+                        view.term, view.last_log_index, self.max_commit_index
+                    ),
+                });
+            }
+            self.latest[node] = Latest {
+                running: true,
+                is_leader: view.is_leader,
+                term: view.term,
+                identity: view.identity,
+                commit_index: view.commit_index,
+                last_log_index: view.last_log_index,
+                max_last_log_index: if previous.identity == view.identity {
+                    previous.max_last_log_index.max(view.last_log_index)
+                } else {
+                    view.last_log_index
+                },
+                voters: view.voters.clone(),
+                previous_voters: if previous.voters != view.voters {
+                    previous.voters.clone()
+                } else {
+                    previous.previous_voters.clone()
+                },
+                commit_advanced: view.is_leader
+                    && previous.is_leader
+                    && previous.running
+                    && same_identity
+                    && previous.term == view.term
+                    && view.commit_index > previous.commit_index,
+                vote,
+            };
+        } else {
+            // A node that is down keeps what it last reported (its log is on its disk).
+            self.latest[node].running = false;
+            self.latest[node].is_leader = false;
+        }
+    }
+
+    /// Checks across nodes once every node's view of this step is in: each leader's commit
+    /// index is held (log tail at or past it) by a majority of its voters. A voter whose
+    /// identity no node carries any more (rebuilt under a new one) counts as holding it.
+    pub fn end_step(&mut self, time_ns: u64) {
+        if self.commit_unheld.is_some() || !self.saw_log_index {
+            return;
+        }
+        for (node, leader) in self.latest.iter().enumerate() {
+            if !leader.running
+                || !leader.is_leader
+                || !leader.commit_advanced
+                || leader.voters.is_empty()
+            {
+                continue;
+            }
+            let commit = leader.commit_index;
+            let count_holders = |voters: &[u64]| {
+                voters
+                    .iter()
+                    .filter(|&&voter| {
+                        match self.latest.iter().find(|other| other.identity == voter) {
+                            Some(other) => other.max_last_log_index >= commit,
+                            None => true,
+                        }
+                    })
+                    .count()
+            };
+            let quorum = |voters: &[u64]| voters.len() / 2 + 1;
+            let previous_ok = !leader.previous_voters.is_empty()
+                && count_holders(&leader.previous_voters) >= quorum(&leader.previous_voters);
+            let holders = count_holders(&leader.voters);
+            if holders < quorum(&leader.voters) && !previous_ok {
+                let tails: Vec<String> = self
+                    .latest
+                    .iter()
+                    .enumerate()
+                    .map(|(i, other)| {
+                        format!(
+                            "{} {} (highest {})",
+                            node_name(i),
+                            other.last_log_index,
+                            other.max_last_log_index
+                        )
+                    })
+                    .collect();
+                self.commit_unheld = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{} (leader of term {}) has commit index {commit} but only {holders} of its {} voters hold that index (log tails: {})",
+                        node_name(node),
+                        leader.term,
+                        leader.voters.len(),
+                        tails.join(", ")
+                    ),
+                });
+                return;
+            }
+        }
     }
 
     fn observe_applied(&mut self, time_ns: u64, node: usize, entry: AppliedEntry) {
@@ -239,6 +430,10 @@ impl InvariantChecker {
             || self.prefixes.is_some()
             || self.committed.is_some()
             || self.diverged.is_some()
+            || self.double_vote.is_some()
+            || self.term_back.is_some()
+            || self.incomplete_leader.is_some()
+            || self.commit_unheld.is_some()
     }
 
     pub fn results(&self) -> Vec<InvariantResult> {
@@ -254,6 +449,10 @@ impl InvariantChecker {
             result(APPLIED_PREFIXES, &self.prefixes),
             result(COMMITTED_NEVER_CHANGE, &self.committed),
             result(REPLICAS_AGREE, &self.diverged),
+            result(ONE_VOTE_PER_TERM, &self.double_vote),
+            result(TERM_NEVER_DECREASES, &self.term_back),
+            result(LEADER_COMPLETENESS, &self.incomplete_leader),
+            result(COMMIT_ON_MAJORITY, &self.commit_unheld),
         ]
     }
 }
@@ -414,5 +613,123 @@ mod tests {
         checker.observe(3, 1, &view(false, 3, vec![entry(4, 3, 1)], 4));
         checker.observe(3, 0, &view(true, 3, vec![entry(4, 3, 2)], 4));
         assert!(!checker.results()[1].ok);
+    }
+
+    fn raft_view(term: u64, is_leader: bool, commit: u64, last: u64) -> NodeView {
+        NodeView {
+            running: true,
+            is_leader,
+            term,
+            commit_index: commit,
+            last_log_index: last,
+            identity: 1,
+            voters: vec![1, 2, 3],
+            ..NodeView::default()
+        }
+    }
+
+    fn failed(checker: &InvariantChecker, name: &str) -> bool {
+        checker
+            .results()
+            .iter()
+            .any(|result| result.name == name && !result.ok)
+    }
+
+    #[test]
+    fn a_second_vote_in_one_term_is_caught_but_a_vote_in_a_new_term_is_not() {
+        let mut checker = InvariantChecker::new(3);
+        let mut v = raft_view(3, false, 0, 0);
+        v.voted_for = Some(1);
+        checker.observe(1, 0, &v);
+        v.voted_for = None;
+        checker.observe(2, 0, &v);
+        v.term = 4;
+        v.voted_for = Some(2);
+        checker.observe(3, 0, &v);
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        // Same term, another candidate (e.g. the vote was lost in a restart).
+        v.voted_for = Some(1);
+        checker.observe(4, 0, &v);
+        assert!(
+            failed(&checker, ONE_VOTE_PER_TERM),
+            "{:?}",
+            checker.results()
+        );
+        // A node rebuilt under a new identity votes afresh.
+        let mut checker = InvariantChecker::new(3);
+        let mut v = raft_view(3, false, 0, 0);
+        v.voted_for = Some(1);
+        checker.observe(1, 0, &v);
+        v.identity = 7;
+        v.voted_for = Some(2);
+        checker.observe(2, 0, &v);
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+    }
+
+    #[test]
+    fn a_term_going_back_is_caught_unless_the_node_was_rebuilt() {
+        let mut checker = InvariantChecker::new(1);
+        checker.observe(1, 0, &raft_view(5, false, 0, 0));
+        let mut down = raft_view(5, false, 0, 0);
+        down.running = false;
+        checker.observe(2, 0, &down);
+        checker.observe(3, 0, &raft_view(5, false, 0, 0));
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        let mut rebuilt = raft_view(1, false, 0, 0);
+        rebuilt.identity = 4;
+        checker.observe(4, 0, &rebuilt);
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        let on_rebuilt = |term: u64| NodeView {
+            identity: 4,
+            ..raft_view(term, false, 0, 0)
+        };
+        // Term 0 is an empty hard state (a wiped disk): a fresh start, not a regression.
+        checker.observe(5, 0, &on_rebuilt(3));
+        checker.observe(6, 0, &on_rebuilt(0));
+        checker.observe(7, 0, &on_rebuilt(3));
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        checker.observe(8, 0, &on_rebuilt(2));
+        assert!(failed(&checker, TERM_NEVER_DECREASES));
+    }
+
+    #[test]
+    fn a_leader_missing_a_committed_index_is_caught() {
+        let mut checker = InvariantChecker::new(3);
+        checker.observe(1, 0, &raft_view(2, true, 10, 10));
+        checker.observe(1, 1, &raft_view(2, false, 10, 10));
+        // An up-to-date node wins term 3.
+        checker.observe(2, 1, &raft_view(3, true, 10, 11));
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        // A node whose log ends before index 10 must not win term 4.
+        checker.observe(3, 2, &raft_view(4, true, 0, 8));
+        assert!(failed(&checker, LEADER_COMPLETENESS));
+    }
+
+    #[test]
+    fn a_commit_index_past_what_a_majority_holds_is_caught() {
+        let with_identity = |identity: u64, view: NodeView| NodeView { identity, ..view };
+        let mut checker = InvariantChecker::new(3);
+        checker.observe(0, 0, &with_identity(1, raft_view(2, true, 5, 10)));
+        checker.observe(1, 0, &with_identity(1, raft_view(2, true, 9, 10)));
+        checker.observe(1, 1, &with_identity(2, raft_view(2, false, 5, 9)));
+        checker.observe(1, 2, &with_identity(3, raft_view(2, false, 5, 4)));
+        checker.end_step(1);
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        // Index 10 is only on the leader: one of three voters.
+        checker.observe(2, 0, &with_identity(1, raft_view(2, true, 10, 10)));
+        checker.end_step(2);
+        assert!(
+            failed(&checker, COMMIT_ON_MAJORITY),
+            "{:?}",
+            checker.results()
+        );
+        // A voter no node carries any more (rebuilt under a new identity) counts as holding.
+        let mut checker = InvariantChecker::new(3);
+        checker.observe(0, 0, &with_identity(1, raft_view(2, true, 5, 10)));
+        checker.observe(1, 0, &with_identity(1, raft_view(2, true, 10, 10)));
+        checker.observe(1, 1, &with_identity(8, raft_view(2, false, 5, 0)));
+        checker.observe(1, 2, &with_identity(3, raft_view(2, false, 5, 4)));
+        checker.end_step(1);
+        assert!(!checker.any_violation(), "{:?}", checker.results());
     }
 }

@@ -241,6 +241,8 @@ impl SystemUnderTest for RaftStore {
             term: status.term,
             commit_index: status.commit_index,
             last_log_index: status.last_index,
+            identity: status.id,
+            voters: status.voters.clone(),
             // Identities of rejoined nodes are `index + 1 + k * nodes` (see `rejoin-empty`).
             voted_for: status.voted_for.and_then(|id| {
                 let id = usize::try_from(id).ok()?.checked_sub(1)?;

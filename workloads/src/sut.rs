@@ -62,6 +62,12 @@ pub struct NodeView {
     pub last_log_index: u64,
     /// The node (0-based) this node voted for in `term`.
     pub voted_for: Option<usize>,
+    /// The node's current Raft identity (0 when the system does not say); a node rebuilt on
+    /// an empty disk comes back under a new one, with a fresh term and vote.
+    pub identity: u64,
+    /// The voters of the configuration in force at this node, as identities (empty when the
+    /// system does not say).
+    pub voters: Vec<u64>,
     /// Terms in which this node has been leader since the run started.
     pub leader_terms: BTreeSet<u64>,
     /// Applied entries since the run started, from position `applied_from` on (see

@@ -285,13 +285,24 @@ pub fn aimed_shape(
         FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Membership => None,
         FaultKind::Transfer => Some((chosen[..1].to_vec(), Value::Null)),
         FaultKind::Kill | FaultKind::Pause => Some((chosen.to_vec(), Value::Null)),
-        // Every node loses power at once, whoever was aimed at.
-        FaultKind::PowerLoss => Some((Vec::new(), Value::Null)),
-        // Empty disks on a majority would lose committed data by design, not by a bug: the
-        // aim is cut to a minority (none in a cluster too small to have one).
+        // Every node loses power at once: it takes no targets whatever the aim.
+        FaultKind::PowerLoss => Some((Vec::new(), start_shape(kind, nodes, rng).1)),
+        // Only a minority may come back empty (a majority of empty disks has lost committed
+        // data by design, not by a bug): an aim at more keeps its first nodes.
         FaultKind::RejoinEmpty => {
             let minority = nodes.saturating_sub(1) / 2;
-            (minority > 0).then(|| (chosen[..chosen.len().min(minority)].to_vec(), Value::Null))
+            if minority == 0 {
+                return None;
+            }
+            let (_, params) = start_shape(kind, nodes, rng);
+            let params = match params {
+                Value::Object(mut object) => {
+                    object.remove("mode");
+                    Value::Object(object)
+                }
+                other => other,
+            };
+            Some((chosen[..chosen.len().min(minority)].to_vec(), params))
         }
         _ => {
             // The kind's own random params, aimed at the chosen nodes.
@@ -591,6 +602,17 @@ mod tests {
     use super::*;
     use crate::nemesis::parse_event;
     use rand::SeedableRng;
+
+    #[test]
+    fn aims_keep_power_loss_untargeted_and_rejoin_empty_to_a_minority() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let majority: Vec<String> = (0..3).map(node_name).collect();
+        let (targets, _) = aimed_shape(FaultKind::PowerLoss, &majority, 5, &mut rng).unwrap();
+        assert!(targets.is_empty(), "{targets:?}");
+        let (targets, _) = aimed_shape(FaultKind::RejoinEmpty, &majority, 5, &mut rng).unwrap();
+        assert_eq!(targets.len(), 2, "{targets:?}");
+        assert!(aimed_shape(FaultKind::RejoinEmpty, &majority[..1], 2, &mut rng).is_none());
+    }
 
     #[test]
     fn profiles_differ_between_seeds_and_every_event_parses() {
