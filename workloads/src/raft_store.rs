@@ -134,6 +134,10 @@ impl RaftStore {
         for node_options in &mut self.options {
             node_options.read_mode = node_mode;
         }
+        // Hosts start from their plan's options (a rebuilt node keeps them), not the list.
+        for host in &self.hosts {
+            lock(host).options.read_mode = node_mode;
+        }
         self.reads_at_home = mode == ReadMode::Stale;
         self
     }

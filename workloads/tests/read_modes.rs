@@ -33,8 +33,22 @@ fn verdict(seed: u64, mode: ReadMode) -> (Verdict, Vec<String>) {
 
 #[test]
 fn stale_follower_reads_are_caught() {
-    let (verdict, causes) = verdict(5, ReadMode::Stale);
-    assert_eq!(verdict, Verdict::Invalid, "{causes:?}");
+    // Whether a client reads at n5 while it lags depends on the seed's op mix; one of a few
+    // seeds must show it, and none of them may be anything but valid or invalid.
+    let verdicts: Vec<(u64, Verdict, Vec<String>)> = (1..=8)
+        .map(|seed| {
+            let (verdict, causes) = verdict(seed, ReadMode::Stale);
+            (seed, verdict, causes)
+        })
+        .collect();
+    assert!(
+        verdicts.iter().any(|(_, v, _)| *v == Verdict::Invalid),
+        "no seed caught a stale read: {verdicts:?}"
+    );
+    assert!(
+        verdicts.iter().all(|(_, v, _)| *v != Verdict::Unknown),
+        "{verdicts:?}"
+    );
 }
 
 #[test]
