@@ -5,6 +5,7 @@
 //! fixed and the number of cases bounded, so a failure reproduces from its printed seed.
 
 #[path = "support/corpus.rs"]
+#[allow(dead_code)] // the shared corpus helpers; this test reads only the file list
 mod corpus;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
