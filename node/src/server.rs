@@ -673,17 +673,28 @@ impl<D: Disk> Server<D> {
         .await;
     }
 
+    /// Answers a read from this node's applied state, with no leadership check: stale mode's
+    /// follower-local reads, and the planted `StaleLocalRead` bug.
+    async fn answer_from_local_state(
+        &mut self,
+        request: &ClientRequest,
+        key: &str,
+        from: SocketAddr,
+    ) {
+        let value = self.store.get(key);
+        self.reply(
+            from,
+            request.client_id,
+            request.seq,
+            ReplyOutcome::Done(StoreResult::Value(value)),
+        )
+        .await;
+    }
+
     async fn on_request(&mut self, request: ClientRequest, from: SocketAddr) {
         if self.options.read_mode == ReadMode::Stale {
             if let StoreOp::Read { key } = &request.op {
-                let value = self.store.get(key);
-                self.reply(
-                    from,
-                    request.client_id,
-                    request.seq,
-                    ReplyOutcome::Done(StoreResult::Value(value)),
-                )
-                .await;
+                self.answer_from_local_state(&request, key, from).await;
                 return;
             }
         }
@@ -699,14 +710,7 @@ impl<D: Disk> Server<D> {
             // confirming it still leads, so a deposed leader behind a partition serves stale
             // values (the etcd/Consul stale-read class Jepsen reported in 2014).
             if self.options.bugs.has(Bug::StaleLocalRead) {
-                let value = self.store.get(key);
-                self.reply(
-                    from,
-                    request.client_id,
-                    request.seq,
-                    ReplyOutcome::Done(StoreResult::Value(value)),
-                )
-                .await;
+                self.answer_from_local_state(&request, key, from).await;
                 return;
             }
             if self.options.read_mode != ReadMode::Log {
