@@ -34,6 +34,10 @@ pub struct NetFaults {
     pub inbound_loss_probability: f64,
     /// Send a datagram twice.
     pub duplicate_probability: f64,
+    /// The second copy arrives up to this much later (log-uniform from 1 ms): a late
+    /// duplicate is a message from the past (an old term's vote or append), the case a
+    /// same-instant copy never exercises. 0 sends both copies at once.
+    pub duplicate_max_delay_ms: u64,
     /// Hold a datagram back for a random delay, so later ones overtake it.
     pub reorder_probability: f64,
     pub reorder_max_delay_ms: u64,
@@ -185,9 +189,13 @@ impl NetSwitch {
             if faults.duplicate_probability > 0.0
                 && rng.random_bool(faults.duplicate_probability.min(1.0))
             {
+                let second_delay_ms = match faults.duplicate_max_delay_ms {
+                    0 => 0,
+                    max_ms => log_uniform_ms(rng, max_ms.min(MAX_INJECTED_DELAY_MS)),
+                };
                 action = NetAction::Duplicate {
                     delay_ms: 0,
-                    second_delay_ms: 0,
+                    second_delay_ms,
                 };
             } else if faults.reorder_probability > 0.0
                 && rng.random_bool(faults.reorder_probability.min(1.0))
@@ -205,9 +213,11 @@ impl NetSwitch {
             NetAction::Send { delay_ms } => NetAction::Send {
                 delay_ms: delay_ms + draw_latency(&delay, rng),
             },
-            NetAction::Duplicate { .. } => NetAction::Duplicate {
+            NetAction::Duplicate {
+                second_delay_ms, ..
+            } => NetAction::Duplicate {
                 delay_ms: draw_latency(&delay, rng),
-                second_delay_ms: draw_latency(&delay, rng),
+                second_delay_ms: second_delay_ms + draw_latency(&delay, rng),
             },
             NetAction::Drop => NetAction::Drop,
         }
@@ -219,6 +229,12 @@ impl NetSwitch {
         let probability = state.faults.inbound_loss_probability;
         probability > 0.0 && state.rng.random_bool(probability.min(1.0))
     }
+}
+
+/// Log-uniform in `1..=max_ms`: most late copies are a little late, a few by seconds.
+fn log_uniform_ms(rng: &mut SmallRng, max_ms: u64) -> u64 {
+    let max = max_ms.max(1) as f64;
+    (max.powf(rng.random_range(0.0..=1.0)).round() as u64).clamp(1, max_ms.max(1))
 }
 
 fn draw_latency(delay: &NetDelay, rng: &mut SmallRng) -> u64 {

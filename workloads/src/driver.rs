@@ -396,7 +396,7 @@ enum Phase {
 /// Runs one simulation of `sut` under `options`. Deterministic: same options, same result.
 pub fn simulate<S: SystemUnderTest + 'static>(
     options: &RunOptions,
-    sut: S,
+    mut sut: S,
 ) -> Result<SimulationResult, RunError> {
     options.validate().map_err(RunError::BadOptions)?;
     let supported = sut.supported_faults();
@@ -429,6 +429,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
                 &nemesis_kinds,
                 options.nodes,
                 options.time_limit_ms,
+                sut.takes_knobs(),
                 &mut rng,
             );
             armed = plan.armed;
@@ -448,6 +449,19 @@ pub fn simulate<S: SystemUnderTest + 'static>(
     if options.schedule.is_some() {
         // A scripted schedule decides the faults; `--nemesis` only shaped generated ones.
         nemesis_kinds = schedule.kinds();
+    }
+    let mut schedule = schedule;
+    let knobs = match schedule.profile.as_mut() {
+        Some(profile) if sut.takes_knobs() => {
+            profile.knobs = std::mem::take(&mut profile.knobs)
+                .with_explicit(options.max_append_entries, options.read_mode);
+            sut.apply_knobs(&profile.knobs);
+            profile.knobs.clone()
+        }
+        _ => crate::swarm::StoreKnobs::default(),
+    };
+    for event in &mut schedule.events {
+        knobs.bound_clock(event);
     }
     let mut queue = Vec::with_capacity(schedule.events.len());
     for (position, event) in schedule.events.iter().enumerate() {
@@ -479,6 +493,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
             .map(|p| p.client.clone())
             .unwrap_or_default(),
         supports_transfer: supported.contains(&FaultKind::Transfer),
+        knobs,
     };
     let outcome =
         tracing::subscriber::with_default(subscriber, || run_sim(options, sut, plan, &logs))?;
@@ -533,6 +548,8 @@ struct Plan {
     armed: Vec<crate::swarm::Armed>,
     client_profile: crate::swarm::ClientProfile,
     supports_transfer: bool,
+    /// The store knobs in force: fired faults stay within what they assume.
+    knobs: crate::swarm::StoreKnobs,
 }
 
 struct SimOutcome {
@@ -560,6 +577,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
         mut armed,
         client_profile,
         supports_transfer,
+        knobs,
     } = plan;
     let mut armed_slots: Vec<Option<crate::swarm::Armed>> = armed.drain(..).map(Some).collect();
     let mut fired: Vec<crate::swarm::Fired> = Vec::new();
@@ -823,6 +841,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
                 leader_node,
                 observed_ns / 1_000_000,
                 options,
+                &knobs,
             );
         }
         watch.end_step();
@@ -862,6 +881,7 @@ fn fire_armed(
     leader: Option<usize>,
     now_ms: u64,
     options: &RunOptions,
+    knobs: &crate::swarm::StoreKnobs,
 ) {
     for (position, slot) in armed.iter_mut().enumerate() {
         let Some(armed_fault) = slot.as_ref() else {
@@ -892,9 +912,10 @@ fn fire_armed(
             &mut rng,
         );
         let armed_fault = slot.take().expect("checked above");
-        let Some((start, stop)) = events else {
+        let Some((mut start, stop)) = events else {
             continue;
         };
+        knobs.bound_clock(&mut start);
         let (Ok((kind, start_action)), Ok((_, stop_action))) = (
             parse_event(&start, options.nodes),
             parse_event(&stop, options.nodes),

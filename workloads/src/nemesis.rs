@@ -252,7 +252,7 @@ fn known_params_of(kind: FaultKind) -> &'static [&'static str] {
         FaultKind::Kill | FaultKind::Pause => &["mode"],
         FaultKind::Clock => &["mode", "skew_ms", "drift_ppm"],
         FaultKind::Loss => &["probability", "direction"],
-        FaultKind::Duplicate => &["probability"],
+        FaultKind::Duplicate => &["probability", "max_delay_ms"],
         FaultKind::Reorder => &["probability", "max_delay_ms"],
         FaultKind::Disk => &[
             "torn_write_probability",
@@ -370,7 +370,14 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                 kind: net_kind(kind),
                 targets: non_empty(targets, "a network fault")?,
                 probability: probability(params, "probability", 0.2)?,
-                max_delay_ms: integer(params, "max_delay_ms", 50)?.max(0) as u64,
+                // Reorder holds copies back 50 ms by default; a duplicate's second copy comes
+                // at once unless the schedule says how late it may be.
+                max_delay_ms: integer(
+                    params,
+                    "max_delay_ms",
+                    if kind == FaultKind::Duplicate { 0 } else { 50 },
+                )?
+                .max(0) as u64,
                 direction,
             }
         }
@@ -518,6 +525,7 @@ struct NetSettings {
     loss: f64,
     inbound_loss: f64,
     duplicate: f64,
+    duplicate_max_delay_ms: u64,
     reorder: f64,
     reorder_max_delay_ms: u64,
 }
@@ -743,6 +751,7 @@ impl Nemesis {
                 loss_probability: settings.loss,
                 inbound_loss_probability: settings.inbound_loss,
                 duplicate_probability: settings.duplicate,
+                duplicate_max_delay_ms: settings.duplicate_max_delay_ms,
                 reorder_probability: settings.reorder,
                 reorder_max_delay_ms: settings.reorder_max_delay_ms,
             },
@@ -974,7 +983,10 @@ impl Nemesis {
                                 settings.inbound_loss = *probability;
                             }
                         }
-                        NetKind::Duplicate => settings.duplicate = *probability,
+                        NetKind::Duplicate => {
+                            settings.duplicate = *probability;
+                            settings.duplicate_max_delay_ms = *max_delay_ms;
+                        }
                         NetKind::Reorder => {
                             settings.reorder = *probability;
                             settings.reorder_max_delay_ms = *max_delay_ms;
@@ -984,6 +996,9 @@ impl Nemesis {
                 }
                 let detail = match net {
                     NetKind::Reorder => {
+                        json!({"probability": probability, "max_delay_ms": max_delay_ms})
+                    }
+                    NetKind::Duplicate if *max_delay_ms > 0 => {
                         json!({"probability": probability, "max_delay_ms": max_delay_ms})
                     }
                     NetKind::Loss => {
@@ -1012,7 +1027,10 @@ impl Nemesis {
                                 settings.loss = 0.0;
                                 settings.inbound_loss = 0.0;
                             }
-                            NetKind::Duplicate => settings.duplicate = 0.0,
+                            NetKind::Duplicate => {
+                                settings.duplicate = 0.0;
+                                settings.duplicate_max_delay_ms = 0;
+                            }
                             NetKind::Reorder => {
                                 settings.reorder = 0.0;
                                 settings.reorder_max_delay_ms = 0;

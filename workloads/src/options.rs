@@ -337,7 +337,10 @@ impl FromStr for SystemKind {
 }
 
 /// How reads are served (`--read-mode`); each system offers some of these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ReadMode {
     /// The system's linearizable read through a quorum round (raft's ReadIndex; etcd's
     /// default linearizable reads; NATS reads through the stream leader). The default.

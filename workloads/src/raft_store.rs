@@ -109,14 +109,18 @@ impl RaftStore {
     /// Sets every node's AppendEntries batch bound (None keeps the node's default).
     pub fn with_max_append_entries(mut self, count: Option<usize>) -> RaftStore {
         if let Some(count) = count {
-            for node_options in &mut self.options {
-                node_options.max_append_entries_count = count;
-            }
-            for host in &self.hosts {
-                lock(host).options.max_append_entries_count = count;
-            }
+            self.set_max_append_entries(count);
         }
         self
+    }
+
+    fn set_max_append_entries(&mut self, count: usize) {
+        for node_options in &mut self.options {
+            node_options.max_append_entries_count = count;
+        }
+        for host in &self.hosts {
+            lock(host).options.max_append_entries_count = count;
+        }
     }
 }
 
@@ -124,6 +128,11 @@ impl RaftStore {
     /// Sets how every node serves reads (`--read-mode`); in stale mode clients also send
     /// reads to their home node, so that followers answer them.
     pub fn with_read_mode(mut self, mode: crate::options::ReadMode) -> RaftStore {
+        self.set_read_mode(mode);
+        self
+    }
+
+    fn set_read_mode(&mut self, mode: crate::options::ReadMode) {
         use crate::options::ReadMode;
         let node_mode = match mode {
             ReadMode::ReadIndex => minos_node::ReadMode::ReadIndex,
@@ -139,7 +148,6 @@ impl RaftStore {
             lock(host).options.read_mode = node_mode;
         }
         self.reads_at_home = mode == ReadMode::Stale;
-        self
     }
 }
 
@@ -156,6 +164,27 @@ impl SystemUnderTest for RaftStore {
             // Rebuilding a node needs a majority that keeps its data: three nodes or more.
             .filter(|kind| *kind != FaultKind::RejoinEmpty || self.controls.len() >= 3)
             .collect()
+    }
+
+    fn takes_knobs(&self) -> bool {
+        true
+    }
+
+    fn apply_knobs(&mut self, knobs: &crate::swarm::StoreKnobs) {
+        if let Some(count) = knobs.max_append_entries {
+            self.set_max_append_entries(count);
+        }
+        if let Some(every) = knobs.snapshot_every {
+            for node_options in &mut self.options {
+                node_options.snapshot_every = every;
+            }
+            for host in &self.hosts {
+                lock(host).options.snapshot_every = every;
+            }
+        }
+        if let Some(mode) = knobs.read_mode {
+            self.set_read_mode(mode);
+        }
     }
 
     fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]) {
@@ -285,12 +314,14 @@ impl SystemUnderTest for RaftStore {
                 loss_probability,
                 inbound_loss_probability,
                 duplicate_probability,
+                duplicate_max_delay_ms,
                 reorder_probability,
                 reorder_max_delay_ms,
             } => control.set_net_faults(NetFaults {
                 loss_probability: *loss_probability,
                 inbound_loss_probability: *inbound_loss_probability,
                 duplicate_probability: *duplicate_probability,
+                duplicate_max_delay_ms: *duplicate_max_delay_ms,
                 reorder_probability: *reorder_probability,
                 reorder_max_delay_ms: *reorder_max_delay_ms,
             }),

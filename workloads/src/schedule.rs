@@ -383,9 +383,12 @@ pub fn start_shape(kind: FaultKind, nodes: usize, rng: &mut SmallRng) -> (Vec<St
         FaultKind::Duplicate => {
             let count = rng.random_range(1..=nodes);
             let probability = [0.05, 0.2, 0.5][rng.random_range(0..3)];
+            // Late copies deliver messages from older terms (a vote, an append, a reply):
+            // a copy at the same instant is almost always discarded as a repeat.
+            let max_delay_ms = [0u64, 200, 2_000, 10_000][rng.random_range(0..4)];
             (
                 random_subset(nodes, count, rng),
-                json!({"probability": probability}),
+                json!({"probability": probability, "max_delay_ms": max_delay_ms}),
             )
         }
         FaultKind::Reorder => {

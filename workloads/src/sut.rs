@@ -121,6 +121,8 @@ pub enum NodeFault {
         /// Loss of the datagrams arriving for the node.
         inbound_loss_probability: f64,
         duplicate_probability: f64,
+        /// The second copy of a duplicate arrives up to this much later (0: at once).
+        duplicate_max_delay_ms: u64,
         reorder_probability: f64,
         reorder_max_delay_ms: u64,
     },
@@ -172,6 +174,15 @@ pub trait SystemUnderTest {
 
     /// Every fault this system can honestly take. `--nemesis all` means exactly these.
     fn supported_faults(&self) -> BTreeSet<FaultKind>;
+
+    /// Whether the system takes the store knobs a swarm seed draws (`crate::swarm::StoreKnobs`).
+    fn takes_knobs(&self) -> bool {
+        false
+    }
+
+    /// Applies a swarm seed's store knobs before the nodes start; only called when
+    /// `takes_knobs` says yes.
+    fn apply_knobs(&mut self, _knobs: &crate::swarm::StoreKnobs) {}
 
     /// Registers hosts `n1..nN` (one per node) on the simulation. A node whose software
     /// fails must not end the simulation: log the error and stop that host.

@@ -17,11 +17,11 @@
 
 use rand::rngs::SmallRng;
 use rand::seq::{IndexedRandom, SliceRandom};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::options::FaultKind;
+use crate::options::{FaultKind, ReadMode};
 use crate::schedule::{node_name, start_shape, FaultEvent, Phase, Schedule};
 
 /// Whom a fault hits.
@@ -120,6 +120,77 @@ impl ClientProfile {
     }
 }
 
+/// The store's own knobs a seed draws (FoundationDB randomizes its knobs per simulation):
+/// batch sizes, snapshot frequency and which linearizable read path serves reads. A bug
+/// that hides behind a default (a batch that always carries the new leader's no-op, a
+/// snapshot that never happens in 30 s, reads that never take the lease path) shows under
+/// another value. `None`: the store's default. Explicit run options win over drawn values
+/// (`with_explicit`), and the profile records what applied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreKnobs {
+    /// Entries per AppendEntries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_append_entries: Option<usize>,
+    /// Applied entries between two snapshots (log compaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_every: Option<u64>,
+    /// How reads are served, among the modes that promise linearizability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_mode: Option<ReadMode>,
+}
+
+/// The drift a clock fault may give a node when reads use leader leases: the store's lease
+/// assumes clocks stay within its drift bound (2 ticks per 15-tick minimum election timeout,
+/// about 13 % between two nodes); each node gets at most half of that, so any two stay in.
+pub const LEASE_MAX_DRIFT_PPM: i64 = 60_000;
+
+impl StoreKnobs {
+    /// Draws the knobs of one seed: each knob keeps its default half of the time.
+    fn draw(rng: &mut SmallRng) -> StoreKnobs {
+        StoreKnobs {
+            max_append_entries: rng
+                .random_bool(0.5)
+                .then(|| log_uniform(rng, 1, 64) as usize),
+            snapshot_every: rng.random_bool(0.5).then(|| log_uniform(rng, 10, 1_000)),
+            read_mode: rng.random_bool(0.5).then(|| {
+                [ReadMode::ReadIndex, ReadMode::Lease, ReadMode::Log][rng.random_range(0..3)]
+            }),
+        }
+    }
+
+    /// These knobs with the run's explicit options in place of drawn values.
+    pub fn with_explicit(
+        mut self,
+        max_append_entries: Option<usize>,
+        read_mode: ReadMode,
+    ) -> StoreKnobs {
+        if max_append_entries.is_some() {
+            self.max_append_entries = max_append_entries;
+        }
+        if read_mode != ReadMode::ReadIndex {
+            self.read_mode = Some(read_mode);
+        }
+        self
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == StoreKnobs::default()
+    }
+
+    /// Keeps a start-clock event within what the knobs assume of clocks (see
+    /// [`LEASE_MAX_DRIFT_PPM`]); other events pass unchanged.
+    pub fn bound_clock(&self, event: &mut FaultEvent) {
+        if self.read_mode != Some(ReadMode::Lease) || event.action != "start-clock" {
+            return;
+        }
+        if let Some(drift) = event.params.get_mut("drift_ppm") {
+            if let Some(ppm) = drift.as_i64() {
+                *drift = json!(ppm.clamp(-LEASE_MAX_DRIFT_PPM, LEASE_MAX_DRIFT_PPM));
+            }
+        }
+    }
+}
+
 /// What one seed drew. Written into schedule.json (`profile`) and results.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SwarmProfile {
@@ -140,6 +211,9 @@ pub struct SwarmProfile {
     pub crash_cycles: bool,
     #[serde(default)]
     pub client: ClientProfile,
+    /// The store's knobs (empty for systems that take none, and in older schedules).
+    #[serde(default, skip_serializing_if = "StoreKnobs::is_default")]
+    pub knobs: StoreKnobs,
 }
 
 /// A fault waiting for its moment: see the module doc.
@@ -218,6 +292,7 @@ pub fn draw_profile(
         quick_restarts: rng.random_bool(0.4),
         crash_cycles: rng.random_bool(0.25),
         client,
+        knobs: StoreKnobs::default(),
     }
 }
 
@@ -336,9 +411,15 @@ pub fn generate(
     supported: &[FaultKind],
     nodes: usize,
     time_limit_ms: u64,
+    takes_knobs: bool,
     rng: &mut SmallRng,
 ) -> SwarmPlan {
-    let profile = draw_profile(supported, time_limit_ms, rng);
+    let mut profile = draw_profile(supported, time_limit_ms, rng);
+    if takes_knobs {
+        // From its own stream, so that the faults drawn for a seed do not depend on it.
+        let mut knob_rng = SmallRng::seed_from_u64(rng.random());
+        profile.knobs = StoreKnobs::draw(&mut knob_rng);
+    }
     let mut events: Vec<FaultEvent> = Vec::new();
     let mut armed: Vec<Armed> = Vec::new();
     // End times of the faults in force, for `max_concurrent`; one membership at a time.
@@ -601,7 +682,6 @@ impl ProtocolWatch {
 mod tests {
     use super::*;
     use crate::nemesis::parse_event;
-    use rand::SeedableRng;
 
     #[test]
     fn aims_keep_power_loss_untargeted_and_rejoin_empty_to_a_minority() {
@@ -624,6 +704,7 @@ mod tests {
                 &FaultKind::ALL,
                 nodes,
                 30_000,
+                seed % 3 != 0,
                 &mut SmallRng::seed_from_u64(seed),
             );
             let profile = plan.schedule.profile.clone().unwrap();
