@@ -196,6 +196,8 @@ impl Client {
         }
         let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
         let mut maybe_proposed = false;
+        // As in `execute`: a repeated refusal from one node may be a late copy.
+        let mut refused_by: Vec<SocketAddr> = Vec::new();
         let mut last_problem = String::from("no attempt made");
         while Instant::now() < op_deadline {
             let to = self.nodes[self.target];
@@ -211,10 +213,15 @@ impl Client {
             let attempt_deadline = (Instant::now()
                 + Duration::from_millis(self.config.request_timeout_ms))
             .min(op_deadline);
-            match self.await_reply(attempt_deadline).await {
+            match self.await_reply(attempt_deadline, to).await {
                 Some(ReplyOutcome::Admin { ok: true, text }) => return OpOutcome::Ok(text),
                 Some(ReplyOutcome::Admin { ok: false, text }) => return OpOutcome::Fail(text),
                 Some(ReplyOutcome::NotLeader { leader_hint }) => {
+                    if refused_by.contains(&to) {
+                        maybe_proposed = true;
+                    } else {
+                        refused_by.push(to);
+                    }
                     last_problem = format!("{to} is not the leader");
                     self.follow_leader_hint(leader_hint).await;
                 }
@@ -260,6 +267,9 @@ impl Client {
         let bytes = self.sealer.seal(&payload);
         let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
         let mut maybe_proposed = false;
+        // Nodes that refused this request: a second refusal from one of them may be a late
+        // copy of the first while the node, leader by now, proposes this attempt.
+        let mut refused_by: Vec<SocketAddr> = Vec::new();
         let mut last_problem = String::from("no attempt made");
         loop {
             if Instant::now() >= op_deadline {
@@ -285,7 +295,7 @@ impl Client {
             let attempt_deadline = (Instant::now()
                 + Duration::from_millis(self.config.request_timeout_ms))
             .min(op_deadline);
-            let reply = self.await_reply(attempt_deadline).await;
+            let reply = self.await_reply(attempt_deadline, to).await;
             tracing::debug!(
                 client = self.config.client_id,
                 seq = self.seq,
@@ -300,6 +310,11 @@ impl Client {
                 }
                 Some(ReplyOutcome::Done(result)) => return OpOutcome::Ok(result),
                 Some(ReplyOutcome::NotLeader { leader_hint }) => {
+                    if refused_by.contains(&to) {
+                        maybe_proposed = true;
+                    } else {
+                        refused_by.push(to);
+                    }
                     last_problem = format!("{to} is not the leader");
                     self.follow_leader_hint(leader_hint).await;
                 }
@@ -317,19 +332,30 @@ impl Client {
         }
     }
 
-    /// Waits for the reply to the current request; replies to earlier ones are ignored.
-    async fn await_reply(&mut self, deadline: Instant) -> Option<ReplyOutcome> {
+    /// Waits for the reply to the current attempt, sent to `to`; replies to earlier requests
+    /// are ignored. So are refusals from other nodes: they answer an earlier attempt of this
+    /// request (late, or duplicated by the network) and say nothing of this one, which a
+    /// leader may be proposing right now. Answers (`Done`) count from any node.
+    async fn await_reply(&mut self, deadline: Instant, to: SocketAddr) -> Option<ReplyOutcome> {
         loop {
             let received = timeout_at(deadline, self.endpoint.recv_from(&mut self.buf))
                 .await
                 .ok()?;
-            let Ok((len, _from)) = received else { continue };
+            let Ok((len, from)) = received else { continue };
             let Ok(opened) = self.sealer.open(&self.buf[..len]) else {
                 tracing::debug!("ignoring an unauthenticated reply");
                 continue;
             };
             if let Ok(Wire::Reply(reply)) = Wire::decode(opened.payload) {
-                if reply.client_id == self.config.client_id && reply.seq == self.seq {
+                let answers_this_attempt = from == to
+                    || matches!(
+                        reply.outcome,
+                        ReplyOutcome::Done(_) | ReplyOutcome::Admin { ok: true, .. }
+                    );
+                if reply.client_id == self.config.client_id
+                    && reply.seq == self.seq
+                    && answers_this_attempt
+                {
                     return Some(reply.outcome);
                 }
             }

@@ -513,9 +513,18 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         final_reads,
         ..
     } = outcome;
-    let stall = options
-        .max_stall_ms
-        .map(|limit_ms| crate::stall::longest_stall(&records, &faults, limit_ms));
+    // `--max-stall` bounds every stall under faults; a swarm run (its schedule carries a
+    // profile) always bounds the stalls while a majority of nodes is healthy.
+    let stall = match (options.max_stall_ms, &schedule.profile) {
+        (Some(limit_ms), _) => Some(crate::stall::longest_stall(&records, &faults, limit_ms)),
+        (None, Some(_)) => Some(crate::stall::longest_stall_with_healthy_majority(
+            &records,
+            &faults,
+            options.nodes,
+            crate::stall::HEALTHY_QUORUM_STALL_LIMIT_MS,
+        )),
+        (None, None) => None,
+    };
     Ok(SimulationResult {
         records,
         schedule,

@@ -23,6 +23,9 @@ pub enum PartitionShape {
     /// (queued, not dropped) and all delivered when the partition stops: a deposed leader's
     /// old-term messages arrive late (turmoil hold/release).
     HoldLeader,
+    /// Like `Groups`, but held: what the groups send each other is queued and all delivered
+    /// when the partition stops, so every side hears the other's past at once.
+    HeldGroups(Vec<Vec<usize>>),
     /// Nodes on a ring (in this order) each reach only their neighbours: every node sees a
     /// majority, but not the same one.
     Ring(Vec<usize>),
@@ -316,6 +319,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                 .unwrap_or("halves");
             let shape = match mode {
                 "halves" | "groups" => PartitionShape::Groups(groups_field(params, nodes, None)?),
+                "hold-groups" => PartitionShape::HeldGroups(groups_field(params, nodes, None)?),
                 "isolate-leader" => PartitionShape::IsolateLeader,
                 "hold-leader" => PartitionShape::HoldLeader,
                 "ring" => {
@@ -331,7 +335,7 @@ pub fn parse_event(event: &FaultEvent, nodes: usize) -> Result<(FaultKind, Actio
                     let bridge = node_index(bridge_name, nodes).ok_or_else(|| format!("params.bridge: {bridge_name:?} is not a node"))?;
                     PartitionShape::Bridge { bridge, groups: groups_field(params, nodes, Some(bridge))? }
                 }
-                other => return Err(format!("unknown partition mode {other:?}; expected halves (or groups), isolate-leader, hold-leader, ring or bridge")),
+                other => return Err(format!("unknown partition mode {other:?}; expected halves (or groups), hold-groups, isolate-leader, hold-leader, ring or bridge")),
             };
             Action::StartPartition(shape)
         }
@@ -698,6 +702,10 @@ impl Nemesis {
                 cross(groups, &mut pairs);
                 json!({"mode": "halves", "groups": groups.iter().map(|g| names(g)).collect::<Vec<_>>()})
             }
+            PartitionShape::HeldGroups(groups) => {
+                cross(groups, &mut pairs);
+                json!({"mode": "hold-groups", "groups": groups.iter().map(|g| names(g)).collect::<Vec<_>>()})
+            }
             PartitionShape::IsolateLeader | PartitionShape::HoldLeader => {
                 let mode = if *shape == PartitionShape::HoldLeader {
                     "hold-leader"
@@ -779,7 +787,10 @@ impl Nemesis {
                 self.heal_partition(context);
                 self.close_faults(kind, time_ns);
                 let (pairs, detail) = self.blocked_pairs(shape, context.leader);
-                let held = *shape == PartitionShape::HoldLeader;
+                let held = matches!(
+                    shape,
+                    PartitionShape::HoldLeader | PartitionShape::HeldGroups(_)
+                );
                 for (a, b) in &pairs {
                     if held {
                         context.sim.hold(node_name(*a), node_name(*b));

@@ -72,6 +72,167 @@ pub fn longest_stall(records: &[HistoryRecord], faults: &[FaultRecord], limit_ms
     }
 }
 
+/// The longest stall a swarm run may show while a majority of its nodes is healthy: a few
+/// election rounds (150-300 ms each) plus the clients' retries (250 ms per attempt) with a
+/// wide margin. A leader that cannot hear its followers and never steps down holds up the
+/// whole cluster for as long as the fault lasts.
+pub const HEALTHY_QUORUM_STALL_LIMIT_MS: u64 = 4_000;
+
+/// The longest stretch without a definite answer while progress was owed: no fault that
+/// stops progress by design was in force (power loss, membership changes, a node rebuilt
+/// from an empty disk) and a majority of the `nodes` was untouched by every fault in force
+/// (not killed, paused, slowed, lossy or cut off; partitions touch the nodes outside their
+/// largest side). Swarm runs check it without `--max-stall`: a liveness bug shows as a
+/// healthy majority that stops answering (Raft's promise: any majority that can talk makes
+/// progress). Looks up to the end of the last fault window.
+pub fn longest_stall_with_healthy_majority(
+    records: &[HistoryRecord],
+    faults: &[FaultRecord],
+    nodes: usize,
+    limit_ms: u64,
+) -> Stall {
+    let answered_times_ns: Vec<u64> = records
+        .iter()
+        .filter(|record| {
+            matches!(record.kind, RecordType::Ok | RecordType::Fail)
+                && matches!(record.process, Process::Client(_))
+        })
+        .map(|record| record.time)
+        .collect();
+    let horizon_ns = faults
+        .iter()
+        .filter_map(|fault| fault.stop_ns)
+        .max()
+        .unwrap_or(0);
+    let mut boundaries: Vec<u64> = vec![0, horizon_ns];
+    for fault in faults {
+        boundaries.push(fault.start_ns.min(horizon_ns));
+        boundaries.push(fault.stop_ns.unwrap_or(horizon_ns).min(horizon_ns));
+    }
+    boundaries.sort_unstable();
+    boundaries.dedup();
+    // Healthy spans, merged: (start, stop, the faults in force somewhere in the span).
+    let mut spans: Vec<(u64, u64, Vec<&str>)> = Vec::new();
+    for pair in boundaries.windows(2) {
+        let (start_ns, stop_ns) = (pair[0], pair[1]);
+        let active: Vec<&FaultRecord> = faults
+            .iter()
+            .filter(|fault| {
+                fault.start_ns <= start_ns && fault.stop_ns.is_none_or(|stop| stop > start_ns)
+            })
+            .collect();
+        let Some(touched) = touched_nodes(&active, nodes) else {
+            continue;
+        };
+        if nodes - touched.len().min(nodes) < nodes / 2 + 1 {
+            continue;
+        }
+        let kinds: Vec<&str> = active.iter().map(|fault| fault.kind.name()).collect();
+        match spans.last_mut() {
+            Some(span) if span.1 == start_ns => {
+                span.1 = stop_ns;
+                for kind in kinds {
+                    if !span.2.contains(&kind) {
+                        span.2.push(kind);
+                    }
+                }
+            }
+            _ => spans.push((start_ns, stop_ns, kinds)),
+        }
+    }
+    let mut worst: Option<(u64, String)> = None;
+    for (start_ns, stop_ns, kinds) in spans {
+        let mut last_ns = start_ns;
+        let mut longest_ns = 0;
+        for time_ns in answered_times_ns
+            .iter()
+            .copied()
+            .filter(|time_ns| (start_ns..=stop_ns).contains(time_ns))
+        {
+            longest_ns = longest_ns.max(time_ns - last_ns);
+            last_ns = time_ns;
+        }
+        longest_ns = longest_ns.max(stop_ns.saturating_sub(last_ns));
+        if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
+            let kinds = if kinds.is_empty() {
+                "no fault".to_string()
+            } else {
+                kinds.join("+")
+            };
+            worst = Some((longest_ns, kinds));
+        }
+    }
+    let longest_ms = worst.as_ref().map_or(0, |(ns, _)| ns / 1_000_000);
+    let fault = worst.map(|(_, kinds)| kinds);
+    let exceeded = longest_ms > limit_ms;
+    let detail = match &fault {
+        Some(kinds) => format!(
+            "no operation completed for {:.1} s while a majority of nodes was healthy (faults in force: {kinds}; limit {:.1} s)",
+            longest_ms as f64 / 1e3,
+            limit_ms as f64 / 1e3
+        ),
+        None => "never a healthy majority".to_string(),
+    };
+    Stall {
+        limit_ms,
+        longest_ms,
+        fault,
+        exceeded,
+        detail,
+    }
+}
+
+/// The nodes the faults in force touch, or None when one of them stops progress whatever
+/// the nodes (every node loses power; the membership changes; a node is rebuilt empty).
+fn touched_nodes(
+    active: &[&FaultRecord],
+    nodes: usize,
+) -> Option<std::collections::BTreeSet<String>> {
+    use crate::options::FaultKind;
+    let all: Vec<String> = (0..nodes).map(crate::schedule::node_name).collect();
+    let mut touched = std::collections::BTreeSet::new();
+    for fault in active {
+        match fault.kind {
+            FaultKind::PowerLoss | FaultKind::Membership | FaultKind::RejoinEmpty => return None,
+            // A leadership transfer is an ordinary operation of a healthy cluster.
+            FaultKind::Transfer => {}
+            FaultKind::Partition => {
+                let groups: Vec<Vec<String>> = fault
+                    .detail
+                    .get("groups")
+                    .and_then(|groups| serde_json::from_value(groups.clone()).ok())
+                    .unwrap_or_default();
+                match groups.iter().max_by_key(|group| group.len()) {
+                    // Ring, bridge and unknown shapes: no side is whole, expect nothing.
+                    Some(largest) if !largest.is_empty() => {
+                        touched.extend(all.iter().filter(|name| !largest.contains(name)).cloned())
+                    }
+                    _ if fault.detail.get("note").is_some() => {}
+                    _ => touched.extend(all.iter().cloned()),
+                }
+            }
+            FaultKind::PartitionOneway => {
+                let side = |field: &str| -> Vec<String> {
+                    fault
+                        .detail
+                        .get(field)
+                        .and_then(|names| serde_json::from_value(names.clone()).ok())
+                        .unwrap_or_default()
+                };
+                let (from, to) = (side("from"), side("to"));
+                if from.is_empty() || to.is_empty() {
+                    touched.extend(all.iter().cloned());
+                } else {
+                    touched.extend(if from.len() < to.len() { from } else { to });
+                }
+            }
+            _ if fault.targets.is_empty() => touched.extend(all.iter().cloned()),
+            _ => touched.extend(fault.targets.iter().cloned()),
+        }
+    }
+    Some(touched)
+}
+
 /// The closed fault windows merged into disjoint spans: (start, stop, the faults' kinds).
 fn fault_time(faults: &[FaultRecord]) -> Vec<(u64, u64, String)> {
     let mut windows: Vec<(u64, u64, &str)> = faults

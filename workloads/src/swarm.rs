@@ -38,20 +38,24 @@ pub enum Aim {
     Majority,
     /// Every node at once.
     All,
+    /// The leader and as many followers as keep the group a minority: a leader that still
+    /// reaches some followers keeps appending (and replicating) what it cannot commit.
+    LeaderMinority,
 }
 
 impl Aim {
-    const ALL: [Aim; 5] = [
+    const ALL: [Aim; 6] = [
         Aim::Leader,
         Aim::BestFollower,
         Aim::Minority,
         Aim::Majority,
         Aim::All,
+        Aim::LeaderMinority,
     ];
 
     /// Resolved at run time, so the fault is armed rather than fixed.
     fn is_dynamic(self) -> bool {
-        matches!(self, Aim::Leader | Aim::BestFollower)
+        matches!(self, Aim::Leader | Aim::BestFollower | Aim::LeaderMinority)
     }
 }
 
@@ -345,10 +349,16 @@ pub fn aimed_shape(
         .filter(|name| !chosen.contains(name))
         .collect();
     match kind {
-        FaultKind::Partition if !rest.is_empty() => Some((
-            Vec::new(),
-            json!({"mode": "halves", "groups": [chosen, rest]}),
-        )),
+        // Half the partitions hold what crosses them and deliver it all at the heal: old
+        // terms' votes, appends and replies arrive after the cluster moved on.
+        FaultKind::Partition if !rest.is_empty() => {
+            let mode = if rng.random_bool(0.5) {
+                "halves"
+            } else {
+                "hold-groups"
+            };
+            Some((Vec::new(), json!({"mode": mode, "groups": [chosen, rest]})))
+        }
         FaultKind::PartitionOneway if !rest.is_empty() => {
             // Either what the chosen nodes send, or what they hear, is cut.
             if rng.random_bool(0.5) {
@@ -549,6 +559,18 @@ pub fn fire(
         (Some(node), _) => vec![node_name(node)],
         (None, Aim::Leader) => vec![node_name(leader?)],
         (None, Aim::BestFollower) => vec![node_name(best_follower?)],
+        (None, Aim::LeaderMinority) => {
+            let leader = leader?;
+            let mut others: Vec<usize> = (0..nodes).filter(|node| *node != leader).collect();
+            others.shuffle(rng);
+            // A minority counts the leader too.
+            let minority = nodes.saturating_sub(1) / 2;
+            others.truncate(minority.saturating_sub(1));
+            let mut group = vec![leader];
+            group.extend(others);
+            group.sort_unstable();
+            group.into_iter().map(node_name).collect()
+        }
         (None, aim) => static_targets(aim, nodes, rng),
     };
     let (targets, params) = aimed_shape(armed.kind, &chosen, nodes, rng)?;
