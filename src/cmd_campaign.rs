@@ -271,12 +271,14 @@ fn print_summary(
                 let mut replay = options.run.clone();
                 replay.seed = seeds[0];
                 replay.out_dir = store_dir.to_path_buf();
-                if replay.schedule.is_some() {
-                    // The run's own copy: the file given may be relative or edited later.
-                    let copy = dir.join("schedule.json");
-                    replay.schedule_path = Some(std::path::absolute(&copy).unwrap_or(copy));
-                }
-                println!("    reproduce: {}", replay.reproduce_command());
+                // With a schedule: the run's own copy (the file given may be relative or
+                // edited later), from inside the run dir (see `reproduce_in_run_dir`).
+                let command = if replay.schedule.is_some() {
+                    replay.reproduce_in_run_dir(dir)
+                } else {
+                    replay.reproduce_command()
+                };
+                println!("    reproduce: {command}");
                 println!("    shrink:    minos shrink {}", dir.display());
             }
         }

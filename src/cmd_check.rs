@@ -65,6 +65,12 @@ pub struct CheckArgs {
     /// Print the report as JSON (one file: the report; several: an array of {file, report|error}).
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML view of the history to this file (one history file
+    /// only): per-process lanes of ops, the linearization found (numbered, with the model state
+    /// after each op on hover), the failing ops in red, "jump to first error", a key selector.
+    /// Written for valid, invalid and unknown verdicts; not for malformed input.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<PathBuf>,
 }
 
 pub fn main(args: CheckArgs) -> i32 {
@@ -145,6 +151,9 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
     if args.memory_limit == 0 {
         return Err("--memory-limit must be at least 1 MB".to_string());
     }
+    if let Some(out) = &args.html {
+        check_html_path(out, args.files.len())?;
+    }
     let mut worst = exit::VALID;
     let mut json_items = Vec::new();
     for file in &args.files {
@@ -186,9 +195,20 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                         .threads
                         .unwrap_or_else(|| CheckOptions::new("").threads)
                         .max(1),
+                    linearization: args.html.is_some(),
                 };
                 minos_checker::check(&history, &options)
-                    .map(|report| (report, history.independent))
+                    .map(|mut report| {
+                        let mut html_error = None;
+                        if let Some(out) = &args.html {
+                            html_error = write_html(out, &history, &report).err();
+                            // The orders are for the page; the printed report stays as it was.
+                            for partition in &mut report.partitions {
+                                partition.linearization = None;
+                            }
+                        }
+                        (report, history.independent, html_error)
+                    })
                     .map_err(|error| match error {
                         // `file:line: ...`, like every other input error.
                         minos_checker::CheckError::Op { line, .. } if line > 0 => {
@@ -198,13 +218,17 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                     })
             });
         match outcome {
-            Ok((report, independent)) => {
+            Ok((report, independent, html_error)) => {
                 let code = match report.verdict {
                     Verdict::Valid => exit::VALID,
                     Verdict::Invalid => exit::INVALID,
                     Verdict::Unknown => exit::UNKNOWN,
                 };
                 worst = worse(worst, code);
+                if let Some(message) = html_error {
+                    eprintln!("minos check: {message}");
+                    worst = worse(worst, exit::BAD_INPUT);
+                }
                 if args.json {
                     json_items.push(serde_json::json!({"file": name, "report": report}));
                 } else {
@@ -233,6 +257,41 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
         }
     }
     Ok(worst)
+}
+
+/// Refuses, before any checking, an `--html` path that cannot be written.
+fn check_html_path(out: &std::path::Path, files: usize) -> Result<(), String> {
+    if files != 1 {
+        return Err(format!(
+            "--html writes the view of one history, but {files} files were given"
+        ));
+    }
+    if out.is_dir() {
+        return Err(format!("--html {}: is a directory", out.display()));
+    }
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(format!(
+            "--html {}: directory {} does not exist",
+            out.display(),
+            parent.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the view (a failure to write makes the exit code 254, after the verdict is printed).
+fn write_html(
+    out: &std::path::Path,
+    history: &History,
+    report: &CheckReport,
+) -> Result<(), String> {
+    minos_reports::check_view::write_check_view(out, history, report)
+        .map(|()| eprintln!("minos check: wrote {}", out.display()))
+        .map_err(|error| format!("cannot write --html {}: {error}", out.display()))
 }
 
 /// invalid > unknown > valid; malformed input beats everything.

@@ -91,27 +91,43 @@ fn shrink_keeps_the_failure_and_makes_the_run_smaller() {
         "the minimal run has its report"
     );
 
-    // The last line reproduces the minimal failure bit-exactly.
+    // The last line reproduces the minimal failure bit-exactly, from inside the minimal run
+    // dir: it names that run's own copy of the schedule (which a later shrink of the same run
+    // cannot overwrite) relative to the run dir, so a copy of the dir replays too.
     let reproduce = stdout.lines().last().unwrap();
-    assert!(reproduce.starts_with("minos run "), "{reproduce}");
-    // It names the minimal run's own copy of the schedule, which a later shrink of the same
-    // run cannot overwrite.
-    let minimal_schedule = std::path::absolute(minimal_dir.join("schedule.json")).unwrap();
+    let (cd, command) = reproduce
+        .split_once(" && ")
+        .expect("cd <run dir> && minos run ...");
+    let absolute_dir = std::path::absolute(&minimal_dir).unwrap();
+    assert_eq!(cd, format!("cd {}", absolute_dir.display()), "{reproduce}");
+    assert!(command.starts_with("minos run "), "{reproduce}");
     assert!(
-        reproduce.contains(&format!("--schedule {}", minimal_schedule.display())),
+        command.contains(" --schedule schedule.json "),
         "{reproduce}"
     );
+    assert!(command.ends_with(" --out replay"), "{reproduce}");
     assert_eq!(
-        schedule_events(&minimal_schedule),
+        schedule_events(&minimal_dir.join("schedule.json")),
         minimal_events,
         "the copy is the minimal schedule"
     );
-    let mut args: Vec<&str> = reproduce.split_whitespace().skip(1).collect();
-    let replay_out = out.join("replay");
-    let position = args.iter().position(|a| *a == "--out").unwrap();
-    args[position + 1] = replay_out.to_str().unwrap();
+    let artifact = out.join("artifact");
+    let copied = std::process::Command::new("cp")
+        .args([
+            "-r",
+            minimal_dir.to_str().unwrap(),
+            artifact.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut args: Vec<&str> = command.split_whitespace().skip(1).collect();
     args.push("--no-report");
-    let replay = minos(&args);
+    let replay = common::minos_command()
+        .args(&args)
+        .current_dir(&artifact)
+        .output()
+        .unwrap();
     assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
     let replay_stdout = String::from_utf8_lossy(&replay.stdout);
     assert!(
@@ -119,7 +135,11 @@ fn shrink_keeps_the_failure_and_makes_the_run_smaller() {
             "history sha256 {}",
             minimal["history"]["sha256"].as_str().unwrap()
         )),
-        "the replay gives the same history"
+        "the replay from a copy of the run dir gives the same history"
+    );
+    assert!(
+        artifact.join("replay").is_dir(),
+        "the replay is inside the copy"
     );
     std::fs::remove_dir_all(&out).unwrap();
 }

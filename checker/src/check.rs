@@ -14,7 +14,8 @@ use crate::explain::explain;
 use crate::history::{Event, History, Outcome, Output};
 use crate::model::{self, Keyed, Model};
 use crate::report::{
-    CheckReport, OpSummary, PartitionReport, PrefixReached, Verdict, PREFIX_REACHED_SHOWN,
+    CheckReport, Linearization, LinearizedStep, OpSummary, PartitionReport, PrefixReached, Verdict,
+    PREFIX_REACHED_SHOWN, STATE_TEXT_CHARS,
 };
 use crate::search::{
     Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_GROUP, NO_TWINS,
@@ -33,6 +34,9 @@ pub struct CheckOptions {
     pub memory_limit_bytes: Option<u64>,
     /// Searches run at once (independent partitions); at least 1.
     pub threads: usize,
+    /// Report each object's linearization (or longest linearizable prefix) with the state
+    /// after every op (`PartitionReport::linearization`), for views of the whole history.
+    pub linearization: bool,
 }
 
 impl CheckOptions {
@@ -45,6 +49,7 @@ impl CheckOptions {
             time_limit: Some(Duration::from_secs(60)),
             memory_limit_bytes: Some(1024 * 1024 * 1024),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            linearization: false,
         }
     }
 }
@@ -181,6 +186,8 @@ struct JobOutcome {
     result: SearchResult,
     /// For an undecided object: the longest linearizable prefix reached (local op numbers).
     prefix_reached: Option<Vec<u32>>,
+    /// For a linearizable object: the linearization found (local op numbers).
+    linearization: Option<Vec<u32>>,
 }
 
 fn run<M, F>(
@@ -247,7 +254,12 @@ where
                     &budget,
                 ));
             }
-            report.partitions.push(with_prefix(outcome, job, history));
+            let order = options
+                .linearization
+                .then(|| linearization_of(&outcome, job, history));
+            let mut partition = with_prefix(outcome, job, history);
+            partition.linearization = order;
+            report.partitions.push(partition);
         }
     } else {
         let keys: Vec<Option<String>> = groups.keys().cloned().collect();
@@ -269,7 +281,12 @@ where
                 &budget,
             ));
         }
-        report.partitions.push(with_prefix(outcome, &job, history));
+        let order = options
+            .linearization
+            .then(|| linearization_of(&outcome, &job, history));
+        let mut partition = with_prefix(outcome, &job, history);
+        partition.linearization = order;
+        report.partitions.push(partition);
     }
     report.verdict = if report
         .partitions
@@ -350,6 +367,44 @@ fn explain_smallest<M: Model>(
         history,
         model_name,
     )
+}
+
+/// The order the search found for one object, with the state after each op: the whole
+/// linearization, or the longest linearizable prefix.
+fn linearization_of<M: Model>(
+    outcome: &JobOutcome,
+    job: &Job<M>,
+    history: &History,
+) -> Linearization {
+    let (order, complete): (&[u32], bool) = match (&outcome.result, &outcome.linearization) {
+        (SearchResult::Linearizable, Some(order)) => (order, true),
+        (SearchResult::NotLinearizable { longest_prefix }, _) => (longest_prefix, false),
+        _ => (outcome.prefix_reached.as_deref().unwrap_or(&[]), false),
+    };
+    let mut state = job.model.init_state();
+    let steps = order
+        .iter()
+        .map(|&op| {
+            state = job
+                .model
+                .step(&state, &job.input.ops[op as usize])
+                .expect("the search only records orders the model accepts");
+            LinearizedStep {
+                index: history.ops[job.positions[op as usize]].index,
+                state: state_text(&job.model.state_json(&state)),
+            }
+        })
+        .collect();
+    Linearization { complete, steps }
+}
+
+/// Compact JSON cut to `STATE_TEXT_CHARS` characters.
+fn state_text(state: &Value) -> String {
+    let text = state.to_string();
+    match text.char_indices().nth(STATE_TEXT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// The partition report, with the longest prefix reached when the object is undecided.
@@ -605,6 +660,10 @@ where
                 Some(SearchResult::Exhausted(_)) | None => Some(slot.search.longest_prefix()),
                 _ => None,
             };
+            let linearization = match slot.result {
+                Some(SearchResult::Linearizable) => Some(slot.search.path()),
+                _ => None,
+            };
             let (verdict, result, note) = match slot.result {
                 Some(SearchResult::Linearizable) => {
                     (Verdict::Valid, SearchResult::Linearizable, None)
@@ -643,9 +702,11 @@ where
                     memory_bytes: stats.peak_bytes,
                     note,
                     longest_prefix: None,
+                    linearization: None,
                 },
                 result,
                 prefix_reached,
+                linearization,
             }
         })
         .collect()

@@ -15,6 +15,6 @@ pub mod value;
 
 pub use check::{check, CheckError, CheckOptions};
 pub use report::{
-    CheckReport, Counterexample, OpSummary, PartitionReport, PrefixReached, StuckOp, Verdict,
-    Window,
+    CheckReport, Counterexample, Linearization, LinearizedStep, OpSummary, PartitionReport,
+    PrefixReached, StuckOp, Verdict, Window, STATE_TEXT_CHARS,
 };

@@ -65,7 +65,34 @@ pub struct PartitionReport {
     /// For an undecided object: how far the search got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longest_prefix: Option<PrefixReached>,
+    /// Only when `CheckOptions::linearization` is set: the order the search found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linearization: Option<Linearization>,
 }
+
+/// An order of an object's ops that the model accepts, with the state after each op: for a
+/// linearizable object the whole linearization found; otherwise the longest linearizable
+/// prefix the search found (for an invalid object, of the object as recorded, not of the
+/// smaller set of ops its counterexample explains).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Linearization {
+    /// Every op that must happen is in the order (the object is linearizable).
+    pub complete: bool,
+    pub steps: Vec<LinearizedStep>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearizedStep {
+    /// History index of the op's invoke.
+    pub index: u64,
+    /// The model state after the op, as compact JSON cut to `STATE_TEXT_CHARS` characters
+    /// (a cut text ends in `…`): a map state of a large object would make a linearization
+    /// of n ops cost n times the map.
+    pub state: String,
+}
+
+/// Longest state text a linearization step keeps.
+pub const STATE_TEXT_CHARS: usize = 200;
 
 /// The longest linearizable prefix the search reached on an object it did not decide: what
 /// was decided so far (these ops, in this order, are consistent with the model).

@@ -520,14 +520,20 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
+    /// The ops linearized on the current path (local op numbers, in order): after the search
+    /// found the object linearizable, the whole linearization.
+    pub(crate) fn path(&self) -> Vec<u32> {
+        self.stack
+            .iter()
+            .map(|&(call, _, _)| self.node_op[(call & !FORCED) as usize])
+            .collect()
+    }
+
     /// The longest linearizable prefix reached so far (local op numbers, in order): the path
     /// now, or the longest one backtracked from when that was longer. For an undecided object.
     pub(crate) fn longest_prefix(&self) -> Vec<u32> {
         if self.stack.len() > self.longest.len() {
-            self.stack
-                .iter()
-                .map(|&(call, _, _)| self.node_op[(call & !FORCED) as usize])
-                .collect()
+            self.path()
         } else {
             self.longest.clone()
         }

@@ -46,6 +46,20 @@ pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault])
             1,
         ),
     );
+    out.push_str(&details_html(counterexample, history));
+    out.push_str("</section>\n");
+    out
+}
+
+/// The counterexample without the run's context: the diagram, the longest linearizable
+/// prefix, the state after it, why no op can come next, and the checker's text. Also the body
+/// of `minos check --html`'s error section.
+pub fn details_html(counterexample: &Value, history: &History) -> String {
+    let mut out = String::new();
+    let key = counterexample
+        .get("key")
+        .filter(|k| !k.is_null())
+        .map(value_text);
     let prefix: Vec<&Value> = counterexample
         .get("linearized_prefix")
         .and_then(Value::as_array)
@@ -109,7 +123,6 @@ pub fn section_html(counterexample: &Value, history: &History, faults: &[Fault])
             html(&truncate(&text, 20_000))
         ));
     }
-    out.push_str("</section>\n");
     out
 }
 
@@ -370,10 +383,16 @@ fn diagram_svg(
     let mut svg = format!(
         "<svg class=\"cexsvg\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{svg_width}\" height=\"{height}\" viewBox=\"0 0 {svg_width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"
     );
+    let (from, to) = if history.times_are_indexes {
+        (format!("#{}", t_lo / 1000), format!("#{}", t_hi / 1000))
+    } else {
+        (
+            format!("{:.3} s", t_lo as f64 / 1e9),
+            format!("{:.3} s", t_hi as f64 / 1e9),
+        )
+    };
     svg.push_str(&format!(
-        "<text x=\"{LANE_LABEL_W}\" y=\"14\" fill=\"#555\">{:.3} s → events in history order (not to time scale) → {:.3} s</text>\n",
-        t_lo as f64 / 1e9,
-        t_hi as f64 / 1e9
+        "<text x=\"{LANE_LABEL_W}\" y=\"14\" fill=\"#555\">{from} → events in history order (not to time scale) → {to}</text>\n"
     ));
     for (i, p) in processes.iter().enumerate() {
         let y = 24.0 + i as f64 * LANE_H;

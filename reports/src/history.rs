@@ -84,6 +84,9 @@ pub struct History {
     pub problems_count: u64,
     /// The first few problems, as "line N: what".
     pub problems: Vec<String>,
+    /// The times are history indexes (one index = 1000 ns), for histories read from formats
+    /// without clocks (`minos check --html`): drawings label them as indexes, not seconds.
+    pub times_are_indexes: bool,
 }
 
 const PROBLEMS_KEPT: usize = 20;

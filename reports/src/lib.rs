@@ -2,12 +2,13 @@
 //! and rate plots, the timeline, and the CSV and JUnit exports.
 //!
 //! Entry points: [`write_run_report`] (one run dir), [`write_campaign_report`] (every run under
-//! a campaign dir), [`write_store_index`] (the store's front page) and [`rebuild`] (what
-//! `minos report DIR` does). Everything read from a run dir is untrusted and escaped; every file
+//! a campaign dir), [`write_store_index`] (the store's front page), [`rebuild`] (what
+//! `minos report DIR` does) and [`check_view::write_check_view`] (`minos check --html`). Everything read from a run dir is untrusted and escaped; every file
 //! is written atomically.
 
 pub mod atomic;
 pub mod campaign;
+pub mod check_view;
 pub mod counterexample;
 pub mod discover;
 pub mod effects;

@@ -221,8 +221,15 @@ pub fn up_links(run_dir: &Path) -> Vec<(String, String)> {
 /// The command a person should run to replay a run: a campaign run's recorded command writes
 /// into the campaign (`--out <campaign> --no-report`), where a replay would change the
 /// campaign's counts; the replay goes to the campaign's parent (the store) with its report.
-/// Other commands are returned as recorded.
+/// A command run from inside its run dir (`cd DIR && ...`, scripted schedules) gets the `cd`
+/// of where the run dir is now. Other commands are returned as recorded.
 pub fn replay_command(reproduce: &str, run_dir: &Path) -> String {
+    if let Some(rest) = after_cd(reproduce) {
+        // Replayed from inside the run dir (a scripted schedule, named relative to it): the
+        // `cd` goes to where the run dir is now, which may not be where it ran.
+        let dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+        return format!("cd {} && {rest}", quote(&dir.display().to_string()));
+    }
     let Some(campaign) = run_dir
         .ancestors()
         .skip(1)
@@ -259,21 +266,38 @@ pub fn replay_command(reproduce: &str, run_dir: &Path) -> String {
             continue;
         }
         if i == at + 1 {
-            replaced.push(
-                if parent
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
-                {
-                    parent.clone()
-                } else {
-                    format!("'{}'", parent.replace('\'', "'\\''"))
-                },
-            );
+            replaced.push(quote(&parent));
         } else {
             replaced.push(word.to_string());
         }
     }
     replaced.join(" ")
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The command after `cd DIR && ` of a command run from inside its run dir.
+fn after_cd(command: &str) -> Option<&str> {
+    let rest = command.strip_prefix("cd ")?;
+    let after_dir = if let Some(quoted) = rest.strip_prefix('\'') {
+        // A single-quoted dir ends at the quote before ` && `; `'\''` continues it.
+        let end = quoted.find("' && ")?;
+        &quoted[end + 1..]
+    } else {
+        &rest[rest.find(" && ")?..]
+    };
+    after_dir.strip_prefix(" && ")
 }
 
 /// "counter / 20261122T153000-seed42", falling back to the directory name.

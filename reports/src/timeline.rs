@@ -1,7 +1,10 @@
 //! `timeline.html`: one lane per client process plus nemesis lanes, every op a bar coloured by
 //! outcome, drawn on a canvas by embedded JS (no network). All ops are embedded and drawn; when
 //! zoomed out, bars sharing a pixel column are merged into one (never dropped), and the page
-//! says so. Hover shows the op; the counterexample window can be highlighted and zoomed to.
+//! says so. Hover shows the op; the counterexample window can be highlighted and zoomed to;
+//! a history with several keys can be narrowed to one. The same canvas (see [`canvas_html`])
+//! draws `minos check --html`'s view of any checked history, with an [`Overlay`] that adds the
+//! linearization the checker found and the state after each op.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,6 +62,20 @@ impl Highlight {
     }
 }
 
+/// What a view of a checked history adds to the timeline (`minos check --html`).
+#[derive(Clone, Debug, Default)]
+pub struct Overlay {
+    /// Per op of the history (same order): its 1-based place in its object's linearization
+    /// (or longest linearizable prefix) and the index of the state after it in `states`.
+    pub linearized: Vec<Option<(u64, usize)>>,
+    /// Distinct state texts.
+    pub states: Vec<String>,
+    /// The key of the first error, selected by "jump to first error" (None: unkeyed).
+    pub error_key: Option<String>,
+    /// Times are history indexes (formats without clocks): the axis counts records.
+    pub index_axis: bool,
+}
+
 /// Builds the timeline page.
 pub fn timeline_html(
     title: &str,
@@ -66,7 +83,6 @@ pub fn timeline_html(
     faults: &[Fault],
     highlight: Option<&Highlight>,
 ) -> String {
-    let data = timeline_data(history, faults, highlight);
     let ops_count = history.ops.len();
     let lanes_count = history
         .ops
@@ -74,7 +90,7 @@ pub fn timeline_html(
         .map(|o| o.process)
         .collect::<BTreeSet<_>>()
         .len();
-    let mut page = String::with_capacity(data.len() + 16_000);
+    let mut page = String::with_capacity(ops_count * 120 + 36_000);
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     page.push_str(&format!("<title>{} — timeline</title>\n", html(title)));
     page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -90,19 +106,42 @@ pub fn timeline_html(
          zoom in to separate them. Process numbers that never overlap in time share a lane (a client whose op ended in <i>info</i> \
          goes on under a new process number); the lane button switches to one lane per process number. Mouse wheel or +/− zoom around the cursor, drag to pan, hover a bar to see the op.</p>\n"
     ));
-    page.push_str("<div class=\"controls\"><button id=\"zin\">+ zoom in</button> <button id=\"zout\">− zoom out</button> \
-        <button id=\"reset\">whole run</button> <button id=\"lanes\"></button>");
+    page.push_str(&canvas_html(history, faults, highlight, None));
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// The interactive timeline (controls, legend, canvas, data and script) as an HTML fragment;
+/// `overlay` adds what a view of a checked history shows.
+pub fn canvas_html(
+    history: &History,
+    faults: &[Fault],
+    highlight: Option<&Highlight>,
+    overlay: Option<&Overlay>,
+) -> String {
+    let mut out = String::with_capacity(history.ops.len() * 120 + 20_000);
+    out.push_str(CANVAS_STYLE);
+    out.push_str("<div class=\"controls\"><button id=\"zin\">+ zoom in</button> <button id=\"zout\">− zoom out</button> \
+        <button id=\"reset\">whole history</button> <button id=\"lanes\"></button>");
     if highlight.is_some_and(|h| h.window.is_some() || h.drawn_ns.is_some()) {
-        page.push_str(" <button id=\"cex\" class=\"bad\">show counterexample</button>");
+        out.push_str(&format!(
+            " <button id=\"cex\" class=\"bad\">{}</button>",
+            if overlay.is_some() {
+                "jump to first error"
+            } else {
+                "show counterexample"
+            }
+        ));
     }
-    page.push_str(" <span id=\"range\"></span></div>\n<div class=\"legend\">");
+    out.push_str(" <label id=\"keylabel\" hidden>key <select id=\"keysel\"></select></label>");
+    out.push_str(" <span id=\"range\"></span></div>\n<div class=\"legend\">");
     for (name, color) in [
         ("ok", OK_COLOR),
         ("fail", FAIL_COLOR),
         ("info", INFO_COLOR),
         ("pending (never completed)", PENDING_COLOR),
     ] {
-        page.push_str(&format!(
+        out.push_str(&format!(
             "<span><i style=\"background:{color}\"></i>{name}</span>"
         ));
     }
@@ -110,30 +149,32 @@ pub fn timeline_html(
     kinds.sort_unstable();
     kinds.dedup();
     for kind in kinds {
-        page.push_str(&format!(
+        out.push_str(&format!(
             "<span><i style=\"background:{}\"></i>{} (nemesis)</span>",
             css_color(fault_color(kind)),
             html(kind)
         ));
     }
-    if highlight.is_some() {
-        page.push_str("<span><i class=\"outline prefix\"></i>linearized prefix</span><span><i class=\"outline stuck\"></i>cannot be placed</span>");
+    if overlay.is_some() {
+        out.push_str("<span><i class=\"outline prefix\"></i>linearized (hover: its place in the order and the state after it)</span><span><i class=\"failing\"></i>failing op</span>");
+    } else if highlight.is_some() {
+        out.push_str("<span><i class=\"outline prefix\"></i>linearized prefix</span><span><i class=\"outline stuck\"></i>cannot be placed</span>");
     }
-    page.push_str(
+    out.push_str(
         "</div>\n<div id=\"wrap\"><canvas id=\"tl\"></canvas><div id=\"tip\"></div></div>\n",
     );
-    page.push_str("<script id=\"data\" type=\"application/json\">");
-    page.push_str(&data);
-    page.push_str("</script>\n<script>\n");
-    page.push_str(
+    out.push_str("<script id=\"data\" type=\"application/json\">");
+    out.push_str(&timeline_data(history, faults, highlight, overlay));
+    out.push_str("</script>\n<script>\n");
+    out.push_str(
         &SCRIPT
             .replace("__OK__", OK_COLOR)
             .replace("__FAIL__", FAIL_COLOR)
             .replace("__INFO__", INFO_COLOR)
             .replace("__PENDING__", PENDING_COLOR),
     );
-    page.push_str("</script>\n</body></html>\n");
-    page
+    out.push_str("</script>\n");
+    out
 }
 
 pub const OK_COLOR: &str = "#3a9d4f";
@@ -142,7 +183,12 @@ pub const INFO_COLOR: &str = "#f2c12e";
 pub const PENDING_COLOR: &str = "#9a9a9a";
 
 /// The ops as columns (compact JSON), escaped for a `<script>` element.
-fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlight>) -> String {
+fn timeline_data(
+    history: &History,
+    faults: &[Fault],
+    highlight: Option<&Highlight>,
+    overlay: Option<&Overlay>,
+) -> String {
     let processes: Vec<u64> = history
         .ops
         .iter()
@@ -244,8 +290,25 @@ fn timeline_data(history: &History, faults: &[Fault], highlight: Option<&Highlig
         (_, Some((lo, hi))) => Some(json!([lo, hi])),
         (window, None) => window.map(|w| Value::Array(w.clone())),
     };
+    let (order, state): (Vec<u64>, Vec<i64>) = match overlay {
+        Some(overlay) => (0..n)
+            .map(|i| match overlay.linearized.get(i).copied().flatten() {
+                Some((place, state)) => (place, state as i64),
+                None => (0, -1),
+            })
+            .unzip(),
+        None => (Vec::new(), Vec::new()),
+    };
+    let error_key = overlay
+        .and_then(|overlay| overlay.error_key.as_deref())
+        .and_then(|key| key_of.get(key).copied())
+        .map_or(-1, |key| key as i64);
     let data = json!({
         "end": end_us,
+        "indexAxis": overlay.is_some_and(|overlay| overlay.index_axis),
+        "ord": order, "st": state,
+        "sts": overlay.map(|overlay| overlay.states.as_slice()).unwrap_or_default(),
+        "errKey": error_key,
         "lanes": processes,
         "fs": f_names, "ks": key_names,
         "lane": lane, "s": s, "e": e, "o": o, "f": f, "k": k,
@@ -261,6 +324,10 @@ const STYLE: &str = r#"<style>
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:16px;color:#222}
 h1{font-size:20px;margin:0 0 6px}
 .note{color:#555;max-width:1100px}
+</style>
+"#;
+
+const CANVAS_STYLE: &str = r#"<style>
 .controls{margin:8px 0}
 button{font:inherit;padding:3px 10px;border:1px solid #999;border-radius:4px;background:#f6f6f6;cursor:pointer}
 button.bad{border-color:#c62828;color:#c62828}
@@ -269,6 +336,8 @@ button.bad{border-color:#c62828;color:#c62828}
 .legend i{display:inline-block;width:14px;height:10px;margin-right:4px;vertical-align:middle}
 .legend i.outline{border:2px solid #1565c0;background:none;box-sizing:border-box}
 .legend i.outline.stuck{border:3px solid #c62828}
+.legend i.failing{background:#c62828}
+.legend{overflow-wrap:anywhere}
 #wrap{position:relative;margin-top:8px;border:1px solid #ccc;overflow:auto;max-height:85vh}
 canvas{display:block;cursor:grab}
 #tip{position:absolute;display:none;pointer-events:none;background:#fffff0;border:1px solid #888;padding:4px 6px;font:12px monospace;white-space:pre;z-index:2;max-width:600px;overflow:hidden}
@@ -286,10 +355,13 @@ const nemH = 16;
 // Lanes: by default, process numbers that never overlap in time share a lane (a client that
 // got an `info` goes on under a new process number), packed greedily in order of first op;
 // the toggle gives one lane per process number.
-const procFirst = new Array(D.lanes.length).fill(Infinity), procLast = new Array(D.lanes.length).fill(-1);
-for (let i = 0; i < N; i++) { const p = D.lane[i]; procFirst[p] = Math.min(procFirst[p], D.s[i]); procLast[p] = Math.max(procLast[p], D.e[i]); }
+// With several keys, a selector narrows the lanes to one key's ops (-1: every key).
+let keySel = -1;
+const shown = i => keySel < 0 || D.k[i] === keySel;
 let packed = true, laneCount = 0, laneH = 14, laneOps = [], laneLabels = [], laneOf = [];
 function layout() {
+  const procFirst = new Array(D.lanes.length).fill(Infinity), procLast = new Array(D.lanes.length).fill(-1);
+  for (let i = 0; i < N; i++) { if (!shown(i)) continue; const p = D.lane[i]; procFirst[p] = Math.min(procFirst[p], D.s[i]); procLast[p] = Math.max(procLast[p], D.e[i]); }
   laneOf = new Array(D.lanes.length);
   if (packed) {
     const order = D.lanes.map((_, p) => p).filter(p => procLast[p] >= 0).sort((a, b) => procFirst[a] - procFirst[b] || a - b);
@@ -301,11 +373,11 @@ function layout() {
     }
     laneCount = ends.length;
   } else {
-    D.lanes.forEach((_, p) => laneOf[p] = p); laneCount = D.lanes.length;
+    let l = 0; D.lanes.forEach((_, p) => { if (procLast[p] >= 0) laneOf[p] = l++; }); laneCount = l;
   }
   laneOps = Array.from({length: laneCount}, () => []);
   laneLabels = Array.from({length: laneCount}, () => []);
-  for (let i = 0; i < N; i++) laneOps[laneOf[D.lane[i]]].push(i);
+  for (let i = 0; i < N; i++) if (shown(i)) laneOps[laneOf[D.lane[i]]].push(i);
   for (const l of laneOps) l.sort((a, b) => D.s[a] - D.s[b]);
   D.lanes.forEach((proc, p) => { if (laneOf[p] !== undefined) laneLabels[laneOf[p]].push(proc); });
   laneH = laneCount <= 60 ? 14 : Math.max(3, Math.floor(900 / laneCount));
@@ -323,10 +395,11 @@ let height = 0;
 function width() { return Math.max(400, wrap.clientWidth - 2); }
 function scale() { return (width() - LABEL_W) / (t1 - t0); }
 function fmtAxis(us, step) {
+  if (D.indexAxis) return '#' + Math.round(us);
   const unit = step >= 1e5 ? 1e6 : 1e3, digits = Math.max(0, -Math.floor(Math.log10(step / unit)));
   return (us / unit).toFixed(digits) + (unit === 1e6 ? ' s' : ' ms');
 }
-function fmt(us) { return us >= 1e6 ? (us / 1e6).toFixed(3) + ' s' : (us / 1e3).toFixed(2) + ' ms'; }
+function fmt(us) { if (D.indexAxis) return '#' + us; return us >= 1e6 ? (us / 1e6).toFixed(3) + ' s' : (us / 1e3).toFixed(2) + ' ms'; }
 function firstFrom(list, t) {
   let lo = 0, hi = list.length;
   while (lo < hi) { const mid = (lo + hi) >> 1; if (D.e[list[mid]] < t) lo = mid + 1; else hi = mid; }
@@ -373,8 +446,14 @@ function draw() {
       if (D.mark[i]) marked.push([i, a, b, y]);
       if (px === lastPx && D.o[i] === lastO && b - a < 1) continue;
       lastPx = px; lastO = D.o[i];
-      ctx.fillStyle = COLORS[D.o[i]];
+      // A view of a checked history fills failing ops red.
+      ctx.fillStyle = D.ord.length && D.mark[i] === 2 ? '#c62828' : COLORS[D.o[i]];
       ctx.fillRect(a, y + 1, Math.max(1, b - a), Math.max(1, laneH - 2));
+      // Wide enough: the op's place in its object's linearization.
+      if (D.ord.length && D.ord[i] && b - a > 26 && laneH >= 12) {
+        ctx.save(); ctx.beginPath(); ctx.rect(a, y, b - a, laneH); ctx.clip();
+        ctx.fillStyle = '#fff'; ctx.fillText(String(D.ord[i]), a + 3, y + laneH - 3); ctx.restore();
+      }
     }
   }
   for (const [i, a, b, y] of marked) {
@@ -407,6 +486,12 @@ function describe(hit) {
   let s = 'process ' + D.lanes[D.lane[i]] + '  ' + D.fs[D.f[i]] + (D.k[i] >= 0 ? '  key ' + D.ks[D.k[i]] : '') + '\n';
   s += 'invoke #' + D.ix[i] + ' at ' + fmt(D.s[i]) + '  value ' + D.iv[i] + '\n';
   if (o === 3) s += 'never completed'; else s += OUTCOMES[o] + ' #' + D.cx[i] + ' at ' + fmt(D.e[i]) + '  result ' + D.rv[i] + '\nlatency ' + fmt(D.e[i] - D.s[i]);
+  if (D.ord.length) {
+    if (D.ord[i]) s += '\nlinearized #' + D.ord[i] + (D.k[i] >= 0 ? ' of key ' + D.ks[D.k[i]] : '') + '; state after it: ' + (D.st[i] >= 0 ? D.sts[D.st[i]] : '?');
+    else s += '\nnot linearized';
+    if (D.mark[i] === 2) s += '\nFAILING: see the counterexample above';
+    return s;
+  }
   if (D.mark[i] === 1) s += '\n(in the linearized prefix)';
   if (D.mark[i] === 2) s += '\n(cannot be placed: see the run report)';
   return s;
@@ -414,7 +499,7 @@ function describe(hit) {
 function zoom(factor, atX) {
   const t = t0 + (atX - LABEL_W) / scale();
   let n0 = t - (t - t0) * factor, n1 = t + (t1 - t) * factor;
-  if (n1 - n0 < 10) return;
+  if (n1 - n0 < (D.indexAxis ? 4 : 10)) return;
   if (n0 < 0) { n1 -= n0; n0 = 0; } if (n1 > D.end) { n0 -= n1 - D.end; n1 = D.end; } n0 = Math.max(0, n0);
   t0 = n0; t1 = n1; draw();
 }
@@ -439,16 +524,32 @@ document.getElementById('zout').onclick = () => zoom(2, LABEL_W + (width() - LAB
 document.getElementById('reset').onclick = () => { t0 = 0; t1 = Math.max(1, D.end); draw(); };
 function showWindow() {
   if (!D.window) return;
-  const pad = Math.max(1000, (D.window[1] - D.window[0]) * 0.15);
+  if (D.errKey >= 0 && keySel !== D.errKey) { keySel = D.errKey; keySelect.value = String(keySel); layout(); }
+  const pad = Math.max(D.indexAxis ? 2 : 1000, (D.window[1] - D.window[0]) * 0.15);
   t0 = Math.max(0, D.window[0] - pad); t1 = Math.min(D.end, D.window[1] + pad); draw();
 }
 const cexButton = document.getElementById('cex');
 if (cexButton) cexButton.onclick = showWindow;
 document.getElementById('lanes').onclick = () => { packed = !packed; layout(); draw(); };
+const keySelect = document.getElementById('keysel');
+if (D.ks.length > 1) {
+  const add = (value, label) => { const o = document.createElement('option'); o.value = value; o.textContent = label; keySelect.appendChild(o); };
+  add('-1', 'every key (' + D.ks.length + ')');
+  D.ks.forEach((name, k) => add(String(k), name.length > 40 ? name.slice(0, 39) + '…' : name));
+  document.getElementById('keylabel').hidden = false;
+  keySelect.onchange = () => { keySel = Number(keySelect.value); layout(); draw(); };
+}
+// Other parts of the page (e.g. a table of keys) select a key with #key=<index>.
+function selectFromHash() {
+  const m = /^#key=(-?\d+)$/.exec(location.hash);
+  if (m && Number(m[1]) < D.ks.length) { keySel = Number(m[1]); keySelect.value = m[1]; layout(); draw(); }
+}
+window.addEventListener('hashchange', selectFromHash);
 window.addEventListener('resize', draw);
 layout();
 draw();
 if (location.hash === '#counterexample') showWindow();
+selectFromHash();
 "#;
 
 /// One timeline row per fault kind, and as many extra rows under it as overlapping windows of

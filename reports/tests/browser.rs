@@ -51,6 +51,14 @@ fn chromium(binary: &Path, profile: &Path, extra: &[&str], url: &str) -> String 
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromium");
+    // Read stdout while waiting: a DOM dump larger than the pipe buffer (64 KiB) would
+    // otherwise block the browser until the deadline.
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+        bytes
+    });
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -62,8 +70,7 @@ fn chromium(binary: &Path, profile: &Path, extra: &[&str], url: &str) -> String 
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let output = child.wait_with_output().expect("output");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    String::from_utf8_lossy(&reader.join().expect("stdout reader")).into_owned()
 }
 
 fn count_pixels(png_path: &Path, matches: impl Fn(&[u8]) -> bool) -> usize {

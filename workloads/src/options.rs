@@ -605,6 +605,24 @@ impl RunOptions {
         parts.join(" ")
     }
 
+    /// The command that replays this run from its run dir, for runs whose scripted schedule
+    /// is the copy in that dir: `cd <run dir> && minos run ... --schedule schedule.json --out
+    /// replay`. Everything after `&&` is relative to the run dir, so a run dir copied elsewhere
+    /// (a CI artifact) replays with `cd <copy> && <the rest>`; the replay lands in
+    /// `<run dir>/replay/`, inside the run dir, where no campaign or store page counts it.
+    pub fn reproduce_in_run_dir(&self, run_dir: &std::path::Path) -> String {
+        let mut replay = self.clone();
+        replay.schedule_path = Some(PathBuf::from(RUN_DIR_SCHEDULE));
+        replay.out_dir = PathBuf::from(REPLAY_OUT_DIR);
+        replay.no_report = false;
+        let dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+        format!(
+            "cd {} && {}",
+            shell_quote(&dir.display().to_string()),
+            replay.reproduce_command()
+        )
+    }
+
     /// `--nemesis` as a replay should show it: with a schedule, the faults the schedule uses
     /// (the `--nemesis` given then shaped nothing).
     fn nemesis_text(&self) -> String {
@@ -630,7 +648,13 @@ impl RunOptions {
     }
 }
 
-fn shell_quote(text: &str) -> String {
+/// The schedule's copy in a run dir, as a replay from inside the run dir names it.
+pub const RUN_DIR_SCHEDULE: &str = "schedule.json";
+/// Where a replay run from inside a run dir writes (`<run dir>/replay/<test>/<run-id>/`).
+pub const REPLAY_OUT_DIR: &str = "replay";
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .chars()

@@ -481,14 +481,13 @@ pub(crate) fn write_run_in(
 }
 
 /// The command that replays this run. A scripted schedule is named by the copy in the run
-/// dir, by absolute path: the file the run was given may be relative, edited or overwritten
-/// later (a second shrink), and a selftest's schedule exists only there.
+/// dir (the file the run was given may be relative, edited or overwritten later by a second
+/// shrink, and a selftest's schedule exists only there), relative to the run dir, so the
+/// command runs inside it (`RunOptions::reproduce_in_run_dir`) and still works when the run
+/// dir is copied elsewhere.
 fn reproduce_from(options: &RunOptions, run_dir: &Path) -> String {
     if options.schedule.is_none() {
         return options.reproduce_command();
     }
-    let copy = run_dir.join("schedule.json");
-    let mut replay = options.clone();
-    replay.schedule_path = Some(std::path::absolute(&copy).unwrap_or(copy));
-    replay.reproduce_command()
+    options.reproduce_in_run_dir(run_dir)
 }
