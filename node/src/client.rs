@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 
 use tokio::time::{timeout_at, Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use crate::auth::{ClusterKey, Sealer, MAX_SEALED_BYTES};
+use crate::faults::{NetAction, NetSwitch};
 use crate::protocol::{
     AdminOp, AdminRequest, ClientRequest, ReplyOutcome, Wire, MAX_DATAGRAM_BYTES,
 };
@@ -39,6 +42,11 @@ pub struct ClientConfig {
     /// Send each read first to this client's home node (`client_id` mod cluster size), not
     /// to the believed leader: with servers in stale read mode that is a follower-local read.
     pub reads_at_home: bool,
+    /// The network's faults on what this client sends to each node of `cluster` (by
+    /// position), set by a test harness: a duplicated request arrives again later (a
+    /// retransmission from the past, which the store's sessions must recognise). Only
+    /// duplication is taken from the switch. Empty: a clean network.
+    pub request_faults: Vec<NetSwitch>,
 }
 
 impl ClientConfig {
@@ -54,6 +62,7 @@ impl ClientConfig {
             local_ip: None,
             cluster_key: ClusterKey::for_simulation(0),
             reads_at_home: false,
+            request_faults: Vec::new(),
         }
     }
 }
@@ -85,6 +94,9 @@ pub struct Client {
     seq: u64,
     buf: Vec<u8>,
     sealer: Sealer,
+    /// Late copies of sent requests (see `ClientConfig::request_faults`), by due time.
+    late_copies: BTreeMap<(Instant, u64), (Vec<u8>, SocketAddr)>,
+    late_copies_made: u64,
 }
 
 impl Client {
@@ -110,6 +122,8 @@ impl Client {
             target,
             seq: 0,
             buf: vec![0; MAX_SEALED_BYTES + 1],
+            late_copies: BTreeMap::new(),
+            late_copies_made: 0,
         })
     }
 
@@ -204,7 +218,7 @@ impl Client {
             // Sealed afresh per attempt: nodes accept each sealed admin request once
             // (replay protection), and a retry must not look like a replay.
             let bytes = self.sealer.seal(&payload);
-            if let Err(error) = self.endpoint.send_to(&bytes, to).await {
+            if let Err(error) = self.send_request(bytes, to).await {
                 last_problem = format!("send to {to} failed: {error}");
                 self.next_node();
                 tokio::time::sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
@@ -284,7 +298,7 @@ impl Client {
                 };
             }
             let to = self.nodes[self.target];
-            if let Err(error) = self.endpoint.send_to(&bytes, to).await {
+            if let Err(error) = self.send_request(bytes.clone(), to).await {
                 // Not sent, so not proposed by this attempt.
                 last_problem = format!("send to {to} failed: {error}");
                 self.next_node();
@@ -332,15 +346,55 @@ impl Client {
         }
     }
 
+    /// Sends one request datagram, and queues its late copy when the network duplicates it.
+    async fn send_request(&mut self, bytes: Vec<u8>, to: SocketAddr) -> std::io::Result<()> {
+        self.endpoint.send_to(&bytes, to).await?;
+        let switch = self
+            .nodes
+            .iter()
+            .position(|node| *node == to)
+            .and_then(|position| self.config.request_faults.get(position));
+        if let Some(NetAction::Duplicate {
+            second_delay_ms, ..
+        }) = switch.map(NetSwitch::action)
+        {
+            let due = Instant::now() + Duration::from_millis(second_delay_ms);
+            self.late_copies_made += 1;
+            self.late_copies
+                .insert((due, self.late_copies_made), (bytes, to));
+        }
+        Ok(())
+    }
+
+    /// Sends the late copies that are due (a lost copy is just lost).
+    async fn send_due_copies(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.late_copies.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (bytes, to) = entry.remove();
+            let _ = self.endpoint.send_to(&bytes, to).await;
+        }
+    }
+
     /// Waits for the reply to the current attempt, sent to `to`; replies to earlier requests
     /// are ignored. So are refusals from other nodes: they answer an earlier attempt of this
     /// request (late, or duplicated by the network) and say nothing of this one, which a
     /// leader may be proposing right now. Answers (`Done`) count from any node.
     async fn await_reply(&mut self, deadline: Instant, to: SocketAddr) -> Option<ReplyOutcome> {
         loop {
-            let received = timeout_at(deadline, self.endpoint.recv_from(&mut self.buf))
-                .await
-                .ok()?;
+            self.send_due_copies().await;
+            let wake = self
+                .late_copies
+                .keys()
+                .next()
+                .map_or(deadline, |(due, _)| (*due).min(deadline));
+            let received = match timeout_at(wake, self.endpoint.recv_from(&mut self.buf)).await {
+                Ok(received) => received,
+                Err(_) if wake < deadline => continue,
+                Err(_) => return None,
+            };
             let Ok((len, from)) = received else { continue };
             let Ok(opened) = self.sealer.open(&self.buf[..len]) else {
                 tracing::debug!("ignoring an unauthenticated reply");

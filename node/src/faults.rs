@@ -141,6 +141,15 @@ pub struct NetSwitch {
     state: Arc<Mutex<NetState>>,
 }
 
+impl std::fmt::Debug for NetSwitch {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("NetSwitch")
+            .field("faults", &self.faults())
+            .finish()
+    }
+}
+
 impl NetSwitch {
     pub fn new(seed: u64, id: NodeId) -> NetSwitch {
         let state = NetState {

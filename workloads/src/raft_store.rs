@@ -11,8 +11,8 @@ use minos_node::auth::ClusterKey;
 use minos_node::bugs::Bugs;
 use minos_node::raft::Role;
 use minos_node::{
-    Client, ClientConfig, DiskFaults, NetDelay, NetFaults, Network, NodeControl, NodeOptions,
-    OpOutcome, SlowFsync,
+    Client, ClientConfig, DiskFaults, NetDelay, NetFaults, NetSwitch, Network, NodeControl,
+    NodeOptions, OpOutcome, SlowFsync,
 };
 
 use crate::membership::MembershipGoal;
@@ -49,6 +49,9 @@ pub struct RaftStore {
     /// For the harness's own tests: node index and simulated ms after each start at which
     /// that node's host panics.
     injected_panic: Option<(usize, u64)>,
+    /// Per node: the network's duplication of what clients send to it (a `duplicate` fault
+    /// on a node duplicates its traffic both ways; the node's own switch covers what it sends).
+    request_switches: Vec<NetSwitch>,
 }
 
 impl RaftStore {
@@ -93,6 +96,11 @@ impl RaftStore {
             cluster_key,
             panics: (0..nodes).map(|_| Default::default()).collect(),
             injected_panic: None,
+            request_switches: (1..=nodes as u64)
+                .map(|id| {
+                    NetSwitch::new(crate::driver::derive_seed(seed, "client-requests", id), id)
+                })
+                .collect(),
         }
     }
 }
@@ -246,6 +254,7 @@ impl SystemUnderTest for RaftStore {
         config.op_timeout_ms = self.op_timeout_ms;
         config.cluster_key = self.cluster_key.clone();
         config.reads_at_home = self.reads_at_home;
+        config.request_faults = self.request_switches.clone();
         Ok(RaftClient {
             client: Client::connect(config).await?,
         })
@@ -317,14 +326,21 @@ impl SystemUnderTest for RaftStore {
                 duplicate_max_delay_ms,
                 reorder_probability,
                 reorder_max_delay_ms,
-            } => control.set_net_faults(NetFaults {
-                loss_probability: *loss_probability,
-                inbound_loss_probability: *inbound_loss_probability,
-                duplicate_probability: *duplicate_probability,
-                duplicate_max_delay_ms: *duplicate_max_delay_ms,
-                reorder_probability: *reorder_probability,
-                reorder_max_delay_ms: *reorder_max_delay_ms,
-            }),
+            } => {
+                self.request_switches[node].set_faults(NetFaults {
+                    duplicate_probability: *duplicate_probability,
+                    duplicate_max_delay_ms: *duplicate_max_delay_ms,
+                    ..NetFaults::default()
+                });
+                control.set_net_faults(NetFaults {
+                    loss_probability: *loss_probability,
+                    inbound_loss_probability: *inbound_loss_probability,
+                    duplicate_probability: *duplicate_probability,
+                    duplicate_max_delay_ms: *duplicate_max_delay_ms,
+                    reorder_probability: *reorder_probability,
+                    reorder_max_delay_ms: *reorder_max_delay_ms,
+                });
+            }
             NodeFault::Disk {
                 torn_write_probability,
                 read_corruption_probability,
