@@ -39,6 +39,11 @@ pub struct ClientConfig {
     /// Send each read first to this client's home node (`client_id` mod cluster size), not
     /// to the believed leader: with servers in stale read mode that is a follower-local read.
     pub reads_at_home: bool,
+    /// Send every op first to this client's home node, as a Jepsen client bound to one node:
+    /// a follower redirects it to the leader, a node that believes it leads answers. Real
+    /// clusters use it so that every node, a deposed leader included, keeps getting requests;
+    /// a client that sticks to the leader it found never asks the old one again.
+    pub ops_at_home: bool,
 }
 
 impl ClientConfig {
@@ -54,6 +59,7 @@ impl ClientConfig {
             local_ip: None,
             cluster_key: ClusterKey::for_simulation(0),
             reads_at_home: false,
+            ops_at_home: false,
         }
     }
 }
@@ -245,7 +251,9 @@ impl Client {
     /// been proposed: every attempt was refused before proposing.
     async fn execute(&mut self, op: StoreOp) -> OpOutcome<StoreResult> {
         self.seq += 1;
-        if self.config.reads_at_home && matches!(op, StoreOp::Read { .. }) {
+        if self.config.ops_at_home
+            || (self.config.reads_at_home && matches!(op, StoreOp::Read { .. }))
+        {
             self.target = (self.config.client_id as usize) % self.config.cluster.len();
         }
         let request = Wire::Request(ClientRequest {

@@ -526,6 +526,8 @@ async fn drive<A: Adapter + 'static>(
         paused: BTreeSet::new(),
         log: FaultLog::default(),
         applied: Vec::new(),
+        // A scripted schedule is applied as written.
+        leader_aware_halves: options.schedule.is_none(),
     };
     let result = nemesis_loop(options, &mut nemesis, &shared, planned).await;
     for task in &tasks {
@@ -714,6 +716,12 @@ async fn apply_recorded<A: Adapter>(
                         && !targets.is_empty()
                     {
                         params.remove("mode");
+                    }
+                    // Halves laid over the leader at run time: the groups as cut.
+                    if params.get("mode").and_then(Value::as_str) == Some("halves") {
+                        if let Some(groups) = value.get("groups") {
+                            params.insert("groups".to_string(), groups.clone());
+                        }
                     }
                     Value::Object(params)
                 })

@@ -104,8 +104,16 @@ impl MinosNode {
         {
             config.cluster_key = key;
         }
-        // Stale mode: each client reads at its own node, so followers answer reads.
-        config.reads_at_home = self.read_mode == ReadMode::Stale;
+        // Each client sends every op to its own node first, as the etcd and nats clients do
+        // (client i to node i mod N): a node that wrongly believes it leads, or answers reads
+        // on its own (stale mode), is asked all through the run, not only until the client
+        // finds the current leader.
+        config.ops_at_home = true;
+        // One attempt waits 100 ms, not the library's 250: a commit on the bridge takes a few
+        // ms, and a client stuck on a node that cannot commit (a deposed leader behind a
+        // partition) comes back to its own node sooner. A retry keeps (client id, seq), so
+        // the store still applies the op at most once.
+        config.request_timeout_ms = 100;
         config
     }
 }
