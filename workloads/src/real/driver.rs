@@ -302,9 +302,19 @@ pub fn run_real<A: Adapter + 'static>(
                 &planned,
                 &nodes_dir,
             ),
-        )?
+        )
         // The cluster drops here: every server is killed before the network goes.
     };
+    if let Err(RunError::Interrupted) = &measured {
+        // Nothing was judged: the half-written run dir (server logs, data dirs) goes with the
+        // cluster, so that a resumed campaign or a rerun leaves no debris behind.
+        for problem in guard.cleanup() {
+            eprintln!("minos: cleanup: {problem}");
+        }
+        let _ = std::fs::remove_dir_all(&run_dir);
+        return Err(RunError::Interrupted);
+    }
+    let measured = measured?;
     let problems = guard.cleanup();
     if !problems.is_empty() {
         return Err(RunError::Simulation(format!(
