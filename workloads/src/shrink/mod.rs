@@ -483,12 +483,31 @@ pub fn shrink(
     let attempts = options.attempts.max(1);
     let mut seen = Vec::new();
     let mut confirmed = None;
-    for _ in 0..attempts.min(options.max_runs.min(u64::from(u32::MAX)) as u32) {
-        match shrinker.judge(&current)? {
+    for attempt in 0..attempts.min(options.max_runs.min(u64::from(u32::MAX)) as u32) {
+        let judged = shrinker.judge(&current)?;
+        if current.system.is_real() {
+            // Real reruns take the run's whole length: say how each went.
+            let size = RunSize::of(&current);
+            let description = format!(
+                "rerun of the original run, attempt {} of {attempts}",
+                attempt + 1
+            );
+            on_step(&Step {
+                runs_count: shrinker.runs.load(Ordering::Relaxed),
+                max_runs: options.max_runs,
+                description: &description,
+                kept: judged
+                    .as_ref()
+                    .is_some_and(|signature| signature.verdict == "invalid"),
+                size: &size,
+            });
+        }
+        match judged {
             Some(signature) if signature.verdict == "invalid" => {
                 confirmed = Some(signature);
                 break;
             }
+            Some(signature) if signature.verdict == "valid" => seen.push("valid".to_string()),
             Some(signature) => seen.push(format!(
                 "{} ({})",
                 signature.verdict,
@@ -501,7 +520,7 @@ pub fn shrink(
         let _ = std::fs::remove_dir_all(&options.scratch_dir);
         return Err(ShrinkError::NotReproduced(if current.system.is_real() {
             format!(
-                "the failure did not recur in {} rerun(s) of the real {} cluster ({}): a real run is not bit-exactly replayable and this failure depends on timing; try --attempts with a larger number, or run `minos campaign` with the same options to find it more often",
+                "the failure did not recur in {} rerun(s) of the real {} cluster (verdicts: {}): a real run is not bit-exactly replayable and this failure depends on timing; try a larger --attempts, or run `minos campaign` with the same options to see how often it recurs",
                 seen.len(),
                 current.system.name(),
                 seen.join("; ")
