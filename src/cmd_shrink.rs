@@ -21,9 +21,10 @@ use crate::exit;
 pub struct ShrinkArgs {
     /// The run dir of a failing run (holds results.json and schedule.json).
     pub run_dir: PathBuf,
-    /// Bound on reruns, the confirming rerun included.
-    #[arg(long, default_value_t = 150)]
-    pub max_runs: u64,
+    /// Bound on reruns, the confirming rerun included [default: 150; 30 for real clusters,
+    /// whose every rerun takes the run's real time].
+    #[arg(long)]
+    pub max_runs: Option<u64>,
     /// Candidate runs at once [default: the number of cores].
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -71,7 +72,9 @@ pub fn main(args: ShrinkArgs) -> i32 {
     }
     let out_dir = args.run_dir.join("shrink");
     let options = ShrinkOptions {
-        max_runs: args.max_runs,
+        max_runs: args
+            .max_runs
+            .unwrap_or(if original.system.is_real() { 30 } else { 150 }),
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
