@@ -42,6 +42,18 @@ run minos-node "0" --workload cas-register
 # NATS JetStream 2.9 may be caught (exit 1): a finding about the system, not a CI failure.
 run nats "0 1" --workload cas-register
 
+# The measured quorum table on real processes (1-3 servers), with its page on the store index.
+started=$SECONDS
+"$MINOS" quorum --system minos-node --max-nodes 3 --out "$OUT" >"$OUT/quorum.log" 2>&1
+code=$?
+echo "real smoke: quorum minos-node 1-3 servers -> exit $code in $((SECONDS - started)) s"
+if [ "$code" != 0 ] || ! grep -q 'quorum-minos-node/index.html' "$OUT/index.html" 2>/dev/null \
+    || ! grep -q 'minos-page" content="quorum"' "$OUT/quorum-minos-node/index.html" 2>/dev/null; then
+    echo "real smoke: minos quorum --system minos-node failed or wrote no page; its output:"
+    cat "$OUT/quorum.log"
+    failed=1
+fi
+
 leftovers="$(ip netns list | grep -c '^mn-' || true)"
 if [ "$leftovers" != 0 ]; then
     echo "real smoke: $leftovers network namespaces left behind:"; ip netns list

@@ -1,6 +1,6 @@
 //! `minos quorum`: the measured quorum table (servers 1..=N, how many can be killed with
 //! writes still committing) on the simulated store or a real cluster; printed and written
-//! as quorum.json and quorum.txt.
+//! as quorum.json and quorum.txt, with an HTML page (index.html) linked from the store index.
 
 use std::path::PathBuf;
 
@@ -77,6 +77,14 @@ pub fn main(args: QuorumArgs) -> i32 {
             eprintln!("minos quorum: {}: {error}", dir.join(name).display());
             return exit::INTERNAL;
         }
+    }
+    // The page beside quorum.json, linked from the store's index (a quorum table is a result
+    // like a run); a page that cannot be written is reported, the measurement still stands.
+    match minos_reports::quorum_page::write_quorum_page(&dir, Some("../index.html"))
+        .and_then(|()| minos_reports::write_store_index(&args.out))
+    {
+        Ok(()) => println!("page {}", dir.join("index.html").display()),
+        Err(error) => eprintln!("minos quorum: report page: {error}"),
     }
     println!("report {}", dir.join("quorum.json").display());
     // A table that departs from majority quorums is a finding, as an invalid run is.

@@ -205,6 +205,7 @@ fn shrink_detection(
         max_runs,
         jobs,
         scratch_dir: run_dir.join(".shrink-trials"),
+        attempts: shrink::default_attempts(&original),
     };
     let shrunk = shrink::shrink(&original, &options, &|_| {}).and_then(|result| {
         let (outcome, _) = shrink::write_minimal(&result, &run_dir.join("shrink"))?;

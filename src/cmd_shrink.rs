@@ -2,8 +2,13 @@
 //! `minos_workloads::shrink`, print each step, write the minimal schedule and its run under
 //! `RUN_DIR/shrink/`, and print, last, the command that reproduces the minimal failure.
 //!
+//! A real-cluster run (`--system etcd|nats|minos-node`) shrinks too, by rerunning real
+//! clusters: not bit-exact, so each candidate gets `--attempts` reruns (3 by default) and is
+//! kept when one of them fails the same way; the output says so.
+//!
 //! Exit codes: 0 a smaller (or equally small) failing run was written; 254 RUN_DIR is missing,
-//! malformed or not an invalid run; 255 the failure did not reproduce or a write failed.
+//! malformed or not an invalid run, or a real run cannot start here (no root, a binary
+//! missing); 255 the failure did not reproduce or a write failed; 130 interrupted.
 
 use std::path::PathBuf;
 
@@ -16,12 +21,17 @@ use crate::exit;
 pub struct ShrinkArgs {
     /// The run dir of a failing run (holds results.json and schedule.json).
     pub run_dir: PathBuf,
-    /// Bound on reruns, the confirming rerun included.
-    #[arg(long, default_value_t = 150)]
-    pub max_runs: u64,
+    /// Bound on reruns, the confirming rerun included [default: 150; 30 for real clusters,
+    /// whose every rerun takes the run's real time].
+    #[arg(long)]
+    pub max_runs: Option<u64>,
     /// Candidate runs at once [default: the number of cores].
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Reruns per candidate until one fails the same way [default: 1 for simulated runs,
+    /// which replay bit for bit; 3 for real clusters, which do not].
+    #[arg(long)]
+    pub attempts: Option<u32>,
 }
 
 pub(crate) fn size_text(size: &RunSize) -> String {
@@ -62,14 +72,31 @@ pub fn main(args: ShrinkArgs) -> i32 {
     }
     let out_dir = args.run_dir.join("shrink");
     let options = ShrinkOptions {
-        max_runs: args.max_runs,
+        max_runs: args
+            .max_runs
+            .unwrap_or(if original.system.is_real() { 30 } else { 150 }),
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
         }),
         scratch_dir: out_dir.join(".trials"),
+        attempts: args
+            .attempts
+            .unwrap_or_else(|| shrink::default_attempts(&original)),
     };
+    if options.attempts == 0 {
+        eprintln!("minos shrink: --attempts must be at least 1");
+        return exit::BAD_INPUT;
+    }
+    if original.system.is_real() {
+        println!(
+            "minos shrink: a real {} cluster: reruns are real runs in real time, not bit-exact replays; each candidate is rerun up to {} time(s) and kept when one rerun fails the same way (a dropped candidate was not seen to fail, which does not prove it cannot); expect about {} s per rerun",
+            original.system.name(),
+            options.attempts,
+            original.time_limit_ms / 1000 + 2
+        );
+    }
     println!(
         "minos shrink: {} (seed {}): {}",
         args.run_dir.display(),
@@ -95,6 +122,7 @@ pub fn main(args: ShrinkArgs) -> i32 {
             eprintln!("minos shrink: {error}");
             return match error {
                 ShrinkError::BadInput(_) => exit::BAD_INPUT,
+                ShrinkError::Interrupted => exit::INTERRUPTED,
                 ShrinkError::NotReproduced(_) | ShrinkError::Io(_) => exit::INTERNAL,
             };
         }
@@ -103,8 +131,13 @@ pub fn main(args: ShrinkArgs) -> i32 {
     println!("before: {}", size_text(&result.original_size));
     println!("after:  {}", size_text(&result.minimal_size));
     println!(
-        "{} reruns{}",
+        "{} reruns{}{}",
         result.runs_count,
+        if result.attempts > 1 {
+            format!(" (up to {} per candidate: not bit-exact)", result.attempts)
+        } else {
+            String::new()
+        },
         if result.budget_exhausted {
             " (budget exhausted: --max-runs for more)"
         } else {

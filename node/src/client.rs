@@ -47,6 +47,11 @@ pub struct ClientConfig {
     /// retransmission from the past, which the store's sessions must recognise). Only
     /// duplication is taken from the switch. Empty: a clean network.
     pub request_faults: Vec<NetSwitch>,
+    /// Send every op first to this client's home node, as a Jepsen client bound to one node:
+    /// a follower redirects it to the leader, a node that believes it leads answers. Real
+    /// clusters use it so that every node, a deposed leader included, keeps getting requests;
+    /// a client that sticks to the leader it found never asks the old one again.
+    pub ops_at_home: bool,
 }
 
 impl ClientConfig {
@@ -63,6 +68,7 @@ impl ClientConfig {
             cluster_key: ClusterKey::for_simulation(0),
             reads_at_home: false,
             request_faults: Vec::new(),
+            ops_at_home: false,
         }
     }
 }
@@ -266,7 +272,9 @@ impl Client {
     /// been proposed: every attempt was refused before proposing.
     async fn execute(&mut self, op: StoreOp) -> OpOutcome<StoreResult> {
         self.seq += 1;
-        if self.config.reads_at_home && matches!(op, StoreOp::Read { .. }) {
+        if self.config.ops_at_home
+            || (self.config.reads_at_home && matches!(op, StoreOp::Read { .. }))
+        {
             self.target = (self.config.client_id as usize) % self.config.cluster.len();
         }
         let request = Wire::Request(ClientRequest {

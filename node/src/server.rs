@@ -1004,6 +1004,16 @@ impl<D: Disk> Server<D> {
                 local_ms = self.local_time_ms(),
                 "became leader"
             );
+        } else if let Some(led_term) = self.leader_term {
+            // With "became leader", the span in which this node served as leader: what a
+            // stale read from a deposed leader is measured against.
+            tracing::info!(
+                node = self.options.id,
+                led_term,
+                term = status.term,
+                local_ms = self.local_time_ms(),
+                "stepped down"
+            );
         }
         self.leader_term = leading_term;
         if leading_term.is_some() {

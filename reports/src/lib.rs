@@ -3,7 +3,9 @@
 //!
 //! Entry points: [`write_run_report`] (one run dir), [`write_campaign_report`] (every run under
 //! a campaign dir), [`write_store_index`] (the store's front page), [`rebuild`] (what
-//! `minos report DIR` does) and [`check_view::write_check_view`] (`minos check --html`). Everything read from a run dir is untrusted and escaped; every file
+//! `minos report DIR` does), [`check_view::write_check_view`] (`minos check --html`) and
+//! [`quorum_page::write_quorum_page`] (the page of `minos quorum`). Everything read from a
+//! run dir is untrusted and escaped; every file
 //! is written atomically.
 
 pub mod atomic;
@@ -21,6 +23,7 @@ pub mod histogram;
 pub mod history;
 pub mod ordered_json;
 pub mod plots;
+pub mod quorum_page;
 pub mod rebuild;
 pub mod recheck;
 pub mod results;

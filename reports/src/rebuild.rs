@@ -143,6 +143,18 @@ pub fn rebuild(dir: &Path, options: &RebuildOptions) -> Result<Rebuild, ReportEr
                 .map(Path::to_path_buf)
         };
         if let Some(store) = store {
+            // Quorum tables (`quorum-<system>/quorum.json`) get their pages back too; one
+            // that cannot be rebuilt shows on the index as "no page yet".
+            for entry in std::fs::read_dir(&store).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let is_quorum = path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("quorum-"));
+                if is_quorum && path.join("quorum.json").is_file() {
+                    let _ = crate::quorum_page::write_quorum_page(&path, Some("../index.html"));
+                }
+            }
             let result = crate::write_store_index(&store);
             out.store_index = Some((store, result));
         }

@@ -183,6 +183,7 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
         }
         out.push_str("</table>\n");
     }
+    quorum_tables_html(store_dir, &mut out);
     out.push_str("<h2>Runs outside campaigns</h2>\n");
     if loose.is_empty() {
         out.push_str("<p>No runs outside campaigns.</p>\n");
@@ -228,6 +229,62 @@ pub fn write_store_index(store_dir: &Path) -> Result<(), ReportError> {
     write_atomic(&store_dir.join("index.html"), out.as_bytes())
 }
 
+/// The tables `minos quorum` wrote into the store (`quorum-<system>/`), when there are any.
+fn quorum_tables_html(store_dir: &Path, out: &mut String) {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(store_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|name| name.to_str())
+                        .is_some_and(|name| name.starts_with("quorum-"))
+                        && path.join("quorum.json").is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if dirs.is_empty() {
+        return;
+    }
+    dirs.sort();
+    out.push_str("<h2>Quorum tables</h2>\n<table id=\"quorum-tables\"><tr><th>when</th><th>system</th><th>version</th><th>cluster sizes</th><th>majority quorums</th></tr>\n");
+    for dir in dirs {
+        let Some(report) = crate::quorum_page::load_quorum(&dir) else {
+            continue;
+        };
+        let summary = crate::quorum_page::summary(&report);
+        let name = relative_path(store_dir, &dir);
+        let link = if dir.join("index.html").is_file() {
+            format!(
+                "<a href=\"{}\">{}</a>",
+                html(&relative_href(&format!("{name}/index.html"))),
+                html(&truncate(&summary.system, 100))
+            )
+        } else {
+            format!(
+                "{} <span class=\"missing\">(no page yet)</span>",
+                html(&truncate(&summary.system, 100))
+            )
+        };
+        let when = std::fs::metadata(dir.join("quorum.json"))
+            .and_then(|meta| meta.modified())
+            .map(age_label)
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{link}</td><td class=\"long\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>\n",
+            if summary.matches_majority { "passing" } else { "failing" },
+            html(&when),
+            html(&truncate(&summary.version, 200)),
+            summary.rows,
+            if summary.matches_majority { "ok" } else { "bad" },
+            if summary.matches_majority { "as predicted" } else { "differs" }
+        ));
+    }
+    out.push_str("</table>\n");
+}
+
 /// The failures-only switch: hides the rows of valid campaigns and runs.
 const FILTER_SCRIPT: &str = "<script>\n'use strict';\nconst only = document.getElementById('failures-only');\nonly.addEventListener('change', () => {\n  for (const row of document.querySelectorAll('tr.passing')) row.style.display = only.checked ? 'none' : '';\n});\n</script>\n";
 
@@ -256,5 +313,23 @@ mod tests {
             Some("20261122T153000")
         );
         assert_eq!(stamp_of_run_id("seed-42"), None);
+    }
+
+    #[test]
+    fn quorum_tables_in_the_store_are_listed_and_linked() {
+        let store = std::env::temp_dir().join(format!("minos-store-quorum-{}", std::process::id()));
+        let dir = store.join("quorum-minos-node");
+        std::fs::create_dir_all(&dir).unwrap();
+        let report = serde_json::json!({"system": "minos-node", "version": "minos 0.1", "rows": [
+            {"servers": 3, "quorum": 2, "tolerated": 1, "expected_quorum": 2, "expected_tolerated": 1, "steps": []}
+        ]});
+        std::fs::write(dir.join("quorum.json"), report.to_string()).unwrap();
+        crate::quorum_page::write_quorum_page(&dir, Some("../index.html")).unwrap();
+        write_store_index(&store).unwrap();
+        let page = std::fs::read_to_string(store.join("index.html")).unwrap();
+        std::fs::remove_dir_all(&store).unwrap();
+        assert!(page.contains("<h2>Quorum tables</h2>"), "{page}");
+        assert!(page.contains("quorum-minos-node/index.html"), "{page}");
+        assert!(page.contains("as predicted"), "{page}");
     }
 }

@@ -84,25 +84,69 @@ fn nats_single_node_is_valid() {
     self_check(SystemKind::Nats, Workload::CasRegister);
 }
 
-#[test]
-fn minos_node_single_node_is_valid() {
-    // The server is the `minos` binary; cargo builds it for this package's tests only when
-    // asked, so the test finds it next to itself (target/<profile>/minos).
-    if std::env::var_os("MINOS_BIN").is_none() {
-        let exe = std::env::current_exe().unwrap();
-        let candidate = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .map(|dir| dir.join("minos"));
-        match candidate.filter(|path| path.is_file()) {
-            Some(path) => std::env::set_var("MINOS_BIN", path),
-            None => {
-                return skip_or_fail(
-                    SystemKind::MinosNode,
-                    "no minos binary next to the tests (cargo build -p minos, or set MINOS_BIN)",
-                )
-            }
+/// The server is the `minos` binary; cargo builds it for this package's tests only when asked,
+/// so the test finds it next to itself (target/<profile>/minos). False (after saying so) when
+/// it is not there.
+fn find_minos_bin() -> bool {
+    if std::env::var_os("MINOS_BIN").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let candidate = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("minos"));
+    match candidate.filter(|path| path.is_file()) {
+        Some(path) => {
+            std::env::set_var("MINOS_BIN", path);
+            true
+        }
+        None => {
+            skip_or_fail(
+                SystemKind::MinosNode,
+                "no minos binary next to the tests (cargo build -p minos, or set MINOS_BIN)",
+            );
+            false
         }
     }
-    self_check(SystemKind::MinosNode, Workload::CasRegister);
+}
+
+#[test]
+fn minos_node_single_node_is_valid() {
+    if find_minos_bin() {
+        self_check(SystemKind::MinosNode, Workload::CasRegister);
+    }
+}
+
+/// Each row of the real quorum table is a new cluster with its own data dirs and cluster key
+/// (the second row once started its servers with the first row's key file, deleted with that
+/// row's data, and never came up).
+#[test]
+fn minos_node_quorum_rows_are_clusters_of_their_own() {
+    if !find_minos_bin() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("minos-real-quorum-{}", std::process::id()));
+    let report = match minos_workloads::real::quorum::real_report(
+        SystemKind::MinosNode,
+        2,
+        3_000,
+        1,
+        &dir,
+    ) {
+        Ok(report) => report,
+        Err(error) if error.is_bad_input() => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return skip_or_fail(SystemKind::MinosNode, &error.to_string());
+        }
+        Err(error) => panic!("real quorum of 1 and 2 minos-node servers: {error}"),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let measured: Vec<(usize, usize)> = report
+        .rows
+        .iter()
+        .map(|row| (row.servers, row.quorum))
+        .collect();
+    assert_eq!(measured, vec![(1, 1), (2, 2)], "{report:?}");
+    assert!(!report.bit_exact);
 }

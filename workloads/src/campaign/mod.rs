@@ -338,6 +338,11 @@ fn run_campaign_with(
                     .determinism_every
                     .is_some_and(|every| (seed - slice.start) % every == 0);
                 let status = run_seed(&run_template, seed, check_determinism, options.keep);
+                // A real run stops at Ctrl-C (after tearing its cluster down) and ends in an
+                // error: cut short, not failed. It stays "not run", and resuming runs it.
+                if matches!(status, SeedStatus::Error(_)) && crate::real::guard::interrupted() {
+                    return;
+                }
                 if let SeedStatus::Error(error) = &status {
                     if is_disk_full(error) {
                         let mut first = disk_full.lock().expect("no panics hold it");

@@ -302,9 +302,19 @@ pub fn run_real<A: Adapter + 'static>(
                 &planned,
                 &nodes_dir,
             ),
-        )?
+        )
         // The cluster drops here: every server is killed before the network goes.
     };
+    if let Err(RunError::Interrupted) = &measured {
+        // Nothing was judged: the half-written run dir (server logs, data dirs) goes with the
+        // cluster, so that a resumed campaign or a rerun leaves no debris behind.
+        for problem in guard.cleanup() {
+            eprintln!("minos: cleanup: {problem}");
+        }
+        let _ = std::fs::remove_dir_all(&run_dir);
+        return Err(RunError::Interrupted);
+    }
+    let measured = measured?;
     let problems = guard.cleanup();
     if !problems.is_empty() {
         return Err(RunError::Simulation(format!(
@@ -526,6 +536,8 @@ async fn drive<A: Adapter + 'static>(
         paused: BTreeSet::new(),
         log: FaultLog::default(),
         applied: Vec::new(),
+        // A scripted schedule is applied as written.
+        leader_aware_halves: options.schedule.is_none(),
     };
     let result = nemesis_loop(options, &mut nemesis, &shared, planned).await;
     for task in &tasks {
@@ -714,6 +726,12 @@ async fn apply_recorded<A: Adapter>(
                         && !targets.is_empty()
                     {
                         params.remove("mode");
+                    }
+                    // Halves laid over the leader at run time: the groups as cut.
+                    if params.get("mode").and_then(Value::as_str) == Some("halves") {
+                        if let Some(groups) = value.get("groups") {
+                            params.insert("groups".to_string(), groups.clone());
+                        }
                     }
                     Value::Object(params)
                 })

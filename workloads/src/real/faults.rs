@@ -85,6 +85,9 @@ pub(super) struct RealNemesis<'c, 'g, A: Adapter> {
     pub(super) log: FaultLog,
     /// The schedule as applied: real times, resolved targets.
     pub(super) applied: Vec<Value>,
+    /// Generated schedules only: a `halves` partition is laid over the cluster as it is when
+    /// the fault starts, with the leader on the smaller side (see [`leader_to_minority`]).
+    pub(super) leader_aware_halves: bool,
 }
 
 fn names(nodes: impl IntoIterator<Item = usize>) -> Vec<String> {
@@ -123,9 +126,16 @@ impl<A: Adapter> RealNemesis<'_, '_, A> {
             Action::StartPartition(shape) => {
                 let leader = match shape {
                     PartitionShape::IsolateLeader => self.leader().await,
+                    PartitionShape::Groups(_) if self.leader_aware_halves => self.leader().await,
                     _ => None,
                 };
-                let (pairs, detail) = Nemesis::new(nodes).blocked_pairs(shape, leader);
+                let shape = match (shape, leader) {
+                    (PartitionShape::Groups(groups), Some(leader)) if self.leader_aware_halves => {
+                        PartitionShape::Groups(leader_to_minority(groups, leader))
+                    }
+                    _ => shape.clone(),
+                };
+                let (pairs, detail) = Nemesis::new(nodes).blocked_pairs(&shape, leader);
                 self.filter.partition = pairs;
                 self.firewall.apply(&self.cluster.network, &self.filter)?;
                 let targets = names(0..nodes);
@@ -313,6 +323,41 @@ impl<A: Adapter> RealNemesis<'_, '_, A> {
     }
 }
 
+/// The groups of a generated `halves` partition with the current leader moved to the smallest
+/// group (swapped with that group's first node; sizes unchanged). Random groups drawn before
+/// the run leave a real leader on the majority side most of the time, where nothing changes
+/// hands: the partition then tests nothing about failover. Cut to a minority, the leader must
+/// step down while a new one is elected and clients can still reach it (clients talk to every
+/// node; faults only cut node-to-node traffic): the case a leader-based system gets wrong.
+/// Jepsen resolves its partition targets against the system's primaries for the same reason.
+pub(super) fn leader_to_minority(groups: &[Vec<usize>], leader: usize) -> Vec<Vec<usize>> {
+    let mut groups = groups.to_vec();
+    let Some(smallest) = (0..groups.len())
+        .filter(|g| !groups[*g].is_empty())
+        .min_by_key(|g| groups[*g].len())
+    else {
+        return groups;
+    };
+    if groups[smallest].contains(&leader) {
+        return groups;
+    }
+    let Some(home) = groups.iter().position(|group| group.contains(&leader)) else {
+        // The leader is in no group: it talks to everyone, and stays so.
+        return groups;
+    };
+    let displaced = groups[smallest][0];
+    groups[smallest][0] = leader;
+    for node in groups[home].iter_mut() {
+        if *node == leader {
+            *node = displaced;
+        }
+    }
+    for group in &mut groups {
+        group.sort_unstable();
+    }
+    groups
+}
+
 fn with_targets(detail: Value, targets: &[String]) -> Value {
     let mut object = match detail {
         Value::Object(map) => map,
@@ -320,4 +365,30 @@ fn with_targets(detail: Value, targets: &[String]) -> Value {
     };
     object.insert("targets".to_string(), json!(targets));
     Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leader_to_minority;
+
+    #[test]
+    fn the_leader_moves_to_the_smaller_group_and_sizes_stay() {
+        assert_eq!(
+            leader_to_minority(&[vec![0, 1, 2], vec![3, 4]], 1),
+            vec![vec![0, 2, 3], vec![1, 4]]
+        );
+        // Already on the smaller side, or in no group: unchanged.
+        assert_eq!(
+            leader_to_minority(&[vec![0, 1, 2], vec![3, 4]], 4),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        assert_eq!(
+            leader_to_minority(&[vec![0, 1], vec![2, 3]], 4),
+            vec![vec![0, 1], vec![2, 3]]
+        );
+        assert_eq!(
+            leader_to_minority(&[vec![2], vec![0, 1]], 0),
+            vec![vec![0], vec![1, 2]]
+        );
+    }
 }

@@ -36,8 +36,9 @@ pub struct MinosNode {
     seed: u64,
     bugs: Vec<String>,
     op_timeout_ms: u64,
-    /// The run's cluster key, made with the first server's arguments.
-    cluster_key: Mutex<Option<ClusterKey>>,
+    /// The cluster key and the file it lives in, made with the first server's arguments; a
+    /// cluster with other data dirs (each row of `minos quorum` is a new cluster) gets its own.
+    cluster_key: Mutex<Option<(std::path::PathBuf, ClusterKey)>>,
     read_mode: ReadMode,
 }
 
@@ -67,14 +68,16 @@ impl MinosNode {
             .unwrap_or(Path::new("."))
             .join("cluster.key");
         let mut key = self.cluster_key.lock().unwrap_or_else(|e| e.into_inner());
-        if key.is_none() {
+        // The key of an earlier cluster whose data dirs are gone must not be handed on: the
+        // servers would be pointed at a file that no longer exists.
+        if key.as_ref().is_none_or(|(known, _)| *known != path) {
             let made = if path.exists() {
                 ClusterKey::load(&path)
             } else {
                 ClusterKey::write_new(&path)
             };
             match made {
-                Ok(made) => *key = Some(made),
+                Ok(made) => *key = Some((path.clone(), made)),
                 // The server then refuses to start and says why; the run reports that.
                 Err(error) => tracing::error!(%error, "cluster key for minos node"),
             }
@@ -102,10 +105,18 @@ impl MinosNode {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
         {
-            config.cluster_key = key;
+            config.cluster_key = key.1;
         }
-        // Stale mode: each client reads at its own node, so followers answer reads.
-        config.reads_at_home = self.read_mode == ReadMode::Stale;
+        // Each client sends every op to its own node first, as the etcd and nats clients do
+        // (client i to node i mod N): a node that wrongly believes it leads, or answers reads
+        // on its own (stale mode), is asked all through the run, not only until the client
+        // finds the current leader.
+        config.ops_at_home = true;
+        // One attempt waits 100 ms, not the library's 250: a commit on the bridge takes a few
+        // ms, and a client stuck on a node that cannot commit (a deposed leader behind a
+        // partition) comes back to its own node sooner. A retry keeps (client id, seq), so
+        // the store still applies the op at most once.
+        config.request_timeout_ms = 100;
         config
     }
 }

@@ -1,7 +1,10 @@
 //! Shrinking (`minos shrink RUN_DIR`): minimise a failing run to a small fault schedule and
-//! workload that still fails the same way. Every candidate is a full deterministic rerun; a
-//! change is kept only when the rerun fails with the same shrink signature (same causes, same
-//! kind of anomaly, see [`crate::campaign::signature`]).
+//! workload that still fails the same way. Every candidate is a full rerun; a change is kept
+//! only when the rerun fails with the same shrink signature (same causes, same kind of
+//! anomaly, see [`crate::campaign::signature`]). A simulated rerun is deterministic, so one
+//! attempt decides; a real cluster's is not (real time, real scheduling), so a real run's
+//! candidates get [`ShrinkOptions::attempts`] reruns each and are kept when any of them fails
+//! the same way: a rejected candidate was not seen to fail, which is weaker than "cannot".
 //!
 //! Passes, in order, within a bounded number of reruns: delta debugging over the fault
 //! windows (a start event with its matching stop), halving each remaining window, moving the
@@ -37,6 +40,10 @@ pub enum ShrinkError {
     /// Runs could not be written (exit 255).
     #[error("{0}")]
     Io(String),
+    /// Ctrl-C or SIGTERM during a real-cluster rerun (exit 130): the cluster was torn down and
+    /// shrinking stops.
+    #[error("interrupted; the rerun's cluster, namespaces, bridge and nft table were removed")]
+    Interrupted,
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +54,19 @@ pub struct ShrinkOptions {
     pub jobs: usize,
     /// Scratch space for candidate runs (each removed after it is judged).
     pub scratch_dir: PathBuf,
+    /// Reruns per candidate (and for the confirming run) until one fails the same way: 1 for
+    /// simulated runs (bit-exact), more for real clusters (see [`default_attempts`]).
+    pub attempts: u32,
+}
+
+/// Reruns per candidate when none is asked for: a simulated rerun replays the failure bit for
+/// bit, a real cluster's may miss it (the failure depends on real timing).
+pub fn default_attempts(options: &RunOptions) -> u32 {
+    if options.system.is_real() {
+        3
+    } else {
+        1
+    }
 }
 
 /// The size of a run, for before/after figures.
@@ -91,6 +111,8 @@ pub struct ShrinkResult {
     pub runs_count: u64,
     /// True when the rerun budget ended the search.
     pub budget_exhausted: bool,
+    /// Reruns per candidate that were allowed (1: bit-exact replay).
+    pub attempts: u32,
 }
 
 /// One judged step, for progress output.
@@ -130,16 +152,37 @@ impl Shrinker<'_> {
                 .map(Some)
                 .map_err(ShrinkError::Io),
             Err(crate::RunError::Output(error)) => Err(ShrinkError::Io(error)),
+            Err(crate::RunError::Interrupted) => Err(ShrinkError::Interrupted),
+            // A real run that cannot start here at all (no root, a binary missing): every
+            // candidate would fail to start the same way.
+            Err(error)
+                if candidate.system.is_real()
+                    && error.is_bad_input()
+                    && self.runs.load(Ordering::Relaxed) == 1 =>
+            {
+                Err(ShrinkError::BadInput(error.to_string()))
+            }
             Err(_) => Ok(None),
         };
         let _ = std::fs::remove_dir_all(&trial.out_dir);
         judged
     }
 
+    /// Up to `attempts` reruns (within the budget), stopping at the first that fails the
+    /// same way.
     fn still_fails(&self, candidate: &RunOptions) -> Result<bool, ShrinkError> {
-        Ok(self
-            .judge(candidate)?
-            .is_some_and(|signature| signature.shrink_key() == self.target))
+        for attempt in 0..self.options.attempts.max(1) {
+            if attempt > 0 && self.budget_left() == 0 {
+                return Ok(false);
+            }
+            if self
+                .judge(candidate)?
+                .is_some_and(|signature| signature.shrink_key() == self.target)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Judges `candidates` (in parallel batches of `jobs`) and returns the first, in order,
@@ -436,20 +479,58 @@ pub fn shrink(
             "shrinking needs the run's fault schedule (schedule.json)".into(),
         ));
     }
-    let signature = match shrinker.judge(&current)? {
-        Some(signature) if signature.verdict == "invalid" => signature,
-        Some(signature) => {
-            return Err(ShrinkError::NotReproduced(format!(
-                "the run replayed from its schedule is {} ({}), not invalid",
+    // The confirming rerun: on a real cluster, up to `attempts` of them.
+    let attempts = options.attempts.max(1);
+    let mut seen = Vec::new();
+    let mut confirmed = None;
+    for attempt in 0..attempts.min(options.max_runs.min(u64::from(u32::MAX)) as u32) {
+        let judged = shrinker.judge(&current)?;
+        if current.system.is_real() {
+            // Real reruns take the run's whole length: say how each went.
+            let size = RunSize::of(&current);
+            let description = format!(
+                "rerun of the original run, attempt {} of {attempts}",
+                attempt + 1
+            );
+            on_step(&Step {
+                runs_count: shrinker.runs.load(Ordering::Relaxed),
+                max_runs: options.max_runs,
+                description: &description,
+                kept: judged
+                    .as_ref()
+                    .is_some_and(|signature| signature.verdict == "invalid"),
+                size: &size,
+            });
+        }
+        match judged {
+            Some(signature) if signature.verdict == "invalid" => {
+                confirmed = Some(signature);
+                break;
+            }
+            Some(signature) if signature.verdict == "valid" => seen.push("valid".to_string()),
+            Some(signature) => seen.push(format!(
+                "{} ({})",
                 signature.verdict,
                 signature.shrink_key()
-            )))
+            )),
+            None => seen.push("no verdict".to_string()),
         }
-        None => {
-            return Err(ShrinkError::NotReproduced(
-                "the run replayed from its schedule did not produce a verdict".into(),
-            ))
-        }
+    }
+    let Some(signature) = confirmed else {
+        let _ = std::fs::remove_dir_all(&options.scratch_dir);
+        return Err(ShrinkError::NotReproduced(if current.system.is_real() {
+            format!(
+                "the failure did not recur in {} rerun(s) of the real {} cluster (verdicts: {}): a real run is not bit-exactly replayable and this failure depends on timing; try a larger --attempts, or run `minos campaign` with the same options to see how often it recurs",
+                seen.len(),
+                current.system.name(),
+                seen.join("; ")
+            )
+        } else {
+            format!(
+                "the run replayed from its schedule is {}, not invalid",
+                seen.join("; ")
+            )
+        }));
     };
     shrinker.target = signature.shrink_key();
     let original_size = RunSize::of(&current);
@@ -496,6 +577,7 @@ pub fn shrink(
         original_size,
         runs_count,
         budget_exhausted: runs_count >= options.max_runs,
+        attempts,
     })
 }
 
@@ -517,6 +599,23 @@ pub fn write_minimal(
     options.out_dir = dir.to_path_buf();
     options.no_report = false;
     options.run_date = None;
-    let outcome = crate::run(&options).map_err(|error| ShrinkError::Io(error.to_string()))?;
-    Ok((outcome, options))
+    // A real cluster may not fail on this rerun: up to `attempts` reruns, the first that
+    // fails the same way is the one kept (the others' dirs are removed).
+    let mut outcome = None;
+    for attempt in 0..result.attempts.max(1) {
+        if attempt > 0 {
+            if let Some(previous) = outcome.take() {
+                let previous: crate::RunOutcome = previous;
+                let _ = std::fs::remove_dir_all(&previous.run_dir);
+            }
+        }
+        let rerun = crate::run(&options).map_err(|error| ShrinkError::Io(error.to_string()))?;
+        let same = signature_of_run_dir(&rerun.run_dir)
+            .is_ok_and(|signature| signature.shrink_key() == result.signature.shrink_key());
+        outcome = Some(rerun);
+        if same {
+            break;
+        }
+    }
+    Ok((outcome.expect("at least one attempt"), options))
 }
