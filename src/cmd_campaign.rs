@@ -54,13 +54,19 @@ pub fn main(args: CampaignArgs) -> i32 {
         eprintln!("minos campaign: use --seeds A..B, not --seed");
         return exit::BAD_INPUT;
     }
-    let run = match crate::cmd_run::options_from(args.run) {
+    let nemesis_given = args.run.nemesis.is_some();
+    let mut run = match crate::cmd_run::options_from(args.run) {
         Ok(run) => run,
         Err(error) => {
             eprintln!("minos campaign: {error}");
             return exit::BAD_INPUT;
         }
     };
+    // Campaigns exist to find what nobody planned for: on the simulated store their default
+    // is swarm (a fault mix, aim, timing and store knobs drawn per seed), not one fixed mix.
+    if !nemesis_given && !run.system.is_real() && run.schedule.is_none() {
+        run.nemesis = minos_workloads::options::NemesisSpec::All;
+    }
     let no_report = run.no_report;
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()

@@ -41,9 +41,10 @@ pub struct RunArgs {
     /// none | all (a swarm profile drawn per seed: fault kinds, intensity, targets, timing
     /// relative to protocol events, client timeouts) | comma list of partition,
     /// partition-oneway, kill, pause, clock, loss, duplicate, reorder, delay, disk, slow-fsync,
-    /// apply-lag, power-loss, rejoin-empty, membership, transfer
-    #[arg(long, default_value = "partition,kill")]
-    nemesis: NemesisSpec,
+    /// apply-lag, power-loss, rejoin-empty, membership, transfer [default: partition,kill
+    /// for `run` and for real systems; all (swarm) for `campaign` on the simulated store]
+    #[arg(long)]
+    pub(crate) nemesis: Option<NemesisSpec>,
     /// Time between fault windows.
     #[arg(long, default_value = "10s", value_parser = parse_duration_ms)]
     nemesis_interval: u64,
@@ -130,7 +131,9 @@ pub(crate) fn options_from(args: RunArgs) -> Result<RunOptions, String> {
     options.rate_ops_per_s = args.rate;
     options.workload = args.workload;
     options.key_distribution = args.key_distribution;
-    options.nemesis = args.nemesis;
+    if let Some(nemesis) = args.nemesis {
+        options.nemesis = nemesis;
+    }
     options.nemesis_interval_ms = args.nemesis_interval;
     if let Some(path) = args.schedule {
         options.schedule = Some(Schedule::read_file(&path)?);
