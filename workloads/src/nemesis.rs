@@ -1566,6 +1566,38 @@ mod tests {
             action,
             Action::StartPartition(PartitionShape::Groups(vec![vec![0], vec![1, 2]]))
         );
+        let (_, action) = parse_event(
+            &event(
+                "start-partition",
+                &[],
+                json!({"mode": "hold-groups", "groups": [["n1"], ["n2", "n3"]]}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert_eq!(
+            action,
+            Action::StartPartition(PartitionShape::HeldGroups(vec![vec![0], vec![1, 2]]))
+        );
+        let (_, action) = parse_event(
+            &event(
+                "start-duplicate",
+                &["n1"],
+                json!({"probability": 0.5, "max_delay_ms": 2000}),
+            ),
+            3,
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                action,
+                Action::StartNet {
+                    max_delay_ms: 2000,
+                    ..
+                }
+            ),
+            "{action:?}"
+        );
         let (_, action) = parse_event(&event("stop-kill", &[], Value::Null), 3).unwrap();
         assert_eq!(action, Action::Restart(vec![]));
         assert!(parse_event(&event("start-kill", &[], Value::Null), 3)

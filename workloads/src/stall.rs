@@ -320,4 +320,71 @@ mod tests {
         assert_eq!(stall.longest_ms, 6_000, "{}", stall.detail);
         assert!(stall.exceeded);
     }
+
+    fn fault(
+        kind: FaultKind,
+        start_s: u64,
+        stop_s: u64,
+        targets: &[&str],
+        detail: serde_json::Value,
+    ) -> FaultRecord {
+        FaultRecord {
+            kind,
+            start_ns: start_s * 1_000_000_000,
+            stop_ns: Some(stop_s * 1_000_000_000),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            detail,
+        }
+    }
+
+    #[test]
+    fn a_stall_counts_only_while_a_majority_is_untouched_and_nothing_stops_progress_by_design() {
+        // Answers at 1 s and 9 s: 8 s without one.
+        let records = [record(1, RecordType::Ok), record(9, RecordType::Ok)];
+        let deaf_leader = fault(
+            FaultKind::PartitionOneway,
+            2,
+            8,
+            &["n1", "n2", "n3", "n4", "n5"],
+            serde_json::json!({"from": ["n2", "n3", "n4", "n5"], "to": ["n1"]}),
+        );
+        let stall = longest_stall_with_healthy_majority(&records, &[deaf_leader.clone()], 5, 4_000);
+        assert!(stall.exceeded, "{}", stall.detail);
+        assert_eq!(stall.longest_ms, 7_000, "{}", stall.detail);
+        assert!(
+            stall.detail.contains("partition-oneway"),
+            "{}",
+            stall.detail
+        );
+        // A majority killed: no progress is owed while it lasts (1-2 s and 8-9 s remain).
+        let majority_down = fault(
+            FaultKind::Kill,
+            2,
+            8,
+            &["n1", "n2", "n3"],
+            serde_json::Value::Null,
+        );
+        let stall = longest_stall_with_healthy_majority(&records, &[majority_down], 5, 4_000);
+        assert!(!stall.exceeded, "{}", stall.detail);
+        // Power loss stops everyone by design, whatever its targets.
+        let power = fault(FaultKind::PowerLoss, 2, 8, &[], serde_json::Value::Null);
+        assert!(!longest_stall_with_healthy_majority(&records, &[power], 5, 4_000).exceeded);
+        // A two-way cut leaving a majority whole owes progress; a ring owes none.
+        let halves = fault(
+            FaultKind::Partition,
+            2,
+            8,
+            &[],
+            serde_json::json!({"mode": "hold-groups", "groups": [["n1", "n2"], ["n3", "n4", "n5"]]}),
+        );
+        assert!(longest_stall_with_healthy_majority(&records, &[halves], 5, 4_000).exceeded);
+        let ring = fault(
+            FaultKind::Partition,
+            2,
+            8,
+            &[],
+            serde_json::json!({"mode": "ring", "order": ["n1", "n2", "n3", "n4", "n5"]}),
+        );
+        assert!(!longest_stall_with_healthy_majority(&records, &[ring], 5, 4_000).exceeded);
+    }
 }

@@ -755,4 +755,41 @@ mod tests {
             profiles.len()
         );
     }
+
+    #[test]
+    fn lease_reads_keep_clock_drift_within_the_lease_bound_and_other_modes_do_not() {
+        let mut event = FaultEvent::new(
+            10,
+            Phase::Start,
+            FaultKind::Clock,
+            vec!["n1".into()],
+            json!({"skew_ms": 5, "drift_ppm": -400_000}),
+        );
+        StoreKnobs::default().bound_clock(&mut event);
+        assert_eq!(event.params["drift_ppm"], json!(-400_000));
+        let lease = StoreKnobs {
+            read_mode: Some(ReadMode::Lease),
+            ..StoreKnobs::default()
+        };
+        lease.bound_clock(&mut event);
+        assert_eq!(event.params["drift_ppm"], json!(-LEASE_MAX_DRIFT_PPM));
+        assert_eq!(event.params["skew_ms"], json!(5));
+    }
+
+    #[test]
+    fn explicit_options_win_over_drawn_knobs() {
+        let drawn = StoreKnobs {
+            max_append_entries: Some(3),
+            snapshot_every: Some(50),
+            read_mode: Some(ReadMode::Lease),
+        };
+        let applied = drawn.clone().with_explicit(Some(1), ReadMode::Log);
+        assert_eq!(applied.max_append_entries, Some(1));
+        assert_eq!(applied.read_mode, Some(ReadMode::Log));
+        assert_eq!(applied.snapshot_every, Some(50));
+        assert_eq!(
+            drawn.clone().with_explicit(None, ReadMode::ReadIndex),
+            drawn
+        );
+    }
 }
