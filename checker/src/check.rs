@@ -405,27 +405,57 @@ pub(crate) fn compile_object<M: Model>(
     history: &History,
     positions: Vec<usize>,
 ) -> Result<(SearchInput<M>, Vec<usize>), CheckError> {
-    let mut compiled_ops = Vec::with_capacity(positions.len());
-    for &position in &positions {
-        let op = &history.ops[position];
-        let compiled = model.compile(op).map_err(|problem| CheckError::Op {
-            line: op.line,
-            index: op.index,
-            process: op.process,
-            problem,
-        })?;
-        compiled_ops.push(compiled);
-    }
+    let compiled_ops = compile_ops(model, history, &positions)?;
+    Ok(assemble(
+        model,
+        history,
+        positions,
+        compiled_ops,
+        |position| &history.ops[position].outcome,
+        |position| history.ops[position].invoke_value.to_string(),
+    ))
+}
+
+/// The model's ops for the history ops at `positions`.
+pub(crate) fn compile_ops<M: Model>(
+    model: &M,
+    history: &History,
+    positions: &[usize],
+) -> Result<Vec<M::Op>, CheckError> {
+    positions
+        .iter()
+        .map(|&position| {
+            let op = &history.ops[position];
+            model.compile(op).map_err(|problem| CheckError::Op {
+                line: op.line,
+                index: op.index,
+                process: op.process,
+                problem,
+            })
+        })
+        .collect()
+}
+
+/// The search input of the ops at `positions`, compiled as `compiled_ops`, each ending as
+/// `outcome` says (which may relax what the history recorded, see `minimize`); `argument_text`
+/// gives an op's argument as text, which in-doubt twins share.
+pub(crate) fn assemble<'h, M: Model>(
+    model: &M,
+    history: &'h History,
+    positions: Vec<usize>,
+    compiled_ops: Vec<M::Op>,
+    outcome: impl Fn(usize) -> &'h Outcome,
+    argument_text: impl Fn(usize) -> String,
+) -> (SearchInput<M>, Vec<usize>) {
+    assert_eq!(positions.len(), compiled_ops.len());
     let object_ops: Vec<&M::Op> = compiled_ops.iter().collect();
     let variants: Vec<Vec<M::Op>> = positions
         .iter()
         .zip(&compiled_ops)
-        .map(
-            |(&position, compiled)| match history.ops[position].outcome {
-                Outcome::Info => model.in_doubt_variants(compiled, &object_ops),
-                _ => Vec::new(),
-            },
-        )
+        .map(|(&position, compiled)| match outcome(position) {
+            Outcome::Info => model.in_doubt_variants(compiled, &object_ops),
+            _ => Vec::new(),
+        })
         .collect();
     drop(object_ops);
     // History position -> its first local op; the variants of an op are numbered together.
@@ -440,9 +470,10 @@ pub(crate) fn compile_object<M: Model>(
     let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
     for ((position, compiled), variants) in positions.into_iter().zip(compiled_ops).zip(variants) {
         let op = &history.ops[position];
+        let op_outcome = outcome(position);
         if !variants.is_empty() {
             assert!(
-                op.outcome == Outcome::Info,
+                *op_outcome == Outcome::Info,
                 "only in-doubt ops have variants"
             );
             let group = groups_count;
@@ -461,20 +492,20 @@ pub(crate) fn compile_object<M: Model>(
             }
             continue;
         }
-        let keep = match op.outcome {
+        let keep = match op_outcome {
             Outcome::Fail => false,
             Outcome::Info => model.changes_state(&compiled),
             Outcome::Ok(_) => model.changes_state(&compiled) || model.constrains(&compiled),
         };
         if keep {
-            if op.outcome == Outcome::Info {
+            if *op_outcome == Outcome::Info {
                 twins
-                    .entry((&op.key, op.f.as_str(), op.invoke_value.to_string()))
+                    .entry((&op.key, op.f.as_str(), argument_text(position)))
                     .or_default()
                     .push(ops.len() as u32);
             }
             local[position] = ops.len() as u32;
-            must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
+            must_happen.push(matches!(op_outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             exclusive_group.push(NO_GROUP);
             ops.push(compiled);
@@ -504,7 +535,7 @@ pub(crate) fn compile_object<M: Model>(
             }
         }
     }
-    Ok((
+    (
         SearchInput {
             ops,
             must_happen,
@@ -515,7 +546,7 @@ pub(crate) fn compile_object<M: Model>(
             component,
         },
         kept_positions,
-    ))
+    )
 }
 
 /// Steps each undecided object gets in the first round; each later round doubles it.

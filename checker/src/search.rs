@@ -160,7 +160,26 @@ impl Growth {
             .filter(|&op| model.is_reset(&input.ops[op as usize]))
             .collect();
         resets.sort_by_key(|&op| call_event[op as usize]);
-        if targets.saturating_mul(resets.len()) > MAX_GROWTH_PAIRS {
+        // Resets by the bytes they write, when the model says which resets may enable an
+        // observation by its bytes: each target then looks up its own prefixes, at the
+        // lengths some reset writes, instead of comparing with every reset.
+        let mut by_bytes: FxHashMap<&[u8], Vec<u32>> = FxHashMap::default();
+        let mut unindexed: Vec<u32> = Vec::new();
+        for &reset in &resets {
+            match model.reset_bytes(&input.ops[reset as usize]) {
+                Some(bytes) => by_bytes.entry(bytes).or_default().push(reset),
+                None => unindexed.push(reset),
+            }
+        }
+        let mut lengths: Vec<usize> = by_bytes.keys().map(|bytes| bytes.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        let indexed_targets = (0..op_count)
+            .filter(|&op| target[op] && model.observed_bytes(&input.ops[op]).is_some())
+            .count();
+        let pairs = indexed_targets.saturating_mul(lengths.len() + unindexed.len())
+            + (targets - indexed_targets).saturating_mul(resets.len());
+        if pairs > MAX_GROWTH_PAIRS {
             return None;
         }
         let enablers = (0..op_count)
@@ -168,14 +187,30 @@ impl Growth {
                 if !target[op] {
                     return Vec::new();
                 }
-                resets
+                let called_in_time = |reset: &u32| call_event[*reset as usize] < return_event[op];
+                let may_enable = |reset: &u32| {
+                    model.reset_may_enable(&input.ops[*reset as usize], &input.ops[op])
+                };
+                let Some(observed) = model.observed_bytes(&input.ops[op]) else {
+                    return resets
+                        .iter()
+                        .copied()
+                        .take_while(called_in_time)
+                        .filter(may_enable)
+                        .collect();
+                };
+                let mut found: Vec<u32> = lengths
                     .iter()
+                    .take_while(|&&length| length <= observed.len())
+                    .filter_map(|&length| by_bytes.get(&observed[..length]))
+                    .flatten()
+                    .chain(&unindexed)
                     .copied()
-                    .take_while(|&reset| call_event[reset as usize] < return_event[op])
-                    .filter(|&reset| {
-                        model.reset_may_enable(&input.ops[reset as usize], &input.ops[op])
-                    })
-                    .collect()
+                    .filter(called_in_time)
+                    .filter(may_enable)
+                    .collect();
+                found.sort_unstable_by_key(|&reset| call_event[reset as usize]);
+                found
             })
             .collect();
         Some(Growth { target, enablers })

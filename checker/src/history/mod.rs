@@ -3,6 +3,7 @@
 //! operations (an invoke with its completion).
 
 mod edn;
+mod edn_fast;
 mod etcd_log;
 mod independent;
 mod jsonl;
@@ -249,7 +250,7 @@ impl History {
 }
 
 /// A record as any of the readers produce it, before pairing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RawRecord {
     /// 1-based line where the record starts, for messages.
     pub line: usize,
