@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8};
 
 use crate::check::{assemble, compile_ops};
+use crate::deadline::Deadline;
 use crate::history::{Event, History, Outcome};
 use crate::model::Model;
 use crate::search::{Budget, Progress, Search, SearchInput, SearchResult};
@@ -81,7 +82,8 @@ pub(crate) fn smallest_core<M: Model>(
     let steps_spent = std::cell::Cell::new(0u64);
     // Each op compiled once as recorded and, for ok ops, once relaxed; tries only pick.
     let all: Vec<usize> = (0..object.ops.len()).collect();
-    let recorded = compile_ops(model, &object, &all).ok()?;
+    let deadline = Deadline(check_budget.deadline);
+    let recorded = compile_ops(model, &object, &all, &deadline).ok()??;
     let relaxed: Vec<Option<M::Op>> = object
         .ops
         .iter()
@@ -103,7 +105,7 @@ pub(crate) fn smallest_core<M: Model>(
     const IN_DOUBT: Outcome = Outcome::Info;
     // Tries the object with only `kept` (local numbers of ok ops) certain to have happened.
     let attempt = |kept: &[usize]| -> Option<(SearchInput<M>, Vec<usize>, Vec<u32>)> {
-        if steps_spent.get() >= STEPS_IN_ALL {
+        if steps_spent.get() >= STEPS_IN_ALL || deadline.passed() {
             return None;
         }
         let mut is_kept = vec![false; object.ops.len()];
@@ -135,6 +137,7 @@ pub(crate) fn smallest_core<M: Model>(
             model,
             &object,
             included,
+            &object.events,
             compiled,
             |number| {
                 if is_relaxed(number) {

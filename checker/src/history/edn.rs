@@ -7,8 +7,9 @@ use clojure_reader::edn::{self, Edn};
 use serde_json::{Map, Value};
 
 use super::edn_fast::read_op;
-use super::text::{edn_too_deep, excerpt, line_breaks, MAX_NESTING};
-use super::{InputError, Process, RawRecord, RecordType};
+use super::text::{edn_too_deep_until, excerpt, line_breaks, MAX_NESTING};
+use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 /// Converts an EDN value to JSON: keywords, symbols and chars become strings, sets and lists
 /// become arrays, map keys are printed.
@@ -76,17 +77,23 @@ impl<'t> Cursor<'t> {
     }
 }
 
-pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
+pub(crate) fn read_records(
+    text: &str,
+    source_name: &str,
+    deadline: &Deadline,
+) -> Result<Vec<RawRecord>, ReadError> {
     let mut cursor = Cursor {
         rest: text,
         line: 1,
     };
-    let error = |line: usize, problem: String| InputError {
-        file: source_name.to_string(),
-        line,
-        problem,
+    let error = |line: usize, problem: String| {
+        ReadError::Input(InputError {
+            file: source_name.to_string(),
+            line,
+            problem,
+        })
     };
-    if let Some(line) = edn_too_deep(text, 0) {
+    if let Some(line) = edn_too_deep_until(text, 0, deadline)? {
         return Err(error(
             line,
             format!("brackets nest deeper than {MAX_NESTING} levels"),
@@ -128,6 +135,9 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
                 break;
             }
             _ => {}
+        }
+        if records.len() % CHECK_EVERY == 0 {
+            deadline.check(Phase::Parsing)?;
         }
         let line = cursor.line;
         let position = records.len() as u64;

@@ -2,6 +2,8 @@
 //! CR-only endings alike, the limits every reader honours (file size, nesting depth), and
 //! bounded quotation of input in error messages (a 50 MB line must not become a 50 MB message).
 
+use crate::deadline::{Deadline, Phase, TimeUp};
+
 /// Largest history file read (bytes). Larger files are refused as bad input rather than
 /// exhausting memory while reading; the search has its own memory budget after that.
 pub const MAX_HISTORY_BYTES: u64 = 1 << 30;
@@ -129,11 +131,28 @@ pub fn bound_problem(problem: &str) -> String {
 /// rather than under-counts (every `(`, `[` and `{` outside strings, comments and character
 /// literals opens a level), so input it passes cannot nest deeper when parsed.
 pub fn edn_too_deep(text: &str, depth_before: usize) -> Option<usize> {
+    edn_too_deep_until(text, depth_before, &Deadline::NONE).expect("no deadline")
+}
+
+/// Bytes scanned between two looks at the clock by `edn_too_deep_until` (about a millisecond).
+const SCAN_BYTES_PER_CHECK: usize = 1 << 20;
+
+/// As `edn_too_deep`, giving up with `TimeUp` once `deadline` passes.
+pub fn edn_too_deep_until(
+    text: &str,
+    depth_before: usize,
+    deadline: &Deadline,
+) -> Result<Option<usize>, TimeUp> {
     let bytes = text.as_bytes();
     let mut depth = depth_before;
     let mut position = 0;
     let mut in_string = false;
+    let mut next_check = SCAN_BYTES_PER_CHECK;
     while position < bytes.len() {
+        if position >= next_check {
+            deadline.check(Phase::Parsing)?;
+            next_check = position + SCAN_BYTES_PER_CHECK;
+        }
         let byte = bytes[position];
         if in_string {
             match byte {
@@ -155,7 +174,7 @@ pub fn edn_too_deep(text: &str, depth_before: usize) -> Option<usize> {
                 b'(' | b'[' | b'{' => {
                     depth += 1;
                     if depth > MAX_NESTING {
-                        return Some(1 + line_breaks(&text[..position], text));
+                        return Ok(Some(1 + line_breaks(&text[..position], text)));
                     }
                 }
                 b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -164,7 +183,7 @@ pub fn edn_too_deep(text: &str, depth_before: usize) -> Option<usize> {
         }
         position += 1;
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]
