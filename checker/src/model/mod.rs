@@ -92,7 +92,9 @@ pub trait Model: Sync {
     }
     /// Growth pruning (see `search`): true for models whose state only grows between resets,
     /// as a kv string grows by appends until a put. Then the three methods below must keep
-    /// their promises; the defaults (false, every op a reset) prune nothing.
+    /// their promises; the defaults (false, every op a reset) prune nothing. True also
+    /// promises, for the search's dead states, that a reset's successor does not depend on the
+    /// state before it, and that every op that changes the state is legal in every state.
     fn grows_between_resets(&self) -> bool {
         false
     }
