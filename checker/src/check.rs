@@ -251,6 +251,7 @@ where
                     history,
                     &options.model,
                     &budget,
+                    outcome.report.search_steps,
                 ));
             }
             report.partitions.push(with_prefix(outcome, job, history));
@@ -283,6 +284,7 @@ where
                 history,
                 &options.model,
                 &budget,
+                outcome.report.search_steps,
             ));
         }
         report.partitions.push(with_prefix(outcome, &job, history));
@@ -335,10 +337,15 @@ fn explain_smallest<M: Model>(
     history: &History,
     model_name: &str,
     budget: &Budget,
+    search_steps: u64,
 ) -> crate::report::Counterexample {
-    if let Some(core) =
-        crate::minimize::smallest_core(&job.model, &job.object_positions, history, budget)
-    {
+    if let Some(core) = crate::minimize::smallest_core(
+        &job.model,
+        &job.object_positions,
+        history,
+        budget,
+        crate::minimize::steps_in_all(search_steps),
+    ) {
         let mut counterexample = explain(
             &job.model,
             &job.key,

@@ -21,8 +21,20 @@ use crate::search::{Budget, Progress, Search, SearchInput, SearchResult};
 
 /// Search steps one try may take: a try that needs more counts as "still linearizable".
 const STEPS_PER_TRY: u64 = 50_000;
-/// Search steps the whole minimisation may take.
-const STEPS_IN_ALL: u64 = 1_000_000;
+/// Search steps the whole minimisation may take, at least and at most; in between, a
+/// multiple of the steps the search that found the violation took (`STEPS_PER_SEARCH_STEP`),
+/// so that explaining never costs much more than deciding: most tries relax ops to "in
+/// doubt", which makes their searches far larger than the original one.
+const STEPS_IN_ALL_MIN: u64 = 50_000;
+const STEPS_IN_ALL_MAX: u64 = 1_000_000;
+const STEPS_PER_SEARCH_STEP: u64 = 4;
+
+/// The minimisation's step budget after a search of `search_steps` steps found the violation.
+pub(crate) fn steps_in_all(search_steps: u64) -> u64 {
+    search_steps
+        .saturating_mul(STEPS_PER_SEARCH_STEP)
+        .clamp(STEPS_IN_ALL_MIN, STEPS_IN_ALL_MAX)
+}
 
 pub(crate) struct Core<M: Model> {
     /// The relaxed object the explanation is of, and its ops' positions in `history`.
@@ -44,6 +56,7 @@ pub(crate) fn smallest_core<M: Model>(
     object_positions: &[usize],
     history: &History,
     check_budget: &Budget,
+    steps_in_all: u64,
 ) -> Option<Core<M>> {
     // The object alone: its ops renumbered 0.., its events in real-time order.
     let mut local = vec![usize::MAX; history.ops.len()];
@@ -105,7 +118,7 @@ pub(crate) fn smallest_core<M: Model>(
     const IN_DOUBT: Outcome = Outcome::Info;
     // Tries the object with only `kept` (local numbers of ok ops) certain to have happened.
     let attempt = |kept: &[usize]| -> Option<(SearchInput<M>, Vec<usize>, Vec<u32>)> {
-        if steps_spent.get() >= STEPS_IN_ALL || deadline.passed() {
+        if steps_spent.get() >= steps_in_all || deadline.passed() {
             return None;
         }
         let mut is_kept = vec![false; object.ops.len()];
@@ -149,7 +162,7 @@ pub(crate) fn smallest_core<M: Model>(
             |number| arguments[number].clone(),
         );
         let mut search = Search::new(model, &input);
-        let budget_steps = STEPS_PER_TRY.min(STEPS_IN_ALL - steps_spent.get());
+        let budget_steps = STEPS_PER_TRY.min(steps_in_all - steps_spent.get());
         let progress = search.run(budget_steps, &budget);
         steps_spent.set(steps_spent.get() + search.stats().steps);
         let prefix = match progress {
@@ -181,7 +194,7 @@ pub(crate) fn smallest_core<M: Model>(
                 reduced = true;
                 break;
             }
-            if steps_spent.get() >= STEPS_IN_ALL {
+            if steps_spent.get() >= steps_in_all {
                 break 'refine;
             }
         }
