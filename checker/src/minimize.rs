@@ -164,7 +164,9 @@ pub(crate) fn smallest_core<M: Model>(
         let mut search = Search::new(model, &input);
         let budget_steps = STEPS_PER_TRY.min(steps_in_all - steps_spent.get());
         let progress = search.run(budget_steps, &budget);
-        steps_spent.set(steps_spent.get() + search.stats().steps);
+        // Preparing a try costs about a step per op: counted, so that many tries of a large
+        // object stay within the budget too.
+        steps_spent.set(steps_spent.get() + search.stats().steps + positions.len() as u64);
         let prefix = match progress {
             Progress::Done(SearchResult::NotLinearizable { longest_prefix }) => longest_prefix,
             _ => return None,
