@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use minos_checker::history::{self, Format, History, Independent};
+use minos_checker::deadline::{Deadline, TimeUp};
+use minos_checker::history::{self, Format, History, Independent, ReadError};
 use minos_checker::{CheckOptions, CheckReport, Verdict};
 
 use crate::exit;
@@ -167,8 +168,20 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
         };
         // The limit covers reading and splitting the file too, not only the search.
         let file_started = std::time::Instant::now();
-        let outcome = history::read_file_with(file, format, independent)
-            .map_err(|error| error.to_string())
+        let deadline = Deadline(Some(file_started + time_limit));
+        let outcome = history::read_file_until(file, format, independent, &deadline)
+            .map_err(|error| match error {
+                // Out of time before the history was read whole: unknown, never a verdict.
+                ReadError::TimeUp(TimeUp(phase)) => Ok(CheckReport::cut_before_checking(
+                    args.model
+                        .as_deref()
+                        .or_else(|| format.default_model())
+                        .unwrap_or("(not chosen)"),
+                    phase,
+                    file_started.elapsed().as_millis() as u64,
+                )),
+                ReadError::Input(error) => Err(error.to_string()),
+            })
             .and_then(|history| {
                 if history.ops.is_empty() {
                     // Trivially linearizable, but more likely a wrong or truncated file.
@@ -181,7 +194,9 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                         .and_then(Format::default_model)
                         .or_else(|| infer_model(&history))
                         .ok_or_else(|| {
-                            format!("{name}: cannot pick a model from the ops; pass --model")
+                            Err(format!(
+                                "{name}: cannot pick a model from the ops; pass --model"
+                            ))
                         })?
                         .to_string(),
                 };
@@ -212,11 +227,16 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                     .map_err(|error| match error {
                         // `file:line: ...`, like every other input error.
                         minos_checker::CheckError::Op { line, .. } if line > 0 => {
-                            format!("{name}:{error}")
+                            Err(format!("{name}:{error}"))
                         }
-                        error => format!("{name}: {error}"),
+                        error => Err(format!("{name}: {error}")),
                     })
             });
+        let outcome = match outcome {
+            Ok(checked) => Ok(checked),
+            Err(Ok(cut_report)) => Ok((cut_report, false)),
+            Err(Err(message)) => Err(message),
+        };
         match outcome {
             Ok((report, independent, html_error)) => {
                 let code = match report.verdict {
@@ -338,9 +358,10 @@ fn print_report(name: &str, report: &CheckReport, independent: bool) {
         },
         report.elapsed_ms
     );
-    if let Some(reason) = &report.unknown_reason {
+    if report.unknown_reason.is_some() {
         line.push_str(&format!(
-            " - {reason} ran out; {decided} of {} objects decided",
+            " - {}; {decided} of {} objects decided",
+            report.unknown_reason_text(),
             report.partitions.len()
         ));
     }

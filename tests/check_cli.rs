@@ -69,3 +69,44 @@ fn a_deep_file_among_several_loses_no_other_verdict() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[path = "../checker/tests/support/kv_gen.rs"]
+mod kv_gen;
+
+/// `--time-limit` covers reading and parsing too: a budget far below what a 100k-op file
+/// needs ends in unknown (exit 2), naming the phase it cut, in text and in JSON.
+#[test]
+fn a_tiny_time_limit_on_a_large_file_is_unknown_with_its_phase() {
+    let dir = scratch_dir("check-time-limit");
+    let spec = kv_gen::SCALE_SPECS
+        .iter()
+        .find(|spec| spec.name == "c20-100k-ok")
+        .expect("a 100k-op workload");
+    let file = dir.join("big.txt");
+    std::fs::write(&file, kv_gen::generate(spec)).unwrap();
+    let phases = ["reading", "parsing", "partitioning", "searching"];
+    let output = minos(&["check", "--time-limit", "1ms", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.starts_with("unknown:"), "{stdout}");
+    assert!(
+        phases
+            .iter()
+            .any(|phase| stdout.contains(&format!("time limit ran out while {phase}"))),
+        "{stdout}"
+    );
+    let output = minos(&[
+        "check",
+        "--json",
+        "--time-limit",
+        "1ms",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["verdict"], "unknown");
+    assert_eq!(report["unknown_reason"], "time limit");
+    let phase = report["cut_phase"].as_str().expect("the phase cut");
+    assert!(phases.contains(&phase), "{phase}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 use crate::explain::explain;
 use crate::history::{Event, History, Outcome, Output};
 use crate::model::{self, Keyed, Model};
@@ -217,29 +218,34 @@ where
         };
         make(init).map_err(CheckError::BadInit)
     };
+    let deadline = Deadline(budget.deadline);
+    // Objects by key; ops of one key share a number so the key is looked up once per op.
     let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
     for (position, op) in history.ops.iter().enumerate() {
-        groups.entry(op.key.clone()).or_default().push(position);
+        if position % CHECK_EVERY == 0 && deadline.passed() {
+            return Ok(cut_report(options, history, started, Phase::Partitioning));
+        }
+        match groups.get_mut(&op.key) {
+            Some(positions) => positions.push(position),
+            None => {
+                groups.insert(op.key.clone(), vec![position]);
+            }
+        }
     }
-    let mut report = CheckReport {
-        verdict: Verdict::Valid,
-        model: options.model.clone(),
-        ops_count: history.ops.len(),
-        partitions: Vec::new(),
-        unknown_reason: None,
-        counterexample: None,
-        elapsed_ms: 0,
-        peak_memory_bytes: 0,
-    };
+    let mut report = CheckReport::new(&options.model, history.ops.len());
     let mut counterexample = None;
     if options.partition || groups.len() <= 1 {
         let mut jobs = Vec::new();
         if groups.is_empty() {
             groups.insert(None, Vec::new());
         }
-        for (key, positions) in groups {
+        let events = events_by_object(history, groups.values().map(Vec::as_slice));
+        for ((key, positions), events) in groups.into_iter().zip(events) {
             let model = init_for(&key)?;
-            jobs.push(prepare(model, key, history, positions)?);
+            match prepare(model, key, history, positions, &events, &deadline)? {
+                Some(job) => jobs.push(job),
+                None => return Ok(cut_report(options, history, started, Phase::Partitioning)),
+            }
         }
         let outcomes = run_jobs(&jobs, &budget, options.threads.max(1));
         for (job, outcome) in jobs.iter().zip(outcomes) {
@@ -252,6 +258,7 @@ where
                     history,
                     &options.model,
                     &budget,
+                    outcome.report.search_steps,
                 ));
             }
             let order = options
@@ -268,7 +275,17 @@ where
             inits.insert(key.clone(), init_for(key)?.init_state());
         }
         let keyed = Keyed::new(init_for(&None)?, keys, |key| inits[key].clone());
-        let job = prepare(keyed, None, history, (0..history.ops.len()).collect())?;
+        let Some(job) = prepare(
+            keyed,
+            None,
+            history,
+            (0..history.ops.len()).collect(),
+            &history.events,
+            &deadline,
+        )?
+        else {
+            return Ok(cut_report(options, history, started, Phase::Partitioning));
+        };
         let outcome = run_jobs(std::slice::from_ref(&job), &budget, 1)
             .pop()
             .expect("one job, one outcome");
@@ -279,6 +296,7 @@ where
                 history,
                 &options.model,
                 &budget,
+                outcome.report.search_steps,
             ));
         }
         let order = options
@@ -304,6 +322,7 @@ where
         Verdict::Valid
     };
     if report.verdict == Verdict::Unknown {
+        report.cut_phase = Some(Phase::Searching.name().to_string());
         report.unknown_reason = Some(
             match budget.exhausted.load(Ordering::Relaxed) {
                 2 => "memory limit",
@@ -335,10 +354,15 @@ fn explain_smallest<M: Model>(
     history: &History,
     model_name: &str,
     budget: &Budget,
+    search_steps: u64,
 ) -> crate::report::Counterexample {
-    if let Some(core) =
-        crate::minimize::smallest_core(&job.model, &job.object_positions, history, budget)
-    {
+    if let Some(core) = crate::minimize::smallest_core(
+        &job.model,
+        &job.object_positions,
+        history,
+        budget,
+        crate::minimize::steps_in_all(search_steps),
+    ) {
         let mut counterexample = explain(
             &job.model,
             &job.key,
@@ -441,50 +465,130 @@ fn prepare<M: Model>(
     key: Option<String>,
     history: &History,
     positions: Vec<usize>,
-) -> Result<Job<M>, CheckError> {
+    events: &[Event],
+    deadline: &Deadline,
+) -> Result<Option<Job<M>>, CheckError> {
     let object_positions = positions.clone();
-    let (input, positions) = compile_object(&model, history, positions)?;
-    Ok(Job {
+    let Some(compiled_ops) = compile_ops(&model, history, &positions, deadline)? else {
+        return Ok(None);
+    };
+    if deadline.passed() {
+        return Ok(None);
+    }
+    let (input, positions) = assemble(
+        &model,
+        history,
+        positions,
+        events,
+        compiled_ops,
+        |position| &history.ops[position].outcome,
+        |position| history.ops[position].invoke_value.to_string(),
+    );
+    Ok(Some(Job {
         key,
         model,
         input,
         positions,
         object_positions,
-    })
+    }))
 }
 
-/// The search input of the ops at `positions` of `history` (see `prepare`), and for each of
-/// its ops the position in `history.ops` it came from.
-pub(crate) fn compile_object<M: Model>(
+/// A report for a check the deadline stopped before any search ran.
+fn cut_report(
+    options: &CheckOptions,
+    history: &History,
+    started: Instant,
+    phase: Phase,
+) -> CheckReport {
+    let mut report = CheckReport::new(&options.model, history.ops.len());
+    report.verdict = Verdict::Unknown;
+    report.unknown_reason = Some("time limit".to_string());
+    report.cut_phase = Some(phase.name().to_string());
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// The events of each object (given by its op positions, each list ascending), in one pass
+/// over the history's events.
+fn events_by_object<'p>(
+    history: &History,
+    objects: impl Iterator<Item = &'p [usize]>,
+) -> Vec<Vec<Event>> {
+    let mut object_of = vec![u32::MAX; history.ops.len()];
+    let mut lists = Vec::new();
+    for (object, positions) in objects.enumerate() {
+        for &position in positions {
+            object_of[position] = object as u32;
+        }
+        lists.push(Vec::with_capacity(positions.len() * 2));
+    }
+    for event in &history.events {
+        let (Event::Call(position) | Event::Return(position)) = *event;
+        if let Some(list) = lists.get_mut(object_of[position] as usize) {
+            list.push(*event);
+        }
+    }
+    lists
+}
+
+/// The model's ops for the history ops at `positions`.
+/// `None` when `deadline` passed first.
+pub(crate) fn compile_ops<M: Model>(
     model: &M,
     history: &History,
-    positions: Vec<usize>,
-) -> Result<(SearchInput<M>, Vec<usize>), CheckError> {
-    let mut compiled_ops = Vec::with_capacity(positions.len());
-    for &position in &positions {
+    positions: &[usize],
+    deadline: &Deadline,
+) -> Result<Option<Vec<M::Op>>, CheckError> {
+    let mut compiled = Vec::with_capacity(positions.len());
+    for (number, &position) in positions.iter().enumerate() {
+        if number % CHECK_EVERY == CHECK_EVERY - 1 && deadline.passed() {
+            return Ok(None);
+        }
         let op = &history.ops[position];
-        let compiled = model.compile(op).map_err(|problem| CheckError::Op {
+        compiled.push(model.compile(op).map_err(|problem| CheckError::Op {
             line: op.line,
             index: op.index,
             process: op.process,
             problem,
-        })?;
-        compiled_ops.push(compiled);
+        })?);
     }
+    Ok(Some(compiled))
+}
+
+/// The search input of the ops at `positions` (ascending), compiled as `compiled_ops`, each
+/// ending as `outcome` says (which may relax what the history recorded, see `minimize`);
+/// `events` holds at least the object's events, in real-time order; `argument_text` gives an
+/// op's argument as text, which in-doubt twins share. Ops are compiled to leave out those that
+/// cannot matter: `fail` ops (they did not happen), ops that may never have happened and
+/// change nothing, and observed ops that are legal everywhere and change nothing. An in-doubt
+/// op that may have happened in several ways (see `Model::in_doubt_variants`) becomes one op
+/// per way, of which at most one is taken.
+pub(crate) fn assemble<'h, M: Model>(
+    model: &M,
+    history: &'h History,
+    positions: Vec<usize>,
+    events: &[Event],
+    compiled_ops: Vec<M::Op>,
+    outcome: impl Fn(usize) -> &'h Outcome,
+    argument_text: impl Fn(usize) -> String,
+) -> (SearchInput<M>, Vec<usize>) {
+    assert_eq!(positions.len(), compiled_ops.len());
     let object_ops: Vec<&M::Op> = compiled_ops.iter().collect();
     let variants: Vec<Vec<M::Op>> = positions
         .iter()
         .zip(&compiled_ops)
-        .map(
-            |(&position, compiled)| match history.ops[position].outcome {
-                Outcome::Info => model.in_doubt_variants(compiled, &object_ops),
-                _ => Vec::new(),
-            },
-        )
+        .map(|(&position, compiled)| match outcome(position) {
+            Outcome::Info => model.in_doubt_variants(compiled, &object_ops),
+            _ => Vec::new(),
+        })
         .collect();
     drop(object_ops);
-    // History position -> its first local op; the variants of an op are numbered together.
-    let mut local = vec![u32::MAX; history.ops.len()];
+    debug_assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
+    // Number of an op within `positions` -> its first local op; the variants of an op are
+    // numbered together.
+    let object_positions = positions.clone();
+    let number_of = |position: usize| object_positions.binary_search(&position).ok();
+    let mut local = vec![u32::MAX; positions.len()];
     let mut ops = Vec::new();
     let mut must_happen = Vec::new();
     let mut observer = Vec::new();
@@ -493,11 +597,17 @@ pub(crate) fn compile_object<M: Model>(
     let mut groups_count = 0u32;
     // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
     let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
-    for ((position, compiled), variants) in positions.into_iter().zip(compiled_ops).zip(variants) {
+    for (number, ((position, compiled), variants)) in positions
+        .into_iter()
+        .zip(compiled_ops)
+        .zip(variants)
+        .enumerate()
+    {
         let op = &history.ops[position];
+        let op_outcome = outcome(position);
         if !variants.is_empty() {
             assert!(
-                op.outcome == Outcome::Info,
+                *op_outcome == Outcome::Info,
                 "only in-doubt ops have variants"
             );
             let group = groups_count;
@@ -507,7 +617,7 @@ pub(crate) fn compile_object<M: Model>(
                     // Taking no effect is the same as not happening, which is always allowed.
                     continue;
                 }
-                local[position] = local[position].min(ops.len() as u32);
+                local[number] = local[number].min(ops.len() as u32);
                 must_happen.push(false);
                 observer.push(false);
                 exclusive_group.push(group);
@@ -516,20 +626,20 @@ pub(crate) fn compile_object<M: Model>(
             }
             continue;
         }
-        let keep = match op.outcome {
+        let keep = match op_outcome {
             Outcome::Fail => false,
             Outcome::Info => model.changes_state(&compiled),
             Outcome::Ok(_) => model.changes_state(&compiled) || model.constrains(&compiled),
         };
         if keep {
-            if op.outcome == Outcome::Info {
+            if *op_outcome == Outcome::Info {
                 twins
-                    .entry((&op.key, op.f.as_str(), op.invoke_value.to_string()))
+                    .entry((&op.key, op.f.as_str(), argument_text(position)))
                     .or_default()
                     .push(ops.len() as u32);
             }
-            local[position] = ops.len() as u32;
-            must_happen.push(matches!(op.outcome, Outcome::Ok(_)));
+            local[number] = ops.len() as u32;
+            must_happen.push(matches!(op_outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             exclusive_group.push(NO_GROUP);
             ops.push(compiled);
@@ -544,33 +654,36 @@ pub(crate) fn compile_object<M: Model>(
             twin_class[member as usize] = class as u32;
         }
     }
-    let mut events = Vec::with_capacity(ops.len() * 2);
-    for event in &history.events {
+    let mut search_events = Vec::with_capacity(ops.len() * 2);
+    for event in events {
         let (position, is_call) = match *event {
             Event::Call(position) => (position, true),
             Event::Return(position) => (position, false),
         };
-        let first = local[position] as usize;
+        let Some(number) = number_of(position) else {
+            continue;
+        };
+        let first = local[number] as usize;
         let same_op = (first..ops.len()).take_while(|&op| kept_positions[op] == position);
         for op in same_op {
             // Only ops that certainly happened are bounded by their completion.
             if is_call || must_happen[op] {
-                events.push((op as u32, is_call));
+                search_events.push((op as u32, is_call));
             }
         }
     }
-    Ok((
+    (
         SearchInput {
             ops,
             must_happen,
             observer,
-            events,
+            events: search_events,
             twin_class,
             exclusive_group,
             component,
         },
         kept_positions,
-    ))
+    )
 }
 
 /// Steps each undecided object gets in the first round; each later round doubles it.

@@ -4,6 +4,7 @@
 
 mod cache;
 mod check;
+pub mod deadline;
 mod explain;
 pub mod fxhash;
 pub mod history;

@@ -13,15 +13,28 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8};
 
-use crate::check::compile_object;
+use crate::check::{assemble, compile_ops};
+use crate::deadline::Deadline;
 use crate::history::{Event, History, Outcome};
 use crate::model::Model;
 use crate::search::{Budget, Progress, Search, SearchInput, SearchResult};
 
 /// Search steps one try may take: a try that needs more counts as "still linearizable".
 const STEPS_PER_TRY: u64 = 50_000;
-/// Search steps the whole minimisation may take.
-const STEPS_IN_ALL: u64 = 1_000_000;
+/// Search steps the whole minimisation may take, at least and at most; in between, a
+/// multiple of the steps the search that found the violation took (`STEPS_PER_SEARCH_STEP`),
+/// so that explaining never costs much more than deciding: most tries relax ops to "in
+/// doubt", which makes their searches far larger than the original one.
+const STEPS_IN_ALL_MIN: u64 = 50_000;
+const STEPS_IN_ALL_MAX: u64 = 1_000_000;
+const STEPS_PER_SEARCH_STEP: u64 = 4;
+
+/// The minimisation's step budget after a search of `search_steps` steps found the violation.
+pub(crate) fn steps_in_all(search_steps: u64) -> u64 {
+    search_steps
+        .saturating_mul(STEPS_PER_SEARCH_STEP)
+        .clamp(STEPS_IN_ALL_MIN, STEPS_IN_ALL_MAX)
+}
 
 pub(crate) struct Core<M: Model> {
     /// The relaxed object the explanation is of, and its ops' positions in `history`.
@@ -43,6 +56,7 @@ pub(crate) fn smallest_core<M: Model>(
     object_positions: &[usize],
     history: &History,
     check_budget: &Budget,
+    steps_in_all: u64,
 ) -> Option<Core<M>> {
     // The object alone: its ops renumbered 0.., its events in real-time order.
     let mut local = vec![usize::MAX; history.ops.len()];
@@ -79,40 +93,80 @@ pub(crate) fn smallest_core<M: Model>(
         exhausted: AtomicU8::new(0),
     };
     let steps_spent = std::cell::Cell::new(0u64);
+    // Each op compiled once as recorded and, for ok ops, once relaxed; tries only pick.
+    let all: Vec<usize> = (0..object.ops.len()).collect();
+    let deadline = Deadline(check_budget.deadline);
+    let recorded = compile_ops(model, &object, &all, &deadline).ok()??;
+    let relaxed: Vec<Option<M::Op>> = object
+        .ops
+        .iter()
+        .map(|op| {
+            if !matches!(op.outcome, Outcome::Ok(_)) {
+                return Ok(None);
+            }
+            let mut in_doubt = op.clone();
+            in_doubt.outcome = Outcome::Info;
+            model.compile(&in_doubt).map(Some)
+        })
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let arguments: Vec<String> = object
+        .ops
+        .iter()
+        .map(|op| op.invoke_value.to_string())
+        .collect();
+    const IN_DOUBT: Outcome = Outcome::Info;
     // Tries the object with only `kept` (local numbers of ok ops) certain to have happened.
     let attempt = |kept: &[usize]| -> Option<(SearchInput<M>, Vec<usize>, Vec<u32>)> {
-        if steps_spent.get() >= STEPS_IN_ALL {
+        if steps_spent.get() >= steps_in_all || deadline.passed() {
             return None;
         }
-        let kept_set: BTreeSet<usize> = kept.iter().copied().collect();
-        let mut relaxed = object.clone();
-        for (number, op) in relaxed.ops.iter_mut().enumerate() {
-            if matches!(op.outcome, Outcome::Ok(_)) && !kept_set.contains(&number) {
-                op.outcome = Outcome::Info;
-            }
+        let mut is_kept = vec![false; object.ops.len()];
+        for &number in kept {
+            is_kept[number] = true;
         }
-        relaxed.events.retain(|event| match *event {
-            Event::Return(number) => kept_set.contains(&number),
-            Event::Call(_) => true,
-        });
+        let is_relaxed = |number: usize| relaxed[number].is_some() && !is_kept[number];
         // Ops invoked after the last certain return could only come after every kept op:
         // they never help, so they are left out.
-        let last_return = relaxed
+        let last_return = object
             .events
             .iter()
-            .rposition(|event| matches!(event, Event::Return(_)))?;
-        let included: Vec<usize> = relaxed.events[..last_return]
+            .rposition(|event| matches!(*event, Event::Return(number) if is_kept[number]))?;
+        let included: Vec<usize> = object.events[..last_return]
             .iter()
             .filter_map(|event| match *event {
                 Event::Call(number) => Some(number),
                 Event::Return(_) => None,
             })
             .collect();
-        let (input, positions) = compile_object(model, &relaxed, included).ok()?;
+        let compiled = included
+            .iter()
+            .map(|&number| match &relaxed[number] {
+                Some(op) if !is_kept[number] => op.clone(),
+                _ => recorded[number].clone(),
+            })
+            .collect();
+        let (input, positions) = assemble(
+            model,
+            &object,
+            included,
+            &object.events,
+            compiled,
+            |number| {
+                if is_relaxed(number) {
+                    &IN_DOUBT
+                } else {
+                    &object.ops[number].outcome
+                }
+            },
+            |number| arguments[number].clone(),
+        );
         let mut search = Search::new(model, &input);
-        let budget_steps = STEPS_PER_TRY.min(STEPS_IN_ALL - steps_spent.get());
+        let budget_steps = STEPS_PER_TRY.min(steps_in_all - steps_spent.get());
         let progress = search.run(budget_steps, &budget);
-        steps_spent.set(steps_spent.get() + search.stats().steps);
+        // Preparing a try costs about a step per op: counted, so that many tries of a large
+        // object stay within the budget too.
+        steps_spent.set(steps_spent.get() + search.stats().steps + positions.len() as u64);
         let prefix = match progress {
             Progress::Done(SearchResult::NotLinearizable { longest_prefix }) => longest_prefix,
             _ => return None,
@@ -142,7 +196,7 @@ pub(crate) fn smallest_core<M: Model>(
                 reduced = true;
                 break;
             }
-            if steps_spent.get() >= STEPS_IN_ALL {
+            if steps_spent.get() >= steps_in_all {
                 break 'refine;
             }
         }

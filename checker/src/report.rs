@@ -36,12 +36,57 @@ pub struct CheckReport {
     pub partitions: Vec<PartitionReport>,
     /// `"time limit"` or `"memory limit"` when the verdict is unknown.
     pub unknown_reason: Option<String>,
+    /// When the verdict is unknown, the phase the budget stopped: "reading", "parsing",
+    /// "partitioning" or "searching".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_phase: Option<String>,
     /// Present only when invalid: the first invalid partition in key order.
     pub counterexample: Option<Counterexample>,
     pub elapsed_ms: u64,
     /// Largest memory the searches held at once, as counted by the checker (bytes).
     #[serde(default)]
     pub peak_memory_bytes: u64,
+}
+
+impl CheckReport {
+    /// A valid report of no object yet, for a history of `ops_count` ops.
+    pub fn new(model: &str, ops_count: usize) -> CheckReport {
+        CheckReport {
+            verdict: Verdict::Valid,
+            model: model.to_string(),
+            ops_count,
+            partitions: Vec::new(),
+            unknown_reason: None,
+            cut_phase: None,
+            counterexample: None,
+            elapsed_ms: 0,
+            peak_memory_bytes: 0,
+        }
+    }
+
+    /// The report of a history the time limit stopped before it was read whole (`phase`
+    /// "reading" or "parsing"): unknown, nothing checked.
+    pub fn cut_before_checking(
+        model: &str,
+        phase: crate::deadline::Phase,
+        elapsed_ms: u64,
+    ) -> CheckReport {
+        let mut report = CheckReport::new(model, 0);
+        report.verdict = Verdict::Unknown;
+        report.unknown_reason = Some("time limit".to_string());
+        report.cut_phase = Some(phase.name().to_string());
+        report.elapsed_ms = elapsed_ms;
+        report
+    }
+
+    /// "time limit", or "time limit while parsing" when the phase is known.
+    pub fn unknown_reason_text(&self) -> String {
+        let reason = self.unknown_reason.as_deref().unwrap_or("budget");
+        match &self.cut_phase {
+            Some(phase) => format!("{reason} ran out while {phase}"),
+            None => format!("{reason} ran out"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -312,8 +357,8 @@ impl CheckReport {
             ),
             Verdict::Unknown => {
                 let mut text = format!(
-                    "Unknown: the {} ran out; {decided} of {} objects decided (all linearizable so far).",
-                    self.unknown_reason.as_deref().unwrap_or("budget"),
+                    "Unknown: the {}; {decided} of {} objects decided (all linearizable so far).",
+                    self.unknown_reason_text(),
                     self.partitions.len()
                 );
                 for partition in &self.partitions {

@@ -56,8 +56,24 @@
 //! returned. So when S cannot reach g without resets and every reset that may enable g and
 //! was called before g returned is already linearized, the configuration has no completion
 //! and the search drops it at once instead of finding out at g's return, after trying every
-//! order of the ops called meanwhile. The search asks this of the observations pending now
-//! (called, return not yet reached) after each step that changes the state.
+//! order of the ops called meanwhile. Nothing here needs g to be called already: an
+//! observation called later still comes after every op linearized now. The search asks this,
+//! after each step that changes the state, of the observations pending now (called, return
+//! not yet reached) and of those called within a bounded look-ahead past the first return
+//! still to come, so that appends concurrent with a put are not tried in every order on the
+//! wrong side of it before a get called a little later refutes them all.
+//!
+//! Dead states. In such a model, let resets set the state whatever it was before, and let
+//! every op but the observations be legal in every state (a kv put, append). Take a
+//! configuration (set, S) and an unlinearized `ok` reset P whose return is still to come.
+//! Every observation called after P returned comes after P, so it sees a state built from
+//! P's value, not from S. If every other unlinearized `ok` observation g (called before P
+//! returned) cannot be reached from S without a reset, each needs a reset between now and g,
+//! after which S is forgotten too. Then the completions of (set, S) do not depend on S: they
+//! are those of (set, S') for any other such S'. The search remembers all of them under one
+//! name, so appends overwritten by a put are not explored in every order (k lost appends:
+//! one configuration per subset instead of one per ordered subset). It looks for P within a
+//! bounded look-ahead and otherwise keeps S.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
@@ -129,6 +145,10 @@ struct Growth {
     enablers: Vec<Vec<u32>>,
 }
 
+/// Growth pruning also asks the observations called after the first return still to come,
+/// up to this many events past it (see `growth_forbids`).
+const GROWTH_LOOKAHEAD_NODES: usize = 64;
+
 /// Beyond this many (observation, reset) pairs to compare, growth pruning is not prepared:
 /// preparing it would cost more than most searches.
 const MAX_GROWTH_PAIRS: usize = 20_000_000;
@@ -160,7 +180,26 @@ impl Growth {
             .filter(|&op| model.is_reset(&input.ops[op as usize]))
             .collect();
         resets.sort_by_key(|&op| call_event[op as usize]);
-        if targets.saturating_mul(resets.len()) > MAX_GROWTH_PAIRS {
+        // Resets by the bytes they write, when the model says which resets may enable an
+        // observation by its bytes: each target then looks up its own prefixes, at the
+        // lengths some reset writes, instead of comparing with every reset.
+        let mut by_bytes: FxHashMap<&[u8], Vec<u32>> = FxHashMap::default();
+        let mut unindexed: Vec<u32> = Vec::new();
+        for &reset in &resets {
+            match model.reset_bytes(&input.ops[reset as usize]) {
+                Some(bytes) => by_bytes.entry(bytes).or_default().push(reset),
+                None => unindexed.push(reset),
+            }
+        }
+        let mut lengths: Vec<usize> = by_bytes.keys().map(|bytes| bytes.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        let indexed_targets = (0..op_count)
+            .filter(|&op| target[op] && model.observed_bytes(&input.ops[op]).is_some())
+            .count();
+        let pairs = indexed_targets.saturating_mul(lengths.len() + unindexed.len())
+            + (targets - indexed_targets).saturating_mul(resets.len());
+        if pairs > MAX_GROWTH_PAIRS {
             return None;
         }
         let enablers = (0..op_count)
@@ -168,14 +207,30 @@ impl Growth {
                 if !target[op] {
                     return Vec::new();
                 }
-                resets
+                let called_in_time = |reset: &u32| call_event[*reset as usize] < return_event[op];
+                let may_enable = |reset: &u32| {
+                    model.reset_may_enable(&input.ops[*reset as usize], &input.ops[op])
+                };
+                let Some(observed) = model.observed_bytes(&input.ops[op]) else {
+                    return resets
+                        .iter()
+                        .copied()
+                        .take_while(called_in_time)
+                        .filter(may_enable)
+                        .collect();
+                };
+                let mut found: Vec<u32> = lengths
                     .iter()
+                    .take_while(|&&length| length <= observed.len())
+                    .filter_map(|&length| by_bytes.get(&observed[..length]))
+                    .flatten()
+                    .chain(&unindexed)
                     .copied()
-                    .take_while(|&reset| call_event[reset as usize] < return_event[op])
-                    .filter(|&reset| {
-                        model.reset_may_enable(&input.ops[reset as usize], &input.ops[op])
-                    })
-                    .collect()
+                    .filter(called_in_time)
+                    .filter(may_enable)
+                    .collect();
+                found.sort_unstable_by_key(|&reset| call_event[reset as usize]);
+                found
             })
             .collect();
         Some(Growth { target, enablers })
@@ -268,7 +323,7 @@ impl<S: Eq + std::hash::Hash> Interner<S> {
             slot = (slot + 1) & self.mask;
         }
         let id = self.states.len();
-        assert!(id < NO_STATE as usize - 1, "state ids fit in u32");
+        assert!(id < DEAD_STATE as usize, "state ids fit in u32");
         self.heap_bytes += heap_bytes(&state) as u64;
         self.states.push(state);
         self.hashes.push(hash);
@@ -301,6 +356,10 @@ impl<S: Eq + std::hash::Hash> Interner<S> {
 }
 
 const NO_STATE: u32 = u32::MAX;
+/// The cache's name for every dead state (see the module doc); never a state id.
+const DEAD_STATE: u32 = u32::MAX - 2;
+/// Events the dead-state test looks through for the return of a reset.
+const DEAD_STATE_LOOKAHEAD_NODES: usize = 256;
 /// A transition's successor state computed but not interned yet (see `run_steps`).
 const NOT_INTERNED: u32 = u32::MAX - 1;
 /// Marks a stack entry (its call node) whose op is an observer (changes no state). An observer
@@ -611,9 +670,18 @@ impl<'a, M: Model> Search<'a, M> {
             return false;
         };
         let state = &self.interner.states[after as usize];
-        // Pending observations: calls before the first return still in the list.
+        // Pending observations (calls before the first return still in the list) and the
+        // next ones to be called: every unlinearized observation comes after `taken`, so the
+        // argument holds for each; the look-ahead bounds the cost per step.
         let mut node = self.next[0];
-        while node != self.tail && self.node_is_call[node as usize] {
+        let mut past_frontier = 0usize;
+        while node != self.tail && past_frontier <= GROWTH_LOOKAHEAD_NODES {
+            if !self.node_is_call[node as usize] {
+                past_frontier += 1;
+                node = self.next[node as usize];
+                continue;
+            }
+            past_frontier += usize::from(past_frontier > 0);
             let op = self.node_op[node as usize];
             if op != taken
                 && growth.target[op as usize]
@@ -625,6 +693,39 @@ impl<'a, M: Model> Search<'a, M> {
                     .all(|&reset| self.linearized.contains(reset))
             {
                 return true;
+            }
+            node = self.next[node as usize];
+        }
+        false
+    }
+
+    /// Whether, after linearizing `taken` into state `after`, no remaining observation can
+    /// see the state (see the module doc on dead states): an unlinearized reset that must
+    /// happen returns before every observation called after that return, and each observation
+    /// called before it cannot be reached from `after` without a reset.
+    fn state_is_dead(&self, taken: u32, after: u32) -> bool {
+        let Some(growth) = &self.growth else {
+            return false;
+        };
+        let state = &self.interner.states[after as usize];
+        let mut node = self.next[0];
+        for _ in 0..DEAD_STATE_LOOKAHEAD_NODES {
+            if node == self.tail {
+                return false;
+            }
+            let op = self.node_op[node as usize];
+            if op != taken {
+                if !self.node_is_call[node as usize] {
+                    if self.model.is_reset(&self.input.ops[op as usize]) {
+                        return true;
+                    }
+                } else if growth.target[op as usize]
+                    && self
+                        .model
+                        .reachable_without_resets(state, &self.input.ops[op as usize])
+                {
+                    return false;
+                }
             }
             node = self.next[node as usize];
         }
@@ -844,14 +945,21 @@ impl<'a, M: Model> Search<'a, M> {
                                 .intern(state, |state| model.state_heap_bytes(state));
                             self.transitions.put(key, after);
                         }
+                        // A state no remaining observation can see is remembered as any
+                        // other such state (see the module doc on dead states).
+                        let key_state = if self.state_is_dead(op, after) {
+                            DEAD_STATE
+                        } else {
+                            after
+                        };
                         let combined = self.hash
-                            ^ u64::from(after)
+                            ^ u64::from(key_state)
                                 .wrapping_add(1)
                                 .wrapping_mul(0x9e37_79b9_7f4a_7c15);
                         let (full_words, tail) = self.linearized.compact();
                         let (inserted, entry_number) = self
                             .cache
-                            .insert_entry(combined, after, full_words, tail, NO_PART);
+                            .insert_entry(combined, key_state, full_words, tail, NO_PART);
                         cache_entry = entry_number;
                         (!inserted).then(|| self.cache.tag(entry_number))
                     };

@@ -923,6 +923,23 @@ fn perturbed_kv_execution(
     distinct: bool,
     rng: &mut Rng,
 ) -> String {
+    perturbed_kv_execution_of(
+        processes,
+        ops_count,
+        distinct,
+        &["get", "get", "append", "append", "append", "put"],
+        rng,
+    )
+}
+
+/// As `perturbed_kv_execution`, drawing each op's f from `fs`.
+fn perturbed_kv_execution_of(
+    processes: usize,
+    ops_count: usize,
+    distinct: bool,
+    fs: &[&'static str],
+    rng: &mut Rng,
+) -> String {
     let mut records: Vec<HistoryRecord> = Vec::new();
     let mut value = String::new();
     let mut seen = vec![String::new()];
@@ -951,7 +968,7 @@ fn perturbed_kv_execution(
         let slot = rng.below(processes as u64) as usize;
         match pending[slot].take() {
             None if invoked < ops_count => {
-                let f = *rng.pick(&["get", "get", "append", "append", "append", "put"]);
+                let f = *rng.pick(fs);
                 let argument = if distinct {
                     letters.next().unwrap().to_string()
                 } else {
@@ -1027,6 +1044,44 @@ fn perturbed_kv_execution(
 
 /// Growth pruning (kv: a pending get whose value the string can no longer reach drops the
 /// configuration) must never change a verdict: many clients, so many gets are pending at once.
+#[test]
+fn kv_dead_states_agree_with_brute_force() {
+    // Many puts among concurrent appends: the appends a put overwrites are what the search's
+    // dead states merge, and a stale or reordered get must still be caught.
+    let mut rng = Rng(0x5eed_00d5);
+    let kv = model::Kv::new(None).unwrap();
+    let mut verdicts = [0usize; 2];
+    for round in 0..800 {
+        let processes = 3 + round % 5;
+        let ops_count = 6 + round % 6;
+        let text = perturbed_kv_execution_of(
+            processes,
+            ops_count,
+            round % 4 != 0,
+            &["get", "get", "append", "append", "put", "put"],
+            &mut rng,
+        );
+        let history = parse_jsonl(&text, "kv execution").unwrap();
+        let report = check(&history, &options_for("kv")).unwrap();
+        let expected = brute_force(&kv, &history, &Some("k".to_string()));
+        assert_eq!(
+            report.verdict,
+            if expected {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            "history:\n{text}\n{}",
+            report.explanation_text()
+        );
+        verdicts[usize::from(expected)] += 1;
+    }
+    assert!(
+        verdicts[0] > 50 && verdicts[1] > 50,
+        "{verdicts:?} (invalid, valid)"
+    );
+}
+
 #[test]
 fn kv_growth_pruning_agrees_with_brute_force() {
     let mut rng = Rng(0x5eed_0007);

@@ -125,6 +125,7 @@ fn merge_reports(first: CheckReport, second: CheckReport) -> CheckReport {
         ops_count: first.ops_count + second.ops_count,
         partitions,
         unknown_reason: first.unknown_reason.or(second.unknown_reason),
+        cut_phase: first.cut_phase.or(second.cut_phase),
         counterexample: first.counterexample.or(second.counterexample),
         elapsed_ms: first.elapsed_ms + second.elapsed_ms,
         peak_memory_bytes: first.peak_memory_bytes.max(second.peak_memory_bytes),

@@ -6,8 +6,10 @@
 use clojure_reader::edn::{self, Edn};
 use serde_json::{Map, Value};
 
-use super::text::{edn_too_deep, excerpt, line_breaks, MAX_NESTING};
-use super::{InputError, Process, RawRecord, RecordType};
+use super::edn_fast::read_op;
+use super::text::{edn_too_deep_until, excerpt, line_breaks, MAX_NESTING};
+use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 /// Converts an EDN value to JSON: keywords, symbols and chars become strings, sets and lists
 /// become arrays, map keys are printed.
@@ -75,17 +77,23 @@ impl<'t> Cursor<'t> {
     }
 }
 
-pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
+pub(crate) fn read_records(
+    text: &str,
+    source_name: &str,
+    deadline: &Deadline,
+) -> Result<Vec<RawRecord>, ReadError> {
     let mut cursor = Cursor {
         rest: text,
         line: 1,
     };
-    let error = |line: usize, problem: String| InputError {
-        file: source_name.to_string(),
-        line,
-        problem,
+    let error = |line: usize, problem: String| {
+        ReadError::Input(InputError {
+            file: source_name.to_string(),
+            line,
+            problem,
+        })
     };
-    if let Some(line) = edn_too_deep(text, 0) {
+    if let Some(line) = edn_too_deep_until(text, 0, deadline)? {
         return Err(error(
             line,
             format!("brackets nest deeper than {MAX_NESTING} levels"),
@@ -128,28 +136,69 @@ pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecor
             }
             _ => {}
         }
+        if records.len() % CHECK_EVERY == 0 {
+            deadline.check(Phase::Parsing)?;
+        }
         let line = cursor.line;
-        let (value, after) = edn::read(cursor.rest).map_err(|problem| {
-            if problem.code == clojure_reader::error::Code::UnexpectedEOF {
-                // Point at the op that was never closed, not at the end of the file.
-                return error(
-                    line,
-                    "bad EDN: this op is not closed before the end of the file".to_string(),
-                );
-            }
-            let problem_line = problem.line.map_or(line, |relative| line + relative - 1);
-            let column = problem
-                .column
-                .map_or(String::new(), |column| format!(" (column {column})"));
-            error(problem_line, format!("bad EDN: {:?}{column}", problem.code))
+        let position = records.len() as u64;
+        if let Some((record, used)) = read_op(cursor.rest, line, position) {
+            let after = &cursor.rest[used..];
+            cursor.advance_to(after);
+            records.push(record);
+            continue;
+        }
+        let (record, after) = read_general(cursor.rest, line, position).map_err(|problem| {
+            let (line, problem) = match problem {
+                GeneralProblem::Edn(problem)
+                    if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
+                {
+                    // Point at the op that was never closed, not at the end of the file.
+                    (
+                        line,
+                        "bad EDN: this op is not closed before the end of the file".to_string(),
+                    )
+                }
+                GeneralProblem::Edn(problem) => {
+                    let problem_line = problem.line.map_or(line, |relative| line + relative - 1);
+                    let column = problem
+                        .column
+                        .map_or(String::new(), |column| format!(" (column {column})"));
+                    (problem_line, format!("bad EDN: {:?}{column}", problem.code))
+                }
+                GeneralProblem::Record(problem) => (line, problem),
+            };
+            error(line, problem)
         })?;
         cursor.advance_to(after);
-        records.push(
-            record_from_map(&value, line, records.len() as u64)
-                .map_err(|problem| error(line, problem))?,
-        );
+        records.push(record);
     }
     Ok(records)
+}
+
+/// Why the general parser could not read an op.
+pub(crate) enum GeneralProblem {
+    Edn(clojure_reader::error::Error),
+    Record(String),
+}
+
+impl std::fmt::Display for GeneralProblem {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GeneralProblem::Edn(problem) => write!(formatter, "{:?}", problem.code),
+            GeneralProblem::Record(problem) => write!(formatter, "{problem}"),
+        }
+    }
+}
+
+/// Reads the op at the start of `text` with `clojure_reader`: the record and the text after it.
+pub(crate) fn read_general(
+    text: &str,
+    line: usize,
+    position: u64,
+) -> Result<(RawRecord, &str), GeneralProblem> {
+    let (value, after) = edn::read(text).map_err(GeneralProblem::Edn)?;
+    let record = record_from_map(&value, line, position).map_err(GeneralProblem::Record)?;
+    Ok((record, after))
 }
 
 fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord, String> {

@@ -7,15 +7,25 @@ use clojure_reader::edn;
 
 use super::edn::edn_to_json;
 use super::text::{edn_too_deep, lines, quote, MAX_NESTING};
-use super::{InputError, Process, RawRecord, RecordType};
+use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
-pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
+pub(crate) fn read_records(
+    text: &str,
+    source_name: &str,
+    deadline: &Deadline,
+) -> Result<Vec<RawRecord>, ReadError> {
     let mut records = Vec::new();
     for (line_number, line) in lines(text) {
-        let error = |problem: String| InputError {
-            file: source_name.to_string(),
-            line: line_number,
-            problem,
+        if line_number % CHECK_EVERY == 0 {
+            deadline.check(Phase::Parsing)?;
+        }
+        let error = |problem: String| {
+            ReadError::Input(InputError {
+                file: source_name.to_string(),
+                line: line_number,
+                problem,
+            })
         };
         let Some((_, rest)) = line.split_once("jepsen.util - ") else {
             // Other log lines carry no operations.

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::text::{bound_problem, lines, quote};
-use super::{InputError, Process, RawRecord, RecordType};
+use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 /// One record as written, before its process and key are interpreted.
 #[derive(Deserialize)]
@@ -33,18 +34,27 @@ enum ProcessField {
     Nemesis,
 }
 
-pub(crate) fn read_records(text: &str, source_name: &str) -> Result<Vec<RawRecord>, InputError> {
+pub(crate) fn read_records(
+    text: &str,
+    source_name: &str,
+    deadline: &Deadline,
+) -> Result<Vec<RawRecord>, ReadError> {
     let mut records = Vec::new();
     let mut processes = Vec::new();
     let mut previous: Option<(u64, u64)> = None;
     for (line_number, line) in lines(text) {
+        if line_number % CHECK_EVERY == 0 {
+            deadline.check(Phase::Parsing)?;
+        }
         if line.trim().is_empty() {
             continue;
         }
-        let error = |problem: String| InputError {
-            file: source_name.to_string(),
-            line: line_number,
-            problem,
+        let error = |problem: String| {
+            ReadError::Input(InputError {
+                file: source_name.to_string(),
+                line: line_number,
+                problem,
+            })
         };
         let record: JsonlRecord = serde_json::from_str(line).map_err(|problem| {
             // Each record is one line, so serde's "at line 1" would only confuse: keep the column.

@@ -3,6 +3,7 @@
 //! operations (an invoke with its completion).
 
 mod edn;
+mod edn_fast;
 mod etcd_log;
 mod independent;
 mod jsonl;
@@ -15,6 +16,8 @@ use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::deadline::{Deadline, Phase, TimeUp};
 use serde_json::Value;
 
 /// One line of our `history.jsonl`, exactly DESIGN.md §3. The workloads crate writes
@@ -249,7 +252,7 @@ impl History {
 }
 
 /// A record as any of the readers produce it, before pairing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RawRecord {
     /// 1-based line where the record starts, for messages.
     pub line: usize,
@@ -276,7 +279,19 @@ pub fn read_file_with(
     format: Format,
     independent: Independent,
 ) -> Result<History, InputError> {
-    let bytes = read_bytes(path)?;
+    read_file_until(path, format, independent, &Deadline::NONE).map_err(ReadError::into_input)
+}
+
+/// As `read_file_with`, giving up once `deadline` passes (reading and parsing look at the
+/// clock as they go).
+pub fn read_file_until(
+    path: &Path,
+    format: Format,
+    independent: Independent,
+    deadline: &Deadline,
+) -> Result<History, ReadError> {
+    let bytes = read_bytes_until(path, deadline)?;
+    deadline.check(Phase::Parsing)?;
     let text = utf8_text(bytes, path)?;
     // A `.jsonl` file is ours whatever its first line looks like: a malformed one then gets
     // the JSON reader's error, not the EDN reader's.
@@ -284,25 +299,88 @@ pub fn read_file_with(
         (Format::Auto, Some("jsonl")) => Format::Jsonl,
         (format, _) => format,
     };
-    parse_text_with(&text, &path.display().to_string(), format, independent)
+    parse_text_until(
+        &text,
+        &path.display().to_string(),
+        format,
+        independent,
+        deadline,
+    )
 }
+
+/// A history that was not read: bad input, or the deadline passed first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    Input(InputError),
+    TimeUp(TimeUp),
+}
+
+impl ReadError {
+    /// The input error of a read without a deadline (which cannot run out of time).
+    fn into_input(self) -> InputError {
+        match self {
+            ReadError::Input(error) => error,
+            ReadError::TimeUp(_) => unreachable!("no deadline was given"),
+        }
+    }
+}
+
+impl From<InputError> for ReadError {
+    fn from(error: InputError) -> ReadError {
+        ReadError::Input(error)
+    }
+}
+
+impl From<TimeUp> for ReadError {
+    fn from(time_up: TimeUp) -> ReadError {
+        ReadError::TimeUp(time_up)
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Input(error) => error.fmt(formatter),
+            ReadError::TimeUp(time_up) => time_up.fmt(formatter),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
 
 /// The bytes of a history file, refused when larger than `text::MAX_HISTORY_BYTES`.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
+    read_bytes_until(path, &Deadline::NONE).map_err(ReadError::into_input)
+}
+
+/// Bytes read between two looks at the clock.
+const READ_CHUNK_BYTES: u64 = 8 << 20;
+
+/// As `read_bytes`, giving up once `deadline` passes.
+pub fn read_bytes_until(path: &Path, deadline: &Deadline) -> Result<Vec<u8>, ReadError> {
     let source_name = path.display().to_string();
     let cannot_read = |error: std::io::Error| InputError {
         file: source_name.clone(),
         line: 0,
         problem: format!("cannot read: {error}"),
     };
-    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut file = std::fs::File::open(path).map_err(cannot_read)?;
     let mut bytes = Vec::new();
     // One byte more than the limit tells a file at the limit from a larger one.
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(file, text::MAX_HISTORY_BYTES + 1),
-        &mut bytes,
-    )
-    .map_err(cannot_read)?;
+    loop {
+        deadline.check(Phase::Reading)?;
+        let room = (text::MAX_HISTORY_BYTES + 1).saturating_sub(bytes.len() as u64);
+        let chunk = room.min(READ_CHUNK_BYTES);
+        if chunk == 0 {
+            break;
+        }
+        let read =
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, chunk), &mut bytes)
+                .map_err(cannot_read)?;
+        if read == 0 {
+            break;
+        }
+    }
     if bytes.len() as u64 > text::MAX_HISTORY_BYTES {
         return Err(InputError {
             file: source_name,
@@ -311,7 +389,8 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, InputError> {
                 "larger than {} bytes, the most a history may hold: split it",
                 text::MAX_HISTORY_BYTES
             ),
-        });
+        }
+        .into());
     }
     Ok(bytes)
 }
@@ -343,6 +422,18 @@ pub fn parse_text_with(
     format: Format,
     independent: Independent,
 ) -> Result<History, InputError> {
+    parse_text_until(text, source_name, format, independent, &Deadline::NONE)
+        .map_err(ReadError::into_input)
+}
+
+/// As `parse_text_with`, giving up once `deadline` passes.
+pub fn parse_text_until(
+    text: &str,
+    source_name: &str,
+    format: Format,
+    independent: Independent,
+    deadline: &Deadline,
+) -> Result<History, ReadError> {
     // A byte-order mark is not part of the first record.
     let text = text::strip_bom(text);
     let format = match format {
@@ -350,11 +441,12 @@ pub fn parse_text_with(
         other => other,
     };
     let mut records = match format {
-        Format::Jsonl => jsonl::read_records(text, source_name)?,
-        Format::Edn | Format::PorcupineKv => edn::read_records(text, source_name)?,
-        Format::EtcdLog => etcd_log::read_records(text, source_name)?,
+        Format::Jsonl => jsonl::read_records(text, source_name, deadline)?,
+        Format::Edn | Format::PorcupineKv => edn::read_records(text, source_name, deadline)?,
+        Format::EtcdLog => etcd_log::read_records(text, source_name, deadline)?,
         Format::Auto => unreachable!("detect_format never returns Auto"),
     };
+    deadline.check(Phase::Parsing)?;
     // Only Jepsen/Knossos EDN histories write keys into values; the other formats carry
     // keys of their own (or none).
     let split = match (format, independent) {
@@ -367,11 +459,13 @@ pub fn parse_text_with(
                     "--independent applies to Jepsen/Knossos EDN histories, not {} ones",
                     format.name()
                 ),
-            })
+            }
+            .into())
         }
         _ => false,
     };
-    let mut history = pair(records, source_name)?;
+    deadline.check(Phase::Parsing)?;
+    let mut history = pair(records, source_name, deadline)?;
     history.independent = split;
     history.format = Some(format);
     Ok(history)
@@ -399,11 +493,17 @@ pub fn detect_format(text: &str) -> Format {
 }
 
 /// Pairs invokes with completions per process and orders the events.
-fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputError> {
-    let error = |line: usize, problem: String| InputError {
-        file: source_name.to_string(),
-        line,
-        problem,
+fn pair(
+    records: Vec<RawRecord>,
+    source_name: &str,
+    deadline: &Deadline,
+) -> Result<History, ReadError> {
+    let error = |line: usize, problem: String| {
+        ReadError::Input(InputError {
+            file: source_name.to_string(),
+            line,
+            problem,
+        })
     };
     let mut history = History {
         source_name: source_name.to_string(),
@@ -411,7 +511,10 @@ fn pair(records: Vec<RawRecord>, source_name: &str) -> Result<History, InputErro
     };
     // Open invoke per process: (op position, line of the invoke).
     let mut open: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
-    for record in records {
+    for (number, record) in records.into_iter().enumerate() {
+        if number % crate::deadline::CHECK_EVERY == 0 {
+            deadline.check(Phase::Parsing)?;
+        }
         let process = match record.process {
             Process::Nemesis => continue,
             Process::Client(process) => process,

@@ -2,6 +2,8 @@
 //! CR-only endings alike, the limits every reader honours (file size, nesting depth), and
 //! bounded quotation of input in error messages (a 50 MB line must not become a 50 MB message).
 
+use crate::deadline::{Deadline, Phase, TimeUp};
+
 /// Largest history file read (bytes). Larger files are refused as bad input rather than
 /// exhausting memory while reading; the search has its own memory budget after that.
 pub const MAX_HISTORY_BYTES: u64 = 1 << 30;
@@ -129,11 +131,54 @@ pub fn bound_problem(problem: &str) -> String {
 /// rather than under-counts (every `(`, `[` and `{` outside strings, comments and character
 /// literals opens a level), so input it passes cannot nest deeper when parsed.
 pub fn edn_too_deep(text: &str, depth_before: usize) -> Option<usize> {
+    edn_too_deep_until(text, depth_before, &Deadline::NONE).expect("no deadline")
+}
+
+/// Bytes scanned between two looks at the clock by `edn_too_deep_until` (about a millisecond).
+const SCAN_BYTES_PER_CHECK: usize = 1 << 20;
+
+/// The bytes `edn_too_deep` acts on outside strings.
+const OUTSIDE_STRINGS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut index = 0;
+    let special = b"\"\\;([{)]}";
+    while index < special.len() {
+        table[special[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
+
+/// As `edn_too_deep`, giving up with `TimeUp` once `deadline` passes.
+pub fn edn_too_deep_until(
+    text: &str,
+    depth_before: usize,
+    deadline: &Deadline,
+) -> Result<Option<usize>, TimeUp> {
     let bytes = text.as_bytes();
     let mut depth = depth_before;
     let mut position = 0;
     let mut in_string = false;
+    let mut next_check = SCAN_BYTES_PER_CHECK;
     while position < bytes.len() {
+        if position >= next_check {
+            deadline.check(Phase::Parsing)?;
+            next_check = position + SCAN_BYTES_PER_CHECK;
+        }
+        // Skip to the next byte that matters in this state (most bytes do not).
+        let skipped = if in_string {
+            bytes[position..]
+                .iter()
+                .position(|&byte| byte == b'"' || byte == b'\\')
+        } else {
+            bytes[position..]
+                .iter()
+                .position(|&byte| OUTSIDE_STRINGS[usize::from(byte)])
+        };
+        match skipped {
+            Some(offset) => position += offset,
+            None => break,
+        }
         let byte = bytes[position];
         if in_string {
             match byte {
@@ -155,7 +200,7 @@ pub fn edn_too_deep(text: &str, depth_before: usize) -> Option<usize> {
                 b'(' | b'[' | b'{' => {
                     depth += 1;
                     if depth > MAX_NESTING {
-                        return Some(1 + line_breaks(&text[..position], text));
+                        return Ok(Some(1 + line_breaks(&text[..position], text)));
                     }
                 }
                 b')' | b']' | b'}' => depth = depth.saturating_sub(1),
@@ -164,7 +209,7 @@ pub fn edn_too_deep(text: &str, depth_before: usize) -> Option<usize> {
         }
         position += 1;
     }
-    None
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -203,6 +248,63 @@ mod tests {
         let wide = "é".repeat(5_000);
         assert!(quote(&wide).ends_with("… (10000 bytes)"));
         assert!(bound_problem(&wide).contains("bytes cut"));
+    }
+
+    /// The scan byte by byte, as it was written first: the skipping scan must agree.
+    fn reference_too_deep(text: &str) -> Option<usize> {
+        let bytes = text.as_bytes();
+        let (mut depth, mut position, mut in_string) = (0usize, 0usize, false);
+        while position < bytes.len() {
+            let byte = bytes[position];
+            if in_string {
+                match byte {
+                    b'\\' => position += 1,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+            } else {
+                match byte {
+                    b'"' => in_string = true,
+                    b'\\' => position += 1,
+                    b';' => {
+                        while position < bytes.len() && !matches!(bytes[position], b'\n' | b'\r') {
+                            position += 1;
+                        }
+                        continue;
+                    }
+                    b'(' | b'[' | b'{' => {
+                        depth += 1;
+                        if depth > MAX_NESTING {
+                            return Some(1 + line_breaks(&text[..position], text));
+                        }
+                    }
+                    b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            position += 1;
+        }
+        None
+    }
+
+    #[test]
+    fn skipping_scan_agrees_with_the_byte_by_byte_one() {
+        let alphabet = b"[[[[{{((]]})\"\"\\;\n\r ax";
+        let mut seed = 11u64;
+        for round in 0..3_000 {
+            let length = 50 + round % 400;
+            let text: String = (0..length)
+                .map(|_| {
+                    let pick = crate::fxhash::splitmix64(&mut seed) as usize % alphabet.len();
+                    alphabet[pick] as char
+                })
+                .collect();
+            assert_eq!(
+                edn_too_deep(&text, 0),
+                reference_too_deep(&text),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

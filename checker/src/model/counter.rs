@@ -10,6 +10,7 @@ pub struct Counter {
     init: i64,
 }
 
+#[derive(Clone)]
 pub enum CounterOp {
     Read(Option<i64>),
     /// `total`: the value after the add, when the store reported it.

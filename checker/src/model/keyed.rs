@@ -46,6 +46,7 @@ impl<S> Hash for KeyedState<S> {
     }
 }
 
+#[derive(Clone)]
 pub struct KeyedOp<O> {
     slot: u32,
     op: O,

@@ -55,6 +55,14 @@ impl KvState {
         }
     }
 
+    /// The string's bytes when it is one piece (a record's value, not built by appends).
+    fn whole_bytes(&self) -> Option<&[u8]> {
+        self.node
+            .previous
+            .is_none()
+            .then(|| self.node.text.as_bytes())
+    }
+
     /// The string, materialised (explanations and rare equality fallbacks only).
     fn text(&self) -> String {
         let mut pieces = Vec::new();
@@ -139,12 +147,14 @@ fn is_prefix(prefix: &KvState, whole: &KvState) -> bool {
     whole.node.text.as_bytes()[start..prefix.len] == *piece
 }
 
+#[derive(Clone)]
 pub struct Suffix {
     text: Arc<str>,
     hash: u64,
     power: u64,
 }
 
+#[derive(Clone)]
 pub enum KvOp {
     Get(Option<KvState>),
     Put(KvState),
@@ -265,6 +275,20 @@ impl Model for Kv {
         match (reset, op) {
             (KvOp::Put(written), KvOp::Get(Some(value))) => is_prefix(written, value),
             _ => true,
+        }
+    }
+
+    fn reset_bytes<'o>(&self, reset: &'o KvOp) -> Option<&'o [u8]> {
+        match reset {
+            KvOp::Put(written) => written.whole_bytes(),
+            _ => None,
+        }
+    }
+
+    fn observed_bytes<'o>(&self, op: &'o KvOp) -> Option<&'o [u8]> {
+        match op {
+            KvOp::Get(Some(value)) => value.whole_bytes(),
+            _ => None,
         }
     }
 

@@ -59,7 +59,7 @@ pub trait Model: Sync {
     /// A state; compared and hashed by the search's memoisation.
     type State: Clone + Eq + Hash + Debug;
     /// An operation compiled for this model (argument and observed output).
-    type Op: Send + Sync;
+    type Op: Clone + Send + Sync;
 
     /// The initial state (from `--init`, or the model's default).
     fn init_state(&self) -> Self::State;
@@ -92,7 +92,9 @@ pub trait Model: Sync {
     }
     /// Growth pruning (see `search`): true for models whose state only grows between resets,
     /// as a kv string grows by appends until a put. Then the three methods below must keep
-    /// their promises; the defaults (false, every op a reset) prune nothing.
+    /// their promises; the defaults (false, every op a reset) prune nothing. True also
+    /// promises, for the search's dead states, that a reset's successor does not depend on the
+    /// state before it, and that every op that changes the state is legal in every state.
     fn grows_between_resets(&self) -> bool {
         false
     }
@@ -109,6 +111,17 @@ pub trait Model: Sync {
     /// reached from those by steps of ops that are not resets.
     fn reset_may_enable(&self, _reset: &Self::Op, _op: &Self::Op) -> bool {
         true
+    }
+    /// An index for growth pruning, so that its preparation is not a comparison of every
+    /// observation with every reset: the bytes `reset` writes, when `reset_may_enable(reset,
+    /// op)` can hold only if they are a prefix of `observed_bytes(op)`. `None` (the default)
+    /// for either side means comparing pairwise.
+    fn reset_bytes<'o>(&self, _reset: &'o Self::Op) -> Option<&'o [u8]> {
+        None
+    }
+    /// See `reset_bytes`.
+    fn observed_bytes<'o>(&self, _op: &'o Self::Op) -> Option<&'o [u8]> {
+        None
     }
     /// Models made of independent parts (a map of keys checked as one object): the part `op`
     /// reads and changes, numbered densely from 0. An op's legality and effect must depend on

@@ -15,11 +15,13 @@ pub struct MultiRegister {
     init: BTreeMap<Arc<str>, Val>,
 }
 
+#[derive(Clone)]
 pub enum Micro {
     Read(Arc<str>, Option<Val>),
     Write(Arc<str>, Val),
 }
 
+#[derive(Clone)]
 pub struct Txn(Vec<Micro>);
 
 fn key_name(value: &Value) -> Arc<str> {

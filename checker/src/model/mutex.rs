@@ -9,6 +9,7 @@ pub struct Mutex {
     init_held: bool,
 }
 
+#[derive(Clone)]
 pub enum MutexOp {
     Acquire,
     Release,

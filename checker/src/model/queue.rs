@@ -9,6 +9,7 @@ use super::{known_output, unknown_f, Model};
 use crate::history::Operation;
 use crate::value::Val;
 
+#[derive(Clone)]
 pub enum QueueOp {
     Enqueue(Val),
     /// `None`: the element dequeued was not observed; `Some(Val::Null)`: the dequeue found

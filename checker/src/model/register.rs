@@ -11,6 +11,7 @@ pub struct Register {
     allow_cas: bool,
 }
 
+#[derive(Clone)]
 pub enum RegisterOp {
     /// `None`: the value read was not observed.
     Read(Option<Val>),

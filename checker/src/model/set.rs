@@ -12,6 +12,7 @@ pub struct Set {
     init: BTreeSet<Val>,
 }
 
+#[derive(Clone)]
 pub enum SetOp {
     Add(Val),
     Read(Option<BTreeSet<Val>>),
