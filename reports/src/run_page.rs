@@ -68,7 +68,7 @@ tr.stuck td{background:#ffebee}td.reason{font-weight:600;color:#b71c1c}
 .cexwrap{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto}.caption{font-size:12px;color:#555}
 p.lead{max-width:1100px}
 .why{background:#ffebee;border:1px solid #ef9a9a;padding:2px 16px 8px;border-radius:4px;margin:12px 0}.why h2{border:0;margin:10px 0 4px}
-td,th,li,p{overflow-wrap:anywhere}table{max-width:100%}td.long{max-width:480px}
+td,li,p{overflow-wrap:anywhere}table{max-width:100%}td.long{max-width:480px}
 details.long summary{cursor:pointer;color:#1565c0}details.long .whole{display:block;max-height:300px;overflow:auto;word-break:break-all}
 code,pre{overflow-wrap:anywhere;word-break:break-word}
 </style>
