@@ -234,7 +234,8 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
             });
         let outcome = match outcome {
             Ok(checked) => Ok(checked),
-            Err(Ok(cut_report)) => Ok((cut_report, false)),
+            // Cut before the history was whole: no view to draw.
+            Err(Ok(cut_report)) => Ok((cut_report, false, None)),
             Err(Err(message)) => Err(message),
         };
         match outcome {
