@@ -349,6 +349,10 @@ impl Drop for RunningGuard {
     }
 }
 
+/// The most ticks one wake-up delivers after a blocked loop (10 s at 10 ms per tick): every
+/// timer and lease in the core has run out long before.
+const MAX_CATCH_UP_TICKS: u64 = 1_000;
+
 impl<D: Disk> Server<D> {
     /// The real-time length of one tick under the node's clock drift (a fast clock ticks
     /// more often).
@@ -387,16 +391,29 @@ impl<D: Disk> Server<D> {
             tokio::select! {
                 biased;
                 _ = sleep_until(next_tick) => {
-                    self.raft.tick();
-                    ticks += 1;
-                    if ticks % EXPIRY_SWEEP_TICKS == 0 {
-                        self.expire_pending().await;
-                        self.dropped.maybe_report();
-                    }
-                    next_tick += self.tick_period();
+                    // Ticks missed while the loop was blocked (a slow fsync holds it, as a
+                    // real fdatasync does) are delivered now, before any message: the core's
+                    // timers and its read lease must see the time that passed, or a leader
+                    // cut off during the block serves lease reads from a lease that ran out
+                    // (found by the swarm, lease reads under slow-fsync, seed 800).
+                    let period = self.tick_period();
                     let now = Instant::now();
+                    let mut due_ticks: u64 = 1;
+                    while next_tick + period <= now && due_ticks < MAX_CATCH_UP_TICKS {
+                        next_tick += period;
+                        due_ticks += 1;
+                    }
+                    for _ in 0..due_ticks {
+                        self.raft.tick();
+                        ticks += 1;
+                        if ticks % EXPIRY_SWEEP_TICKS == 0 {
+                            self.expire_pending().await;
+                            self.dropped.maybe_report();
+                        }
+                    }
+                    next_tick += period;
                     if next_tick <= now {
-                        next_tick = now + self.tick_period();
+                        next_tick = now + period;
                     }
                     if let Some(to) = self.control.take_transfer_request() {
                         if let Err(refused) = self.raft.transfer_leadership(to) {

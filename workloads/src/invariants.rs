@@ -273,7 +273,8 @@ impl InvariantChecker {
 
     /// Checks across nodes once every node's view of this step is in: each leader's commit
     /// index is held (log tail at or past it) by a majority of its voters. A voter whose
-    /// identity no node carries any more (rebuilt under a new one) counts as holding it.
+    /// identity no node carries any more (rebuilt under a new one), or that is down now,
+    /// counts as holding it.
     pub fn end_step(&mut self, time_ns: u64) {
         if self.commit_unheld.is_some() || !self.saw_log_index {
             return;
@@ -292,7 +293,10 @@ impl InvariantChecker {
                     .iter()
                     .filter(|&&voter| {
                         match self.latest.iter().find(|other| other.identity == voter) {
-                            Some(other) => other.max_last_log_index >= commit,
+                            // A node down now (crashed, or stopped on a storage failure
+                            // within this step) may have appended and acknowledged more
+                            // than it showed at its last sight: it counts as holding.
+                            Some(other) => !other.running || other.max_last_log_index >= commit,
                             None => true,
                         }
                     })

@@ -79,8 +79,8 @@ pub fn longest_stall(records: &[HistoryRecord], faults: &[FaultRecord], limit_ms
 pub const HEALTHY_QUORUM_STALL_LIMIT_MS: u64 = 4_000;
 
 /// The longest stretch without a definite answer while progress was owed: no fault that
-/// stops progress by design was in force (power loss, membership changes, a node rebuilt
-/// from an empty disk) and a majority of the `nodes` was untouched by every fault in force
+/// stops or slows progress by design was in force (power loss, membership changes, a node
+/// rebuilt from an empty disk, apply lag, slow fsync, delay, disk faults) and a majority of the `nodes` was untouched by every fault in force
 /// (not killed, paused, slowed, lossy or cut off; partitions touch the nodes outside their
 /// largest side). Swarm runs check it without `--max-stall`: a liveness bug shows as a
 /// healthy majority that stops answering (Raft's promise: any majority that can talk makes
@@ -99,11 +99,25 @@ pub fn longest_stall_with_healthy_majority(
         })
         .map(|record| record.time)
         .collect();
+    // Membership changes and rebuilt nodes change who votes, and the names of the nodes no
+    // longer say which of them make a majority: the bound ends where the first one starts.
+    let membership_changes_ns = faults
+        .iter()
+        .filter(|fault| {
+            matches!(
+                fault.kind,
+                crate::options::FaultKind::Membership | crate::options::FaultKind::RejoinEmpty
+            )
+        })
+        .map(|fault| fault.start_ns)
+        .min()
+        .unwrap_or(u64::MAX);
     let horizon_ns = faults
         .iter()
         .filter_map(|fault| fault.stop_ns)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(membership_changes_ns);
     let mut boundaries: Vec<u64> = vec![0, horizon_ns];
     for fault in faults {
         boundaries.push(fault.start_ns.min(horizon_ns));
@@ -194,6 +208,12 @@ fn touched_nodes(
     for fault in active {
         match fault.kind {
             FaultKind::PowerLoss | FaultKind::Membership | FaultKind::RejoinEmpty => return None,
+            // Slowness faults hold answers back by design wherever they hit (a leader that
+            // applies, syncs or sends late still leads, and CheckQuorum rightly keeps it):
+            // no stall bound while one is in force.
+            FaultKind::ApplyLag | FaultKind::SlowFsync | FaultKind::Delay | FaultKind::Disk => {
+                return None
+            }
             // A leadership transfer is an ordinary operation of a healthy cluster.
             FaultKind::Transfer => {}
             FaultKind::Partition => {
