@@ -3,11 +3,10 @@
 //! (client id, seq) so the store applies it at most once, and reports each op as Ok, Fail
 //! (certainly not applied) or Unknown (may have applied) — what a history needs.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use tokio::time::{timeout_at, Duration, Instant};
-
-use std::collections::BTreeMap;
 
 use crate::auth::{ClusterKey, Sealer, MAX_SEALED_BYTES};
 use crate::faults::{NetAction, NetSwitch};
