@@ -236,11 +236,7 @@ impl Client {
                 Some(ReplyOutcome::Admin { ok: true, text }) => return OpOutcome::Ok(text),
                 Some(ReplyOutcome::Admin { ok: false, text }) => return OpOutcome::Fail(text),
                 Some(ReplyOutcome::NotLeader { leader_hint }) => {
-                    if refused_by.contains(&to) {
-                        maybe_proposed = true;
-                    } else {
-                        refused_by.push(to);
-                    }
+                    maybe_proposed |= refused_before(&mut refused_by, to);
                     last_problem = format!("{to} is not the leader");
                     self.follow_leader_hint(leader_hint).await;
                 }
@@ -331,11 +327,7 @@ impl Client {
                 }
                 Some(ReplyOutcome::Done(result)) => return OpOutcome::Ok(result),
                 Some(ReplyOutcome::NotLeader { leader_hint }) => {
-                    if refused_by.contains(&to) {
-                        maybe_proposed = true;
-                    } else {
-                        refused_by.push(to);
-                    }
+                    maybe_proposed |= refused_before(&mut refused_by, to);
                     last_problem = format!("{to} is not the leader");
                     self.follow_leader_hint(leader_hint).await;
                 }
@@ -460,6 +452,16 @@ impl Client {
         self.target = position;
         true
     }
+}
+
+/// Notes a refusal from `node`; true when it refused this request before: then the refusal
+/// may be a late copy of the first while the node, leader by now, proposes this attempt.
+fn refused_before(refused_by: &mut Vec<SocketAddr>, node: SocketAddr) -> bool {
+    if refused_by.contains(&node) {
+        return true;
+    }
+    refused_by.push(node);
+    false
 }
 
 /// A request that cannot fit in one datagram is refused before anything is sent: retrying

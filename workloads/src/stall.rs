@@ -27,31 +27,7 @@ pub struct Stall {
 /// longest stretch in which no client operation got a definite answer (`ok`, or `fail` such
 /// as a cas whose compare failed: both need a working leader).
 pub fn longest_stall(records: &[HistoryRecord], faults: &[FaultRecord], limit_ms: u64) -> Stall {
-    let answered_times_ns: Vec<u64> = records
-        .iter()
-        .filter(|record| {
-            matches!(record.kind, RecordType::Ok | RecordType::Fail)
-                && matches!(record.process, Process::Client(_))
-        })
-        .map(|record| record.time)
-        .collect();
-    let mut worst: Option<(u64, String)> = None;
-    for (start_ns, stop_ns, kinds) in fault_time(faults) {
-        let mut last_ns = start_ns;
-        let mut longest_ns = 0;
-        for time_ns in answered_times_ns
-            .iter()
-            .copied()
-            .filter(|time_ns| (start_ns..=stop_ns).contains(time_ns))
-        {
-            longest_ns = longest_ns.max(time_ns - last_ns);
-            last_ns = time_ns;
-        }
-        longest_ns = longest_ns.max(stop_ns.saturating_sub(last_ns));
-        if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
-            worst = Some((longest_ns, kinds));
-        }
-    }
+    let worst = longest_gap(records, fault_time(faults));
     let longest_ms = worst.as_ref().map_or(0, |(ns, _)| ns / 1_000_000);
     let fault = worst.map(|(_, kinds)| kinds);
     let exceeded = longest_ms > limit_ms;
@@ -91,14 +67,6 @@ pub fn longest_stall_with_healthy_majority(
     nodes: usize,
     limit_ms: u64,
 ) -> Stall {
-    let answered_times_ns: Vec<u64> = records
-        .iter()
-        .filter(|record| {
-            matches!(record.kind, RecordType::Ok | RecordType::Fail)
-                && matches!(record.process, Process::Client(_))
-        })
-        .map(|record| record.time)
-        .collect();
     // Membership changes and rebuilt nodes change who votes, and the names of the nodes no
     // longer say which of them make a majority: the bound ends where the first one starts.
     let membership_changes_ns = faults
@@ -154,28 +122,15 @@ pub fn longest_stall_with_healthy_majority(
             _ => spans.push((start_ns, stop_ns, kinds)),
         }
     }
-    let mut worst: Option<(u64, String)> = None;
-    for (start_ns, stop_ns, kinds) in spans {
-        let mut last_ns = start_ns;
-        let mut longest_ns = 0;
-        for time_ns in answered_times_ns
-            .iter()
-            .copied()
-            .filter(|time_ns| (start_ns..=stop_ns).contains(time_ns))
-        {
-            longest_ns = longest_ns.max(time_ns - last_ns);
-            last_ns = time_ns;
-        }
-        longest_ns = longest_ns.max(stop_ns.saturating_sub(last_ns));
-        if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
-            let kinds = if kinds.is_empty() {
-                "no fault".to_string()
-            } else {
-                kinds.join("+")
-            };
-            worst = Some((longest_ns, kinds));
-        }
-    }
+    let spans = spans.into_iter().map(|(start_ns, stop_ns, kinds)| {
+        let kinds = if kinds.is_empty() {
+            "no fault".to_string()
+        } else {
+            kinds.join("+")
+        };
+        (start_ns, stop_ns, kinds)
+    });
+    let worst = longest_gap(records, spans);
     let longest_ms = worst.as_ref().map_or(0, |(ns, _)| ns / 1_000_000);
     let fault = worst.map(|(_, kinds)| kinds);
     let exceeded = longest_ms > limit_ms;
@@ -251,6 +206,41 @@ fn touched_nodes(
         }
     }
     Some(touched)
+}
+
+/// The longest stretch without a definite client answer (`ok`, or `fail` such as a cas whose
+/// compare failed: both need a working leader) inside any of `spans` (start, stop, label),
+/// counted from the span's start to its stop, with the label of its span.
+fn longest_gap(
+    records: &[HistoryRecord],
+    spans: impl IntoIterator<Item = (u64, u64, String)>,
+) -> Option<(u64, String)> {
+    let answered_times_ns: Vec<u64> = records
+        .iter()
+        .filter(|record| {
+            matches!(record.kind, RecordType::Ok | RecordType::Fail)
+                && matches!(record.process, Process::Client(_))
+        })
+        .map(|record| record.time)
+        .collect();
+    let mut worst: Option<(u64, String)> = None;
+    for (start_ns, stop_ns, label) in spans {
+        let mut last_ns = start_ns;
+        let mut longest_ns = 0;
+        for time_ns in answered_times_ns
+            .iter()
+            .copied()
+            .filter(|time_ns| (start_ns..=stop_ns).contains(time_ns))
+        {
+            longest_ns = longest_ns.max(time_ns - last_ns);
+            last_ns = time_ns;
+        }
+        longest_ns = longest_ns.max(stop_ns.saturating_sub(last_ns));
+        if worst.as_ref().is_none_or(|(ns, _)| longest_ns > *ns) {
+            worst = Some((longest_ns, label));
+        }
+    }
+    worst
 }
 
 /// The closed fault windows merged into disjoint spans: (start, stop, the faults' kinds).
