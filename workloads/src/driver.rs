@@ -892,6 +892,9 @@ fn fire_armed(
     options: &RunOptions,
     knobs: &crate::swarm::StoreKnobs,
 ) {
+    // One fault of a kind per protocol event: armed faults waiting for the same moment
+    // (the steps of a leader chain) take the following ones in turn.
+    let mut taken_moments: Vec<(crate::swarm::Trigger, FaultKind)> = Vec::new();
     for (position, slot) in armed.iter_mut().enumerate() {
         let Some(armed_fault) = slot.as_ref() else {
             continue;
@@ -906,7 +909,11 @@ fn fire_armed(
         let subject = match armed_fault.trigger {
             crate::swarm::Trigger::Time => None,
             trigger => match watch.event_node(trigger) {
-                Some(node) => Some(node),
+                Some(_) if taken_moments.contains(&(trigger, armed_fault.kind)) => continue,
+                Some(node) => {
+                    taken_moments.push((trigger, armed_fault.kind));
+                    Some(node)
+                }
                 None => continue,
             },
         };

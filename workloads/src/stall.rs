@@ -110,8 +110,12 @@ pub fn longest_stall_with_healthy_majority(
             continue;
         }
         let kinds: Vec<&str> = active.iter().map(|fault| fault.kind.name()).collect();
+        // A fault starting is a new disruption the cluster may need an election to get
+        // over (a chain of leader cuts re-elects at every step): the stall clock restarts
+        // there. Stops only heal, so a span goes on through them.
+        let fault_starts_here = faults.iter().any(|fault| fault.start_ns == start_ns);
         match spans.last_mut() {
-            Some(span) if span.1 == start_ns => {
+            Some(span) if span.1 == start_ns && !fault_starts_here => {
                 span.1 = stop_ns;
                 for kind in kinds {
                     if !span.2.contains(&kind) {
@@ -360,7 +364,8 @@ mod tests {
         );
         let stall = longest_stall_with_healthy_majority(&records, &[deaf_leader.clone()], 5, 4_000);
         assert!(stall.exceeded, "{}", stall.detail);
-        assert_eq!(stall.longest_ms, 7_000, "{}", stall.detail);
+        // Counted from the cut (2 s), not from the last answer before it.
+        assert_eq!(stall.longest_ms, 6_000, "{}", stall.detail);
         assert!(
             stall.detail.contains("partition-oneway"),
             "{}",
@@ -396,5 +401,34 @@ mod tests {
             serde_json::json!({"mode": "ring", "order": ["n1", "n2", "n3", "n4", "n5"]}),
         );
         assert!(!longest_stall_with_healthy_majority(&records, &[ring], 5, 4_000).exceeded);
+    }
+
+    #[test]
+    fn each_new_cut_restarts_the_stall_clock_but_a_stop_does_not() {
+        // A chain of leader cuts, 3 s each, and no answer from 1 s to 9 s: every cut owes
+        // an election, none owes more than 4 s.
+        let records = [record(1, RecordType::Ok), record(9, RecordType::Ok)];
+        let cut = |start_s, stop_s, alone: &str| {
+            let rest: Vec<&str> = ["n1", "n2", "n3", "n4", "n5"]
+                .into_iter()
+                .filter(|name| *name != alone)
+                .collect();
+            fault(
+                FaultKind::Partition,
+                start_s,
+                stop_s,
+                &[],
+                serde_json::json!({"mode": "halves", "groups": [[alone], rest]}),
+            )
+        };
+        let chain = [cut(2, 5, "n1"), cut(5, 8, "n2")];
+        let stall = longest_stall_with_healthy_majority(&records, &chain, 5, 4_000);
+        assert!(!stall.exceeded, "{}", stall.detail);
+        // A fault that stops at 5 s while one cut lasts 2-8 s: the stall goes on across
+        // the stop.
+        let kill = fault(FaultKind::Kill, 2, 5, &["n5"], serde_json::Value::Null);
+        let healed = [cut(2, 8, "n1"), kill];
+        let stall = longest_stall_with_healthy_majority(&records, &healed, 5, 4_000);
+        assert!(stall.exceeded, "{}", stall.detail);
     }
 }

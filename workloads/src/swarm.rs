@@ -73,14 +73,18 @@ pub enum Trigger {
     AfterCommit,
     /// Just after a follower installs a snapshot; the fault hits that follower.
     AfterSnapshot,
+    /// Just after a node becomes leader, before its first entry can be committed; the fault
+    /// hits the new leader.
+    AfterElected,
 }
 
 impl Trigger {
-    const EVENTS: [Trigger; 4] = [
+    const EVENTS: [Trigger; 5] = [
         Trigger::AfterVote,
         Trigger::AfterAppend,
         Trigger::AfterCommit,
         Trigger::AfterSnapshot,
+        Trigger::AfterElected,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Trigger {
             Trigger::AfterAppend => "after-append",
             Trigger::AfterCommit => "after-commit",
             Trigger::AfterSnapshot => "after-snapshot",
+            Trigger::AfterElected => "after-elected",
         }
     }
 }
@@ -213,6 +218,14 @@ pub struct SwarmProfile {
     pub quick_restarts: bool,
     /// Rapid crash-restart cycles of one node.
     pub crash_cycles: bool,
+    /// Chains of leader isolations: each step cuts off whoever leads then, replacing the
+    /// previous cut without a heal in between, so a leader deposed with writes it could not
+    /// replicate rejoins a cluster whose next leader is being cut off: many short
+    /// leaderships, divergent log tails meeting elections, delayed votes and appends of
+    /// several terms (Jepsen's repeated leader partitions; the Raft paper's figure 8 is such
+    /// a chain).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leader_chains: bool,
     #[serde(default)]
     pub client: ClientProfile,
     /// The store's knobs (empty for systems that take none, and in older schedules).
@@ -297,6 +310,7 @@ pub fn draw_profile(
         triggers,
         quick_restarts: rng.random_bool(0.4),
         crash_cycles: rng.random_bool(0.25),
+        leader_chains: false,
         client,
         knobs: StoreKnobs::default(),
     }
@@ -505,6 +519,18 @@ pub fn generate(
             at_ms += down_ms + rng.random_range(50..=800);
         }
     }
+    // From its own stream, so that drawing chains leaves the rest of a seed's plan as it was.
+    let mut chain_rng = SmallRng::seed_from_u64(rng.random());
+    if profile.kinds.contains(&FaultKind::Partition) && nodes >= 3 && chain_rng.random_bool(0.6) {
+        profile.leader_chains = true;
+        push_leader_chains(
+            &mut events,
+            &mut armed,
+            &profile.kinds,
+            time_limit_ms,
+            &mut chain_rng,
+        );
+    }
     events.sort_by_key(|event| event.at_ms);
     SwarmPlan {
         schedule: Schedule {
@@ -512,6 +538,85 @@ pub fn generate(
             profile: Some(profile),
         },
         armed,
+    }
+}
+
+/// The shortest step of a time-paced leader chain: an election (one to two election
+/// timeouts of 150 ms, plus pre-vote and vote) and a commit fit in it.
+const CHAIN_STEP_MIN_MS: u64 = 600;
+
+/// One to three chains of 3-12 leader isolations (see `SwarmProfile::leader_chains`). Each
+/// step cuts off whoever leads, replacing the cut in force. Half the chains step on time
+/// (fixed events; the leader may have committed), half step on elections: each step is an
+/// armed fault that waits for the next new leader and cuts it off (or, when the seed kills,
+/// sometimes kills it) before its first entry commits, so every leadership of the chain
+/// leaves an uncommitted tail of its own term.
+fn push_leader_chains(
+    events: &mut Vec<FaultEvent>,
+    armed: &mut Vec<Armed>,
+    kinds: &[FaultKind],
+    time_limit_ms: u64,
+    rng: &mut SmallRng,
+) {
+    for _ in 0..rng.random_range(1..=3) {
+        let chain_start_ms = rng.random_range(0..time_limit_ms.max(1));
+        let steps = rng.random_range(3..=12);
+        if rng.random_bool(0.5) {
+            // Elections come one to two election timeouts apart; each waits up to 1.5 s.
+            let until_ms = (chain_start_ms + steps * 1_500).min(time_limit_ms);
+            for _ in 0..steps {
+                let kind = if kinds.contains(&FaultKind::Kill) && rng.random_bool(0.3) {
+                    FaultKind::Kill
+                } else {
+                    FaultKind::Partition
+                };
+                armed.push(Armed {
+                    from_ms: chain_start_ms,
+                    until_ms,
+                    kind,
+                    trigger: Trigger::AfterElected,
+                    aim: if rng.random_bool(0.5) {
+                        Aim::Leader
+                    } else {
+                        Aim::LeaderMinority
+                    },
+                    duration_ms: log_uniform(rng, 300, 3_000),
+                });
+            }
+            continue;
+        }
+        let mut at_ms = chain_start_ms;
+        let step_ms = log_uniform(rng, CHAIN_STEP_MIN_MS, 3_000);
+        let mut started = false;
+        for _ in 0..steps {
+            let this_step_ms = (step_ms as f64 * rng.random_range(0.75..1.5)) as u64;
+            if at_ms + this_step_ms >= time_limit_ms {
+                break;
+            }
+            let mode = if rng.random_bool(0.5) {
+                "isolate-leader"
+            } else {
+                "hold-leader"
+            };
+            events.push(FaultEvent::new(
+                at_ms,
+                Phase::Start,
+                FaultKind::Partition,
+                Vec::new(),
+                json!({ "mode": mode }),
+            ));
+            started = true;
+            at_ms += this_step_ms.max(CHAIN_STEP_MIN_MS);
+        }
+        if started {
+            events.push(FaultEvent::new(
+                at_ms,
+                Phase::Stop,
+                FaultKind::Partition,
+                Vec::new(),
+                Value::Null,
+            ));
+        }
     }
 }
 
@@ -644,6 +749,9 @@ impl ProtocolWatch {
             if view.is_leader && before.is_leader && view.last_log_index > before.last_log_index {
                 happened.push(Trigger::AfterAppend);
             }
+            if view.is_leader && !before.is_leader {
+                happened.push(Trigger::AfterElected);
+            }
             if view.is_leader && before.is_leader && view.commit_index > before.commit_index {
                 happened.push(Trigger::AfterCommit);
             }
@@ -753,6 +861,52 @@ mod tests {
             profiles.len() > 50,
             "kinds subsets vary: {}",
             profiles.len()
+        );
+    }
+
+    #[test]
+    fn leader_chains_cut_whoever_leads_on_time_or_at_each_new_election() {
+        let (mut timed, mut elected) = (0, 0);
+        for seed in 0..200 {
+            let plan = generate(
+                &FaultKind::ALL,
+                5,
+                30_000,
+                true,
+                &mut SmallRng::seed_from_u64(seed),
+            );
+            let profile = plan.schedule.profile.clone().unwrap();
+            let on_election: Vec<&Armed> = plan
+                .armed
+                .iter()
+                .filter(|armed| armed.trigger == Trigger::AfterElected)
+                .collect();
+            let leader_cuts = plan
+                .schedule
+                .events
+                .iter()
+                .filter(|event| {
+                    event.action == "start-partition"
+                        && matches!(
+                            event.params.get("mode").and_then(Value::as_str),
+                            Some("isolate-leader" | "hold-leader")
+                        )
+                })
+                .count();
+            if !profile.leader_chains {
+                continue;
+            }
+            assert!(profile.kinds.contains(&FaultKind::Partition));
+            timed += leader_cuts;
+            elected += on_election.len();
+            // (Other armed faults of the profile may wait for elections too.)
+            for armed in on_election {
+                assert!(armed.from_ms < armed.until_ms && armed.until_ms <= 30_000);
+            }
+        }
+        assert!(
+            timed > 20 && elected > 20,
+            "timed {timed}, on election {elected}"
         );
     }
 

@@ -182,7 +182,7 @@ impl Exercised {
                 patterns.insert(format!("fired {trigger}"));
             }
         }
-        for switch in ["quick_restarts", "crash_cycles"] {
+        for switch in ["quick_restarts", "crash_cycles", "leader_chains"] {
             if results.pointer(&format!("/swarm/profile/{switch}")) == Some(&Value::Bool(true)) {
                 patterns.insert(switch.replace('_', "-"));
             }
