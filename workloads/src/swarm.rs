@@ -547,10 +547,10 @@ const CHAIN_STEP_MIN_MS: u64 = 600;
 
 /// One to three chains of 3-12 leader isolations (see `SwarmProfile::leader_chains`). Each
 /// step cuts off whoever leads, replacing the cut in force. Half the chains step on time
-/// (fixed events; the leader may have committed), half step on elections: each step is an
-/// armed fault that waits for the next new leader and cuts it off (or, when the seed kills,
-/// sometimes kills it) before its first entry commits, so every leadership of the chain
-/// leaves an uncommitted tail of its own term.
+/// (fixed events; the leader may have committed much), half step on protocol events: each
+/// step is an armed fault that waits for the next new leader (or the next commit) and cuts
+/// it off (or, when the seed kills, sometimes kills it), so every leadership of the chain
+/// leaves a tail of its own term, uncommitted or barely committed.
 fn push_leader_chains(
     events: &mut Vec<FaultEvent>,
     armed: &mut Vec<Armed>,
@@ -570,11 +570,19 @@ fn push_leader_chains(
                 } else {
                     FaultKind::Partition
                 };
+                // Cut at election, the leader's tail stays uncommitted; cut at its first
+                // commit, it leaves a short committed run that a deposed leader's longer
+                // tail competes with in the next election.
+                let trigger = if rng.random_bool(0.5) {
+                    Trigger::AfterElected
+                } else {
+                    Trigger::AfterCommit
+                };
                 armed.push(Armed {
                     from_ms: chain_start_ms,
                     until_ms,
                     kind,
-                    trigger: Trigger::AfterElected,
+                    trigger,
                     aim: if rng.random_bool(0.5) {
                         Aim::Leader
                     } else {
