@@ -578,6 +578,21 @@ fn push_leader_chains(
                 } else {
                     Trigger::AfterCommit
                 };
+                // A cut leader whose clock runs slow notices late that it lost its quorum:
+                // two leaders at once for longer (reads served by the deposed one).
+                if kind == FaultKind::Partition
+                    && kinds.contains(&FaultKind::Clock)
+                    && rng.random_bool(0.3)
+                {
+                    armed.push(Armed {
+                        from_ms: chain_start_ms,
+                        until_ms,
+                        kind: FaultKind::Clock,
+                        trigger,
+                        aim: Aim::Leader,
+                        duration_ms: log_uniform(rng, 1_000, 5_000),
+                    });
+                }
                 armed.push(Armed {
                     from_ms: chain_start_ms,
                     until_ms,
