@@ -40,8 +40,18 @@ pub enum Bug {
     /// Neither PreVote nor CheckQuorum.
     NoPrevoteCheckquorum,
     /// A follower commits up to min(leaderCommit, its last index), not the last new entry.
+    ///
+    /// Harmless in this store, so no harness can catch it: a new leader appends its no-op
+    /// before it sends anything and backs off with exact conflict hints, so the first
+    /// AppendEntries a follower accepts from it starts at the first entry where their logs
+    /// differ and cuts any stale suffix; later ones only follow accepted ones. The rule
+    /// matters in designs without the election no-op (the Raft paper's figure 2). Kept as a
+    /// check that the harness reports no false detection for a slip that cannot show.
     FollowerCommitPastNew,
     /// A follower acknowledges its last log index instead of the last entry it verified.
+    ///
+    /// Harmless in this store for the reason `FollowerCommitPastNew` is: when a follower
+    /// accepts an AppendEntries its log holds nothing stale past the entries it verified.
     AckLastIndex,
     /// The leader takes next_index - 1 (what it sent) as the follower's match on success.
     MatchFromNextIndex,

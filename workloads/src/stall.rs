@@ -95,6 +95,7 @@ pub fn longest_stall_with_healthy_majority(
     boundaries.dedup();
     // Healthy spans, merged: (start, stop, the faults in force somewhere in the span).
     let mut spans: Vec<(u64, u64, Vec<&str>)> = Vec::new();
+    let mut touched_before: Option<std::collections::BTreeSet<String>> = None;
     for pair in boundaries.windows(2) {
         let (start_ns, stop_ns) = (pair[0], pair[1]);
         let active: Vec<&FaultRecord> = faults
@@ -104,18 +105,25 @@ pub fn longest_stall_with_healthy_majority(
             })
             .collect();
         let Some(touched) = touched_nodes(&active, nodes) else {
+            touched_before = None;
             continue;
         };
+        // A fault that starts here on a node no fault touched just before is a new
+        // disruption the cluster may need an election to get over (a chain of leader cuts
+        // re-elects at every step): the stall clock restarts there. Stops only heal, and a
+        // start on nodes already touched changes nothing for the healthy ones, so a span
+        // goes on through them.
+        let newly_touched = faults.iter().any(|fault| fault.start_ns == start_ns)
+            && touched_before
+                .as_ref()
+                .is_some_and(|before| touched.iter().any(|node| !before.contains(node)));
+        touched_before = Some(touched.clone());
         if nodes - touched.len().min(nodes) < nodes / 2 + 1 {
             continue;
         }
         let kinds: Vec<&str> = active.iter().map(|fault| fault.kind.name()).collect();
-        // A fault starting is a new disruption the cluster may need an election to get
-        // over (a chain of leader cuts re-elects at every step): the stall clock restarts
-        // there. Stops only heal, so a span goes on through them.
-        let fault_starts_here = faults.iter().any(|fault| fault.start_ns == start_ns);
         match spans.last_mut() {
-            Some(span) if span.1 == start_ns && !fault_starts_here => {
+            Some(span) if span.1 == start_ns && !newly_touched => {
                 span.1 = stop_ns;
                 for kind in kinds {
                     if !span.2.contains(&kind) {
@@ -425,10 +433,14 @@ mod tests {
         let stall = longest_stall_with_healthy_majority(&records, &chain, 5, 4_000);
         assert!(!stall.exceeded, "{}", stall.detail);
         // A fault that stops at 5 s while one cut lasts 2-8 s: the stall goes on across
-        // the stop.
+        // the stop; so it does across a start on a node already cut off.
         let kill = fault(FaultKind::Kill, 2, 5, &["n5"], serde_json::Value::Null);
         let healed = [cut(2, 8, "n1"), kill];
         let stall = longest_stall_with_healthy_majority(&records, &healed, 5, 4_000);
         assert!(stall.exceeded, "{}", stall.detail);
+        let pause = fault(FaultKind::Pause, 4, 6, &["n1"], serde_json::Value::Null);
+        let again = [cut(2, 8, "n1"), pause];
+        let stall = longest_stall_with_healthy_majority(&records, &again, 5, 4_000);
+        assert_eq!(stall.longest_ms, 6_000, "{}", stall.detail);
     }
 }
