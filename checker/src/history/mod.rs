@@ -730,6 +730,55 @@ mod tests {
         );
     }
 
+    /// A porcupine-kv file is paired as it is read: the same history as reading all records
+    /// first, and a parse error still wins over an earlier pairing problem.
+    #[test]
+    fn kv_logs_paired_as_read_match_the_two_pass_reading() {
+        let path = |name: &str| {
+            std::env::temp_dir().join(format!("minos-kv-{}-{name}.txt", std::process::id()))
+        };
+        let good = "{:process 0, :type :invoke, :f :append, :key \"1\", :value \"x\"}\n\
+                    {:process 1, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+                    {:process 0, :type :ok, :f :append, :key \"1\", :value \"x\"}\n\
+                    {:process 1, :type :ok, :f :get, :key \"1\", :value \"x\"}\n\
+                    {:process 2, :type :invoke, :f :put, :key \"2\", :value \"y\"}\n";
+        let file = path("good");
+        std::fs::write(&file, good).unwrap();
+        let streamed = read_file(&file, Format::PorcupineKv).unwrap();
+        let two_pass = parse_text(good, &file.display().to_string(), Format::PorcupineKv).unwrap();
+        assert_eq!(streamed.ops, two_pass.ops);
+        assert_eq!(streamed.events, two_pass.events);
+        assert_eq!(streamed.format, Some(Format::PorcupineKv));
+        assert_eq!(streamed.ops.len(), 3);
+        assert_eq!(
+            streamed.ops[1].outcome,
+            Outcome::Ok(Output::Known(Value::from("x")))
+        );
+        assert_eq!(streamed.ops[1].completion_value(), &Value::from("x"));
+        // Line 1 completes what was never invoked; line 3 is not EDN: line 3 is reported.
+        let bad = "{:process 5, :type :ok, :f :get, :key \"1\", :value \"\"}\n\
+                   {:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+                   {:process 0, :type :ok, :f :get, :key \"1\" :value}\n";
+        let file = path("bad");
+        std::fs::write(&file, bad).unwrap();
+        let streamed = read_file(&file, Format::PorcupineKv).unwrap_err();
+        let two_pass =
+            parse_text(bad, &file.display().to_string(), Format::PorcupineKv).unwrap_err();
+        assert_eq!(streamed, two_pass);
+        assert_eq!(streamed.line, 3, "{streamed}");
+        // Without the parse error, the pairing problem of line 1 is reported.
+        let unmatched = &bad[..bad.find("{:process 0, :type :ok").unwrap()];
+        std::fs::write(&file, unmatched).unwrap();
+        let streamed = read_file(&file, Format::PorcupineKv).unwrap_err();
+        assert_eq!(streamed.line, 1, "{streamed}");
+        assert!(
+            streamed.problem.starts_with("unmatched completion"),
+            "{streamed}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        std::fs::remove_file(path("good")).unwrap();
+    }
+
     #[test]
     fn detects_formats_by_content() {
         assert_eq!(detect_format("{\"index\":0}"), Format::Jsonl);
