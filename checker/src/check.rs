@@ -240,9 +240,12 @@ where
             groups.insert(None, Vec::new());
         }
         let events = events_by_object(history, groups.values().map(Vec::as_slice));
+        let mut objects = Vec::with_capacity(groups.len());
         for ((key, positions), events) in groups.into_iter().zip(events) {
-            let model = init_for(&key)?;
-            match prepare(model, key, history, positions, &events, &deadline)? {
+            objects.push((init_for(&key)?, key, positions, events));
+        }
+        for prepared in prepare_all(objects, history, &deadline, options.threads.max(1)) {
+            match prepared? {
                 Some(job) => jobs.push(job),
                 None => return Ok(cut_report(options, history, started, Phase::Partitioning)),
             }
@@ -493,6 +496,61 @@ fn prepare<M: Model>(
     }))
 }
 
+/// `prepare` for each object, on up to `threads` threads; results in the objects' order, so
+/// the first error reported is the first in key order, as on one thread.
+#[allow(clippy::type_complexity)]
+fn prepare_all<M: Model + Send>(
+    objects: Vec<(M, Option<String>, Vec<usize>, Vec<Event>)>,
+    history: &History,
+    deadline: &Deadline,
+    threads: usize,
+) -> Vec<Result<Option<Job<M>>, CheckError>> {
+    let count = objects.len();
+    let threads = threads.min(count).max(1);
+    if threads == 1 {
+        return objects
+            .into_iter()
+            .map(|(model, key, positions, events)| {
+                prepare(model, key, history, positions, &events, deadline)
+            })
+            .collect();
+    }
+    let work: Vec<Mutex<Option<_>>> = objects
+        .into_iter()
+        .map(|object| Mutex::new(Some(object)))
+        .collect();
+    let results: Vec<Mutex<Option<Result<Option<Job<M>>, CheckError>>>> =
+        (0..count).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let worker = || loop {
+        let claimed = next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = work.get(claimed) else {
+            return;
+        };
+        let (model, key, positions, events) = slot
+            .lock()
+            .expect("no worker panics while holding an object")
+            .take()
+            .expect("each object is claimed once");
+        let prepared = prepare(model, key, history, positions, &events, deadline);
+        *results[claimed].lock().expect("result lock") = Some(prepared);
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(worker);
+        }
+    });
+    results
+        .into_iter()
+        .map(|result| {
+            result
+                .into_inner()
+                .expect("result lock")
+                .expect("every object is prepared")
+        })
+        .collect()
+}
+
 /// A report for a check the deadline stopped before any search ran.
 fn cut_report(
     options: &CheckOptions,
@@ -690,7 +748,8 @@ pub(crate) fn assemble<'h, M: Model>(
 const FIRST_ROUND_STEPS: u64 = 20_000;
 
 struct Slot<'a, M: Model> {
-    search: Search<'a, M>,
+    /// Built by the worker that first runs it, so that building searches is shared too.
+    search: Option<Search<'a, M>>,
     result: Option<SearchResult>,
     elapsed: Duration,
 }
@@ -706,9 +765,9 @@ where
 {
     let slots: Vec<Mutex<Slot<'_, M>>> = jobs
         .iter()
-        .map(|job| {
+        .map(|_| {
             Mutex::new(Slot {
-                search: Search::new(&job.model, &job.input),
+                search: None,
                 result: None,
                 elapsed: Duration::ZERO,
             })
@@ -746,7 +805,10 @@ where
                 .lock()
                 .expect("no worker panics while holding a slot");
             let started = Instant::now();
-            let progress = slot.search.run(round_steps, budget);
+            let search = slot
+                .search
+                .get_or_insert_with(|| Search::new(&jobs[job].model, &jobs[job].input));
+            let progress = search.run(round_steps, budget);
             slot.elapsed += started.elapsed();
             if let Progress::Done(result) = progress {
                 slot.result = Some(result);
@@ -767,14 +829,17 @@ where
     jobs.iter()
         .zip(slots)
         .map(|(job, slot)| {
-            let slot = slot.into_inner().expect("slot lock");
-            let stats = slot.search.stats();
+            let mut slot = slot.into_inner().expect("slot lock");
+            let search = slot
+                .search
+                .get_or_insert_with(|| Search::new(&job.model, &job.input));
+            let stats = search.stats();
             let prefix_reached = match slot.result {
-                Some(SearchResult::Exhausted(_)) | None => Some(slot.search.longest_prefix()),
+                Some(SearchResult::Exhausted(_)) | None => Some(search.longest_prefix()),
                 _ => None,
             };
             let linearization = match slot.result {
-                Some(SearchResult::Linearizable) => Some(slot.search.path()),
+                Some(SearchResult::Linearizable) => Some(search.path()),
                 _ => None,
             };
             let (verdict, result, note) = match slot.result {

@@ -82,6 +82,29 @@ pub(crate) fn read_records(
     source_name: &str,
     deadline: &Deadline,
 ) -> Result<Vec<RawRecord>, ReadError> {
+    let mut records = Vec::with_capacity(records_expected(text));
+    read_records_into(text, source_name, deadline, &mut |record| {
+        records.push(record);
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// About how many records `text` holds: Porcupine's kv logs and most EDN histories hold one
+/// op a line (bounded by the shortest op map), so that what holds them is sized once.
+pub(crate) fn records_expected(text: &str) -> usize {
+    let lines = text.bytes().filter(|&byte| byte == b'\n').count() + 1;
+    lines.min(text.len() / 24)
+}
+
+/// As `read_records`, handing each record to `sink` as it is read; an error of `sink` stops
+/// the reading.
+pub(crate) fn read_records_into(
+    text: &str,
+    source_name: &str,
+    deadline: &Deadline,
+    sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
     let mut cursor = Cursor {
         rest: text,
         line: 1,
@@ -111,7 +134,7 @@ pub(crate) fn read_records(
         let after = &cursor.rest[1..];
         cursor.advance_to(after);
     }
-    let mut records = Vec::new();
+    let mut records = 0usize;
     loop {
         cursor.skip_blank();
         match (cursor.rest.chars().next(), closing) {
@@ -136,15 +159,16 @@ pub(crate) fn read_records(
             }
             _ => {}
         }
-        if records.len() % CHECK_EVERY == 0 {
+        if records % CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
         }
         let line = cursor.line;
-        let position = records.len() as u64;
+        let position = records as u64;
+        records += 1;
         if let Some((record, used)) = read_op(cursor.rest, line, position) {
             let after = &cursor.rest[used..];
             cursor.advance_to(after);
-            records.push(record);
+            sink(record)?;
             continue;
         }
         let (record, after) = read_general(cursor.rest, line, position).map_err(|problem| {
@@ -170,9 +194,9 @@ pub(crate) fn read_records(
             error(line, problem)
         })?;
         cursor.advance_to(after);
-        records.push(record);
+        sink(record)?;
     }
-    Ok(records)
+    Ok(())
 }
 
 /// Why the general parser could not read an op.

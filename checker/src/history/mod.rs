@@ -204,7 +204,8 @@ pub struct Operation {
     /// The value of the invoke record (the argument).
     pub invoke_value: Value,
     pub outcome: Outcome,
-    /// The value of the completion record as written (null if none), for explanations.
+    /// The value of the completion record as written (null if none), for explanations; null
+    /// when the outcome is `Ok(Output::Known(value))`, which holds it (see `completion_value`).
     pub completion_value: Value,
     /// 1-based line of the invoke record in its file (0 when the format has no lines), so that
     /// a problem found later (e.g. by the model) still names where the op is.
@@ -212,6 +213,14 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// The value of the completion record as written (null if none).
+    pub fn completion_value(&self) -> &Value {
+        match &self.outcome {
+            Outcome::Ok(Output::Known(value)) => value,
+            _ => &self.completion_value,
+        }
+    }
+
     /// The record type of the completion, as Jepsen names it.
     pub fn kind_name(&self) -> &'static str {
         match self.outcome {
@@ -299,13 +308,43 @@ pub fn read_file_until(
         (Format::Auto, Some("jsonl")) => Format::Jsonl,
         (format, _) => format,
     };
-    parse_text_until(
-        &text,
-        &path.display().to_string(),
-        format,
-        independent,
-        deadline,
-    )
+    let source_name = path.display().to_string();
+    let body = text::strip_bom(&text);
+    let resolved = match format {
+        Format::Auto => detect_format(body),
+        other => other,
+    };
+    if resolved == Format::PorcupineKv && independent != Independent::Yes {
+        // Paired as read: the records are never all held at once (for a large kv log they
+        // took more memory than its ops). A problem pairing them is reported only once the
+        // whole file parsed, as when reading first and pairing after: a parse error wins.
+        let mut pairing = Pairing::new(&source_name, edn::records_expected(body));
+        let mut pairing_problem = None;
+        edn::read_records_into(body, &source_name, deadline, &mut |record| {
+            if pairing_problem.is_none() {
+                match pairing.push(record, deadline) {
+                    Ok(()) => {}
+                    Err(ReadError::TimeUp(time_up)) => return Err(ReadError::TimeUp(time_up)),
+                    Err(problem) => pairing_problem = Some(problem),
+                }
+            }
+            Ok(())
+        })?;
+        drop(text);
+        if let Some(problem) = pairing_problem {
+            return Err(problem);
+        }
+        deadline.check(Phase::Parsing)?;
+        let mut history = pairing.history;
+        history.format = Some(resolved);
+        return Ok(history);
+    }
+    let (records, format, split) =
+        read_records(&text, &source_name, format, independent, deadline)?;
+    // The records own copies of what they need: the file's bytes go before pairing, so the
+    // peak holds one of them, not both.
+    drop(text);
+    paired(records, &source_name, format, split, deadline)
 }
 
 /// A history that was not read: bad input, or the deadline passed first.
@@ -365,7 +404,10 @@ pub fn read_bytes_until(path: &Path, deadline: &Deadline) -> Result<Vec<u8>, Rea
         problem: format!("cannot read: {error}"),
     };
     let mut file = std::fs::File::open(path).map_err(cannot_read)?;
-    let mut bytes = Vec::new();
+    // Sized once from the file's length (capped at the limit): growing by doubling copied a
+    // large history several times and left up to half of its size unused.
+    let expected = file.metadata().map_or(0, |metadata| metadata.len());
+    let mut bytes = Vec::with_capacity(expected.min(text::MAX_HISTORY_BYTES + 1) as usize);
     // One byte more than the limit tells a file at the limit from a larger one.
     loop {
         deadline.check(Phase::Reading)?;
@@ -434,6 +476,19 @@ pub fn parse_text_until(
     independent: Independent,
     deadline: &Deadline,
 ) -> Result<History, ReadError> {
+    let (records, format, split) = read_records(text, source_name, format, independent, deadline)?;
+    paired(records, source_name, format, split, deadline)
+}
+
+/// The records of `text` in `format` (`Auto` decided by content), the format read, and
+/// whether an EDN history was split by `[key value]` values.
+fn read_records(
+    text: &str,
+    source_name: &str,
+    format: Format,
+    independent: Independent,
+    deadline: &Deadline,
+) -> Result<(Vec<RawRecord>, Format, bool), ReadError> {
     // A byte-order mark is not part of the first record.
     let text = text::strip_bom(text);
     let format = match format {
@@ -464,6 +519,17 @@ pub fn parse_text_until(
         }
         _ => false,
     };
+    Ok((records, format, split))
+}
+
+/// The history of `records` read as `format`.
+fn paired(
+    records: Vec<RawRecord>,
+    source_name: &str,
+    format: Format,
+    split: bool,
+    deadline: &Deadline,
+) -> Result<History, ReadError> {
     deadline.check(Phase::Parsing)?;
     let mut history = pair(records, source_name, deadline)?;
     history.independent = split;
@@ -498,32 +564,61 @@ fn pair(
     source_name: &str,
     deadline: &Deadline,
 ) -> Result<History, ReadError> {
-    let error = |line: usize, problem: String| {
-        ReadError::Input(InputError {
-            file: source_name.to_string(),
-            line,
-            problem,
-        })
-    };
-    let mut history = History {
-        source_name: source_name.to_string(),
-        ..History::default()
-    };
-    // Open invoke per process: (op position, line of the invoke).
-    let mut open: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
-    for (number, record) in records.into_iter().enumerate() {
-        if number % crate::deadline::CHECK_EVERY == 0 {
+    let mut pairing = Pairing::new(source_name, records.len());
+    for record in records {
+        pairing.push(record, deadline)?;
+    }
+    Ok(pairing.history)
+}
+
+fn pairing_error(source_name: &str, line: usize, problem: String) -> ReadError {
+    ReadError::Input(InputError {
+        file: source_name.to_string(),
+        line,
+        problem,
+    })
+}
+
+/// Pairing as records arrive, so that a reader can hand each record over as it reads it
+/// instead of holding them all (see `read_file_until`).
+struct Pairing {
+    history: History,
+    /// Open invoke per process: (op position, line of the invoke).
+    open: BTreeMap<u64, (usize, usize)>,
+    /// Records pushed so far.
+    pushed: usize,
+}
+
+impl Pairing {
+    /// Ready for about `records` records.
+    fn new(source_name: &str, records: usize) -> Pairing {
+        Pairing {
+            // Sized once: growing by doubling copied the ops of a large history many times.
+            history: History {
+                source_name: source_name.to_string(),
+                ops: Vec::with_capacity(records.div_ceil(2)),
+                events: Vec::with_capacity(records),
+                ..History::default()
+            },
+            open: BTreeMap::new(),
+            pushed: 0,
+        }
+    }
+
+    fn push(&mut self, record: RawRecord, deadline: &Deadline) -> Result<(), ReadError> {
+        if self.pushed % crate::deadline::CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
         }
+        self.pushed += 1;
         let process = match record.process {
-            Process::Nemesis => continue,
+            Process::Nemesis => return Ok(()),
             Process::Client(process) => process,
         };
         match record.kind {
             RecordType::Invoke => {
-                if let Some((op, line)) = open.get(&process) {
-                    let pending = &history.ops[*op];
-                    return Err(error(
+                if let Some((op, line)) = self.open.get(&process) {
+                    let pending = &self.history.ops[*op];
+                    return Err(pairing_error(&self.history.source_name,
                         record.line,
                         format!(
                             "process {process} invokes {} while its {} invoked at line {line} (index {}) has not completed",
@@ -531,8 +626,8 @@ fn pair(
                         ),
                     ));
                 }
-                let position = history.ops.len();
-                history.ops.push(Operation {
+                let position = self.history.ops.len();
+                self.history.ops.push(Operation {
                     index: record.index,
                     completion_index: None,
                     process,
@@ -544,12 +639,12 @@ fn pair(
                     completion_value: Value::Null,
                     line: record.line,
                 });
-                history.events.push(Event::Call(position));
-                open.insert(process, (position, record.line));
+                self.history.events.push(Event::Call(position));
+                self.open.insert(process, (position, record.line));
             }
             RecordType::Ok | RecordType::Fail | RecordType::Info => {
-                let Some((position, _)) = open.remove(&process) else {
-                    return Err(error(
+                let Some((position, _)) = self.open.remove(&process) else {
+                    return Err(pairing_error(&self.history.source_name,
                         record.line,
                         format!(
                             "unmatched completion: process {process} completes {} (index {}) without a pending invoke",
@@ -557,9 +652,9 @@ fn pair(
                         ),
                     ));
                 };
-                let op = &mut history.ops[position];
+                let op = &mut self.history.ops[position];
                 if op.f != record.f {
-                    return Err(error(
+                    return Err(pairing_error(&self.history.source_name,
                         record.line,
                         format!(
                             "completion f {} of process {process} does not match its invoke f {} (index {})",
@@ -568,7 +663,7 @@ fn pair(
                     ));
                 }
                 if record.key.is_some() && op.key.is_some() && record.key != op.key {
-                    return Err(error(
+                    return Err(pairing_error(&self.history.source_name,
                         record.line,
                         format!(
                             "completion key {} of process {process} does not match its invoke key {}",
@@ -577,21 +672,31 @@ fn pair(
                     ));
                 }
                 op.completion_index = Some(record.index);
-                op.completion_value = record.value.clone();
+                // A known output is kept once, in the outcome (values of a kv history are most
+                // of its bytes).
                 op.outcome = match record.kind {
-                    RecordType::Ok if record.unknown_output => Outcome::Ok(Output::Unknown),
+                    RecordType::Ok if record.unknown_output => {
+                        op.completion_value = record.value;
+                        Outcome::Ok(Output::Unknown)
+                    }
                     RecordType::Ok => Outcome::Ok(Output::Known(record.value)),
-                    RecordType::Fail => Outcome::Fail,
-                    _ => Outcome::Info,
+                    RecordType::Fail => {
+                        op.completion_value = record.value;
+                        Outcome::Fail
+                    }
+                    _ => {
+                        op.completion_value = record.value;
+                        Outcome::Info
+                    }
                 };
                 // An info completion is no real-time bound: the op may take effect later.
                 if record.kind != RecordType::Info {
-                    history.events.push(Event::Return(position));
+                    self.history.events.push(Event::Return(position));
                 }
             }
         }
+        Ok(())
     }
-    Ok(history)
 }
 
 #[cfg(test)]
@@ -623,6 +728,55 @@ mod tests {
                 .starts_with("h.jsonl:1: unmatched completion"),
             "{error}"
         );
+    }
+
+    /// A porcupine-kv file is paired as it is read: the same history as reading all records
+    /// first, and a parse error still wins over an earlier pairing problem.
+    #[test]
+    fn kv_logs_paired_as_read_match_the_two_pass_reading() {
+        let path = |name: &str| {
+            std::env::temp_dir().join(format!("minos-kv-{}-{name}.txt", std::process::id()))
+        };
+        let good = "{:process 0, :type :invoke, :f :append, :key \"1\", :value \"x\"}\n\
+                    {:process 1, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+                    {:process 0, :type :ok, :f :append, :key \"1\", :value \"x\"}\n\
+                    {:process 1, :type :ok, :f :get, :key \"1\", :value \"x\"}\n\
+                    {:process 2, :type :invoke, :f :put, :key \"2\", :value \"y\"}\n";
+        let file = path("good");
+        std::fs::write(&file, good).unwrap();
+        let streamed = read_file(&file, Format::PorcupineKv).unwrap();
+        let two_pass = parse_text(good, &file.display().to_string(), Format::PorcupineKv).unwrap();
+        assert_eq!(streamed.ops, two_pass.ops);
+        assert_eq!(streamed.events, two_pass.events);
+        assert_eq!(streamed.format, Some(Format::PorcupineKv));
+        assert_eq!(streamed.ops.len(), 3);
+        assert_eq!(
+            streamed.ops[1].outcome,
+            Outcome::Ok(Output::Known(Value::from("x")))
+        );
+        assert_eq!(streamed.ops[1].completion_value(), &Value::from("x"));
+        // Line 1 completes what was never invoked; line 3 is not EDN: line 3 is reported.
+        let bad = "{:process 5, :type :ok, :f :get, :key \"1\", :value \"\"}\n\
+                   {:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+                   {:process 0, :type :ok, :f :get, :key \"1\" :value}\n";
+        let file = path("bad");
+        std::fs::write(&file, bad).unwrap();
+        let streamed = read_file(&file, Format::PorcupineKv).unwrap_err();
+        let two_pass =
+            parse_text(bad, &file.display().to_string(), Format::PorcupineKv).unwrap_err();
+        assert_eq!(streamed, two_pass);
+        assert_eq!(streamed.line, 3, "{streamed}");
+        // Without the parse error, the pairing problem of line 1 is reported.
+        let unmatched = &bad[..bad.find("{:process 0, :type :ok").unwrap()];
+        std::fs::write(&file, unmatched).unwrap();
+        let streamed = read_file(&file, Format::PorcupineKv).unwrap_err();
+        assert_eq!(streamed.line, 1, "{streamed}");
+        assert!(
+            streamed.problem.starts_with("unmatched completion"),
+            "{streamed}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        std::fs::remove_file(path("good")).unwrap();
     }
 
     #[test]
