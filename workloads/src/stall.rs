@@ -57,8 +57,8 @@ pub const HEALTHY_QUORUM_STALL_LIMIT_MS: u64 = 4_000;
 /// The longest stretch without a definite answer while progress was owed: no fault that
 /// stops or slows progress by design was in force (power loss, membership changes, a node
 /// rebuilt from an empty disk, apply lag, slow fsync, delay, disk faults) and a majority of
-/// the `nodes` was untouched by every fault in force (not killed, paused, slowed, lossy or cut off; partitions touch the nodes outside their
-/// largest side). Swarm runs check it without `--max-stall`: a liveness bug shows as a
+/// the `nodes` was untouched by every fault in force (not killed, paused, slowed, lossy or
+/// cut off; partitions touch the nodes outside their largest side). Swarm runs check it without `--max-stall`: a liveness bug shows as a
 /// healthy majority that stops answering (Raft's promise: any majority that can talk makes
 /// progress). Looks up to the end of the last fault window. A stretch counts from the last
 /// answer or from the last fault start that touched a node untouched just before, since a
