@@ -51,9 +51,20 @@ pub struct ClientConfig {
     /// clusters use it so that every node, a deposed leader included, keeps getting requests;
     /// a client that sticks to the leader it found never asks the old one again.
     pub ops_at_home: bool,
+    /// The home node's position in `cluster`; None: `client_id` modulo the cluster size.
+    pub home: Option<usize>,
 }
 
 impl ClientConfig {
+    /// The position of this client's home node among `nodes_count` configured nodes.
+    fn home_position(&self, nodes_count: usize) -> usize {
+        assert!(nodes_count > 0, "a client needs a node");
+        match self.home {
+            Some(home) if home < nodes_count => home,
+            _ => (self.client_id as usize) % nodes_count,
+        }
+    }
+
     pub fn new(client_id: u64, cluster: Vec<String>, network: Network) -> Self {
         ClientConfig {
             client_id,
@@ -68,6 +79,7 @@ impl ClientConfig {
             reads_at_home: false,
             request_faults: Vec::new(),
             ops_at_home: false,
+            home: None,
         }
     }
 }
@@ -117,7 +129,7 @@ impl Client {
             nodes.push(resolve(config.network, address).await?);
         }
         let endpoint = Endpoint::bind(config.network, config.local_ip, config.local_port).await?;
-        let target = (config.client_id as usize) % nodes.len();
+        let target = config.home_position(nodes.len());
         let sealer = Sealer::new(config.cluster_key.clone(), config.network, config.client_id);
         Ok(Client {
             sealer,
@@ -270,7 +282,7 @@ impl Client {
         if self.config.ops_at_home
             || (self.config.reads_at_home && matches!(op, StoreOp::Read { .. }))
         {
-            self.target = (self.config.client_id as usize) % self.config.cluster.len();
+            self.target = self.config.home_position(self.config.cluster.len());
         }
         let request = Wire::Request(ClientRequest {
             client_id: self.config.client_id,

@@ -74,6 +74,8 @@ pub struct SimulationResult {
     pub fired: Vec<crate::swarm::Fired>,
     /// The final reads after the faults: what was read through which leader.
     pub final_reads: FinalReadsSummary,
+    /// Reads aimed at deposed leaders that had not noticed yet.
+    pub deposed_leader_reads: DeposedLeaderReads,
     /// Node-level findings: a node's panic, or a node that stopped on an error no fault of
     /// the run explains (each a cause of an invalid verdict).
     pub node_findings: Vec<String>,
@@ -99,6 +101,11 @@ struct Shared {
     /// The last turn the final reader finished.
     final_done: Option<u64>,
     final_wake: Rc<tokio::sync::Notify>,
+    /// A node that still believes it leads while a leader of a newer term exists (seen by
+    /// the driver after each step), for the deposed-leader prober.
+    deposed_leader: Option<usize>,
+    deposed_wake: Rc<tokio::sync::Notify>,
+    deposed_reads: DeposedLeaderReads,
 }
 
 impl Shared {
@@ -269,6 +276,11 @@ async fn clients_main<S: SystemUnderTest + 'static>(
         shared.clone(),
         params.clone(),
     )));
+    tasks.push(tokio::task::spawn_local(deposed_leader_prober(
+        sut.clone(),
+        shared.clone(),
+        params.clone(),
+    )));
     for task in tasks {
         task.await?;
     }
@@ -343,6 +355,104 @@ async fn final_reader<S: SystemUnderTest>(
             }
         }
         shared.borrow_mut().final_done = Some(turn);
+    }
+}
+
+/// What the deposed-leader prober did, for results.json.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DeposedLeaderReads {
+    /// Times the driver saw a node lead in an older term than another leader.
+    pub windows: u64,
+    /// Reads the prober sent through such a node (each an op of the history).
+    pub reads: u64,
+}
+
+impl DeposedLeaderReads {
+    pub fn is_empty(&self) -> bool {
+        self.windows == 0
+    }
+}
+
+/// Reads every key in turn through a node that still believes it leads while a newer
+/// leader exists, for as long as the driver sees it so (until it notices and steps down).
+/// Clients on their own rarely meet such a node: they leave a leader that stops answering
+/// and follow redirects to the new one. A deposed leader that answers a read without a
+/// quorum (a lease trusted past its end, a quorum miscounted, a read index confirmed by the
+/// wrong round) then answers it stale, which the checker sees. The reads go to that node
+/// first; it answers, or redirects them as any node would, so every read is an ordinary
+/// op of the history, judged with the rest.
+async fn deposed_leader_prober<S: SystemUnderTest>(
+    sut: Rc<S>,
+    shared: Rc<RefCell<Shared>>,
+    params: Rc<ClientParams>,
+) {
+    // (node the client is bound to, its process, the client)
+    let mut bound: Option<(usize, u64, S::Client)> = None;
+    let mut next_key: usize = 0;
+    loop {
+        let (target, wake) = {
+            let state = shared.borrow();
+            if state.closed || state.stop {
+                return;
+            }
+            (state.deposed_leader, state.deposed_wake.clone())
+        };
+        let Some(node) = target else {
+            wake.notified().await;
+            continue;
+        };
+        if bound
+            .as_ref()
+            .is_none_or(|(bound_node, _, _)| *bound_node != node)
+        {
+            let process = {
+                let mut state = shared.borrow_mut();
+                state.next_process += 1;
+                state.next_process - 1
+            };
+            match sut.connect_to_node(process, node).await {
+                // The system's clients cannot be aimed at a node: nothing to probe with.
+                None => return,
+                Some(Ok(client)) => bound = Some((node, process, client)),
+                Some(Err(_)) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            }
+        }
+        let (_, process, client) = bound.as_mut().expect("bound above");
+        let process = *process;
+        let op = Op::Read {
+            key: crate::workload::key_name(next_key % params.keys.max(1)),
+        };
+        next_key += 1;
+        {
+            let mut state = shared.borrow_mut();
+            state
+                .recorder
+                .invoke(now_ns(), process, op.f(), op.key(), op.invoke_value());
+            state.in_flight += 1;
+            state.deposed_reads.reads += 1;
+        }
+        let reply = match tokio::time::timeout(params.op_timeout, client.invoke(&op)).await {
+            Ok(reply) => reply,
+            Err(_) => OpReply::Unknown("no answer".to_string()),
+        };
+        let mut state = shared.borrow_mut();
+        if state.closed {
+            return;
+        }
+        state.in_flight -= 1;
+        let (kind, value) = match &reply {
+            OpReply::Ok(returned) => (RecordType::Ok, op.ok_value(*returned)),
+            OpReply::Fail(_) => (RecordType::Fail, op.invoke_value()),
+            OpReply::Unknown(_) => (RecordType::Info, op.invoke_value()),
+        };
+        state.recorder.complete(now_ns(), process, kind, value);
+        if kind == RecordType::Info {
+            // A process with an op in doubt never issues another.
+            bound = None;
+        }
     }
 }
 
@@ -460,6 +570,13 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         }
         _ => crate::swarm::StoreKnobs::default(),
     };
+    if let Some(profile) = schedule.profile.as_mut() {
+        let client = &mut profile.client;
+        if !sut.apply_client_routing(client.bound_clients, client.attempt_timeout_ms) {
+            client.bound_clients = false;
+            client.attempt_timeout_ms = None;
+        }
+    }
     for event in &mut schedule.events {
         knobs.bound_clock(event);
     }
@@ -511,6 +628,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         node_findings,
         fired,
         final_reads,
+        deposed_leader_reads,
         ..
     } = outcome;
     // `--max-stall` bounds every stall under faults; a swarm run (its schedule carries a
@@ -538,6 +656,7 @@ pub fn simulate<S: SystemUnderTest + 'static>(
         simulated_ns,
         fired,
         final_reads,
+        deposed_leader_reads,
         node_findings,
         node_logs: logs.take(),
         system_name,
@@ -573,6 +692,7 @@ struct SimOutcome {
     events: Vec<schedule::FaultEvent>,
     fired: Vec<crate::swarm::Fired>,
     final_reads: FinalReadsSummary,
+    deposed_leader_reads: DeposedLeaderReads,
 }
 
 fn run_sim<S: SystemUnderTest + 'static>(
@@ -591,6 +711,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
     let mut armed_slots: Vec<Option<crate::swarm::Armed>> = armed.drain(..).map(Some).collect();
     let mut fired: Vec<crate::swarm::Fired> = Vec::new();
     let mut final_reads = FinalReadsSummary::default();
+    let deposed_leader_reads;
     let mut watch = crate::swarm::ProtocolWatch::new(options.nodes);
     let step = Duration::from_millis(options.step_ms);
     let mut sim = turmoil::Builder::new()
@@ -822,6 +943,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
             .map_err(|error| RunError::Simulation(error.to_string()))?;
         let observed_ns = sim.elapsed().as_nanos() as u64;
         let mut current_leader: Option<(u64, usize)> = None;
+        let mut leaders: Vec<(u64, usize)> = Vec::new();
         for node in 0..options.nodes {
             let view = sut.observe(node, invariants.applied_from(node));
             invariants.observe(observed_ns, node, &view);
@@ -830,14 +952,14 @@ fn run_sim<S: SystemUnderTest + 'static>(
             if view.stopped_on_error.is_some() && !nemesis.is_killed(node) {
                 failed.insert(node);
             }
-            if view.running
-                && view.is_leader
-                && !nemesis.is_killed(node)
-                && current_leader.is_none_or(|(term, _)| view.term > term)
-            {
-                current_leader = Some((view.term, node));
+            if view.running && view.is_leader && !nemesis.is_killed(node) {
+                leaders.push((view.term, node));
+                if current_leader.is_none_or(|(term, _)| view.term > term) {
+                    current_leader = Some((view.term, node));
+                }
             }
         }
+        note_deposed_leader(&shared, &leaders);
         invariants.end_step(observed_ns);
         leader = current_leader;
         let leader_node = leader.map(|(_, n)| n);
@@ -861,6 +983,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
         let mut shared_state = shared.borrow_mut();
         shared_state.recorder.close(end_ns);
         shared_state.closed = true;
+        deposed_leader_reads = std::mem::take(&mut shared_state.deposed_reads);
         std::mem::take(&mut shared_state.recorder).into_records()
     };
     // The simulation (and every task holding the clients) ends here.
@@ -876,7 +999,28 @@ fn run_sim<S: SystemUnderTest + 'static>(
         events: queue.into_iter().map(|queued| queued.event).collect(),
         fired,
         final_reads,
+        deposed_leader_reads,
     })
+}
+
+/// Points the deposed-leader prober at the first node (lowest index) that leads in a term
+/// older than another leader's, or at nobody.
+fn note_deposed_leader(shared: &RefCell<Shared>, leaders: &[(u64, usize)]) {
+    let newest_term = leaders.iter().map(|(term, _)| *term).max();
+    let deposed = leaders
+        .iter()
+        .filter(|(term, _)| Some(*term) < newest_term)
+        .map(|(_, node)| *node)
+        .min();
+    let mut state = shared.borrow_mut();
+    if deposed == state.deposed_leader {
+        return;
+    }
+    if deposed.is_some() {
+        state.deposed_reads.windows += 1;
+    }
+    state.deposed_leader = deposed;
+    state.deposed_wake.notify_waiters();
 }
 
 /// Fires the armed swarm faults whose moment came in this step: each becomes a start and a

@@ -40,6 +40,10 @@ pub struct RaftStore {
     op_timeout_ms: u64,
     /// Clients send reads to their home node first (stale mode: follower-local reads).
     reads_at_home: bool,
+    /// Odd-numbered clients send every op to their home node first (swarm client routing).
+    bound_clients: bool,
+    /// Per-attempt reply timeout of every client; None: the client library's default.
+    attempt_timeout_ms: Option<u64>,
     membership: RefCell<MembershipGoal>,
     /// Derived from the run seed: simulated nodes and clients seal and verify every datagram
     /// as real processes do, on the same code path, and the run stays deterministic.
@@ -92,6 +96,8 @@ impl RaftStore {
             cluster: peers.into_values().collect(),
             op_timeout_ms,
             reads_at_home: false,
+            bound_clients: false,
+            attempt_timeout_ms: None,
             membership: RefCell::new(MembershipGoal::new(nodes)),
             cluster_key,
             panics: (0..nodes).map(|_| Default::default()).collect(),
@@ -133,6 +139,20 @@ impl RaftStore {
 }
 
 impl RaftStore {
+    /// How client process `process` connects (its id, key, routing and timeouts).
+    fn client_config(&self, process: u64) -> ClientConfig {
+        let mut config = ClientConfig::new(process + 1, self.cluster.clone(), Network::Simulated);
+        config.op_timeout_ms = self.op_timeout_ms;
+        config.cluster_key = self.cluster_key.clone();
+        config.reads_at_home = self.reads_at_home;
+        config.ops_at_home = self.bound_clients && process % 2 == 1;
+        if let Some(attempt_timeout_ms) = self.attempt_timeout_ms {
+            config.request_timeout_ms = attempt_timeout_ms;
+        }
+        config.request_faults = self.request_switches.clone();
+        config
+    }
+
     /// Sets how every node serves reads (`--read-mode`); in stale mode clients also send
     /// reads to their home node, so that followers answer them.
     pub fn with_read_mode(mut self, mode: crate::options::ReadMode) -> RaftStore {
@@ -195,6 +215,16 @@ impl SystemUnderTest for RaftStore {
         }
     }
 
+    fn apply_client_routing(
+        &mut self,
+        bound_clients: bool,
+        attempt_timeout_ms: Option<u64>,
+    ) -> bool {
+        self.bound_clients = bound_clients;
+        self.attempt_timeout_ms = attempt_timeout_ms;
+        true
+    }
+
     fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]) {
         assert_eq!(node_names.len(), self.controls.len(), "one name per node");
         for (index, name) in node_names.iter().enumerate() {
@@ -250,14 +280,25 @@ impl SystemUnderTest for RaftStore {
     }
 
     async fn connect(&self, process: u64) -> std::io::Result<RaftClient> {
-        let mut config = ClientConfig::new(process + 1, self.cluster.clone(), Network::Simulated);
-        config.op_timeout_ms = self.op_timeout_ms;
-        config.cluster_key = self.cluster_key.clone();
-        config.reads_at_home = self.reads_at_home;
-        config.request_faults = self.request_switches.clone();
+        let config = self.client_config(process);
         Ok(RaftClient {
             client: Client::connect(config).await?,
         })
+    }
+
+    async fn connect_to_node(
+        &self,
+        process: u64,
+        node: usize,
+    ) -> Option<std::io::Result<RaftClient>> {
+        let mut config = self.client_config(process);
+        config.ops_at_home = true;
+        config.home = Some(node);
+        Some(
+            Client::connect(config)
+                .await
+                .map(|client| RaftClient { client }),
+        )
     }
 
     fn observe(&self, node: usize, applied_from: usize) -> NodeView {

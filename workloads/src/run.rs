@@ -166,6 +166,9 @@ struct Results<'a> {
     fault_effects: &'a crate::bite::FaultEffects,
     /// The reads of every key through each node in turn after the faults healed.
     final_reads: &'a crate::driver::FinalReadsSummary,
+    /// Reads the harness aimed at deposed leaders that still believed they led.
+    #[serde(skip_serializing_if = "crate::driver::DeposedLeaderReads::is_empty")]
+    deposed_leader_reads: &'a crate::driver::DeposedLeaderReads,
     schedule_file: &'static str,
     history: HistorySummary<'a>,
     timings: Timings,
@@ -423,6 +426,7 @@ pub(crate) fn write_run_in(
             }),
         fault_effects: &fault_effects,
         final_reads: &simulation.final_reads,
+        deposed_leader_reads: &simulation.deposed_leader_reads,
         schedule_file: "schedule.json",
         history: HistorySummary {
             file: "history.jsonl",

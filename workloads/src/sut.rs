@@ -184,12 +184,35 @@ pub trait SystemUnderTest {
     /// `takes_knobs` says yes.
     fn apply_knobs(&mut self, _knobs: &crate::swarm::StoreKnobs) {}
 
+    /// Applies a swarm seed's client routing before any client connects (see
+    /// `crate::swarm::ClientProfile`); false when the system's clients cannot take it (the
+    /// profile then records that nothing applied).
+    fn apply_client_routing(
+        &mut self,
+        _bound_clients: bool,
+        _attempt_timeout_ms: Option<u64>,
+    ) -> bool {
+        false
+    }
+
     /// Registers hosts `n1..nN` (one per node) on the simulation. A node whose software
     /// fails must not end the simulation: log the error and stop that host.
     fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]);
 
     /// Connects client process `process` (inside the clients host).
     async fn connect(&self, process: u64) -> std::io::Result<Self::Client>;
+
+    /// Connects client process `process` bound to node `node` (0-based): every op goes to
+    /// that node first. None when the system's clients cannot be aimed at a node. The driver
+    /// uses it to read through a node that still believes it leads after a newer leader was
+    /// elected (see `driver::deposed_leader_prober`).
+    async fn connect_to_node(
+        &self,
+        _process: u64,
+        _node: usize,
+    ) -> Option<std::io::Result<Self::Client>> {
+        None
+    }
 
     /// The node's state for the invariants; `applied_from` is the previous `applied_count`.
     fn observe(&self, node: usize, applied_from: usize) -> NodeView;

@@ -116,6 +116,25 @@ pub struct ClientProfile {
     pub op_timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bursts: Vec<Burst>,
+    /// Every other client is bound to a home node, as Jepsen binds a client to each node: it
+    /// sends each op there first (a follower redirects it, a node that believes it leads
+    /// answers), so a deposed leader that has not noticed keeps getting requests while
+    /// the other clients follow the new leader. Without it every client sticks to the
+    /// leader it found and leaves a node only when it stops answering.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bound_clients: bool,
+    /// How long one attempt waits for a node's reply before the client tries another node;
+    /// None keeps the client library's default. Short attempts reach a new leader sooner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_timeout_ms: Option<u64>,
+}
+
+impl ClientProfile {
+    /// Draws how clients pick nodes (from its own stream: see `generate`).
+    fn draw_routing(&mut self, rng: &mut SmallRng) {
+        self.bound_clients = rng.random_bool(0.4);
+        self.attempt_timeout_ms = rng.random_bool(0.4).then(|| log_uniform(rng, 50, 250));
+    }
 }
 
 impl ClientProfile {
@@ -300,6 +319,7 @@ pub fn draw_profile(
         } else {
             Vec::new()
         },
+        ..ClientProfile::default()
     };
     SwarmProfile {
         kinds,
@@ -531,6 +551,10 @@ pub fn generate(
             &mut chain_rng,
         );
     }
+    // The chains' stream is spent: routing draws from the next one, so that adding it left
+    // every earlier draw of a seed as it was.
+    let mut routing_rng = SmallRng::seed_from_u64(chain_rng.random());
+    profile.client.draw_routing(&mut routing_rng);
     events.sort_by_key(|event| event.at_ms);
     SwarmPlan {
         schedule: Schedule {

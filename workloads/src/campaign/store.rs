@@ -196,6 +196,15 @@ impl Exercised {
         if results.pointer("/swarm/profile/client/bursts").is_some() {
             patterns.insert("client bursts".to_string());
         }
+        if results.pointer("/swarm/profile/client/bound_clients") == Some(&Value::Bool(true)) {
+            patterns.insert("bound clients".to_string());
+        }
+        if results
+            .pointer("/swarm/profile/client/attempt_timeout_ms")
+            .is_some()
+        {
+            patterns.insert("short client attempts".to_string());
+        }
         exercised.patterns = patterns.into_iter().map(|pattern| (pattern, 1)).collect();
         exercised
     }

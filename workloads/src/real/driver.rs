@@ -363,6 +363,7 @@ pub fn run_real<A: Adapter + 'static>(
         // leadership tour: what they check is the history and the adapter's final state.
         fired: Vec::new(),
         final_reads: Default::default(),
+        deposed_leader_reads: Default::default(),
         node_findings: Vec::new(),
     };
     let check_start = Instant::now();
