@@ -361,7 +361,7 @@ async fn final_reader<S: SystemUnderTest>(
 /// What the deposed-leader prober did, for results.json.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct DeposedLeaderReads {
-    /// Times the driver saw a node lead in an older term than another leader.
+    /// Times the driver saw a node lead in a term older than another running node's.
     pub windows: u64,
     /// Reads the prober sent through such a node (each an op of the history).
     pub reads: u64,
@@ -944,6 +944,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
         let observed_ns = sim.elapsed().as_nanos() as u64;
         let mut current_leader: Option<(u64, usize)> = None;
         let mut leaders: Vec<(u64, usize)> = Vec::new();
+        let mut newest_term: u64 = 0;
         for node in 0..options.nodes {
             let view = sut.observe(node, invariants.applied_from(node));
             invariants.observe(observed_ns, node, &view);
@@ -952,6 +953,9 @@ fn run_sim<S: SystemUnderTest + 'static>(
             if view.stopped_on_error.is_some() && !nemesis.is_killed(node) {
                 failed.insert(node);
             }
+            if view.running && !nemesis.is_killed(node) {
+                newest_term = newest_term.max(view.term);
+            }
             if view.running && view.is_leader && !nemesis.is_killed(node) {
                 leaders.push((view.term, node));
                 if current_leader.is_none_or(|(term, _)| view.term > term) {
@@ -959,7 +963,7 @@ fn run_sim<S: SystemUnderTest + 'static>(
                 }
             }
         }
-        note_deposed_leader(&shared, &leaders);
+        note_deposed_leader(&shared, &leaders, newest_term);
         invariants.end_step(observed_ns);
         leader = current_leader;
         let leader_node = leader.map(|(_, n)| n);
@@ -1004,12 +1008,12 @@ fn run_sim<S: SystemUnderTest + 'static>(
 }
 
 /// Points the deposed-leader prober at the first node (lowest index) that leads in a term
-/// older than another leader's, or at nobody.
-fn note_deposed_leader(shared: &RefCell<Shared>, leaders: &[(u64, usize)]) {
-    let newest_term = leaders.iter().map(|(term, _)| *term).max();
+/// older than another running node's (a newer election has started: its reads are queued
+/// there when the newer leader commits), or at nobody.
+fn note_deposed_leader(shared: &RefCell<Shared>, leaders: &[(u64, usize)], newest_term: u64) {
     let deposed = leaders
         .iter()
-        .filter(|(term, _)| Some(*term) < newest_term)
+        .filter(|(term, _)| *term < newest_term)
         .map(|(_, node)| *node)
         .min();
     let mut state = shared.borrow_mut();
