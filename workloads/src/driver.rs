@@ -1230,3 +1230,33 @@ impl SimulationResult {
             .count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prober_aims_at_a_leader_of_an_older_term_than_some_running_node() {
+        let shared = RefCell::new(Shared::default());
+        // One leader, nobody newer: nothing to probe.
+        note_deposed_leader(&shared, &[(3, 1)], 3);
+        assert_eq!(shared.borrow().deposed_leader, None);
+        // A node started a newer election: the old leader is probed before the new one wins.
+        note_deposed_leader(&shared, &[(3, 1)], 4);
+        assert_eq!(shared.borrow().deposed_leader, Some(1));
+        // The new leader won: still the old one, and it is the same window.
+        note_deposed_leader(&shared, &[(3, 1), (4, 2)], 4);
+        assert_eq!(shared.borrow().deposed_leader, Some(1));
+        assert_eq!(shared.borrow().deposed_reads.windows, 1);
+        // Two stale leaders: the lowest node index, deterministically.
+        note_deposed_leader(&shared, &[(3, 4), (2, 0), (5, 2)], 5);
+        assert_eq!(shared.borrow().deposed_leader, Some(0));
+        assert_eq!(shared.borrow().deposed_reads.windows, 2);
+        // It stepped down: the window closes.
+        note_deposed_leader(&shared, &[(5, 2)], 5);
+        assert_eq!(shared.borrow().deposed_leader, None);
+        note_deposed_leader(&shared, &[(5, 2), (4, 3)], 5);
+        assert_eq!(shared.borrow().deposed_leader, Some(3));
+        assert_eq!(shared.borrow().deposed_reads.windows, 3);
+    }
+}

@@ -196,6 +196,9 @@ impl Exercised {
         if results.pointer("/swarm/profile/client/bursts").is_some() {
             patterns.insert("client bursts".to_string());
         }
+        if results.pointer("/deposed_leader_reads/reads").is_some() {
+            patterns.insert("reads through deposed leaders".to_string());
+        }
         if results.pointer("/swarm/profile/client/bound_clients") == Some(&Value::Bool(true)) {
             patterns.insert("bound clients".to_string());
         }
