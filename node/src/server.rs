@@ -78,6 +78,9 @@ pub struct NodeOptions {
     /// of `NodeOptions::new` is `ClusterKey::for_simulation(0)`, for simulations and tests;
     /// `minos node` always sets the key from `--cluster-key`.
     pub cluster_key: ClusterKey,
+    /// The longest randomized election timeout, in ticks (None: the core's default). Close to
+    /// the shortest (15 ticks), nodes time out together: more split votes.
+    pub election_timeout_max_ticks: Option<u32>,
 }
 
 impl NodeOptions {
@@ -113,6 +116,7 @@ impl NodeOptions {
             snapshot_every: 0,
             bootstrap_voters: None,
             cluster_key: ClusterKey::for_simulation(0),
+            election_timeout_max_ticks: None,
         }
     }
 
@@ -127,6 +131,9 @@ impl NodeOptions {
         config.max_append_entries_count = self.max_append_entries_count;
         config.max_inflight_appends = self.max_inflight_appends;
         config.bugs = self.bugs;
+        if let Some(max_ticks) = self.election_timeout_max_ticks {
+            config.election_timeout_max_ticks = max_ticks.max(config.election_timeout_min_ticks);
+        }
         // The planted lease bug lives in lease reads, so it implies them.
         config.lease_reads =
             self.read_mode == ReadMode::Lease || self.bugs.has(Bug::LeaseNoDriftBound);

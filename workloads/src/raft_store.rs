@@ -213,6 +213,14 @@ impl SystemUnderTest for RaftStore {
         if let Some(mode) = knobs.read_mode {
             self.set_read_mode(mode);
         }
+        if let Some(max_ticks) = knobs.election_timeout_max_ticks {
+            for node_options in &mut self.options {
+                node_options.election_timeout_max_ticks = Some(max_ticks);
+            }
+            for host in &self.hosts {
+                lock(host).options.election_timeout_max_ticks = Some(max_ticks);
+            }
+        }
     }
 
     fn apply_client_routing(

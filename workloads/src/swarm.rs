@@ -165,6 +165,11 @@ pub struct StoreKnobs {
     /// How reads are served, among the modes that promise linearizability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_mode: Option<ReadMode>,
+    /// The longest randomized election timeout in ticks (16-20, against the default 30 and
+    /// a shortest of 15): nodes time out nearly together, so elections split and candidates
+    /// of one term compete (etcd exposes the timeout as `--election-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_timeout_max_ticks: Option<u32>,
 }
 
 /// The drift a clock fault may give a node when reads use leader leases: the store's lease
@@ -183,6 +188,8 @@ impl StoreKnobs {
             read_mode: rng.random_bool(0.5).then(|| {
                 [ReadMode::ReadIndex, ReadMode::Lease, ReadMode::Log][rng.random_range(0..3)]
             }),
+            // Drawn last, so that the knobs above keep the values each seed drew before.
+            election_timeout_max_ticks: rng.random_bool(0.3).then(|| rng.random_range(16..=20)),
         }
     }
 
