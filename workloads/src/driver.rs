@@ -576,6 +576,14 @@ pub fn simulate<S: SystemUnderTest + 'static>(
             client.bound_clients = false;
             client.attempt_timeout_ms = None;
         }
+        if profile.restless_membership
+            && !sut.make_membership_restless(
+                derive_seed(options.seed, "restless-membership", 0),
+                options.time_limit_ms * 1_000_000,
+            )
+        {
+            profile.restless_membership = false;
+        }
     }
     for event in &mut schedule.events {
         knobs.bound_clock(event);

@@ -9,7 +9,11 @@
 //! host `h` (0-based) are `h + 1 + k * nodes`; names are `n<h+1>` for the first and
 //! `n<h+1>/id<id>` for later ones.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::rngs::SmallRng;
+use rand::seq::IteratorRandom;
+use rand::{Rng, SeedableRng};
 
 use minos_node::raft::Role;
 use minos_node::{NodeControl, NodeOptions};
@@ -31,6 +35,18 @@ pub(crate) struct MembershipGoal {
     engaged: bool,
     /// Every configuration the leaders reported since then.
     seen: Vec<ConfigurationChange>,
+    /// A restless operator (swarm `restless_membership`): until this simulated time, at a new
+    /// leadership it may change its mind about which node to take out.
+    restless: Option<Restless>,
+    /// Node the schedule removed -> node taken out instead (a restless operator's choice).
+    substitutes: BTreeMap<usize, usize>,
+    /// The leader asked last, to notice a new leadership.
+    last_leader: Option<usize>,
+}
+
+struct Restless {
+    rng: SmallRng,
+    until_ns: u64,
 }
 
 /// One single-server change asked of the leader (1-based node ids).
@@ -48,7 +64,23 @@ impl MembershipGoal {
             ids: (1..=nodes_count as u64).collect(),
             engaged: false,
             seen: Vec::new(),
+            restless: None,
+            substitutes: BTreeMap::new(),
+            last_leader: None,
         }
+    }
+
+    /// Until `until_ns`, when a new leader shows while a membership fault is in force, the
+    /// goal moves half the time: another member goes out in place of one the schedule
+    /// removed (the count out stays the schedule's). A change the deposed leader left
+    /// uncommitted then meets a different change at the new leader, as when two operators,
+    /// or one operator's retrying script, race a leader election; single-server changes are
+    /// safe only if a new leader commits an entry of its term before it changes membership.
+    pub(crate) fn make_restless(&mut self, seed: u64, until_ns: u64) {
+        self.restless = Some(Restless {
+            rng: SmallRng::seed_from_u64(seed),
+            until_ns,
+        });
     }
 
     pub(crate) fn remove(&mut self, node: usize) {
@@ -61,6 +93,48 @@ impl MembershipGoal {
         assert!(node < self.nodes_count, "node {node} out of range");
         self.engaged = true;
         self.removed.remove(&node);
+        self.substitutes.remove(&node);
+    }
+
+    /// The nodes out of the configuration now: the schedule's, with a restless operator's
+    /// substitutes in their place.
+    fn out_now(&self) -> BTreeSet<usize> {
+        self.removed
+            .iter()
+            .map(|node| *self.substitutes.get(node).unwrap_or(node))
+            .collect()
+    }
+
+    /// At a new leadership, a restless operator may take out another member instead of one
+    /// the schedule removed (or put the schedule's choice back).
+    fn maybe_change_mind(&mut self, now_ns: u64, leader: usize) {
+        let new_leadership = self.last_leader != Some(leader);
+        self.last_leader = Some(leader);
+        let out_now = self.out_now();
+        let Some(restless) = self.restless.as_mut() else {
+            return;
+        };
+        if !new_leadership || now_ns >= restless.until_ns || self.removed.is_empty() {
+            return;
+        }
+        if !restless.rng.random_bool(0.5) {
+            return;
+        }
+        let scheduled = *self
+            .removed
+            .iter()
+            .choose(&mut restless.rng)
+            .expect("removed is not empty");
+        let candidates = (0..self.nodes_count)
+            .filter(|node| !out_now.contains(node) && !self.retired.contains(node));
+        match candidates.choose(&mut restless.rng) {
+            Some(instead) if instead != scheduled => {
+                self.substitutes.insert(scheduled, instead);
+            }
+            _ => {
+                self.substitutes.remove(&scheduled);
+            }
+        }
     }
 
     /// The node lost its disk and will come back as `new_id`: its old identity leaves.
@@ -105,8 +179,9 @@ impl MembershipGoal {
     }
 
     fn wanted_voters(&self) -> BTreeSet<u64> {
+        let out_now = self.out_now();
         (0..self.nodes_count)
-            .filter(|node| !self.removed.contains(node) && !self.retired.contains(node))
+            .filter(|node| !out_now.contains(node) && !self.retired.contains(node))
             .map(|node| self.ids[node])
             .collect()
     }
@@ -121,6 +196,7 @@ impl MembershipGoal {
         let Some(leader) = leader.filter(|_| self.engaged) else {
             return;
         };
+        self.maybe_change_mind(now_ns, leader);
         let Some((voters, learners)) = leader_configuration(&controls[leader]) else {
             return;
         };
@@ -257,6 +333,34 @@ mod tests {
             goal.next_change(2, &ids(&[2, 4, 5]), &ids(&[1, 3])),
             5
         ));
+    }
+
+    #[test]
+    fn a_restless_operator_takes_out_another_member_at_new_leaderships_until_its_deadline() {
+        let mut goal = MembershipGoal::new(5);
+        goal.make_restless(7, 1_000);
+        goal.remove(1);
+        let mut outs = BTreeSet::new();
+        for step in 0..40u64 {
+            // Every step a new leader (alternating), before the deadline.
+            goal.maybe_change_mind(step, (step % 2) as usize);
+            let wanted = goal.wanted_voters();
+            assert_eq!(wanted.len(), 4, "one node out, as scheduled");
+            outs.insert(ids(&[1, 2, 3, 4, 5]).difference(&wanted).copied().next().unwrap());
+        }
+        assert!(outs.len() > 1, "the goal moved: {outs:?}");
+        // The same leader again changes nothing.
+        let before = goal.wanted_voters();
+        goal.maybe_change_mind(41, 1);
+        goal.maybe_change_mind(42, 1);
+        assert_eq!(goal.wanted_voters(), before);
+        // Past the deadline the goal stays put, and the schedule's add brings everyone back.
+        for step in 0..20u64 {
+            goal.maybe_change_mind(1_000 + step, (step % 2) as usize);
+            assert_eq!(goal.wanted_voters(), before);
+        }
+        goal.add(1);
+        assert_eq!(goal.wanted_voters(), ids(&[1, 2, 3, 4, 5]));
     }
 
     #[test]

@@ -223,6 +223,11 @@ impl SystemUnderTest for RaftStore {
         }
     }
 
+    fn make_membership_restless(&mut self, seed: u64, until_ns: u64) -> bool {
+        self.membership.borrow_mut().make_restless(seed, until_ns);
+        true
+    }
+
     fn apply_client_routing(
         &mut self,
         bound_clients: bool,

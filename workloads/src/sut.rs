@@ -195,6 +195,13 @@ pub trait SystemUnderTest {
         false
     }
 
+    /// Makes the membership operator restless until `until_ns` (see
+    /// `crate::swarm::SwarmProfile::restless_membership`), its choices drawn from `seed`;
+    /// false when the system drives no membership changes itself.
+    fn make_membership_restless(&mut self, _seed: u64, _until_ns: u64) -> bool {
+        false
+    }
+
     /// Registers hosts `n1..nN` (one per node) on the simulation. A node whose software
     /// fails must not end the simulation: log the error and stop that host.
     fn register_nodes(&self, sim: &mut turmoil::Sim<'_>, node_names: &[String]);

@@ -252,6 +252,12 @@ pub struct SwarmProfile {
     /// a chain).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leader_chains: bool,
+    /// The membership operator changes its mind at new leaderships (when the seed's kinds
+    /// include membership): another member goes out in place of the one the schedule
+    /// removed, so a new leader is asked for a change other than the one its deposed
+    /// predecessor may have left uncommitted (see `membership::MembershipGoal::make_restless`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restless_membership: bool,
     #[serde(default)]
     pub client: ClientProfile,
     /// The store's knobs (empty for systems that take none, and in older schedules).
@@ -338,6 +344,7 @@ pub fn draw_profile(
         quick_restarts: rng.random_bool(0.4),
         crash_cycles: rng.random_bool(0.25),
         leader_chains: false,
+        restless_membership: false,
         client,
         knobs: StoreKnobs::default(),
     }
@@ -562,6 +569,8 @@ pub fn generate(
     // every earlier draw of a seed as it was.
     let mut routing_rng = SmallRng::seed_from_u64(chain_rng.random());
     profile.client.draw_routing(&mut routing_rng);
+    profile.restless_membership =
+        profile.kinds.contains(&FaultKind::Membership) && routing_rng.random_bool(0.5);
     events.sort_by_key(|event| event.at_ms);
     SwarmPlan {
         schedule: Schedule {
@@ -1027,6 +1036,7 @@ mod tests {
             max_append_entries: Some(3),
             snapshot_every: Some(50),
             read_mode: Some(ReadMode::Lease),
+            election_timeout_max_ticks: Some(17),
         };
         let applied = drawn.clone().with_explicit(Some(1), ReadMode::Log);
         assert_eq!(applied.max_append_entries, Some(1));

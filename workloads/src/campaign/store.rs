@@ -182,7 +182,12 @@ impl Exercised {
                 patterns.insert(format!("fired {trigger}"));
             }
         }
-        for switch in ["quick_restarts", "crash_cycles", "leader_chains"] {
+        for switch in [
+            "quick_restarts",
+            "crash_cycles",
+            "leader_chains",
+            "restless_membership",
+        ] {
             if results.pointer(&format!("/swarm/profile/{switch}")) == Some(&Value::Bool(true)) {
                 patterns.insert(switch.replace('_', "-"));
             }
