@@ -640,6 +640,7 @@ pub(crate) fn assemble<'h, M: Model>(
             _ => Vec::new(),
         })
         .collect();
+    let defers = model.defers_in_doubt(&object_ops);
     drop(object_ops);
     debug_assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
     // Number of an op within `positions` -> its first local op; the variants of an op are
@@ -652,6 +653,7 @@ pub(crate) fn assemble<'h, M: Model>(
     let mut observer = Vec::new();
     let mut kept_positions = Vec::new();
     let mut exclusive_group = Vec::new();
+    let mut deferrable = Vec::new();
     let mut groups_count = 0u32;
     // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
     let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
@@ -679,6 +681,7 @@ pub(crate) fn assemble<'h, M: Model>(
                 must_happen.push(false);
                 observer.push(false);
                 exclusive_group.push(group);
+                deferrable.push(false);
                 ops.push(variant);
                 kept_positions.push(position);
             }
@@ -700,11 +703,13 @@ pub(crate) fn assemble<'h, M: Model>(
             must_happen.push(matches!(op_outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             exclusive_group.push(NO_GROUP);
+            deferrable.push(defers && *op_outcome == Outcome::Info && model.deferrable(&compiled));
             ops.push(compiled);
             kept_positions.push(position);
         }
     }
     let component: Vec<u32> = ops.iter().map(|op| model.component(op)).collect();
+    let observes: Vec<bool> = ops.iter().map(|op| model.observes_state(op)).collect();
     let mut twin_class = vec![NO_TWINS; ops.len()];
     let twin_groups = twins.values().filter(|members| members.len() >= 2);
     for (class, members) in twin_groups.enumerate() {
@@ -739,6 +744,8 @@ pub(crate) fn assemble<'h, M: Model>(
             twin_class,
             exclusive_group,
             component,
+            deferrable,
+            observes,
         },
         kept_positions,
     )

@@ -22,6 +22,36 @@
 //! explores multisets of in-doubt ops (how many of each class) instead of subsets: with k
 //! twins of one class, k + 1 choices instead of 2^k.
 //!
+//! Deferral. Twins alone leave the search exploring, at every configuration, every multiset
+//! of the in-doubt ops called so far: each is legal in every state and changes it, and the
+//! wrong ones are refuted only at the next return (a counter with 20 lost adds of 5 distinct
+//! amounts: thousands of multisets per position, millions of configurations). Some models
+//! (`Model::defers_in_doubt`: a counter's adds without a reported total) have in-doubt ops
+//! that commute with every op that does not observe the state, or are overwritten by it. In
+//! any linearization, such a deferrable op d followed by an op y that neither observes the
+//! state nor is deferrable can be moved past y (or dropped, when y overwrites it): d has no
+//! return, so nothing must follow it, and it stays after its call. Repeating this, and
+//! dropping deferrable ops at the end, gives a linearization in which every run of deferrable
+//! ops (a block) ends just before an op that observes the state. The search explores only
+//! such linearizations: after a deferrable op it takes only another one or an op that
+//! observes the state, and the cache tells configurations in a block from the others (their
+//! continuations differ). It also takes a deferrable op only when some op that observes the
+//! state and may be linearized now could become legal after it and some of the other pending
+//! deferrable ops (`Model::deferred_may_enable`): a block must end in such an op, and taking
+//! in-doubt ops never moves the first pending return, so the ops that may end the block are
+//! those pending now. A legal observer is still taken greedily inside a block: any
+//! completion can take it first. Deferral is off for objects of several parts and for
+//! growth pruning, whose state keys it would have to share.
+//!
+//! Pending pruning. Some models can tell from the ops still to linearize that a configuration
+//! has no completion (`Model::pending_unreachable`): the ops linearized before a pending op o
+//! are among those called before o returns, so if no choice of them makes o legal from the
+//! state now, the search drops the configuration at once instead of finding out at o's
+//! return after trying every order of the ops called meanwhile. A counter whose in-doubt adds
+//! stood in for an ok add (the block reached a read's value, but the ok add's reported total
+//! is now out of reach) is dropped so. The model sees the pending events from the first on,
+//! up to a bounded number, after each step that changes the state.
+//!
 //! Variants. An in-doubt op whose effect is not fixed by the record (a dequeue that ended
 //! `info` took some element) arrives as several ops, one per possible effect, in one
 //! exclusive group: each is in doubt, with the call of the original op, and once one of them
@@ -101,6 +131,11 @@ pub(crate) struct SearchInput<M: Model> {
     pub exclusive_group: Vec<u32>,
     /// The independent part of the object each op touches (`Model::component`).
     pub component: Vec<u32>,
+    /// In-doubt ops the search defers until just before an op that observes the state (see
+    /// the module doc); all false when the model defers nothing.
+    pub deferrable: Vec<bool>,
+    /// Ops whose legality or effect may depend on the state (`Model::observes_state`).
+    pub observes: Vec<bool>,
 }
 
 /// `SearchInput::twin_class` of an op that has no twin.
@@ -358,6 +393,11 @@ impl<S: Eq + std::hash::Hash> Interner<S> {
 const NO_STATE: u32 = u32::MAX;
 /// The cache's name for every dead state (see the module doc); never a state id.
 const DEAD_STATE: u32 = u32::MAX - 2;
+/// Marks the cache's state of a configuration inside a block of deferred ops (see the module
+/// doc); never set in a state id while deferral is on.
+const IN_BLOCK: u32 = 1 << 31;
+/// Events the pending-pruning test passes to the model, at most.
+const PENDING_LOOKAHEAD_NODES: usize = 128;
 /// Events the dead-state test looks through for the return of a reset.
 const DEAD_STATE_LOOKAHEAD_NODES: usize = 256;
 /// A transition's successor state computed but not interned yet (see `run_steps`).
@@ -414,6 +454,13 @@ pub(crate) struct Search<'a, M: Model> {
     twins_taken: Vec<u32>,
     /// Per exclusive group, whether one of its variants is linearized.
     group_taken: Vec<bool>,
+    /// Whether deferral is on (see the module doc).
+    defer: bool,
+    /// Whether the last linearized op is deferrable: the configuration is inside a block.
+    in_block: bool,
+    /// Scratch lists for `block_may_end`.
+    pending_deferred: Vec<u32>,
+    pending_observers: Vec<u32>,
     must_remaining: usize,
     longest: Vec<u32>,
     entry: u32,
@@ -534,6 +581,22 @@ impl<'a, M: Model> Search<'a, M> {
         } else {
             None
         };
+        assert_eq!(input.deferrable.len(), op_count);
+        assert_eq!(input.observes.len(), op_count);
+        for op in 0..op_count {
+            if input.deferrable[op] {
+                assert!(!input.must_happen[op], "deferrable ops are in doubt");
+                assert!(
+                    !input.observes[op],
+                    "deferrable ops do not observe the state"
+                );
+                assert_eq!(
+                    input.exclusive_group[op], NO_GROUP,
+                    "variants are not deferred"
+                );
+            }
+        }
+        let defer = parts.is_none() && growth.is_none() && input.deferrable.contains(&true);
         let mut cache = Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP);
         if parts.is_some() {
             cache.keep_tags();
@@ -560,6 +623,10 @@ impl<'a, M: Model> Search<'a, M> {
             twin_members,
             twins_taken,
             group_taken,
+            defer,
+            in_block: false,
+            pending_deferred: Vec::new(),
+            pending_observers: Vec::new(),
             must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
             longest: Vec::new(),
             entry,
@@ -613,6 +680,8 @@ impl<'a, M: Model> Search<'a, M> {
             + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
             + self.input.exclusive_group.len() as u64 * 4
             + self.group_taken.capacity() as u64
+            + (self.pending_deferred.capacity() + self.pending_observers.capacity()) as u64 * 4
+            + (self.input.deferrable.len() + self.input.observes.len()) as u64
     }
 
     /// Publishes this search's memory to the shared budget and checks both limits.
@@ -661,6 +730,60 @@ impl<'a, M: Model> Search<'a, M> {
             self.transitions = TransitionMemo::new(0);
         }
         progress
+    }
+
+    /// Whether, after linearizing `taken` into state `after`, the model finds a pending op
+    /// that can never become legal (see the module doc on pending pruning).
+    fn pending_forbids(&self, taken: u32, after: u32) -> bool {
+        let mut node = self.next[0];
+        let mut seen = 0usize;
+        let pending = std::iter::from_fn(|| loop {
+            if node == self.tail || seen == PENDING_LOOKAHEAD_NODES {
+                return None;
+            }
+            let current = node as usize;
+            node = self.next[current];
+            seen += 1;
+            let op = self.node_op[current];
+            if op != taken {
+                return Some((op, self.node_is_call[current]));
+            }
+        });
+        self.model.pending_unreachable(
+            &self.interner.states[after as usize],
+            &self.input.ops,
+            pending,
+        )
+    }
+
+    /// Whether, after linearizing the deferrable op `taken` into state `after`, some op that
+    /// observes the state and may be linearized now could become legal after some of the other
+    /// pending deferrable ops (see the module doc on deferral).
+    fn block_may_end(&mut self, taken: u32, after: u32) -> bool {
+        let input = self.input;
+        self.pending_deferred.clear();
+        self.pending_observers.clear();
+        let mut node = self.next[0];
+        while node != self.tail && self.node_is_call[node as usize] {
+            let op = self.node_op[node as usize];
+            let group = input.exclusive_group[op as usize];
+            let available = op != taken && (group == NO_GROUP || !self.group_taken[group as usize]);
+            if available {
+                if input.deferrable[op as usize] {
+                    self.pending_deferred.push(op);
+                } else if input.observes[op as usize] {
+                    self.pending_observers.push(op);
+                }
+            }
+            node = self.next[node as usize];
+        }
+        !self.pending_observers.is_empty()
+            && self.model.deferred_may_enable(
+                &self.interner.states[after as usize],
+                &input.ops,
+                &self.pending_deferred,
+                &self.pending_observers,
+            )
     }
 
     /// Whether, after linearizing `taken` into state `after`, some pending observation can
@@ -886,6 +1009,12 @@ impl<'a, M: Model> Search<'a, M> {
                     entry = self.next[node];
                     continue;
                 }
+                let deferred = self.defer && input.deferrable[op as usize];
+                if self.in_block && !deferred && !input.observes[op as usize] {
+                    // A block of deferred ops ends just before an op that observes the state.
+                    entry = self.next[node];
+                    continue;
+                }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
                 // With parts, a new successor state is interned only once it is known not to
                 // fail at once: most successors of a map search are pruned by a failed part.
@@ -923,6 +1052,20 @@ impl<'a, M: Model> Search<'a, M> {
                     entry = self.next[node];
                     continue;
                 }
+                if after != NO_STATE
+                    && after != self.state
+                    && after != NOT_INTERNED
+                    && self.pending_forbids(op, after)
+                {
+                    // The successor has no completion: a pending op can never become legal.
+                    entry = self.next[node];
+                    continue;
+                }
+                if deferred && after != NO_STATE && !self.block_may_end(op, after) {
+                    // No block starting or going on with this op can end.
+                    entry = self.next[node];
+                    continue;
+                }
                 if after != NO_STATE {
                     self.mark(op);
                     let observer = input.observer[op as usize];
@@ -949,6 +1092,10 @@ impl<'a, M: Model> Search<'a, M> {
                         // other such state (see the module doc on dead states).
                         let key_state = if self.state_is_dead(op, after) {
                             DEAD_STATE
+                        } else if deferred {
+                            // Inside a block the continuations differ (see the module doc).
+                            assert!(after < IN_BLOCK, "state ids fit in 31 bits with deferral");
+                            after | IN_BLOCK
                         } else {
                             after
                         };
@@ -983,6 +1130,7 @@ impl<'a, M: Model> Search<'a, M> {
                         if group != NO_GROUP {
                             self.group_taken[group as usize] = true;
                         }
+                        self.in_block = deferred;
                         entry = self.next[0];
                         continue;
                     }
@@ -1070,6 +1218,10 @@ impl<'a, M: Model> Search<'a, M> {
                     break;
                 }
             }
+            self.in_block = self.defer
+                && self.stack.last().is_some_and(|&(marked, _, _)| {
+                    input.deferrable[self.node_op[(marked & !FORCED) as usize] as usize]
+                });
             if !resumed {
                 break SearchResult::NotLinearizable {
                     longest_prefix: std::mem::take(&mut self.longest),
