@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 use crate::explain::explain;
-use crate::history::{Event, History, Outcome, Output};
+use crate::history::{Event, History, Name, Outcome, Output};
 use crate::model::{self, Keyed, Model};
 use crate::report::{
     CheckReport, Linearization, LinearizedStep, OpSummary, PartitionReport, PrefixReached, Verdict,
@@ -130,7 +130,7 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, C
         options.init.is_none() && history.format.and_then(|f| f.default_init()).is_none();
     if let Some(counterexample) = report.counterexample.as_mut() {
         let reads_null = history.ops.iter().any(|op| {
-            op.key == counterexample.key
+            op.key.as_deref() == counterexample.key.as_deref()
                 && op.f == "read"
                 && op.outcome == Outcome::Ok(Output::Known(Value::Null))
         });
@@ -220,7 +220,7 @@ where
     };
     let deadline = Deadline(budget.deadline);
     // Objects by key; ops of one key share a number so the key is looked up once per op.
-    let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<Option<Name>, Vec<usize>> = BTreeMap::new();
     for (position, op) in history.ops.iter().enumerate() {
         if position % CHECK_EVERY == 0 && deadline.passed() {
             return Ok(cut_report(options, history, started, Phase::Partitioning));
@@ -242,6 +242,7 @@ where
         let events = events_by_object(history, groups.values().map(Vec::as_slice));
         let mut objects = Vec::with_capacity(groups.len());
         for ((key, positions), events) in groups.into_iter().zip(events) {
+            let key = key.map(String::from);
             objects.push((init_for(&key)?, key, positions, events));
         }
         for prepared in prepare_all(objects, history, &deadline, options.threads.max(1)) {
@@ -272,7 +273,10 @@ where
             report.partitions.push(partition);
         }
     } else {
-        let keys: Vec<Option<String>> = groups.keys().cloned().collect();
+        let keys: Vec<Option<String>> = groups
+            .keys()
+            .map(|key| key.as_ref().map(|key| key.to_string()))
+            .collect();
         let mut inits = BTreeMap::new();
         for key in &keys {
             inits.insert(key.clone(), init_for(key)?.init_state());
@@ -648,15 +652,18 @@ pub(crate) fn assemble<'h, M: Model>(
     let object_positions = positions.clone();
     let number_of = |position: usize| object_positions.binary_search(&position).ok();
     let mut local = vec![u32::MAX; positions.len()];
-    let mut ops = Vec::new();
-    let mut must_happen = Vec::new();
-    let mut observer = Vec::new();
-    let mut kept_positions = Vec::new();
-    let mut exclusive_group = Vec::new();
-    let mut deferrable = Vec::new();
+    // Sized for every op kept once (variants may add a few): growing by doubling held up to
+    // twice the memory at the peak, for every object at once.
+    let expected = positions.len();
+    let mut ops = Vec::with_capacity(expected);
+    let mut must_happen = Vec::with_capacity(expected);
+    let mut observer = Vec::with_capacity(expected);
+    let mut kept_positions = Vec::with_capacity(expected);
+    let mut exclusive_group = Vec::with_capacity(expected);
+    let mut deferrable = Vec::with_capacity(expected);
     let mut groups_count = 0u32;
     // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
-    let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
+    let mut twins: BTreeMap<(&Option<Name>, &str, String), Vec<u32>> = BTreeMap::new();
     for (number, ((position, compiled), variants)) in positions
         .into_iter()
         .zip(compiled_ops)

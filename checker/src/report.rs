@@ -189,10 +189,10 @@ impl OpSummary {
         OpSummary {
             index: op.index,
             process: op.process,
-            process_name: op.process_name.clone(),
+            process_name: op.process_name.as_ref().map(|name| name.to_string()),
             observed,
-            f: op.f.clone(),
-            key: op.key.clone(),
+            f: op.f.to_string(),
+            key: op.key.as_ref().map(|key| key.to_string()),
             invoke_value: op.invoke_value.clone(),
             result,
             kind: op.kind_name().to_string(),

@@ -340,7 +340,7 @@ fn brute_force<M: Model>(model: &M, history: &History, key: &Option<String>) -> 
         }
     }
     for (position, op) in history.ops.iter().enumerate() {
-        if &op.key != key || op.outcome == Outcome::Fail {
+        if op.key.as_deref() != key.as_deref() || op.outcome == Outcome::Fail {
             continue;
         }
         ops.push((
@@ -410,7 +410,7 @@ fn brute_force_unordered_queue(history: &History, key: &Option<String>) -> bool 
         .ops
         .iter()
         .enumerate()
-        .filter(|(_, op)| &op.key == key && op.outcome != Outcome::Fail)
+        .filter(|(_, op)| op.key.as_deref() == key.as_deref() && op.outcome != Outcome::Fail)
         .map(|(position, op)| QueueOp {
             op,
             call: call_at[position],

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::edn_fast::read_op;
 use super::text::{edn_too_deep_until, excerpt, line_breaks, MAX_NESTING};
-use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use super::{InputError, Names, Process, RawRecord, ReadError, RecordType};
 use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 /// Converts an EDN value to JSON: keywords, symbols and chars become strings, sets and lists
@@ -135,6 +135,7 @@ pub(crate) fn read_records_into(
         cursor.advance_to(after);
     }
     let mut records = 0usize;
+    let mut names = Names::default();
     loop {
         cursor.skip_blank();
         match (cursor.rest.chars().next(), closing) {
@@ -165,34 +166,36 @@ pub(crate) fn read_records_into(
         let line = cursor.line;
         let position = records as u64;
         records += 1;
-        if let Some((record, used)) = read_op(cursor.rest, line, position) {
+        if let Some((record, used)) = read_op(cursor.rest, line, position, &mut names) {
             let after = &cursor.rest[used..];
             cursor.advance_to(after);
             sink(record)?;
             continue;
         }
-        let (record, after) = read_general(cursor.rest, line, position).map_err(|problem| {
-            let (line, problem) = match problem {
-                GeneralProblem::Edn(problem)
-                    if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
-                {
-                    // Point at the op that was never closed, not at the end of the file.
-                    (
-                        line,
-                        "bad EDN: this op is not closed before the end of the file".to_string(),
-                    )
-                }
-                GeneralProblem::Edn(problem) => {
-                    let problem_line = problem.line.map_or(line, |relative| line + relative - 1);
-                    let column = problem
-                        .column
-                        .map_or(String::new(), |column| format!(" (column {column})"));
-                    (problem_line, format!("bad EDN: {:?}{column}", problem.code))
-                }
-                GeneralProblem::Record(problem) => (line, problem),
-            };
-            error(line, problem)
-        })?;
+        let (record, after) =
+            read_general(cursor.rest, line, position, &mut names).map_err(|problem| {
+                let (line, problem) = match problem {
+                    GeneralProblem::Edn(problem)
+                        if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
+                    {
+                        // Point at the op that was never closed, not at the end of the file.
+                        (
+                            line,
+                            "bad EDN: this op is not closed before the end of the file".to_string(),
+                        )
+                    }
+                    GeneralProblem::Edn(problem) => {
+                        let problem_line =
+                            problem.line.map_or(line, |relative| line + relative - 1);
+                        let column = problem
+                            .column
+                            .map_or(String::new(), |column| format!(" (column {column})"));
+                        (problem_line, format!("bad EDN: {:?}{column}", problem.code))
+                    }
+                    GeneralProblem::Record(problem) => (line, problem),
+                };
+                error(line, problem)
+            })?;
         cursor.advance_to(after);
         sink(record)?;
     }
@@ -215,17 +218,23 @@ impl std::fmt::Display for GeneralProblem {
 }
 
 /// Reads the op at the start of `text` with `clojure_reader`: the record and the text after it.
-pub(crate) fn read_general(
-    text: &str,
+pub(crate) fn read_general<'t>(
+    text: &'t str,
     line: usize,
     position: u64,
-) -> Result<(RawRecord, &str), GeneralProblem> {
+    names: &mut Names,
+) -> Result<(RawRecord, &'t str), GeneralProblem> {
     let (value, after) = edn::read(text).map_err(GeneralProblem::Edn)?;
-    let record = record_from_map(&value, line, position).map_err(GeneralProblem::Record)?;
+    let record = record_from_map(&value, line, position, names).map_err(GeneralProblem::Record)?;
     Ok((record, after))
 }
 
-fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord, String> {
+fn record_from_map(
+    value: &Edn,
+    line: usize,
+    position: u64,
+    names: &mut Names,
+) -> Result<RawRecord, String> {
     let Edn::Map(entries) = value else {
         return Err(format!(
             "expected an op map {{:process .. :type .. :f ..}}, found {}",
@@ -266,20 +275,20 @@ fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord,
         None => return Err("op has no :type".to_string()),
     };
     let f = match field("f") {
-        Some(Edn::Key(name) | Edn::Str(name) | Edn::Symbol(name)) => name.to_string(),
+        Some(Edn::Key(name) | Edn::Str(name) | Edn::Symbol(name)) => names.get(name),
         Some(other) => {
             return Err(format!(
                 ":f {} is not a keyword",
                 excerpt(&other.to_string())
             ))
         }
-        None if process == Process::Nemesis => String::new(),
+        None if process == Process::Nemesis => names.get(""),
         None => return Err("op has no :f".to_string()),
     };
     let key = match field("key") {
         None | Some(Edn::Nil) => None,
-        Some(Edn::Str(name) | Edn::Key(name) | Edn::Symbol(name)) => Some(name.to_string()),
-        Some(other) => Some(other.to_string()),
+        Some(Edn::Str(name) | Edn::Key(name) | Edn::Symbol(name)) => Some(names.get(name)),
+        Some(other) => Some(names.get(&other.to_string())),
     };
     let index = match field("index") {
         Some(Edn::Int(number)) if *number >= 0 => *number as u64,

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{Process, RawRecord, RecordType};
+use super::{Names, Process, RawRecord, RecordType};
 
 /// A value as read by the fast path.
 enum Fv<'t> {
@@ -145,7 +145,12 @@ impl<'t> Reader<'t> {
 /// Reads the op map at the start of `text` (which starts with `{`): the record and the bytes it
 /// took, or `None` when the general parser must read it. `position` is the record's number in
 /// the file (its index when the map has none).
-pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawRecord, usize)> {
+pub(crate) fn read_op(
+    text: &str,
+    line: usize,
+    position: u64,
+    names: &mut Names,
+) -> Option<(RawRecord, usize)> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
@@ -208,13 +213,13 @@ pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawReco
         _ => return None,
     };
     let f = match f {
-        Some(Fv::Key(name) | Fv::Str(name)) => name.to_string(),
-        None if process == Process::Nemesis => String::new(),
+        Some(Fv::Key(name) | Fv::Str(name)) => names.get(name),
+        None if process == Process::Nemesis => names.get(""),
         _ => return None,
     };
     let key = match key {
         None | Some(Fv::Nil) => None,
-        Some(Fv::Str(name) | Fv::Key(name)) => Some(name.to_string()),
+        Some(Fv::Str(name) | Fv::Key(name)) => Some(names.get(name)),
         _ => return None,
     };
     let index = match index {
@@ -243,13 +248,14 @@ pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawReco
 mod tests {
     use super::read_op;
     use crate::history::edn::read_general;
+    use crate::history::Names;
 
     /// Every map the fast path accepts reads as the general parser reads it.
     fn agree(text: &str) -> bool {
-        let Some((fast, used)) = read_op(text, 1, 7) else {
+        let Some((fast, used)) = read_op(text, 1, 7, &mut Names::default()) else {
             return false;
         };
-        let (general, rest) = read_general(text, 1, 7)
+        let (general, rest) = read_general(text, 1, 7, &mut Names::default())
             .unwrap_or_else(|problem| panic!("fast path accepted {text:?}, general: {problem}"));
         assert_eq!(fast, general, "{text:?}");
         assert_eq!(used, text.len() - rest.len(), "{text:?}");
@@ -288,7 +294,10 @@ mod tests {
             "{:process 0, :type :ok, :f :read",
         ];
         for text in refused {
-            assert!(read_op(text, 1, 7).is_none(), "{text:?}");
+            assert!(
+                read_op(text, 1, 7, &mut Names::default()).is_none(),
+                "{text:?}"
+            );
         }
     }
 
