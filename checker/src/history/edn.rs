@@ -116,12 +116,24 @@ pub(crate) fn read_records_into(
             problem,
         })
     };
-    if let Some(line) = edn_too_deep_until(text, 0, deadline)? {
-        return Err(error(
-            line,
-            format!("brackets nest deeper than {MAX_NESTING} levels"),
-        ));
-    }
+    // The nesting limit is checked before the general parser reads anything (it recurses):
+    // over the rest of the file, the first time an op needs that parser or the file does not
+    // open like a history. The fast path bounds its own nesting, so a file it reads whole is
+    // never scanned twice.
+    let mut scanned = false;
+    let mut scan_rest = |cursor: &Cursor, depth: usize| -> Result<(), ReadError> {
+        if scanned {
+            return Ok(());
+        }
+        scanned = true;
+        match edn_too_deep_until(cursor.rest, depth, deadline)? {
+            Some(relative) => Err(error(
+                cursor.line + relative - 1,
+                format!("brackets nest deeper than {MAX_NESTING} levels"),
+            )),
+            None => Ok(()),
+        }
+    };
     cursor.skip_blank();
     let closing = if cursor.rest.starts_with('[') {
         Some(']')
@@ -134,6 +146,7 @@ pub(crate) fn read_records_into(
         let after = &cursor.rest[1..];
         cursor.advance_to(after);
     }
+    let depth = usize::from(closing.is_some());
     let mut records = 0usize;
     let mut names = Names::default();
     loop {
@@ -151,6 +164,7 @@ pub(crate) fn read_records_into(
                 cursor.advance_to(after);
                 cursor.skip_blank();
                 if !cursor.rest.is_empty() {
+                    scan_rest(&cursor, 0)?;
                     return Err(error(
                         cursor.line,
                         "unexpected text after the history".to_string(),
@@ -172,6 +186,7 @@ pub(crate) fn read_records_into(
             sink(record)?;
             continue;
         }
+        scan_rest(&cursor, depth)?;
         let (record, after) =
             read_general(cursor.rest, line, position, &mut names).map_err(|problem| {
                 let (line, problem) = match problem {

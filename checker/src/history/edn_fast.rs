@@ -37,7 +37,14 @@ struct Reader<'t> {
     text: &'t str,
     bytes: &'t [u8],
     at: usize,
+    /// Vectors open around the value being read.
+    depth: usize,
 }
+
+/// Deepest nesting of vectors the fast path reads inside an op map; deeper ones go to the
+/// general parser, which the reader's nesting check guards (op maps of real histories nest
+/// two or three levels).
+const MAX_FAST_DEPTH: usize = 16;
 
 /// Bytes that may end a token here: ASCII whitespace, a comma, or a closing bracket the
 /// fast path understands. Any other boundary (`"`, `;`, `(`, non-ASCII ...) means fall back.
@@ -125,13 +132,17 @@ impl<'t> Reader<'t> {
                 Some(Fv::Str(&self.text[start..start + length]))
             }
             b'[' => {
-                // Depth is bounded by the nesting check the reader runs over the whole file.
+                if self.depth == MAX_FAST_DEPTH {
+                    return None;
+                }
+                self.depth += 1;
                 self.at += 1;
                 let mut items = Vec::new();
                 loop {
                     self.blank();
                     if *self.bytes.get(self.at)? == b']' {
                         self.at += 1;
+                        self.depth -= 1;
                         return Some(Fv::Vector(items));
                     }
                     items.push(self.value()?);
@@ -155,6 +166,7 @@ pub(crate) fn read_op(
         text,
         bytes: text.as_bytes(),
         at: 0,
+        depth: 0,
     };
     if reader.bytes.first() != Some(&b'{') {
         return None;
