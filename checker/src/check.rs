@@ -234,6 +234,13 @@ where
     }
     let mut report = CheckReport::new(&options.model, history.ops.len());
     let mut counterexample = None;
+    // Threads for a small history cost more to start than they save (verdicts do not depend
+    // on how many run).
+    let threads = if history.ops.len() < PARALLEL_MIN_OPS {
+        1
+    } else {
+        options.threads.max(1)
+    };
     if options.partition || groups.len() <= 1 {
         let mut jobs = Vec::new();
         if groups.is_empty() {
@@ -245,13 +252,13 @@ where
             let key = key.map(String::from);
             objects.push((init_for(&key)?, key, positions, events));
         }
-        for prepared in prepare_all(objects, history, &deadline, options.threads.max(1)) {
+        for prepared in prepare_all(objects, history, &deadline, threads) {
             match prepared? {
                 Some(job) => jobs.push(job),
                 None => return Ok(cut_report(options, history, started, Phase::Partitioning)),
             }
         }
-        let outcomes = run_jobs(&jobs, &budget, options.threads.max(1));
+        let outcomes = run_jobs(&jobs, &budget, threads);
         for (job, outcome) in jobs.iter().zip(outcomes) {
             if let (SearchResult::NotLinearizable { longest_prefix }, None) =
                 (&outcome.result, &counterexample)
@@ -757,6 +764,9 @@ pub(crate) fn assemble<'h, M: Model>(
         kept_positions,
     )
 }
+
+/// Histories with fewer ops are checked on one thread whatever `CheckOptions::threads` says.
+const PARALLEL_MIN_OPS: usize = 5_000;
 
 /// Steps each undecided object gets in the first round; each later round doubles it.
 const FIRST_ROUND_STEPS: u64 = 20_000;

@@ -178,6 +178,12 @@ struct Growth {
     target: Vec<bool>,
     /// Per target: the resets that may enable it and were called before it returned.
     enablers: Vec<Vec<u32>>,
+    /// A second linked list over the event nodes still in the main one that growth pruning
+    /// and dead states look at (the calls of targets, every return), in the same order, so
+    /// that their look-aheads skip the many calls they ignore (with many clients or ops in
+    /// doubt, most of the list).
+    watched_next: Vec<u32>,
+    watched_prev: Vec<u32>,
 }
 
 /// Growth pruning also asks the observations called after the first return still to come,
@@ -268,7 +274,32 @@ impl Growth {
                 found
             })
             .collect();
-        Some(Growth { target, enablers })
+        Some(Growth {
+            target,
+            enablers,
+            watched_next: Vec::new(),
+            watched_prev: Vec::new(),
+        })
+    }
+
+    /// Links the watched nodes (see `watched_next`) of the fresh event list `events`:
+    /// node 0 is the head sentinel, node 1 + e event e, `tail` the tail sentinel.
+    fn link_watched(&mut self, events: &[(u32, bool)], tail: u32) {
+        let node_count = tail as usize + 1;
+        self.watched_next = vec![tail; node_count];
+        self.watched_prev = vec![0; node_count];
+        let mut last = 0u32;
+        for (event, &(op, is_call)) in events.iter().enumerate() {
+            if is_call && !self.target[op as usize] {
+                continue;
+            }
+            let node = event as u32 + 1;
+            self.watched_next[last as usize] = node;
+            self.watched_prev[node as usize] = last;
+            last = node;
+        }
+        self.watched_next[last as usize] = tail;
+        self.watched_prev[tail as usize] = last;
     }
 
     fn bytes(&self) -> u64 {
@@ -277,7 +308,9 @@ impl Growth {
             .iter()
             .map(|list| list.capacity() * 4 + 24)
             .sum();
-        (self.target.capacity() + lists) as u64
+        (self.target.capacity()
+            + lists
+            + (self.watched_next.capacity() + self.watched_prev.capacity()) * 4) as u64
     }
 }
 
@@ -576,11 +609,14 @@ impl<'a, M: Model> Search<'a, M> {
             }
         });
         // Growth pruning is for one-part objects: a dropped successor carries no failed part.
-        let growth = if parts.is_none() {
+        let mut growth = if parts.is_none() {
             Growth::new(model, input)
         } else {
             None
         };
+        if let Some(growth) = &mut growth {
+            growth.link_watched(&input.events, tail);
+        }
         assert_eq!(input.deferrable.len(), op_count);
         assert_eq!(input.observes.len(), op_count);
         for op in 0..op_count {
@@ -795,16 +831,18 @@ impl<'a, M: Model> Search<'a, M> {
         let state = &self.interner.states[after as usize];
         // Pending observations (calls before the first return still in the list) and the
         // next ones to be called: every unlinearized observation comes after `taken`, so the
-        // argument holds for each; the look-ahead bounds the cost per step.
-        let mut node = self.next[0];
-        let mut past_frontier = 0usize;
-        while node != self.tail && past_frontier <= GROWTH_LOOKAHEAD_NODES {
+        // argument holds for each; the look-ahead (events past the first return) bounds the
+        // cost per step. The watched list holds every return and the observations' calls.
+        let mut node = growth.watched_next[0];
+        let mut horizon = self.tail;
+        while node != self.tail && node <= horizon {
             if !self.node_is_call[node as usize] {
-                past_frontier += 1;
-                node = self.next[node as usize];
+                if horizon == self.tail {
+                    horizon = node.saturating_add(GROWTH_LOOKAHEAD_NODES as u32);
+                }
+                node = growth.watched_next[node as usize];
                 continue;
             }
-            past_frontier += usize::from(past_frontier > 0);
             let op = self.node_op[node as usize];
             if op != taken
                 && growth.target[op as usize]
@@ -817,7 +855,7 @@ impl<'a, M: Model> Search<'a, M> {
             {
                 return true;
             }
-            node = self.next[node as usize];
+            node = growth.watched_next[node as usize];
         }
         false
     }
@@ -831,11 +869,11 @@ impl<'a, M: Model> Search<'a, M> {
             return false;
         };
         let state = &self.interner.states[after as usize];
-        let mut node = self.next[0];
-        for _ in 0..DEAD_STATE_LOOKAHEAD_NODES {
-            if node == self.tail {
-                return false;
-            }
+        // Up to DEAD_STATE_LOOKAHEAD_NODES events from the first still in the list; only the
+        // watched ones (returns, observations' calls) matter here.
+        let horizon = self.next[0].saturating_add(DEAD_STATE_LOOKAHEAD_NODES as u32);
+        let mut node = growth.watched_next[0];
+        while node != self.tail && node < horizon {
             let op = self.node_op[node as usize];
             if op != taken {
                 if !self.node_is_call[node as usize] {
@@ -850,7 +888,7 @@ impl<'a, M: Model> Search<'a, M> {
                     return false;
                 }
             }
-            node = self.next[node as usize];
+            node = growth.watched_next[node as usize];
         }
         false
     }
@@ -1115,12 +1153,12 @@ impl<'a, M: Model> Search<'a, M> {
                         self.stack.push((marked, self.state, cache_entry));
                         self.state = after;
                         let must = input.must_happen[op as usize];
-                        lift(
-                            &mut self.next,
-                            &mut self.prev,
-                            entry,
-                            must.then(|| self.return_node[op as usize]),
-                        );
+                        let ret = must.then(|| self.return_node[op as usize]);
+                        lift(&mut self.next, &mut self.prev, entry, ret);
+                        if let Some(growth) = &mut self.growth {
+                            let call = growth.target[op as usize].then_some(entry);
+                            lift_watched(growth, call, ret);
+                        }
                         if must {
                             self.must_remaining -= 1;
                         }
@@ -1184,12 +1222,12 @@ impl<'a, M: Model> Search<'a, M> {
                 self.unmark(popped);
                 self.state = before;
                 let must = input.must_happen[popped as usize];
-                unlift(
-                    &mut self.next,
-                    &mut self.prev,
-                    call,
-                    must.then(|| self.return_node[popped as usize]),
-                );
+                let ret = must.then(|| self.return_node[popped as usize]);
+                unlift(&mut self.next, &mut self.prev, call, ret);
+                if let Some(growth) = &mut self.growth {
+                    let watched_call = growth.target[popped as usize].then_some(call);
+                    unlift_watched(growth, watched_call, ret);
+                }
                 if must {
                     self.must_remaining += 1;
                 }
@@ -1244,7 +1282,9 @@ struct TransitionMemo {
 
 impl TransitionMemo {
     fn new(op_count: usize) -> TransitionMemo {
-        let slots = (op_count * 64).next_power_of_two().clamp(1 << 10, 1 << 14);
+        // Small objects have few distinct transitions: a table they cannot fill only costs
+        // page faults (a search of 200 ops used 48 of 196 KB).
+        let slots = (op_count * 16).next_power_of_two().clamp(1 << 10, 1 << 14);
         TransitionMemo {
             // Keys are stored complemented, so that an all-zero table (fresh pages from the
             // allocator, no fill) is empty: no key is all ones (its state would be NO_STATE).
@@ -1312,6 +1352,28 @@ fn lift(next: &mut [u32], prev: &mut [u32], call: u32, ret: Option<u32>) {
         let ret = ret as usize;
         next[prev[ret] as usize] = next[ret];
         prev[next[ret] as usize] = prev[ret];
+    }
+}
+
+/// `lift` for the watched list of growth pruning: the op's call if watched, and its return.
+#[inline]
+fn lift_watched(growth: &mut Growth, call: Option<u32>, ret: Option<u32>) {
+    for node in [call, ret].into_iter().flatten() {
+        let node = node as usize;
+        let (before, after) = (growth.watched_prev[node], growth.watched_next[node]);
+        growth.watched_next[before as usize] = after;
+        growth.watched_prev[after as usize] = before;
+    }
+}
+
+/// Undoes `lift_watched`, in reverse order.
+#[inline]
+fn unlift_watched(growth: &mut Growth, call: Option<u32>, ret: Option<u32>) {
+    for node in [ret, call].into_iter().flatten() {
+        let index = node as usize;
+        let (before, after) = (growth.watched_prev[index], growth.watched_next[index]);
+        growth.watched_next[before as usize] = node;
+        growth.watched_prev[after as usize] = node;
     }
 }
 

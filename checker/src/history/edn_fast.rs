@@ -53,8 +53,24 @@ fn ends_token(byte: u8) -> bool {
 }
 
 /// Bytes the fast path accepts in a keyword's name (after the colon).
+const KEYWORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let others = b"-_.?!*+/<>=&%$";
+    let mut index = 0;
+    while index < others.len() {
+        table[others[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
+
 fn keyword_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"-_.?!*+/<>=&%$".contains(&byte)
+    KEYWORD_BYTES[usize::from(byte)]
 }
 
 impl<'t> Reader<'t> {

@@ -590,12 +590,53 @@ fn pairing_error(source_name: &str, line: usize, problem: String) -> ReadError {
     })
 }
 
+/// The open invoke of each process, (op position, line): in a table for the small process
+/// numbers histories use, in a map for the rest.
+#[derive(Default)]
+struct OpenInvokes {
+    small: Vec<Option<(usize, usize)>>,
+    large: BTreeMap<u64, (usize, usize)>,
+}
+
+/// Process numbers below this have a slot in `OpenInvokes::small`.
+const SMALL_PROCESSES: u64 = 1 << 12;
+
+impl OpenInvokes {
+    fn get(&self, process: &u64) -> Option<&(usize, usize)> {
+        if *process < SMALL_PROCESSES {
+            self.small.get(*process as usize)?.as_ref()
+        } else {
+            self.large.get(process)
+        }
+    }
+
+    fn insert(&mut self, process: u64, open: (usize, usize)) {
+        if process < SMALL_PROCESSES {
+            let slot = process as usize;
+            if slot >= self.small.len() {
+                self.small.resize(slot + 1, None);
+            }
+            self.small[slot] = Some(open);
+        } else {
+            self.large.insert(process, open);
+        }
+    }
+
+    fn remove(&mut self, process: &u64) -> Option<(usize, usize)> {
+        if *process < SMALL_PROCESSES {
+            self.small.get_mut(*process as usize)?.take()
+        } else {
+            self.large.remove(process)
+        }
+    }
+}
+
 /// Pairing as records arrive, so that a reader can hand each record over as it reads it
 /// instead of holding them all (see `read_file_until`).
 struct Pairing {
     history: History,
     /// Open invoke per process: (op position, line of the invoke).
-    open: BTreeMap<u64, (usize, usize)>,
+    open: OpenInvokes,
     /// Records pushed so far.
     pushed: usize,
 }
@@ -611,7 +652,7 @@ impl Pairing {
                 events: Vec::with_capacity(records),
                 ..History::default()
             },
-            open: BTreeMap::new(),
+            open: OpenInvokes::default(),
             pushed: 0,
         }
     }

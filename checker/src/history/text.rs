@@ -68,6 +68,10 @@ impl<'t> Iterator for Lines<'t> {
 
 /// Line breaks in `consumed`, a prefix of `whole`: LF, CRLF (once) and lone CR each count one.
 pub fn line_breaks(consumed: &str, whole: &str) -> usize {
+    // Most files end lines with LF alone: counted in one pass the compiler vectorises.
+    if !consumed.as_bytes().contains(&b'\r') {
+        return consumed.bytes().filter(|&byte| byte == b'\n').count();
+    }
     let bytes = whole.as_bytes();
     consumed
         .bytes()
