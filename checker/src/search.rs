@@ -176,8 +176,11 @@ impl Parts {
 struct Growth {
     /// Per op: whether it is an `ok` observation the pruning watches.
     target: Vec<bool>,
-    /// Per target: the resets that may enable it and were called before it returned.
-    enablers: Vec<Vec<u32>>,
+    /// Per target: the resets that may enable it and were called before it returned, those
+    /// of op `o` at `enabler_list[enabler_starts[o]..enabler_starts[o + 1]]` (one list for
+    /// all, not one allocation per observation).
+    enabler_starts: Vec<u32>,
+    enabler_list: Vec<u32>,
     /// A second linked list over the event nodes still in the main one that growth pruning
     /// and dead states look at (the calls of targets, every return), in the same order, so
     /// that their look-aheads skip the many calls they ignore (with many clients or ops in
@@ -243,24 +246,29 @@ impl Growth {
         if pairs > MAX_GROWTH_PAIRS {
             return None;
         }
-        let enablers = (0..op_count)
-            .map(|op| {
-                if !target[op] {
-                    return Vec::new();
-                }
-                let called_in_time = |reset: &u32| call_event[*reset as usize] < return_event[op];
-                let may_enable = |reset: &u32| {
-                    model.reset_may_enable(&input.ops[*reset as usize], &input.ops[op])
-                };
-                let Some(observed) = model.observed_bytes(&input.ops[op]) else {
-                    return resets
+        let mut enabler_starts = Vec::with_capacity(op_count + 1);
+        let mut enabler_list = Vec::new();
+        for op in 0..op_count {
+            enabler_starts.push(enabler_list.len() as u32);
+            if !target[op] {
+                continue;
+            }
+            let called_in_time = |reset: &u32| call_event[*reset as usize] < return_event[op];
+            let may_enable =
+                |reset: &u32| model.reset_may_enable(&input.ops[*reset as usize], &input.ops[op]);
+            let Some(observed) = model.observed_bytes(&input.ops[op]) else {
+                enabler_list.extend(
+                    resets
                         .iter()
                         .copied()
                         .take_while(called_in_time)
-                        .filter(may_enable)
-                        .collect();
-                };
-                let mut found: Vec<u32> = lengths
+                        .filter(may_enable),
+                );
+                continue;
+            };
+            let first = enabler_list.len();
+            enabler_list.extend(
+                lengths
                     .iter()
                     .take_while(|&&length| length <= observed.len())
                     .filter_map(|&length| by_bytes.get(&observed[..length]))
@@ -268,15 +276,19 @@ impl Growth {
                     .chain(&unindexed)
                     .copied()
                     .filter(called_in_time)
-                    .filter(may_enable)
-                    .collect();
-                found.sort_unstable_by_key(|&reset| call_event[reset as usize]);
-                found
-            })
-            .collect();
+                    .filter(may_enable),
+            );
+            enabler_list[first..].sort_unstable_by_key(|&reset| call_event[reset as usize]);
+        }
+        enabler_starts.push(enabler_list.len() as u32);
+        assert!(
+            enabler_list.len() < u32::MAX as usize,
+            "enabler lists fit u32 offsets"
+        );
         Some(Growth {
             target,
-            enablers,
+            enabler_starts,
+            enabler_list,
             watched_next: Vec::new(),
             watched_prev: Vec::new(),
         })
@@ -302,15 +314,19 @@ impl Growth {
         self.watched_prev[tail as usize] = last;
     }
 
+    /// The resets that may enable target `op` (see `enabler_starts`).
+    fn enablers(&self, op: u32) -> &[u32] {
+        let op = op as usize;
+        &self.enabler_list[self.enabler_starts[op] as usize..self.enabler_starts[op + 1] as usize]
+    }
+
     fn bytes(&self) -> u64 {
-        let lists: usize = self
-            .enablers
-            .iter()
-            .map(|list| list.capacity() * 4 + 24)
-            .sum();
         (self.target.capacity()
-            + lists
-            + (self.watched_next.capacity() + self.watched_prev.capacity()) * 4) as u64
+            + (self.enabler_starts.capacity()
+                + self.enabler_list.capacity()
+                + self.watched_next.capacity()
+                + self.watched_prev.capacity())
+                * 4) as u64
     }
 }
 
@@ -849,7 +865,8 @@ impl<'a, M: Model> Search<'a, M> {
                 && !self
                     .model
                     .reachable_without_resets(state, &self.input.ops[op as usize])
-                && growth.enablers[op as usize]
+                && growth
+                    .enablers(op)
                     .iter()
                     .all(|&reset| self.linearized.contains(reset))
             {

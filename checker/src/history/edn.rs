@@ -56,9 +56,14 @@ impl<'t> Cursor<'t> {
     /// Skips whitespace, commas and `;` comments.
     fn skip_blank(&mut self) {
         loop {
-            let trimmed = self
+            // ASCII blanks by bytes first (the common case), then any Unicode whitespace.
+            let ascii = self
                 .rest
-                .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+                .bytes()
+                .position(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b','))
+                .unwrap_or(self.rest.len());
+            let trimmed =
+                self.rest[ascii..].trim_start_matches(|c: char| c.is_whitespace() || c == ',');
             self.advance_to(trimmed);
             if self.rest.starts_with(';') {
                 let end = self.rest.find(['\n', '\r']).unwrap_or(self.rest.len());
@@ -72,7 +77,13 @@ impl<'t> Cursor<'t> {
 
     fn advance_to(&mut self, after: &'t str) {
         let consumed = &self.rest[..self.rest.len() - after.len()];
-        self.line += line_breaks(consumed, self.rest);
+        // Most consumed pieces are a one-line record or the line break after it.
+        let bytes = consumed.as_bytes();
+        self.line += match bytes {
+            [b'\n'] => 1,
+            _ if !bytes.contains(&b'\n') && !bytes.contains(&b'\r') => 0,
+            _ => line_breaks(consumed, self.rest),
+        };
         self.rest = after;
     }
 }
@@ -93,7 +104,7 @@ pub(crate) fn read_records(
 /// About how many records `text` holds: Porcupine's kv logs and most EDN histories hold one
 /// op a line (bounded by the shortest op map), so that what holds them is sized once.
 pub(crate) fn records_expected(text: &str) -> usize {
-    let lines = text.bytes().filter(|&byte| byte == b'\n').count() + 1;
+    let lines = super::text::count_byte(text.as_bytes(), b'\n') + 1;
     lines.min(text.len() / 24)
 }
 

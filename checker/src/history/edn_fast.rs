@@ -137,15 +137,15 @@ impl<'t> Reader<'t> {
     fn value(&mut self) -> Option<Fv<'t>> {
         match *self.bytes.get(self.at)? {
             b'"' => {
+                // Both searches run on memchr: values are most of a history's bytes.
                 let start = self.at + 1;
-                let length = self.bytes[start..]
-                    .iter()
-                    .position(|&byte| byte == b'"' || byte == b'\\')?;
-                if self.bytes[start + length] == b'\\' {
+                let length = self.text[start..].find('"')?;
+                let text = &self.text[start..start + length];
+                if text.as_bytes().contains(&b'\\') {
                     return None;
                 }
                 self.at = start + length + 1;
-                Some(Fv::Str(&self.text[start..start + length]))
+                Some(Fv::Str(text))
             }
             b'[' => {
                 if self.depth == MAX_FAST_DEPTH {
@@ -209,14 +209,17 @@ pub(crate) fn read_op(
             return None;
         }
         let item = reader.value()?;
-        let slot = match name {
-            "process" => &mut process,
-            "type" => &mut kind,
-            "f" => &mut f,
-            "key" => &mut key,
-            "index" => &mut index,
-            "value" => &mut value,
-            other => {
+        // By length and first byte first: every op map has these keys, and comparing each
+        // name with every key in turn was a tenth of reading a history.
+        let slot = match (name.len(), name.as_bytes()[0]) {
+            (7, b'p') if name == "process" => &mut process,
+            (4, b't') if name == "type" => &mut kind,
+            (1, b'f') => &mut f,
+            (3, b'k') if name == "key" => &mut key,
+            (5, b'i') if name == "index" => &mut index,
+            (5, b'v') if name == "value" => &mut value,
+            _ => {
+                let other = name;
                 if others.contains(&other) {
                     return None;
                 }
@@ -234,10 +237,13 @@ pub(crate) fn read_op(
         _ => return None,
     };
     let kind = match kind? {
-        Fv::Key("invoke") => RecordType::Invoke,
-        Fv::Key("ok") => RecordType::Ok,
-        Fv::Key("fail") => RecordType::Fail,
-        Fv::Key("info") => RecordType::Info,
+        Fv::Key(name) => match (name.len(), name.as_bytes()[0]) {
+            (6, b'i') if name == "invoke" => RecordType::Invoke,
+            (2, b'o') if name == "ok" => RecordType::Ok,
+            (4, b'f') if name == "fail" => RecordType::Fail,
+            (4, b'i') if name == "info" => RecordType::Info,
+            _ => return None,
+        },
         _ => return None,
     };
     let f = match f {

@@ -124,20 +124,32 @@ const MAX_SHARED_NAMES: usize = 4096;
 /// Longest name shared: a long text is unlikely to repeat and would only fill the table.
 const MAX_SHARED_BYTES: usize = 64;
 
+/// Names looked up by comparing with each in turn before hashing: a history's fs and a
+/// few keys, found faster so than through the table.
+const FIRST_NAMES: usize = 16;
+
 /// The shared copies handed out while one history is read.
 #[derive(Default)]
 pub(crate) struct Names {
+    first: Vec<Name>,
     shared: FxHashMap<Name, ()>,
 }
 
 impl Names {
     pub(crate) fn get(&mut self, text: &str) -> Name {
+        if let Some(name) = self.first.iter().find(|name| name.as_str() == text) {
+            return name.clone();
+        }
         if let Some((name, ())) = self.shared.get_key_value(text) {
             return name.clone();
         }
         let name = Name::new(text);
-        if text.len() <= MAX_SHARED_BYTES && self.shared.len() < MAX_SHARED_NAMES {
-            self.shared.insert(name.clone(), ());
+        if text.len() <= MAX_SHARED_BYTES {
+            if self.first.len() < FIRST_NAMES {
+                self.first.push(name.clone());
+            } else if self.shared.len() < MAX_SHARED_NAMES {
+                self.shared.insert(name.clone(), ());
+            }
         }
         name
     }

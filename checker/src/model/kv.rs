@@ -106,11 +106,35 @@ fn same_structure(left: &Arc<Node>, right: &Arc<Node>) -> bool {
     }
 }
 
+/// Whether the string of `chain` (of length `whole.len()`) is `whole`, piece by piece from
+/// its end: a get's value against the string appends built, with no copy of either.
+fn chain_equals(chain: &Arc<Node>, whole: &[u8]) -> bool {
+    let mut end = whole.len();
+    let mut node = Some(chain);
+    while let Some(current) = node {
+        let piece = current.text.as_bytes();
+        let Some(start) = end.checked_sub(piece.len()) else {
+            return false;
+        };
+        if whole[start..end] != *piece {
+            return false;
+        }
+        end = start;
+        node = current.previous.as_ref();
+    }
+    end == 0
+}
+
 impl PartialEq for KvState {
     fn eq(&self, other: &Self) -> bool {
         self.hash == other.hash
             && self.len == other.len
-            && (same_structure(&self.node, &other.node) || self.text() == other.text())
+            && (same_structure(&self.node, &other.node)
+                || match (self.whole_bytes(), other.whole_bytes()) {
+                    (Some(whole), _) => chain_equals(&other.node, whole),
+                    (None, Some(whole)) => chain_equals(&self.node, whole),
+                    (None, None) => self.text() == other.text(),
+                })
     }
 }
 
