@@ -46,10 +46,15 @@ pub(crate) fn edn_to_json(value: &Edn) -> Value {
     }
 }
 
-/// Cursor over the text that keeps the current line.
+/// Cursor over the text that keeps the current line. Lines are counted when asked for
+/// (`line`), over everything consumed since the last time, so that a history of one-line
+/// records is counted once per record rather than once per piece consumed.
 struct Cursor<'t> {
     rest: &'t str,
+    /// The line at the start of `counted`.
     line: usize,
+    /// The text from where lines were last counted (`rest` is a suffix of it).
+    counted: &'t str,
 }
 
 impl<'t> Cursor<'t> {
@@ -76,15 +81,17 @@ impl<'t> Cursor<'t> {
     }
 
     fn advance_to(&mut self, after: &'t str) {
-        let consumed = &self.rest[..self.rest.len() - after.len()];
-        // Most consumed pieces are a one-line record or the line break after it.
-        let bytes = consumed.as_bytes();
-        self.line += match bytes {
-            [b'\n'] => 1,
-            _ if !bytes.contains(&b'\n') && !bytes.contains(&b'\r') => 0,
-            _ => line_breaks(consumed, self.rest),
-        };
         self.rest = after;
+    }
+
+    /// The 1-based line where `rest` starts.
+    fn line(&mut self) -> usize {
+        let consumed = &self.counted[..self.counted.len() - self.rest.len()];
+        if !consumed.is_empty() {
+            self.line += line_breaks(consumed, self.counted);
+            self.counted = self.rest;
+        }
+        self.line
     }
 }
 
@@ -119,6 +126,7 @@ pub(crate) fn read_records_into(
     let mut cursor = Cursor {
         rest: text,
         line: 1,
+        counted: text,
     };
     let error = |line: usize, problem: String| {
         ReadError::Input(InputError {
@@ -132,14 +140,14 @@ pub(crate) fn read_records_into(
     // open like a history. The fast path bounds its own nesting, so a file it reads whole is
     // never scanned twice.
     let mut scanned = false;
-    let mut scan_rest = |cursor: &Cursor, depth: usize| -> Result<(), ReadError> {
+    let mut scan_rest = |cursor: &mut Cursor, depth: usize| -> Result<(), ReadError> {
         if scanned {
             return Ok(());
         }
         scanned = true;
         match edn_too_deep_until(cursor.rest, depth, deadline)? {
             Some(relative) => Err(error(
-                cursor.line + relative - 1,
+                cursor.line() + relative - 1,
                 format!("brackets nest deeper than {MAX_NESTING} levels"),
             )),
             None => Ok(()),
@@ -166,7 +174,7 @@ pub(crate) fn read_records_into(
             (None, None) => break,
             (None, Some(close)) => {
                 return Err(error(
-                    cursor.line,
+                    cursor.line(),
                     format!("unexpected end of file: missing closing {close:?}"),
                 ));
             }
@@ -175,9 +183,9 @@ pub(crate) fn read_records_into(
                 cursor.advance_to(after);
                 cursor.skip_blank();
                 if !cursor.rest.is_empty() {
-                    scan_rest(&cursor, 0)?;
+                    scan_rest(&mut cursor, 0)?;
                     return Err(error(
-                        cursor.line,
+                        cursor.line(),
                         "unexpected text after the history".to_string(),
                     ));
                 }
@@ -188,7 +196,7 @@ pub(crate) fn read_records_into(
         if records % CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
         }
-        let line = cursor.line;
+        let line = cursor.line();
         let position = records as u64;
         records += 1;
         if let Some((record, used)) = read_op(cursor.rest, line, position, &mut names) {
@@ -197,7 +205,7 @@ pub(crate) fn read_records_into(
             sink(record)?;
             continue;
         }
-        scan_rest(&cursor, depth)?;
+        scan_rest(&mut cursor, depth)?;
         let (record, after) =
             read_general(cursor.rest, line, position, &mut names).map_err(|problem| {
                 let (line, problem) = match problem {

@@ -124,32 +124,48 @@ const MAX_SHARED_NAMES: usize = 4096;
 /// Longest name shared: a long text is unlikely to repeat and would only fill the table.
 const MAX_SHARED_BYTES: usize = 64;
 
-/// Names looked up by comparing with each in turn before hashing: a history's fs and a
-/// few keys, found faster so than through the table.
-const FIRST_NAMES: usize = 16;
+/// Slots of the cache in front of the table: a history's fs and keys nearly always hit it.
+const RECENT_SLOTS: usize = 64;
 
 /// The shared copies handed out while one history is read.
 #[derive(Default)]
 pub(crate) struct Names {
-    first: Vec<Name>,
+    /// Direct-mapped by a hash of the length and the first and last bytes (cheap for the
+    /// short names histories use; a miss only costs a lookup in `shared`).
+    recent: Vec<Option<Name>>,
     shared: FxHashMap<Name, ()>,
 }
 
 impl Names {
     pub(crate) fn get(&mut self, text: &str) -> Name {
-        if let Some(name) = self.first.iter().find(|name| name.as_str() == text) {
-            return name.clone();
+        if self.recent.is_empty() {
+            self.recent = vec![None; RECENT_SLOTS];
         }
-        if let Some((name, ())) = self.shared.get_key_value(text) {
-            return name.clone();
-        }
-        let name = Name::new(text);
-        if text.len() <= MAX_SHARED_BYTES {
-            if self.first.len() < FIRST_NAMES {
-                self.first.push(name.clone());
-            } else if self.shared.len() < MAX_SHARED_NAMES {
-                self.shared.insert(name.clone(), ());
+        let bytes = text.as_bytes();
+        let slot = match bytes {
+            [] => 0,
+            [first, .., last] => {
+                (bytes.len() * 31 + usize::from(*first) * 7 + usize::from(*last)) % RECENT_SLOTS
             }
+            [only] => (31 + usize::from(*only) * 8) % RECENT_SLOTS,
+        };
+        if let Some(name) = &self.recent[slot] {
+            if name.as_bytes() == bytes {
+                return name.clone();
+            }
+        }
+        let name = match self.shared.get_key_value(text) {
+            Some((name, ())) => name.clone(),
+            None => {
+                let name = Name::new(text);
+                if text.len() <= MAX_SHARED_BYTES && self.shared.len() < MAX_SHARED_NAMES {
+                    self.shared.insert(name.clone(), ());
+                }
+                name
+            }
+        };
+        if text.len() <= MAX_SHARED_BYTES {
+            self.recent[slot] = Some(name.clone());
         }
         name
     }
