@@ -259,9 +259,19 @@ where
             }
         }
         let outcomes = run_jobs(&jobs, &budget, threads);
-        for (job, outcome) in jobs.iter().zip(outcomes) {
-            if let (SearchResult::NotLinearizable { longest_prefix }, None) =
-                (&outcome.result, &counterexample)
+        // Of several invalid objects, the one whose violation the search found in the fewest
+        // steps (the first in key order among equals) is explained: its explanation costs the
+        // least (minimisation's budget follows the search's steps) and is usually the
+        // simplest. Step counts, not time, so the choice does not depend on the machine.
+        let explained = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| matches!(outcome.result, SearchResult::NotLinearizable { .. }))
+            .min_by_key(|&(number, outcome)| (outcome.report.search_steps, number))
+            .map(|(number, _)| number);
+        for (number, (job, outcome)) in jobs.iter().zip(outcomes).enumerate() {
+            if let (SearchResult::NotLinearizable { longest_prefix }, true) =
+                (&outcome.result, Some(number) == explained)
             {
                 counterexample = Some(explain_smallest(
                     job,
