@@ -183,7 +183,8 @@ mod tests {
         assert!(Arc::ptr_eq(&first.0, &second.0));
         assert_eq!(first, "append");
         assert_eq!(first.as_str(), "append");
-        assert!(Name::from("a") < Name::from("b"));
+        let (a, b) = (Name::from("a"), Name::from("b"));
+        assert!(a < b, "names order as their text");
         assert_eq!(format!("{first} {first:?}"), "append \"append\"");
         let long = "k".repeat(MAX_SHARED_BYTES + 1);
         assert!(!Arc::ptr_eq(&names.get(&long).0, &names.get(&long).0));
