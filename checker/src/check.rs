@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 use crate::explain::explain;
-use crate::history::{Event, History, Outcome, Output};
+use crate::history::{Event, History, Name, Outcome, Output};
 use crate::model::{self, Keyed, Model};
 use crate::report::{
     CheckReport, Linearization, LinearizedStep, OpSummary, PartitionReport, PrefixReached, Verdict,
@@ -130,7 +130,7 @@ pub fn check(history: &History, options: &CheckOptions) -> Result<CheckReport, C
         options.init.is_none() && history.format.and_then(|f| f.default_init()).is_none();
     if let Some(counterexample) = report.counterexample.as_mut() {
         let reads_null = history.ops.iter().any(|op| {
-            op.key == counterexample.key
+            op.key.as_deref() == counterexample.key.as_deref()
                 && op.f == "read"
                 && op.outcome == Outcome::Ok(Output::Known(Value::Null))
         });
@@ -220,7 +220,7 @@ where
     };
     let deadline = Deadline(budget.deadline);
     // Objects by key; ops of one key share a number so the key is looked up once per op.
-    let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<Option<Name>, Vec<usize>> = BTreeMap::new();
     for (position, op) in history.ops.iter().enumerate() {
         if position % CHECK_EVERY == 0 && deadline.passed() {
             return Ok(cut_report(options, history, started, Phase::Partitioning));
@@ -234,6 +234,13 @@ where
     }
     let mut report = CheckReport::new(&options.model, history.ops.len());
     let mut counterexample = None;
+    // Threads for a small history cost more to start than they save (verdicts do not depend
+    // on how many run).
+    let threads = if history.ops.len() < PARALLEL_MIN_OPS {
+        1
+    } else {
+        options.threads.max(1)
+    };
     if options.partition || groups.len() <= 1 {
         let mut jobs = Vec::new();
         if groups.is_empty() {
@@ -242,18 +249,29 @@ where
         let events = events_by_object(history, groups.values().map(Vec::as_slice));
         let mut objects = Vec::with_capacity(groups.len());
         for ((key, positions), events) in groups.into_iter().zip(events) {
+            let key = key.map(String::from);
             objects.push((init_for(&key)?, key, positions, events));
         }
-        for prepared in prepare_all(objects, history, &deadline, options.threads.max(1)) {
+        for prepared in prepare_all(objects, history, &deadline, threads) {
             match prepared? {
                 Some(job) => jobs.push(job),
                 None => return Ok(cut_report(options, history, started, Phase::Partitioning)),
             }
         }
-        let outcomes = run_jobs(&jobs, &budget, options.threads.max(1));
-        for (job, outcome) in jobs.iter().zip(outcomes) {
-            if let (SearchResult::NotLinearizable { longest_prefix }, None) =
-                (&outcome.result, &counterexample)
+        let outcomes = run_jobs(&jobs, &budget, threads);
+        // Of several invalid objects, the one whose violation the search found in the fewest
+        // steps (the first in key order among equals) is explained: its explanation costs the
+        // least (minimisation's budget follows the search's steps) and is usually the
+        // simplest. Step counts, not time, so the choice does not depend on the machine.
+        let explained = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| matches!(outcome.result, SearchResult::NotLinearizable { .. }))
+            .min_by_key(|&(number, outcome)| (outcome.report.search_steps, number))
+            .map(|(number, _)| number);
+        for (number, (job, outcome)) in jobs.iter().zip(outcomes).enumerate() {
+            if let (SearchResult::NotLinearizable { longest_prefix }, true) =
+                (&outcome.result, Some(number) == explained)
             {
                 counterexample = Some(explain_smallest(
                     job,
@@ -272,7 +290,10 @@ where
             report.partitions.push(partition);
         }
     } else {
-        let keys: Vec<Option<String>> = groups.keys().cloned().collect();
+        let keys: Vec<Option<String>> = groups
+            .keys()
+            .map(|key| key.as_ref().map(|key| key.to_string()))
+            .collect();
         let mut inits = BTreeMap::new();
         for key in &keys {
             inits.insert(key.clone(), init_for(key)?.init_state());
@@ -640,6 +661,7 @@ pub(crate) fn assemble<'h, M: Model>(
             _ => Vec::new(),
         })
         .collect();
+    let defers = model.defers_in_doubt(&object_ops);
     drop(object_ops);
     debug_assert!(positions.windows(2).all(|pair| pair[0] < pair[1]));
     // Number of an op within `positions` -> its first local op; the variants of an op are
@@ -647,14 +669,18 @@ pub(crate) fn assemble<'h, M: Model>(
     let object_positions = positions.clone();
     let number_of = |position: usize| object_positions.binary_search(&position).ok();
     let mut local = vec![u32::MAX; positions.len()];
-    let mut ops = Vec::new();
-    let mut must_happen = Vec::new();
-    let mut observer = Vec::new();
-    let mut kept_positions = Vec::new();
-    let mut exclusive_group = Vec::new();
+    // Sized for every op kept once (variants may add a few): growing by doubling held up to
+    // twice the memory at the peak, for every object at once.
+    let expected = positions.len();
+    let mut ops = Vec::with_capacity(expected);
+    let mut must_happen = Vec::with_capacity(expected);
+    let mut observer = Vec::with_capacity(expected);
+    let mut kept_positions = Vec::with_capacity(expected);
+    let mut exclusive_group = Vec::with_capacity(expected);
+    let mut deferrable = Vec::with_capacity(expected);
     let mut groups_count = 0u32;
     // In-doubt ops by what the model sees of them (see `SearchInput::twin_class`).
-    let mut twins: BTreeMap<(&Option<String>, &str, String), Vec<u32>> = BTreeMap::new();
+    let mut twins: BTreeMap<(&Option<Name>, &str, String), Vec<u32>> = BTreeMap::new();
     for (number, ((position, compiled), variants)) in positions
         .into_iter()
         .zip(compiled_ops)
@@ -679,6 +705,7 @@ pub(crate) fn assemble<'h, M: Model>(
                 must_happen.push(false);
                 observer.push(false);
                 exclusive_group.push(group);
+                deferrable.push(false);
                 ops.push(variant);
                 kept_positions.push(position);
             }
@@ -700,11 +727,13 @@ pub(crate) fn assemble<'h, M: Model>(
             must_happen.push(matches!(op_outcome, Outcome::Ok(_)));
             observer.push(!model.changes_state(&compiled));
             exclusive_group.push(NO_GROUP);
+            deferrable.push(defers && *op_outcome == Outcome::Info && model.deferrable(&compiled));
             ops.push(compiled);
             kept_positions.push(position);
         }
     }
     let component: Vec<u32> = ops.iter().map(|op| model.component(op)).collect();
+    let observes: Vec<bool> = ops.iter().map(|op| model.observes_state(op)).collect();
     let mut twin_class = vec![NO_TWINS; ops.len()];
     let twin_groups = twins.values().filter(|members| members.len() >= 2);
     for (class, members) in twin_groups.enumerate() {
@@ -739,10 +768,15 @@ pub(crate) fn assemble<'h, M: Model>(
             twin_class,
             exclusive_group,
             component,
+            deferrable,
+            observes,
         },
         kept_positions,
     )
 }
+
+/// Histories with fewer ops are checked on one thread whatever `CheckOptions::threads` says.
+const PARALLEL_MIN_OPS: usize = 5_000;
 
 /// Steps each undecided object gets in the first round; each later round doubles it.
 const FIRST_ROUND_STEPS: u64 = 20_000;

@@ -189,10 +189,10 @@ impl OpSummary {
         OpSummary {
             index: op.index,
             process: op.process,
-            process_name: op.process_name.clone(),
+            process_name: op.process_name.as_ref().map(|name| name.to_string()),
             observed,
-            f: op.f.clone(),
-            key: op.key.clone(),
+            f: op.f.to_string(),
+            key: op.key.as_ref().map(|key| key.to_string()),
             invoke_value: op.invoke_value.clone(),
             result,
             kind: op.kind_name().to_string(),
@@ -274,6 +274,9 @@ pub struct Counterexample {
 pub const PREFIX_SHOWN: usize = 200;
 /// How many of them the terminal text shows.
 const PREFIX_SHOWN_IN_TEXT: usize = 12;
+/// How many ops of the core the text lists (the last ones, nearest the violation): a core
+/// the minimisation could not shrink is the object up to its violation, thousands of ops.
+const CORE_SHOWN_IN_TEXT: usize = 40;
 
 impl Counterexample {
     /// Renders the terminal text from the structured fields.
@@ -285,12 +288,18 @@ impl Counterexample {
         };
         let _ = writeln!(text, "Not linearizable ({object}, model {model}).");
         if !self.core.is_empty() {
+            let shown = self.core.len().min(CORE_SHOWN_IN_TEXT);
             let _ = writeln!(
                 text,
-                "These {} ops cannot all be ordered, whatever the other ops did (each may have taken effect any time after its invoke, or never):",
-                self.core.len()
+                "These {} ops cannot all be ordered, whatever the other ops did (each may have taken effect any time after its invoke, or never){}:",
+                self.core.len(),
+                if shown < self.core.len() {
+                    format!("; the last {shown} (--json lists them all)")
+                } else {
+                    String::new()
+                }
             );
-            for op in &self.core {
+            for op in &self.core[self.core.len() - shown..] {
                 let _ = writeln!(text, "  {}", op.describe());
             }
         }

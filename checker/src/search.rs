@@ -22,6 +22,36 @@
 //! explores multisets of in-doubt ops (how many of each class) instead of subsets: with k
 //! twins of one class, k + 1 choices instead of 2^k.
 //!
+//! Deferral. Twins alone leave the search exploring, at every configuration, every multiset
+//! of the in-doubt ops called so far: each is legal in every state and changes it, and the
+//! wrong ones are refuted only at the next return (a counter with 20 lost adds of 5 distinct
+//! amounts: thousands of multisets per position, millions of configurations). Some models
+//! (`Model::defers_in_doubt`: a counter's adds without a reported total) have in-doubt ops
+//! that commute with every op that does not observe the state, or are overwritten by it. In
+//! any linearization, such a deferrable op d followed by an op y that neither observes the
+//! state nor is deferrable can be moved past y (or dropped, when y overwrites it): d has no
+//! return, so nothing must follow it, and it stays after its call. Repeating this, and
+//! dropping deferrable ops at the end, gives a linearization in which every run of deferrable
+//! ops (a block) ends just before an op that observes the state. The search explores only
+//! such linearizations: after a deferrable op it takes only another one or an op that
+//! observes the state, and the cache tells configurations in a block from the others (their
+//! continuations differ). It also takes a deferrable op only when some op that observes the
+//! state and may be linearized now could become legal after it and some of the other pending
+//! deferrable ops (`Model::deferred_may_enable`): a block must end in such an op, and taking
+//! in-doubt ops never moves the first pending return, so the ops that may end the block are
+//! those pending now. A legal observer is still taken greedily inside a block: any
+//! completion can take it first. Deferral is off for objects of several parts and for
+//! growth pruning, whose state keys it would have to share.
+//!
+//! Pending pruning. Some models can tell from the ops still to linearize that a configuration
+//! has no completion (`Model::pending_unreachable`): the ops linearized before a pending op o
+//! are among those called before o returns, so if no choice of them makes o legal from the
+//! state now, the search drops the configuration at once instead of finding out at o's
+//! return after trying every order of the ops called meanwhile. A counter whose in-doubt adds
+//! stood in for an ok add (the block reached a read's value, but the ok add's reported total
+//! is now out of reach) is dropped so. The model sees the pending events from the first on,
+//! up to a bounded number, after each step that changes the state.
+//!
 //! Variants. An in-doubt op whose effect is not fixed by the record (a dequeue that ended
 //! `info` took some element) arrives as several ops, one per possible effect, in one
 //! exclusive group: each is in doubt, with the call of the original op, and once one of them
@@ -101,6 +131,11 @@ pub(crate) struct SearchInput<M: Model> {
     pub exclusive_group: Vec<u32>,
     /// The independent part of the object each op touches (`Model::component`).
     pub component: Vec<u32>,
+    /// In-doubt ops the search defers until just before an op that observes the state (see
+    /// the module doc); all false when the model defers nothing.
+    pub deferrable: Vec<bool>,
+    /// Ops whose legality or effect may depend on the state (`Model::observes_state`).
+    pub observes: Vec<bool>,
 }
 
 /// `SearchInput::twin_class` of an op that has no twin.
@@ -141,8 +176,17 @@ impl Parts {
 struct Growth {
     /// Per op: whether it is an `ok` observation the pruning watches.
     target: Vec<bool>,
-    /// Per target: the resets that may enable it and were called before it returned.
-    enablers: Vec<Vec<u32>>,
+    /// Per target: the resets that may enable it and were called before it returned, those
+    /// of op `o` at `enabler_list[enabler_starts[o]..enabler_starts[o + 1]]` (one list for
+    /// all, not one allocation per observation).
+    enabler_starts: Vec<u32>,
+    enabler_list: Vec<u32>,
+    /// A second linked list over the event nodes still in the main one that growth pruning
+    /// and dead states look at (the calls of targets, every return), in the same order, so
+    /// that their look-aheads skip the many calls they ignore (with many clients or ops in
+    /// doubt, most of the list).
+    watched_next: Vec<u32>,
+    watched_prev: Vec<u32>,
 }
 
 /// Growth pruning also asks the observations called after the first return still to come,
@@ -202,24 +246,29 @@ impl Growth {
         if pairs > MAX_GROWTH_PAIRS {
             return None;
         }
-        let enablers = (0..op_count)
-            .map(|op| {
-                if !target[op] {
-                    return Vec::new();
-                }
-                let called_in_time = |reset: &u32| call_event[*reset as usize] < return_event[op];
-                let may_enable = |reset: &u32| {
-                    model.reset_may_enable(&input.ops[*reset as usize], &input.ops[op])
-                };
-                let Some(observed) = model.observed_bytes(&input.ops[op]) else {
-                    return resets
+        let mut enabler_starts = Vec::with_capacity(op_count + 1);
+        let mut enabler_list = Vec::new();
+        for op in 0..op_count {
+            enabler_starts.push(enabler_list.len() as u32);
+            if !target[op] {
+                continue;
+            }
+            let called_in_time = |reset: &u32| call_event[*reset as usize] < return_event[op];
+            let may_enable =
+                |reset: &u32| model.reset_may_enable(&input.ops[*reset as usize], &input.ops[op]);
+            let Some(observed) = model.observed_bytes(&input.ops[op]) else {
+                enabler_list.extend(
+                    resets
                         .iter()
                         .copied()
                         .take_while(called_in_time)
-                        .filter(may_enable)
-                        .collect();
-                };
-                let mut found: Vec<u32> = lengths
+                        .filter(may_enable),
+                );
+                continue;
+            };
+            let first = enabler_list.len();
+            enabler_list.extend(
+                lengths
                     .iter()
                     .take_while(|&&length| length <= observed.len())
                     .filter_map(|&length| by_bytes.get(&observed[..length]))
@@ -227,22 +276,57 @@ impl Growth {
                     .chain(&unindexed)
                     .copied()
                     .filter(called_in_time)
-                    .filter(may_enable)
-                    .collect();
-                found.sort_unstable_by_key(|&reset| call_event[reset as usize]);
-                found
-            })
-            .collect();
-        Some(Growth { target, enablers })
+                    .filter(may_enable),
+            );
+            enabler_list[first..].sort_unstable_by_key(|&reset| call_event[reset as usize]);
+        }
+        enabler_starts.push(enabler_list.len() as u32);
+        assert!(
+            enabler_list.len() < u32::MAX as usize,
+            "enabler lists fit u32 offsets"
+        );
+        Some(Growth {
+            target,
+            enabler_starts,
+            enabler_list,
+            watched_next: Vec::new(),
+            watched_prev: Vec::new(),
+        })
+    }
+
+    /// Links the watched nodes (see `watched_next`) of the fresh event list `events`:
+    /// node 0 is the head sentinel, node 1 + e event e, `tail` the tail sentinel.
+    fn link_watched(&mut self, events: &[(u32, bool)], tail: u32) {
+        let node_count = tail as usize + 1;
+        self.watched_next = vec![tail; node_count];
+        self.watched_prev = vec![0; node_count];
+        let mut last = 0u32;
+        for (event, &(op, is_call)) in events.iter().enumerate() {
+            if is_call && !self.target[op as usize] {
+                continue;
+            }
+            let node = event as u32 + 1;
+            self.watched_next[last as usize] = node;
+            self.watched_prev[node as usize] = last;
+            last = node;
+        }
+        self.watched_next[last as usize] = tail;
+        self.watched_prev[tail as usize] = last;
+    }
+
+    /// The resets that may enable target `op` (see `enabler_starts`).
+    fn enablers(&self, op: u32) -> &[u32] {
+        let op = op as usize;
+        &self.enabler_list[self.enabler_starts[op] as usize..self.enabler_starts[op + 1] as usize]
     }
 
     fn bytes(&self) -> u64 {
-        let lists: usize = self
-            .enablers
-            .iter()
-            .map(|list| list.capacity() * 4 + 24)
-            .sum();
-        (self.target.capacity() + lists) as u64
+        (self.target.capacity()
+            + (self.enabler_starts.capacity()
+                + self.enabler_list.capacity()
+                + self.watched_next.capacity()
+                + self.watched_prev.capacity())
+                * 4) as u64
     }
 }
 
@@ -358,6 +442,11 @@ impl<S: Eq + std::hash::Hash> Interner<S> {
 const NO_STATE: u32 = u32::MAX;
 /// The cache's name for every dead state (see the module doc); never a state id.
 const DEAD_STATE: u32 = u32::MAX - 2;
+/// Marks the cache's state of a configuration inside a block of deferred ops (see the module
+/// doc); never set in a state id while deferral is on.
+const IN_BLOCK: u32 = 1 << 31;
+/// Events the pending-pruning test passes to the model, at most.
+const PENDING_LOOKAHEAD_NODES: usize = 128;
 /// Events the dead-state test looks through for the return of a reset.
 const DEAD_STATE_LOOKAHEAD_NODES: usize = 256;
 /// A transition's successor state computed but not interned yet (see `run_steps`).
@@ -414,6 +503,13 @@ pub(crate) struct Search<'a, M: Model> {
     twins_taken: Vec<u32>,
     /// Per exclusive group, whether one of its variants is linearized.
     group_taken: Vec<bool>,
+    /// Whether deferral is on (see the module doc).
+    defer: bool,
+    /// Whether the last linearized op is deferrable: the configuration is inside a block.
+    in_block: bool,
+    /// Scratch lists for `block_may_end`.
+    pending_deferred: Vec<u32>,
+    pending_observers: Vec<u32>,
     must_remaining: usize,
     longest: Vec<u32>,
     entry: u32,
@@ -529,11 +625,30 @@ impl<'a, M: Model> Search<'a, M> {
             }
         });
         // Growth pruning is for one-part objects: a dropped successor carries no failed part.
-        let growth = if parts.is_none() {
+        let mut growth = if parts.is_none() {
             Growth::new(model, input)
         } else {
             None
         };
+        if let Some(growth) = &mut growth {
+            growth.link_watched(&input.events, tail);
+        }
+        assert_eq!(input.deferrable.len(), op_count);
+        assert_eq!(input.observes.len(), op_count);
+        for op in 0..op_count {
+            if input.deferrable[op] {
+                assert!(!input.must_happen[op], "deferrable ops are in doubt");
+                assert!(
+                    !input.observes[op],
+                    "deferrable ops do not observe the state"
+                );
+                assert_eq!(
+                    input.exclusive_group[op], NO_GROUP,
+                    "variants are not deferred"
+                );
+            }
+        }
+        let defer = parts.is_none() && growth.is_none() && input.deferrable.contains(&true);
         let mut cache = Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP);
         if parts.is_some() {
             cache.keep_tags();
@@ -560,6 +675,10 @@ impl<'a, M: Model> Search<'a, M> {
             twin_members,
             twins_taken,
             group_taken,
+            defer,
+            in_block: false,
+            pending_deferred: Vec::new(),
+            pending_observers: Vec::new(),
             must_remaining: input.must_happen.iter().filter(|&&must| must).count(),
             longest: Vec::new(),
             entry,
@@ -613,6 +732,8 @@ impl<'a, M: Model> Search<'a, M> {
             + (self.twins_taken.capacity() + self.input.twin_class.len()) as u64 * 4 * 2
             + self.input.exclusive_group.len() as u64 * 4
             + self.group_taken.capacity() as u64
+            + (self.pending_deferred.capacity() + self.pending_observers.capacity()) as u64 * 4
+            + (self.input.deferrable.len() + self.input.observes.len()) as u64
     }
 
     /// Publishes this search's memory to the shared budget and checks both limits.
@@ -663,6 +784,60 @@ impl<'a, M: Model> Search<'a, M> {
         progress
     }
 
+    /// Whether, after linearizing `taken` into state `after`, the model finds a pending op
+    /// that can never become legal (see the module doc on pending pruning).
+    fn pending_forbids(&self, taken: u32, after: u32) -> bool {
+        let mut node = self.next[0];
+        let mut seen = 0usize;
+        let pending = std::iter::from_fn(|| loop {
+            if node == self.tail || seen == PENDING_LOOKAHEAD_NODES {
+                return None;
+            }
+            let current = node as usize;
+            node = self.next[current];
+            seen += 1;
+            let op = self.node_op[current];
+            if op != taken {
+                return Some((op, self.node_is_call[current]));
+            }
+        });
+        self.model.pending_unreachable(
+            &self.interner.states[after as usize],
+            &self.input.ops,
+            pending,
+        )
+    }
+
+    /// Whether, after linearizing the deferrable op `taken` into state `after`, some op that
+    /// observes the state and may be linearized now could become legal after some of the other
+    /// pending deferrable ops (see the module doc on deferral).
+    fn block_may_end(&mut self, taken: u32, after: u32) -> bool {
+        let input = self.input;
+        self.pending_deferred.clear();
+        self.pending_observers.clear();
+        let mut node = self.next[0];
+        while node != self.tail && self.node_is_call[node as usize] {
+            let op = self.node_op[node as usize];
+            let group = input.exclusive_group[op as usize];
+            let available = op != taken && (group == NO_GROUP || !self.group_taken[group as usize]);
+            if available {
+                if input.deferrable[op as usize] {
+                    self.pending_deferred.push(op);
+                } else if input.observes[op as usize] {
+                    self.pending_observers.push(op);
+                }
+            }
+            node = self.next[node as usize];
+        }
+        !self.pending_observers.is_empty()
+            && self.model.deferred_may_enable(
+                &self.interner.states[after as usize],
+                &input.ops,
+                &self.pending_deferred,
+                &self.pending_observers,
+            )
+    }
+
     /// Whether, after linearizing `taken` into state `after`, some pending observation can
     /// never become legal (see the module doc on growth pruning).
     fn growth_forbids(&self, taken: u32, after: u32) -> bool {
@@ -672,29 +847,32 @@ impl<'a, M: Model> Search<'a, M> {
         let state = &self.interner.states[after as usize];
         // Pending observations (calls before the first return still in the list) and the
         // next ones to be called: every unlinearized observation comes after `taken`, so the
-        // argument holds for each; the look-ahead bounds the cost per step.
-        let mut node = self.next[0];
-        let mut past_frontier = 0usize;
-        while node != self.tail && past_frontier <= GROWTH_LOOKAHEAD_NODES {
+        // argument holds for each; the look-ahead (events past the first return) bounds the
+        // cost per step. The watched list holds every return and the observations' calls.
+        let mut node = growth.watched_next[0];
+        let mut horizon = self.tail;
+        while node != self.tail && node <= horizon {
             if !self.node_is_call[node as usize] {
-                past_frontier += 1;
-                node = self.next[node as usize];
+                if horizon == self.tail {
+                    horizon = node.saturating_add(GROWTH_LOOKAHEAD_NODES as u32);
+                }
+                node = growth.watched_next[node as usize];
                 continue;
             }
-            past_frontier += usize::from(past_frontier > 0);
             let op = self.node_op[node as usize];
             if op != taken
                 && growth.target[op as usize]
                 && !self
                     .model
                     .reachable_without_resets(state, &self.input.ops[op as usize])
-                && growth.enablers[op as usize]
+                && growth
+                    .enablers(op)
                     .iter()
                     .all(|&reset| self.linearized.contains(reset))
             {
                 return true;
             }
-            node = self.next[node as usize];
+            node = growth.watched_next[node as usize];
         }
         false
     }
@@ -708,11 +886,11 @@ impl<'a, M: Model> Search<'a, M> {
             return false;
         };
         let state = &self.interner.states[after as usize];
-        let mut node = self.next[0];
-        for _ in 0..DEAD_STATE_LOOKAHEAD_NODES {
-            if node == self.tail {
-                return false;
-            }
+        // Up to DEAD_STATE_LOOKAHEAD_NODES events from the first still in the list; only the
+        // watched ones (returns, observations' calls) matter here.
+        let horizon = self.next[0].saturating_add(DEAD_STATE_LOOKAHEAD_NODES as u32);
+        let mut node = growth.watched_next[0];
+        while node != self.tail && node < horizon {
             let op = self.node_op[node as usize];
             if op != taken {
                 if !self.node_is_call[node as usize] {
@@ -727,7 +905,7 @@ impl<'a, M: Model> Search<'a, M> {
                     return false;
                 }
             }
-            node = self.next[node as usize];
+            node = growth.watched_next[node as usize];
         }
         false
     }
@@ -886,6 +1064,12 @@ impl<'a, M: Model> Search<'a, M> {
                     entry = self.next[node];
                     continue;
                 }
+                let deferred = self.defer && input.deferrable[op as usize];
+                if self.in_block && !deferred && !input.observes[op as usize] {
+                    // A block of deferred ops ends just before an op that observes the state.
+                    entry = self.next[node];
+                    continue;
+                }
                 let key = (u64::from(self.state) << 32) | u64::from(op);
                 // With parts, a new successor state is interned only once it is known not to
                 // fail at once: most successors of a map search are pruned by a failed part.
@@ -923,6 +1107,20 @@ impl<'a, M: Model> Search<'a, M> {
                     entry = self.next[node];
                     continue;
                 }
+                if after != NO_STATE
+                    && after != self.state
+                    && after != NOT_INTERNED
+                    && self.pending_forbids(op, after)
+                {
+                    // The successor has no completion: a pending op can never become legal.
+                    entry = self.next[node];
+                    continue;
+                }
+                if deferred && after != NO_STATE && !self.block_may_end(op, after) {
+                    // No block starting or going on with this op can end.
+                    entry = self.next[node];
+                    continue;
+                }
                 if after != NO_STATE {
                     self.mark(op);
                     let observer = input.observer[op as usize];
@@ -949,6 +1147,10 @@ impl<'a, M: Model> Search<'a, M> {
                         // other such state (see the module doc on dead states).
                         let key_state = if self.state_is_dead(op, after) {
                             DEAD_STATE
+                        } else if deferred {
+                            // Inside a block the continuations differ (see the module doc).
+                            assert!(after < IN_BLOCK, "state ids fit in 31 bits with deferral");
+                            after | IN_BLOCK
                         } else {
                             after
                         };
@@ -968,12 +1170,12 @@ impl<'a, M: Model> Search<'a, M> {
                         self.stack.push((marked, self.state, cache_entry));
                         self.state = after;
                         let must = input.must_happen[op as usize];
-                        lift(
-                            &mut self.next,
-                            &mut self.prev,
-                            entry,
-                            must.then(|| self.return_node[op as usize]),
-                        );
+                        let ret = must.then(|| self.return_node[op as usize]);
+                        lift(&mut self.next, &mut self.prev, entry, ret);
+                        if let Some(growth) = &mut self.growth {
+                            let call = growth.target[op as usize].then_some(entry);
+                            lift_watched(growth, call, ret);
+                        }
                         if must {
                             self.must_remaining -= 1;
                         }
@@ -983,6 +1185,7 @@ impl<'a, M: Model> Search<'a, M> {
                         if group != NO_GROUP {
                             self.group_taken[group as usize] = true;
                         }
+                        self.in_block = deferred;
                         entry = self.next[0];
                         continue;
                     }
@@ -1036,12 +1239,12 @@ impl<'a, M: Model> Search<'a, M> {
                 self.unmark(popped);
                 self.state = before;
                 let must = input.must_happen[popped as usize];
-                unlift(
-                    &mut self.next,
-                    &mut self.prev,
-                    call,
-                    must.then(|| self.return_node[popped as usize]),
-                );
+                let ret = must.then(|| self.return_node[popped as usize]);
+                unlift(&mut self.next, &mut self.prev, call, ret);
+                if let Some(growth) = &mut self.growth {
+                    let watched_call = growth.target[popped as usize].then_some(call);
+                    unlift_watched(growth, watched_call, ret);
+                }
                 if must {
                     self.must_remaining += 1;
                 }
@@ -1070,6 +1273,10 @@ impl<'a, M: Model> Search<'a, M> {
                     break;
                 }
             }
+            self.in_block = self.defer
+                && self.stack.last().is_some_and(|&(marked, _, _)| {
+                    input.deferrable[self.node_op[(marked & !FORCED) as usize] as usize]
+                });
             if !resumed {
                 break SearchResult::NotLinearizable {
                     longest_prefix: std::mem::take(&mut self.longest),
@@ -1092,7 +1299,9 @@ struct TransitionMemo {
 
 impl TransitionMemo {
     fn new(op_count: usize) -> TransitionMemo {
-        let slots = (op_count * 64).next_power_of_two().clamp(1 << 10, 1 << 14);
+        // Small objects have few distinct transitions: a table they cannot fill only costs
+        // page faults (a search of 200 ops used 48 of 196 KB).
+        let slots = (op_count * 16).next_power_of_two().clamp(1 << 10, 1 << 14);
         TransitionMemo {
             // Keys are stored complemented, so that an all-zero table (fresh pages from the
             // allocator, no fill) is empty: no key is all ones (its state would be NO_STATE).
@@ -1160,6 +1369,28 @@ fn lift(next: &mut [u32], prev: &mut [u32], call: u32, ret: Option<u32>) {
         let ret = ret as usize;
         next[prev[ret] as usize] = next[ret];
         prev[next[ret] as usize] = prev[ret];
+    }
+}
+
+/// `lift` for the watched list of growth pruning: the op's call if watched, and its return.
+#[inline]
+fn lift_watched(growth: &mut Growth, call: Option<u32>, ret: Option<u32>) {
+    for node in [call, ret].into_iter().flatten() {
+        let node = node as usize;
+        let (before, after) = (growth.watched_prev[node], growth.watched_next[node]);
+        growth.watched_next[before as usize] = after;
+        growth.watched_prev[after as usize] = before;
+    }
+}
+
+/// Undoes `lift_watched`, in reverse order.
+#[inline]
+fn unlift_watched(growth: &mut Growth, call: Option<u32>, ret: Option<u32>) {
+    for node in [ret, call].into_iter().flatten() {
+        let index = node as usize;
+        let (before, after) = (growth.watched_prev[index], growth.watched_next[index]);
+        growth.watched_next[before as usize] = node;
+        growth.watched_prev[after as usize] = node;
     }
 }
 

@@ -84,11 +84,18 @@ fn counter_explanation_uses_reported_totals() {
     assert_eq!(report.verdict, Verdict::Invalid);
     let counterexample = report.counterexample.unwrap();
     assert_eq!(counterexample.key.as_deref(), Some("k"));
-    assert_eq!(counterexample.state, json!(5));
+    // The smallest core is the add of 2 alone (the add of 5 may or may not have happened:
+    // neither way reaches 9), so the state is 0 or 5 as the search left the add of 5 out or
+    // took it; the reason must use the reported total and that state.
+    let state = counterexample.state.as_i64().unwrap();
+    assert!(state == 0 || state == 5, "{state}");
     assert_eq!(counterexample.stuck.len(), 1);
     assert_eq!(
         counterexample.stuck[0].reason,
-        "add 2 reported total 9 but the counter goes from 5 to 7"
+        format!(
+            "add 2 reported total 9 but the counter goes from {state} to {}",
+            state + 2
+        )
     );
 }
 

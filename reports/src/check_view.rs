@@ -193,16 +193,18 @@ fn to_view_history(ops: &[checked::Operation]) -> History {
     for op in ops {
         let (outcome, result) = match (&op.outcome, op.completion_index) {
             (CheckedOutcome::Ok(Output::Known(value)), _) => (Outcome::Ok, value.clone()),
-            (CheckedOutcome::Ok(Output::Unknown), _) => (Outcome::Ok, op.completion_value.clone()),
-            (CheckedOutcome::Fail, _) => (Outcome::Fail, op.completion_value.clone()),
-            (CheckedOutcome::Info, Some(_)) => (Outcome::Info, op.completion_value.clone()),
+            (CheckedOutcome::Ok(Output::Unknown), _) => {
+                (Outcome::Ok, op.completion_value().clone())
+            }
+            (CheckedOutcome::Fail, _) => (Outcome::Fail, op.completion_value().clone()),
+            (CheckedOutcome::Info, Some(_)) => (Outcome::Info, op.completion_value().clone()),
             (CheckedOutcome::Info, None) => (Outcome::Pending, Value::Null),
         };
         end = end.max(op.completion_index.unwrap_or(op.index));
         view.ops.push(Op {
             process: op.process,
-            f: op.f.clone(),
-            key: op.key.clone(),
+            f: op.f.to_string(),
+            key: op.key.as_ref().map(|key| key.to_string()),
             invoke_index: op.index,
             invoke_time_ns: op.index * 1000,
             complete_index: op.completion_index,
@@ -393,11 +395,11 @@ mod tests {
                 completion_index: Some(2 * i + 1),
                 process: i % 4,
                 process_name: None,
-                f: "write".to_string(),
+                f: "write".into(),
                 key: None,
                 invoke_value: Value::from(i),
                 outcome: CheckedOutcome::Ok(Output::Unknown),
-                completion_value: Value::from(i),
+                completion_value: Some(Box::new(Value::from(i))),
                 line: 0,
             })
             .collect();

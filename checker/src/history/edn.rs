@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::edn_fast::read_op;
 use super::text::{edn_too_deep_until, excerpt, line_breaks, MAX_NESTING};
-use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use super::{InputError, Names, Process, RawRecord, ReadError, RecordType};
 use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 /// Converts an EDN value to JSON: keywords, symbols and chars become strings, sets and lists
@@ -46,19 +46,29 @@ pub(crate) fn edn_to_json(value: &Edn) -> Value {
     }
 }
 
-/// Cursor over the text that keeps the current line.
+/// Cursor over the text that keeps the current line. Lines are counted when asked for
+/// (`line`), over everything consumed since the last time, so that a history of one-line
+/// records is counted once per record rather than once per piece consumed.
 struct Cursor<'t> {
     rest: &'t str,
+    /// The line at the start of `counted`.
     line: usize,
+    /// The text from where lines were last counted (`rest` is a suffix of it).
+    counted: &'t str,
 }
 
 impl<'t> Cursor<'t> {
     /// Skips whitespace, commas and `;` comments.
     fn skip_blank(&mut self) {
         loop {
-            let trimmed = self
+            // ASCII blanks by bytes first (the common case), then any Unicode whitespace.
+            let ascii = self
                 .rest
-                .trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+                .bytes()
+                .position(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b','))
+                .unwrap_or(self.rest.len());
+            let trimmed =
+                self.rest[ascii..].trim_start_matches(|c: char| c.is_whitespace() || c == ',');
             self.advance_to(trimmed);
             if self.rest.starts_with(';') {
                 let end = self.rest.find(['\n', '\r']).unwrap_or(self.rest.len());
@@ -71,9 +81,17 @@ impl<'t> Cursor<'t> {
     }
 
     fn advance_to(&mut self, after: &'t str) {
-        let consumed = &self.rest[..self.rest.len() - after.len()];
-        self.line += line_breaks(consumed, self.rest);
         self.rest = after;
+    }
+
+    /// The 1-based line where `rest` starts.
+    fn line(&mut self) -> usize {
+        let consumed = &self.counted[..self.counted.len() - self.rest.len()];
+        if !consumed.is_empty() {
+            self.line += line_breaks(consumed, self.counted);
+            self.counted = self.rest;
+        }
+        self.line
     }
 }
 
@@ -93,7 +111,7 @@ pub(crate) fn read_records(
 /// About how many records `text` holds: Porcupine's kv logs and most EDN histories hold one
 /// op a line (bounded by the shortest op map), so that what holds them is sized once.
 pub(crate) fn records_expected(text: &str) -> usize {
-    let lines = text.bytes().filter(|&byte| byte == b'\n').count() + 1;
+    let lines = super::text::count_byte(text.as_bytes(), b'\n') + 1;
     lines.min(text.len() / 24)
 }
 
@@ -108,6 +126,7 @@ pub(crate) fn read_records_into(
     let mut cursor = Cursor {
         rest: text,
         line: 1,
+        counted: text,
     };
     let error = |line: usize, problem: String| {
         ReadError::Input(InputError {
@@ -116,12 +135,24 @@ pub(crate) fn read_records_into(
             problem,
         })
     };
-    if let Some(line) = edn_too_deep_until(text, 0, deadline)? {
-        return Err(error(
-            line,
-            format!("brackets nest deeper than {MAX_NESTING} levels"),
-        ));
-    }
+    // The nesting limit is checked before the general parser reads anything (it recurses):
+    // over the rest of the file, the first time an op needs that parser or the file does not
+    // open like a history. The fast path bounds its own nesting, so a file it reads whole is
+    // never scanned twice.
+    let mut scanned = false;
+    let mut scan_rest = |cursor: &mut Cursor, depth: usize| -> Result<(), ReadError> {
+        if scanned {
+            return Ok(());
+        }
+        scanned = true;
+        match edn_too_deep_until(cursor.rest, depth, deadline)? {
+            Some(relative) => Err(error(
+                cursor.line() + relative - 1,
+                format!("brackets nest deeper than {MAX_NESTING} levels"),
+            )),
+            None => Ok(()),
+        }
+    };
     cursor.skip_blank();
     let closing = if cursor.rest.starts_with('[') {
         Some(']')
@@ -134,14 +165,16 @@ pub(crate) fn read_records_into(
         let after = &cursor.rest[1..];
         cursor.advance_to(after);
     }
+    let depth = usize::from(closing.is_some());
     let mut records = 0usize;
+    let mut names = Names::default();
     loop {
         cursor.skip_blank();
         match (cursor.rest.chars().next(), closing) {
             (None, None) => break,
             (None, Some(close)) => {
                 return Err(error(
-                    cursor.line,
+                    cursor.line(),
                     format!("unexpected end of file: missing closing {close:?}"),
                 ));
             }
@@ -150,8 +183,9 @@ pub(crate) fn read_records_into(
                 cursor.advance_to(after);
                 cursor.skip_blank();
                 if !cursor.rest.is_empty() {
+                    scan_rest(&mut cursor, 0)?;
                     return Err(error(
-                        cursor.line,
+                        cursor.line(),
                         "unexpected text after the history".to_string(),
                     ));
                 }
@@ -162,37 +196,40 @@ pub(crate) fn read_records_into(
         if records % CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
         }
-        let line = cursor.line;
+        let line = cursor.line();
         let position = records as u64;
         records += 1;
-        if let Some((record, used)) = read_op(cursor.rest, line, position) {
+        if let Some((record, used)) = read_op(cursor.rest, line, position, &mut names) {
             let after = &cursor.rest[used..];
             cursor.advance_to(after);
             sink(record)?;
             continue;
         }
-        let (record, after) = read_general(cursor.rest, line, position).map_err(|problem| {
-            let (line, problem) = match problem {
-                GeneralProblem::Edn(problem)
-                    if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
-                {
-                    // Point at the op that was never closed, not at the end of the file.
-                    (
-                        line,
-                        "bad EDN: this op is not closed before the end of the file".to_string(),
-                    )
-                }
-                GeneralProblem::Edn(problem) => {
-                    let problem_line = problem.line.map_or(line, |relative| line + relative - 1);
-                    let column = problem
-                        .column
-                        .map_or(String::new(), |column| format!(" (column {column})"));
-                    (problem_line, format!("bad EDN: {:?}{column}", problem.code))
-                }
-                GeneralProblem::Record(problem) => (line, problem),
-            };
-            error(line, problem)
-        })?;
+        scan_rest(&mut cursor, depth)?;
+        let (record, after) =
+            read_general(cursor.rest, line, position, &mut names).map_err(|problem| {
+                let (line, problem) = match problem {
+                    GeneralProblem::Edn(problem)
+                        if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
+                    {
+                        // Point at the op that was never closed, not at the end of the file.
+                        (
+                            line,
+                            "bad EDN: this op is not closed before the end of the file".to_string(),
+                        )
+                    }
+                    GeneralProblem::Edn(problem) => {
+                        let problem_line =
+                            problem.line.map_or(line, |relative| line + relative - 1);
+                        let column = problem
+                            .column
+                            .map_or(String::new(), |column| format!(" (column {column})"));
+                        (problem_line, format!("bad EDN: {:?}{column}", problem.code))
+                    }
+                    GeneralProblem::Record(problem) => (line, problem),
+                };
+                error(line, problem)
+            })?;
         cursor.advance_to(after);
         sink(record)?;
     }
@@ -215,17 +252,23 @@ impl std::fmt::Display for GeneralProblem {
 }
 
 /// Reads the op at the start of `text` with `clojure_reader`: the record and the text after it.
-pub(crate) fn read_general(
-    text: &str,
+pub(crate) fn read_general<'t>(
+    text: &'t str,
     line: usize,
     position: u64,
-) -> Result<(RawRecord, &str), GeneralProblem> {
+    names: &mut Names,
+) -> Result<(RawRecord, &'t str), GeneralProblem> {
     let (value, after) = edn::read(text).map_err(GeneralProblem::Edn)?;
-    let record = record_from_map(&value, line, position).map_err(GeneralProblem::Record)?;
+    let record = record_from_map(&value, line, position, names).map_err(GeneralProblem::Record)?;
     Ok((record, after))
 }
 
-fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord, String> {
+fn record_from_map(
+    value: &Edn,
+    line: usize,
+    position: u64,
+    names: &mut Names,
+) -> Result<RawRecord, String> {
     let Edn::Map(entries) = value else {
         return Err(format!(
             "expected an op map {{:process .. :type .. :f ..}}, found {}",
@@ -266,20 +309,20 @@ fn record_from_map(value: &Edn, line: usize, position: u64) -> Result<RawRecord,
         None => return Err("op has no :type".to_string()),
     };
     let f = match field("f") {
-        Some(Edn::Key(name) | Edn::Str(name) | Edn::Symbol(name)) => name.to_string(),
+        Some(Edn::Key(name) | Edn::Str(name) | Edn::Symbol(name)) => names.get(name),
         Some(other) => {
             return Err(format!(
                 ":f {} is not a keyword",
                 excerpt(&other.to_string())
             ))
         }
-        None if process == Process::Nemesis => String::new(),
+        None if process == Process::Nemesis => names.get(""),
         None => return Err("op has no :f".to_string()),
     };
     let key = match field("key") {
         None | Some(Edn::Nil) => None,
-        Some(Edn::Str(name) | Edn::Key(name) | Edn::Symbol(name)) => Some(name.to_string()),
-        Some(other) => Some(other.to_string()),
+        Some(Edn::Str(name) | Edn::Key(name) | Edn::Symbol(name)) => Some(names.get(name)),
+        Some(other) => Some(names.get(&other.to_string())),
     };
     let index = match field("index") {
         Some(Edn::Int(number)) if *number >= 0 => *number as u64,

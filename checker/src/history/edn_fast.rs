@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{Process, RawRecord, RecordType};
+use super::{Names, Process, RawRecord, RecordType};
 
 /// A value as read by the fast path.
 enum Fv<'t> {
@@ -37,7 +37,14 @@ struct Reader<'t> {
     text: &'t str,
     bytes: &'t [u8],
     at: usize,
+    /// Vectors open around the value being read.
+    depth: usize,
 }
+
+/// Deepest nesting of vectors the fast path reads inside an op map; deeper ones go to the
+/// general parser, which the reader's nesting check guards (op maps of real histories nest
+/// two or three levels).
+const MAX_FAST_DEPTH: usize = 16;
 
 /// Bytes that may end a token here: ASCII whitespace, a comma, or a closing bracket the
 /// fast path understands. Any other boundary (`"`, `;`, `(`, non-ASCII ...) means fall back.
@@ -46,8 +53,24 @@ fn ends_token(byte: u8) -> bool {
 }
 
 /// Bytes the fast path accepts in a keyword's name (after the colon).
+const KEYWORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let others = b"-_.?!*+/<>=&%$";
+    let mut index = 0;
+    while index < others.len() {
+        table[others[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
+
 fn keyword_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"-_.?!*+/<>=&%$".contains(&byte)
+    KEYWORD_BYTES[usize::from(byte)]
 }
 
 impl<'t> Reader<'t> {
@@ -114,24 +137,28 @@ impl<'t> Reader<'t> {
     fn value(&mut self) -> Option<Fv<'t>> {
         match *self.bytes.get(self.at)? {
             b'"' => {
+                // Both searches run on memchr: values are most of a history's bytes.
                 let start = self.at + 1;
-                let length = self.bytes[start..]
-                    .iter()
-                    .position(|&byte| byte == b'"' || byte == b'\\')?;
-                if self.bytes[start + length] == b'\\' {
+                let length = self.text[start..].find('"')?;
+                let text = &self.text[start..start + length];
+                if text.as_bytes().contains(&b'\\') {
                     return None;
                 }
                 self.at = start + length + 1;
-                Some(Fv::Str(&self.text[start..start + length]))
+                Some(Fv::Str(text))
             }
             b'[' => {
-                // Depth is bounded by the nesting check the reader runs over the whole file.
+                if self.depth == MAX_FAST_DEPTH {
+                    return None;
+                }
+                self.depth += 1;
                 self.at += 1;
                 let mut items = Vec::new();
                 loop {
                     self.blank();
                     if *self.bytes.get(self.at)? == b']' {
                         self.at += 1;
+                        self.depth -= 1;
                         return Some(Fv::Vector(items));
                     }
                     items.push(self.value()?);
@@ -145,11 +172,17 @@ impl<'t> Reader<'t> {
 /// Reads the op map at the start of `text` (which starts with `{`): the record and the bytes it
 /// took, or `None` when the general parser must read it. `position` is the record's number in
 /// the file (its index when the map has none).
-pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawRecord, usize)> {
+pub(crate) fn read_op(
+    text: &str,
+    line: usize,
+    position: u64,
+    names: &mut Names,
+) -> Option<(RawRecord, usize)> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
         at: 0,
+        depth: 0,
     };
     if reader.bytes.first() != Some(&b'{') {
         return None;
@@ -176,14 +209,17 @@ pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawReco
             return None;
         }
         let item = reader.value()?;
-        let slot = match name {
-            "process" => &mut process,
-            "type" => &mut kind,
-            "f" => &mut f,
-            "key" => &mut key,
-            "index" => &mut index,
-            "value" => &mut value,
-            other => {
+        // By length and first byte first: every op map has these keys, and comparing each
+        // name with every key in turn was a tenth of reading a history.
+        let slot = match (name.len(), name.as_bytes()[0]) {
+            (7, b'p') if name == "process" => &mut process,
+            (4, b't') if name == "type" => &mut kind,
+            (1, b'f') => &mut f,
+            (3, b'k') if name == "key" => &mut key,
+            (5, b'i') if name == "index" => &mut index,
+            (5, b'v') if name == "value" => &mut value,
+            _ => {
+                let other = name;
                 if others.contains(&other) {
                     return None;
                 }
@@ -201,20 +237,23 @@ pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawReco
         _ => return None,
     };
     let kind = match kind? {
-        Fv::Key("invoke") => RecordType::Invoke,
-        Fv::Key("ok") => RecordType::Ok,
-        Fv::Key("fail") => RecordType::Fail,
-        Fv::Key("info") => RecordType::Info,
+        Fv::Key(name) => match (name.len(), name.as_bytes()[0]) {
+            (6, b'i') if name == "invoke" => RecordType::Invoke,
+            (2, b'o') if name == "ok" => RecordType::Ok,
+            (4, b'f') if name == "fail" => RecordType::Fail,
+            (4, b'i') if name == "info" => RecordType::Info,
+            _ => return None,
+        },
         _ => return None,
     };
     let f = match f {
-        Some(Fv::Key(name) | Fv::Str(name)) => name.to_string(),
-        None if process == Process::Nemesis => String::new(),
+        Some(Fv::Key(name) | Fv::Str(name)) => names.get(name),
+        None if process == Process::Nemesis => names.get(""),
         _ => return None,
     };
     let key = match key {
         None | Some(Fv::Nil) => None,
-        Some(Fv::Str(name) | Fv::Key(name)) => Some(name.to_string()),
+        Some(Fv::Str(name) | Fv::Key(name)) => Some(names.get(name)),
         _ => return None,
     };
     let index = match index {
@@ -243,13 +282,14 @@ pub(crate) fn read_op(text: &str, line: usize, position: u64) -> Option<(RawReco
 mod tests {
     use super::read_op;
     use crate::history::edn::read_general;
+    use crate::history::Names;
 
     /// Every map the fast path accepts reads as the general parser reads it.
     fn agree(text: &str) -> bool {
-        let Some((fast, used)) = read_op(text, 1, 7) else {
+        let Some((fast, used)) = read_op(text, 1, 7, &mut Names::default()) else {
             return false;
         };
-        let (general, rest) = read_general(text, 1, 7)
+        let (general, rest) = read_general(text, 1, 7, &mut Names::default())
             .unwrap_or_else(|problem| panic!("fast path accepted {text:?}, general: {problem}"));
         assert_eq!(fast, general, "{text:?}");
         assert_eq!(used, text.len() - rest.len(), "{text:?}");
@@ -288,7 +328,10 @@ mod tests {
             "{:process 0, :type :ok, :f :read",
         ];
         for text in refused {
-            assert!(read_op(text, 1, 7).is_none(), "{text:?}");
+            assert!(
+                read_op(text, 1, 7, &mut Names::default()).is_none(),
+                "{text:?}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use clojure_reader::edn;
 
 use super::edn::edn_to_json;
 use super::text::{edn_too_deep, lines, quote, MAX_NESTING};
-use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use super::{InputError, Names, Process, RawRecord, ReadError, RecordType};
 use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 pub(crate) fn read_records(
@@ -16,6 +16,7 @@ pub(crate) fn read_records(
     deadline: &Deadline,
 ) -> Result<Vec<RawRecord>, ReadError> {
     let mut records = Vec::new();
+    let mut names = Names::default();
     for (line_number, line) in lines(text) {
         if line_number % CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
@@ -99,7 +100,7 @@ pub(crate) fn read_records(
             process,
             process_name: None,
             kind,
-            f: f.to_string(),
+            f: names.get(f),
             key: None,
             value: edn_to_json(&value),
             unknown_output: false,

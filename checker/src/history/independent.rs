@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{InputError, Process, RawRecord, RecordType};
+use super::{InputError, Name, Names, Process, RawRecord, RecordType};
 
 /// Whether `[key value]` values are split by key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,12 +113,13 @@ pub(crate) fn split(
         }
     }
     // Key of the pending invoke per process, for completions without a pair.
-    let mut open: BTreeMap<u64, String> = BTreeMap::new();
+    let mut open: BTreeMap<u64, Name> = BTreeMap::new();
+    let mut names = Names::default();
     for record in records.iter_mut() {
         let Process::Client(process) = record.process else {
             continue;
         };
-        let Some(key) = tuple_key(&record.value) else {
+        let Some(key) = tuple_key(&record.value).map(|key| names.get(&key)) else {
             debug_assert!(may_drop_pair(record), "checked above");
             // An unmatched completion stays unkeyed; pairing reports it.
             record.key = open.remove(&process);

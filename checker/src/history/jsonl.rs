@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::text::{bound_problem, lines, quote};
-use super::{InputError, Process, RawRecord, ReadError, RecordType};
+use super::{InputError, Name, Names, Process, RawRecord, ReadError, RecordType};
 use crate::deadline::{Deadline, Phase, CHECK_EVERY};
 
 /// One record as written, before its process and key are interpreted.
@@ -42,6 +42,7 @@ pub(crate) fn read_records(
     let mut records = Vec::new();
     let mut processes = Vec::new();
     let mut previous: Option<(u64, u64)> = None;
+    let mut names = Names::default();
     for (line_number, line) in lines(text) {
         if line_number % CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
@@ -81,8 +82,10 @@ pub(crate) fn read_records(
         };
         let key = match &record.key {
             Value::Null => None,
-            Value::String(key) => Some(key.clone()),
-            Value::Number(number) if number.is_i64() || number.is_u64() => Some(number.to_string()),
+            Value::String(key) => Some(names.get(key)),
+            Value::Number(number) if number.is_i64() || number.is_u64() => {
+                Some(names.get(&number.to_string()))
+            }
             other => {
                 return Err(error(format!(
                     "key must be a string or an integer, not {}",
@@ -113,7 +116,7 @@ pub(crate) fn read_records(
             process: Process::Nemesis,
             process_name: None,
             kind: record.kind,
-            f: record.f,
+            f: names.get(&record.f),
             key,
             value: record.value,
             unknown_output: false,
@@ -160,7 +163,7 @@ fn number_processes(
                     }
                 };
                 record.process = Process::Client(number);
-                record.process_name = Some(name);
+                record.process_name = Some(Name::from(name));
             }
         }
     }

@@ -7,9 +7,12 @@ mod edn_fast;
 mod etcd_log;
 mod independent;
 mod jsonl;
+mod name;
 pub mod text;
 
 pub use independent::Independent;
+pub use name::Name;
+pub(crate) use name::Names;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -198,15 +201,16 @@ pub struct Operation {
     pub process: u64,
     /// The process's name when the history named it (a string process in jsonl); `process`
     /// is then a number given to that name.
-    pub process_name: Option<String>,
-    pub f: String,
-    pub key: Option<String>,
+    pub process_name: Option<Name>,
+    pub f: Name,
+    pub key: Option<Name>,
     /// The value of the invoke record (the argument).
     pub invoke_value: Value,
     pub outcome: Outcome,
-    /// The value of the completion record as written (null if none), for explanations; null
-    /// when the outcome is `Ok(Output::Known(value))`, which holds it (see `completion_value`).
-    pub completion_value: Value,
+    /// The value of the completion record as written, for explanations, when the outcome
+    /// does not hold it (see `completion_value()`); `None` for null, as most ops have (boxed:
+    /// an op carries a pointer, not a whole value, for what few ops have).
+    pub completion_value: Option<Box<Value>>,
     /// 1-based line of the invoke record in its file (0 when the format has no lines), so that
     /// a problem found later (e.g. by the model) still names where the op is.
     pub line: usize,
@@ -215,9 +219,11 @@ pub struct Operation {
 impl Operation {
     /// The value of the completion record as written (null if none).
     pub fn completion_value(&self) -> &Value {
-        match &self.outcome {
-            Outcome::Ok(Output::Known(value)) => value,
-            _ => &self.completion_value,
+        static NULL: Value = Value::Null;
+        match (&self.outcome, &self.completion_value) {
+            (Outcome::Ok(Output::Known(value)), _) => value,
+            (_, Some(value)) => value,
+            (_, None) => &NULL,
         }
     }
 
@@ -268,10 +274,10 @@ pub(crate) struct RawRecord {
     pub index: u64,
     pub process: Process,
     /// The name of a named process (see `Operation::process_name`).
-    pub process_name: Option<String>,
+    pub process_name: Option<Name>,
     pub kind: RecordType,
-    pub f: String,
-    pub key: Option<String>,
+    pub f: Name,
+    pub key: Option<Name>,
     pub value: Value,
     /// The format says this completion's output was not observed.
     pub unknown_output: bool,
@@ -571,6 +577,11 @@ fn pair(
     Ok(pairing.history)
 }
 
+/// A completion's value as `Operation::completion_value` keeps it.
+fn boxed(value: Value) -> Option<Box<Value>> {
+    (!value.is_null()).then(|| Box::new(value))
+}
+
 fn pairing_error(source_name: &str, line: usize, problem: String) -> ReadError {
     ReadError::Input(InputError {
         file: source_name.to_string(),
@@ -579,12 +590,53 @@ fn pairing_error(source_name: &str, line: usize, problem: String) -> ReadError {
     })
 }
 
+/// The open invoke of each process, (op position, line): in a table for the small process
+/// numbers histories use, in a map for the rest.
+#[derive(Default)]
+struct OpenInvokes {
+    small: Vec<Option<(usize, usize)>>,
+    large: BTreeMap<u64, (usize, usize)>,
+}
+
+/// Process numbers below this have a slot in `OpenInvokes::small`.
+const SMALL_PROCESSES: u64 = 1 << 12;
+
+impl OpenInvokes {
+    fn get(&self, process: &u64) -> Option<&(usize, usize)> {
+        if *process < SMALL_PROCESSES {
+            self.small.get(*process as usize)?.as_ref()
+        } else {
+            self.large.get(process)
+        }
+    }
+
+    fn insert(&mut self, process: u64, open: (usize, usize)) {
+        if process < SMALL_PROCESSES {
+            let slot = process as usize;
+            if slot >= self.small.len() {
+                self.small.resize(slot + 1, None);
+            }
+            self.small[slot] = Some(open);
+        } else {
+            self.large.insert(process, open);
+        }
+    }
+
+    fn remove(&mut self, process: &u64) -> Option<(usize, usize)> {
+        if *process < SMALL_PROCESSES {
+            self.small.get_mut(*process as usize)?.take()
+        } else {
+            self.large.remove(process)
+        }
+    }
+}
+
 /// Pairing as records arrive, so that a reader can hand each record over as it reads it
 /// instead of holding them all (see `read_file_until`).
 struct Pairing {
     history: History,
     /// Open invoke per process: (op position, line of the invoke).
-    open: BTreeMap<u64, (usize, usize)>,
+    open: OpenInvokes,
     /// Records pushed so far.
     pushed: usize,
 }
@@ -600,7 +652,7 @@ impl Pairing {
                 events: Vec::with_capacity(records),
                 ..History::default()
             },
-            open: BTreeMap::new(),
+            open: OpenInvokes::default(),
             pushed: 0,
         }
     }
@@ -636,7 +688,7 @@ impl Pairing {
                     key: record.key,
                     invoke_value: record.value,
                     outcome: Outcome::Info,
-                    completion_value: Value::Null,
+                    completion_value: None,
                     line: record.line,
                 });
                 self.history.events.push(Event::Call(position));
@@ -676,16 +728,16 @@ impl Pairing {
                 // of its bytes).
                 op.outcome = match record.kind {
                     RecordType::Ok if record.unknown_output => {
-                        op.completion_value = record.value;
+                        op.completion_value = boxed(record.value);
                         Outcome::Ok(Output::Unknown)
                     }
                     RecordType::Ok => Outcome::Ok(Output::Known(record.value)),
                     RecordType::Fail => {
-                        op.completion_value = record.value;
+                        op.completion_value = boxed(record.value);
                         Outcome::Fail
                     }
                     _ => {
-                        op.completion_value = record.value;
+                        op.completion_value = boxed(record.value);
                         Outcome::Info
                     }
                 };
@@ -792,7 +844,7 @@ mod tests {
 }
 
 /// A record's key for messages: quoted, or "(none)".
-fn key_text(key: &Option<String>) -> String {
+fn key_text(key: &Option<Name>) -> String {
     key.as_ref()
         .map_or_else(|| "(none)".to_string(), |key| text::quote(key))
 }

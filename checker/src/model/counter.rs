@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::subset_sums::SubsetSums;
 use super::{expect_int, known_output, unknown_f, Model};
 use crate::history::Operation;
 
@@ -144,5 +145,100 @@ impl Model for Counter {
             op,
             CounterOp::Read(None) | CounterOp::Write(_) | CounterOp::Add { total: None, .. }
         )
+    }
+
+    /// Adds without a reported total commute with each other, and a write overwrites them, as
+    /// long as no sum overflows: true when no order of the object's ops can overflow (every
+    /// value is a start value, or one a write or cas sets, plus some of the deltas).
+    fn defers_in_doubt(&self, object_ops: &[&CounterOp]) -> bool {
+        let mut largest_start = i128::from(self.init).abs();
+        let mut deltas = 0i128;
+        for op in object_ops {
+            match **op {
+                CounterOp::Add { delta, .. } => deltas += i128::from(delta).abs(),
+                CounterOp::Write(value) | CounterOp::Cas(_, value) => {
+                    largest_start = largest_start.max(i128::from(value).abs())
+                }
+                CounterOp::Read(_) => {}
+            }
+        }
+        // At most 2^32 ops of at most 2^63 each: the i128 sum cannot overflow.
+        largest_start + deltas <= i128::from(i64::MAX)
+    }
+
+    fn deferrable(&self, op: &CounterOp) -> bool {
+        matches!(op, CounterOp::Add { total: None, delta } if *delta != 0)
+    }
+
+    fn observes_state(&self, op: &CounterOp) -> bool {
+        matches!(
+            op,
+            CounterOp::Read(Some(_)) | CounterOp::Add { total: Some(_), .. } | CounterOp::Cas(..)
+        )
+    }
+
+    /// Some target needs the counter at a value v (a read of v, a cas from v, an add that
+    /// reported v + delta): some of the deferred adds must sum to v minus the state.
+    fn deferred_may_enable(
+        &self,
+        state: &i64,
+        ops: &[CounterOp],
+        deferred: &[u32],
+        targets: &[u32],
+    ) -> bool {
+        let mut sums = SubsetSums::new();
+        for &op in deferred {
+            if let CounterOp::Add { delta, .. } = ops[op as usize] {
+                sums.add(i128::from(delta));
+            }
+        }
+        targets
+            .iter()
+            .any(|&target| match needed_value(&ops[target as usize]) {
+                Some(needed) => sums.may_hit(needed - i128::from(*state)),
+                // Not an op that observes the state: no claim about it.
+                None => true,
+            })
+    }
+
+    /// The ops linearized before an op o are among those called before o returned; until a
+    /// write or cas is called, they are adds (and reads), so the value o sees is the state
+    /// plus some of their deltas. A read or reported total that no such sum gives can never
+    /// be linearized.
+    fn pending_unreachable(
+        &self,
+        state: &i64,
+        ops: &[CounterOp],
+        pending: impl Iterator<Item = (u32, bool)>,
+    ) -> bool {
+        let mut sums = SubsetSums::new();
+        for (op, is_call) in pending {
+            let op = &ops[op as usize];
+            match (op, is_call) {
+                (CounterOp::Write(_) | CounterOp::Cas(..), true) => return false,
+                (CounterOp::Add { delta, .. }, true) => sums.add(i128::from(*delta)),
+                (_, true) => {}
+                (_, false) => {
+                    if let Some(needed) = needed_value(op) {
+                        if !sums.may_hit(needed - i128::from(*state)) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+/// The value the counter must hold for `op` to be legal, for ops that observe it.
+fn needed_value(op: &CounterOp) -> Option<i128> {
+    match *op {
+        CounterOp::Read(Some(value)) | CounterOp::Cas(value, _) => Some(i128::from(value)),
+        CounterOp::Add {
+            delta,
+            total: Some(total),
+        } => Some(i128::from(total) - i128::from(delta)),
+        _ => None,
     }
 }

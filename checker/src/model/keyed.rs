@@ -10,13 +10,13 @@ use serde_json::Value;
 
 use super::Model;
 use crate::fxhash::hash_one;
-use crate::history::Operation;
+use crate::history::{Name, Operation};
 
 pub struct Keyed<M: Model> {
     inner: M,
     /// Key names by slot, in sorted order.
     keys: Vec<Option<String>>,
-    slots: BTreeMap<Option<String>, u32>,
+    slots: BTreeMap<Option<Name>, u32>,
     init: KeyedState<M::State>,
 }
 
@@ -66,7 +66,7 @@ impl<M: Model> Keyed<M> {
         let slots = keys
             .iter()
             .enumerate()
-            .map(|(slot, key)| (key.clone(), slot as u32))
+            .map(|(slot, key)| (key.as_deref().map(Name::from), slot as u32))
             .collect();
         let init: Vec<(u64, Arc<M::State>)> = keys
             .iter()

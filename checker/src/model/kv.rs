@@ -5,15 +5,20 @@
 //! of the whole string. A polynomial hash and the length are kept up to date on append, so
 //! hashing is O(1); equality is exact (structural when possible, by content otherwise).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use super::{known_output, unknown_f, Model};
+use crate::fxhash::FxHashMap;
 use crate::history::Operation;
 
 pub struct Kv {
     init: KvState,
+    /// The whole strings compiled so far (gets' results, puts' values), each kept once: a
+    /// key's value is read by many gets between two appends, and each get holding its own
+    /// copy made the compiled ops as large as the history.
+    whole_strings: Mutex<FxHashMap<Arc<str>, KvState>>,
 }
 
 /// `previous` (none for a whole string: the initial value or a put) followed by `text`.
@@ -101,11 +106,35 @@ fn same_structure(left: &Arc<Node>, right: &Arc<Node>) -> bool {
     }
 }
 
+/// Whether the string of `chain` (of length `whole.len()`) is `whole`, piece by piece from
+/// its end: a get's value against the string appends built, with no copy of either.
+fn chain_equals(chain: &Arc<Node>, whole: &[u8]) -> bool {
+    let mut end = whole.len();
+    let mut node = Some(chain);
+    while let Some(current) = node {
+        let piece = current.text.as_bytes();
+        let Some(start) = end.checked_sub(piece.len()) else {
+            return false;
+        };
+        if whole[start..end] != *piece {
+            return false;
+        }
+        end = start;
+        node = current.previous.as_ref();
+    }
+    end == 0
+}
+
 impl PartialEq for KvState {
     fn eq(&self, other: &Self) -> bool {
         self.hash == other.hash
             && self.len == other.len
-            && (same_structure(&self.node, &other.node) || self.text() == other.text())
+            && (same_structure(&self.node, &other.node)
+                || match (self.whole_bytes(), other.whole_bytes()) {
+                    (Some(whole), _) => chain_equals(&other.node, whole),
+                    (None, Some(whole)) => chain_equals(&self.node, whole),
+                    (None, None) => self.text() == other.text(),
+                })
     }
 }
 
@@ -176,7 +205,26 @@ impl Kv {
         };
         Ok(Kv {
             init: KvState::whole(init),
+            whole_strings: Mutex::new(FxHashMap::default()),
         })
+    }
+
+    /// The state of the whole string `value` (a record's string), shared with every other op
+    /// that recorded the same string.
+    fn whole(&self, value: &Value, what: &str) -> Result<KvState, String> {
+        let text = value
+            .as_str()
+            .ok_or_else(|| format!("{what} must be a string, found {value}"))?;
+        let mut strings = self
+            .whole_strings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(state) = strings.get(text) {
+            return Ok(state.clone());
+        }
+        let state = KvState::whole(Arc::from(text));
+        strings.insert(state.node.text.clone(), state.clone());
+        Ok(state)
     }
 }
 
@@ -192,13 +240,10 @@ impl Model for Kv {
         match op.f.as_str() {
             "get" | "read" => Ok(KvOp::Get(
                 known_output(op)
-                    .map(|value| expect_string(value, "get result").map(KvState::whole))
+                    .map(|value| self.whole(value, "get result"))
                     .transpose()?,
             )),
-            "put" | "write" => Ok(KvOp::Put(KvState::whole(expect_string(
-                &op.invoke_value,
-                "put value",
-            )?))),
+            "put" | "write" => Ok(KvOp::Put(self.whole(&op.invoke_value, "put value")?)),
             "append" => {
                 let text = expect_string(&op.invoke_value, "append value")?;
                 let (hash, power) = poly_hash(&text);

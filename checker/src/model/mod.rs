@@ -11,6 +11,7 @@ mod mutex;
 mod queue;
 mod register;
 mod set;
+mod subset_sums;
 
 pub use counter::Counter;
 pub use keyed::{Keyed, KeyedState};
@@ -89,6 +90,50 @@ pub trait Model: Sync {
     /// (the default) when `step` alone says all that matters about the op.
     fn in_doubt_variants(&self, _op: &Self::Op, _object_ops: &[&Self::Op]) -> Vec<Self::Op> {
         Vec::new()
+    }
+    /// Deferral (see `search`): true when, among `object_ops` (every op of one object), each
+    /// op that `deferrable` accepts may be moved past every op that `observes_state` refuses.
+    /// That is, for such an op d, such an op y and every state s reachable in the object: if
+    /// d then y is legal from s, then y then d is legal from s and ends in the same state, or
+    /// y alone from s ends where d then y did (y overwrites d's effect); and d is legal in
+    /// every such state. The default (false) defers nothing.
+    fn defers_in_doubt(&self, _object_ops: &[&Self::Op]) -> bool {
+        false
+    }
+    /// See `defers_in_doubt`: an op the search may postpone, when it is in doubt, until just
+    /// before an op that observes the state. Never an op that observes the state.
+    fn deferrable(&self, _op: &Self::Op) -> bool {
+        false
+    }
+    /// Whether `op`'s legality or effect may depend on the state (a read of a value, a cas):
+    /// deferred ops are linearized only just before such an op.
+    fn observes_state(&self, _op: &Self::Op) -> bool {
+        true
+    }
+    /// Whether applying some of `deferred` (indexes into `ops`; deferrable ops, each at most
+    /// once, in any order) to `state` may make some op of `targets` (indexes into `ops`; ops
+    /// that observe the state) legal. True when unsure: false prunes the search.
+    fn deferred_may_enable(
+        &self,
+        _state: &Self::State,
+        _ops: &[Self::Op],
+        _deferred: &[u32],
+        _targets: &[u32],
+    ) -> bool {
+        true
+    }
+    /// Pending pruning (see `search`): `pending` gives the events of the ops not linearized
+    /// yet, from the first on, in real-time order (calls, and the returns of ops that must
+    /// happen), possibly cut short. True promises that some op whose return is listed can
+    /// never be linearized from `state`: no choice of ops called before that return, in any
+    /// order, makes it legal. The default (false) prunes nothing.
+    fn pending_unreachable(
+        &self,
+        _state: &Self::State,
+        _ops: &[Self::Op],
+        _pending: impl Iterator<Item = (u32, bool)>,
+    ) -> bool {
+        false
     }
     /// Growth pruning (see `search`): true for models whose state only grows between resets,
     /// as a kv string grows by appends until a put. Then the three methods below must keep

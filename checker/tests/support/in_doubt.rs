@@ -120,3 +120,120 @@ pub fn counter_history(in_doubt_count: usize, clients: u64, seed: u64, ending: E
         .map(|record| serde_json::to_string(record).unwrap() + "\n")
         .collect()
 }
+
+/// A counter key through a power loss of every node, as `minos run` records it: `clients`
+/// clients add (deltas 1..=5, ok results carry [delta, total]) and read; during the outage
+/// every op times out (`outage_adds` in-doubt adds, in-doubt reads), and when it ends each
+/// in-doubt add has taken effect or not (`applied_percent`); then `after_ops` ops complete
+/// normally. With `stale_read` the last op is a read of a total from before the last add.
+pub fn power_loss_history(
+    outage_adds: usize,
+    after_ops: usize,
+    clients: u64,
+    applied_percent: u64,
+    seed: u64,
+    stale_read: bool,
+) -> String {
+    let mut run = Run {
+        rng: seed,
+        records: Vec::new(),
+        total: 0,
+        process: 0,
+    };
+    run.normal_phase(50, clients);
+    let mut in_doubt = 0;
+    while in_doubt < outage_adds {
+        run.process += 1;
+        let (f, value) = if run.next(2) == 0 {
+            ("read", Value::Null)
+        } else {
+            in_doubt += 1;
+            let delta = 1 + run.next(5) as i64;
+            if run.next(100) < applied_percent {
+                run.total += delta;
+            }
+            ("add", json!(delta))
+        };
+        run.push(run.process, RecordType::Invoke, f, value.clone());
+        run.push(run.process, RecordType::Info, f, value);
+    }
+    run.normal_phase(after_ops, clients);
+    if stale_read {
+        let (process, stale) = (run.process + 1, run.total - 1);
+        run.push(process, RecordType::Invoke, "read", Value::Null);
+        run.push(process, RecordType::Ok, "read", json!(stale));
+    }
+    run.records
+        .iter()
+        .map(|record| serde_json::to_string(record).unwrap() + "\n")
+        .collect()
+}
+
+/// A history being generated, for `power_loss_history`.
+struct Run {
+    rng: u64,
+    records: Vec<HistoryRecord>,
+    total: i64,
+    /// The last process number used.
+    process: u64,
+}
+
+impl Run {
+    fn next(&mut self, bound: u64) -> u64 {
+        minos_checker::fxhash::splitmix64(&mut self.rng) % bound
+    }
+
+    fn push(&mut self, process: u64, kind: RecordType, f: &str, value: Value) {
+        self.records.push(HistoryRecord {
+            index: self.records.len() as u64,
+            time: self.records.len() as u64 * 1_000_000,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: Some("k0".to_string()),
+            value,
+        });
+    }
+
+    /// `ops` ops of `clients` clients, each taking effect at one instant between its invoke
+    /// and its completion.
+    fn normal_phase(&mut self, ops: usize, clients: u64) {
+        type Pending = Option<(u64, &'static str, i64, Option<Value>)>;
+        let mut pending: Vec<Pending> = (0..clients).map(|_| None).collect();
+        let mut invoked = 0;
+        while invoked < ops || pending.iter().any(Option::is_some) {
+            let slot = self.next(clients) as usize;
+            match pending[slot].take() {
+                None if invoked < ops => {
+                    self.process += 1;
+                    let (f, delta) = if self.next(2) == 0 {
+                        ("read", 0)
+                    } else {
+                        ("add", 1 + self.next(5) as i64)
+                    };
+                    let value = if f == "add" {
+                        json!(delta)
+                    } else {
+                        Value::Null
+                    };
+                    self.push(self.process, RecordType::Invoke, f, value);
+                    pending[slot] = Some((self.process, f, delta, None));
+                    invoked += 1;
+                }
+                None => {}
+                Some((process, f, delta, None)) => {
+                    let result = if f == "add" {
+                        self.total += delta;
+                        json!([delta, self.total])
+                    } else {
+                        json!(self.total)
+                    };
+                    pending[slot] = Some((process, f, delta, Some(result)));
+                }
+                Some((process, f, _, Some(result))) => {
+                    self.push(process, RecordType::Ok, f, result);
+                }
+            }
+        }
+    }
+}
