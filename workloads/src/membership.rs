@@ -346,7 +346,13 @@ mod tests {
             goal.maybe_change_mind(step, (step % 2) as usize);
             let wanted = goal.wanted_voters();
             assert_eq!(wanted.len(), 4, "one node out, as scheduled");
-            outs.insert(ids(&[1, 2, 3, 4, 5]).difference(&wanted).copied().next().unwrap());
+            outs.insert(
+                ids(&[1, 2, 3, 4, 5])
+                    .difference(&wanted)
+                    .copied()
+                    .next()
+                    .unwrap(),
+            );
         }
         assert!(outs.len() > 1, "the goal moved: {outs:?}");
         // The same leader again changes nothing.
