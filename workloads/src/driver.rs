@@ -109,10 +109,54 @@ struct Shared {
 }
 
 impl Shared {
+    /// A process id no client has used (Jepsen: a process whose op is in doubt never
+    /// invokes again; a new one takes over).
+    fn new_process(&mut self) -> u64 {
+        self.next_process += 1;
+        self.next_process - 1
+    }
+
     /// Healed, and no update has completed since: clients probe at least this often.
     fn probing_liveness(&self) -> bool {
         self.heal_at_ns.is_some() && self.first_update_after_heal_ns.is_none()
     }
+}
+
+/// Records `op` invoked by `process`, runs it on `client` (at most `op_timeout`), records
+/// its completion; returns its kind and (invoke, completion) times, or None once the history
+/// is closed.
+async fn run_recorded<C: SutClient>(
+    shared: &RefCell<Shared>,
+    op_timeout: Duration,
+    process: u64,
+    client: &mut C,
+    op: &Op,
+) -> Option<(RecordType, u64, u64)> {
+    let invoke_ns = now_ns();
+    {
+        let mut state = shared.borrow_mut();
+        state
+            .recorder
+            .invoke(invoke_ns, process, op.f(), op.key(), op.invoke_value());
+        state.in_flight += 1;
+    }
+    let reply = match tokio::time::timeout(op_timeout, client.invoke(op)).await {
+        Ok(reply) => reply,
+        Err(_) => OpReply::Unknown("no answer in time".to_string()),
+    };
+    let done_ns = now_ns();
+    let mut state = shared.borrow_mut();
+    if state.closed {
+        return None;
+    }
+    state.in_flight -= 1;
+    let (kind, value) = match &reply {
+        OpReply::Ok(returned) => (RecordType::Ok, op.ok_value(*returned)),
+        OpReply::Fail(_) => (RecordType::Fail, op.invoke_value()),
+        OpReply::Unknown(_) => (RecordType::Info, op.invoke_value()),
+    };
+    state.recorder.complete(done_ns, process, kind, value);
+    Some((kind, invoke_ns, done_ns))
 }
 
 /// The longest gap between two ops of one client while liveness is being probed.
@@ -202,36 +246,13 @@ async fn client_worker<S: SystemUnderTest>(
             }
         }
         let op = params.generator.next_op(&mut rng);
-        let invoke_ns = now_ns();
-        {
-            let mut shared = shared.borrow_mut();
-            shared
-                .recorder
-                .invoke(invoke_ns, process, op.f(), op.key(), op.invoke_value());
-            shared.in_flight += 1;
-        }
         let connected = client.as_mut().expect("connected above");
-        let reply = match tokio::time::timeout(params.op_timeout, connected.invoke(&op)).await {
-            Ok(reply) => reply,
-            Err(_) => OpReply::Unknown(format!(
-                "no answer within {} ms",
-                params.op_timeout.as_millis()
-            )),
-        };
-        let done_ns = now_ns();
-        let mut shared_state = shared.borrow_mut();
-        if shared_state.closed {
+        let Some((kind, invoke_ns, done_ns)) =
+            run_recorded(&shared, params.op_timeout, process, connected, &op).await
+        else {
             return;
-        }
-        shared_state.in_flight -= 1;
-        let (kind, value) = match &reply {
-            OpReply::Ok(returned) => (RecordType::Ok, op.ok_value(*returned)),
-            OpReply::Fail(_) => (RecordType::Fail, op.invoke_value()),
-            OpReply::Unknown(_) => (RecordType::Info, op.invoke_value()),
         };
-        shared_state
-            .recorder
-            .complete(done_ns, process, kind, value);
+        let mut shared_state = shared.borrow_mut();
         if kind == RecordType::Ok && !matches!(op, Op::Read { .. }) {
             if let Some(heal_ns) = shared_state.heal_at_ns {
                 if invoke_ns >= heal_ns && shared_state.first_update_after_heal_ns.is_none() {
@@ -241,8 +262,7 @@ async fn client_worker<S: SystemUnderTest>(
         }
         if kind == RecordType::Info {
             // Jepsen: a process whose op is in doubt never invokes again; a new one takes over.
-            process = shared_state.next_process;
-            shared_state.next_process += 1;
+            process = shared_state.new_process();
             client = None;
         }
         drop(shared_state);
@@ -314,11 +334,7 @@ async fn final_reader<S: SystemUnderTest>(
         let mut process = 0;
         for key_index in 0..params.keys.min(FINAL_READ_KEYS) {
             if client.is_none() {
-                process = {
-                    let mut state = shared.borrow_mut();
-                    state.next_process += 1;
-                    state.next_process - 1
-                };
+                process = shared.borrow_mut().new_process();
                 match sut.connect(process).await {
                     Ok(connected) => client = Some(connected),
                     Err(_) => break,
@@ -327,29 +343,12 @@ async fn final_reader<S: SystemUnderTest>(
             let op = Op::Read {
                 key: crate::workload::key_name(key_index),
             };
-            {
-                let mut state = shared.borrow_mut();
-                state
-                    .recorder
-                    .invoke(now_ns(), process, op.f(), op.key(), op.invoke_value());
-                state.in_flight += 1;
-            }
             let connected = client.as_mut().expect("connected above");
-            let reply = match tokio::time::timeout(params.op_timeout, connected.invoke(&op)).await {
-                Ok(reply) => reply,
-                Err(_) => OpReply::Unknown("no answer".to_string()),
-            };
-            let mut state = shared.borrow_mut();
-            if state.closed {
+            let Some((kind, _, _)) =
+                run_recorded(&shared, params.op_timeout, process, connected, &op).await
+            else {
                 return;
-            }
-            state.in_flight -= 1;
-            let (kind, value) = match &reply {
-                OpReply::Ok(returned) => (RecordType::Ok, op.ok_value(*returned)),
-                OpReply::Fail(_) => (RecordType::Fail, op.invoke_value()),
-                OpReply::Unknown(_) => (RecordType::Info, op.invoke_value()),
             };
-            state.recorder.complete(now_ns(), process, kind, value);
             if kind == RecordType::Info {
                 client = None;
             }
@@ -405,11 +404,7 @@ async fn deposed_leader_prober<S: SystemUnderTest>(
             .as_ref()
             .is_none_or(|(bound_node, _, _)| *bound_node != node)
         {
-            let process = {
-                let mut state = shared.borrow_mut();
-                state.next_process += 1;
-                state.next_process - 1
-            };
+            let process = shared.borrow_mut().new_process();
             match sut.connect_to_node(process, node).await {
                 // The system's clients cannot be aimed at a node: nothing to probe with.
                 None => return,
@@ -426,29 +421,12 @@ async fn deposed_leader_prober<S: SystemUnderTest>(
             key: crate::workload::key_name(next_key % params.keys.max(1)),
         };
         next_key += 1;
-        {
-            let mut state = shared.borrow_mut();
-            state
-                .recorder
-                .invoke(now_ns(), process, op.f(), op.key(), op.invoke_value());
-            state.in_flight += 1;
-            state.deposed_reads.reads += 1;
-        }
-        let reply = match tokio::time::timeout(params.op_timeout, client.invoke(&op)).await {
-            Ok(reply) => reply,
-            Err(_) => OpReply::Unknown("no answer".to_string()),
-        };
-        let mut state = shared.borrow_mut();
-        if state.closed {
+        shared.borrow_mut().deposed_reads.reads += 1;
+        let Some((kind, _, _)) =
+            run_recorded(&shared, params.op_timeout, process, client, &op).await
+        else {
             return;
-        }
-        state.in_flight -= 1;
-        let (kind, value) = match &reply {
-            OpReply::Ok(returned) => (RecordType::Ok, op.ok_value(*returned)),
-            OpReply::Fail(_) => (RecordType::Fail, op.invoke_value()),
-            OpReply::Unknown(_) => (RecordType::Info, op.invoke_value()),
         };
-        state.recorder.complete(now_ns(), process, kind, value);
         if kind == RecordType::Info {
             // A process with an op in doubt never issues another.
             bound = None;

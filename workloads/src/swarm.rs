@@ -927,30 +927,29 @@ mod tests {
         );
     }
 
+    /// The plan seed `seed` draws for a 5-node store with every fault kind, 30 s.
+    fn swarm_plan(seed: u64) -> SwarmPlan {
+        generate(
+            &FaultKind::ALL,
+            5,
+            30_000,
+            true,
+            &mut SmallRng::seed_from_u64(seed),
+        )
+    }
+
     #[test]
     fn client_routing_varies_by_seed_and_replays() {
         let (mut bound, mut short) = (0, 0);
         for seed in 0..200 {
-            let plan = generate(
-                &FaultKind::ALL,
-                5,
-                30_000,
-                true,
-                &mut SmallRng::seed_from_u64(seed),
-            );
+            let plan = swarm_plan(seed);
             let client = plan.schedule.profile.as_ref().unwrap().client.clone();
             bound += usize::from(client.bound_clients);
             if let Some(attempt_ms) = client.attempt_timeout_ms {
                 assert!((50..=250).contains(&attempt_ms), "{attempt_ms}");
                 short += 1;
             }
-            let again = generate(
-                &FaultKind::ALL,
-                5,
-                30_000,
-                true,
-                &mut SmallRng::seed_from_u64(seed),
-            );
+            let again = swarm_plan(seed);
             assert_eq!(again.schedule, plan.schedule, "seed {seed} replays");
             assert_eq!(again.armed, plan.armed);
         }
@@ -968,13 +967,7 @@ mod tests {
     fn leader_chains_cut_whoever_leads_on_time_or_at_each_new_election() {
         let (mut timed, mut elected) = (0, 0);
         for seed in 0..200 {
-            let plan = generate(
-                &FaultKind::ALL,
-                5,
-                30_000,
-                true,
-                &mut SmallRng::seed_from_u64(seed),
-            );
+            let plan = swarm_plan(seed);
             let profile = plan.schedule.profile.clone().unwrap();
             let on_election: Vec<&Armed> = plan
                 .armed
