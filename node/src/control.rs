@@ -11,7 +11,7 @@ use tokio::time::Duration;
 
 pub use crate::faults::{DiskFaults, NetDelay, NetFaults, SlowFsync};
 use crate::faults::{DiskSwitch, NetSwitch, MAX_INJECTED_DELAY_MS};
-use crate::observe::{AppliedConflict, AppliedEntry, NodeObservation};
+use crate::observe::{AppliedConflict, AppliedEntry, GrantedVote, NodeObservation};
 use crate::raft::{LogIndex, NodeId, Status};
 
 struct ControlState {
@@ -179,6 +179,17 @@ impl NodeControl {
             .unwrap_or_default()
     }
 
+    /// The votes the node granted, from position `from` on (see `NodeObservation::votes_granted`).
+    pub fn votes_granted_since(&self, from: usize) -> Vec<GrantedVote> {
+        let state = self.lock();
+        state
+            .observation
+            .votes_granted
+            .get(from..)
+            .map(<[GrantedVote]>::to_vec)
+            .unwrap_or_default()
+    }
+
     // ---- used by the node itself ----
 
     pub(crate) fn is_paused(&self) -> bool {
@@ -247,6 +258,8 @@ impl NodeControl {
         observation.term = status.term;
         observation.leader = status.leader;
         observation.commit_index = status.commit_index;
+        observation.commit_term = status.commit_term;
+        observation.config_index = status.config_index;
         observation.last_applied = last_applied;
         observation.last_index = status.last_index;
         observation.voted_for = status.voted_for;
@@ -257,6 +270,11 @@ impl NodeControl {
         if status.leader == Some(status.id) {
             observation.leaders_by_term.insert(status.term, status.id);
         }
+    }
+
+    /// Records a vote the node is sending (granted RequestVote answers only).
+    pub(crate) fn record_vote_granted(&self, vote: GrantedVote) {
+        self.lock().observation.votes_granted.push(vote);
     }
 
     pub(crate) fn record_state_digest(

@@ -52,6 +52,6 @@ mod wire_raft;
 pub use client::{Client, ClientConfig, OpOutcome};
 pub use control::NodeControl;
 pub use faults::{DiskFaults, NetDelay, NetFaults, NetSwitch, SlowFsync};
-pub use observe::{AppliedEntry, NodeObservation, ReplicaState};
+pub use observe::{AppliedEntry, GrantedVote, NodeObservation, ReplicaState};
 pub use server::{NodeOptions, ReadMode};
 pub use transport::Network;

@@ -93,6 +93,15 @@ pub struct AppliedConflict {
     pub later: AppliedEntry,
 }
 
+/// A vote this node granted (a RequestVote answer it sent, not a PreVote one): the term it
+/// was cast in and the candidate, both as the node's identities at the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GrantedVote {
+    pub term: Term,
+    pub voter: NodeId,
+    pub candidate: NodeId,
+}
+
 /// The latest state of one node, as its event loop last recorded it.
 #[derive(Clone, Debug)]
 pub struct NodeObservation {
@@ -104,6 +113,13 @@ pub struct NodeObservation {
     pub term: Term,
     pub leader: Option<NodeId>,
     pub commit_index: LogIndex,
+    /// Term of the entry at `commit_index`, when the node holds it.
+    pub commit_term: Option<Term>,
+    /// Index of the configuration entry in force (0: the initial configuration).
+    pub config_index: LogIndex,
+    /// Every vote granted since the run started, in the order sent (kept across restarts;
+    /// read incrementally with `NodeControl::votes_granted_since`).
+    pub votes_granted: Vec<GrantedVote>,
     pub last_applied: LogIndex,
     /// The last index of the node's log.
     pub last_index: LogIndex,
@@ -145,6 +161,9 @@ impl NodeObservation {
             term: 0,
             leader: None,
             commit_index: 0,
+            commit_term: None,
+            config_index: 0,
+            votes_granted: Vec::new(),
             last_applied: 0,
             last_index: 0,
             voted_for: None,
@@ -171,6 +190,9 @@ impl NodeObservation {
             term: self.term,
             leader: self.leader,
             commit_index: self.commit_index,
+            commit_term: self.commit_term,
+            config_index: self.config_index,
+            votes_granted: Vec::new(),
             last_applied: self.last_applied,
             last_index: self.last_index,
             voted_for: self.voted_for,

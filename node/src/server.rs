@@ -17,11 +17,11 @@ use crate::bugs::{Bug, Bugs};
 use crate::codec::fnv64;
 use crate::control::NodeControl;
 use crate::drops::{DropReason, DroppedDatagrams};
-use crate::observe::AppliedEntry;
+use crate::observe::{AppliedEntry, GrantedVote};
 use crate::protocol::{AdminOp, ClientReply, ClientRequest, ReplyOutcome, Wire};
 use crate::raft::{
-    ConfChange, ConfChangeKind, Config, Entry, EntryPayload, LogIndex, NodeId, RaftNode, Role,
-    Snapshot, Term,
+    ConfChange, ConfChangeKind, Config, Entry, EntryPayload, LogIndex, MessageBody, NodeId,
+    RaftNode, Role, Snapshot, Term,
 };
 use crate::storage::{Disk, Storage, StorageError};
 use crate::store::{Command, CounterStore, StoreOp, StoreResult};
@@ -822,6 +822,17 @@ impl<D: Disk> Server<D> {
                     .await?;
             }
             for message in ready.messages {
+                if let MessageBody::RequestVoteResponse {
+                    pre_vote: false,
+                    granted: true,
+                } = message.body
+                {
+                    self.control.record_vote_granted(GrantedVote {
+                        term: message.term,
+                        voter: message.from,
+                        candidate: message.to,
+                    });
+                }
                 match self.peer_addrs.get(&message.to).copied() {
                     Some(to) => {
                         self.outbox

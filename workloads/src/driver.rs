@@ -932,6 +932,8 @@ fn run_sim<S: SystemUnderTest + 'static>(
         let mut leaders: Vec<(u64, usize)> = Vec::new();
         let mut newest_term: u64 = 0;
         for node in 0..options.nodes {
+            let votes = sut.votes_granted_since(node, invariants.votes_from(node));
+            invariants.observe_votes(node, votes.as_deref());
             let view = sut.observe(node, invariants.applied_from(node));
             invariants.observe(observed_ns, node, &view);
             findings.observe(node, &view, &nemesis, shared.as_ref(), observed_ns);

@@ -5,14 +5,16 @@
 //! TigerBeetle's simulators check them): a node votes at most once per term and its term never
 //! goes back (durable hard state), a new leader holds every index already known committed
 //! (leader completeness), and no leader's commit index passes what a majority of its voters
-//! hold. Incremental: each step only looks at what is new.
+//! hold. Raft's election, commit and configuration rules are checked in `raft_rules` and
+//! reported with these. Incremental: each step only looks at what is new.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::raft_rules::RaftRules;
 use crate::schedule::node_name;
-use crate::sut::{AppliedEntry, NodeView, ReplicaDigest};
+use crate::sut::{AppliedEntry, GrantedVote, NodeView, ReplicaDigest};
 
 pub const ONE_LEADER_PER_TERM: &str = "one leader per term";
 pub const APPLIED_PREFIXES: &str = "applied sequences are prefixes of one another";
@@ -58,9 +60,9 @@ pub struct InvariantResult {
 
 /// The first violation of an invariant, with the simulated time it was seen.
 #[derive(Clone, Debug)]
-struct Violation {
-    time_ns: u64,
-    detail: String,
+pub(crate) struct Violation {
+    pub(crate) time_ns: u64,
+    pub(crate) detail: String,
 }
 
 pub struct InvariantChecker {
@@ -88,6 +90,8 @@ pub struct InvariantChecker {
     term_back: Option<Violation>,
     incomplete_leader: Option<Violation>,
     commit_unheld: Option<Violation>,
+    /// Raft's election, commit and configuration rules (`raft_rules`).
+    rules: RaftRules,
 }
 
 impl InvariantChecker {
@@ -111,6 +115,7 @@ impl InvariantChecker {
             term_back: None,
             incomplete_leader: None,
             commit_unheld: None,
+            rules: RaftRules::new(nodes),
         }
     }
 
@@ -133,9 +138,20 @@ impl InvariantChecker {
             .unwrap_or(0)
     }
 
+    /// Where node `node`'s next read of granted votes should start.
+    pub fn votes_from(&self, node: usize) -> usize {
+        self.rules.votes_from(node)
+    }
+
+    /// Votes node `node` granted since the last read (None: the system does not say).
+    pub fn observe_votes(&mut self, node: usize, votes: Option<&[GrantedVote]>) {
+        self.rules.observe_votes(node, votes);
+    }
+
     /// Takes node `node`'s latest observation into account.
     pub fn observe(&mut self, time_ns: u64, node: usize, view: &NodeView) {
         assert!(node < self.nodes, "node {node} out of range");
+        self.rules.observe(time_ns, node, view);
         self.saw_log_index |= view.last_log_index > 0;
         self.observe_hard_state(time_ns, node, view);
         self.max_commit_index = self.max_commit_index.max(view.commit_index);
@@ -276,6 +292,7 @@ impl InvariantChecker {
     /// identity no node carries any more (rebuilt under a new one), or that is down now,
     /// counts as holding it.
     pub fn end_step(&mut self, time_ns: u64) {
+        self.rules.end_step(time_ns);
         if self.commit_unheld.is_some() || !self.saw_log_index {
             return;
         }
@@ -438,6 +455,7 @@ impl InvariantChecker {
             || self.term_back.is_some()
             || self.incomplete_leader.is_some()
             || self.commit_unheld.is_some()
+            || self.rules.any_violation()
     }
 
     pub fn results(&self) -> Vec<InvariantResult> {
@@ -448,7 +466,7 @@ impl InvariantChecker {
                 .as_ref()
                 .map(|v| format!("{} (at {:.3} s)", v.detail, v.time_ns as f64 / 1e9)),
         };
-        vec![
+        let mut results = vec![
             result(ONE_LEADER_PER_TERM, &self.one_leader),
             result(APPLIED_PREFIXES, &self.prefixes),
             result(COMMITTED_NEVER_CHANGE, &self.committed),
@@ -457,7 +475,14 @@ impl InvariantChecker {
             result(TERM_NEVER_DECREASES, &self.term_back),
             result(LEADER_COMPLETENESS, &self.incomplete_leader),
             result(COMMIT_ON_MAJORITY, &self.commit_unheld),
-        ]
+        ];
+        results.extend(
+            self.rules
+                .results()
+                .into_iter()
+                .map(|(name, violation)| result(name, violation)),
+        );
+        results
     }
 }
 

@@ -13,6 +13,7 @@ pub mod options;
 pub mod output;
 pub mod panics;
 pub mod quorum;
+pub mod raft_rules;
 pub mod raft_store;
 pub mod real;
 pub mod recorder;

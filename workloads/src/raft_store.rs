@@ -18,8 +18,8 @@ use minos_node::{
 use crate::membership::MembershipGoal;
 use crate::options::FaultKind;
 use crate::sut::{
-    AppliedEntry, ConfigurationChange, NodeFault, NodeView, OpReply, ReplicaDigest, SutClient,
-    SystemUnderTest,
+    AppliedEntry, ConfigurationChange, GrantedVote, NodeFault, NodeView, OpReply, ReplicaDigest,
+    SutClient, SystemUnderTest,
 };
 use crate::workload::Op;
 
@@ -336,6 +336,8 @@ impl SystemUnderTest for RaftStore {
             is_leader: status.role == Role::Leader,
             term: status.term,
             commit_index: status.commit_index,
+            commit_term: status.commit_term,
+            config_index: Some(status.config_index),
             last_log_index: status.last_index,
             identity: status.id,
             voters: status.voters.clone(),
@@ -365,6 +367,20 @@ impl SystemUnderTest for RaftStore {
                 state: status.replica_state.clone(),
             }),
         }
+    }
+
+    fn votes_granted_since(&self, node: usize, from: usize) -> Option<Vec<GrantedVote>> {
+        let votes = self.controls[node].votes_granted_since(from);
+        Some(
+            votes
+                .into_iter()
+                .map(|vote| GrantedVote {
+                    term: vote.term,
+                    voter: vote.voter,
+                    candidate: vote.candidate,
+                })
+                .collect(),
+        )
     }
 
     fn node_fault(&self, node: usize, fault: &NodeFault) -> Result<(), String> {

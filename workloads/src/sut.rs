@@ -58,6 +58,10 @@ pub struct NodeView {
     pub is_leader: bool,
     pub term: u64,
     pub commit_index: u64,
+    /// Term of the entry at `commit_index` (None when the system does not say).
+    pub commit_term: Option<u64>,
+    /// Index of the configuration entry in force (None when the system does not say).
+    pub config_index: Option<u64>,
     /// The last index of the node's log (0 when the system does not say).
     pub last_log_index: u64,
     /// The node (0-based) this node voted for in `term`.
@@ -85,6 +89,15 @@ pub struct NodeView {
     /// The replicated state at the node's applied index; replicas at the same applied index
     /// must agree. None when the system has no digest (or the node is down).
     pub state: Option<ReplicaDigest>,
+}
+
+/// A vote a node granted (not a pre-vote): the term it was cast in, and the voter and the
+/// candidate as identities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrantedVote {
+    pub term: u64,
+    pub voter: u64,
+    pub candidate: u64,
 }
 
 /// A replica's state at one applied index: its digest (values and session table) and the
@@ -223,6 +236,12 @@ pub trait SystemUnderTest {
 
     /// The node's state for the invariants; `applied_from` is the previous `applied_count`.
     fn observe(&self, node: usize, applied_from: usize) -> NodeView;
+
+    /// The votes node `node` granted, from the `from`-th on (in the order it sent them), for
+    /// `raft_rules`' election check; None when the system does not report votes.
+    fn votes_granted_since(&self, _node: usize, _from: usize) -> Option<Vec<GrantedVote>> {
+        None
+    }
 
     /// Applies a node-level fault. Must only be called for faults in `supported_faults`.
     fn node_fault(&self, node: usize, fault: &NodeFault) -> Result<(), String>;

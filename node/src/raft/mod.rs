@@ -130,6 +130,9 @@ pub struct Status {
     pub term: Term,
     pub leader: Option<NodeId>,
     pub commit_index: LogIndex,
+    /// Term of the entry at `commit_index` (None when this node cannot tell: compacted away,
+    /// or nothing committed yet).
+    pub commit_term: Option<Term>,
     pub last_index: LogIndex,
     pub applied_index: LogIndex,
     pub voted_for: Option<NodeId>,
@@ -140,6 +143,8 @@ pub struct Status {
     /// The configuration in force.
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
+    /// Index of the configuration entry in force (0: the initial configuration).
+    pub config_index: LogIndex,
 }
 
 /// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
@@ -531,6 +536,7 @@ impl RaftNode {
             term: self.term,
             leader: self.leader,
             commit_index: self.log.committed(),
+            commit_term: self.log.term(self.log.committed()),
             last_index: self.log.last_index(),
             applied_index: self.log.applied(),
             voted_for: self.voted_for,
@@ -538,6 +544,7 @@ impl RaftNode {
             snapshot_index: self.log.snapshot_index(),
             voters: self.membership.voters.iter().copied().collect(),
             learners: self.membership.learners.iter().copied().collect(),
+            config_index: self.last_conf_index,
         }
     }
 

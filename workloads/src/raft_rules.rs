@@ -1,0 +1,326 @@
+//! Raft's rules for elections, commits and configuration changes, checked from what the
+//! nodes report (the votes they grant, the term of the entry at their commit index, the
+//! index of their configuration) instead of waiting for the damage a broken rule does.
+//!
+//! A slip in one of these rules usually stays harmless: a leader elected on a stale vote,
+//! an old term's entry committed by counting replicas (the Raft paper's figure 8), a
+//! configuration change stacked on an uncommitted one (the single-server bug Ongaro
+//! reported in 2015) each need a second, unlucky election before a write is lost, and
+//! thousands of seeds may pass before that election comes. The broken rule itself shows
+//! the first time it is broken, so the harness checks the rules, as TLA+ specifications of
+//! Raft state them as invariants and etcd-io/raft's tests assert them:
+//! - a leader won granted votes, cast in its own term, from a quorum of its voters;
+//! - a leader advances its commit index only to an entry of its own term (§5.4.2);
+//! - a leader appends a configuration change only after its previous change and an entry
+//!   of its own term committed (dissertation §4.1 with the 2015 correction).
+//!
+//! Each rule is checked only when the system reports what it needs (votes, commit terms,
+//! configuration indexes); a correct run never breaks one, so a break is a finding.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::invariants::Violation;
+use crate::schedule::node_name;
+use crate::sut::{GrantedVote, NodeView};
+
+pub const ELECTED_BY_QUORUM: &str = "a leader won votes from a quorum of its voters in its term";
+pub const COMMIT_IN_OWN_TERM: &str =
+    "a leader advances its commit index only to an entry of its own term";
+pub const CONFIG_CHANGE_RULE: &str =
+    "a leader changes the configuration only after its previous change and an entry of its term committed";
+
+/// What a node reported at its previous observation.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    is_leader: bool,
+    term: u64,
+    identity: u64,
+    commit_index: u64,
+    config_index: Option<u64>,
+}
+
+impl Seen {
+    fn of(view: &NodeView) -> Seen {
+        Seen {
+            is_leader: view.running && view.is_leader,
+            term: view.term,
+            identity: view.identity,
+            commit_index: view.commit_index,
+            config_index: view.config_index,
+        }
+    }
+
+    /// The node led in the same term, under the same identity, at both observations.
+    fn still_leading(&self, view: &NodeView) -> bool {
+        self.is_leader
+            && view.running
+            && view.is_leader
+            && self.identity == view.identity
+            && self.term == view.term
+    }
+}
+
+/// A leader first seen in this step, checked once every node's votes of the step are in.
+#[derive(Clone, Debug)]
+struct NewLeader {
+    node: usize,
+    term: u64,
+    identity: u64,
+    voters: Vec<u64>,
+}
+
+pub struct RaftRules {
+    seen: Vec<Seen>,
+    /// Per node: how many of its granted votes were read (the next `votes_from`).
+    votes_read: Vec<usize>,
+    /// Some node's votes were read: the system reports them.
+    reports_votes: bool,
+    /// Voters that granted each (term, candidate) a vote, as identities.
+    votes: BTreeMap<(u64, u64), BTreeSet<u64>>,
+    /// (term, identity) of every leader already checked.
+    leaders_checked: BTreeSet<(u64, u64)>,
+    new_leaders: Vec<NewLeader>,
+    unelected: Option<Violation>,
+    old_term_commit: Option<Violation>,
+    config_change: Option<Violation>,
+}
+
+impl RaftRules {
+    pub fn new(nodes: usize) -> RaftRules {
+        RaftRules {
+            seen: vec![Seen::default(); nodes],
+            votes_read: vec![0; nodes],
+            reports_votes: false,
+            votes: BTreeMap::new(),
+            leaders_checked: BTreeSet::new(),
+            new_leaders: Vec::new(),
+            unelected: None,
+            old_term_commit: None,
+            config_change: None,
+        }
+    }
+
+    /// Where node `node`'s next read of granted votes starts.
+    pub fn votes_from(&self, node: usize) -> usize {
+        self.votes_read[node]
+    }
+
+    /// Votes node `node` granted since the last read; None: the system does not report them.
+    pub fn observe_votes(&mut self, node: usize, votes: Option<&[GrantedVote]>) {
+        let Some(votes) = votes else { return };
+        self.reports_votes = true;
+        self.votes_read[node] += votes.len();
+        for vote in votes {
+            self.votes
+                .entry((vote.term, vote.candidate))
+                .or_default()
+                .insert(vote.voter);
+        }
+    }
+
+    /// Node `node`'s view of this step.
+    pub fn observe(&mut self, time_ns: u64, node: usize, view: &NodeView) {
+        let previous = std::mem::replace(&mut self.seen[node], Seen::of(view));
+        let leading = view.running && view.is_leader && view.identity > 0;
+        if leading && self.leaders_checked.insert((view.term, view.identity)) {
+            self.new_leaders.push(NewLeader {
+                node,
+                term: view.term,
+                identity: view.identity,
+                voters: view.voters.clone(),
+            });
+        }
+        if !previous.still_leading(view) {
+            return;
+        }
+        let name = node_name(node);
+        if view.commit_index > previous.commit_index && self.old_term_commit.is_none() {
+            if let Some(commit_term) = view.commit_term.filter(|term| *term != view.term) {
+                self.old_term_commit = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{name} (leader of term {}) advanced its commit index from {} to {}, an entry of term {commit_term}",
+                        view.term, previous.commit_index, view.commit_index
+                    ),
+                });
+            }
+        }
+        if let (Some(before), Some(after)) = (previous.config_index, view.config_index) {
+            if after > before && self.config_change.is_none() {
+                let problem = if before > view.commit_index {
+                    Some(format!(
+                        "while its previous change at index {before} was uncommitted (commit index {})",
+                        view.commit_index
+                    ))
+                } else {
+                    view.commit_term
+                        .filter(|term| *term != view.term)
+                        .map(|term| {
+                            format!(
+                                "before it committed an entry of its term (commit index {} is of term {term})",
+                                view.commit_index
+                            )
+                        })
+                };
+                if let Some(problem) = problem {
+                    self.config_change = Some(Violation {
+                        time_ns,
+                        detail: format!(
+                            "{name} (leader of term {}) appended a configuration change at index {after} {problem}",
+                            view.term
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Checks the leaders first seen in this step against the votes granted so far (a
+    /// voter records its vote before the candidate can count it, so by the end of the step
+    /// in which a node became leader, every vote it counted is in).
+    pub fn end_step(&mut self, time_ns: u64) {
+        let new_leaders = std::mem::take(&mut self.new_leaders);
+        if !self.reports_votes || self.unelected.is_some() {
+            return;
+        }
+        for leader in new_leaders {
+            if leader.voters.is_empty() {
+                continue;
+            }
+            let granted = self.votes.get(&(leader.term, leader.identity));
+            let granting: Vec<u64> = leader
+                .voters
+                .iter()
+                .copied()
+                .filter(|voter| {
+                    *voter == leader.identity || granted.is_some_and(|set| set.contains(voter))
+                })
+                .collect();
+            let quorum = leader.voters.len() / 2 + 1;
+            if granting.len() < quorum {
+                self.unelected = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{} became leader of term {} with votes of term {} from identities {:?} only, of voters {:?} (quorum {quorum})",
+                        node_name(leader.node),
+                        leader.term,
+                        leader.term,
+                        granting,
+                        leader.voters
+                    ),
+                });
+                return;
+            }
+        }
+    }
+
+    pub fn any_violation(&self) -> bool {
+        self.unelected.is_some() || self.old_term_commit.is_some() || self.config_change.is_some()
+    }
+
+    /// (name, first violation) of each rule.
+    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 3] {
+        [
+            (ELECTED_BY_QUORUM, &self.unelected),
+            (COMMIT_IN_OWN_TERM, &self.old_term_commit),
+            (CONFIG_CHANGE_RULE, &self.config_change),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader_view(term: u64, identity: u64, commit: u64, commit_term: u64) -> NodeView {
+        NodeView {
+            running: true,
+            is_leader: true,
+            term,
+            identity,
+            commit_index: commit,
+            commit_term: Some(commit_term),
+            config_index: Some(0),
+            voters: vec![1, 2, 3, 4, 5],
+            ..NodeView::default()
+        }
+    }
+
+    fn vote(term: u64, voter: u64, candidate: u64) -> GrantedVote {
+        GrantedVote {
+            term,
+            voter,
+            candidate,
+        }
+    }
+
+    #[test]
+    fn a_leader_needs_a_quorum_of_votes_of_its_own_term() {
+        let mut rules = RaftRules::new(5);
+        // n1 (identity 1) won term 2 with votes of identities 2 and 3 (and its own).
+        rules.observe_votes(1, Some(&[vote(2, 2, 1)]));
+        rules.observe_votes(2, Some(&[vote(2, 3, 1)]));
+        rules.observe(10, 0, &leader_view(2, 1, 0, 0));
+        rules.end_step(10);
+        assert!(!rules.any_violation(), "{:?}", rules.unelected);
+        // n2 (identity 2) leads term 3 counting a vote identity 3 granted it in term 2.
+        rules.observe_votes(2, Some(&[vote(2, 3, 2), vote(3, 4, 2)]));
+        rules.observe(20, 1, &leader_view(3, 2, 0, 0));
+        rules.end_step(20);
+        let detail = &rules.unelected.as_ref().expect("caught").detail;
+        assert!(detail.contains("n2 became leader of term 3"), "{detail}");
+    }
+
+    #[test]
+    fn votes_are_not_required_from_systems_that_do_not_report_them() {
+        let mut rules = RaftRules::new(3);
+        rules.observe_votes(0, None);
+        rules.observe(10, 0, &leader_view(2, 1, 0, 0));
+        rules.end_step(10);
+        assert!(!rules.any_violation());
+    }
+
+    #[test]
+    fn a_leader_commits_only_up_to_an_entry_of_its_own_term() {
+        let mut rules = RaftRules::new(5);
+        rules.observe(10, 0, &leader_view(4, 1, 10, 2));
+        // Commit moving within the leader's own term is the rule.
+        rules.observe(20, 0, &leader_view(4, 1, 12, 4));
+        assert!(rules.old_term_commit.is_none());
+        // A new leader of term 5 whose commit index moves to an entry of term 4.
+        rules.observe(30, 0, &leader_view(5, 1, 12, 4));
+        rules.observe(40, 0, &leader_view(5, 1, 14, 4));
+        let detail = &rules.old_term_commit.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("from 12 to 14, an entry of term 4"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_configuration_change_waits_for_the_previous_one_and_an_entry_of_the_term() {
+        let change = |commit: u64, commit_term: u64, config_index: u64| NodeView {
+            config_index: Some(config_index),
+            ..leader_view(3, 1, commit, commit_term)
+        };
+        let mut rules = RaftRules::new(5);
+        rules.observe(10, 0, &change(20, 3, 5));
+        rules.observe(20, 0, &change(21, 3, 22));
+        assert!(rules.config_change.is_none(), "committed in term 3 first");
+        rules.observe(30, 0, &change(21, 3, 23));
+        let detail = &rules.config_change.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("previous change at index 22 was uncommitted"),
+            "{detail}"
+        );
+
+        let mut rules = RaftRules::new(5);
+        rules.observe(10, 0, &change(20, 2, 5));
+        rules.observe(20, 0, &change(20, 2, 21));
+        let detail = &rules.config_change.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("before it committed an entry of its term"),
+            "{detail}"
+        );
+    }
+}
