@@ -41,17 +41,19 @@ pub enum Bug {
     NoPrevoteCheckquorum,
     /// A follower commits up to min(leaderCommit, its last index), not the last new entry.
     ///
-    /// Harmless in this store, so no harness can catch it: a new leader appends its no-op
-    /// before it sends anything and backs off with exact conflict hints, so the first
-    /// AppendEntries a follower accepts from it starts at the first entry where their logs
-    /// differ and cuts any stale suffix; later ones only follow accepted ones. The rule
-    /// matters in designs without the election no-op (the Raft paper's figure 2). Kept as a
-    /// check that the harness reports no false detection for a slip that cannot show.
+    /// Harmful when an AppendEntries the follower accepts ends before the stale suffix it
+    /// still holds: the leader backed off further than the first differing entry (a conflict
+    /// hint pointing at the start of a term or at the follower's snapshot) and batches are
+    /// small (the `max_append_entries` knob), so the accepted entries all match and nothing
+    /// is cut. Seed 431 of `selftest --generic` shows it: a deposed leader accepts one entry
+    /// after its snapshot from the new leader and commits its own stale suffix of the old
+    /// term (invariant "applied sequences are prefixes of one another").
     FollowerCommitPastNew,
     /// A follower acknowledges its last log index instead of the last entry it verified.
     ///
-    /// Harmless in this store for the reason `FollowerCommitPastNew` is: when a follower
-    /// accepts an AppendEntries its log holds nothing stale past the entries it verified.
+    /// Harmful in the same situation as `FollowerCommitPastNew`: the leader counts the
+    /// follower's stale suffix as replicated, commits it, and its commit notices make the
+    /// follower apply it (seed 431 of `selftest --generic`).
     AckLastIndex,
     /// The leader takes next_index - 1 (what it sent) as the follower's match on success.
     MatchFromNextIndex,
