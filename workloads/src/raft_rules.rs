@@ -12,7 +12,10 @@
 //! - a leader won granted votes, cast in its own term, from a quorum of its voters;
 //! - a leader advances its commit index only to an entry of its own term (§5.4.2);
 //! - a leader appends a configuration change only after its previous change and an entry
-//!   of its own term committed (dissertation §4.1 with the 2015 correction).
+//!   of its own term committed (dissertation §4.1 with the 2015 correction);
+//! - a leader never removes entries from its own log (Leader Append-Only, figure 3);
+//! - a node applies only committed entries (a shell that applies what it was handed to
+//!   persist, not what was committed, looks right until a leader change cuts those entries).
 //!
 //! Each rule is checked only when the system reports what it needs (votes, commit terms,
 //! configuration indexes); a correct run never breaks one, so a break is a finding.
@@ -28,6 +31,8 @@ pub const COMMIT_IN_OWN_TERM: &str =
     "a leader advances its commit index only to an entry of its own term";
 pub const CONFIG_CHANGE_RULE: &str =
     "a leader changes the configuration only after its previous change and an entry of its term committed";
+pub const LEADER_APPEND_ONLY: &str = "a leader never removes entries from its log";
+pub const APPLY_ONLY_COMMITTED: &str = "a node applies only committed entries";
 
 /// What a node reported at its previous observation.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +41,7 @@ struct Seen {
     term: u64,
     identity: u64,
     commit_index: u64,
+    last_log_index: u64,
     config_index: Option<u64>,
 }
 
@@ -46,6 +52,7 @@ impl Seen {
             term: view.term,
             identity: view.identity,
             commit_index: view.commit_index,
+            last_log_index: view.last_log_index,
             config_index: view.config_index,
         }
     }
@@ -83,6 +90,8 @@ pub struct RaftRules {
     unelected: Option<Violation>,
     old_term_commit: Option<Violation>,
     config_change: Option<Violation>,
+    leader_log_shrank: Option<Violation>,
+    applied_uncommitted: Option<Violation>,
 }
 
 impl RaftRules {
@@ -97,6 +106,8 @@ impl RaftRules {
             unelected: None,
             old_term_commit: None,
             config_change: None,
+            leader_log_shrank: None,
+            applied_uncommitted: None,
         }
     }
 
@@ -121,6 +132,25 @@ impl RaftRules {
     /// Node `node`'s view of this step.
     pub fn observe(&mut self, time_ns: u64, node: usize, view: &NodeView) {
         let previous = std::mem::replace(&mut self.seen[node], Seen::of(view));
+        if self.applied_uncommitted.is_none() {
+            // Snapshot placeholders (term 0) came committed with the snapshot.
+            let beyond = view
+                .new_applied
+                .iter()
+                .find(|entry| !entry.is_from_snapshot() && entry.index > view.commit_index);
+            if let Some(entry) = beyond {
+                self.applied_uncommitted = Some(Violation {
+                    time_ns,
+                    detail: format!(
+                        "{} applied index {} (term {}) with its commit index at {}",
+                        node_name(node),
+                        entry.index,
+                        entry.term,
+                        view.commit_index
+                    ),
+                });
+            }
+        }
         let leading = view.running && view.is_leader && view.identity > 0;
         if leading && self.leaders_checked.insert((view.term, view.identity)) {
             self.new_leaders.push(NewLeader {
@@ -134,6 +164,15 @@ impl RaftRules {
             return;
         }
         let name = node_name(node);
+        if view.last_log_index < previous.last_log_index && self.leader_log_shrank.is_none() {
+            self.leader_log_shrank = Some(Violation {
+                time_ns,
+                detail: format!(
+                    "{name} (leader of term {}) had log entries up to index {} and then up to {}",
+                    view.term, previous.last_log_index, view.last_log_index
+                ),
+            });
+        }
         if view.commit_index > previous.commit_index && self.old_term_commit.is_none() {
             if let Some(commit_term) = view.commit_term.filter(|term| *term != view.term) {
                 self.old_term_commit = Some(Violation {
@@ -215,15 +254,21 @@ impl RaftRules {
     }
 
     pub fn any_violation(&self) -> bool {
-        self.unelected.is_some() || self.old_term_commit.is_some() || self.config_change.is_some()
+        self.unelected.is_some()
+            || self.old_term_commit.is_some()
+            || self.config_change.is_some()
+            || self.leader_log_shrank.is_some()
+            || self.applied_uncommitted.is_some()
     }
 
     /// (name, first violation) of each rule.
-    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 3] {
+    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 5] {
         [
             (ELECTED_BY_QUORUM, &self.unelected),
             (COMMIT_IN_OWN_TERM, &self.old_term_commit),
             (CONFIG_CHANGE_RULE, &self.config_change),
+            (LEADER_APPEND_ONLY, &self.leader_log_shrank),
+            (APPLY_ONLY_COMMITTED, &self.applied_uncommitted),
         ]
     }
 }
@@ -293,6 +338,48 @@ mod tests {
         let detail = &rules.old_term_commit.as_ref().expect("caught").detail;
         assert!(
             detail.contains("from 12 to 14, an entry of term 4"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_leader_keeps_its_log_and_nodes_apply_only_what_committed() {
+        let mut rules = RaftRules::new(5);
+        let with_log = |last: u64| NodeView {
+            last_log_index: last,
+            ..leader_view(3, 1, 10, 3)
+        };
+        rules.observe(10, 0, &with_log(12));
+        rules.observe(20, 0, &with_log(14));
+        assert!(!rules.any_violation());
+        rules.observe(30, 0, &with_log(11));
+        let detail = &rules.leader_log_shrank.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("up to index 14 and then up to 11"),
+            "{detail}"
+        );
+
+        let mut rules = RaftRules::new(5);
+        let applied = |index: u64, term: u64| crate::sut::AppliedEntry {
+            index,
+            term,
+            digest: 1,
+        };
+        let follower = |commit: u64, new_applied| NodeView {
+            running: true,
+            term: 3,
+            identity: 2,
+            commit_index: commit,
+            new_applied,
+            ..NodeView::default()
+        };
+        // A snapshot's placeholders, then entries up to the commit index: the rule.
+        rules.observe(10, 1, &follower(12, vec![applied(11, 0), applied(12, 3)]));
+        assert!(!rules.any_violation());
+        rules.observe(20, 1, &follower(12, vec![applied(13, 3)]));
+        let detail = &rules.applied_uncommitted.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("n2 applied index 13 (term 3) with its commit index at 12"),
             "{detail}"
         );
     }
