@@ -234,7 +234,10 @@ impl MembershipGoal {
     }
 
     /// Grow before shrinking, as operators do, so that the cluster never drops below the
-    /// smaller of the two configurations; remove the leader last, which costs an election.
+    /// smaller of the two configurations; remove retired identities (disks replaced: they
+    /// never answer again) before live members, since taking a live member out while dead
+    /// voters remain can leave the new configuration without a live quorum for good; remove
+    /// the leader last, which costs an election.
     fn next_change(
         &self,
         leader_id: u64,
@@ -247,8 +250,10 @@ impl MembershipGoal {
             return Some(AdminChange::Add(missing));
         }
         let extras: Vec<u64> = members.difference(&wanted).copied().collect();
+        let retired = extras.iter().copied().find(|id| !self.ids.contains(id));
         let follower = extras.iter().copied().find(|id| *id != leader_id);
-        follower
+        retired
+            .or(follower)
             .or(extras.first().copied())
             .map(AdminChange::Remove)
     }
@@ -384,5 +389,30 @@ mod tests {
         assert_eq!(goal.id_name(5), "n2/id5");
         assert_eq!(goal.id_name(3), "n3");
         assert_eq!(goal.wanted_voters(), ids(&[1, 3, 5]));
+    }
+
+    #[test]
+    fn retired_identities_leave_before_live_members() {
+        // Seed 662 of the correct build: n1 and n2 got empty disks, then n3 was taken out
+        // first, leaving voters {n4, n5, old n1, old n2}: two live of four, no quorum ever.
+        let mut goal = MembershipGoal::new(5);
+        for (host, id) in [(0, 6), (1, 7)] {
+            goal.retire(host, id);
+            goal.rejoin(host);
+        }
+        // Second replacements: the identities leaving (6, 7) sort after n3's (3).
+        goal.retire(0, 11);
+        goal.retire(1, 12);
+        goal.remove(2);
+        let voters = ids(&[3, 4, 5, 6, 7]);
+        assert!(is_remove(goal.next_change(4, &voters, &ids(&[])), 6));
+        assert!(is_remove(
+            goal.next_change(4, &ids(&[3, 4, 5, 7]), &ids(&[])),
+            7
+        ));
+        assert!(is_remove(
+            goal.next_change(4, &ids(&[3, 4, 5]), &ids(&[])),
+            3
+        ));
     }
 }
