@@ -260,6 +260,7 @@ impl NodeControl {
         observation.commit_index = status.commit_index;
         observation.commit_term = status.commit_term;
         observation.config_index = status.config_index;
+        observation.lease_reads = status.lease_reads;
         observation.last_applied = last_applied;
         observation.last_index = status.last_index;
         observation.voted_for = status.voted_for;
@@ -270,6 +271,11 @@ impl NodeControl {
         if status.leader == Some(status.id) {
             observation.leaders_by_term.insert(status.term, status.id);
         }
+    }
+
+    /// Records how many reads the node answered on its lease so far (see `Status`).
+    pub(crate) fn record_lease_reads(&self, lease_reads: u64) {
+        self.lock().observation.lease_reads = lease_reads;
     }
 
     /// Records a vote the node is sending (granted RequestVote answers only).

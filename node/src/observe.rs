@@ -117,6 +117,8 @@ pub struct NodeObservation {
     pub commit_term: Option<Term>,
     /// Index of the configuration entry in force (0: the initial configuration).
     pub config_index: LogIndex,
+    /// Reads answered on a leader lease alone, in the node's current run.
+    pub lease_reads: u64,
     /// Every vote granted since the run started, in the order sent (kept across restarts;
     /// read incrementally with `NodeControl::votes_granted_since`).
     pub votes_granted: Vec<GrantedVote>,
@@ -163,6 +165,7 @@ impl NodeObservation {
             commit_index: 0,
             commit_term: None,
             config_index: 0,
+            lease_reads: 0,
             votes_granted: Vec::new(),
             last_applied: 0,
             last_index: 0,
@@ -192,6 +195,7 @@ impl NodeObservation {
             commit_index: self.commit_index,
             commit_term: self.commit_term,
             config_index: self.config_index,
+            lease_reads: self.lease_reads,
             votes_granted: Vec::new(),
             last_applied: self.last_applied,
             last_index: self.last_index,

@@ -388,8 +388,11 @@ impl<D: Disk> Server<D> {
                     local_ms = self.local_time_ms(),
                     "resumed"
                 );
-                // The clock was frozen: the next tick is a full period after resuming.
-                next_tick = Instant::now() + self.tick_period();
+                // A pause stops the process, not time (SIGSTOP, a long GC pause): the ticks
+                // missed meanwhile come first after resuming (the tick branch catches up),
+                // so a leader's lease and timers see the time that passed. Resetting the
+                // tick here instead let a leader paused past its lease answer lease reads
+                // while a newer leader already existed (found by the swarm's lease rule).
                 continue;
             }
             let delayed_due = self.outbox.next_due();
@@ -799,6 +802,9 @@ impl<D: Disk> Server<D> {
     async fn process_ready(&mut self) -> Result<(), NodeError> {
         while self.raft.has_ready() {
             let ready = self.raft.take_ready();
+            // Before persisting, which may block (slow fsync): the harness must see a lease
+            // read in the step it was decided, not after the block (`raft_rules`).
+            self.control.record_lease_reads(self.raft.lease_reads());
             if let Some(snapshot) = &ready.snapshot {
                 self.install_snapshot(snapshot).await?;
             }

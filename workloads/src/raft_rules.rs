@@ -15,7 +15,10 @@
 //!   of its own term committed (dissertation §4.1 with the 2015 correction);
 //! - a leader never removes entries from its own log (Leader Append-Only, figure 3);
 //! - a node applies only committed entries (a shell that applies what it was handed to
-//!   persist, not what was committed, looks right until a leader change cuts those entries).
+//!   persist, not what was committed, looks right until a leader change cuts those entries);
+//! - a leader answers reads on its lease only while no newer leader exists (the lease's
+//!   whole promise; a lease read by a deposed leader is stale as soon as the new leader
+//!   commits a write, and the checker sees it only if one lands in that window).
 //!
 //! Each rule is checked only when the system reports what it needs (votes, commit terms,
 //! configuration indexes); a correct run never breaks one, so a break is a finding.
@@ -33,27 +36,32 @@ pub const CONFIG_CHANGE_RULE: &str =
     "a leader changes the configuration only after its previous change and an entry of its term committed";
 pub const LEADER_APPEND_ONLY: &str = "a leader never removes entries from its log";
 pub const APPLY_ONLY_COMMITTED: &str = "a node applies only committed entries";
+pub const LEASE_EXCLUSIVE: &str = "a leader answers lease reads only while no newer leader exists";
 
 /// What a node reported at its previous observation.
 #[derive(Clone, Debug, Default)]
 struct Seen {
+    running: bool,
     is_leader: bool,
     term: u64,
     identity: u64,
     commit_index: u64,
     last_log_index: u64,
     config_index: Option<u64>,
+    lease_reads: u64,
 }
 
 impl Seen {
     fn of(view: &NodeView) -> Seen {
         Seen {
+            running: view.running,
             is_leader: view.running && view.is_leader,
             term: view.term,
             identity: view.identity,
             commit_index: view.commit_index,
             last_log_index: view.last_log_index,
             config_index: view.config_index,
+            lease_reads: view.lease_reads,
         }
     }
 
@@ -92,6 +100,11 @@ pub struct RaftRules {
     config_change: Option<Violation>,
     leader_log_shrank: Option<Violation>,
     applied_uncommitted: Option<Violation>,
+    /// The newest-term leader seen before this step: (term, node, first seen at).
+    newest_leader: Option<(u64, usize, u64)>,
+    /// Leaders seen in this step: (term, node).
+    step_leaders: Vec<(u64, usize)>,
+    stale_lease_read: Option<Violation>,
 }
 
 impl RaftRules {
@@ -108,6 +121,9 @@ impl RaftRules {
             config_change: None,
             leader_log_shrank: None,
             applied_uncommitted: None,
+            newest_leader: None,
+            step_leaders: Vec::new(),
+            stale_lease_read: None,
         }
     }
 
@@ -151,7 +167,11 @@ impl RaftRules {
                 });
             }
         }
+        self.check_lease_reads(time_ns, node, view, &previous);
         let leading = view.running && view.is_leader && view.identity > 0;
+        if view.running && view.is_leader {
+            self.step_leaders.push((view.term, node));
+        }
         if leading && self.leaders_checked.insert((view.term, view.identity)) {
             self.new_leaders.push(NewLeader {
                 node,
@@ -214,10 +234,48 @@ impl RaftRules {
         }
     }
 
+    /// Lease reads answered in this step by a node whose term is older than a leader seen in
+    /// an earlier step (a leader seen in this same step may have come after the reads).
+    fn check_lease_reads(&mut self, time_ns: u64, node: usize, view: &NodeView, previous: &Seen) {
+        // Only between two sights of one running incarnation: a node coming back reports
+        // what it last recorded (its previous run's count) until it records afresh.
+        let new_reads = if previous.running && previous.identity == view.identity {
+            view.lease_reads.saturating_sub(previous.lease_reads)
+        } else {
+            0
+        };
+        if new_reads == 0 || !view.running || self.stale_lease_read.is_some() {
+            return;
+        }
+        let Some((term, leader, since_ns)) = self.newest_leader else {
+            return;
+        };
+        if term > view.term && leader != node {
+            self.stale_lease_read = Some(Violation {
+                time_ns,
+                detail: format!(
+                    "{} (term {}) answered {new_reads} read(s) on its lease while {} had led term {term} since {:.3} s",
+                    node_name(node),
+                    view.term,
+                    node_name(leader),
+                    since_ns as f64 / 1e9
+                ),
+            });
+        }
+    }
+
     /// Checks the leaders first seen in this step against the votes granted so far (a
     /// voter records its vote before the candidate can count it, so by the end of the step
     /// in which a node became leader, every vote it counted is in).
     pub fn end_step(&mut self, time_ns: u64) {
+        for (term, node) in std::mem::take(&mut self.step_leaders) {
+            if self
+                .newest_leader
+                .is_none_or(|(newest, _, _)| term > newest)
+            {
+                self.newest_leader = Some((term, node, time_ns));
+            }
+        }
         let new_leaders = std::mem::take(&mut self.new_leaders);
         if !self.reports_votes || self.unelected.is_some() {
             return;
@@ -259,16 +317,18 @@ impl RaftRules {
             || self.config_change.is_some()
             || self.leader_log_shrank.is_some()
             || self.applied_uncommitted.is_some()
+            || self.stale_lease_read.is_some()
     }
 
     /// (name, first violation) of each rule.
-    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 5] {
+    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 6] {
         [
             (ELECTED_BY_QUORUM, &self.unelected),
             (COMMIT_IN_OWN_TERM, &self.old_term_commit),
             (CONFIG_CHANGE_RULE, &self.config_change),
             (LEADER_APPEND_ONLY, &self.leader_log_shrank),
             (APPLY_ONLY_COMMITTED, &self.applied_uncommitted),
+            (LEASE_EXCLUSIVE, &self.stale_lease_read),
         ]
     }
 }
@@ -380,6 +440,36 @@ mod tests {
         let detail = &rules.applied_uncommitted.as_ref().expect("caught").detail;
         assert!(
             detail.contains("n2 applied index 13 (term 3) with its commit index at 12"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn lease_reads_stop_once_a_newer_leader_exists() {
+        let mut rules = RaftRules::new(5);
+        let node = |term: u64, identity: u64, is_leader: bool, lease_reads: u64| NodeView {
+            running: true,
+            is_leader,
+            term,
+            identity,
+            lease_reads,
+            ..NodeView::default()
+        };
+        rules.observe(10, 0, &node(3, 1, true, 4));
+        rules.end_step(10);
+        // n2 wins term 4 in the same step in which n1 still answers on its lease: allowed
+        // (the reads may have come first).
+        rules.observe(20, 0, &node(3, 1, true, 6));
+        rules.observe(20, 1, &node(4, 2, true, 0));
+        rules.end_step(20);
+        assert!(rules.stale_lease_read.is_none());
+        rules.observe(30, 0, &node(3, 1, true, 6));
+        rules.end_step(30);
+        assert!(rules.stale_lease_read.is_none(), "no new lease reads");
+        rules.observe(40, 0, &node(3, 1, true, 7));
+        let detail = &rules.stale_lease_read.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("n1 (term 3) answered 1 read(s) on its lease while n2 had led term 4"),
             "{detail}"
         );
     }

@@ -338,6 +338,7 @@ impl SystemUnderTest for RaftStore {
             commit_index: status.commit_index,
             commit_term: status.commit_term,
             config_index: Some(status.config_index),
+            lease_reads: status.lease_reads,
             last_log_index: status.last_index,
             identity: status.id,
             voters: status.voters.clone(),

@@ -62,6 +62,9 @@ pub struct NodeView {
     pub commit_term: Option<u64>,
     /// Index of the configuration entry in force (None when the system does not say).
     pub config_index: Option<u64>,
+    /// Reads the node answered as leader on its lease alone since it (re)started (0 when
+    /// the system does not say).
+    pub lease_reads: u64,
     /// The last index of the node's log (0 when the system does not say).
     pub last_log_index: u64,
     /// The node (0-based) this node voted for in `term`.

@@ -145,6 +145,8 @@ pub struct Status {
     pub learners: Vec<NodeId>,
     /// Index of the configuration entry in force (0: the initial configuration).
     pub config_index: LogIndex,
+    /// Reads this node answered as leader on its lease alone, since it started.
+    pub lease_reads: u64,
 }
 
 /// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
@@ -545,11 +547,17 @@ impl RaftNode {
             voters: self.membership.voters.iter().copied().collect(),
             learners: self.membership.learners.iter().copied().collect(),
             config_index: self.last_conf_index,
+            lease_reads: self.reads.lease_reads,
         }
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Reads answered on the lease alone since this node started (also in `Status`).
+    pub fn lease_reads(&self) -> u64 {
+        self.reads.lease_reads
     }
 
     /// Term of the entry at `index`, if this node holds it (lets the shell match a proposal's

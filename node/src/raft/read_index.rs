@@ -32,6 +32,9 @@ pub(crate) struct ReadQueue {
     round_sent_at: VecDeque<(u64, u64)>,
     /// Tick at which the newest quorum-acknowledged round was sent.
     lease_start_tick: Option<u64>,
+    /// Reads answered on the strength of the lease alone, over the node's lifetime (for the
+    /// harness: a lease read while a newer leader exists is a stale read waiting to happen).
+    pub(super) lease_reads: u64,
 }
 
 impl ReadQueue {
@@ -97,6 +100,7 @@ impl RaftNode {
         if self.lease_is_valid() {
             let index = self.log.committed();
             self.read_states.push(ReadState { request_id, index });
+            self.reads.lease_reads += 1;
             return Ok(());
         }
         self.reads.register(request_id, self.log.committed());
@@ -188,6 +192,7 @@ impl RaftNode {
         let commit_index = self.log.committed();
         let waiting = std::mem::take(&mut self.reads.waiting_for_commit);
         if self.lease_is_valid() {
+            self.reads.lease_reads += waiting.len() as u64;
             for request_id in waiting {
                 self.read_states.push(ReadState {
                     request_id,
