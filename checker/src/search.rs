@@ -1304,11 +1304,12 @@ struct TransitionMemo {
 }
 
 impl TransitionMemo {
-    const FIRST_SLOTS: usize = 64;
-
     fn new(op_count: usize) -> TransitionMemo {
         let max_slots = (op_count * 16).next_power_of_two().clamp(1 << 10, 1 << 14);
-        TransitionMemo::with_slots(Self::FIRST_SLOTS, max_slots)
+        // Two slots per op to start: an object of a few dozen ops stays under 2 KB, and a
+        // large one does not pay for many doublings (or their misses) on its way up.
+        let first_slots = (op_count * 2).next_power_of_two().clamp(64, max_slots);
+        TransitionMemo::with_slots(first_slots, max_slots)
     }
 
     fn with_slots(slots: usize, max_slots: usize) -> TransitionMemo {
@@ -1335,7 +1336,7 @@ impl TransitionMemo {
         (self.keys[slot] == !key).then(|| self.values[slot])
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, key: u64, value: u32) {
         debug_assert_ne!(key, u64::MAX, "state NO_STATE is never a source");
         let mut slot = self.slot(key);
@@ -1352,6 +1353,8 @@ impl TransitionMemo {
 
     /// Doubles the table, keeping what fits (two old entries may meet in one slot: a memo
     /// may forget).
+    #[cold]
+    #[inline(never)]
     fn grow(&mut self) {
         let mut grown = TransitionMemo::with_slots(self.keys.len() * 2, self.max_slots);
         for (&stored, &value) in self.keys.iter().zip(&self.values) {
