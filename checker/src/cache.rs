@@ -29,7 +29,9 @@ impl Cache {
     /// A cache sized for `entries` entries of one arena word each, so that a search that
     /// needs about that many never reallocates (every linearized op adds at least one entry).
     pub(crate) fn with_capacity(entries: usize) -> Cache {
-        let slots = (entries * 2).next_power_of_two().max(1024);
+        // The table doubles as entries come: a small object's search (a few dozen entries)
+        // does not zero a large one.
+        let slots = (entries * 2).next_power_of_two().max(64);
         let mut offsets = Vec::with_capacity(entries + 1);
         offsets.push(0);
         Cache {

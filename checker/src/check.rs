@@ -385,7 +385,7 @@ fn explain_smallest<M: Model>(
         &job.object_positions,
         history,
         budget,
-        crate::minimize::steps_in_all(search_steps),
+        crate::minimize::StepBudget::after(search_steps),
     ) {
         let mut counterexample = explain(
             &job.model,

@@ -1289,25 +1289,39 @@ impl<'a, M: Model> Search<'a, M> {
 }
 
 /// A lossy, direct-mapped memo of model steps: (state id, op) -> next state id. A miss only
-/// costs a model step, and a fixed size keeps it in the processor's cache, where a growing
-/// map of every transition would not be.
+/// costs a model step, and a bounded size keeps it in the processor's cache, where a growing
+/// map of every transition would not be. It starts small and doubles as slots fill, up to a
+/// size set by the op count: most objects of a keyed history take a few dozen distinct
+/// transitions, and zeroing a full-size table for each cost a small history's check more
+/// than its search.
 struct TransitionMemo {
     keys: Vec<u64>,
     values: Vec<u32>,
     mask: usize,
+    /// Occupied slots; past half of them the table doubles, until `max_slots`.
+    filled: usize,
+    max_slots: usize,
 }
 
 impl TransitionMemo {
     fn new(op_count: usize) -> TransitionMemo {
-        // Small objects have few distinct transitions: a table they cannot fill only costs
-        // page faults (a search of 200 ops used 48 of 196 KB).
-        let slots = (op_count * 16).next_power_of_two().clamp(1 << 10, 1 << 14);
+        let max_slots = (op_count * 16).next_power_of_two().clamp(1 << 10, 1 << 14);
+        // Two slots per op to start: an object of a few dozen ops stays under 2 KB, and a
+        // large one does not pay for many doublings (or their misses) on its way up.
+        let first_slots = (op_count * 2).next_power_of_two().clamp(64, max_slots);
+        TransitionMemo::with_slots(first_slots, max_slots)
+    }
+
+    fn with_slots(slots: usize, max_slots: usize) -> TransitionMemo {
+        assert!(slots.is_power_of_two() && slots <= max_slots);
         TransitionMemo {
             // Keys are stored complemented, so that an all-zero table (fresh pages from the
             // allocator, no fill) is empty: no key is all ones (its state would be NO_STATE).
             keys: vec![0; slots],
             values: vec![0; slots],
             mask: slots - 1,
+            filled: 0,
+            max_slots,
         }
     }
 
@@ -1322,12 +1336,36 @@ impl TransitionMemo {
         (self.keys[slot] == !key).then(|| self.values[slot])
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, key: u64, value: u32) {
-        let slot = self.slot(key);
         debug_assert_ne!(key, u64::MAX, "state NO_STATE is never a source");
+        let mut slot = self.slot(key);
+        if self.keys[slot] == 0 {
+            self.filled += 1;
+            if self.filled * 2 > self.keys.len() && self.keys.len() < self.max_slots {
+                self.grow();
+                slot = self.slot(key);
+            }
+        }
         self.keys[slot] = !key;
         self.values[slot] = value;
+    }
+
+    /// Doubles the table, keeping what fits (two old entries may meet in one slot: a memo
+    /// may forget).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let mut grown = TransitionMemo::with_slots(self.keys.len() * 2, self.max_slots);
+        for (&stored, &value) in self.keys.iter().zip(&self.values) {
+            if stored != 0 {
+                let slot = grown.slot(!stored);
+                grown.filled += usize::from(grown.keys[slot] == 0);
+                grown.keys[slot] = stored;
+                grown.values[slot] = value;
+            }
+        }
+        *self = grown;
     }
 
     fn bytes(&self) -> u64 {
