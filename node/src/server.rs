@@ -388,11 +388,15 @@ impl<D: Disk> Server<D> {
                     local_ms = self.local_time_ms(),
                     "resumed"
                 );
-                // A pause stops the process, not time (SIGSTOP, a long GC pause): the ticks
-                // missed meanwhile come first after resuming (the tick branch catches up),
-                // so a leader's lease and timers see the time that passed. Resetting the
-                // tick here instead let a leader paused past its lease answer lease reads
-                // while a newer leader already existed (found by the swarm's lease rule).
+                // Ticks missed while stopped are dropped, as a Go ticker drops them (etcd's
+                // loop): the next tick is a full period after resuming. Delivering them in
+                // one burst instead fires every paused node's election timer at once (a
+                // 4-node cluster paused together then elected nobody for 4 s). But a lease
+                // counted in ticks no longer bounds real time after a stop: without dropping
+                // it, a leader paused past its lease answered lease reads after a newer
+                // leader's election (found by the swarm's lease rule).
+                self.raft.forget_lease();
+                next_tick = Instant::now() + self.tick_period();
                 continue;
             }
             let delayed_due = self.outbox.next_due();

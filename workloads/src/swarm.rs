@@ -466,6 +466,16 @@ fn draw_duration(kind: FaultKind, profile: &SwarmProfile, rng: &mut SmallRng) ->
     ((mean * rng.random_range(0.25..1.75)) as u64).max(20)
 }
 
+/// Whether `kind` can act on a cluster of `nodes`: partitions need two sides, membership a
+/// voter left after a removal, a replaced disk a minority to take it from.
+fn applies_to_cluster(kind: FaultKind, nodes: usize) -> bool {
+    match kind {
+        FaultKind::Partition | FaultKind::PartitionOneway | FaultKind::Membership => nodes >= 2,
+        FaultKind::RejoinEmpty => nodes >= 3,
+        _ => true,
+    }
+}
+
 /// Draws the plan of one swarm run: its profile, fixed events and armed faults.
 pub fn generate(
     supported: &[FaultKind],
@@ -474,7 +484,14 @@ pub fn generate(
     takes_knobs: bool,
     rng: &mut SmallRng,
 ) -> SwarmPlan {
-    let mut profile = draw_profile(supported, time_limit_ms, rng);
+    // Kinds that cannot act on a cluster this small would only make the nemesis refuse the
+    // schedule (a single node cannot be partitioned or lose its only voter).
+    let supported: Vec<FaultKind> = supported
+        .iter()
+        .copied()
+        .filter(|kind| applies_to_cluster(*kind, nodes))
+        .collect();
+    let mut profile = draw_profile(&supported, time_limit_ms, rng);
     if takes_knobs {
         // From its own stream, so that the faults drawn for a seed do not depend on it.
         let mut knob_rng = SmallRng::seed_from_u64(rng.random());
@@ -925,6 +942,57 @@ mod tests {
             "kinds subsets vary: {}",
             profiles.len()
         );
+    }
+
+    #[test]
+    fn small_clusters_draw_only_kinds_that_can_act_on_them() {
+        for (nodes, excluded) in [
+            (
+                1,
+                vec![
+                    FaultKind::Partition,
+                    FaultKind::PartitionOneway,
+                    FaultKind::Membership,
+                    FaultKind::RejoinEmpty,
+                ],
+            ),
+            (2, vec![FaultKind::RejoinEmpty]),
+        ] {
+            for seed in 0..100 {
+                let plan = generate(
+                    &FaultKind::ALL,
+                    nodes,
+                    30_000,
+                    true,
+                    &mut SmallRng::seed_from_u64(seed),
+                );
+                let kinds = &plan.schedule.profile.as_ref().unwrap().kinds;
+                assert!(!kinds.is_empty());
+                assert!(
+                    kinds.iter().all(|kind| !excluded.contains(kind)),
+                    "{nodes} nodes, seed {seed}: {kinds:?}"
+                );
+                for event in &plan.schedule.events {
+                    parse_event(event, nodes).unwrap_or_else(|error| {
+                        panic!("{nodes} nodes, seed {seed}: {event:?}: {error}")
+                    });
+                }
+            }
+        }
+        // A third node brings every kind back.
+        let drawn: std::collections::BTreeSet<FaultKind> = (0..100)
+            .flat_map(|seed| {
+                let plan = generate(
+                    &FaultKind::ALL,
+                    3,
+                    30_000,
+                    true,
+                    &mut SmallRng::seed_from_u64(seed),
+                );
+                plan.schedule.profile.unwrap().kinds
+            })
+            .collect();
+        assert!(drawn.contains(&FaultKind::RejoinEmpty) && drawn.contains(&FaultKind::Membership));
     }
 
     /// The plan seed `seed` draws for a 5-node store with every fault kind, 30 s.

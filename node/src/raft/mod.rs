@@ -555,6 +555,12 @@ impl RaftNode {
         &self.config
     }
 
+    /// The shell lost track of time (its process was stopped): a lease counted in ticks no
+    /// longer bounds real time, so reads go through a quorum round until a new one is won.
+    pub fn forget_lease(&mut self) {
+        self.reads.forget_lease();
+    }
+
     /// Reads answered on the lease alone since this node started (also in `Status`).
     pub fn lease_reads(&self) -> u64 {
         self.reads.lease_reads

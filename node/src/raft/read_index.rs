@@ -65,6 +65,12 @@ impl ReadQueue {
         dropped
     }
 
+    /// Drops the lease and every round sent before now, which could found a new one.
+    pub(crate) fn forget_lease(&mut self) {
+        self.lease_start_tick = None;
+        self.round_sent_at.clear();
+    }
+
     /// Confirmed by the next heartbeat round, which must start after the request arrived.
     fn register(&mut self, request_id: u64, index: LogIndex) {
         self.pending.push_back(PendingRead {
