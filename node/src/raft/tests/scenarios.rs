@@ -816,6 +816,24 @@ fn a_lease_expires_a_drift_bound_before_the_followers_stop_honouring_it() {
 }
 
 #[test]
+fn a_stopped_process_forgets_its_lease_until_a_new_round_founds_one() {
+    let mut net = lease_cluster();
+    leader_with_lease(&mut net);
+    // The shell was stopped (SIGSTOP, a pause): its ticks do not tell how long.
+    net.node_mut(1).forget_lease();
+    assert!(!net.node(1).lease_is_valid());
+    net.read_index(1, 9);
+    assert!(net.read_states.is_empty(), "not answered on the old lease");
+    net.deliver_all();
+    assert_eq!(
+        net.read_states,
+        vec![(1, 9, 1)],
+        "a quorum round confirms it"
+    );
+    assert!(net.node(1).lease_is_valid(), "and founds a new lease");
+}
+
+#[test]
 fn a_leadership_transfer_ends_the_lease_for_the_term() {
     let mut net = lease_cluster();
     leader_with_lease(&mut net);
