@@ -260,7 +260,6 @@ impl NodeControl {
         observation.commit_index = status.commit_index;
         observation.commit_term = status.commit_term;
         observation.config_index = status.config_index;
-        observation.lease_reads = status.lease_reads;
         observation.last_applied = last_applied;
         observation.last_index = status.last_index;
         observation.voted_for = status.voted_for;
@@ -273,7 +272,8 @@ impl NodeControl {
         }
     }
 
-    /// Records how many reads the node answered on its lease so far (see `Status`).
+    /// Records how many reads the node answered on its lease so far (`RaftNode::lease_reads`;
+    /// recorded before each Ready is persisted, so in the step the reads were decided).
     pub(crate) fn record_lease_reads(&self, lease_reads: u64) {
         self.lock().observation.lease_reads = lease_reads;
     }

@@ -168,11 +168,12 @@ impl RaftRules {
             }
         }
         self.check_lease_reads(time_ns, node, view, &previous);
-        let leading = view.running && view.is_leader && view.identity > 0;
-        if view.running && view.is_leader {
+        let leading = view.running && view.is_leader;
+        if leading {
             self.step_leaders.push((view.term, node));
         }
-        if leading && self.leaders_checked.insert((view.term, view.identity)) {
+        let known_identity = view.identity > 0;
+        if leading && known_identity && self.leaders_checked.insert((view.term, view.identity)) {
             self.new_leaders.push(NewLeader {
                 node,
                 term: view.term,

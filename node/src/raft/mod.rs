@@ -145,8 +145,6 @@ pub struct Status {
     pub learners: Vec<NodeId>,
     /// Index of the configuration entry in force (0: the initial configuration).
     pub config_index: LogIndex,
-    /// Reads this node answered as leader on its lease alone, since it started.
-    pub lease_reads: u64,
 }
 
 /// Refusal of a proposal or read: this node cannot serve it; try `leader_hint` if known.
@@ -547,7 +545,6 @@ impl RaftNode {
             voters: self.membership.voters.iter().copied().collect(),
             learners: self.membership.learners.iter().copied().collect(),
             config_index: self.last_conf_index,
-            lease_reads: self.reads.lease_reads,
         }
     }
 
@@ -561,7 +558,7 @@ impl RaftNode {
         self.reads.forget_lease();
     }
 
-    /// Reads answered on the lease alone since this node started (also in `Status`).
+    /// Reads answered on the lease alone since this node started.
     pub fn lease_reads(&self) -> u64 {
         self.reads.lease_reads
     }
