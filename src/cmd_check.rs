@@ -212,6 +212,7 @@ fn run(args: &CheckArgs) -> Result<i32, String> {
                         .unwrap_or_else(|| CheckOptions::new("").threads)
                         .max(1),
                     linearization: args.html.is_some(),
+                    ..CheckOptions::new("")
                 };
                 let checked = minos_checker::check(&history, &options)
                     .map(|mut report| {

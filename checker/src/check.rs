@@ -38,6 +38,9 @@ pub struct CheckOptions {
     /// Report each object's linearization (or longest linearizable prefix) with the state
     /// after every op (`PartitionReport::linearization`), for views of the whole history.
     pub linearization: bool,
+    /// Steps an object's search takes before it prepares supply pruning (see `supply`); 0
+    /// prepares it at once, as the tests do so that small histories exercise it.
+    pub supply_after_steps: u64,
 }
 
 impl CheckOptions {
@@ -51,6 +54,7 @@ impl CheckOptions {
             memory_limit_bytes: Some(1024 * 1024 * 1024),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             linearization: false,
+            supply_after_steps: crate::supply::PREPARE_AFTER_STEPS,
         }
     }
 }
@@ -209,6 +213,7 @@ where
         memory_in_use: AtomicU64::new(0),
         peak_memory: AtomicU64::new(0),
         exhausted: AtomicU8::new(0),
+        supply_after_steps: options.supply_after_steps,
     };
     let init_for = |key: &Option<String>| -> Result<M, CheckError> {
         let init = match (options.init.as_ref(), key) {

@@ -12,6 +12,7 @@ mod minimize;
 pub mod model;
 mod report;
 mod search;
+mod supply;
 pub mod value;
 
 pub use check::{check, CheckError, CheckOptions};

@@ -114,6 +114,7 @@ pub(crate) fn smallest_core<M: Model>(
         memory_in_use: AtomicU64::new(0),
         peak_memory: AtomicU64::new(0),
         exhausted: AtomicU8::new(0),
+        supply_after_steps: check_budget.supply_after_steps,
     };
     let steps_spent = std::cell::Cell::new(0u64);
     // Each op compiled once as recorded and, for ok ops, once relaxed; tries only pick.

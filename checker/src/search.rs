@@ -111,6 +111,7 @@ use std::time::Instant;
 use crate::cache::{Cache, OpSet};
 use crate::fxhash::{hash_one, splitmix64, FxHashMap};
 use crate::model::Model;
+use crate::supply::Supply;
 
 /// One object's operations, compiled, with real-time order.
 pub(crate) struct SearchInput<M: Model> {
@@ -187,6 +188,9 @@ struct Growth {
     /// doubt, most of the list).
     watched_next: Vec<u32>,
     watched_prev: Vec<u32>,
+    /// Supply pruning (see `supply`), prepared once the search has run for a while.
+    supply: Option<Supply>,
+    supply_prepared: bool,
 }
 
 /// Growth pruning also asks the observations called after the first return still to come,
@@ -291,6 +295,8 @@ impl Growth {
             enabler_list,
             watched_next: Vec::new(),
             watched_prev: Vec::new(),
+            supply: None,
+            supply_prepared: false,
         })
     }
 
@@ -327,6 +333,7 @@ impl Growth {
                 + self.watched_next.capacity()
                 + self.watched_prev.capacity())
                 * 4) as u64
+            + self.supply.as_ref().map_or(0, Supply::bytes)
     }
 }
 
@@ -340,6 +347,8 @@ pub(crate) struct Budget {
     pub peak_memory: AtomicU64,
     /// Set when any budget ran out (1 time, 2 memory), so every search stops.
     pub exhausted: AtomicU8,
+    /// See `CheckOptions::supply_after_steps`.
+    pub supply_after_steps: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -456,6 +465,8 @@ const NOT_INTERNED: u32 = u32::MAX - 1;
 /// every op that must precede it already has. So when the configuration after it fails, the one
 /// before fails too, and backtracking goes on past it.
 const FORCED: u32 = 1 << 31;
+/// No event node.
+const NO_NODE: u32 = u32::MAX;
 /// Cache entries reserved per op up front: searches of real histories visit at least one
 /// configuration per op, and growing the cache by doubling copies it again and again. More
 /// would make every large partition pay memory that most do not use.
@@ -505,6 +516,9 @@ pub(crate) struct Search<'a, M: Model> {
     group_taken: Vec<bool>,
     /// Whether deferral is on (see the module doc).
     defer: bool,
+    /// The call node of an invisible append the current (dead) configuration takes and
+    /// nothing else (see `supply`), or `NO_NODE`.
+    forced_call: u32,
     /// Whether the last linearized op is deferrable: the configuration is inside a block.
     in_block: bool,
     /// Scratch lists for `block_may_end`.
@@ -676,6 +690,7 @@ impl<'a, M: Model> Search<'a, M> {
             twins_taken,
             group_taken,
             defer,
+            forced_call: NO_NODE,
             in_block: false,
             pending_deferred: Vec::new(),
             pending_observers: Vec::new(),
@@ -865,16 +880,32 @@ impl<'a, M: Model> Search<'a, M> {
                 && !self
                     .model
                     .reachable_without_resets(state, &self.input.ops[op as usize])
-                && growth
-                    .enablers(op)
-                    .iter()
-                    .all(|&reset| self.linearized.contains(reset))
+                && self.enablers_used_up(growth, op, taken)
             {
                 return true;
             }
             node = growth.watched_next[node as usize];
         }
         false
+    }
+
+    /// Whether no reset left may be the base of observation `target` (see the module doc on
+    /// growth pruning and `supply`): each is linearized, or needs a piece no unlinearized op
+    /// other than `taken` can supply.
+    fn enablers_used_up(&self, growth: &Growth, target: u32, taken: u32) -> bool {
+        let first_entry = growth.enabler_starts[target as usize] as usize;
+        growth
+            .enablers(target)
+            .iter()
+            .enumerate()
+            .all(|(offset, &reset)| {
+                self.linearized.contains(reset)
+                    || growth.supply.as_ref().is_some_and(|supply| {
+                        supply.starved(first_entry + offset, target, taken, |op| {
+                            self.linearized.contains(op)
+                        })
+                    })
+            })
     }
 
     /// Whether, after linearizing `taken` into state `after`, no remaining observation can
@@ -908,6 +939,43 @@ impl<'a, M: Model> Search<'a, M> {
             node = growth.watched_next[node as usize];
         }
         false
+    }
+
+    /// The call node of a pending invisible append (see `supply`), or `NO_NODE`.
+    fn invisible_pending_call(&self) -> u32 {
+        let Some(supply) = self
+            .growth
+            .as_ref()
+            .and_then(|growth| growth.supply.as_ref())
+        else {
+            return NO_NODE;
+        };
+        let mut node = self.next[0];
+        while node != self.tail && self.node_is_call[node as usize] {
+            if supply.invisible(self.node_op[node as usize]) {
+                return node;
+            }
+            node = self.next[node as usize];
+        }
+        NO_NODE
+    }
+
+    /// Prepares supply pruning once (see `supply`), for a search that has run long enough to
+    /// be worth it.
+    fn prepare_supply(&mut self) {
+        let Some(growth) = &mut self.growth else {
+            return;
+        };
+        if growth.supply_prepared {
+            return;
+        }
+        growth.supply_prepared = true;
+        growth.supply = Supply::prepare(
+            self.model,
+            self.input,
+            &growth.enabler_starts,
+            &growth.enabler_list,
+        );
     }
 
     /// Adds `op` to the linearized set.
@@ -1023,6 +1091,9 @@ impl<'a, M: Model> Search<'a, M> {
         if let Some(exhausted) = self.account(budget) {
             return Progress::Done(SearchResult::Exhausted(exhausted));
         }
+        if self.steps >= budget.supply_after_steps {
+            self.prepare_supply();
+        }
         let stop_at = self.steps.saturating_add(max_steps);
         let input = self.input;
         let model = self.model;
@@ -1034,6 +1105,9 @@ impl<'a, M: Model> Search<'a, M> {
             }
             self.steps += 1;
             if self.steps % BUDGET_CHECK_INTERVAL == 0 {
+                if self.steps >= budget.supply_after_steps {
+                    self.prepare_supply();
+                }
                 if let Some(exhausted) = self.account(budget) {
                     break SearchResult::Exhausted(exhausted);
                 }
@@ -1049,6 +1123,11 @@ impl<'a, M: Model> Search<'a, M> {
             let node = entry as usize;
             let op = self.node_op[node];
             if self.node_is_call[node] {
+                if self.forced_call != NO_NODE && entry != self.forced_call {
+                    // A dead configuration takes its invisible append and nothing else.
+                    entry = self.next[node];
+                    continue;
+                }
                 let class = input.twin_class[op as usize];
                 if class != NO_TWINS
                     && self.twin_members[class as usize][self.twins_taken[class as usize] as usize]
@@ -1134,6 +1213,7 @@ impl<'a, M: Model> Search<'a, M> {
                     // to fail (only tracked for models of several parts). A successor pruned
                     // by its part is not stored: finding it again costs one lookup.
                     let mut cache_entry = u32::MAX;
+                    let mut successor_dead = false;
                     let successor_fails_in = if part_fails {
                         Some(part)
                     } else {
@@ -1146,6 +1226,7 @@ impl<'a, M: Model> Search<'a, M> {
                         // A state no remaining observation can see is remembered as any
                         // other such state (see the module doc on dead states).
                         let key_state = if self.state_is_dead(op, after) {
+                            successor_dead = true;
                             DEAD_STATE
                         } else if deferred {
                             // Inside a block the continuations differ (see the module doc).
@@ -1166,7 +1247,13 @@ impl<'a, M: Model> Search<'a, M> {
                         (!inserted).then(|| self.cache.tag(entry_number))
                     };
                     if successor_fails_in.is_none() {
-                        let marked = if observer { entry | FORCED } else { entry };
+                        // A greedy observer, or a dead configuration's invisible append: if
+                        // the successor fails, so does this configuration.
+                        let marked = if observer || entry == self.forced_call {
+                            entry | FORCED
+                        } else {
+                            entry
+                        };
                         self.stack.push((marked, self.state, cache_entry));
                         self.state = after;
                         let must = input.must_happen[op as usize];
@@ -1186,7 +1273,16 @@ impl<'a, M: Model> Search<'a, M> {
                             self.group_taken[group as usize] = true;
                         }
                         self.in_block = deferred;
-                        entry = self.next[0];
+                        self.forced_call = if successor_dead {
+                            self.invisible_pending_call()
+                        } else {
+                            NO_NODE
+                        };
+                        entry = if self.forced_call == NO_NODE {
+                            self.next[0]
+                        } else {
+                            self.forced_call
+                        };
                         continue;
                     }
                     self.unmark(op);
@@ -1225,6 +1321,8 @@ impl<'a, M: Model> Search<'a, M> {
             }
             // Whether some configuration on the path still has untried candidates.
             let mut resumed = false;
+            // A configuration that forced a call has no other successor: it fails with it.
+            self.forced_call = NO_NODE;
             while let Some((marked, before, cache_entry)) = self.stack.pop() {
                 let call = marked & !FORCED;
                 let popped = self.node_op[call as usize];

@@ -337,6 +337,17 @@ impl Model for Kv {
         }
     }
 
+    fn init_bytes(&self) -> Option<&[u8]> {
+        self.init.whole_bytes()
+    }
+
+    fn appended_bytes<'o>(&self, op: &'o KvOp) -> Option<&'o [u8]> {
+        match op {
+            KvOp::Append(suffix) => Some(suffix.text.as_bytes()),
+            _ => None,
+        }
+    }
+
     fn state_heap_bytes(&self, _state: &KvState) -> usize {
         // One node: reference counts, the previous node, the shared suffix.
         48

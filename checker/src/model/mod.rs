@@ -168,6 +168,18 @@ pub trait Model: Sync {
     fn observed_bytes<'o>(&self, _op: &'o Self::Op) -> Option<&'o [u8]> {
         None
     }
+    /// For supply pruning (see `supply`): the bytes `op` appends, when its only effect is to
+    /// extend the state by them, so that an observation of a state reached from a reset by
+    /// such ops is the reset's bytes followed by theirs in order. `None` (the default) for an
+    /// op that changes the state and is not a reset turns supply pruning off.
+    fn appended_bytes<'o>(&self, _op: &'o Self::Op) -> Option<&'o [u8]> {
+        None
+    }
+    /// For supply pruning: the bytes of the initial state, when the model is one of those
+    /// `appended_bytes` describes. `None` (the default) turns the invisible-append analysis off.
+    fn init_bytes(&self) -> Option<&[u8]> {
+        None
+    }
     /// Models made of independent parts (a map of keys checked as one object): the part `op`
     /// reads and changes, numbered densely from 0. An op's legality and effect must depend on
     /// its own part's state only. The search uses parts to learn, from a failure, which part
