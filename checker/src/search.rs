@@ -191,11 +191,20 @@ struct Growth {
     /// Supply pruning (see `supply`), prepared once the search has run for a while.
     supply: Option<Supply>,
     supply_prepared: bool,
+    /// Events past the first return still to come that `growth_forbids` looks at.
+    lookahead_nodes: u32,
 }
 
 /// Growth pruning also asks the observations called after the first return still to come,
 /// up to this many events past it (see `growth_forbids`).
-const GROWTH_LOOKAHEAD_NODES: usize = 64;
+const GROWTH_LOOKAHEAD_NODES: u32 = 64;
+/// Once a search has run long enough to prepare supply pruning, the look-ahead grows to this
+/// many events per op that may be pending at once (with 100 clients on one key, a get that
+/// fixes the order of the appends before it is often called more than 64 events after the
+/// first return), up to `GROWTH_LOOKAHEAD_NODES_MAX`. Longer look-aheads cost every step, so
+/// short searches keep the short one.
+const GROWTH_LOOKAHEAD_NODES_PER_PENDING: u32 = 2;
+const GROWTH_LOOKAHEAD_NODES_MAX: u32 = 1024;
 
 /// Beyond this many (observation, reset) pairs to compare, growth pruning is not prepared:
 /// preparing it would cost more than most searches.
@@ -297,6 +306,7 @@ impl Growth {
             watched_prev: Vec::new(),
             supply: None,
             supply_prepared: false,
+            lookahead_nodes: GROWTH_LOOKAHEAD_NODES,
         })
     }
 
@@ -869,7 +879,7 @@ impl<'a, M: Model> Search<'a, M> {
         while node != self.tail && node <= horizon {
             if !self.node_is_call[node as usize] {
                 if horizon == self.tail {
-                    horizon = node.saturating_add(GROWTH_LOOKAHEAD_NODES as u32);
+                    horizon = node.saturating_add(growth.lookahead_nodes);
                 }
                 node = growth.watched_next[node as usize];
                 continue;
@@ -970,6 +980,22 @@ impl<'a, M: Model> Search<'a, M> {
             return;
         }
         growth.supply_prepared = true;
+        // The most ops that must happen pending at once: how far apart related events are.
+        let mut pending = 0u32;
+        let mut most_pending = 0u32;
+        for &(op, is_call) in &self.input.events {
+            if self.input.must_happen[op as usize] {
+                if is_call {
+                    pending += 1;
+                    most_pending = most_pending.max(pending);
+                } else {
+                    pending -= 1;
+                }
+            }
+        }
+        growth.lookahead_nodes = most_pending
+            .saturating_mul(GROWTH_LOOKAHEAD_NODES_PER_PENDING)
+            .clamp(GROWTH_LOOKAHEAD_NODES, GROWTH_LOOKAHEAD_NODES_MAX);
         growth.supply = Supply::prepare(
             self.model,
             self.input,
