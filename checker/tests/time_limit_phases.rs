@@ -85,3 +85,30 @@ fn a_search_cut_by_the_budget_says_so() {
         assert!(["partitioning", "searching"].contains(&phase), "{phase}");
     }
 }
+
+#[test]
+fn hot_keys_with_many_clients_are_decided() {
+    // One key, 50 and 100 clients, a put in twenty ops: neither Porcupine nor the search
+    // before supply pruning decided these in 20 s. Generous limit: tests run unoptimised.
+    for name in ["k1-c50-1k-ok", "k1-c50-1k-bad", "k1-c100-1k-ok"] {
+        let spec = kv_gen::SCALE_SPECS
+            .iter()
+            .find(|spec| spec.name == name)
+            .expect("a scale workload");
+        let history = parse_text(&kv_gen::generate(spec), name, Format::PorcupineKv).unwrap();
+        let mut options = CheckOptions::new("kv");
+        options.time_limit = Some(Duration::from_secs(30));
+        let report = check(&history, &options).unwrap();
+        let expected = if spec.bad {
+            Verdict::Invalid
+        } else {
+            Verdict::Valid
+        };
+        assert_eq!(
+            report.verdict,
+            expected,
+            "{name}: {}",
+            report.explanation_text()
+        );
+    }
+}

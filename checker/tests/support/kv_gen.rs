@@ -41,6 +41,10 @@ pub const SCALE_SPECS: &[KvSpec] = &[
     spec("k1-c10-5k-bad", 10, 5_000, 1, true),
     spec("k1-c20-1k-ok", 20, 1_000, 1, false),
     spec("k1-c20-1k-bad", 20, 1_000, 1, true),
+    spec("k1-c50-1k-ok", 50, 1_000, 1, false),
+    spec("k1-c50-1k-bad", 50, 1_000, 1, true),
+    spec("k1-c100-1k-ok", 100, 1_000, 1, false),
+    spec("k1-c100-1k-bad", 100, 1_000, 1, true),
     spec("c100-20k-ok", 100, 20_000, 10, false),
     spec("c100-20k-bad", 100, 20_000, 10, true),
 ];
