@@ -753,6 +753,17 @@ impl Pairing {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_operation_stays_small() {
+        // A 100k-op history holds this many bytes per op before any search starts: names are
+        // thin pointers, rare values boxed.
+        assert!(
+            std::mem::size_of::<super::Operation>() <= 136,
+            "{}",
+            std::mem::size_of::<super::Operation>()
+        );
+    }
+
     use super::*;
 
     #[test]
