@@ -58,7 +58,9 @@ pub const MODEL_NAMES: &[(&str, &str)] = &[
 /// A sequential specification.
 pub trait Model: Sync {
     /// A state; compared and hashed by the search's memoisation.
-    type State: Clone + Eq + Hash + Debug;
+    /// `Send` and `'static` so that a finished search's states can be freed on another
+    /// thread.
+    type State: Clone + Eq + Hash + Debug + Send + 'static;
     /// An operation compiled for this model (argument and observed output).
     type Op: Clone + Send + Sync;
 
