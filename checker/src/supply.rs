@@ -47,6 +47,10 @@ pub(crate) const PREPARE_AFTER_STEPS: u64 = 65_536;
 /// A piece no op called in time can supply.
 const STARVED: u32 = u32::MAX;
 
+/// Pieces all (observation, reset) pairs of an object may hold together (4 bytes each):
+/// beyond it supply pruning is not prepared (thousands of puts of one value enable every get).
+const MAX_PIECES_IN_ALL: usize = 4_000_000;
+
 /// Table lookups the invisible-append analysis may make (each hashes a few bytes of a get's
 /// value); beyond it every append counts as visible, which forces nothing.
 const MAX_VISIBILITY_LOOKUPS: usize = 4_000_000;
@@ -172,6 +176,9 @@ impl Supply {
                     piece_classes.push(class);
                     at += length;
                     pieces += 1;
+                }
+                if piece_classes.len() > MAX_PIECES_IN_ALL {
+                    return None;
                 }
             }
         }
