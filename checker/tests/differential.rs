@@ -1045,6 +1045,35 @@ fn perturbed_kv_execution_of(
         .collect()
 }
 
+/// Checks the one-key kv history `text` with and without supply pruning, asserts both agree
+/// with brute force, and returns whether it is linearizable.
+fn kv_check_agrees_with_brute_force(kv: &model::Kv, text: &str) -> bool {
+    let history = parse_jsonl(text, "kv execution").unwrap();
+    let report = check(&history, &options_for("kv")).unwrap();
+    let expected = brute_force(kv, &history, &Some("k".to_string()));
+    let without_supply = CheckOptions {
+        supply_after_steps: u64::MAX,
+        ..options_for("kv")
+    };
+    assert_eq!(
+        check(&history, &without_supply).unwrap().verdict,
+        report.verdict,
+        "supply pruning changed the verdict of:\n{text}"
+    );
+    let verdict = if expected {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    };
+    assert_eq!(
+        report.verdict,
+        verdict,
+        "history:\n{text}\n{}",
+        report.explanation_text()
+    );
+    expected
+}
+
 /// Growth pruning (kv: a pending get whose value the string can no longer reach drops the
 /// configuration) must never change a verdict: many clients, so many gets are pending at once.
 #[test]
@@ -1064,28 +1093,7 @@ fn kv_dead_states_agree_with_brute_force() {
             &["get", "get", "append", "append", "put", "put"],
             &mut rng,
         );
-        let history = parse_jsonl(&text, "kv execution").unwrap();
-        let report = check(&history, &options_for("kv")).unwrap();
-        let expected = brute_force(&kv, &history, &Some("k".to_string()));
-        let without_supply = CheckOptions {
-            supply_after_steps: u64::MAX,
-            ..options_for("kv")
-        };
-        assert_eq!(
-            check(&history, &without_supply).unwrap().verdict,
-            report.verdict,
-            "supply pruning changed the verdict of:\n{text}"
-        );
-        assert_eq!(
-            report.verdict,
-            if expected {
-                Verdict::Valid
-            } else {
-                Verdict::Invalid
-            },
-            "history:\n{text}\n{}",
-            report.explanation_text()
-        );
+        let expected = kv_check_agrees_with_brute_force(&kv, &text);
         verdicts[usize::from(expected)] += 1;
     }
     assert!(
@@ -1103,28 +1111,7 @@ fn kv_growth_pruning_agrees_with_brute_force() {
         let processes = 2 + round % 5;
         let ops_count = 4 + round % 7;
         let text = perturbed_kv_execution(processes, ops_count, round % 3 != 0, &mut rng);
-        let history = parse_jsonl(&text, "kv execution").unwrap();
-        let report = check(&history, &options_for("kv")).unwrap();
-        let expected = brute_force(&kv, &history, &Some("k".to_string()));
-        let without_supply = CheckOptions {
-            supply_after_steps: u64::MAX,
-            ..options_for("kv")
-        };
-        assert_eq!(
-            check(&history, &without_supply).unwrap().verdict,
-            report.verdict,
-            "supply pruning changed the verdict of:\n{text}"
-        );
-        assert_eq!(
-            report.verdict,
-            if expected {
-                Verdict::Valid
-            } else {
-                Verdict::Invalid
-            },
-            "history:\n{text}\n{}",
-            report.explanation_text()
-        );
+        let expected = kv_check_agrees_with_brute_force(&kv, &text);
         verdicts[usize::from(expected)] += 1;
     }
     assert!(
@@ -1182,19 +1169,7 @@ fn kv_supply_pruning_agrees_with_brute_force() {
             &mut rng,
         );
         let text = with_tokens(&letters, token_sets[round % token_sets.len()]);
-        let history = parse_jsonl(&text, "kv execution").unwrap();
-        let report = check(&history, &options_for("kv")).unwrap();
-        let expected = brute_force(&kv, &history, &Some("k".to_string()));
-        assert_eq!(
-            report.verdict,
-            if expected {
-                Verdict::Valid
-            } else {
-                Verdict::Invalid
-            },
-            "history:\n{text}\n{}",
-            report.explanation_text()
-        );
+        let expected = kv_check_agrees_with_brute_force(&kv, &text);
         verdicts[usize::from(expected)] += 1;
     }
     assert!(
