@@ -216,15 +216,7 @@ impl Growth {
             return None;
         }
         let op_count = input.ops.len();
-        let mut call_event = vec![u32::MAX; op_count];
-        let mut return_event = vec![u32::MAX; op_count];
-        for (event, &(op, is_call)) in input.events.iter().enumerate() {
-            if is_call {
-                call_event[op as usize] = event as u32;
-            } else {
-                return_event[op as usize] = event as u32;
-            }
-        }
+        let (call_event, return_event) = event_positions(&input.events, op_count);
         let target: Vec<bool> = (0..op_count)
             .map(|op| input.must_happen[op] && input.observer[op])
             .collect();
@@ -1536,6 +1528,21 @@ fn lift(next: &mut [u32], prev: &mut [u32], call: u32, ret: Option<u32>) {
         next[prev[ret] as usize] = next[ret];
         prev[next[ret] as usize] = prev[ret];
     }
+}
+
+/// Per op, the positions in `events` of its call and of its return (`u32::MAX` when it has
+/// none).
+pub(crate) fn event_positions(events: &[(u32, bool)], op_count: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut call_event = vec![u32::MAX; op_count];
+    let mut return_event = vec![u32::MAX; op_count];
+    for (event, &(op, is_call)) in events.iter().enumerate() {
+        if is_call {
+            call_event[op as usize] = event as u32;
+        } else {
+            return_event[op as usize] = event as u32;
+        }
+    }
+    (call_event, return_event)
 }
 
 /// Searches holding at least this many bytes are freed on a thread of their own.

@@ -35,7 +35,7 @@
 
 use crate::fxhash::FxHashMap;
 use crate::model::Model;
-use crate::search::SearchInput;
+use crate::search::{event_positions, SearchInput};
 
 /// Pieces looked at per (observation, reset) pair.
 pub(crate) const MAX_PIECES: usize = 64;
@@ -90,16 +90,7 @@ impl Supply {
             ops.len() + 1,
             "one enabler range per op"
         );
-        let mut call_event = vec![u32::MAX; ops.len()];
-        let mut return_event = vec![u32::MAX; ops.len()];
-        for (event, &(op, is_call)) in events.iter().enumerate() {
-            let slot = if is_call {
-                &mut call_event
-            } else {
-                &mut return_event
-            };
-            slot[op as usize] = event as u32;
-        }
+        let (call_event, return_event) = event_positions(events, ops.len());
         let mut texts: Vec<(&[u8], u32)> = Vec::new();
         for (number, op) in ops.iter().enumerate() {
             if !model.changes_state(op) || model.is_reset(op) {
