@@ -19,7 +19,7 @@ use crate::report::{
     PREFIX_REACHED_SHOWN, STATE_TEXT_CHARS,
 };
 use crate::search::{
-    Budget, Exhausted, Progress, Search, SearchInput, SearchResult, NO_GROUP, NO_TWINS,
+    Budget, Exhausted, Progress, Search, SearchInput, SearchResult, SearchStats, NO_GROUP, NO_TWINS,
 };
 
 #[derive(Clone, Debug)]
@@ -501,6 +501,7 @@ fn prepare<M: Model>(
     let Some(compiled_ops) = compile_ops(&model, history, &positions, deadline)? else {
         return Ok(None);
     };
+    model.compiled_all();
     if deadline.passed() {
         return Ok(None);
     }
@@ -607,7 +608,7 @@ fn events_by_object<'p>(
         lists.push(Vec::with_capacity(positions.len() * 2));
     }
     for event in &history.events {
-        let (Event::Call(position) | Event::Return(position)) = *event;
+        let position = event.op();
         if let Some(list) = lists.get_mut(object_of[position] as usize) {
             list.push(*event);
         }
@@ -748,10 +749,7 @@ pub(crate) fn assemble<'h, M: Model>(
     }
     let mut search_events = Vec::with_capacity(ops.len() * 2);
     for event in events {
-        let (position, is_call) = match *event {
-            Event::Call(position) => (position, true),
-            Event::Return(position) => (position, false),
-        };
+        let (position, is_call) = (event.op(), event.is_call());
         let Some(number) = number_of(position) else {
             continue;
         };
@@ -787,10 +785,37 @@ const PARALLEL_MIN_OPS: usize = 5_000;
 const FIRST_ROUND_STEPS: u64 = 20_000;
 
 struct Slot<'a, M: Model> {
-    /// Built by the worker that first runs it, so that building searches is shared too.
+    /// Built by the worker that first runs it, so that building searches is shared too;
+    /// dropped once it is done (see `Finished`).
     search: Option<Search<'a, M>>,
     result: Option<SearchResult>,
+    finished: Option<Finished>,
     elapsed: Duration,
+}
+
+/// What the report needs of a search that is done, taken as soon as it is: the search itself
+/// (its op lists and stack, a few words per op) is dropped then, so that a history of many
+/// objects does not hold every finished object's search until the last one ends.
+struct Finished {
+    stats: SearchStats,
+    prefix_reached: Option<Vec<u32>>,
+    linearization: Option<Vec<u32>>,
+}
+
+impl Finished {
+    fn of<M: Model>(search: &Search<'_, M>, result: Option<&SearchResult>) -> Finished {
+        Finished {
+            stats: search.stats(),
+            prefix_reached: match result {
+                Some(SearchResult::Exhausted(_)) | None => Some(search.longest_prefix()),
+                _ => None,
+            },
+            linearization: match result {
+                Some(SearchResult::Linearizable) => Some(search.path()),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Runs the searches in rounds: every undecided object gets the same number of steps per
@@ -808,6 +833,7 @@ where
             Mutex::new(Slot {
                 search: None,
                 result: None,
+                finished: None,
                 elapsed: Duration::ZERO,
             })
         })
@@ -848,10 +874,12 @@ where
                 .search
                 .get_or_insert_with(|| Search::new(&jobs[job].model, &jobs[job].input));
             let progress = search.run(round_steps, budget);
-            slot.elapsed += started.elapsed();
             if let Progress::Done(result) = progress {
+                slot.finished = Some(Finished::of(search, Some(&result)));
+                slot.search = None;
                 slot.result = Some(result);
             }
+            slot.elapsed += started.elapsed();
         };
         let threads = threads.min(undecided.len()).max(1);
         if threads == 1 {
@@ -868,18 +896,20 @@ where
     jobs.iter()
         .zip(slots)
         .map(|(job, slot)| {
-            let mut slot = slot.into_inner().expect("slot lock");
-            let search = slot
-                .search
-                .get_or_insert_with(|| Search::new(&job.model, &job.input));
-            let stats = search.stats();
-            let prefix_reached = match slot.result {
-                Some(SearchResult::Exhausted(_)) | None => Some(search.longest_prefix()),
-                _ => None,
-            };
-            let linearization = match slot.result {
-                Some(SearchResult::Linearizable) => Some(search.path()),
-                _ => None,
+            let slot = slot.into_inner().expect("slot lock");
+            // An object stopped before its search was ever built has explored nothing.
+            let Finished {
+                stats,
+                prefix_reached,
+                linearization,
+            } = match (slot.finished, &slot.search) {
+                (Some(finished), _) => finished,
+                (None, Some(search)) => Finished::of(search, slot.result.as_ref()),
+                (None, None) => Finished {
+                    stats: SearchStats::default(),
+                    prefix_reached: Some(Vec::new()),
+                    linearization: None,
+                },
             };
             let (verdict, result, note) = match slot.result {
                 Some(SearchResult::Linearizable) => {

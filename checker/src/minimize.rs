@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8};
 
 use crate::check::{assemble, compile_ops};
 use crate::deadline::Deadline;
-use crate::history::{Event, History, Outcome};
+use crate::history::{op_number, Event, History, Outcome};
 use crate::model::Model;
 use crate::search::{Budget, Progress, Search, SearchInput, SearchResult};
 
@@ -95,14 +95,10 @@ pub(crate) fn smallest_core<M: Model>(
         events: history
             .events
             .iter()
-            .filter_map(|event| match *event {
-                Event::Call(position) if local[position] != usize::MAX => {
-                    Some(Event::Call(local[position]))
-                }
-                Event::Return(position) if local[position] != usize::MAX => {
-                    Some(Event::Return(local[position]))
-                }
-                _ => None,
+            .filter_map(|&event| match local[event.op()] {
+                usize::MAX => None,
+                number if event.is_call() => Some(Event::Call(op_number(number))),
+                number => Some(Event::Return(op_number(number))),
             })
             .collect(),
         independent: history.independent,
@@ -155,13 +151,11 @@ pub(crate) fn smallest_core<M: Model>(
         let last_return = object
             .events
             .iter()
-            .rposition(|event| matches!(*event, Event::Return(number) if is_kept[number]))?;
+            .rposition(|event| !event.is_call() && is_kept[event.op()])?;
         let included: Vec<usize> = object.events[..last_return]
             .iter()
-            .filter_map(|event| match *event {
-                Event::Call(number) => Some(number),
-                Event::Return(_) => None,
-            })
+            .filter(|event| event.is_call())
+            .map(|event| event.op())
             .collect();
         let compiled = included
             .iter()

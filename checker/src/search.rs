@@ -369,6 +369,7 @@ pub(crate) enum SearchResult {
     Exhausted(Exhausted),
 }
 
+#[derive(Default)]
 pub(crate) struct SearchStats {
     pub states_explored: u64,
     pub steps: u64,

@@ -335,8 +335,8 @@ fn brute_force<M: Model>(model: &M, history: &History, key: &Option<String>) -> 
     let mut return_at = vec![usize::MAX; history.ops.len()];
     for (time, event) in history.events.iter().enumerate() {
         match *event {
-            minos_checker::history::Event::Call(op) => call_at[op] = time,
-            minos_checker::history::Event::Return(op) => return_at[op] = time,
+            minos_checker::history::Event::Call(op) => call_at[op as usize] = time,
+            minos_checker::history::Event::Return(op) => return_at[op as usize] = time,
         }
     }
     for (position, op) in history.ops.iter().enumerate() {
@@ -402,8 +402,8 @@ fn brute_force_unordered_queue(history: &History, key: &Option<String>) -> bool 
     let mut return_at = vec![usize::MAX; history.ops.len()];
     for (time, event) in history.events.iter().enumerate() {
         match *event {
-            minos_checker::history::Event::Call(op) => call_at[op] = time,
-            minos_checker::history::Event::Return(op) => return_at[op] = time,
+            minos_checker::history::Event::Call(op) => call_at[op as usize] = time,
+            minos_checker::history::Event::Return(op) => return_at[op as usize] = time,
         }
     }
     let ops: Vec<QueueOp> = history

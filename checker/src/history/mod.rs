@@ -237,11 +237,33 @@ impl Operation {
     }
 }
 
-/// A position in real-time order: an operation's invoke or its completion.
+/// A position in real-time order: an operation's invoke or its completion, naming the op by
+/// its position in `History::ops` (a u32: a history has at most 1 GiB of records, so far fewer
+/// ops, and a large history holds two events per op).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    Call(usize),
-    Return(usize),
+    Call(u32),
+    Return(u32),
+}
+
+impl Event {
+    /// The position of the event's op in `History::ops`.
+    #[inline]
+    pub fn op(self) -> usize {
+        match self {
+            Event::Call(position) | Event::Return(position) => position as usize,
+        }
+    }
+
+    #[inline]
+    pub fn is_call(self) -> bool {
+        matches!(self, Event::Call(_))
+    }
+}
+
+/// An op's position as an event holds it.
+pub(crate) fn op_number(position: usize) -> u32 {
+    u32::try_from(position).expect("a history of at most 1 GiB has fewer than 2^32 ops")
 }
 
 /// A paired history: operations in invoke order and the real-time order of their events.
@@ -691,7 +713,7 @@ impl Pairing {
                     completion_value: None,
                     line: record.line,
                 });
-                self.history.events.push(Event::Call(position));
+                self.history.events.push(Event::Call(op_number(position)));
                 self.open.insert(process, (position, record.line));
             }
             RecordType::Ok | RecordType::Fail | RecordType::Info => {
@@ -743,7 +765,7 @@ impl Pairing {
                 };
                 // An info completion is no real-time bound: the op may take effect later.
                 if record.kind != RecordType::Info {
-                    self.history.events.push(Event::Return(position));
+                    self.history.events.push(Event::Return(op_number(position)));
                 }
             }
         }

@@ -113,6 +113,10 @@ where
         })
     }
 
+    fn compiled_all(&self) {
+        self.inner.compiled_all();
+    }
+
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State> {
         let slot = op.slot as usize;
         let after = self.inner.step(&state.slots[slot].1, &op.op)?;

@@ -253,6 +253,15 @@ impl Model for Kv {
         }
     }
 
+    /// The ops hold their strings; the table that shared them between ops is no longer worth
+    /// its memory (a few words per distinct string, for every object until the check ends).
+    fn compiled_all(&self) {
+        *self
+            .whole_strings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = FxHashMap::default();
+    }
+
     #[inline]
     fn step(&self, state: &KvState, op: &KvOp) -> Option<KvState> {
         match op {

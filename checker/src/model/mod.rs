@@ -70,6 +70,9 @@ pub trait Model: Sync {
     /// may depend only on the op's f, key, invoke value and outcome (never on its process or
     /// index): the search treats in-doubt ops alike in these as interchangeable.
     fn compile(&self, op: &Operation) -> Result<Self::Op, String>;
+    /// Every op of the object is compiled: what the model kept only to compile them (a memo
+    /// shared between ops) may go. Later compiles (explanations) must still work.
+    fn compiled_all(&self) {}
     /// The state after `op`, or `None` when `op` cannot happen in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
     /// Why `step` refuses `op` in `state`, for people.
