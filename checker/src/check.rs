@@ -897,19 +897,27 @@ where
         .zip(slots)
         .map(|(job, slot)| {
             let slot = slot.into_inner().expect("slot lock");
-            // An object stopped before its search was ever built has explored nothing.
+            // A search still here was stopped early (another object was invalid). Every
+            // search is built in the first round, so none is missing; if one were, it would
+            // have explored nothing.
             let Finished {
                 stats,
                 prefix_reached,
                 linearization,
             } = match (slot.finished, &slot.search) {
                 (Some(finished), _) => finished,
-                (None, Some(search)) => Finished::of(search, slot.result.as_ref()),
-                (None, None) => Finished {
-                    stats: SearchStats::default(),
-                    prefix_reached: Some(Vec::new()),
-                    linearization: None,
-                },
+                (None, Some(search)) => {
+                    debug_assert!(slot.result.is_none(), "a done search is taken at once");
+                    Finished::of(search, None)
+                }
+                (None, None) => {
+                    debug_assert!(false, "every search is built in the first round");
+                    Finished {
+                        stats: SearchStats::default(),
+                        prefix_reached: Some(Vec::new()),
+                        linearization: None,
+                    }
+                }
             };
             let (verdict, result, note) = match slot.result {
                 Some(SearchResult::Linearizable) => {

@@ -130,6 +130,7 @@ pub(crate) fn smallest_core<M: Model>(
         })
         .collect::<Result<_, _>>()
         .ok()?;
+    model.compiled_all();
     let arguments: Vec<String> = object
         .ops
         .iter()

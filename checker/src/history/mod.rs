@@ -238,8 +238,9 @@ impl Operation {
 }
 
 /// A position in real-time order: an operation's invoke or its completion, naming the op by
-/// its position in `History::ops` (a u32: a history has at most 1 GiB of records, so far fewer
-/// ops, and a large history holds two events per op).
+/// its position in `History::ops`. A u32, because a large history holds two events per op;
+/// pairing refuses a history of 2^32 ops or more (history files are capped at 1 GiB, so only
+/// one built in memory could get there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     Call(u32),
@@ -261,9 +262,10 @@ impl Event {
     }
 }
 
-/// An op's position as an event holds it.
+/// An op's position as an event holds it, for a position below the op count of a paired
+/// history (which pairing keeps below 2^32).
 pub(crate) fn op_number(position: usize) -> u32 {
-    u32::try_from(position).expect("a history of at most 1 GiB has fewer than 2^32 ops")
+    u32::try_from(position).expect("pairing keeps op positions below 2^32")
 }
 
 /// A paired history: operations in invoke order and the real-time order of their events.
@@ -701,6 +703,13 @@ impl Pairing {
                     ));
                 }
                 let position = self.history.ops.len();
+                if u32::try_from(position).is_err() {
+                    return Err(pairing_error(
+                        &self.history.source_name,
+                        record.line,
+                        format!("more than {} operations: too many to check", u32::MAX),
+                    ));
+                }
                 self.history.ops.push(Operation {
                     index: record.index,
                     completion_index: None,

@@ -15,9 +15,10 @@ use crate::history::Operation;
 
 pub struct Kv {
     init: KvState,
-    /// The whole strings compiled so far (gets' results, puts' values), each kept once: a
-    /// key's value is read by many gets between two appends, and each get holding its own
-    /// copy made the compiled ops as large as the history.
+    /// The whole strings compiled since the last `compiled_all` (gets' results, puts'
+    /// values), each kept once: a key's value is read by many gets between two appends, and
+    /// each get holding its own copy made the compiled ops as large as the history. Emptied by
+    /// `compiled_all`, refilled by later compiles (explanations).
     whole_strings: Mutex<FxHashMap<Arc<str>, KvState>>,
 }
 
@@ -401,6 +402,44 @@ mod tests {
         assert!(model
             .step(&ab, &KvOp::Get(Some(KvState::whole(Arc::from("ba")))))
             .is_none());
+    }
+
+    fn get_returning(text: &str) -> Operation {
+        use crate::history::{Name, Outcome, Output};
+        Operation {
+            index: 0,
+            completion_index: Some(1),
+            process: 0,
+            process_name: None,
+            f: Name::from("get"),
+            key: None,
+            invoke_value: Value::Null,
+            outcome: Outcome::Ok(Output::Known(Value::from(text))),
+            completion_value: None,
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn compiles_after_compiled_all_read_the_same_strings() {
+        let model = Kv::new(None).unwrap();
+        let KvOp::Get(Some(before)) = model.compile(&get_returning("ab")).unwrap() else {
+            panic!("a get with a known result");
+        };
+        model.compiled_all();
+        assert!(model.whole_strings.lock().unwrap().is_empty());
+        let KvOp::Get(Some(after)) = model.compile(&get_returning("ab")).unwrap() else {
+            panic!("a get with a known result");
+        };
+        assert!(
+            !Arc::ptr_eq(&before.node, &after.node),
+            "the table was emptied"
+        );
+        assert_eq!(before, after);
+        let built = append(&model, &append(&model, &model.init_state(), "a"), "b");
+        for get in [before, after] {
+            assert!(model.step(&built, &KvOp::Get(Some(get))).is_some());
+        }
     }
 
     #[test]
