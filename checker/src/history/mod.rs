@@ -782,6 +782,12 @@ impl Pairing {
     }
 }
 
+/// A record's key for messages: quoted, or "(none)".
+fn key_text(key: &Option<Name>) -> String {
+    key.as_ref()
+        .map_or_else(|| "(none)".to_string(), |key| text::quote(key))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -883,10 +889,4 @@ mod tests {
         assert_eq!(detect_format("; comment\n[{:process 1}]"), Format::Edn);
         assert_eq!(detect_format("{:process 0, :type :invoke}"), Format::Edn);
     }
-}
-
-/// A record's key for messages: quoted, or "(none)".
-fn key_text(key: &Option<Name>) -> String {
-    key.as_ref()
-        .map_or_else(|| "(none)".to_string(), |key| text::quote(key))
 }

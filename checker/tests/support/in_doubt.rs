@@ -1,6 +1,9 @@
 //! A `minos run`-like counter history on one key with many in-doubt adds (client timeouts
 //! during faults): shared by the in-doubt test and the benchmark.
 
+// The benchmark uses only part of it.
+#![allow(dead_code)]
+
 use minos_checker::history::{HistoryRecord, Process, RecordType};
 use serde_json::{json, Value};
 
