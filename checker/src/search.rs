@@ -91,7 +91,12 @@
 //! after each step that changes the state, of the observations pending now (called, return
 //! not yet reached) and of those called within a bounded look-ahead past the first return
 //! still to come, so that appends concurrent with a put are not tried in every order on the
-//! wrong side of it before a get called a little later refutes them all.
+//! wrong side of it before a get called a little later refutes them all. It also asks it of
+//! one observation however far ahead it is called: the shortest orphan, an unlinearized
+//! observation whose enabling resets (those that may enable it and were called before it
+//! returned) are all linearized. The orphans are kept up to date as ops are linearized and
+//! undone, so a get whose only possible base is a put taken long ago holds the state to a
+//! prefix of its value from then on.
 //!
 //! Dead states. In such a model, let resets set the state whatever it was before, and let
 //! every op but the observations be legal in every state (a kv put, append). Take a
@@ -105,6 +110,7 @@
 //! one configuration per subset instead of one per ordered subset). It looks for P within a
 //! bounded look-ahead and otherwise keeps S.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
@@ -193,6 +199,19 @@ struct Growth {
     supply_prepared: bool,
     /// Events past the first return still to come that `growth_forbids` looks at.
     lookahead_nodes: u32,
+    /// Per reset: the targets it may enable (the enabler lists inverted), those of op `r` at
+    /// `enabled_list[enabled_starts[r]..enabled_starts[r + 1]]`.
+    enabled_starts: Vec<u32>,
+    enabled_list: Vec<u32>,
+    /// Per target: how many of its enablers are not linearized.
+    enablers_left: Vec<u32>,
+    /// Orphans: unlinearized targets whose enablers are all linearized, by (length of the
+    /// observed value, op). Wherever an orphan is called, no reset can come before it any
+    /// more, so the state must stay a prefix of its value (see the module doc on growth
+    /// pruning); the shortest is asked at every step, however far ahead it is called.
+    orphans: BTreeSet<(u32, u32)>,
+    /// Per target: its key in `orphans`.
+    orphan_key: Vec<u32>,
 }
 
 /// Growth pruning also asks the observations called after the first return still to come,
@@ -290,6 +309,38 @@ impl Growth {
             enabler_list.len() < u32::MAX as usize,
             "enabler lists fit u32 offsets"
         );
+        let mut enabled_starts = vec![0u32; op_count + 1];
+        for &reset in &enabler_list {
+            enabled_starts[reset as usize + 1] += 1;
+        }
+        for op in 0..op_count {
+            enabled_starts[op + 1] += enabled_starts[op];
+        }
+        let mut enabled_list = vec![0u32; enabler_list.len()];
+        let mut filled = enabled_starts.clone();
+        let mut enablers_left = vec![0u32; op_count];
+        let mut orphan_key = vec![0u32; op_count];
+        let mut orphans = BTreeSet::new();
+        for op in 0..op_count {
+            if !target[op] {
+                continue;
+            }
+            let (first, end) = (enabler_starts[op] as usize, enabler_starts[op + 1] as usize);
+            for &reset in &enabler_list[first..end] {
+                enabled_list[filled[reset as usize] as usize] = op as u32;
+                filled[reset as usize] += 1;
+            }
+            enablers_left[op] = (end - first) as u32;
+            orphan_key[op] = model
+                .observed_bytes(&input.ops[op])
+                .map_or(u32::MAX, |bytes| {
+                    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+                });
+            if end == first {
+                // Nothing linearized yet: an observation no reset may enable is an orphan now.
+                orphans.insert((orphan_key[op], op as u32));
+            }
+        }
         Some(Growth {
             target,
             enabler_starts,
@@ -299,7 +350,56 @@ impl Growth {
             supply: None,
             supply_prepared: false,
             lookahead_nodes: GROWTH_LOOKAHEAD_NODES,
+            enabled_starts,
+            enabled_list,
+            enablers_left,
+            orphans,
+            orphan_key,
         })
+    }
+
+    /// Keeps the orphans (see `orphans`) right after `op` joined the linearized set.
+    fn on_mark(&mut self, op: u32, linearized: &OpSet) {
+        let index = op as usize;
+        if self.target[index] && self.enablers_left[index] == 0 {
+            let removed = self.orphans.remove(&(self.orphan_key[index], op));
+            debug_assert!(
+                removed,
+                "an unlinearized target without enablers is an orphan"
+            );
+        }
+        let (first, end) = (
+            self.enabled_starts[index] as usize,
+            self.enabled_starts[index + 1] as usize,
+        );
+        for &target in &self.enabled_list[first..end] {
+            let left = &mut self.enablers_left[target as usize];
+            *left -= 1;
+            if *left == 0 && !linearized.contains(target) {
+                self.orphans
+                    .insert((self.orphan_key[target as usize], target));
+            }
+        }
+    }
+
+    /// Undoes `on_mark`, right after `op` left the linearized set.
+    fn on_unmark(&mut self, op: u32, linearized: &OpSet) {
+        let index = op as usize;
+        let (first, end) = (
+            self.enabled_starts[index] as usize,
+            self.enabled_starts[index + 1] as usize,
+        );
+        for &target in &self.enabled_list[first..end] {
+            let left = &mut self.enablers_left[target as usize];
+            if *left == 0 && !linearized.contains(target) {
+                self.orphans
+                    .remove(&(self.orphan_key[target as usize], target));
+            }
+            *left += 1;
+        }
+        if self.target[index] && self.enablers_left[index] == 0 {
+            self.orphans.insert((self.orphan_key[index], op));
+        }
     }
 
     /// Links the watched nodes (see `watched_next`) of the fresh event list `events`:
@@ -333,8 +433,14 @@ impl Growth {
             + (self.enabler_starts.capacity()
                 + self.enabler_list.capacity()
                 + self.watched_next.capacity()
-                + self.watched_prev.capacity())
-                * 4) as u64
+                + self.watched_prev.capacity()
+                + self.enabled_starts.capacity()
+                + self.enabled_list.capacity()
+                + self.enablers_left.capacity()
+                + self.orphan_key.capacity())
+                * 4
+            // A B-tree entry: 8 bytes, plus about as much again in node overhead.
+            + self.orphans.len() * 16) as u64
             + self.supply.as_ref().map_or(0, Supply::bytes)
     }
 }
@@ -867,6 +973,16 @@ impl<'a, M: Model> Search<'a, M> {
             return false;
         };
         let state = &self.interner.states[after as usize];
+        // The shortest orphan, wherever it is called: no reset may come before it any more.
+        // (`taken` changes the state, so it is no observation, let alone an orphan.)
+        if let Some(&(_, orphan)) = growth.orphans.iter().find(|&&(_, op)| op != taken) {
+            if !self
+                .model
+                .reachable_without_resets(state, &self.input.ops[orphan as usize])
+            {
+                return true;
+            }
+        }
         // Pending observations (calls before the first return still in the list) and the
         // next ones to be called: every unlinearized observation comes after `taken`, so the
         // argument holds for each; the look-ahead (events past the first return) bounds the
@@ -1005,6 +1121,9 @@ impl<'a, M: Model> Search<'a, M> {
     #[inline]
     fn mark(&mut self, op: u32) {
         self.linearized.insert(op);
+        if let Some(growth) = &mut self.growth {
+            growth.on_mark(op, &self.linearized);
+        }
         self.hash ^= self.zobrist[op as usize];
         if let Some(parts) = &mut self.parts {
             let part = self.input.component[op as usize] as usize;
@@ -1017,6 +1136,9 @@ impl<'a, M: Model> Search<'a, M> {
     #[inline]
     fn unmark(&mut self, op: u32) {
         self.linearized.remove(op);
+        if let Some(growth) = &mut self.growth {
+            growth.on_unmark(op, &self.linearized);
+        }
         self.hash ^= self.zobrist[op as usize];
         if let Some(parts) = &mut self.parts {
             let part = self.input.component[op as usize] as usize;
