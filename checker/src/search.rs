@@ -358,6 +358,11 @@ impl Growth {
         })
     }
 
+    /// Where the targets reset `op` may enable sit in `enabled_list`.
+    fn enabled_range(&self, op: usize) -> std::ops::Range<usize> {
+        self.enabled_starts[op] as usize..self.enabled_starts[op + 1] as usize
+    }
+
     /// Keeps the orphans (see `orphans`) right after `op` joined the linearized set.
     fn on_mark(&mut self, op: u32, linearized: &OpSet) {
         let index = op as usize;
@@ -368,11 +373,7 @@ impl Growth {
                 "an unlinearized target without enablers is an orphan"
             );
         }
-        let (first, end) = (
-            self.enabled_starts[index] as usize,
-            self.enabled_starts[index + 1] as usize,
-        );
-        for &target in &self.enabled_list[first..end] {
+        for &target in &self.enabled_list[self.enabled_range(index)] {
             let left = &mut self.enablers_left[target as usize];
             *left -= 1;
             if *left == 0 && !linearized.contains(target) {
@@ -385,11 +386,7 @@ impl Growth {
     /// Undoes `on_mark`, right after `op` left the linearized set.
     fn on_unmark(&mut self, op: u32, linearized: &OpSet) {
         let index = op as usize;
-        let (first, end) = (
-            self.enabled_starts[index] as usize,
-            self.enabled_starts[index + 1] as usize,
-        );
-        for &target in &self.enabled_list[first..end] {
+        for &target in &self.enabled_list[self.enabled_range(index)] {
             let left = &mut self.enablers_left[target as usize];
             if *left == 0 && !linearized.contains(target) {
                 self.orphans
