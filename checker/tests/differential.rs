@@ -327,18 +327,27 @@ fn random_history_with_info(
         .collect()
 }
 
+/// Per op of `history`, the position of its call and of its return among the history's
+/// events (`usize::MAX` when it has none).
+fn event_times(history: &History) -> (Vec<usize>, Vec<usize>) {
+    let mut call_at = vec![usize::MAX; history.ops.len()];
+    let mut return_at = vec![usize::MAX; history.ops.len()];
+    for (time, event) in history.events.iter().enumerate() {
+        let times = if event.is_call() {
+            &mut call_at
+        } else {
+            &mut return_at
+        };
+        times[event.op()] = time;
+    }
+    (call_at, return_at)
+}
+
 /// Brute force: is there an order of the ok ops and a subset of the info ops, respecting
 /// real time, that the model accepts? Ops are taken from `history` restricted to `key`.
 fn brute_force<M: Model>(model: &M, history: &History, key: &Option<String>) -> bool {
     let mut ops: Vec<(&Operation, M::Op, usize, usize)> = Vec::new();
-    let mut call_at = vec![usize::MAX; history.ops.len()];
-    let mut return_at = vec![usize::MAX; history.ops.len()];
-    for (time, event) in history.events.iter().enumerate() {
-        match *event {
-            minos_checker::history::Event::Call(op) => call_at[op as usize] = time,
-            minos_checker::history::Event::Return(op) => return_at[op as usize] = time,
-        }
-    }
+    let (call_at, return_at) = event_times(history);
     for (position, op) in history.ops.iter().enumerate() {
         if op.key.as_deref() != key.as_deref() || op.outcome == Outcome::Fail {
             continue;
@@ -398,14 +407,7 @@ fn brute_force_unordered_queue(history: &History, key: &Option<String>) -> bool 
         call: usize,
         ret: usize,
     }
-    let mut call_at = vec![usize::MAX; history.ops.len()];
-    let mut return_at = vec![usize::MAX; history.ops.len()];
-    for (time, event) in history.events.iter().enumerate() {
-        match *event {
-            minos_checker::history::Event::Call(op) => call_at[op as usize] = time,
-            minos_checker::history::Event::Return(op) => return_at[op as usize] = time,
-        }
-    }
+    let (call_at, return_at) = event_times(history);
     let ops: Vec<QueueOp> = history
         .ops
         .iter()
