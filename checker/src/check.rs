@@ -247,7 +247,6 @@ where
         options.threads.max(1)
     };
     if options.partition || groups.len() <= 1 {
-        let mut jobs = Vec::new();
         if groups.is_empty() {
             groups.insert(None, Vec::new());
         }
@@ -255,29 +254,41 @@ where
         let mut objects = Vec::with_capacity(groups.len());
         for ((key, positions), events) in groups.into_iter().zip(events) {
             let key = key.map(String::from);
-            objects.push((init_for(&key)?, key, positions, events));
+            objects.push(Object {
+                model: init_for(&key)?,
+                key,
+                positions,
+                events,
+            });
         }
-        for prepared in prepare_all(objects, history, &deadline, threads) {
-            match prepared? {
-                Some(job) => jobs.push(job),
-                None => return Ok(cut_report(options, history, started, Phase::Partitioning)),
-            }
-        }
-        let outcomes = run_jobs(&jobs, &budget, threads);
+        let Some(searched) = run_objects(
+            objects,
+            history,
+            &deadline,
+            &budget,
+            threads,
+            options.linearization,
+        )?
+        else {
+            return Ok(cut_report(options, history, started, Phase::Partitioning));
+        };
         // Of several invalid objects, the one whose violation the search found in the fewest
         // steps (the first in key order among equals) is explained: its explanation costs the
         // least (minimisation's budget follows the search's steps) and is usually the
         // simplest. Step counts, not time, so the choice does not depend on the machine.
-        let explained = outcomes
+        let explained = searched
             .iter()
             .enumerate()
-            .filter(|(_, outcome)| matches!(outcome.result, SearchResult::NotLinearizable { .. }))
-            .min_by_key(|&(number, outcome)| (outcome.report.search_steps, number))
+            .filter(|(_, (outcome, _))| {
+                matches!(outcome.result, SearchResult::NotLinearizable { .. })
+            })
+            .min_by_key(|&(number, (outcome, _))| (outcome.report.search_steps, number))
             .map(|(number, _)| number);
-        for (number, (job, outcome)) in jobs.iter().zip(outcomes).enumerate() {
+        for (number, (outcome, job)) in searched.into_iter().enumerate() {
             if let (SearchResult::NotLinearizable { longest_prefix }, true) =
                 (&outcome.result, Some(number) == explained)
             {
+                let job = job.as_ref().expect("an invalid object's job is kept");
                 counterexample = Some(explain_smallest(
                     job,
                     longest_prefix,
@@ -287,10 +298,11 @@ where
                     outcome.report.search_steps,
                 ));
             }
-            let order = options
-                .linearization
-                .then(|| linearization_of(&outcome, job, history));
-            let mut partition = with_prefix(outcome, job, history);
+            let order = options.linearization.then(|| {
+                let job = job.as_ref().expect("jobs are kept when linearizations are asked for");
+                linearization_of(&outcome, job, history)
+            });
+            let mut partition = with_prefix(outcome, job.as_ref(), history);
             partition.linearization = order;
             report.partitions.push(partition);
         }
@@ -331,7 +343,7 @@ where
         let order = options
             .linearization
             .then(|| linearization_of(&outcome, &job, history));
-        let mut partition = with_prefix(outcome, &job, history);
+        let mut partition = with_prefix(outcome, Some(&job), history);
         partition.linearization = order;
         report.partitions.push(partition);
     }
@@ -461,9 +473,14 @@ fn state_text(state: &Value) -> String {
 }
 
 /// The partition report, with the longest prefix reached when the object is undecided.
-fn with_prefix<M: Model>(outcome: JobOutcome, job: &Job<M>, history: &History) -> PartitionReport {
+fn with_prefix<M: Model>(
+    outcome: JobOutcome,
+    job: Option<&Job<M>>,
+    history: &History,
+) -> PartitionReport {
     let mut report = outcome.report;
     if let Some(prefix) = outcome.prefix_reached {
+        let job = job.expect("an undecided object's job is kept");
         let mut state = job.model.init_state();
         for &op in &prefix {
             state = job
@@ -523,59 +540,177 @@ fn prepare<M: Model>(
     }))
 }
 
-/// `prepare` for each object, on up to `threads` threads; results in the objects' order, so
-/// the first error reported is the first in key order, as on one thread.
+/// One object of a partitioned history before it is prepared.
+struct Object<M> {
+    model: M,
+    key: Option<String>,
+    positions: Vec<usize>,
+    events: Vec<Event>,
+}
+
+/// An object after the first round: its report's key and op count, what its search left,
+/// and its job when something still needs it (see `run_objects`).
+struct FirstRound<M: Model> {
+    key: Option<String>,
+    ops_count: usize,
+    job: Option<Job<M>>,
+    searched: Searched,
+}
+
+/// Prepares and searches each object for the first round in one go, on up to `threads`
+/// threads, then runs the later rounds (see `run_jobs`) over the objects still undecided.
+/// An object decided valid drops its compiled input at once unless `keep_valid` (its
+/// linearization is wanted), so that a history of many objects holds the compiled ops of
+/// about `threads` of them at a time rather than of all of them. A search still undecided
+/// after the first round is dropped too and starts again in the second, since it borrows the
+/// job it searches: that repeats `FIRST_ROUND_STEPS` steps of the hard objects only.
+/// Outcomes are in the objects' order, with the jobs kept. An error is that of the first
+/// object in key order that has one, as on one thread; `None` when the deadline passed while
+/// an object was being prepared.
 #[allow(clippy::type_complexity)]
-fn prepare_all<M: Model + Send>(
-    objects: Vec<(M, Option<String>, Vec<usize>, Vec<Event>)>,
+fn run_objects<M>(
+    objects: Vec<Object<M>>,
     history: &History,
     deadline: &Deadline,
+    budget: &Budget,
     threads: usize,
-) -> Vec<Result<Option<Job<M>>, CheckError>> {
+    keep_valid: bool,
+) -> Result<Option<Vec<(JobOutcome, Option<Job<M>>)>>, CheckError>
+where
+    M: Model + Send,
+    M::State: Send,
+{
     let count = objects.len();
-    let threads = threads.min(count).max(1);
-    if threads == 1 {
-        return objects
-            .into_iter()
-            .map(|(model, key, positions, events)| {
-                prepare(model, key, history, positions, &events, deadline)
-            })
-            .collect();
-    }
-    let work: Vec<Mutex<Option<_>>> = objects
+    // The largest objects first, so that the last ones to finish are small.
+    let mut order: Vec<usize> = (0..count).collect();
+    order.sort_by_key(|&object| std::cmp::Reverse(objects[object].positions.len()));
+    let work: Vec<Mutex<Option<Object<M>>>> = objects
         .into_iter()
         .map(|object| Mutex::new(Some(object)))
         .collect();
-    let results: Vec<Mutex<Option<Result<Option<Job<M>>, CheckError>>>> =
+    let results: Vec<Mutex<Option<Result<Option<FirstRound<M>>, CheckError>>>> =
         (0..count).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let worker = || loop {
         let claimed = next.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = work.get(claimed) else {
+        let Some(&object) = order.get(claimed) else {
             return;
         };
-        let (model, key, positions, events) = slot
+        let taken = work[object]
             .lock()
             .expect("no worker panics while holding an object")
             .take()
             .expect("each object is claimed once");
-        let prepared = prepare(model, key, history, positions, &events, deadline);
-        *results[claimed].lock().expect("result lock") = Some(prepared);
+        let ran = first_round(taken, history, deadline, budget, keep_valid);
+        *results[object].lock().expect("result lock") = Some(ran);
     };
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(worker);
+    let threads = threads.min(count).max(1);
+    if threads == 1 {
+        worker();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(worker);
+            }
+        });
+    }
+    let mut firsts = Vec::with_capacity(count);
+    for result in results {
+        match result
+            .into_inner()
+            .expect("result lock")
+            .expect("every object is run")?
+        {
+            Some(first) => firsts.push(first),
+            None => return Ok(None),
         }
+    }
+    // As between any two rounds: once an object is invalid, the others stop undecided.
+    let any_invalid = firsts.iter().any(|first| {
+        matches!(
+            first.searched.result,
+            Some(SearchResult::NotLinearizable { .. })
+        )
     });
-    results
-        .into_iter()
-        .map(|result| {
-            result
-                .into_inner()
-                .expect("result lock")
-                .expect("every object is prepared")
-        })
-        .collect()
+    let undecided: Vec<usize> = (0..count)
+        .filter(|&object| firsts[object].searched.result.is_none())
+        .collect();
+    if !any_invalid && !undecided.is_empty() {
+        let jobs: Vec<Job<M>> = undecided
+            .iter()
+            .map(|&object| {
+                firsts[object]
+                    .job
+                    .take()
+                    .expect("an undecided object's job is kept")
+            })
+            .collect();
+        let later = search_rounds(&jobs, budget, threads, FIRST_ROUND_STEPS * 2);
+        for ((&object, job), searched) in undecided.iter().zip(jobs).zip(later) {
+            let first = &mut firsts[object];
+            first.searched = Searched {
+                elapsed: first.searched.elapsed + searched.elapsed,
+                ..searched
+            };
+            first.job = Some(job);
+        }
+    }
+    Ok(Some(
+        firsts
+            .into_iter()
+            .map(|first| {
+                let outcome = job_outcome(first.key, first.ops_count, first.searched);
+                (outcome, first.job)
+            })
+            .collect(),
+    ))
+}
+
+/// Prepares one object and runs its first round (see `run_objects`); `Ok(None)` when the
+/// deadline passed while it was being prepared.
+fn first_round<M: Model>(
+    object: Object<M>,
+    history: &History,
+    deadline: &Deadline,
+    budget: &Budget,
+    keep_valid: bool,
+) -> Result<Option<FirstRound<M>>, CheckError> {
+    let Object {
+        model,
+        key,
+        positions,
+        events,
+    } = object;
+    let Some(job) = prepare(model, key, history, positions, &events, deadline)? else {
+        return Ok(None);
+    };
+    drop(events);
+    let started = Instant::now();
+    let mut search = Search::new(&job.model, &job.input);
+    let (result, finished) = match search.run(FIRST_ROUND_STEPS, budget) {
+        Progress::Done(result) => {
+            let finished = Finished::of(&search, Some(&result));
+            (Some(result), finished)
+        }
+        Progress::Paused => {
+            // What it reached stands if another object turns out invalid now.
+            let finished = Finished::of(&search, None);
+            search.abandon(budget);
+            (None, finished)
+        }
+    };
+    let elapsed = started.elapsed();
+    let needed = keep_valid || !matches!(result, Some(SearchResult::Linearizable));
+    Ok(Some(FirstRound {
+        key: job.key.clone(),
+        ops_count: job.input.ops.len(),
+        job: needed.then_some(job),
+        searched: Searched {
+            result,
+            finished,
+            elapsed,
+        },
+    }))
 }
 
 /// A report for a check the deadline stopped before any search ran.
@@ -793,6 +928,14 @@ struct Slot<'a, M: Model> {
     elapsed: Duration,
 }
 
+/// What a search left for the report: its result (`None` when it was stopped undecided
+/// because another object was invalid), what `Finished` keeps, and its time.
+struct Searched {
+    result: Option<SearchResult>,
+    finished: Finished,
+    elapsed: Duration,
+}
+
 /// What the report needs of a search that is done, taken as soon as it is: the search itself
 /// (its op lists and stack, a few words per op) is dropped then, so that a history of many
 /// objects does not hold every finished object's search until the last one ends.
@@ -818,11 +961,30 @@ impl Finished {
     }
 }
 
-/// Runs the searches in rounds: every undecided object gets the same number of steps per
-/// round (doubling each round), on up to `threads` threads. Once a round ends with an invalid
-/// object, the others stop undecided: the verdict is known, and because rounds count steps,
-/// not time, which objects are invalid by then does not depend on the machine.
+/// `search_rounds` from the first round, with each job's outcome.
 fn run_jobs<M>(jobs: &[Job<M>], budget: &Budget, threads: usize) -> Vec<JobOutcome>
+where
+    M: Model + Send,
+    M::State: Send,
+{
+    let searched = search_rounds(jobs, budget, threads, FIRST_ROUND_STEPS);
+    jobs.iter()
+        .zip(searched)
+        .map(|(job, searched)| job_outcome(job.key.clone(), job.input.ops.len(), searched))
+        .collect()
+}
+
+/// Runs the searches in rounds: every undecided object gets the same number of steps per
+/// round (`first_steps`, doubling each round), on up to `threads` threads. Once a round ends
+/// with an invalid object, the others stop undecided: the verdict is known, and because
+/// rounds count steps, not time, which objects are invalid by then does not depend on the
+/// machine.
+fn search_rounds<M>(
+    jobs: &[Job<M>],
+    budget: &Budget,
+    threads: usize,
+    first_steps: u64,
+) -> Vec<Searched>
 where
     M: Model + Send,
     M::State: Send,
@@ -840,8 +1002,7 @@ where
         .collect();
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&job| std::cmp::Reverse(jobs[job].input.ops.len()));
-    let mut round_steps = FIRST_ROUND_STEPS;
-    let mut stopped_early = false;
+    let mut round_steps = first_steps;
     loop {
         let undecided: Vec<usize> = order
             .iter()
@@ -857,7 +1018,6 @@ where
                 Some(SearchResult::NotLinearizable { .. })
             )
         }) {
-            stopped_early = true;
             break;
         }
         let next_job = AtomicUsize::new(0);
@@ -893,18 +1053,13 @@ where
         }
         round_steps = round_steps.saturating_mul(2);
     }
-    jobs.iter()
-        .zip(slots)
-        .map(|(job, slot)| {
+    slots
+        .into_iter()
+        .map(|slot| {
             let slot = slot.into_inner().expect("slot lock");
             // A search still here was stopped early (another object was invalid). Every
-            // search is built in the first round, so none is missing; if one were, it would
-            // have explored nothing.
-            let Finished {
-                stats,
-                prefix_reached,
-                linearization,
-            } = match (slot.finished, &slot.search) {
+            // search is built in the first round, so none is missing.
+            let finished = match (slot.finished, &slot.search) {
                 (Some(finished), _) => finished,
                 (None, Some(search)) => {
                     debug_assert!(slot.result.is_none(), "a done search is taken at once");
@@ -919,50 +1074,57 @@ where
                     }
                 }
             };
-            let (verdict, result, note) = match slot.result {
-                Some(SearchResult::Linearizable) => {
-                    (Verdict::Valid, SearchResult::Linearizable, None)
-                }
-                Some(result @ SearchResult::NotLinearizable { .. }) => {
-                    (Verdict::Invalid, result, None)
-                }
-                Some(SearchResult::Exhausted(kind)) => {
-                    let limit = match kind {
-                        Exhausted::Time => "the time limit ran out",
-                        Exhausted::Memory => "the memory limit ran out",
-                    };
-                    (
-                        Verdict::Unknown,
-                        SearchResult::Exhausted(kind),
-                        Some(limit.to_string()),
-                    )
-                }
-                None => {
-                    debug_assert!(stopped_early);
-                    (
-                        Verdict::Unknown,
-                        SearchResult::Exhausted(Exhausted::Time),
-                        Some("not decided: another object was already found invalid".to_string()),
-                    )
-                }
-            };
-            JobOutcome {
-                report: PartitionReport {
-                    key: job.key.clone(),
-                    verdict,
-                    ops_count: job.input.ops.len(),
-                    states_explored: stats.states_explored,
-                    search_steps: stats.steps,
-                    elapsed_ms: slot.elapsed.as_millis() as u64,
-                    memory_bytes: stats.peak_bytes,
-                    note,
-                    longest_prefix: None,
-                    linearization: None,
-                },
-                result,
-                prefix_reached,
-                linearization,
+            Searched {
+                result: slot.result,
+                finished,
+                elapsed: slot.elapsed,
             }
         })
         .collect()
+}
+
+/// The outcome of one object's search, for its report.
+fn job_outcome(key: Option<String>, ops_count: usize, searched: Searched) -> JobOutcome {
+    let Finished {
+        stats,
+        prefix_reached,
+        linearization,
+    } = searched.finished;
+    let (verdict, result, note) = match searched.result {
+        Some(SearchResult::Linearizable) => (Verdict::Valid, SearchResult::Linearizable, None),
+        Some(result @ SearchResult::NotLinearizable { .. }) => (Verdict::Invalid, result, None),
+        Some(SearchResult::Exhausted(kind)) => {
+            let limit = match kind {
+                Exhausted::Time => "the time limit ran out",
+                Exhausted::Memory => "the memory limit ran out",
+            };
+            (
+                Verdict::Unknown,
+                SearchResult::Exhausted(kind),
+                Some(limit.to_string()),
+            )
+        }
+        None => (
+            Verdict::Unknown,
+            SearchResult::Exhausted(Exhausted::Time),
+            Some("not decided: another object was already found invalid".to_string()),
+        ),
+    };
+    JobOutcome {
+        report: PartitionReport {
+            key,
+            verdict,
+            ops_count,
+            states_explored: stats.states_explored,
+            search_steps: stats.steps,
+            elapsed_ms: searched.elapsed.as_millis() as u64,
+            memory_bytes: stats.peak_bytes,
+            note,
+            longest_prefix: None,
+            linearization: None,
+        },
+        result,
+        prefix_reached,
+        linearization,
+    }
 }

@@ -886,6 +886,11 @@ impl<'a, M: Model> Search<'a, M> {
         self.published_bytes = 0;
     }
 
+    /// Drops a paused search, releasing its memory from the shared budget.
+    pub(crate) fn abandon(mut self, budget: &Budget) {
+        self.release(budget);
+    }
+
     /// Runs at most `max_steps` steps.
     pub(crate) fn run(&mut self, max_steps: u64, budget: &Budget) -> Progress {
         assert!(!self.finished, "a finished search is not resumed");

@@ -123,117 +123,189 @@ pub(crate) fn read_records_into(
     deadline: &Deadline,
     sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    let mut cursor = Cursor {
-        rest: text,
-        line: 1,
-        counted: text,
-    };
-    let error = |line: usize, problem: String| {
-        ReadError::Input(InputError {
-            file: source_name.to_string(),
-            line,
-            problem,
-        })
-    };
-    // The nesting limit is checked before the general parser reads anything (it recurses):
-    // over the rest of the file, the first time an op needs that parser or the file does not
-    // open like a history. The fast path bounds its own nesting, so a file it reads whole is
-    // never scanned twice.
-    let mut scanned = false;
-    let mut scan_rest = |cursor: &mut Cursor, depth: usize| -> Result<(), ReadError> {
-        if scanned {
-            return Ok(());
+    RecordStream::new(source_name).feed(text, true, deadline, sink)
+}
+
+/// The EDN reader over a history given in consecutive pieces, each ending between two top-level
+/// forms (see `FormBoundary`), so that a large file need not be held whole: what carries from
+/// one piece to the next is the line, the record count, the names met and whether the history
+/// is wrapped in a vector or list. Given the whole text as one last piece it is exactly the
+/// whole-text reader, errors and their lines included.
+pub(crate) struct RecordStream<'n> {
+    source_name: &'n str,
+    /// The line the next piece starts on.
+    line: usize,
+    records: usize,
+    names: Names,
+    /// The history's opening bracket was met (or its first op, when it has none).
+    opened: bool,
+    closing: Option<char>,
+    /// The closing bracket was met: only blanks may follow.
+    closed: bool,
+}
+
+impl<'n> RecordStream<'n> {
+    pub(crate) fn new(source_name: &'n str) -> RecordStream<'n> {
+        RecordStream {
+            source_name,
+            line: 1,
+            records: 0,
+            names: Names::default(),
+            opened: false,
+            closing: None,
+            closed: false,
         }
-        scanned = true;
-        match edn_too_deep_until(cursor.rest, depth, deadline)? {
-            Some(relative) => Err(error(
-                cursor.line() + relative - 1,
-                format!("brackets nest deeper than {MAX_NESTING} levels"),
-            )),
-            None => Ok(()),
-        }
-    };
-    cursor.skip_blank();
-    let closing = if cursor.rest.starts_with('[') {
-        Some(']')
-    } else if cursor.rest.starts_with('(') {
-        Some(')')
-    } else {
-        None
-    };
-    if closing.is_some() {
-        let after = &cursor.rest[1..];
-        cursor.advance_to(after);
     }
-    let depth = usize::from(closing.is_some());
-    let mut records = 0usize;
-    let mut names = Names::default();
-    loop {
+
+    /// Reads the records of `text`, the next piece; `last` says no piece follows it.
+    pub(crate) fn feed(
+        &mut self,
+        text: &str,
+        last: bool,
+        deadline: &Deadline,
+        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        let mut cursor = Cursor {
+            rest: text,
+            line: self.line,
+            counted: text,
+        };
+        let result = self.read(&mut cursor, last, deadline, sink);
+        cursor.rest = "";
+        self.line = cursor.line();
+        result
+    }
+
+    fn read(
+        &mut self,
+        cursor: &mut Cursor<'_>,
+        last: bool,
+        deadline: &Deadline,
+        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        let source_name = self.source_name;
+        let error = |line: usize, problem: String| {
+            ReadError::Input(InputError {
+                file: source_name.to_string(),
+                line,
+                problem,
+            })
+        };
+        // The nesting limit is checked before the general parser reads anything (it recurses):
+        // over the rest of the piece, the first time an op needs that parser or the file does
+        // not open like a history. The fast path bounds its own nesting, so a piece it reads
+        // whole is never scanned twice.
+        let mut scanned = false;
+        let mut scan_rest = |cursor: &mut Cursor, depth: usize| -> Result<(), ReadError> {
+            if scanned {
+                return Ok(());
+            }
+            scanned = true;
+            match edn_too_deep_until(cursor.rest, depth, deadline)? {
+                Some(relative) => Err(error(
+                    cursor.line() + relative - 1,
+                    format!("brackets nest deeper than {MAX_NESTING} levels"),
+                )),
+                None => Ok(()),
+            }
+        };
         cursor.skip_blank();
-        match (cursor.rest.chars().next(), closing) {
-            (None, None) => break,
-            (None, Some(close)) => {
+        if self.closed {
+            if !cursor.rest.is_empty() {
+                scan_rest(cursor, 0)?;
                 return Err(error(
                     cursor.line(),
-                    format!("unexpected end of file: missing closing {close:?}"),
+                    "unexpected text after the history".to_string(),
                 ));
             }
-            (Some(next), Some(close)) if next == close => {
+            return Ok(());
+        }
+        if !self.opened && !cursor.rest.is_empty() {
+            self.opened = true;
+            self.closing = if cursor.rest.starts_with('[') {
+                Some(']')
+            } else if cursor.rest.starts_with('(') {
+                Some(')')
+            } else {
+                None
+            };
+            if self.closing.is_some() {
                 let after = &cursor.rest[1..];
                 cursor.advance_to(after);
-                cursor.skip_blank();
-                if !cursor.rest.is_empty() {
-                    scan_rest(&mut cursor, 0)?;
+            }
+        }
+        let closing = self.closing;
+        let depth = usize::from(closing.is_some());
+        loop {
+            cursor.skip_blank();
+            match (cursor.rest.chars().next(), closing) {
+                (None, _) if !last => break,
+                (None, None) => break,
+                (None, Some(close)) => {
                     return Err(error(
                         cursor.line(),
-                        "unexpected text after the history".to_string(),
+                        format!("unexpected end of file: missing closing {close:?}"),
                     ));
                 }
-                break;
+                (Some(next), Some(close)) if next == close => {
+                    let after = &cursor.rest[1..];
+                    cursor.advance_to(after);
+                    self.closed = true;
+                    cursor.skip_blank();
+                    if !cursor.rest.is_empty() {
+                        scan_rest(cursor, 0)?;
+                        return Err(error(
+                            cursor.line(),
+                            "unexpected text after the history".to_string(),
+                        ));
+                    }
+                    break;
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        if records % CHECK_EVERY == 0 {
-            deadline.check(Phase::Parsing)?;
-        }
-        let line = cursor.line();
-        let position = records as u64;
-        records += 1;
-        if let Some((record, used)) = read_op(cursor.rest, line, position, &mut names) {
-            let after = &cursor.rest[used..];
+            if self.records % CHECK_EVERY == 0 {
+                deadline.check(Phase::Parsing)?;
+            }
+            let line = cursor.line();
+            let position = self.records as u64;
+            self.records += 1;
+            if let Some((record, used)) = read_op(cursor.rest, line, position, &mut self.names) {
+                let after = &cursor.rest[used..];
+                cursor.advance_to(after);
+                sink(record)?;
+                continue;
+            }
+            scan_rest(cursor, depth)?;
+            let (record, after) = read_general(cursor.rest, line, position, &mut self.names)
+                .map_err(|problem| {
+                    let (line, problem) = match problem {
+                        GeneralProblem::Edn(problem)
+                            if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
+                        {
+                            // Point at the op that was never closed, not at the end of the file.
+                            (
+                                line,
+                                "bad EDN: this op is not closed before the end of the file"
+                                    .to_string(),
+                            )
+                        }
+                        GeneralProblem::Edn(problem) => {
+                            let problem_line =
+                                problem.line.map_or(line, |relative| line + relative - 1);
+                            let column = problem
+                                .column
+                                .map_or(String::new(), |column| format!(" (column {column})"));
+                            (problem_line, format!("bad EDN: {:?}{column}", problem.code))
+                        }
+                        GeneralProblem::Record(problem) => (line, problem),
+                    };
+                    error(line, problem)
+                })?;
             cursor.advance_to(after);
             sink(record)?;
-            continue;
         }
-        scan_rest(&mut cursor, depth)?;
-        let (record, after) =
-            read_general(cursor.rest, line, position, &mut names).map_err(|problem| {
-                let (line, problem) = match problem {
-                    GeneralProblem::Edn(problem)
-                        if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
-                    {
-                        // Point at the op that was never closed, not at the end of the file.
-                        (
-                            line,
-                            "bad EDN: this op is not closed before the end of the file".to_string(),
-                        )
-                    }
-                    GeneralProblem::Edn(problem) => {
-                        let problem_line =
-                            problem.line.map_or(line, |relative| line + relative - 1);
-                        let column = problem
-                            .column
-                            .map_or(String::new(), |column| format!(" (column {column})"));
-                        (problem_line, format!("bad EDN: {:?}{column}", problem.code))
-                    }
-                    GeneralProblem::Record(problem) => (line, problem),
-                };
-                error(line, problem)
-            })?;
-        cursor.advance_to(after);
-        sink(record)?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Why the general parser could not read an op.

@@ -8,6 +8,7 @@ mod etcd_log;
 mod independent;
 mod jsonl;
 mod name;
+mod stream;
 pub mod text;
 
 pub use independent::Independent;
@@ -329,6 +330,13 @@ pub fn read_file_until(
     independent: Independent,
     deadline: &Deadline,
 ) -> Result<History, ReadError> {
+    if format == Format::PorcupineKv && independent != Independent::Yes {
+        if let Some(history) = stream::read_kv(path, deadline)? {
+            return Ok(history);
+        }
+        // The file has a problem (or a shape the pieces cannot follow): read whole below,
+        // which names the problem exactly as it always has.
+    }
     let bytes = read_bytes_until(path, deadline)?;
     deadline.check(Phase::Parsing)?;
     let text = utf8_text(bytes, path)?;

@@ -1,0 +1,345 @@
+//! Reading a Porcupine kv log in pieces: the file is read a chunk at a time, cut between two
+//! top-level forms (`FormBoundary`), and each piece is parsed and paired before the next is
+//! read, so that a large log never holds its whole text beside the history it becomes (the
+//! text alone is most of the peak for a log of many short ops).
+//!
+//! The pieces only carry valid input. Any problem (bad UTF-8, bad EDN, bad pairing, a file
+//! over the size limit, one that cannot be read) makes `read_kv` answer `None`, and the caller
+//! reads the file whole as before, which names the problem with its line exactly as it always
+//! has. A cut in the wrong place cannot change a verdict: a piece cut inside a form leaves that
+//! form unclosed, which is a parse error, and so also a whole-file read.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::edn::RecordStream;
+use super::text::{count_byte, strip_bom, MAX_HISTORY_BYTES};
+use super::{Format, History, Pairing, ReadError};
+use crate::deadline::{Deadline, Phase};
+
+/// Bytes read at a time; a piece is at most this plus the last form cut short.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// The fewest bytes an op map of a kv log takes (as `edn::records_expected` bounds it).
+const MIN_RECORD_BYTES: u64 = 24;
+
+/// Reads and pairs the kv log at `path` in pieces; `None` when it has any problem (the caller
+/// then reads it whole, for the error). Only the deadline is an error here.
+pub(crate) fn read_kv(path: &Path, deadline: &Deadline) -> Result<Option<History>, ReadError> {
+    read_kv_by(path, deadline, CHUNK_BYTES)
+}
+
+/// `read_kv` reading `chunk_bytes` at a time.
+fn read_kv_by(
+    path: &Path,
+    deadline: &Deadline,
+    chunk_bytes: usize,
+) -> Result<Option<History>, ReadError> {
+    assert!(chunk_bytes > 0);
+    match read_pieces(path, deadline, chunk_bytes) {
+        Ok(history) => Ok(Some(history)),
+        Err(ReadError::TimeUp(time_up)) => Err(ReadError::TimeUp(time_up)),
+        Err(ReadError::Input(_)) => Ok(None),
+    }
+}
+
+fn read_pieces(
+    path: &Path,
+    deadline: &Deadline,
+    chunk_bytes: usize,
+) -> Result<History, ReadError> {
+    let source_name = path.display().to_string();
+    let problem = |what: String| super::pairing_error(&source_name, 0, what);
+    let mut file = std::fs::File::open(path).map_err(|error| problem(error.to_string()))?;
+    let file_bytes = file.metadata().map_or(0, |metadata| metadata.len());
+    if file_bytes > MAX_HISTORY_BYTES {
+        return Err(problem("over the size limit".to_string()));
+    }
+    let mut buffer: Vec<u8> = Vec::with_capacity(chunk_bytes.min(file_bytes as usize + 1));
+    let mut boundary = FormBoundary::default();
+    let mut stream = RecordStream::new(&source_name);
+    let mut pairing: Option<Pairing> = None;
+    let mut total_bytes = 0u64;
+    let mut first_piece = true;
+    loop {
+        deadline.check(Phase::Reading)?;
+        let read = (&mut file)
+            .take(chunk_bytes as u64)
+            .read_to_end(&mut buffer)
+            .map_err(|error| problem(error.to_string()))?;
+        total_bytes += read as u64;
+        if total_bytes > MAX_HISTORY_BYTES {
+            return Err(problem("over the size limit".to_string()));
+        }
+        let last = read == 0;
+        boundary.scan(&buffer);
+        let cut = if last { buffer.len() } else { boundary.cut };
+        if cut == 0 && !last {
+            continue;
+        }
+        let piece = std::str::from_utf8(&buffer[..cut])
+            .map_err(|_| problem("not valid UTF-8".to_string()))?;
+        let piece = if first_piece { strip_bom(piece) } else { piece };
+        let pairs = pairing.get_or_insert_with(|| {
+            Pairing::new(&source_name, records_expected(&buffer, file_bytes))
+        });
+        first_piece = false;
+        stream.feed(piece, last, deadline, &mut |record| pairs.push(record, deadline))?;
+        if last {
+            break;
+        }
+        buffer.drain(..cut);
+        boundary.forget(cut);
+    }
+    deadline.check(Phase::Parsing)?;
+    let mut history = pairing
+        .map(|pairing| pairing.history)
+        .unwrap_or_else(|| Pairing::new(&source_name, 0).history);
+    // Sized from the first chunk's lines: give back what the rest did not need.
+    if history.ops.capacity() > history.ops.len() + history.ops.len() / 16 {
+        history.ops.shrink_to_fit();
+    }
+    if history.events.capacity() > history.events.len() + history.events.len() / 16 {
+        history.events.shrink_to_fit();
+    }
+    history.format = Some(Format::PorcupineKv);
+    Ok(history)
+}
+
+/// About how many records a file of `file_bytes` holds, from the lines of its first chunk
+/// (one op map a line in kv logs), bounded as `edn::records_expected` bounds it.
+fn records_expected(first_chunk: &[u8], file_bytes: u64) -> usize {
+    let chunk_bytes = (first_chunk.len() as u64).max(1);
+    let lines = count_byte(first_chunk, b'\n') as u64 + 1;
+    let estimate = lines.saturating_mul(file_bytes.max(chunk_bytes)) / chunk_bytes;
+    let bounded = estimate.min(file_bytes / MIN_RECORD_BYTES + 1);
+    usize::try_from(bounded).unwrap_or(usize::MAX)
+}
+
+/// Finds where a buffer of EDN may be cut between two top-level forms: just after a line
+/// break outside any string or comment, at the nesting of the history's top level (0, or 1
+/// inside the vector or list a history may be wrapped in). It follows strings, their escapes,
+/// `;` comments and `\c` characters, enough for the op maps of real histories; where it is
+/// wrong, the piece it cut fails to parse (see the module doc).
+#[derive(Debug, Default)]
+struct FormBoundary {
+    /// Bytes of the buffer scanned so far.
+    scanned: usize,
+    /// The latest cut found (0: none yet).
+    cut: usize,
+    depth: usize,
+    /// The nesting between top-level forms, once the first form has begun.
+    top: Option<usize>,
+    in_string: bool,
+    in_comment: bool,
+    /// The previous byte was a backslash (in a string: an escape; outside: a character).
+    escaped: bool,
+}
+
+impl FormBoundary {
+    /// Scans the bytes of `buffer` past those already scanned.
+    fn scan(&mut self, buffer: &[u8]) {
+        for (offset, &byte) in buffer[self.scanned..].iter().enumerate() {
+            let at = self.scanned + offset;
+            if self.escaped {
+                self.escaped = false;
+                continue;
+            }
+            if self.in_comment {
+                if byte == b'\n' {
+                    self.in_comment = false;
+                    self.mark_line_end(at);
+                }
+                continue;
+            }
+            if self.in_string {
+                match byte {
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'\n' => self.mark_line_end(at),
+                b';' => self.in_comment = true,
+                b'\\' => self.escaped = true,
+                b'"' => {
+                    self.begin_form();
+                    self.in_string = true;
+                }
+                b'[' | b'(' | b'{' => {
+                    if self.top.is_none() {
+                        // The history's own bracket, when a vector or list holds it.
+                        self.top = Some(usize::from(byte != b'{'));
+                    }
+                    self.depth += 1;
+                }
+                b']' | b')' | b'}' => self.depth = self.depth.saturating_sub(1),
+                b' ' | b'\t' | b'\r' | b',' => {}
+                _ => self.begin_form(),
+            }
+        }
+        self.scanned = buffer.len();
+    }
+
+    fn begin_form(&mut self) {
+        if self.top.is_none() {
+            self.top = Some(0);
+        }
+    }
+
+    fn mark_line_end(&mut self, at: usize) {
+        if self.top.is_some_and(|top| self.depth <= top) {
+            self.cut = at + 1;
+        }
+    }
+
+    /// The first `cut` bytes of the buffer were taken.
+    fn forget(&mut self, cut: usize) {
+        debug_assert!(cut <= self.scanned && self.cut <= self.scanned);
+        self.scanned -= cut;
+        self.cut = self.cut.saturating_sub(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{parse_text, read_file, Format};
+
+    /// A kv log in a temporary file, removed when dropped.
+    struct TempLog(std::path::PathBuf);
+
+    impl TempLog {
+        fn new(name: &str, text: &str) -> TempLog {
+            let path = std::env::temp_dir().join(format!(
+                "minos-stream-{}-{name}.txt",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).expect("write a temporary log");
+            TempLog(path)
+        }
+    }
+
+    impl Drop for TempLog {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    const OPS: &str = "{:process 0, :type :invoke, :f :append, :key \"1\", :value \"x 0 0 y\"}\n\
+{:process 1, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+{:process 0, :type :ok, :f :append, :key \"1\", :value \"x 0 0 y\"}\n\
+{:process 1, :type :ok, :f :get, :key \"1\", :value \"x 0 0 y\"}\n\
+{:process 2, :type :invoke, :f :put, :key \"2\", :value \"x 2 0 y\"}\n\
+{:process 2, :type :info, :f :put, :key \"2\", :value \"x 2 0 y\"}\n";
+
+    /// Shapes a kv log may take that the pieces must follow: a vector around it, comments,
+    /// a map over several lines, CRLF line ends, a byte-order mark, an escaped quote.
+    fn shapes() -> Vec<(&'static str, String)> {
+        vec![
+            ("plain", OPS.to_string()),
+            ("wrapped", format!("[\n{OPS}]\n")),
+            ("listed", format!("(\n{OPS})")),
+            ("comments", format!("; a log (with a bracket\n{}", OPS.replace("\n{:process 2", "\n; between ]\n{:process 2"))),
+            ("multiline", OPS.replace(", :f :get,", ",\n :f\n :get,")),
+            ("crlf", OPS.replace('\n', "\r\n")),
+            ("bom", format!("\u{feff}{OPS}")),
+            ("escaped", OPS.replace("\"x 2 0 y\"", "\"x \\\"2\\\"\n0 y\"")),
+            ("no final newline", OPS.trim_end().to_string()),
+            ("empty", String::new()),
+        ]
+    }
+
+    #[test]
+    fn pieces_read_what_the_whole_text_reads() {
+        for (name, text) in shapes() {
+            let whole = parse_text(&text, "log", Format::PorcupineKv)
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            let log = TempLog::new(&name.replace(' ', "-"), &text);
+            for chunk_bytes in [1, 2, 3, 7, 64, 1 << 20] {
+                let pieces = read_kv_by(&log.0, &Deadline::NONE, chunk_bytes)
+                    .expect("no deadline")
+                    .unwrap_or_else(|| panic!("{name}: pieces of {chunk_bytes} bytes failed"));
+                assert_eq!(pieces.ops, whole.ops, "{name}, pieces of {chunk_bytes} bytes");
+                assert_eq!(pieces.events, whole.events, "{name}, {chunk_bytes}");
+                assert_eq!(pieces.format, Some(Format::PorcupineKv));
+            }
+        }
+    }
+
+    #[test]
+    fn a_log_with_a_problem_is_left_to_the_whole_file_reader() {
+        let broken = [
+            ("unclosed", OPS.replace("{:process 2, :type :info", "{:process 2, :type :info [")),
+            ("unpaired", OPS.replace(":type :ok, :f :append", ":type :invoke, :f :append")),
+            ("bad utf8", String::new()),
+            ("after", format!("[\n{OPS}]\n{{:process 3}}\n")),
+            ("open", format!("[\n{OPS}")),
+        ];
+        for (name, text) in broken {
+            let log = TempLog::new(&name.replace(' ', "-"), &text);
+            if name == "bad utf8" {
+                let mut bytes = OPS.as_bytes().to_vec();
+                bytes.splice(10..10, [0xff, 0xfe]);
+                std::fs::write(&log.0, bytes).expect("write");
+            }
+            for chunk_bytes in [1, 5, 1 << 20] {
+                let pieces = read_kv_by(&log.0, &Deadline::NONE, chunk_bytes).expect("no deadline");
+                assert!(pieces.is_none(), "{name}: read in pieces of {chunk_bytes} bytes");
+            }
+            let error = read_file(&log.0, Format::PorcupineKv)
+                .expect_err("the whole-file reader names the problem");
+            assert!(error.line > 0, "{name}: {error}");
+        }
+    }
+
+    fn cuts(text: &str) -> Vec<usize> {
+        let mut boundary = FormBoundary::default();
+        let mut found = Vec::new();
+        for end in 1..=text.len() {
+            boundary.scan(&text.as_bytes()[..end]);
+            if found.last() != Some(&boundary.cut) && boundary.cut > 0 {
+                found.push(boundary.cut);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn cuts_only_between_top_level_forms() {
+        let text = "{:a 1}\n{:b \"x\ny\"\n :c [1\n 2]}\n; a ( comment\n{:d \\(}\n";
+        let ends: Vec<&str> = cuts(text).iter().map(|&cut| &text[..cut]).collect();
+        assert_eq!(
+            ends,
+            [
+                "{:a 1}\n",
+                "{:a 1}\n{:b \"x\ny\"\n :c [1\n 2]}\n",
+                "{:a 1}\n{:b \"x\ny\"\n :c [1\n 2]}\n; a ( comment\n",
+                text,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrapped_history_is_cut_inside_its_vector() {
+        let text = "[\n{:a 1}\n{:b [2\n]}\n]\n";
+        let ends: Vec<&str> = cuts(text).iter().map(|&cut| &text[..cut]).collect();
+        assert_eq!(ends, ["[\n", "[\n{:a 1}\n", "[\n{:a 1}\n{:b [2\n]}\n", text]);
+    }
+
+    #[test]
+    fn forgetting_a_taken_prefix_keeps_later_cuts() {
+        let mut boundary = FormBoundary::default();
+        let mut buffer = b"{:a 1}\n{:b".to_vec();
+        boundary.scan(&buffer);
+        assert_eq!(boundary.cut, 7);
+        buffer.drain(..7);
+        boundary.forget(7);
+        assert_eq!(boundary.cut, 0);
+        buffer.extend_from_slice(b" 2}\n");
+        boundary.scan(&buffer);
+        assert_eq!(&buffer[..boundary.cut], b"{:b 2}\n");
+    }
+}
