@@ -18,7 +18,7 @@ use super::{Format, History, Pairing, ReadError};
 use crate::deadline::{Deadline, Phase};
 
 /// Bytes read at a time; a piece is at most this plus the last form cut short.
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 256 << 10;
 
 /// The fewest bytes an op map of a kv log takes (as `edn::records_expected` bounds it).
 const MIN_RECORD_BYTES: u64 = 24;
