@@ -299,7 +299,9 @@ where
                 ));
             }
             let order = options.linearization.then(|| {
-                let job = job.as_ref().expect("jobs are kept when linearizations are asked for");
+                let job = job
+                    .as_ref()
+                    .expect("jobs are kept when linearizations are asked for");
                 linearization_of(&outcome, job, history)
             });
             let mut partition = with_prefix(outcome, job.as_ref(), history);
@@ -554,6 +556,8 @@ struct FirstRound<M: Model> {
     key: Option<String>,
     ops_count: usize,
     job: Option<Job<M>>,
+    /// False when the deadline passed while it was being prepared (it was not searched).
+    prepared: bool,
     searched: Searched,
 }
 
@@ -588,7 +592,7 @@ where
         .into_iter()
         .map(|object| Mutex::new(Some(object)))
         .collect();
-    let results: Vec<Mutex<Option<Result<Option<FirstRound<M>>, CheckError>>>> =
+    let results: Vec<Mutex<Option<Result<FirstRound<M>, CheckError>>>> =
         (0..count).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let worker = || loop {
@@ -616,22 +620,24 @@ where
     }
     let mut firsts = Vec::with_capacity(count);
     for result in results {
-        match result
-            .into_inner()
-            .expect("result lock")
-            .expect("every object is run")?
-        {
-            Some(first) => firsts.push(first),
-            None => return Ok(None),
-        }
+        firsts.push(
+            result
+                .into_inner()
+                .expect("result lock")
+                .expect("every object is run")?,
+        );
     }
-    // As between any two rounds: once an object is invalid, the others stop undecided.
+    // As between any two rounds: once an object is invalid, the others stop undecided, those
+    // the deadline stopped while they were prepared too (the verdict is known).
     let any_invalid = firsts.iter().any(|first| {
         matches!(
             first.searched.result,
             Some(SearchResult::NotLinearizable { .. })
         )
     });
+    if !any_invalid && firsts.iter().any(|first| !first.prepared) {
+        return Ok(None);
+    }
     let undecided: Vec<usize> = (0..count)
         .filter(|&object| firsts[object].searched.result.is_none())
         .collect();
@@ -648,10 +654,16 @@ where
         let later = search_rounds(&jobs, budget, threads, FIRST_ROUND_STEPS * 2);
         for ((&object, job), searched) in undecided.iter().zip(jobs).zip(later) {
             let first = &mut firsts[object];
-            first.searched = Searched {
-                elapsed: first.searched.elapsed + searched.elapsed,
-                ..searched
-            };
+            let earlier = std::mem::replace(&mut first.searched.finished, searched.finished);
+            // A search the budget stopped before it got past where its first round was keeps
+            // what the first round reached, for the report.
+            let undecided_again =
+                matches!(searched.result, Some(SearchResult::Exhausted(_)) | None);
+            if undecided_again && first.searched.finished.stats.steps < earlier.stats.steps {
+                first.searched.finished = earlier;
+            }
+            first.searched.result = searched.result;
+            first.searched.elapsed += searched.elapsed;
             first.job = Some(job);
         }
     }
@@ -666,7 +678,7 @@ where
     ))
 }
 
-/// Prepares one object and runs its first round (see `run_objects`); `Ok(None)` when the
+/// Prepares one object and runs its first round (see `run_objects`); not `prepared` when the
 /// deadline passed while it was being prepared.
 fn first_round<M: Model>(
     object: Object<M>,
@@ -674,15 +686,30 @@ fn first_round<M: Model>(
     deadline: &Deadline,
     budget: &Budget,
     keep_valid: bool,
-) -> Result<Option<FirstRound<M>>, CheckError> {
+) -> Result<FirstRound<M>, CheckError> {
     let Object {
         model,
         key,
         positions,
         events,
     } = object;
-    let Some(job) = prepare(model, key, history, positions, &events, deadline)? else {
-        return Ok(None);
+    let ops_count = positions.len();
+    let Some(job) = prepare(model, key.clone(), history, positions, &events, deadline)? else {
+        return Ok(FirstRound {
+            key,
+            ops_count,
+            job: None,
+            prepared: false,
+            searched: Searched {
+                result: None,
+                finished: Finished {
+                    stats: SearchStats::default(),
+                    prefix_reached: None,
+                    linearization: None,
+                },
+                elapsed: Duration::ZERO,
+            },
+        });
     };
     drop(events);
     let started = Instant::now();
@@ -701,16 +728,17 @@ fn first_round<M: Model>(
     };
     let elapsed = started.elapsed();
     let needed = keep_valid || !matches!(result, Some(SearchResult::Linearizable));
-    Ok(Some(FirstRound {
+    Ok(FirstRound {
         key: job.key.clone(),
         ops_count: job.input.ops.len(),
         job: needed.then_some(job),
+        prepared: true,
         searched: Searched {
             result,
             finished,
             elapsed,
         },
-    }))
+    })
 }
 
 /// A report for a check the deadline stopped before any search ran.
@@ -1056,14 +1084,17 @@ where
     slots
         .into_iter()
         .map(|slot| {
-            let slot = slot.into_inner().expect("slot lock");
+            let mut slot = slot.into_inner().expect("slot lock");
             // A search still here was stopped early (another object was invalid). Every
             // search is built in the first round, so none is missing.
-            let finished = match (slot.finished, &slot.search) {
+            let finished = match (slot.finished, slot.search.take()) {
                 (Some(finished), _) => finished,
                 (None, Some(search)) => {
                     debug_assert!(slot.result.is_none(), "a done search is taken at once");
-                    Finished::of(search, None)
+                    let finished = Finished::of(&search, None);
+                    // Its memory no longer counts against what explaining may use.
+                    search.abandon(budget);
+                    finished
                 }
                 (None, None) => {
                     debug_assert!(false, "every search is built in the first round");

@@ -20,6 +20,12 @@ use crate::deadline::{Deadline, Phase};
 /// Bytes read at a time; a piece is at most this plus the last form cut short.
 const CHUNK_BYTES: usize = 256 << 10;
 
+/// The most a piece may grow to while no cut is found before the file is left to the
+/// whole-file reader.
+const MAX_PIECE_BYTES: usize = 16 << 20;
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
 /// The fewest bytes an op map of a kv log takes (as `edn::records_expected` bounds it).
 const MIN_RECORD_BYTES: u64 = 24;
 
@@ -43,15 +49,18 @@ fn read_kv_by(
     }
 }
 
-fn read_pieces(
-    path: &Path,
-    deadline: &Deadline,
-    chunk_bytes: usize,
-) -> Result<History, ReadError> {
+fn read_pieces(path: &Path, deadline: &Deadline, chunk_bytes: usize) -> Result<History, ReadError> {
     let source_name = path.display().to_string();
     let problem = |what: String| super::pairing_error(&source_name, 0, what);
+    // A pipe or FIFO cannot be read a second time: the whole-file reader gets it, so that a
+    // problem is named by the reader that read it. Asked of the path before opening it, since
+    // opening a FIFO would take its writer.
+    let metadata = std::fs::metadata(path).map_err(|error| problem(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(problem("not a regular file".to_string()));
+    }
     let mut file = std::fs::File::open(path).map_err(|error| problem(error.to_string()))?;
-    let file_bytes = file.metadata().map_or(0, |metadata| metadata.len());
+    let file_bytes = metadata.len();
     if file_bytes > MAX_HISTORY_BYTES {
         return Err(problem("over the size limit".to_string()));
     }
@@ -72,9 +81,17 @@ fn read_pieces(
             return Err(problem("over the size limit".to_string()));
         }
         let last = read == 0;
+        if first_piece && boundary.scanned == 0 && buffer.starts_with(BOM) {
+            // Not a form: the top level is found after it.
+            boundary.scanned = BOM.len();
+        }
         boundary.scan(&buffer);
         let cut = if last { buffer.len() } else { boundary.cut };
         if cut == 0 && !last {
+            if buffer.len() > MAX_PIECE_BYTES {
+                // No cut in sight (one long line, lone CR line ends): pieces would not help.
+                return Err(problem("no place to cut".to_string()));
+            }
             continue;
         }
         let piece = std::str::from_utf8(&buffer[..cut])
@@ -84,7 +101,9 @@ fn read_pieces(
             Pairing::new(&source_name, records_expected(&buffer, file_bytes))
         });
         first_piece = false;
-        stream.feed(piece, last, deadline, &mut |record| pairs.push(record, deadline))?;
+        stream.feed(piece, last, deadline, &mut |record| {
+            pairs.push(record, deadline)
+        })?;
         if last {
             break;
         }
@@ -213,10 +232,8 @@ mod tests {
 
     impl TempLog {
         fn new(name: &str, text: &str) -> TempLog {
-            let path = std::env::temp_dir().join(format!(
-                "minos-stream-{}-{name}.txt",
-                std::process::id()
-            ));
+            let path = std::env::temp_dir()
+                .join(format!("minos-stream-{}-{name}.txt", std::process::id()));
             std::fs::write(&path, text).expect("write a temporary log");
             TempLog(path)
         }
@@ -242,11 +259,22 @@ mod tests {
             ("plain", OPS.to_string()),
             ("wrapped", format!("[\n{OPS}]\n")),
             ("listed", format!("(\n{OPS})")),
-            ("comments", format!("; a log (with a bracket\n{}", OPS.replace("\n{:process 2", "\n; between ]\n{:process 2"))),
+            (
+                "comments",
+                format!(
+                    "; a log (with a bracket\n{}",
+                    OPS.replace("\n{:process 2", "\n; between ]\n{:process 2")
+                ),
+            ),
             ("multiline", OPS.replace(", :f :get,", ",\n :f\n :get,")),
             ("crlf", OPS.replace('\n', "\r\n")),
             ("bom", format!("\u{feff}{OPS}")),
-            ("escaped", OPS.replace("\"x 2 0 y\"", "\"x \\\"2\\\"\n0 y\"")),
+            ("bom wrapped", format!("\u{feff}[\n{OPS}]\n")),
+            ("lone cr", OPS.replace('\n', "\r")),
+            (
+                "escaped",
+                OPS.replace("\"x 2 0 y\"", "\"x \\\"2\\\"\n0 y\""),
+            ),
             ("no final newline", OPS.trim_end().to_string()),
             ("empty", String::new()),
         ]
@@ -262,7 +290,10 @@ mod tests {
                 let pieces = read_kv_by(&log.0, &Deadline::NONE, chunk_bytes)
                     .expect("no deadline")
                     .unwrap_or_else(|| panic!("{name}: pieces of {chunk_bytes} bytes failed"));
-                assert_eq!(pieces.ops, whole.ops, "{name}, pieces of {chunk_bytes} bytes");
+                assert_eq!(
+                    pieces.ops, whole.ops,
+                    "{name}, pieces of {chunk_bytes} bytes"
+                );
                 assert_eq!(pieces.events, whole.events, "{name}, {chunk_bytes}");
                 assert_eq!(pieces.format, Some(Format::PorcupineKv));
             }
@@ -270,10 +301,35 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_is_read_once_by_the_whole_file_reader() {
+        let fifo = TempLog::new("fifo", "");
+        std::fs::remove_file(&fifo.0).expect("remove the placeholder");
+        let made = std::process::Command::new("mkfifo").arg(&fifo.0).status();
+        if !made.is_ok_and(|status| status.success()) {
+            eprintln!("SKIPPED: mkfifo is not available here");
+            return;
+        }
+        let unpaired = OPS.replace(":type :ok, :f :append", ":type :invoke, :f :append");
+        let path = fifo.0.clone();
+        let writer = std::thread::spawn(move || std::fs::write(path, unpaired));
+        assert!(read_kv(&fifo.0, &Deadline::NONE).expect("no deadline").is_none());
+        let error = read_file(&fifo.0, Format::PorcupineKv)
+            .expect_err("the pairing problem is found in what the FIFO gave");
+        assert_eq!(error.line, 3, "{error}");
+        writer.join().expect("writer").expect("write the FIFO");
+    }
+
+    #[test]
     fn a_log_with_a_problem_is_left_to_the_whole_file_reader() {
         let broken = [
-            ("unclosed", OPS.replace("{:process 2, :type :info", "{:process 2, :type :info [")),
-            ("unpaired", OPS.replace(":type :ok, :f :append", ":type :invoke, :f :append")),
+            (
+                "unclosed",
+                OPS.replace("{:process 2, :type :info", "{:process 2, :type :info ["),
+            ),
+            (
+                "unpaired",
+                OPS.replace(":type :ok, :f :append", ":type :invoke, :f :append"),
+            ),
             ("bad utf8", String::new()),
             ("after", format!("[\n{OPS}]\n{{:process 3}}\n")),
             ("open", format!("[\n{OPS}")),
@@ -287,7 +343,10 @@ mod tests {
             }
             for chunk_bytes in [1, 5, 1 << 20] {
                 let pieces = read_kv_by(&log.0, &Deadline::NONE, chunk_bytes).expect("no deadline");
-                assert!(pieces.is_none(), "{name}: read in pieces of {chunk_bytes} bytes");
+                assert!(
+                    pieces.is_none(),
+                    "{name}: read in pieces of {chunk_bytes} bytes"
+                );
             }
             let error = read_file(&log.0, Format::PorcupineKv)
                 .expect_err("the whole-file reader names the problem");
@@ -326,7 +385,10 @@ mod tests {
     fn a_wrapped_history_is_cut_inside_its_vector() {
         let text = "[\n{:a 1}\n{:b [2\n]}\n]\n";
         let ends: Vec<&str> = cuts(text).iter().map(|&cut| &text[..cut]).collect();
-        assert_eq!(ends, ["[\n", "[\n{:a 1}\n", "[\n{:a 1}\n{:b [2\n]}\n", text]);
+        assert_eq!(
+            ends,
+            ["[\n", "[\n{:a 1}\n", "[\n{:a 1}\n{:b [2\n]}\n", text]
+        );
     }
 
     #[test]

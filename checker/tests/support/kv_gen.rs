@@ -86,6 +86,8 @@ struct Op {
     before: String,
     /// Order of the op's effect among all effects.
     applied_at: usize,
+    /// For a write: the write to the same key whose effect came just before this one's.
+    previous_write: Option<usize>,
 }
 
 enum Line {
@@ -105,6 +107,8 @@ pub fn generate(spec: &KvSpec) -> String {
     let mut pending: Vec<Option<(usize, bool)>> = vec![None; spec.clients as usize];
     let mut op_numbers = vec![0u64; spec.clients as usize];
     let mut effects = 0usize;
+    // Per key: the write whose effect came last so far.
+    let mut last_write: Vec<Option<usize>> = vec![None; spec.keys as usize];
     while ops.len() < spec.ops || pending.iter().any(Option::is_some) {
         let client = next(spec.clients) as usize;
         match pending[client] {
@@ -127,14 +131,19 @@ pub fn generate(spec: &KvSpec) -> String {
                     value,
                     before: String::new(),
                     applied_at: 0,
+                    previous_write: None,
                 });
                 lines.push(Line::Invoke(ops.len() - 1));
                 pending[client] = Some((ops.len() - 1, false));
             }
             None => {}
             Some((index, false)) => {
+                let key = ops[index].key as usize;
+                if ops[index].f != F::Get {
+                    ops[index].previous_write = last_write[key].replace(index);
+                }
                 let op = &mut ops[index];
-                let cell = &mut store[op.key as usize];
+                let cell = &mut store[key];
                 op.before = cell.clone();
                 op.applied_at = effects;
                 effects += 1;
@@ -180,17 +189,36 @@ pub fn generate(spec: &KvSpec) -> String {
 }
 
 /// Makes one get, past the middle of the history, return the value its key had just before
-/// the latest write to that key that completed before the get was invoked. That write must be
-/// linearized before the get, and its token is in every later value of the key (or a later
-/// put's token leads it), so no linearization lets the get see the stale value.
+/// a write W to that key that completed before the get was invoked: of the writes whose
+/// previous write X (the one whose effect came just before W's) completed before W was
+/// invoked, the one applied last. Then every linearization orders X, W, the get; the stale value ends with X's token
+/// (or is empty, when W was the key's first write), and after W the value always ends with the
+/// token of a later write, tokens being unique: no linearization lets the get see it. Without
+/// the condition on X, a put X concurrent with W could be ordered after W, and the "stale" value
+/// would be a legal read.
 fn plant(spec: &KvSpec, ops: &mut [Op], lines: &[Line]) {
-    // Per key: the latest write completed so far (by the order of completion lines).
+    // Per op: the positions of its invoke and of its completion among the lines.
+    let mut invoked_at = vec![usize::MAX; ops.len()];
+    let mut completed_at = vec![usize::MAX; ops.len()];
+    for (position, line) in lines.iter().enumerate() {
+        match *line {
+            Line::Invoke(index) => invoked_at[index] = position,
+            Line::Ok(index) => completed_at[index] = position,
+        }
+    }
+    let ordered_after_previous = |write: usize| {
+        ops[write]
+            .previous_write
+            .is_none_or(|previous| completed_at[previous] < invoked_at[write])
+    };
+    // Per key: of the writes completed so far that are ordered after their previous write,
+    // the one applied last.
     let mut last_completed_write: Vec<Option<usize>> = vec![None; spec.keys as usize];
     let mut seen_ops = 0usize;
     for line in lines {
         match *line {
             Line::Ok(index) => {
-                if ops[index].f != F::Get {
+                if ops[index].f != F::Get && ordered_after_previous(index) {
                     let key = ops[index].key as usize;
                     // Keep the write applied last among those completed.
                     let later = last_completed_write[key]
