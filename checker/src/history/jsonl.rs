@@ -41,15 +41,103 @@ pub(crate) fn read_records(
 ) -> Result<Vec<RawRecord>, ReadError> {
     let mut records = Vec::new();
     let mut processes = Vec::new();
-    let mut previous: Option<(u64, u64)> = None;
-    let mut names = Names::default();
+    let mut reader = LineReader::new(source_name);
     for (line_number, line) in lines(text) {
         if line_number % CHECK_EVERY == 0 {
             deadline.check(Phase::Parsing)?;
         }
-        if line.trim().is_empty() {
-            continue;
+        if let Some((record, process)) = reader.read_line(line_number, line)? {
+            processes.push(process);
+            records.push(record);
         }
+    }
+    number_processes(&mut records, processes, source_name)?;
+    Ok(records)
+}
+
+/// The jsonl reader over a history given in consecutive pieces, each ending just after a line
+/// feed, handing each record to `sink` as it is read. Named processes are numbered only once
+/// every record is read (after the largest numeric one), so a piece that names one is a problem
+/// here: the caller then reads the file whole (see `stream`). Given the whole text as one
+/// piece it reads the records `read_records` reads, for histories whose processes are numbers.
+pub(crate) struct JsonlStream<'n> {
+    reader: LineReader<'n>,
+    /// Lines of the pieces read so far.
+    lines_before: usize,
+}
+
+impl<'n> JsonlStream<'n> {
+    pub(crate) fn new(source_name: &'n str) -> JsonlStream<'n> {
+        JsonlStream {
+            reader: LineReader::new(source_name),
+            lines_before: 0,
+        }
+    }
+
+    pub(crate) fn feed(
+        &mut self,
+        text: &str,
+        deadline: &Deadline,
+        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        let mut last_line = 0;
+        for (number, line) in lines(text) {
+            last_line = number;
+            let line_number = self.lines_before + number;
+            if line_number % CHECK_EVERY == 0 {
+                deadline.check(Phase::Parsing)?;
+            }
+            let Some((mut record, process)) = self.reader.read_line(line_number, line)? else {
+                continue;
+            };
+            record.process = match process {
+                ProcessField::Number(number) => Process::Client(number),
+                ProcessField::Nemesis => Process::Nemesis,
+                ProcessField::Name(_) => {
+                    return Err(ReadError::Input(InputError {
+                        file: self.reader.source_name.to_string(),
+                        line: line_number,
+                        problem: "a named process is numbered only once the whole file is read"
+                            .to_string(),
+                    }))
+                }
+            };
+            sink(record)?;
+        }
+        self.lines_before += last_line;
+        Ok(())
+    }
+}
+
+/// Reads one line at a time, keeping what the order checks and names need between lines.
+struct LineReader<'n> {
+    source_name: &'n str,
+    previous: Option<(u64, u64)>,
+    names: Names,
+}
+
+impl<'n> LineReader<'n> {
+    fn new(source_name: &'n str) -> LineReader<'n> {
+        LineReader {
+            source_name,
+            previous: None,
+            names: Names::default(),
+        }
+    }
+
+    /// The record of one line and its process as written (`None` for a blank line); its
+    /// `process` is left for the caller to number.
+    fn read_line(
+        &mut self,
+        line_number: usize,
+        line: &str,
+    ) -> Result<Option<(RawRecord, ProcessField)>, ReadError> {
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        let source_name = self.source_name;
+        let names = &mut self.names;
+        let previous = &mut self.previous;
         let error = |problem: String| {
             ReadError::Input(InputError {
                 file: source_name.to_string(),
@@ -94,7 +182,7 @@ pub(crate) fn read_records(
             }
         };
         // DESIGN.md §3: records are in real-time order, indexes increasing.
-        if let Some((previous_index, previous_time)) = previous {
+        if let Some((previous_index, previous_time)) = *previous {
             if record.index <= previous_index {
                 return Err(error(format!(
                     "index {} does not increase (the record before has index {previous_index})",
@@ -108,22 +196,22 @@ pub(crate) fn read_records(
                 )));
             }
         }
-        previous = Some((record.index, record.time));
-        processes.push(process);
-        records.push(RawRecord {
-            line: line_number,
-            index: record.index,
-            process: Process::Nemesis,
-            process_name: None,
-            kind: record.kind,
-            f: names.get(&record.f),
-            key,
-            value: record.value,
-            unknown_output: false,
-        });
+        *previous = Some((record.index, record.time));
+        Ok(Some((
+            RawRecord {
+                line: line_number,
+                index: record.index,
+                process: Process::Nemesis,
+                process_name: None,
+                kind: record.kind,
+                f: names.get(&record.f),
+                key,
+                value: record.value,
+                unknown_output: false,
+            },
+            process,
+        )))
     }
-    number_processes(&mut records, processes, source_name)?;
-    Ok(records)
 }
 
 /// Gives named processes numbers after the largest numeric one, in order of first appearance,

@@ -330,8 +330,21 @@ pub fn read_file_until(
     independent: Independent,
     deadline: &Deadline,
 ) -> Result<History, ReadError> {
-    if format == Format::PorcupineKv && independent != Independent::Yes {
-        if let Some(history) = stream::read_kv(path, deadline)? {
+    // Kv logs and jsonl are read in pieces (see `stream`); `--independent` is for EDN only,
+    // and the whole-file reader says so.
+    let in_pieces = match (format, path.extension().and_then(|ext| ext.to_str())) {
+        (Format::PorcupineKv | Format::Jsonl, _) | (Format::Auto, Some("jsonl")) => {
+            independent != Independent::Yes
+        }
+        _ => false,
+    };
+    if in_pieces {
+        let format = if format == Format::Auto {
+            Format::Jsonl
+        } else {
+            format
+        };
+        if let Some(history) = stream::read(path, format, deadline)? {
             return Ok(history);
         }
         // The file has a problem (or a shape the pieces cannot follow): read whole below,

@@ -1,19 +1,23 @@
-//! Reading a Porcupine kv log in pieces: the file is read a chunk at a time, cut between two
-//! top-level forms (`FormBoundary`), and each piece is parsed and paired before the next is
-//! read, so that a large log never holds its whole text beside the history it becomes (the
-//! text alone is most of the peak for a log of many short ops).
+//! Reading a Porcupine kv log or a `history.jsonl` in pieces: the file is read a chunk at a
+//! time, cut between two records (between two top-level EDN forms, `FormBoundary`; after a
+//! line feed, for jsonl), and each piece is parsed and paired before the next is read, so that
+//! a large history never holds its whole text beside the history it becomes (the text alone is
+//! most of the peak for a history of many short ops).
 //!
-//! The pieces only carry valid input. Any problem (bad UTF-8, bad EDN, bad pairing, a file
-//! over the size limit, one that cannot be read) makes `read_kv` answer `None`, and the caller
-//! reads the file whole as before, which names the problem with its line exactly as it always
-//! has. A cut in the wrong place cannot change a verdict: a piece cut inside a form leaves that
-//! form unclosed, which is a parse error, and so also a whole-file read.
+//! The pieces only carry valid input. Any problem (bad UTF-8, a bad record, bad pairing, a
+//! file over the size limit, one that cannot be read, a jsonl process named rather than
+//! numbered) makes `read` answer `None`, and the caller reads the file whole as before, which
+//! names the problem with its line exactly as it always has. A cut in the wrong place cannot
+//! change a verdict: a piece cut inside an EDN form leaves that form unclosed, which is a parse
+//! error, and so also a whole-file read; a jsonl record is one line.
 
 use std::io::Read;
 use std::path::Path;
 
 use super::edn::RecordStream;
+use super::jsonl::JsonlStream;
 use super::text::{count_byte, strip_bom, MAX_HISTORY_BYTES};
+use super::RawRecord;
 use super::{Format, History, Pairing, ReadError};
 use crate::deadline::{Deadline, Phase};
 
@@ -26,32 +30,150 @@ const MAX_PIECE_BYTES: usize = 16 << 20;
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
-/// The fewest bytes an op map of a kv log takes (as `edn::records_expected` bounds it).
+/// The fewest bytes a record takes (as `edn::records_expected` bounds kv logs).
 const MIN_RECORD_BYTES: u64 = 24;
 
-/// Reads and pairs the kv log at `path` in pieces; `None` when it has any problem (the caller
-/// then reads it whole, for the error). Only the deadline is an error here.
-pub(crate) fn read_kv(path: &Path, deadline: &Deadline) -> Result<Option<History>, ReadError> {
-    read_kv_by(path, deadline, CHUNK_BYTES)
+/// Reads and pairs the history at `path`, a kv log or jsonl (`format`), in pieces; `None`
+/// when it has any problem (the caller then reads it whole, for the error). Only the deadline
+/// is an error here.
+pub(crate) fn read(
+    path: &Path,
+    format: Format,
+    deadline: &Deadline,
+) -> Result<Option<History>, ReadError> {
+    read_by(path, format, deadline, CHUNK_BYTES)
 }
 
-/// `read_kv` reading `chunk_bytes` at a time.
-fn read_kv_by(
+/// `read` reading `chunk_bytes` at a time.
+fn read_by(
     path: &Path,
+    format: Format,
     deadline: &Deadline,
     chunk_bytes: usize,
 ) -> Result<Option<History>, ReadError> {
     assert!(chunk_bytes > 0);
-    match read_pieces(path, deadline, chunk_bytes) {
-        Ok(history) => Ok(Some(history)),
+    let source_name = path.display().to_string();
+    let read = match format {
+        Format::PorcupineKv => read_pieces(
+            path,
+            &source_name,
+            deadline,
+            chunk_bytes,
+            &mut EdnPieces {
+                boundary: FormBoundary::default(),
+                stream: RecordStream::new(&source_name),
+            },
+        ),
+        Format::Jsonl => read_pieces(
+            path,
+            &source_name,
+            deadline,
+            chunk_bytes,
+            &mut JsonlPieces {
+                scanned: 0,
+                cut: 0,
+                stream: JsonlStream::new(&source_name),
+            },
+        ),
+        _ => return Ok(None),
+    };
+    match read {
+        Ok(mut history) => {
+            history.format = Some(format);
+            Ok(Some(history))
+        }
         Err(ReadError::TimeUp(time_up)) => Err(ReadError::TimeUp(time_up)),
         Err(ReadError::Input(_)) => Ok(None),
     }
 }
 
-fn read_pieces(path: &Path, deadline: &Deadline, chunk_bytes: usize) -> Result<History, ReadError> {
-    let source_name = path.display().to_string();
-    let problem = |what: String| super::pairing_error(&source_name, 0, what);
+/// One format's reader of pieces: where its buffer may be cut, and the reading of a piece.
+trait Pieces {
+    /// Scans `buffer` (the bytes not yet taken; `skip` leading bytes are not part of any
+    /// record) and answers the latest place it may be cut, 0 for none yet.
+    fn cut(&mut self, buffer: &[u8], skip: usize) -> usize;
+    /// The first `cut` bytes of the buffer were taken.
+    fn forget(&mut self, cut: usize);
+    /// Reads the records of the next piece; `last` says no piece follows.
+    fn feed(
+        &mut self,
+        piece: &str,
+        last: bool,
+        deadline: &Deadline,
+        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError>;
+}
+
+struct EdnPieces<'n> {
+    boundary: FormBoundary,
+    stream: RecordStream<'n>,
+}
+
+impl Pieces for EdnPieces<'_> {
+    fn cut(&mut self, buffer: &[u8], skip: usize) -> usize {
+        self.boundary.scanned = self.boundary.scanned.max(skip);
+        self.boundary.scan(buffer);
+        self.boundary.cut
+    }
+
+    fn forget(&mut self, cut: usize) {
+        self.boundary.forget(cut);
+    }
+
+    fn feed(
+        &mut self,
+        piece: &str,
+        last: bool,
+        deadline: &Deadline,
+        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        self.stream.feed(piece, last, deadline, sink)
+    }
+}
+
+/// Jsonl records are one line each: a piece may end after any line feed.
+struct JsonlPieces<'n> {
+    scanned: usize,
+    cut: usize,
+    stream: JsonlStream<'n>,
+}
+
+impl Pieces for JsonlPieces<'_> {
+    fn cut(&mut self, buffer: &[u8], _skip: usize) -> usize {
+        if let Some(feed) = buffer[self.scanned..]
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+        {
+            self.cut = self.scanned + feed + 1;
+        }
+        self.scanned = buffer.len();
+        self.cut
+    }
+
+    fn forget(&mut self, cut: usize) {
+        self.scanned -= cut;
+        self.cut = self.cut.saturating_sub(cut);
+    }
+
+    fn feed(
+        &mut self,
+        piece: &str,
+        _last: bool,
+        deadline: &Deadline,
+        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        self.stream.feed(piece, deadline, sink)
+    }
+}
+
+fn read_pieces(
+    path: &Path,
+    source_name: &str,
+    deadline: &Deadline,
+    chunk_bytes: usize,
+    pieces: &mut dyn Pieces,
+) -> Result<History, ReadError> {
+    let problem = |what: String| super::pairing_error(source_name, 0, what);
     // A pipe or FIFO cannot be read a second time: the whole-file reader gets it, so that a
     // problem is named by the reader that read it. Asked of the path before opening it, since
     // opening a FIFO would take its writer.
@@ -65,8 +187,6 @@ fn read_pieces(path: &Path, deadline: &Deadline, chunk_bytes: usize) -> Result<H
         return Err(problem("over the size limit".to_string()));
     }
     let mut buffer: Vec<u8> = Vec::with_capacity(chunk_bytes.min(file_bytes as usize + 1));
-    let mut boundary = FormBoundary::default();
-    let mut stream = RecordStream::new(&source_name);
     let mut pairing: Option<Pairing> = None;
     let mut total_bytes = 0u64;
     let mut first_piece = true;
@@ -81,12 +201,14 @@ fn read_pieces(path: &Path, deadline: &Deadline, chunk_bytes: usize) -> Result<H
             return Err(problem("over the size limit".to_string()));
         }
         let last = read == 0;
-        if first_piece && boundary.scanned == 0 && buffer.starts_with(BOM) {
-            // Not a form: the top level is found after it.
-            boundary.scanned = BOM.len();
-        }
-        boundary.scan(&buffer);
-        let cut = if last { buffer.len() } else { boundary.cut };
+        // A byte-order mark is not part of the first record.
+        let skip = if first_piece && buffer.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let cut = pieces.cut(&buffer, skip);
+        let cut = if last { buffer.len() } else { cut };
         if cut == 0 && !last {
             if buffer.len() > MAX_PIECE_BYTES {
                 // No cut in sight (one long line, lone CR line ends): pieces would not help.
@@ -98,22 +220,22 @@ fn read_pieces(path: &Path, deadline: &Deadline, chunk_bytes: usize) -> Result<H
             .map_err(|_| problem("not valid UTF-8".to_string()))?;
         let piece = if first_piece { strip_bom(piece) } else { piece };
         let pairs = pairing.get_or_insert_with(|| {
-            Pairing::new(&source_name, records_expected(&buffer, file_bytes))
+            Pairing::new(source_name, records_expected(&buffer, file_bytes))
         });
         first_piece = false;
-        stream.feed(piece, last, deadline, &mut |record| {
+        pieces.feed(piece, last, deadline, &mut |record| {
             pairs.push(record, deadline)
         })?;
         if last {
             break;
         }
         buffer.drain(..cut);
-        boundary.forget(cut);
+        pieces.forget(cut);
     }
     deadline.check(Phase::Parsing)?;
     let mut history = pairing
         .map(|pairing| pairing.history)
-        .unwrap_or_else(|| Pairing::new(&source_name, 0).history);
+        .unwrap_or_else(|| Pairing::new(source_name, 0).history);
     // Sized from the first chunk's lines: give back what the rest did not need.
     if history.ops.capacity() > history.ops.len() + history.ops.len() / 16 {
         history.ops.shrink_to_fit();
@@ -121,12 +243,11 @@ fn read_pieces(path: &Path, deadline: &Deadline, chunk_bytes: usize) -> Result<H
     if history.events.capacity() > history.events.len() + history.events.len() / 16 {
         history.events.shrink_to_fit();
     }
-    history.format = Some(Format::PorcupineKv);
     Ok(history)
 }
 
 /// About how many records a file of `file_bytes` holds, from the lines of its first chunk
-/// (one op map a line in kv logs), bounded as `edn::records_expected` bounds it.
+/// (one record a line in kv logs and jsonl), bounded as `edn::records_expected` bounds it.
 fn records_expected(first_chunk: &[u8], file_bytes: u64) -> usize {
     let chunk_bytes = (first_chunk.len() as u64).max(1);
     let lines = count_byte(first_chunk, b'\n') as u64 + 1;
@@ -287,7 +408,7 @@ mod tests {
                 .unwrap_or_else(|error| panic!("{name}: {error}"));
             let log = TempLog::new(&name.replace(' ', "-"), &text);
             for chunk_bytes in [1, 2, 3, 7, 64, 1 << 20] {
-                let pieces = read_kv_by(&log.0, &Deadline::NONE, chunk_bytes)
+                let pieces = read_by(&log.0, Format::PorcupineKv, &Deadline::NONE, chunk_bytes)
                     .expect("no deadline")
                     .unwrap_or_else(|| panic!("{name}: pieces of {chunk_bytes} bytes failed"));
                 assert_eq!(
@@ -296,6 +417,94 @@ mod tests {
                 );
                 assert_eq!(pieces.events, whole.events, "{name}, {chunk_bytes}");
                 assert_eq!(pieces.format, Some(Format::PorcupineKv));
+            }
+        }
+    }
+
+    const JSONL: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"add","key":"a","value":1}
+{"index":1,"time":5,"process":"nemesis","type":"info","f":"partition","value":null}
+{"index":2,"time":7,"process":1,"type":"invoke","f":"read","key":7,"value":null}
+
+{"index":3,"time":9,"process":0,"type":"ok","f":"add","key":"a","value":1}
+{"index":4,"time":9,"process":1,"type":"ok","f":"read","key":7,"value":3}
+{"index":5,"time":12,"process":2,"type":"invoke","f":"add","key":"a","value":"x\ny"}
+"#;
+
+    #[test]
+    fn jsonl_pieces_read_what_the_whole_text_reads() {
+        let shapes = [
+            ("jsonl plain", JSONL.to_string()),
+            ("jsonl crlf", JSONL.replace('\n', "\r\n")),
+            ("jsonl lone cr", JSONL.replace('\n', "\r")),
+            ("jsonl bom", format!("\u{feff}{JSONL}")),
+            ("jsonl no final newline", JSONL.trim_end().to_string()),
+            ("jsonl empty", String::new()),
+        ];
+        for (name, text) in shapes {
+            let whole = parse_text(&text, "log", Format::Jsonl)
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            let log = TempLog::new(&name.replace(' ', "-"), &text);
+            for chunk_bytes in [1, 2, 3, 7, 64, 1 << 20] {
+                let pieces = read_by(&log.0, Format::Jsonl, &Deadline::NONE, chunk_bytes)
+                    .expect("no deadline")
+                    .unwrap_or_else(|| panic!("{name}: pieces of {chunk_bytes} bytes failed"));
+                assert_eq!(
+                    pieces.ops, whole.ops,
+                    "{name}, pieces of {chunk_bytes} bytes"
+                );
+                assert_eq!(pieces.events, whole.events, "{name}, {chunk_bytes}");
+                assert_eq!(pieces.format, Some(Format::Jsonl));
+                assert!(!pieces.independent);
+            }
+        }
+    }
+
+    #[test]
+    fn jsonl_with_a_problem_or_a_named_process_is_left_to_the_whole_file_reader() {
+        let cases = [
+            (
+                "jsonl named",
+                JSONL.replace(r#""process":2"#, r#""process":"n1""#),
+                true,
+            ),
+            (
+                "jsonl index",
+                JSONL.replace(r#""index":4"#, r#""index":2"#),
+                false,
+            ),
+            (
+                "jsonl bad",
+                JSONL.replace(r#""type":"ok","f":"read""#, r#""type":"ok","f":"#),
+                false,
+            ),
+            (
+                "jsonl unpaired",
+                JSONL.replace(
+                    r#""index":3,"time":9,"process":0,"type":"ok""#,
+                    r#""index":3,"time":9,"process":0,"type":"invoke""#,
+                ),
+                false,
+            ),
+        ];
+        for (name, text, readable) in cases {
+            let log = TempLog::new(&name.replace(' ', "-"), &text);
+            for chunk_bytes in [1, 5, 1 << 20] {
+                let pieces = read_by(&log.0, Format::Jsonl, &Deadline::NONE, chunk_bytes)
+                    .expect("no deadline");
+                assert!(
+                    pieces.is_none(),
+                    "{name}: read in pieces of {chunk_bytes} bytes"
+                );
+            }
+            let whole = read_file(&log.0, Format::Jsonl);
+            match (readable, whole) {
+                (true, Ok(history)) => {
+                    let parsed = parse_text(&text, "log", Format::Jsonl).expect("reads");
+                    assert_eq!(history.ops, parsed.ops, "{name}");
+                    assert!(history.ops.iter().any(|op| op.process_name.is_some()));
+                }
+                (false, Err(error)) => assert!(error.line > 0, "{name}: {error}"),
+                (readable, whole) => panic!("{name}: readable {readable}, got {whole:?}"),
             }
         }
     }
@@ -312,7 +521,9 @@ mod tests {
         let unpaired = OPS.replace(":type :ok, :f :append", ":type :invoke, :f :append");
         let path = fifo.0.clone();
         let writer = std::thread::spawn(move || std::fs::write(path, unpaired));
-        assert!(read_kv(&fifo.0, &Deadline::NONE).expect("no deadline").is_none());
+        assert!(read(&fifo.0, Format::PorcupineKv, &Deadline::NONE)
+            .expect("no deadline")
+            .is_none());
         let error = read_file(&fifo.0, Format::PorcupineKv)
             .expect_err("the pairing problem is found in what the FIFO gave");
         assert_eq!(error.line, 3, "{error}");
@@ -342,7 +553,8 @@ mod tests {
                 std::fs::write(&log.0, bytes).expect("write");
             }
             for chunk_bytes in [1, 5, 1 << 20] {
-                let pieces = read_kv_by(&log.0, &Deadline::NONE, chunk_bytes).expect("no deadline");
+                let pieces = read_by(&log.0, Format::PorcupineKv, &Deadline::NONE, chunk_bytes)
+                    .expect("no deadline");
                 assert!(
                     pieces.is_none(),
                     "{name}: read in pieces of {chunk_bytes} bytes"
