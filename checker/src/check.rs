@@ -542,6 +542,22 @@ fn prepare<M: Model>(
     }))
 }
 
+/// Runs `worker` on `threads` threads (at least one), this one among them: each thread that
+/// allocates gets its own allocator arena, whose memory stays with the process, so one thread
+/// fewer started is one arena fewer.
+fn on_threads<F: Fn() + Sync>(threads: usize, worker: F) {
+    if threads <= 1 {
+        worker();
+        return;
+    }
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(&worker);
+        }
+        worker();
+    });
+}
+
 /// One object of a partitioned history before it is prepared.
 struct Object<M> {
     model: M,
@@ -608,16 +624,7 @@ where
         let ran = first_round(taken, history, deadline, budget, keep_valid);
         *results[object].lock().expect("result lock") = Some(ran);
     };
-    let threads = threads.min(count).max(1);
-    if threads == 1 {
-        worker();
-    } else {
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(worker);
-            }
-        });
-    }
+    on_threads(threads.min(count), worker);
     let mut firsts = Vec::with_capacity(count);
     for result in results {
         firsts.push(
@@ -1069,16 +1076,7 @@ where
             }
             slot.elapsed += started.elapsed();
         };
-        let threads = threads.min(undecided.len()).max(1);
-        if threads == 1 {
-            worker();
-        } else {
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(worker);
-                }
-            });
-        }
+        on_threads(threads.min(undecided.len()), worker);
         round_steps = round_steps.saturating_mul(2);
     }
     slots
