@@ -123,14 +123,16 @@ pub(crate) fn read_records_into(
     deadline: &Deadline,
     sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    RecordStream::new(source_name).feed(text, true, deadline, sink)
+    RecordStream::new(source_name)
+        .feed(text, true, deadline, sink)
+        .map(|_| ())
 }
 
-/// The EDN reader over a history given in consecutive pieces, each ending between two top-level
-/// forms (see `FormBoundary`), so that a large file need not be held whole: what carries from
-/// one piece to the next is the line, the record count, the names met and whether the history
-/// is wrapped in a vector or list. Given the whole text as one last piece it is exactly the
-/// whole-text reader, errors and their lines included.
+/// The EDN reader over a history given in consecutive pieces, so that a large file need not be
+/// held whole: an op a piece ends inside of is left for the next piece (see `feed`), and what
+/// carries from one piece to the next is the line, the record count, the names met and whether
+/// the history is wrapped in a vector or list. Given the whole text as one last piece it is
+/// exactly the whole-text reader, errors and their lines included.
 pub(crate) struct RecordStream<'n> {
     source_name: &'n str,
     /// The line the next piece starts on.
@@ -157,23 +159,25 @@ impl<'n> RecordStream<'n> {
         }
     }
 
-    /// Reads the records of `text`, the next piece; `last` says no piece follows it.
+    /// Reads the records of `text`, the next piece, and answers how many of its bytes it
+    /// consumed. Unless `last` (no piece follows), an op that the piece ends before it closes
+    /// is left for the next piece, which must begin with the bytes not consumed.
     pub(crate) fn feed(
         &mut self,
         text: &str,
         last: bool,
         deadline: &Deadline,
         sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
-    ) -> Result<(), ReadError> {
+    ) -> Result<usize, ReadError> {
         let mut cursor = Cursor {
             rest: text,
             line: self.line,
             counted: text,
         };
-        let result = self.read(&mut cursor, last, deadline, sink);
-        cursor.rest = "";
+        self.read(&mut cursor, last, deadline, sink)?;
+        let consumed = text.len() - cursor.rest.len();
         self.line = cursor.line();
-        result
+        Ok(consumed)
     }
 
     fn read(
@@ -276,31 +280,37 @@ impl<'n> RecordStream<'n> {
                 continue;
             }
             scan_rest(cursor, depth)?;
-            let (record, after) = read_general(cursor.rest, line, position, &mut self.names)
-                .map_err(|problem| {
-                    let (line, problem) = match problem {
-                        GeneralProblem::Edn(problem)
-                            if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
-                        {
-                            // Point at the op that was never closed, not at the end of the file.
-                            (
-                                line,
-                                "bad EDN: this op is not closed before the end of the file"
-                                    .to_string(),
-                            )
-                        }
-                        GeneralProblem::Edn(problem) => {
-                            let problem_line =
-                                problem.line.map_or(line, |relative| line + relative - 1);
-                            let column = problem
-                                .column
-                                .map_or(String::new(), |column| format!(" (column {column})"));
-                            (problem_line, format!("bad EDN: {:?}{column}", problem.code))
-                        }
-                        GeneralProblem::Record(problem) => (line, problem),
-                    };
-                    error(line, problem)
-                })?;
+            let general = read_general(cursor.rest, line, position, &mut self.names);
+            if let Err(GeneralProblem::Edn(problem)) = &general {
+                if !last && problem.code == clojure_reader::error::Code::UnexpectedEOF {
+                    // The piece ends inside this op: the next piece starts with it.
+                    self.records -= 1;
+                    return Ok(());
+                }
+            }
+            let (record, after) = general.map_err(|problem| {
+                let (line, problem) = match problem {
+                    GeneralProblem::Edn(problem)
+                        if problem.code == clojure_reader::error::Code::UnexpectedEOF =>
+                    {
+                        // Point at the op that was never closed, not at the end of the file.
+                        (
+                            line,
+                            "bad EDN: this op is not closed before the end of the file".to_string(),
+                        )
+                    }
+                    GeneralProblem::Edn(problem) => {
+                        let problem_line =
+                            problem.line.map_or(line, |relative| line + relative - 1);
+                        let column = problem
+                            .column
+                            .map_or(String::new(), |column| format!(" (column {column})"));
+                        (problem_line, format!("bad EDN: {:?}{column}", problem.code))
+                    }
+                    GeneralProblem::Record(problem) => (line, problem),
+                };
+                error(line, problem)
+            })?;
             cursor.advance_to(after);
             sink(record)?;
         }

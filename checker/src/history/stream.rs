@@ -1,22 +1,20 @@
 //! Reading a Porcupine kv log or a `history.jsonl` in pieces: the file is read a chunk at a
-//! time, cut between two records (between two top-level EDN forms, `FormBoundary`; after a
-//! line feed, for jsonl), and each piece is parsed and paired before the next is read, so that
-//! a large history never holds its whole text beside the history it becomes (the text alone is
-//! most of the peak for a history of many short ops).
+//! time, cut after its last line feed, and each piece is parsed and paired before the next is
+//! read, so that a large history never holds its whole text beside the history it becomes (the
+//! text alone is most of the peak for a history of many short ops). A jsonl record is one line;
+//! an EDN op a piece ends inside of is left, unread, for the next piece (`RecordStream::feed`).
 //!
 //! The pieces only carry valid input. Any problem (bad UTF-8, a bad record, bad pairing, a
 //! file over the size limit, one that cannot be read, a jsonl process named rather than
 //! numbered) makes `read` answer `None`, and the caller reads the file whole as before, which
-//! names the problem with its line exactly as it always has. A cut in the wrong place cannot
-//! change a verdict: a piece cut inside an EDN form leaves that form unclosed, which is a parse
-//! error, and so also a whole-file read; a jsonl record is one line.
+//! names the problem with its line exactly as it always has.
 
 use std::io::Read;
 use std::path::Path;
 
 use super::edn::RecordStream;
 use super::jsonl::JsonlStream;
-use super::text::{count_byte, strip_bom, MAX_HISTORY_BYTES};
+use super::text::{strip_bom, MAX_HISTORY_BYTES};
 use super::RawRecord;
 use super::{Format, History, Pairing, ReadError};
 use crate::deadline::{Deadline, Phase};
@@ -27,8 +25,6 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// The most a piece may grow to while no cut is found before the file is left to the
 /// whole-file reader.
 const MAX_PIECE_BYTES: usize = 16 << 20;
-
-const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// The fewest bytes a record takes (as `edn::records_expected` bounds kv logs).
 const MIN_RECORD_BYTES: u64 = 24;
@@ -59,21 +55,14 @@ fn read_by(
             &source_name,
             deadline,
             chunk_bytes,
-            &mut EdnPieces {
-                boundary: FormBoundary::default(),
-                stream: RecordStream::new(&source_name),
-            },
+            &mut RecordStream::new(&source_name),
         ),
         Format::Jsonl => read_pieces(
             path,
             &source_name,
             deadline,
             chunk_bytes,
-            &mut JsonlPieces {
-                scanned: 0,
-                cut: 0,
-                stream: JsonlStream::new(&source_name),
-            },
+            &mut JsonlStream::new(&source_name),
         ),
         _ => return Ok(None),
     };
@@ -87,82 +76,42 @@ fn read_by(
     }
 }
 
-/// One format's reader of pieces: where its buffer may be cut, and the reading of a piece.
+/// One format's reader of pieces.
 trait Pieces {
-    /// Scans `buffer` (the bytes not yet taken; `skip` leading bytes are not part of any
-    /// record) and answers the latest place it may be cut, 0 for none yet.
-    fn cut(&mut self, buffer: &[u8], skip: usize) -> usize;
-    /// The first `cut` bytes of the buffer were taken.
-    fn forget(&mut self, cut: usize);
-    /// Reads the records of the next piece; `last` says no piece follows.
+    /// Reads the records of the next piece (which ends after a line feed, unless `last`: no
+    /// piece follows) and answers how many of its bytes were consumed; the next piece begins
+    /// with the rest.
     fn feed(
         &mut self,
         piece: &str,
         last: bool,
         deadline: &Deadline,
         sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
-    ) -> Result<(), ReadError>;
+    ) -> Result<usize, ReadError>;
 }
 
-struct EdnPieces<'n> {
-    boundary: FormBoundary,
-    stream: RecordStream<'n>,
-}
-
-impl Pieces for EdnPieces<'_> {
-    fn cut(&mut self, buffer: &[u8], skip: usize) -> usize {
-        self.boundary.scanned = self.boundary.scanned.max(skip);
-        self.boundary.scan(buffer);
-        self.boundary.cut
-    }
-
-    fn forget(&mut self, cut: usize) {
-        self.boundary.forget(cut);
-    }
-
+impl Pieces for RecordStream<'_> {
     fn feed(
         &mut self,
         piece: &str,
         last: bool,
         deadline: &Deadline,
         sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
-    ) -> Result<(), ReadError> {
-        self.stream.feed(piece, last, deadline, sink)
+    ) -> Result<usize, ReadError> {
+        RecordStream::feed(self, piece, last, deadline, sink)
     }
 }
 
-/// Jsonl records are one line each: a piece may end after any line feed.
-struct JsonlPieces<'n> {
-    scanned: usize,
-    cut: usize,
-    stream: JsonlStream<'n>,
-}
-
-impl Pieces for JsonlPieces<'_> {
-    fn cut(&mut self, buffer: &[u8], _skip: usize) -> usize {
-        if let Some(feed) = buffer[self.scanned..]
-            .iter()
-            .rposition(|&byte| byte == b'\n')
-        {
-            self.cut = self.scanned + feed + 1;
-        }
-        self.scanned = buffer.len();
-        self.cut
-    }
-
-    fn forget(&mut self, cut: usize) {
-        self.scanned -= cut;
-        self.cut = self.cut.saturating_sub(cut);
-    }
-
+impl Pieces for JsonlStream<'_> {
     fn feed(
         &mut self,
         piece: &str,
         _last: bool,
         deadline: &Deadline,
         sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
-    ) -> Result<(), ReadError> {
-        self.stream.feed(piece, deadline, sink)
+    ) -> Result<usize, ReadError> {
+        JsonlStream::feed(self, piece, deadline, sink)?;
+        Ok(piece.len())
     }
 }
 
@@ -190,6 +139,12 @@ fn read_pieces(
     let mut pairing: Option<Pairing> = None;
     let mut total_bytes = 0u64;
     let mut first_piece = true;
+    // Bytes of `buffer` searched for a line feed, and the end of the last one found.
+    let mut searched = 0usize;
+    let mut cut = 0usize;
+    // After a piece that consumed nothing (one op longer than it), the buffer is fed again only
+    // once it has doubled, so that a long op is not parsed again for every chunk.
+    let mut feed_from_len = 0usize;
     loop {
         deadline.check(Phase::Reading)?;
         let read = (&mut file)
@@ -201,36 +156,41 @@ fn read_pieces(
             return Err(problem("over the size limit".to_string()));
         }
         let last = read == 0;
-        // A byte-order mark is not part of the first record.
-        let skip = if first_piece && buffer.starts_with(BOM) {
-            BOM.len()
-        } else {
-            0
-        };
-        let cut = pieces.cut(&buffer, skip);
-        let cut = if last { buffer.len() } else { cut };
-        if cut == 0 && !last {
+        if let Some(feed) = buffer[searched..].iter().rposition(|&byte| byte == b'\n') {
+            cut = searched + feed + 1;
+        }
+        searched = buffer.len();
+        let end = if last { buffer.len() } else { cut };
+        if !last && (end == 0 || buffer.len() < feed_from_len) {
             if buffer.len() > MAX_PIECE_BYTES {
-                // No cut in sight (one long line, lone CR line ends): pieces would not help.
+                // No op ends in sight (one long line, lone CR line ends): leave it whole.
                 return Err(problem("no place to cut".to_string()));
             }
             continue;
         }
-        let piece = std::str::from_utf8(&buffer[..cut])
+        let piece = std::str::from_utf8(&buffer[..end])
             .map_err(|_| problem("not valid UTF-8".to_string()))?;
-        let piece = if first_piece { strip_bom(piece) } else { piece };
+        // A byte-order mark is not part of the first record.
+        let bom = if first_piece {
+            piece.len() - strip_bom(piece).len()
+        } else {
+            0
+        };
         let pairs = pairing.get_or_insert_with(|| {
             Pairing::new(source_name, records_expected(&buffer, file_bytes))
         });
         first_piece = false;
-        pieces.feed(piece, last, deadline, &mut |record| {
-            pairs.push(record, deadline)
-        })?;
+        let consumed = bom
+            + pieces.feed(&piece[bom..], last, deadline, &mut |record| {
+                pairs.push(record, deadline)
+            })?;
         if last {
             break;
         }
-        buffer.drain(..cut);
-        pieces.forget(cut);
+        feed_from_len = if consumed == bom { buffer.len() * 2 } else { 0 };
+        buffer.drain(..consumed);
+        searched -= consumed;
+        cut = cut.saturating_sub(consumed);
     }
     deadline.check(Phase::Parsing)?;
     let mut history = pairing
@@ -247,100 +207,18 @@ fn read_pieces(
 }
 
 /// About how many records a file of `file_bytes` holds, from the lines of its first chunk
-/// (one record a line in kv logs and jsonl), bounded as `edn::records_expected` bounds it.
+/// that open a record (`{`: one record a line in kv logs and jsonl), bounded as
+/// `edn::records_expected` bounds it. Blank or comment lines do not count, so a file that
+/// opens with many of them is not sized as if each were a record.
 fn records_expected(first_chunk: &[u8], file_bytes: u64) -> usize {
     let chunk_bytes = (first_chunk.len() as u64).max(1);
-    let lines = count_byte(first_chunk, b'\n') as u64 + 1;
-    let estimate = lines.saturating_mul(file_bytes.max(chunk_bytes)) / chunk_bytes;
+    let records = first_chunk
+        .split(|&byte| byte == b'\n')
+        .filter(|line| line.trim_ascii_start().first() == Some(&b'{'))
+        .count() as u64;
+    let estimate = records.saturating_mul(file_bytes.max(chunk_bytes)) / chunk_bytes;
     let bounded = estimate.min(file_bytes / MIN_RECORD_BYTES + 1);
     usize::try_from(bounded).unwrap_or(usize::MAX)
-}
-
-/// Finds where a buffer of EDN may be cut between two top-level forms: just after a line
-/// break outside any string or comment, at the nesting of the history's top level (0, or 1
-/// inside the vector or list a history may be wrapped in). It follows strings, their escapes,
-/// `;` comments and `\c` characters, enough for the op maps of real histories; where it is
-/// wrong, the piece it cut fails to parse (see the module doc).
-#[derive(Debug, Default)]
-struct FormBoundary {
-    /// Bytes of the buffer scanned so far.
-    scanned: usize,
-    /// The latest cut found (0: none yet).
-    cut: usize,
-    depth: usize,
-    /// The nesting between top-level forms, once the first form has begun.
-    top: Option<usize>,
-    in_string: bool,
-    in_comment: bool,
-    /// The previous byte was a backslash (in a string: an escape; outside: a character).
-    escaped: bool,
-}
-
-impl FormBoundary {
-    /// Scans the bytes of `buffer` past those already scanned.
-    fn scan(&mut self, buffer: &[u8]) {
-        for (offset, &byte) in buffer[self.scanned..].iter().enumerate() {
-            let at = self.scanned + offset;
-            if self.escaped {
-                self.escaped = false;
-                continue;
-            }
-            if self.in_comment {
-                if byte == b'\n' {
-                    self.in_comment = false;
-                    self.mark_line_end(at);
-                }
-                continue;
-            }
-            if self.in_string {
-                match byte {
-                    b'\\' => self.escaped = true,
-                    b'"' => self.in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match byte {
-                b'\n' => self.mark_line_end(at),
-                b';' => self.in_comment = true,
-                b'\\' => self.escaped = true,
-                b'"' => {
-                    self.begin_form();
-                    self.in_string = true;
-                }
-                b'[' | b'(' | b'{' => {
-                    if self.top.is_none() {
-                        // The history's own bracket, when a vector or list holds it.
-                        self.top = Some(usize::from(byte != b'{'));
-                    }
-                    self.depth += 1;
-                }
-                b']' | b')' | b'}' => self.depth = self.depth.saturating_sub(1),
-                b' ' | b'\t' | b'\r' | b',' => {}
-                _ => self.begin_form(),
-            }
-        }
-        self.scanned = buffer.len();
-    }
-
-    fn begin_form(&mut self) {
-        if self.top.is_none() {
-            self.top = Some(0);
-        }
-    }
-
-    fn mark_line_end(&mut self, at: usize) {
-        if self.top.is_some_and(|top| self.depth <= top) {
-            self.cut = at + 1;
-        }
-    }
-
-    /// The first `cut` bytes of the buffer were taken.
-    fn forget(&mut self, cut: usize) {
-        debug_assert!(cut <= self.scanned && self.cut <= self.scanned);
-        self.scanned -= cut;
-        self.cut = self.cut.saturating_sub(cut);
-    }
 }
 
 #[cfg(test)]
@@ -510,6 +388,22 @@ mod tests {
     }
 
     #[test]
+    fn a_jsonl_file_is_read_in_pieces_only_as_jsonl() {
+        use crate::history::{read_file_with, Independent};
+        let log = TempLog::new("auto", JSONL);
+        let path = log.0.with_extension("jsonl");
+        std::fs::rename(&log.0, &path).expect("rename to .jsonl");
+        let _removed = TempLog(path.clone());
+        let whole = parse_text(JSONL, "log", Format::Jsonl).expect("reads");
+        let auto = read_file_with(&path, Format::Auto, Independent::Auto).expect("reads");
+        assert_eq!(auto.format, Some(Format::Jsonl));
+        assert_eq!(auto.ops, whole.ops);
+        let error = read_file_with(&path, Format::Jsonl, Independent::Yes)
+            .expect_err("--independent is for EDN histories");
+        assert!(error.problem.contains("--independent"), "{error}");
+    }
+
+    #[test]
     fn a_fifo_is_read_once_by_the_whole_file_reader() {
         let fifo = TempLog::new("fifo", "");
         std::fs::remove_file(&fifo.0).expect("remove the placeholder");
@@ -564,56 +458,5 @@ mod tests {
                 .expect_err("the whole-file reader names the problem");
             assert!(error.line > 0, "{name}: {error}");
         }
-    }
-
-    fn cuts(text: &str) -> Vec<usize> {
-        let mut boundary = FormBoundary::default();
-        let mut found = Vec::new();
-        for end in 1..=text.len() {
-            boundary.scan(&text.as_bytes()[..end]);
-            if found.last() != Some(&boundary.cut) && boundary.cut > 0 {
-                found.push(boundary.cut);
-            }
-        }
-        found
-    }
-
-    #[test]
-    fn cuts_only_between_top_level_forms() {
-        let text = "{:a 1}\n{:b \"x\ny\"\n :c [1\n 2]}\n; a ( comment\n{:d \\(}\n";
-        let ends: Vec<&str> = cuts(text).iter().map(|&cut| &text[..cut]).collect();
-        assert_eq!(
-            ends,
-            [
-                "{:a 1}\n",
-                "{:a 1}\n{:b \"x\ny\"\n :c [1\n 2]}\n",
-                "{:a 1}\n{:b \"x\ny\"\n :c [1\n 2]}\n; a ( comment\n",
-                text,
-            ]
-        );
-    }
-
-    #[test]
-    fn a_wrapped_history_is_cut_inside_its_vector() {
-        let text = "[\n{:a 1}\n{:b [2\n]}\n]\n";
-        let ends: Vec<&str> = cuts(text).iter().map(|&cut| &text[..cut]).collect();
-        assert_eq!(
-            ends,
-            ["[\n", "[\n{:a 1}\n", "[\n{:a 1}\n{:b [2\n]}\n", text]
-        );
-    }
-
-    #[test]
-    fn forgetting_a_taken_prefix_keeps_later_cuts() {
-        let mut boundary = FormBoundary::default();
-        let mut buffer = b"{:a 1}\n{:b".to_vec();
-        boundary.scan(&buffer);
-        assert_eq!(boundary.cut, 7);
-        buffer.drain(..7);
-        boundary.forget(7);
-        assert_eq!(boundary.cut, 0);
-        buffer.extend_from_slice(b" 2}\n");
-        boundary.scan(&buffer);
-        assert_eq!(&buffer[..boundary.cut], b"{:b 2}\n");
     }
 }
