@@ -282,7 +282,10 @@ impl<'n> RecordStream<'n> {
             scan_rest(cursor, depth)?;
             let general = read_general(cursor.rest, line, position, &mut self.names);
             if let Err(GeneralProblem::Edn(problem)) = &general {
-                if !last && problem.code == clojure_reader::error::Code::UnexpectedEOF {
+                // Ran out at the piece's end, not a map closed with a key missing its value
+                // (which the parser also calls an unexpected end).
+                let at_end = problem.ptr.is_none_or(|ptr| ptr + 1 >= cursor.rest.len());
+                if !last && at_end && problem.code == clojure_reader::error::Code::UnexpectedEOF {
                     // The piece ends inside this op: the next piece starts with it.
                     self.records -= 1;
                     return Ok(());

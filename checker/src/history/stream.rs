@@ -438,6 +438,7 @@ mod tests {
             ("bad utf8", String::new()),
             ("after", format!("[\n{OPS}]\n{{:process 3}}\n")),
             ("open", format!("[\n{OPS}")),
+            ("odd map", OPS.replace("{:process 1, :type :invoke, :f :get", "{:process 1, :type}\n{:process 1, :type :invoke, :f :get")),
         ];
         for (name, text) in broken {
             let log = TempLog::new(&name.replace(' ', "-"), &text);
