@@ -403,6 +403,79 @@ mod tests {
         assert!(error.problem.contains("--independent"), "{error}");
     }
 
+    /// Whenever the pieces read a mutated log at all, they read what the whole text reads:
+    /// bytes deleted, inserted (brackets, quotes, escapes, comments, line breaks), lines
+    /// repeated, at every place a seeded generator picks.
+    #[test]
+    fn pieces_never_read_a_mutated_log_differently() {
+        let mut seed = 0x5eed_0f_f00du64;
+        let mut next = |bound: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as usize) % bound.max(1)
+        };
+        let bases: Vec<(Format, String)> = shapes()
+            .into_iter()
+            .map(|(_, text)| (Format::PorcupineKv, text))
+            .chain([(Format::Jsonl, JSONL.to_string())])
+            .collect();
+        let inserts = [
+            "{", "}", "[", "]", "(", ")", "\"", "\\", ";", "\n", "\r", " ", "#_", ":", ",", "x",
+        ];
+        let (mut same, mut fell_back) = (0, 0);
+        for round in 0..400 {
+            let (format, base) = &bases[round % bases.len()];
+            let mut text = base.clone();
+            for _ in 0..1 + next(3) {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match next(3) {
+                    0 if at < text.len() => {
+                        let end = (at + 1..=text.len()).find(|&end| text.is_char_boundary(end));
+                        text.replace_range(at..end.unwrap_or(text.len()), "");
+                    }
+                    1 => {
+                        let line_start = text[..at].rfind('\n').map_or(0, |feed| feed + 1);
+                        let line_end = text[at..]
+                            .find('\n')
+                            .map_or(text.len(), |feed| at + feed + 1);
+                        let line = text[line_start..line_end].to_string();
+                        text.insert_str(line_start, &line);
+                    }
+                    _ => text.insert_str(at, inserts[next(inserts.len())]),
+                }
+            }
+            let whole = parse_text(&text, "log", *format);
+            let log = TempLog::new(&format!("mutated-{round}"), &text);
+            for chunk_bytes in [1, 3, 17, 64] {
+                let pieces =
+                    read_by(&log.0, *format, &Deadline::NONE, chunk_bytes).expect("no deadline");
+                match (&pieces, &whole) {
+                    (Some(pieces), Ok(whole)) => {
+                        assert_eq!(
+                            pieces.ops, whole.ops,
+                            "round {round}, {chunk_bytes}: {text:?}"
+                        );
+                        assert_eq!(pieces.events, whole.events, "round {round}: {text:?}");
+                        same += 1;
+                    }
+                    (Some(_), Err(error)) => {
+                        panic!("round {round}, {chunk_bytes}: pieces read what the whole text refuses ({error}): {text:?}")
+                    }
+                    (None, _) => fell_back += 1,
+                }
+            }
+        }
+        // Both outcomes must occur, or the mutations test nothing.
+        assert!(
+            same > 100 && fell_back > 100,
+            "{same} read alike, {fell_back} fell back"
+        );
+    }
+
     #[test]
     fn a_fifo_is_read_once_by_the_whole_file_reader() {
         let fifo = TempLog::new("fifo", "");
@@ -438,7 +511,13 @@ mod tests {
             ("bad utf8", String::new()),
             ("after", format!("[\n{OPS}]\n{{:process 3}}\n")),
             ("open", format!("[\n{OPS}")),
-            ("odd map", OPS.replace("{:process 1, :type :invoke, :f :get", "{:process 1, :type}\n{:process 1, :type :invoke, :f :get")),
+            (
+                "odd map",
+                OPS.replace(
+                    "{:process 1, :type :invoke, :f :get",
+                    "{:process 1, :type}\n{:process 1, :type :invoke, :f :get",
+                ),
+            ),
         ];
         for (name, text) in broken {
             let log = TempLog::new(&name.replace(' ', "-"), &text);
