@@ -408,7 +408,7 @@ mod tests {
     /// repeated, at every place a seeded generator picks.
     #[test]
     fn pieces_never_read_a_mutated_log_differently() {
-        let mut seed = 0x5eed_0f_f00du64;
+        let mut seed = 0x005e_ed0f_f00d_u64;
         let mut next = |bound: usize| {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
