@@ -279,14 +279,14 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn pieces_read_what_the_whole_text_reads() {
-        for (name, text) in shapes() {
-            let whole = parse_text(&text, "log", Format::PorcupineKv)
-                .unwrap_or_else(|error| panic!("{name}: {error}"));
+    /// Each shape, read in pieces of many sizes, gives the history the whole text gives.
+    fn assert_pieces_read_alike(format: Format, shapes: Vec<(&str, String)>) {
+        for (name, text) in shapes {
+            let whole =
+                parse_text(&text, "log", format).unwrap_or_else(|error| panic!("{name}: {error}"));
             let log = TempLog::new(&name.replace(' ', "-"), &text);
             for chunk_bytes in [1, 2, 3, 7, 64, 1 << 20] {
-                let pieces = read_by(&log.0, Format::PorcupineKv, &Deadline::NONE, chunk_bytes)
+                let pieces = read_by(&log.0, format, &Deadline::NONE, chunk_bytes)
                     .expect("no deadline")
                     .unwrap_or_else(|| panic!("{name}: pieces of {chunk_bytes} bytes failed"));
                 assert_eq!(
@@ -294,9 +294,15 @@ mod tests {
                     "{name}, pieces of {chunk_bytes} bytes"
                 );
                 assert_eq!(pieces.events, whole.events, "{name}, {chunk_bytes}");
-                assert_eq!(pieces.format, Some(Format::PorcupineKv));
+                assert_eq!(pieces.format, Some(format));
+                assert!(!pieces.independent);
             }
         }
+    }
+
+    #[test]
+    fn pieces_read_what_the_whole_text_reads() {
+        assert_pieces_read_alike(Format::PorcupineKv, shapes());
     }
 
     const JSONL: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"add","key":"a","value":1}
@@ -318,23 +324,7 @@ mod tests {
             ("jsonl no final newline", JSONL.trim_end().to_string()),
             ("jsonl empty", String::new()),
         ];
-        for (name, text) in shapes {
-            let whole = parse_text(&text, "log", Format::Jsonl)
-                .unwrap_or_else(|error| panic!("{name}: {error}"));
-            let log = TempLog::new(&name.replace(' ', "-"), &text);
-            for chunk_bytes in [1, 2, 3, 7, 64, 1 << 20] {
-                let pieces = read_by(&log.0, Format::Jsonl, &Deadline::NONE, chunk_bytes)
-                    .expect("no deadline")
-                    .unwrap_or_else(|| panic!("{name}: pieces of {chunk_bytes} bytes failed"));
-                assert_eq!(
-                    pieces.ops, whole.ops,
-                    "{name}, pieces of {chunk_bytes} bytes"
-                );
-                assert_eq!(pieces.events, whole.events, "{name}, {chunk_bytes}");
-                assert_eq!(pieces.format, Some(Format::Jsonl));
-                assert!(!pieces.independent);
-            }
-        }
+        assert_pieces_read_alike(Format::Jsonl, shapes.to_vec());
     }
 
     #[test]
