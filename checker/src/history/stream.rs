@@ -49,24 +49,20 @@ fn read_by(
 ) -> Result<Option<History>, ReadError> {
     assert!(chunk_bytes > 0);
     let source_name = path.display().to_string();
-    let read = match format {
-        Format::PorcupineKv => read_pieces(
-            path,
-            &source_name,
-            deadline,
-            chunk_bytes,
-            &mut RecordStream::new(&source_name),
-        ),
-        Format::Jsonl => read_pieces(
-            path,
-            &source_name,
-            deadline,
-            chunk_bytes,
-            &mut JsonlStream::new(&source_name),
-        ),
+    let mut edn;
+    let mut jsonl;
+    let pieces: &mut dyn Pieces = match format {
+        Format::PorcupineKv => {
+            edn = RecordStream::new(&source_name);
+            &mut edn
+        }
+        Format::Jsonl => {
+            jsonl = JsonlStream::new(&source_name);
+            &mut jsonl
+        }
         _ => return Ok(None),
     };
-    match read {
+    match read_pieces(path, &source_name, deadline, chunk_bytes, pieces) {
         Ok(mut history) => {
             history.format = Some(format);
             Ok(Some(history))
