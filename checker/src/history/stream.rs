@@ -49,20 +49,12 @@ fn read_by(
 ) -> Result<Option<History>, ReadError> {
     assert!(chunk_bytes > 0);
     let source_name = path.display().to_string();
-    let mut edn;
-    let mut jsonl;
-    let pieces: &mut dyn Pieces = match format {
-        Format::PorcupineKv => {
-            edn = RecordStream::new(&source_name);
-            &mut edn
-        }
-        Format::Jsonl => {
-            jsonl = JsonlStream::new(&source_name);
-            &mut jsonl
-        }
+    let mut reader = match format {
+        Format::PorcupineKv => Reader::Edn(RecordStream::new(&source_name)),
+        Format::Jsonl => Reader::Jsonl(JsonlStream::new(&source_name)),
         _ => return Ok(None),
     };
-    match read_pieces(path, &source_name, deadline, chunk_bytes, pieces) {
+    match read_pieces(path, &source_name, deadline, chunk_bytes, &mut reader) {
         Ok(mut history) => {
             history.format = Some(format);
             Ok(Some(history))
@@ -73,7 +65,12 @@ fn read_by(
 }
 
 /// One format's reader of pieces.
-trait Pieces {
+enum Reader<'n> {
+    Edn(RecordStream<'n>),
+    Jsonl(JsonlStream<'n>),
+}
+
+impl Reader<'_> {
     /// Reads the records of the next piece (which ends after a line feed, unless `last`: no
     /// piece follows) and answers how many of its bytes were consumed; the next piece begins
     /// with the rest.
@@ -83,31 +80,12 @@ trait Pieces {
         last: bool,
         deadline: &Deadline,
         sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
-    ) -> Result<usize, ReadError>;
-}
-
-impl Pieces for RecordStream<'_> {
-    fn feed(
-        &mut self,
-        piece: &str,
-        last: bool,
-        deadline: &Deadline,
-        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
     ) -> Result<usize, ReadError> {
-        RecordStream::feed(self, piece, last, deadline, sink)
-    }
-}
-
-impl Pieces for JsonlStream<'_> {
-    fn feed(
-        &mut self,
-        piece: &str,
-        _last: bool,
-        deadline: &Deadline,
-        sink: &mut dyn FnMut(RawRecord) -> Result<(), ReadError>,
-    ) -> Result<usize, ReadError> {
-        JsonlStream::feed(self, piece, deadline, sink)?;
-        Ok(piece.len())
+        match self {
+            Reader::Edn(stream) => stream.feed(piece, last, deadline, sink),
+            // A jsonl record is one line: a piece holds whole records only.
+            Reader::Jsonl(stream) => stream.feed(piece, deadline, sink).map(|()| piece.len()),
+        }
     }
 }
 
@@ -116,7 +94,7 @@ fn read_pieces(
     source_name: &str,
     deadline: &Deadline,
     chunk_bytes: usize,
-    pieces: &mut dyn Pieces,
+    reader: &mut Reader<'_>,
 ) -> Result<History, ReadError> {
     let problem = |what: String| super::pairing_error(source_name, 0, what);
     // A pipe or FIFO cannot be read a second time: the whole-file reader gets it, so that a
@@ -177,7 +155,7 @@ fn read_pieces(
         });
         first_piece = false;
         let consumed = bom
-            + pieces.feed(&piece[bom..], last, deadline, &mut |record| {
+            + reader.feed(&piece[bom..], last, deadline, &mut |record| {
                 pairs.push(record, deadline)
             })?;
         if last {
