@@ -399,6 +399,27 @@ fn explain_smallest<M: Model>(
     budget: &Budget,
     search_steps: u64,
 ) -> crate::report::Counterexample {
+    if let Some((op, reason)) =
+        job.model
+            .never_legal(&job.model.init_state(), &job.input.ops, &job.input.events)
+    {
+        let mut counterexample = explain(
+            &job.model,
+            &job.key,
+            &job.input,
+            &job.positions,
+            longest_prefix,
+            history,
+            model_name,
+        );
+        crate::explain::mark_never_legal(
+            &mut counterexample,
+            &history.ops[job.positions[op as usize]],
+            reason,
+            model_name,
+        );
+        return counterexample;
+    }
     if let Some(core) = crate::minimize::smallest_core(
         &job.model,
         &job.object_positions,

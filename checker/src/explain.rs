@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::history::History;
+use crate::history::{History, Operation};
 use crate::model::Model;
 use crate::report::{Counterexample, OpSummary, StuckOp, Window, PREFIX_SHOWN};
 use crate::search::{SearchInput, NO_GROUP};
@@ -87,10 +87,36 @@ pub(crate) fn explain<M: Model>(
         state: model.state_json(&state),
         stuck,
         blocked,
+        never_legal: None,
         window,
         notes: Vec::new(),
         text: String::new(),
     };
     counterexample.text = counterexample.render_text(model_name);
     counterexample
+}
+
+/// Makes `counterexample` (of the object's longest prefix found) that of an op that can never
+/// take effect (`Model::never_legal`), with the reason: that op alone is the core, it is the
+/// op that cannot complete, and the window is around it.
+pub(crate) fn mark_never_legal(
+    counterexample: &mut Counterexample,
+    op: &Operation,
+    reason: String,
+    model_name: &str,
+) {
+    let summary = OpSummary::from_operation(op);
+    counterexample.window = Window {
+        first_index: summary.index,
+        last_index: summary.completion_index.unwrap_or(summary.index),
+    };
+    let never = StuckOp {
+        op: summary.clone(),
+        reason,
+    };
+    counterexample.core = vec![summary.clone()];
+    counterexample.stuck = vec![never.clone()];
+    counterexample.blocked = Some(summary);
+    counterexample.never_legal = Some(never);
+    counterexample.text = counterexample.render_text(model_name);
 }

@@ -263,6 +263,11 @@ pub struct Counterexample {
     /// The op whose completion cannot be reached (it must take effect before it).
     #[serde(default)]
     pub blocked: Option<OpSummary>,
+    /// An op that no order of the ops called before it completed can make legal (a read of a
+    /// value nothing wrote), and why: found before any search, it is the whole counterexample
+    /// (then `core` is this op alone, and the prefix is empty: none was searched for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub never_legal: Option<StuckOp>,
     pub window: Window,
     /// Hints for reading the verdict (e.g. about the initial state assumed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -287,7 +292,14 @@ impl Counterexample {
             None => "the history".to_string(),
         };
         let _ = writeln!(text, "Not linearizable ({object}, model {model}).");
-        if !self.core.is_empty() {
+        if let Some(never) = &self.never_legal {
+            let _ = writeln!(
+                text,
+                "This op can never take effect, whatever the other ops did:\n  {}\n      {}",
+                never.op.describe(),
+                never.reason
+            );
+        } else if !self.core.is_empty() {
             let shown = self.core.len().min(CORE_SHOWN_IN_TEXT);
             let _ = writeln!(
                 text,
@@ -305,6 +317,10 @@ impl Counterexample {
         }
         let prefix_count = self.linearized_prefix.len() + self.linearized_prefix_omitted;
         let shown = self.linearized_prefix.len().min(PREFIX_SHOWN_IN_TEXT);
+        if self.never_legal.is_some() && prefix_count == 0 {
+            // Nothing more to say: the op above is the whole counterexample.
+            return self.render_tail(text);
+        }
         if prefix_count == 0 {
             let _ = writeln!(text, "No op can be linearized first.");
         } else {
@@ -323,6 +339,10 @@ impl Counterexample {
             }
         }
         let _ = writeln!(text, "State after it: {}", self.state);
+        if self.never_legal.is_some() {
+            // The prefix is what a short search reached, not where every order failed.
+            return self.render_tail(text);
+        }
         if let Some(blocked) = &self.blocked {
             let _ = writeln!(
                 text,
@@ -335,6 +355,11 @@ impl Counterexample {
         for stuck in &self.stuck {
             let _ = writeln!(text, "  {}\n      {}", stuck.op.describe(), stuck.reason);
         }
+        self.render_tail(text)
+    }
+
+    /// The window and the notes, after `text`.
+    fn render_tail(&self, mut text: String) -> String {
         let _ = write!(
             text,
             "Window: history indexes {}..={}",

@@ -26,7 +26,8 @@
 //! of the in-doubt ops called so far: each is legal in every state and changes it, and the
 //! wrong ones are refuted only at the next return (a counter with 20 lost adds of 5 distinct
 //! amounts: thousands of multisets per position, millions of configurations). Some models
-//! (`Model::defers_in_doubt`: a counter's adds without a reported total) have in-doubt ops
+//! (`Model::defers_in_doubt`: a counter's adds without a reported total, a register's
+//! writes) have in-doubt ops
 //! that commute with every op that does not observe the state, or are overwritten by it. In
 //! any linearization, such a deferrable op d followed by an op y that neither observes the
 //! state nor is deferrable can be moved past y (or dropped, when y overwrites it): d has no
@@ -50,7 +51,11 @@
 //! return after trying every order of the ops called meanwhile. A counter whose in-doubt adds
 //! stood in for an ok add (the block reached a read's value, but the ok add's reported total
 //! is now out of reach) is dropped so. The model sees the pending events from the first on,
-//! up to a bounded number, after each step that changes the state.
+//! up to a bounded number, after each step that changes the state. Before the first step the
+//! model sees every event once (`Model::never_legal`): an op that no op called before its
+//! return can make legal (a read of a value nothing writes) fails every configuration, so
+//! the object is not linearizable, and the search runs only a bounded number of steps more,
+//! for a prefix to show.
 //!
 //! Variants. An in-doubt op whose effect is not fixed by the record (a dequeue that ended
 //! `info` took some element) arrives as several ops, one per possible effect, in one
@@ -577,6 +582,11 @@ const NO_NODE: u32 = u32::MAX;
 /// configuration per op, and growing the cache by doubling copies it again and again. More
 /// would make every large partition pay memory that most do not use.
 const CACHE_ENTRIES_PER_OP: usize = 2;
+/// Steps a search takes, at most, on an object with an op that can never take effect (see
+/// `Model::never_legal`): it is not linearizable whatever the search finds, so the search is
+/// only for the longest linearizable prefix it reaches, which the explanation shows. A small
+/// object is searched whole, as any other; a large one no longer costs every order of its ops.
+const STEPS_WHEN_NEVER_LEGAL: u64 = 20_000;
 /// How many search steps run between two looks at the clock and the memory budget.
 const BUDGET_CHECK_INTERVAL: u64 = 4096;
 
@@ -639,6 +649,10 @@ pub(crate) struct Search<'a, M: Model> {
     finished: bool,
     /// Cache entries when the search finished (the cache is freed then).
     states_explored: u64,
+    /// The model found, before any step, an op that no configuration can linearize (see
+    /// `new`): the object is not linearizable, and the search goes on only for a while, for a
+    /// prefix to show.
+    unreachable_from_start: bool,
 }
 
 impl<'a, M: Model> Search<'a, M> {
@@ -769,6 +783,13 @@ impl<'a, M: Model> Search<'a, M> {
             }
         }
         let defer = parts.is_none() && growth.is_none() && input.deferrable.contains(&true);
+        // An op that nothing called before its return can make legal (a read of a value
+        // never written) fails every configuration; the search would otherwise find that out
+        // only by trying every order of the ops before it. Pending pruning's window is
+        // bounded, and in-doubt calls, which stay pending for good, fill it in long histories.
+        let unreachable_from_start = model
+            .never_legal(&interner.states[state as usize], &input.ops, &input.events)
+            .is_some();
         let mut cache = Cache::with_capacity(op_count * CACHE_ENTRIES_PER_OP);
         if parts.is_some() {
             cache.keep_tags();
@@ -808,6 +829,7 @@ impl<'a, M: Model> Search<'a, M> {
             steps: 0,
             finished: false,
             states_explored: 0,
+            unreachable_from_start,
         }
     }
 
@@ -1262,6 +1284,11 @@ impl<'a, M: Model> Search<'a, M> {
             if self.steps >= stop_at {
                 self.entry = entry;
                 return Progress::Paused;
+            }
+            if self.unreachable_from_start && self.steps > STEPS_WHEN_NEVER_LEGAL {
+                break SearchResult::NotLinearizable {
+                    longest_prefix: self.longest_prefix(),
+                };
             }
             debug_assert!(
                 entry != self.tail,

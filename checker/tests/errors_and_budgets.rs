@@ -177,8 +177,10 @@ fn ops_that_do_not_fit_the_model_are_errors_not_panics() {
     ));
 }
 
-/// Key "easy" is valid at once; key "hard" has 40 concurrent writes that may or may not have
-/// happened and then a read of a value nobody wrote: deciding it means trying every subset.
+/// Key "easy" is valid at once; key "hard" has a cas from every value to every higher one of
+/// 0..24, each in doubt, and a cas to -1 from a value nothing sets; then reads of 0, 7 and 14,
+/// and a read of -1. A cas does set -1, so no op is out of reach from the start; deciding it
+/// means trying every path up through the values (millions of configurations).
 fn easy_and_hard_history() -> String {
     let mut records = Vec::new();
     let mut push = |process: u64, kind: RecordType, f: &str, key: &str, value: Value| {
@@ -194,15 +196,21 @@ fn easy_and_hard_history() -> String {
     };
     push(100, RecordType::Invoke, "write", "easy", json!(7));
     push(100, RecordType::Ok, "write", "easy", json!(7));
-    for process in 0..40 {
-        push(process, RecordType::Invoke, "write", "hard", json!(process));
+    let mut cas = vec![json!([-2, -1])];
+    for from in 0..24 {
+        for to in from + 1..24 {
+            cas.push(json!([from, to]));
+        }
     }
-    for process in 0..40 {
-        push(process, RecordType::Info, "write", "hard", json!(process));
+    for (process, value) in cas.iter().enumerate() {
+        push(process as u64, RecordType::Invoke, "cas", "hard", value.clone());
+    }
+    for (process, value) in cas.iter().enumerate() {
+        push(process as u64, RecordType::Info, "cas", "hard", value.clone());
     }
     for reader in 0..3 {
         push(
-            200 + reader,
+            1000 + reader,
             RecordType::Invoke,
             "read",
             "hard",
@@ -211,15 +219,15 @@ fn easy_and_hard_history() -> String {
     }
     for reader in 0..3 {
         push(
-            200 + reader,
+            1000 + reader,
             RecordType::Ok,
             "read",
             "hard",
-            json!(reader as i64 * 7 % 40),
+            json!(reader as i64 * 7),
         );
     }
-    push(300, RecordType::Invoke, "read", "hard", Value::Null);
-    push(300, RecordType::Ok, "read", "hard", json!(999));
+    push(2000, RecordType::Invoke, "read", "hard", Value::Null);
+    push(2000, RecordType::Ok, "read", "hard", json!(-1));
     records
         .iter()
         .map(|record| serde_json::to_string(record).unwrap() + "\n")
@@ -229,7 +237,7 @@ fn easy_and_hard_history() -> String {
 #[test]
 fn time_limit_ends_in_unknown_with_decided_partitions() {
     let history = parse_jsonl(&easy_and_hard_history(), "h").unwrap();
-    let mut options = CheckOptions::new("register");
+    let mut options = CheckOptions::new("cas-register");
     options.time_limit = Some(Duration::from_millis(200));
     let report = check(&history, &options).unwrap();
     assert_eq!(report.verdict, Verdict::Unknown);
@@ -257,7 +265,7 @@ fn time_limit_ends_in_unknown_with_decided_partitions() {
 #[test]
 fn memory_limit_ends_in_unknown_before_the_memory_is_used() {
     let history = parse_jsonl(&easy_and_hard_history(), "h").unwrap();
-    let mut options = CheckOptions::new("register");
+    let mut options = CheckOptions::new("cas-register");
     options.time_limit = Some(Duration::from_secs(600));
     options.memory_limit_bytes = Some(8 * 1024 * 1024);
     let report = check(&history, &options).unwrap();
@@ -276,7 +284,7 @@ fn memory_limit_ends_in_unknown_before_the_memory_is_used() {
 #[test]
 fn unknown_objects_give_the_longest_prefix_reached() {
     let history = parse_jsonl(&easy_and_hard_history(), "h").unwrap();
-    let mut options = CheckOptions::new("register");
+    let mut options = CheckOptions::new("cas-register");
     options.time_limit = Some(Duration::from_millis(200));
     let report = check(&history, &options).unwrap();
     assert_eq!(report.verdict, Verdict::Unknown);

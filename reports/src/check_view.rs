@@ -420,6 +420,7 @@ mod tests {
             state: Value::Null,
             stuck: Vec::new(),
             blocked: Some(op),
+            never_legal: None,
             window: Window {
                 first_index: index,
                 last_index: index + 1,

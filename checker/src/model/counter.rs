@@ -211,24 +211,50 @@ impl Model for Counter {
         ops: &[CounterOp],
         pending: impl Iterator<Item = (u32, bool)>,
     ) -> bool {
-        let mut sums = SubsetSums::new();
-        for (op, is_call) in pending {
-            let op = &ops[op as usize];
-            match (op, is_call) {
-                (CounterOp::Write(_) | CounterOp::Cas(..), true) => return false,
-                (CounterOp::Add { delta, .. }, true) => sums.add(i128::from(*delta)),
-                (_, true) => {}
-                (_, false) => {
-                    if let Some(needed) = needed_value(op) {
-                        if !sums.may_hit(needed - i128::from(*state)) {
-                            return true;
-                        }
+        first_out_of_reach(*state, ops, pending).is_some()
+    }
+
+    /// As `pending_unreachable`, of the whole object from the start.
+    fn never_legal(
+        &self,
+        state: &i64,
+        ops: &[CounterOp],
+        events: &[(u32, bool)],
+    ) -> Option<(u32, String)> {
+        let (op, needed) = first_out_of_reach(*state, ops, events.iter().copied())?;
+        Some((
+            op,
+            format!(
+                "it needs the counter at {needed}, but no sum of the adds called before it completed brings it there from {state}, and no write or cas was called before it"
+            ),
+        ))
+    }
+}
+
+/// The first op whose return `events` lists that no sum of the adds called before it brings
+/// from `state` to the value it needs, while no write or cas is called: with that value.
+fn first_out_of_reach(
+    state: i64,
+    ops: &[CounterOp],
+    events: impl Iterator<Item = (u32, bool)>,
+) -> Option<(u32, i128)> {
+    let mut sums = SubsetSums::new();
+    for (number, is_call) in events {
+        let op = &ops[number as usize];
+        match (op, is_call) {
+            (CounterOp::Write(_) | CounterOp::Cas(..), true) => return None,
+            (CounterOp::Add { delta, .. }, true) => sums.add(i128::from(*delta)),
+            (_, true) => {}
+            (_, false) => {
+                if let Some(needed) = needed_value(op) {
+                    if !sums.may_hit(needed - i128::from(state)) {
+                        return Some((number, needed));
                     }
                 }
             }
         }
-        false
     }
+    None
 }
 
 /// The value the counter must hold for `op` to be legal, for ops that observe it.

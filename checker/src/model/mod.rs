@@ -140,6 +140,20 @@ pub trait Model: Sync {
     ) -> bool {
         false
     }
+    /// Asked once of a whole object before its search, with `state` the initial state and
+    /// `events` every call and every return of an op that must happen, in real-time order: an
+    /// op that must happen and that no choice of the ops called before its return, in any
+    /// order, makes legal from `state` (a read of a value nothing writes), with why, for
+    /// people. Such an op fails every configuration, and it alone, with every other op in
+    /// doubt, is a counterexample. The default (`None`) claims nothing.
+    fn never_legal(
+        &self,
+        _state: &Self::State,
+        _ops: &[Self::Op],
+        _events: &[(u32, bool)],
+    ) -> Option<(u32, String)> {
+        None
+    }
     /// Growth pruning (see `search`): true for models whose state only grows between resets,
     /// as a kv string grows by appends until a put. Then the three methods below must keep
     /// their promises; the defaults (false, every op a reset) prune nothing. True also

@@ -1,5 +1,7 @@
 //! Registers: `register` (read/write) and `cas-register` (read/write/cas).
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::{expect_pair, known_output, unknown_f, Model};
@@ -95,5 +97,83 @@ impl Model for Register {
 
     fn constrains(&self, op: &RegisterOp) -> bool {
         !matches!(op, RegisterOp::Read(None) | RegisterOp::Write(_))
+    }
+
+    /// A write is legal in every state; moved past a write it is overwritten, and past a read
+    /// whose value was not observed it commutes. So an in-doubt write may wait until just
+    /// before an op that observes the register (a read of a value, a cas).
+    fn defers_in_doubt(&self, _object_ops: &[&RegisterOp]) -> bool {
+        true
+    }
+
+    fn deferrable(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Write(_))
+    }
+
+    fn observes_state(&self, op: &RegisterOp) -> bool {
+        needed_value(op).is_some()
+    }
+
+    /// Judges `state` alone, not what more of `deferred` could make of it: every deferrable op
+    /// is a write, so a block of several leaves the value of its last, the earlier ones being
+    /// overwritten; in doubt, they may as well not have happened, and the block of the last
+    /// write alone, which the search also tries, completes wherever the longer block does.
+    fn deferred_may_enable(
+        &self,
+        state: &Val,
+        ops: &[RegisterOp],
+        _deferred: &[u32],
+        targets: &[u32],
+    ) -> bool {
+        targets
+            .iter()
+            .any(|&target| needed_value(&ops[target as usize]).is_none_or(|needed| needed == state))
+    }
+
+    /// The ops linearized before an op o are among those called before o returned, so the
+    /// value o needs is the initial one or one that a write or cas called before o's return
+    /// sets. A read of a value never written, however many in-doubt ops come before it, is
+    /// found here at once rather than by trying every subset of them.
+    fn never_legal(
+        &self,
+        state: &Val,
+        ops: &[RegisterOp],
+        events: &[(u32, bool)],
+    ) -> Option<(u32, String)> {
+        let mut written = BTreeSet::new();
+        for &(op, is_call) in events {
+            match (&ops[op as usize], is_call) {
+                (RegisterOp::Write(value) | RegisterOp::Cas(_, value), true) => {
+                    written.insert(value);
+                }
+                (observer, false) => {
+                    let Some(needed) = needed_value(observer) else {
+                        continue;
+                    };
+                    if needed != state && !written.contains(needed) {
+                        let what = match observer {
+                            RegisterOp::Cas(..) => "it compares with",
+                            _ => "it read",
+                        };
+                        return Some((
+                            op,
+                            format!(
+                                "{what} {needed}, but no write or cas called before it completed sets {needed}, and the register starts at {state}"
+                            ),
+                        ));
+                    }
+                }
+                (_, true) => {}
+            }
+        }
+        None
+    }
+}
+
+/// The value the register must hold for `op` to be legal, for ops that observe it.
+fn needed_value(op: &RegisterOp) -> Option<&Val> {
+    match op {
+        RegisterOp::Read(Some(value)) | RegisterOp::Cas(value, _) => Some(value),
+        RegisterOp::Read(None) | RegisterOp::Write(_) => None,
     }
 }
