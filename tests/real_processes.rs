@@ -377,21 +377,23 @@ fn forged_datagrams_change_nothing_and_a_contradiction_fails_stop() {
         })
         .encode()
     };
-    let admin = |seq: u64, op: AdminOp| {
+    let admin = |seq: u64, op: AdminOp, to: &str| {
         Wire::Admin(AdminRequest {
             client_id: 77,
             seq,
+            to: to.to_string(),
             op,
         })
         .encode()
     };
+    let some_node = format!("127.0.0.1:{}", cluster.ports[0]);
     let heartbeat = |_term: u64| MessageBody::Heartbeat {
         leader_commit: 0,
         read_context: 0,
     };
     let mut payloads = vec![
-        admin(1, AdminOp::RemoveMember { id: leader }),
-        admin(2, AdminOp::TransferLeader { to: follower }),
+        admin(1, AdminOp::RemoveMember { id: leader }, &some_node),
+        admin(2, AdminOp::TransferLeader { to: follower }, &some_node),
         raft(follower, term, MessageBody::TimeoutNow),
         raft(follower, u64::MAX, heartbeat(u64::MAX)),
         raft(
@@ -426,7 +428,7 @@ fn forged_datagrams_change_nothing_and_a_contradiction_fails_stop() {
                 .send_to(&seal_with(&key, now_ms(), 1_000 + round, &impossible), &to)
                 .unwrap();
             // Authentic, but too old to be anything but a replay.
-            let stale = admin(3, AdminOp::TransferLeader { to: follower });
+            let stale = admin(3, AdminOp::TransferLeader { to: follower }, &to);
             let stale = seal_with(&key, now_ms() - 120_000, 2_000 + round, &stale);
             socket.send_to(&stale, &to).unwrap();
         }
@@ -445,36 +447,55 @@ fn forged_datagrams_change_nothing_and_a_contradiction_fails_stop() {
     }
     // One authentic admin request is answered once; the same datagram again is a replay.
     let leader_addr = format!("127.0.0.1:{}", cluster.ports[leader as usize - 1]);
-    let members = seal_with(&key, now_ms(), 5_000, &admin(9, AdminOp::Members));
-    let mut answers = Vec::new();
-    for _ in 0..2 {
-        // A datagram can still drop on a full receive buffer after the flood above: resend the
-        // same bytes until something answers (a resend the node already saw is refused as a
-        // replay, which is what the second answer must say anyway).
+    let members = seal_with(
+        &key,
+        now_ms(),
+        5_000,
+        &admin(9, AdminOp::Members, &leader_addr),
+    );
+    // A datagram can still drop on a full receive buffer after the flood above: resend the
+    // same bytes until something answers (a resend the node already saw is refused as a
+    // replay, which is what a second answer must say anyway).
+    let ask = |bytes: &[u8], to: &str, seq: u64| -> String {
         let mut buf = vec![0u8; 70_000];
-        let reply = 'answer: {
-            for _attempt in 0..5 {
-                socket.send_to(&members, &leader_addr).unwrap();
-                // Skip the refusals of the stale requests above; wait for the answer to seq 9.
-                while let Ok((len, _)) = socket.recv_from(&mut buf) {
-                    let Ok(opened) = open_with(&key, &buf[..len]) else {
-                        continue;
-                    };
-                    if let Ok(Wire::Reply(reply)) = Wire::decode(opened.payload) {
-                        if reply.seq == 9 {
-                            break 'answer reply;
-                        }
+        for _attempt in 0..5 {
+            socket.send_to(bytes, to).unwrap();
+            // Skip the refusals of the stale requests above; wait for the answer to `seq`.
+            while let Ok((len, _)) = socket.recv_from(&mut buf) {
+                let Ok(opened) = open_with(&key, &buf[..len]) else {
+                    continue;
+                };
+                if let Ok(Wire::Reply(reply)) = Wire::decode(opened.payload) {
+                    if reply.seq == seq {
+                        return format!("{:?}", reply.outcome);
                     }
                 }
             }
-            panic!("no reply to the admin request after 5 sends");
-        };
-        answers.push(format!("{:?}", reply.outcome));
-    }
+        }
+        panic!("no reply to the admin request after 5 sends");
+    };
+    let answers = [
+        ask(&members, &leader_addr, 9),
+        ask(&members, &leader_addr, 9),
+    ];
     assert!(answers[0].contains("ok: true"), "{answers:?}");
     assert!(
         answers[1].contains("ok: false") && answers[1].contains("already seen"),
         "{answers:?}"
+    );
+    // A request names the node it was sealed for: recorded on its way to the leader, it is
+    // refused by every other node (a replay to a node that never saw it).
+    let follower_addr = format!("127.0.0.1:{}", cluster.ports[follower as usize - 1]);
+    let for_leader = seal_with(
+        &key,
+        now_ms(),
+        5_001,
+        &admin(10, AdminOp::TransferLeader { to: follower }, &leader_addr),
+    );
+    let elsewhere = ask(&for_leader, &follower_addr, 10);
+    assert!(
+        elsewhere.contains("ok: false") && elsewhere.contains("not for this node"),
+        "{elsewhere}"
     );
 
     std::thread::sleep(Duration::from_millis(1_500));

@@ -99,8 +99,12 @@ impl ClusterKey {
             let pair = text
                 .get(2 * i..2 * i + 2)
                 .ok_or_else(|| "not hex".to_string())?;
+            // `from_str_radix` alone would take a leading `+`: "+0" is not a key's byte.
+            let digits = pair.bytes().all(|digit| digit.is_ascii_hexdigit());
             *byte = u8::from_str_radix(pair, 16)
-                .map_err(|_| format!("{pair:?} at character {} is not hex", 2 * i + 1))?;
+                .ok()
+                .filter(|_| digits)
+                .ok_or_else(|| format!("{pair:?} at character {} is not hex", 2 * i + 1))?;
         }
         Ok(ClusterKey(bytes))
     }
@@ -317,6 +321,9 @@ pub fn open_with<'a>(key: &ClusterKey, bytes: &'a [u8]) -> Result<Opened<'a>, Au
 #[derive(Debug)]
 pub struct ReplayGuard {
     window_ms: u64,
+    /// When this node (process) started: what it saw before is forgotten, so a request
+    /// sealed earlier is refused rather than replayed into a restarted node.
+    started_ms: u64,
     seen: std::collections::BTreeSet<(u64, u64)>,
 }
 
@@ -331,6 +338,8 @@ pub enum ReplayError {
     },
     #[error("request already seen (replayed)")]
     Replayed,
+    #[error("request sealed at {sent_ms}, before this node started at {started_ms} (replayed, or sent before the restart: send it again)")]
+    BeforeStart { sent_ms: u64, started_ms: u64 },
     #[error("too many admin requests in the replay window")]
     Full,
 }
@@ -339,14 +348,22 @@ impl ReplayGuard {
     pub const DEFAULT_WINDOW_MS: u64 = 30_000;
     const MAX_REMEMBERED: usize = 100_000;
 
-    pub fn new(window_ms: u64) -> ReplayGuard {
+    /// A guard for a node that started at `started_ms` (its clock).
+    pub fn new(window_ms: u64, started_ms: u64) -> ReplayGuard {
         ReplayGuard {
             window_ms,
+            started_ms,
             seen: Default::default(),
         }
     }
 
     pub fn check(&mut self, opened: &Opened<'_>, now_ms: u64) -> Result<(), ReplayError> {
+        if opened.sent_ms < self.started_ms {
+            return Err(ReplayError::BeforeStart {
+                sent_ms: opened.sent_ms,
+                started_ms: self.started_ms,
+            });
+        }
         if opened.sent_ms.abs_diff(now_ms) > self.window_ms {
             return Err(ReplayError::Stale {
                 sent_ms: opened.sent_ms,
@@ -423,8 +440,18 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_exactly_64_hex_digits() {
+        let key = ClusterKey::from_hex(&"0f".repeat(32)).unwrap();
+        assert_eq!(key.to_hex(), "0f".repeat(32));
+        // `u8::from_str_radix` takes a sign: "+0" must not read as the byte 0.
+        for bad in ["+0".repeat(32), "-0".repeat(32), "0g".repeat(32), "0f".repeat(31)] {
+            assert!(ClusterKey::from_hex(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn replay_guard_accepts_once_and_only_while_fresh() {
-        let mut guard = ReplayGuard::new(1_000);
+        let mut guard = ReplayGuard::new(1_000, 9_000);
         let at = |sent_ms, nonce| Opened {
             sent_ms,
             nonce,
@@ -444,6 +471,14 @@ mod tests {
             guard.check(&at(20_000, 3), 10_000),
             Err(ReplayError::Stale { .. })
         ));
+        // A node restarted at 10,000 remembers nothing from before: a request sealed before
+        // it started is refused, even inside the window.
+        let mut restarted = ReplayGuard::new(1_000, 10_000);
+        assert!(matches!(
+            restarted.check(&at(9_999, 4), 10_100),
+            Err(ReplayError::BeforeStart { .. })
+        ));
+        assert_eq!(restarted.check(&at(10_050, 5), 10_100), Ok(()));
     }
 
     #[test]

@@ -216,13 +216,19 @@ impl Client {
     /// proposed; Unknown means a change may or may not have been proposed.
     pub async fn admin(&mut self, op: AdminOp) -> OpOutcome<String> {
         self.seq += 1;
-        let payload = Wire::Admin(AdminRequest {
-            client_id: self.config.client_id,
-            seq: self.seq,
-            op,
-        })
-        .encode();
-        if let Err(problem) = check_request_size(&payload) {
+        let (client_id, seq) = (self.config.client_id, self.seq);
+        let payload_to = |to: SocketAddr| {
+            Wire::Admin(AdminRequest {
+                client_id,
+                seq,
+                to: to.to_string(),
+                op: op.clone(),
+            })
+            .encode()
+        };
+        // The longest address text there is, so that no attempt can exceed what this allows.
+        let widest = SocketAddr::new(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), 65535);
+        if let Err(problem) = check_request_size(&payload_to(widest)) {
             return OpOutcome::Fail(problem);
         }
         let op_deadline = Instant::now() + Duration::from_millis(self.config.op_timeout_ms);
@@ -232,9 +238,10 @@ impl Client {
         let mut last_problem = String::from("no attempt made");
         while Instant::now() < op_deadline {
             let to = self.nodes[self.target];
-            // Sealed afresh per attempt: nodes accept each sealed admin request once
-            // (replay protection), and a retry must not look like a replay.
-            let bytes = self.sealer.seal(&payload);
+            // Sealed afresh per attempt, for its destination: nodes accept each sealed admin
+            // request once and only if it names them (replay protection), and a retry must
+            // not look like a replay.
+            let bytes = self.sealer.seal(&payload_to(to));
             if let Err(error) = self.send_request(bytes, to).await {
                 last_problem = format!("send to {to} failed: {error}");
                 self.next_node();

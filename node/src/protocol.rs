@@ -23,6 +23,10 @@ pub struct ClientRequest {
 pub struct AdminRequest {
     pub client_id: u64,
     pub seq: u64,
+    /// The node address the request was sent to (`ip:port`, as the sender resolved it),
+    /// sealed with it: a node refuses a request meant for another, so a recorded request
+    /// cannot be replayed to a different node of the cluster.
+    pub to: String,
     pub op: AdminOp,
 }
 
@@ -128,7 +132,8 @@ impl Wire {
                 writer
                     .u8(WIRE_ADMIN)
                     .u64(request.client_id)
-                    .u64(request.seq);
+                    .u64(request.seq)
+                    .str(&request.to);
                 match &request.op {
                     AdminOp::AddMember { id, address } => {
                         writer.u8(ADMIN_ADD).u64(*id).str(address)
@@ -183,6 +188,7 @@ impl Wire {
                 })
             }
             WIRE_ADMIN => {
+                let to = reader.str()?.to_string();
                 let op = match reader.u8()? {
                     ADMIN_ADD => AdminOp::AddMember {
                         id: reader.u64()?,
@@ -193,7 +199,12 @@ impl Wire {
                     ADMIN_TRANSFER => AdminOp::TransferLeader { to: reader.u64()? },
                     other => return Err(DecodeError(format!("unknown admin op {other}"))),
                 };
-                Wire::Admin(AdminRequest { client_id, seq, op })
+                Wire::Admin(AdminRequest {
+                    client_id,
+                    seq,
+                    to,
+                    op,
+                })
             }
             other => return Err(DecodeError(format!("unknown datagram kind {other}"))),
         };
@@ -257,6 +268,7 @@ mod tests {
             Wire::Admin(AdminRequest {
                 client_id: 1,
                 seq: 4,
+                to: "10.0.0.1:7000".into(),
                 op: AdminOp::AddMember {
                     id: 4,
                     address: "n4:7000".into(),
@@ -265,16 +277,19 @@ mod tests {
             Wire::Admin(AdminRequest {
                 client_id: 1,
                 seq: 5,
+                to: "10.0.0.1:7000".into(),
                 op: AdminOp::RemoveMember { id: 2 },
             }),
             Wire::Admin(AdminRequest {
                 client_id: 1,
                 seq: 6,
+                to: "10.0.0.1:7000".into(),
                 op: AdminOp::Members,
             }),
             Wire::Admin(AdminRequest {
                 client_id: 1,
                 seq: 7,
+                to: "10.0.0.1:7000".into(),
                 op: AdminOp::TransferLeader { to: 3 },
             }),
         ];

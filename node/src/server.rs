@@ -222,6 +222,9 @@ const EXPIRY_SWEEP_TICKS: u64 = 100;
 /// Committed entries applied per turn of the event loop, so that a long catch-up never
 /// starves the network and the ticks.
 const MAX_APPLIED_PER_TURN: usize = 256;
+/// Peer addresses a node learns from authentic Raft messages at most: clusters have a handful
+/// of members, and ids past this many are noise from a key holder (the map is never pruned).
+const MAX_PEER_ADDRS: usize = 1_024;
 
 struct Server<D: Disk> {
     options: NodeOptions,
@@ -312,6 +315,7 @@ pub async fn run<D: Disk>(
         .cloned()
         .collect();
     let raft = RaftNode::new(config, recovered);
+    let started_ms = Sealer::new(options.cluster_key.clone(), network, options.id).now_ms();
     let mut server = Server {
         network,
         store,
@@ -320,7 +324,7 @@ pub async fn run<D: Disk>(
             Sealer::new(options.cluster_key.clone(), network, options.id),
         ),
         auth: Sealer::new(options.cluster_key.clone(), network, options.id),
-        admin_replays: ReplayGuard::new(ReplayGuard::DEFAULT_WINDOW_MS),
+        admin_replays: ReplayGuard::new(ReplayGuard::DEFAULT_WINDOW_MS, started_ms),
         dropped: DroppedDatagrams::new(options.id),
         core_failure: None,
         options,
@@ -508,8 +512,11 @@ impl<D: Disk> Server<D> {
                     self.dropped.record(DropReason::Misaddressed, from, &detail);
                     return;
                 }
-                // A member added after this node's options were written: learn its address.
-                self.peer_addrs.entry(message.from).or_insert(from);
+                // A member added after this node's options were written: learn its address
+                // (a bounded number of them: ids past that are a key holder's noise).
+                if self.peer_addrs.len() < MAX_PEER_ADDRS {
+                    self.peer_addrs.entry(message.from).or_insert(from);
+                }
                 let refused_before = self.raft.refused_messages();
                 let (kind, sender, term) = (message.body.kind_name(), message.from, message.term);
                 let summary = || format!("{kind} from node {sender} in term {term}");
@@ -533,6 +540,17 @@ impl<D: Disk> Server<D> {
                 }
             }
             Ok(Wire::Admin(request)) => {
+                if !self.addressed_to_me(&request.to) {
+                    let detail = format!("admin request for {:?}", request.to);
+                    self.dropped.record(DropReason::Misaddressed, from, &detail);
+                    let outcome = ReplyOutcome::Admin {
+                        ok: false,
+                        text: format!("refused: the request was sealed for {:?}, not for this node", request.to),
+                    };
+                    self.reply(from, request.client_id, request.seq, outcome)
+                        .await;
+                    return;
+                }
                 // A replayed membership change or transfer would change the cluster again.
                 if let Err(error) = self.admin_replays.check(&opened, self.auth.now_ms()) {
                     self.dropped.record(DropReason::Replayed, from, &error);
@@ -579,6 +597,34 @@ impl<D: Disk> Server<D> {
             outcome,
         });
         self.outbox.send(&self.endpoint, &wire, to).await;
+    }
+
+    /// Whether an admin request sealed for `to` (the address its sender sent it to) is for
+    /// this node: the port this node listens on, and the IP it is bound to; when bound to
+    /// every interface (simulation, or `--listen 0.0.0.0:P`), the IP the cluster knows it by
+    /// when its peers entry is an address, else the port alone.
+    fn addressed_to_me(&self, to: &str) -> bool {
+        let Ok(to) = to.parse::<SocketAddr>() else {
+            return false;
+        };
+        let Ok(local) = self.endpoint.local_addr() else {
+            return false;
+        };
+        if to.port() != local.port() {
+            return false;
+        }
+        if !local.ip().is_unspecified() {
+            return to.ip() == local.ip();
+        }
+        match self
+            .options
+            .peers
+            .get(&self.options.id)
+            .and_then(|known| known.parse::<SocketAddr>().ok())
+        {
+            Some(known) => known.ip() == to.ip() || known.ip().is_unspecified(),
+            None => true,
+        }
     }
 
     fn leader_hint(&self) -> Option<String> {

@@ -151,6 +151,7 @@ fn corpus() -> Vec<Vec<u8>> {
         Wire::Admin(AdminRequest {
             client_id: 5,
             seq: 7,
+            to: "127.0.0.1:7001".into(),
             op: AdminOp::AddMember {
                 id: 4,
                 address: "127.0.0.1:7004".into(),
