@@ -18,7 +18,11 @@
 //!   persist, not what was committed, looks right until a leader change cuts those entries);
 //! - a leader answers reads on its lease only while no newer leader exists (the lease's
 //!   whole promise; a lease read by a deposed leader is stale as soon as the new leader
-//!   commits a write, and the checker sees it only if one lands in that window).
+//!   commits a write, and the checker sees it only if one lands in that window);
+//! - a node never forgets a vote it granted: its term never falls below the term of the
+//!   vote, and in that term it still names the candidate (votes are sent only once
+//!   persisted, so a restart must recover them; a lost vote lets the node vote twice in one
+//!   term, which takes a second candidate asking after the restart to show).
 //!
 //! Each rule is checked only when the system reports what it needs (votes, commit terms,
 //! configuration indexes); a correct run never breaks one, so a break is a finding.
@@ -37,6 +41,7 @@ pub const CONFIG_CHANGE_RULE: &str =
 pub const LEADER_APPEND_ONLY: &str = "a leader never removes entries from its log";
 pub const APPLY_ONLY_COMMITTED: &str = "a node applies only committed entries";
 pub const LEASE_EXCLUSIVE: &str = "a leader answers lease reads only while no newer leader exists";
+pub const VOTES_KEPT: &str = "a node never forgets a vote it granted (term and vote survive restarts)";
 
 /// What a node reported at its previous observation.
 #[derive(Clone, Debug, Default)]
@@ -92,6 +97,11 @@ pub struct RaftRules {
     reports_votes: bool,
     /// Voters that granted each (term, candidate) a vote, as identities.
     votes: BTreeMap<(u64, u64), BTreeSet<u64>>,
+    /// The latest vote each voter granted: voter identity -> (term, candidate identity).
+    last_vote: BTreeMap<u64, (u64, u64)>,
+    /// The node each identity was last seen on.
+    node_of_identity: BTreeMap<u64, usize>,
+    forgotten_vote: Option<Violation>,
     /// (term, identity) of every leader already checked.
     leaders_checked: BTreeSet<(u64, u64)>,
     new_leaders: Vec<NewLeader>,
@@ -114,6 +124,9 @@ impl RaftRules {
             votes_read: vec![0; nodes],
             reports_votes: false,
             votes: BTreeMap::new(),
+            last_vote: BTreeMap::new(),
+            node_of_identity: BTreeMap::new(),
+            forgotten_vote: None,
             leaders_checked: BTreeSet::new(),
             new_leaders: Vec::new(),
             unelected: None,
@@ -142,12 +155,55 @@ impl RaftRules {
                 .entry((vote.term, vote.candidate))
                 .or_default()
                 .insert(vote.voter);
+            let last = self.last_vote.entry(vote.voter).or_insert((0, 0));
+            if vote.term >= last.0 {
+                *last = (vote.term, vote.candidate);
+            }
+        }
+    }
+
+    /// The vote `view`'s node last granted must still show in its term and vote.
+    fn check_votes_kept(&mut self, time_ns: u64, node: usize, view: &NodeView) {
+        if !view.running || view.identity == 0 || self.forgotten_vote.is_some() {
+            return;
+        }
+        let Some(&(term, candidate)) = self.last_vote.get(&view.identity) else {
+            return;
+        };
+        let problem = if view.term < term {
+            Some(format!("is at term {}", view.term))
+        } else if view.term == term {
+            // Only for a candidate this run has seen: its node is what `voted_for` names.
+            let candidate_node = self.node_of_identity.get(&candidate).copied();
+            match (candidate_node, view.voted_for) {
+                (Some(expected), Some(voted)) if voted != expected => {
+                    Some(format!("names {} as its vote in that term", node_name(voted)))
+                }
+                (Some(_), None) => Some("names no vote in that term".to_string()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.forgotten_vote = Some(Violation {
+                time_ns,
+                detail: format!(
+                    "{} (identity {}) granted its vote in term {term} to identity {candidate}, and now {problem}",
+                    node_name(node),
+                    view.identity
+                ),
+            });
         }
     }
 
     /// Node `node`'s view of this step.
     pub fn observe(&mut self, time_ns: u64, node: usize, view: &NodeView) {
         let previous = std::mem::replace(&mut self.seen[node], Seen::of(view));
+        if view.identity > 0 {
+            self.node_of_identity.insert(view.identity, node);
+        }
+        self.check_votes_kept(time_ns, node, view);
         if self.applied_uncommitted.is_none() {
             // Snapshot placeholders (term 0) came committed with the snapshot.
             let beyond = view
@@ -319,10 +375,11 @@ impl RaftRules {
             || self.leader_log_shrank.is_some()
             || self.applied_uncommitted.is_some()
             || self.stale_lease_read.is_some()
+            || self.forgotten_vote.is_some()
     }
 
     /// (name, first violation) of each rule.
-    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 6] {
+    pub(crate) fn results(&self) -> [(&'static str, &Option<Violation>); 7] {
         [
             (ELECTED_BY_QUORUM, &self.unelected),
             (COMMIT_IN_OWN_TERM, &self.old_term_commit),
@@ -330,6 +387,7 @@ impl RaftRules {
             (LEADER_APPEND_ONLY, &self.leader_log_shrank),
             (APPLY_ONLY_COMMITTED, &self.applied_uncommitted),
             (LEASE_EXCLUSIVE, &self.stale_lease_read),
+            (VOTES_KEPT, &self.forgotten_vote),
         ]
     }
 }
@@ -375,6 +433,42 @@ mod tests {
         rules.end_step(20);
         let detail = &rules.unelected.as_ref().expect("caught").detail;
         assert!(detail.contains("n2 became leader of term 3"), "{detail}");
+    }
+
+    #[test]
+    fn a_granted_vote_survives_restarts() {
+        let follower = |term: u64, voted_for: Option<usize>| NodeView {
+            running: true,
+            term,
+            identity: 2,
+            voted_for,
+            ..NodeView::default()
+        };
+        let mut rules = RaftRules::new(3);
+        rules.observe(5, 0, &leader_view(6, 1, 0, 0));
+        // n2 (identity 2) votes for identity 1 (n1) in term 7.
+        rules.observe_votes(1, Some(&[vote(7, 2, 1)]));
+        rules.observe(10, 1, &follower(7, Some(0)));
+        // Later terms are free; so is a restart that recovered the vote.
+        rules.observe(20, 1, &follower(8, None));
+        rules.observe(30, 1, &follower(7, Some(0)));
+        assert!(rules.forgotten_vote.is_none(), "{:?}", rules.forgotten_vote);
+        // Back from a restart in term 7 with no vote: it could vote again in term 7.
+        rules.observe(40, 1, &follower(7, None));
+        let detail = &rules.forgotten_vote.as_ref().expect("caught").detail;
+        assert!(
+            detail.contains("granted its vote in term 7 to identity 1, and now names no vote"),
+            "{detail}"
+        );
+        let mut rules = RaftRules::new(3);
+        rules.observe_votes(1, Some(&[vote(7, 2, 1)]));
+        rules.observe(10, 1, &follower(6, None));
+        assert!(rules.forgotten_vote.is_some(), "the term went back");
+        // A node rebuilt on an empty disk has a new identity: nothing to remember.
+        let mut rules = RaftRules::new(3);
+        rules.observe_votes(1, Some(&[vote(7, 2, 1)]));
+        rules.observe(10, 1, &NodeView { identity: 5, ..follower(1, None) });
+        assert!(rules.forgotten_vote.is_none());
     }
 
     #[test]
