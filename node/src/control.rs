@@ -264,6 +264,7 @@ impl NodeControl {
         observation.last_index = status.last_index;
         observation.voted_for = status.voted_for;
         observation.snapshot_index = status.snapshot_index;
+        observation.snapshot_term = status.snapshot_term;
         observation.voters.clone_from(&status.voters);
         observation.learners.clone_from(&status.learners);
         observation.log_entries_count = status.last_index - status.snapshot_index;

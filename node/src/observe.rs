@@ -129,6 +129,8 @@ pub struct NodeObservation {
     pub voted_for: Option<NodeId>,
     /// Last index covered by the node's latest snapshot (0 without one).
     pub snapshot_index: LogIndex,
+    /// The term the node's latest snapshot records for `snapshot_index` (0 without one).
+    pub snapshot_term: Term,
     /// The configuration in force at this node (the latest in its log).
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
@@ -171,6 +173,7 @@ impl NodeObservation {
             last_index: 0,
             voted_for: None,
             snapshot_index: 0,
+            snapshot_term: 0,
             voters: Vec::new(),
             learners: Vec::new(),
             log_entries_count: 0,
@@ -201,6 +204,7 @@ impl NodeObservation {
             last_index: self.last_index,
             voted_for: self.voted_for,
             snapshot_index: self.snapshot_index,
+            snapshot_term: self.snapshot_term,
             voters: self.voters.clone(),
             learners: self.learners.clone(),
             log_entries_count: self.log_entries_count,

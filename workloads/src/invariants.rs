@@ -22,6 +22,8 @@ pub const COMMITTED_NEVER_CHANGE: &str = "committed entries never change";
 pub const REPLICAS_AGREE: &str = "replicas hold the same state at equal applied indexes";
 pub const ONE_VOTE_PER_TERM: &str = "a node votes for at most one candidate per term";
 pub const TERM_NEVER_DECREASES: &str = "a node's term never decreases";
+pub const SNAPSHOT_MATCHES_LOG: &str =
+    "a snapshot records the term of the committed entry at its last index";
 pub const LEADER_COMPLETENESS: &str = "a new leader holds every committed index";
 pub const COMMIT_ON_MAJORITY: &str = "a leader commits only what a majority of voters holds";
 
@@ -79,6 +81,7 @@ pub struct InvariantChecker {
     one_leader: Option<Violation>,
     prefixes: Option<Violation>,
     committed: Option<Violation>,
+    snapshot_term: Option<Violation>,
     /// The first replica state seen at each applied index: (state, node).
     states_by_index: BTreeMap<u64, (ReplicaDigest, usize)>,
     diverged: Option<Violation>,
@@ -106,6 +109,7 @@ impl InvariantChecker {
             one_leader: None,
             prefixes: None,
             committed: None,
+            snapshot_term: None,
             states_by_index: BTreeMap::new(),
             diverged: None,
             max_commit_index: 0,
@@ -196,6 +200,7 @@ impl InvariantChecker {
         for entry in &view.new_applied {
             self.observe_applied(time_ns, node, *entry);
         }
+        self.check_snapshot(time_ns, node, view);
         if let Some(state) = view.state.as_ref().filter(|_| view.running) {
             self.observe_state(time_ns, node, state);
         }
@@ -352,6 +357,34 @@ impl InvariantChecker {
         }
     }
 
+    /// A snapshot stands for the committed log up to its last index, and that index's term is
+    /// what the node compares logs by from then on (its own last term when nothing follows,
+    /// a peer's prev_log_term): a wrong one can elect a node that lacks committed entries, or
+    /// make a follower throw away a matching log. It is checked when the snapshot is seen,
+    /// not when that harm comes, which takes a further unlucky election.
+    fn check_snapshot(&mut self, time_ns: u64, node: usize, view: &NodeView) {
+        let Some((index, term)) = view.snapshot.filter(|_| view.running) else {
+            return;
+        };
+        if self.snapshot_term.is_some() {
+            return;
+        }
+        let Some((entry, applier)) = self.applied_by_index.get(&index) else {
+            return;
+        };
+        if !entry.is_from_snapshot() && entry.term != term {
+            self.snapshot_term = Some(Violation {
+                time_ns,
+                detail: format!(
+                    "{} holds a snapshot up to index {index} that records term {term}, but the entry committed at index {index} is of term {} ({} applied it)",
+                    node_name(node),
+                    entry.term,
+                    node_name(*applier)
+                ),
+            });
+        }
+    }
+
     fn observe_applied(&mut self, time_ns: u64, node: usize, entry: AppliedEntry) {
         let name = node_name(node);
         if entry.is_from_snapshot() {
@@ -450,6 +483,7 @@ impl InvariantChecker {
         self.one_leader.is_some()
             || self.prefixes.is_some()
             || self.committed.is_some()
+            || self.snapshot_term.is_some()
             || self.diverged.is_some()
             || self.double_vote.is_some()
             || self.term_back.is_some()
@@ -475,6 +509,7 @@ impl InvariantChecker {
             result(TERM_NEVER_DECREASES, &self.term_back),
             result(LEADER_COMPLETENESS, &self.incomplete_leader),
             result(COMMIT_ON_MAJORITY, &self.commit_unheld),
+            result(SNAPSHOT_MATCHES_LOG, &self.snapshot_term),
         ];
         results.extend(
             self.rules
@@ -615,6 +650,31 @@ mod tests {
         checker.observe(1, 1, &v);
         let detail = checker.results()[3].detail.clone().unwrap_or_default();
         assert!(detail.contains("sessions of clients 3"), "{detail}");
+    }
+
+    #[test]
+    fn a_snapshot_records_the_term_of_the_committed_entry_at_its_index() {
+        let mut checker = InvariantChecker::new(2);
+        checker.observe(1, 0, &view(true, 3, vec![entry(1, 1, 7), entry(2, 3, 8)], 2));
+        let with_snapshot = |snapshot| NodeView {
+            running: true,
+            snapshot: Some(snapshot),
+            ..NodeView::default()
+        };
+        checker.observe(2, 1, &with_snapshot((2, 3)));
+        assert!(!checker.any_violation(), "{:?}", checker.results());
+        // A snapshot up to index 2 that records the node's later term instead of the entry's.
+        checker.observe(3, 1, &with_snapshot((2, 5)));
+        let result = checker
+            .results()
+            .into_iter()
+            .find(|result| result.name == SNAPSHOT_MATCHES_LOG)
+            .unwrap();
+        let detail = result.detail.unwrap_or_default();
+        assert!(
+            detail.contains("n2 holds a snapshot up to index 2 that records term 5, but the entry committed at index 2 is of term 3"),
+            "{detail}"
+        );
     }
 
     #[test]

@@ -340,6 +340,8 @@ impl SystemUnderTest for RaftStore {
             config_index: Some(status.config_index),
             lease_reads: status.lease_reads,
             last_log_index: status.last_index,
+            snapshot: (status.snapshot_index > 0)
+                .then_some((status.snapshot_index, status.snapshot_term)),
             identity: status.id,
             voters: status.voters.clone(),
             // Identities of rejoined nodes are `index + 1 + k * nodes` (see `rejoin-empty`).

@@ -69,6 +69,9 @@ pub struct NodeView {
     pub last_log_index: u64,
     /// The node (0-based) this node voted for in `term`.
     pub voted_for: Option<usize>,
+    /// (last index, term) of the node's latest snapshot, as the snapshot records them (None
+    /// without one, or when the system does not say).
+    pub snapshot: Option<(u64, u64)>,
     /// The node's current Raft identity (0 when the system does not say); a node rebuilt on
     /// an empty disk comes back under a new one, with a fresh term and vote.
     pub identity: u64,

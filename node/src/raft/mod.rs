@@ -140,6 +140,9 @@ pub struct Status {
     pub transferring_to: Option<NodeId>,
     /// Last index covered by the latest snapshot (0 without one).
     pub snapshot_index: LogIndex,
+    /// Term of the entry at `snapshot_index` as the latest snapshot records it (the one
+    /// persisted and sent to followers; 0 without one).
+    pub snapshot_term: Term,
     /// The configuration in force.
     pub voters: Vec<NodeId>,
     pub learners: Vec<NodeId>,
@@ -542,6 +545,13 @@ impl RaftNode {
             voted_for: self.voted_for,
             transferring_to: self.transfer.as_ref().map(|transfer| transfer.to),
             snapshot_index: self.log.snapshot_index(),
+            // What the snapshot persisted and sent to followers says, not the log's own
+            // record of the compaction point: the two must agree.
+            snapshot_term: self
+                .snapshot
+                .as_ref()
+                .filter(|snapshot| snapshot.meta.index == self.log.snapshot_index())
+                .map_or(self.log.snapshot_term(), |snapshot| snapshot.meta.term),
             voters: self.membership.voters.iter().copied().collect(),
             learners: self.membership.learners.iter().copied().collect(),
             config_index: self.last_conf_index,
