@@ -389,8 +389,9 @@ where
     Ok(report)
 }
 
-/// The explanation of an invalid object: of the smallest set of its ops found that cannot be
-/// ordered (see `minimize`) when that search succeeds within its budget, else of the object.
+/// The explanation of an invalid object: of an op that can never take effect, when the model
+/// finds one (`Model::never_legal`); else of the smallest set of its ops found that cannot be
+/// ordered (see `minimize`) when that search succeeds within its budget; else of the object.
 fn explain_smallest<M: Model>(
     job: &Job<M>,
     longest_prefix: &[u32],
@@ -399,11 +400,8 @@ fn explain_smallest<M: Model>(
     budget: &Budget,
     search_steps: u64,
 ) -> crate::report::Counterexample {
-    if let Some((op, reason)) =
-        job.model
-            .never_legal(&job.model.init_state(), &job.input.ops, &job.input.events)
-    {
-        let mut counterexample = explain(
+    let explain_object = || {
+        explain(
             &job.model,
             &job.key,
             &job.input,
@@ -411,7 +409,13 @@ fn explain_smallest<M: Model>(
             longest_prefix,
             history,
             model_name,
-        );
+        )
+    };
+    if let Some((op, reason)) =
+        job.model
+            .never_legal(&job.model.init_state(), &job.input.ops, &job.input.events)
+    {
+        let mut counterexample = explain_object();
         crate::explain::mark_never_legal(
             &mut counterexample,
             &history.ops[job.positions[op as usize]],
@@ -446,15 +450,7 @@ fn explain_smallest<M: Model>(
         counterexample.text = counterexample.render_text(model_name);
         return counterexample;
     }
-    explain(
-        &job.model,
-        &job.key,
-        &job.input,
-        &job.positions,
-        longest_prefix,
-        history,
-        model_name,
-    )
+    explain_object()
 }
 
 /// The order the search found for one object, with the state after each op: the whole
