@@ -203,10 +203,22 @@ fn easy_and_hard_history() -> String {
         }
     }
     for (process, value) in cas.iter().enumerate() {
-        push(process as u64, RecordType::Invoke, "cas", "hard", value.clone());
+        push(
+            process as u64,
+            RecordType::Invoke,
+            "cas",
+            "hard",
+            value.clone(),
+        );
     }
     for (process, value) in cas.iter().enumerate() {
-        push(process as u64, RecordType::Info, "cas", "hard", value.clone());
+        push(
+            process as u64,
+            RecordType::Info,
+            "cas",
+            "hard",
+            value.clone(),
+        );
     }
     for reader in 0..3 {
         push(

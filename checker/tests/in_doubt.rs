@@ -156,7 +156,10 @@ fn a_read_of_a_value_never_written_is_found_before_the_search() {
     assert_eq!(report.verdict, Verdict::Invalid);
     let counterexample = report.counterexample.expect("invalid: explained");
     let never = counterexample.never_legal.expect("found before the search");
-    assert_eq!((never.op.f.as_str(), &never.op.result), ("read", &serde_json::json!(99)));
+    assert_eq!(
+        (never.op.f.as_str(), &never.op.result),
+        ("read", &serde_json::json!(99))
+    );
     assert!(
         never
             .reason
@@ -200,6 +203,14 @@ fn a_counter_read_out_of_reach_of_every_sum_of_adds_is_found_before_the_search()
     let history = parse_jsonl(&lines.concat(), "counter").unwrap();
     let report = check(&history, &CheckOptions::new("counter")).unwrap();
     assert_eq!(report.verdict, Verdict::Invalid);
-    let never = report.counterexample.unwrap().never_legal.expect("before the search");
-    assert!(never.reason.contains("needs the counter at 5"), "{}", never.reason);
+    let never = report
+        .counterexample
+        .unwrap()
+        .never_legal
+        .expect("before the search");
+    assert!(
+        never.reason.contains("needs the counter at 5"),
+        "{}",
+        never.reason
+    );
 }

@@ -444,7 +444,12 @@ mod tests {
         let key = ClusterKey::from_hex(&"0f".repeat(32)).unwrap();
         assert_eq!(key.to_hex(), "0f".repeat(32));
         // `u8::from_str_radix` takes a sign: "+0" must not read as the byte 0.
-        for bad in ["+0".repeat(32), "-0".repeat(32), "0g".repeat(32), "0f".repeat(31)] {
+        for bad in [
+            "+0".repeat(32),
+            "-0".repeat(32),
+            "0g".repeat(32),
+            "0f".repeat(31),
+        ] {
             assert!(ClusterKey::from_hex(&bad).is_err(), "{bad}");
         }
     }

@@ -545,7 +545,10 @@ impl<D: Disk> Server<D> {
                     self.dropped.record(DropReason::Misaddressed, from, &detail);
                     let outcome = ReplyOutcome::Admin {
                         ok: false,
-                        text: format!("refused: the request was sealed for {:?}, not for this node", request.to),
+                        text: format!(
+                            "refused: the request was sealed for {:?}, not for this node",
+                            request.to
+                        ),
                     };
                     self.reply(from, request.client_id, request.seq, outcome)
                         .await;

@@ -655,7 +655,11 @@ mod tests {
     #[test]
     fn a_snapshot_records_the_term_of_the_committed_entry_at_its_index() {
         let mut checker = InvariantChecker::new(2);
-        checker.observe(1, 0, &view(true, 3, vec![entry(1, 1, 7), entry(2, 3, 8)], 2));
+        checker.observe(
+            1,
+            0,
+            &view(true, 3, vec![entry(1, 1, 7), entry(2, 3, 8)], 2),
+        );
         let with_snapshot = |snapshot| NodeView {
             running: true,
             snapshot: Some(snapshot),

@@ -41,7 +41,8 @@ pub const CONFIG_CHANGE_RULE: &str =
 pub const LEADER_APPEND_ONLY: &str = "a leader never removes entries from its log";
 pub const APPLY_ONLY_COMMITTED: &str = "a node applies only committed entries";
 pub const LEASE_EXCLUSIVE: &str = "a leader answers lease reads only while no newer leader exists";
-pub const VOTES_KEPT: &str = "a node never forgets a vote it granted (term and vote survive restarts)";
+pub const VOTES_KEPT: &str =
+    "a node never forgets a vote it granted (term and vote survive restarts)";
 
 /// What a node reported at its previous observation.
 #[derive(Clone, Debug, Default)]
@@ -176,9 +177,10 @@ impl RaftRules {
             // Only for a candidate this run has seen: its node is what `voted_for` names.
             let candidate_node = self.node_of_identity.get(&candidate).copied();
             match (candidate_node, view.voted_for) {
-                (Some(expected), Some(voted)) if voted != expected => {
-                    Some(format!("names {} as its vote in that term", node_name(voted)))
-                }
+                (Some(expected), Some(voted)) if voted != expected => Some(format!(
+                    "names {} as its vote in that term",
+                    node_name(voted)
+                )),
                 (Some(_), None) => Some("names no vote in that term".to_string()),
                 _ => None,
             }
@@ -467,7 +469,14 @@ mod tests {
         // A node rebuilt on an empty disk has a new identity: nothing to remember.
         let mut rules = RaftRules::new(3);
         rules.observe_votes(1, Some(&[vote(7, 2, 1)]));
-        rules.observe(10, 1, &NodeView { identity: 5, ..follower(1, None) });
+        rules.observe(
+            10,
+            1,
+            &NodeView {
+                identity: 5,
+                ..follower(1, None)
+            },
+        );
         assert!(rules.forgotten_vote.is_none());
     }
 
