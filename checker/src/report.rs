@@ -326,7 +326,12 @@ impl Counterexample {
         } else {
             let _ = writeln!(
                 text,
-                "Longest linearizable prefix: {prefix_count} op{}{}:",
+                "Longest linearizable prefix{}: {prefix_count} op{}{}:",
+                if self.never_legal.is_some() {
+                    " a bounded search reached"
+                } else {
+                    ""
+                },
                 if prefix_count == 1 { "" } else { "s" },
                 if shown < prefix_count {
                     format!(" (last {shown} shown)")

@@ -40,7 +40,9 @@
 //! state and may be linearized now could become legal after it and some of the other pending
 //! deferrable ops (`Model::deferred_may_enable`): a block must end in such an op, and taking
 //! in-doubt ops never moves the first pending return, so the ops that may end the block are
-//! those pending now. A legal observer is still taken greedily inside a block: any
+//! those pending now. Where each deferrable op overwrites the state whatever it was (a
+//! register's writes: `Model::deferred_overwrite`), a block needs only its last op (the
+//! earlier ones, in doubt, may be left out), so blocks hold one op. A legal observer is still taken greedily inside a block: any
 //! completion can take it first. Deferral is off for objects of several parts and for
 //! growth pruning, whose state keys it would have to share.
 //!
@@ -632,6 +634,8 @@ pub(crate) struct Search<'a, M: Model> {
     group_taken: Vec<bool>,
     /// Whether deferral is on (see the module doc).
     defer: bool,
+    /// Blocks of deferred ops hold one op (`Model::deferred_overwrite`).
+    blocks_of_one: bool,
     /// The call node of an invisible append the current (dead) configuration takes and
     /// nothing else (see `supply`), or `NO_NODE`.
     forced_call: u32,
@@ -817,6 +821,7 @@ impl<'a, M: Model> Search<'a, M> {
             twins_taken,
             group_taken,
             defer,
+            blocks_of_one: model.deferred_overwrite(),
             forced_call: NO_NODE,
             in_block: false,
             pending_deferred: Vec::new(),
@@ -1320,6 +1325,11 @@ impl<'a, M: Model> Search<'a, M> {
                 let deferred = self.defer && input.deferrable[op as usize];
                 if self.in_block && !deferred && !input.observes[op as usize] {
                     // A block of deferred ops ends just before an op that observes the state.
+                    entry = self.next[node];
+                    continue;
+                }
+                if self.in_block && deferred && self.blocks_of_one {
+                    // Each deferred op overwrites the one before it: a block needs only its last.
                     entry = self.next[node];
                     continue;
                 }

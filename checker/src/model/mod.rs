@@ -115,9 +115,16 @@ pub trait Model: Sync {
     fn observes_state(&self, _op: &Self::Op) -> bool {
         true
     }
+    /// True when every deferrable op sets the state whatever it was (a register's write): a
+    /// block of them then leaves what its last op set, the earlier ones may be left out (they
+    /// are in doubt), and the search keeps blocks to one op.
+    fn deferred_overwrite(&self) -> bool {
+        false
+    }
     /// Whether applying some of `deferred` (indexes into `ops`; deferrable ops, each at most
     /// once, in any order) to `state` may make some op of `targets` (indexes into `ops`; ops
-    /// that observe the state) legal. True when unsure: false prunes the search.
+    /// that observe the state) legal. True when unsure: false prunes the search. With
+    /// `deferred_overwrite` no further deferred op may follow, so only `state` counts.
     fn deferred_may_enable(
         &self,
         _state: &Self::State,

@@ -114,10 +114,12 @@ impl Model for Register {
         needed_value(op).is_some()
     }
 
-    /// Judges `state` alone, not what more of `deferred` could make of it: every deferrable op
-    /// is a write, so a block of several leaves the value of its last, the earlier ones being
-    /// overwritten; in doubt, they may as well not have happened, and the block of the last
-    /// write alone, which the search also tries, completes wherever the longer block does.
+    fn deferred_overwrite(&self) -> bool {
+        true
+    }
+
+    /// Judges `state` alone: with `deferred_overwrite` a block holds one write, so no more of
+    /// `deferred` can follow it.
     fn deferred_may_enable(
         &self,
         state: &Val,
