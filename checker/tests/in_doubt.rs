@@ -95,20 +95,30 @@ fn forty_adds_in_doubt_across_a_power_loss_are_decided_in_little_memory() {
     assert_eq!(decide_power_loss(0, 3, true).0, Verdict::Invalid);
 }
 
+/// jsonl records written one after another: index and time are the record's position.
+#[derive(Default)]
+struct Records {
+    text: String,
+    count: usize,
+}
+
+impl Records {
+    fn push(&mut self, process: u64, kind: &str, f: &str, key: &str, value: serde_json::Value) {
+        let index = self.count;
+        self.count += 1;
+        self.text += &serde_json::json!({"index": index, "time": index, "process": process,
+            "type": kind, "f": f, "key": key, "value": value})
+        .to_string();
+        self.text.push('\n');
+    }
+}
+
 /// A register key: `writers` in-doubt writes of the values 1..=writers, all called at the
 /// start and never completed, then the reads of `reads`, one after another. Each read of v
 /// can be explained only by the write of v, which may take effect once.
 fn register_history(writers: u64, reads: &[i64]) -> String {
-    let mut lines = Vec::new();
-    let mut push = |process: u64, kind: &str, f: &str, value: serde_json::Value| {
-        let index = lines.len();
-        lines.push(
-            serde_json::json!({"index": index, "time": index, "process": process, "type": kind,
-                "f": f, "key": "r", "value": value})
-            .to_string()
-                + "\n",
-        );
-    };
+    let mut records = Records::default();
+    let mut push = |process, kind, f, value| records.push(process, kind, f, "r", value);
     for writer in 1..=writers {
         push(writer, "invoke", "write", serde_json::json!(writer));
     }
@@ -117,7 +127,7 @@ fn register_history(writers: u64, reads: &[i64]) -> String {
         push(process, "invoke", "read", serde_json::Value::Null);
         push(process, "ok", "read", serde_json::json!(value));
     }
-    lines.concat()
+    records.text
 }
 
 fn check_register(text: &str) -> minos_checker::CheckReport {
@@ -183,24 +193,16 @@ fn a_read_of_a_value_never_written_is_found_before_the_search() {
 /// before any search too.
 #[test]
 fn a_counter_read_out_of_reach_of_every_sum_of_adds_is_found_before_the_search() {
-    let mut lines = Vec::new();
-    for (index, (process, kind, f, value)) in [
+    let mut records = Records::default();
+    for (process, kind, f, value) in [
         (1, "invoke", "add", serde_json::json!(2)),
         (2, "invoke", "add", serde_json::json!(4)),
         (3, "invoke", "read", serde_json::Value::Null),
         (3, "ok", "read", serde_json::json!(5)),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        lines.push(
-            serde_json::json!({"index": index, "time": index, "process": process, "type": kind,
-                "f": f, "key": "c", "value": value})
-            .to_string()
-                + "\n",
-        );
+    ] {
+        records.push(process, kind, f, "c", value);
     }
-    let history = parse_jsonl(&lines.concat(), "counter").unwrap();
+    let history = parse_jsonl(&records.text, "counter").unwrap();
     let report = check(&history, &CheckOptions::new("counter")).unwrap();
     assert_eq!(report.verdict, Verdict::Invalid);
     let never = report
@@ -221,16 +223,8 @@ fn a_counter_read_out_of_reach_of_every_sum_of_adds_is_found_before_the_search()
 /// writes overwrite each other): 81 million search steps without that, about a million with.
 #[test]
 fn deferred_register_writes_are_tried_one_at_a_time() {
-    let mut lines = Vec::new();
-    let mut push = |process: u64, kind: &str, f: &str, value: serde_json::Value| {
-        let index = lines.len();
-        lines.push(
-            serde_json::json!({"index": index, "time": index, "process": process, "type": kind,
-                "f": f, "key": "r", "value": value})
-            .to_string()
-                + "\n",
-        );
-    };
+    let mut records = Records::default();
+    let mut push = |process, kind, f, value| records.push(process, kind, f, "r", value);
     for p in 1..=12u64 {
         push(p, "invoke", "write", serde_json::json!(p));
         push(100 + p, "invoke", "cas", serde_json::json!([p, 100 + p]));
@@ -240,7 +234,7 @@ fn deferred_register_writes_are_tried_one_at_a_time() {
         push(process, "invoke", "read", serde_json::Value::Null);
         push(process, "ok", "read", serde_json::json!(value));
     }
-    let history = parse_jsonl(&lines.concat(), "blocks").unwrap();
+    let history = parse_jsonl(&records.text, "blocks").unwrap();
     let report = check(&history, &CheckOptions::new("cas-register")).unwrap();
     assert_eq!(report.verdict, Verdict::Invalid);
     assert!(
