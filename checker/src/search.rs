@@ -42,7 +42,8 @@
 //! in-doubt ops never moves the first pending return, so the ops that may end the block are
 //! those pending now. Where each deferrable op overwrites the state whatever it was (a
 //! register's writes: `Model::deferred_overwrite`), a block needs only its last op (the
-//! earlier ones, in doubt, may be left out), so blocks hold one op. A legal observer is still taken greedily inside a block: any
+//! earlier ones, in doubt, may be left out), so blocks hold one op. A legal observer is
+//! still taken greedily inside a block: any
 //! completion can take it first. Deferral is off for objects of several parts and for
 //! growth pruning, whose state keys it would have to share.
 //!

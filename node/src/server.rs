@@ -315,7 +315,8 @@ pub async fn run<D: Disk>(
         .cloned()
         .collect();
     let raft = RaftNode::new(config, recovered);
-    let started_ms = Sealer::new(options.cluster_key.clone(), network, options.id).now_ms();
+    let auth = Sealer::new(options.cluster_key.clone(), network, options.id);
+    let started_ms = auth.now_ms();
     let mut server = Server {
         network,
         store,
@@ -323,7 +324,7 @@ pub async fn run<D: Disk>(
             Some(control.net_switch()),
             Sealer::new(options.cluster_key.clone(), network, options.id),
         ),
-        auth: Sealer::new(options.cluster_key.clone(), network, options.id),
+        auth,
         admin_replays: ReplayGuard::new(ReplayGuard::DEFAULT_WINDOW_MS, started_ms),
         dropped: DroppedDatagrams::new(options.id),
         core_failure: None,
